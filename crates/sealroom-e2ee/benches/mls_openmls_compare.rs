@@ -1,0 +1,2 @@
+//! Placeholder while the comparison bench is written.
+fn main() {}

@@ -1,0 +1,152 @@
+//! The delivery service's side of MLS: it follows a group's public state (commits are MLS
+//! PublicMessages) without any group secret, checks that a commit is valid for the epoch before
+//! it sequences it, and — as the group's external sender — proposes the removal of a participant
+//! whose connection died. It can never commit, so it can never change the keys.
+
+use mls_rs::{
+    MlsMessage, WireFormat,
+    external_client::{
+        ExternalClient, ExternalGroup, ExternalReceivedMessage,
+        builder::{
+            ExternalBaseConfig, ExternalClientBuilder, IntoConfigOutput, WithCryptoProvider,
+            WithIdentityProvider, WithMlsRules,
+        },
+    },
+    group::mls_rules::DefaultMlsRules,
+    identity::basic::BasicIdentityProvider,
+};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+
+use crate::{
+    group::{ExternalSenderKey, GroupError, RosterMember, decode_message, encode_signing_identity},
+    identity::DeviceIdentity,
+};
+
+type ObserverConfig = IntoConfigOutput<
+    WithMlsRules<
+        DefaultMlsRules,
+        WithIdentityProvider<
+            BasicIdentityProvider,
+            WithCryptoProvider<RustCryptoProvider, ExternalBaseConfig>,
+        >,
+    >,
+>;
+
+/// The delivery service's signing identity as the groups' external sender.
+pub struct ExternalSender {
+    identity: DeviceIdentity,
+    client: ExternalClient<ObserverConfig>,
+}
+
+impl ExternalSender {
+    /// An external sender signing with `identity`.
+    pub fn new(identity: DeviceIdentity) -> Self {
+        let client = ExternalClientBuilder::new()
+            .crypto_provider(RustCryptoProvider::default())
+            .identity_provider(BasicIdentityProvider)
+            .mls_rules(DefaultMlsRules::new())
+            .signer(identity.secret.clone(), identity.signing_identity.clone())
+            .build();
+        Self { identity, client }
+    }
+
+    /// The key group creators list in their groups' external-senders extension.
+    pub fn key(&self) -> Result<ExternalSenderKey, GroupError> {
+        Ok(ExternalSenderKey(encode_signing_identity(
+            &self.identity.signing_identity,
+        )?))
+    }
+
+    /// Starts following a group from a group info a member uploaded (with the ratchet tree).
+    pub fn observe(&self, group_info: &[u8]) -> Result<ObservedGroup, GroupError> {
+        let group_info = decode_message(group_info)?;
+        let group = self.client.observe_group(group_info, None, None)?;
+        Ok(ObservedGroup { group })
+    }
+}
+
+/// What the delivery service learned from a message it checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObservedMessage {
+    /// A valid commit; the observed group moved to `epoch`.
+    Commit {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// A valid proposal.
+    Proposal,
+    /// An encrypted application message the service cannot read (it only relays it).
+    Application,
+}
+
+/// The public state of one group as the delivery service sees it.
+pub struct ObservedGroup {
+    group: ExternalGroup<ObserverConfig>,
+}
+
+impl ObservedGroup {
+    /// The group's current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.group_context().epoch
+    }
+
+    /// The group's id.
+    pub fn group_id(&self) -> &[u8] {
+        &self.group.group_context().group_id
+    }
+
+    /// The members, from the public ratchet tree.
+    pub fn roster(&self) -> Vec<RosterMember> {
+        self.group
+            .roster()
+            .members_iter()
+            .map(|m| RosterMember::from_mls(&m))
+            .collect()
+    }
+
+    /// Checks a message a member sent and, if it is a valid commit for the current epoch,
+    /// applies it to the observed state. An invalid message leaves the state unchanged.
+    pub fn process(&mut self, message: &[u8]) -> Result<ObservedMessage, GroupError> {
+        let message = decode_message(message)?;
+        if message.group_id() != Some(self.group_id()) {
+            return Err(GroupError::WrongGroup);
+        }
+        if message.wire_format() == WireFormat::PrivateMessage {
+            return Ok(ObservedMessage::Application);
+        }
+        if let Some(message_epoch) = message.epoch() {
+            let group_epoch = self.epoch();
+            if message_epoch != group_epoch {
+                return Err(GroupError::WrongEpoch {
+                    message_epoch,
+                    group_epoch,
+                });
+            }
+        }
+        match self.group.process_incoming_message(message)? {
+            ExternalReceivedMessage::Commit(_) => Ok(ObservedMessage::Commit {
+                epoch: self.epoch(),
+            }),
+            ExternalReceivedMessage::Proposal(_) => Ok(ObservedMessage::Proposal),
+            _ => Err(GroupError::Malformed(
+                "not a commit, proposal or application message".into(),
+            )),
+        }
+    }
+
+    /// Proposes, as external sender, to remove the member at `leaf_index` (their connection
+    /// died or they left). A member's next commit carries it out.
+    pub fn propose_remove(&mut self, leaf_index: u32) -> Result<Vec<u8>, GroupError> {
+        let message: MlsMessage = self.group.propose_remove(leaf_index, Vec::new())?;
+        Ok(message.to_bytes()?)
+    }
+
+    /// Proposes adding a member. Sealroom's clients refuse such a proposal from an external
+    /// sender; this exists so tests can play a server that tries to slip in a ghost.
+    pub fn propose_add(&mut self, key_package: &[u8]) -> Result<Vec<u8>, GroupError> {
+        let message = self
+            .group
+            .propose_add(decode_message(key_package)?, Vec::new())?;
+        Ok(message.to_bytes()?)
+    }
+}

@@ -1,0 +1,539 @@
+//! The MLS (RFC 9420) group session of one participant, on mls-rs: key packages, creating and
+//! joining a group, committing adds, removes and self-updates, processing what the delivery
+//! service relays, and the secrets the rest of the crate derives from an epoch.
+
+mod rules;
+
+use mls_rs::{
+    CipherSuite, Client, ExtensionList, MlsMessage,
+    client_builder::{
+        BaseConfig, IntoConfigOutput, WithCryptoProvider, WithIdentityProvider, WithMlsRules,
+    },
+    error::MlsError,
+    extension::built_in::ExternalSendersExt,
+    group::{CommitEffect, ReceivedMessage, proposal::Proposal},
+    identity::{SigningIdentity, basic::BasicIdentityProvider},
+    mls_rs_codec::{MlsDecode, MlsEncode},
+};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use zeroize::Zeroizing;
+
+use rules::RoomRules;
+pub use rules::RuleViolation;
+
+use crate::{
+    identity::{DeviceIdentity, Fingerprint, credential_name},
+    security_code::SecurityCode,
+    sframe,
+};
+
+/// MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 (0x0001), Sealroom's only cipher suite.
+pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
+
+/// Largest MLS message a session will parse, in bytes. A Welcome for a 1,000-member group with the
+/// ratchet tree inside stays well below this.
+pub const MAX_MLS_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why an MLS operation failed. Everything a peer or the server can send maps to a variant here;
+/// nothing a peer sends can make the session panic.
+#[derive(Debug, thiserror::Error)]
+pub enum GroupError {
+    /// The bytes are not a well-formed MLS message of the expected kind.
+    #[error("malformed MLS message: {0}")]
+    Malformed(String),
+    /// The message is larger than [`MAX_MLS_MESSAGE_BYTES`].
+    #[error("MLS message of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    /// The message was for another epoch than the group's current one.
+    #[error("message for epoch {message_epoch}, group is at epoch {group_epoch}")]
+    WrongEpoch {
+        /// Epoch the message names.
+        message_epoch: u64,
+        /// Epoch the group is at.
+        group_epoch: u64,
+    },
+    /// The message was for another group.
+    #[error("message for another group")]
+    WrongGroup,
+    /// The message failed MLS validation (signature, membership tag, confirmation, tree, or
+    /// Sealroom's rules); the text says which.
+    #[error("MLS validation failed: {0}")]
+    Rejected(String),
+    /// A commit or proposal names a member that is not in the group.
+    #[error("no member at leaf index {0}")]
+    NoSuchMember(u32),
+    /// A commit of ours awaits the delivery service's answer; merge or discard it first.
+    #[error("a commit of ours is still pending")]
+    CommitPending,
+    /// There is no pending commit to merge or discard.
+    #[error("no commit is pending")]
+    NoPendingCommit,
+    /// This member was removed from the group; the session has no further keys.
+    #[error("removed from the group")]
+    Removed,
+    /// Credential names must be 1 to 256 bytes.
+    #[error("credential name must be 1 to 256 bytes")]
+    InvalidCredentialName,
+    /// A stored secret key could not be loaded.
+    #[error("invalid signature secret key")]
+    InvalidSecretKey,
+    /// The cryptographic provider failed.
+    #[error("crypto provider: {0}")]
+    Crypto(String),
+}
+
+impl From<MlsError> for GroupError {
+    fn from(error: MlsError) -> Self {
+        match error {
+            MlsError::InvalidEpoch => GroupError::Rejected("invalid epoch".into()),
+            MlsError::GroupIdMismatch => GroupError::WrongGroup,
+            MlsError::InvalidNodeIndex(i) => GroupError::NoSuchMember(i / 2),
+            MlsError::SerializationError(e) => GroupError::Malformed(e.to_string()),
+            MlsError::UnexpectedMessageType => GroupError::Malformed(error.to_string()),
+            other => GroupError::Rejected(other.to_string()),
+        }
+    }
+}
+
+type ClientConfig = IntoConfigOutput<
+    WithMlsRules<
+        RoomRules,
+        WithIdentityProvider<
+            BasicIdentityProvider,
+            WithCryptoProvider<RustCryptoProvider, BaseConfig>,
+        >,
+    >,
+>;
+
+/// The identity of the delivery service as an MLS external sender: a serialized MLS
+/// `SigningIdentity` the server publishes and the group's creator writes into the group context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalSenderKey(pub Vec<u8>);
+
+impl ExternalSenderKey {
+    pub(crate) fn to_signing_identity(&self) -> Result<SigningIdentity, GroupError> {
+        SigningIdentity::mls_decode(&mut self.0.as_slice())
+            .map_err(|e| GroupError::Malformed(e.to_string()))
+    }
+}
+
+/// A client device able to make key packages and to create or join groups. Key packages it makes
+/// keep their private keys inside it, so the Welcome must be processed by the same `Device`.
+pub struct Device {
+    identity: DeviceIdentity,
+    client: Client<ClientConfig>,
+}
+
+impl Device {
+    /// A device signing with `identity`.
+    pub fn new(identity: DeviceIdentity) -> Self {
+        let client = Client::builder()
+            .crypto_provider(RustCryptoProvider::default())
+            .identity_provider(BasicIdentityProvider)
+            .mls_rules(RoomRules)
+            .signing_identity(
+                identity.signing_identity.clone(),
+                identity.secret.clone(),
+                CIPHER_SUITE,
+            )
+            .build();
+        Self { identity, client }
+    }
+
+    /// The device's identity.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.identity
+    }
+
+    /// A fresh single-use key package (a serialized MLS message) to upload to the delivery
+    /// service, so a member can add this device.
+    pub fn key_package(&self) -> Result<Vec<u8>, GroupError> {
+        let message = self.client.generate_key_package_message(
+            ExtensionList::new(),
+            ExtensionList::new(),
+            None,
+        )?;
+        Ok(message.to_bytes()?)
+    }
+
+    /// Creates a new group with this device as its only member. `external_senders` are allowed
+    /// to propose removals (the delivery service); they can never commit.
+    pub fn create_group(
+        &self,
+        external_senders: &[ExternalSenderKey],
+    ) -> Result<GroupSession, GroupError> {
+        let mut extensions = ExtensionList::new();
+        if !external_senders.is_empty() {
+            let senders = external_senders
+                .iter()
+                .map(ExternalSenderKey::to_signing_identity)
+                .collect::<Result<Vec<_>, _>>()?;
+            extensions
+                .set_from(ExternalSendersExt::new(senders))
+                .map_err(MlsError::from)?;
+        }
+        let group = self
+            .client
+            .create_group(extensions, ExtensionList::new(), None)?;
+        Ok(GroupSession::new(group))
+    }
+
+    /// Joins a group from a Welcome addressed to one of this device's key packages.
+    pub fn join_group(&self, welcome: &[u8]) -> Result<GroupSession, GroupError> {
+        let welcome = decode_message(welcome)?;
+        let (group, _info) = self.client.join_group(None, &welcome, None)?;
+        Ok(GroupSession::new(group))
+    }
+}
+
+/// One member of the group as the MLS ratchet tree says: the roster clients show, whatever the
+/// server claims.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterMember {
+    /// The member's leaf index: stable while they stay, and their SFrame sender index.
+    pub leaf_index: u32,
+    /// The credential name the member joined with.
+    pub credential_name: String,
+    /// Fingerprint of the member's signature key.
+    pub fingerprint: Fingerprint,
+}
+
+impl RosterMember {
+    pub(crate) fn from_mls(member: &mls_rs::group::Member) -> Self {
+        Self {
+            leaf_index: member.index,
+            credential_name: credential_name(&member.signing_identity),
+            fingerprint: Fingerprint::of_signing_identity(&member.signing_identity),
+        }
+    }
+}
+
+/// A commit to send to the delivery service, and the Welcome for the members it adds.
+#[derive(Clone, Debug)]
+pub struct OutgoingCommit {
+    /// The serialized commit, for the other members.
+    pub commit: Vec<u8>,
+    /// The Welcome, when the commit adds members.
+    pub welcome: Option<Vec<u8>>,
+    /// The epoch the commit was made in; the delivery service accepts one commit per epoch.
+    pub epoch: u64,
+}
+
+/// How the group changed when a commit (ours or someone else's) was applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochChange {
+    /// The new epoch.
+    pub epoch: u64,
+    /// Leaf index of the member who committed.
+    pub committer: u32,
+    /// Members that joined.
+    pub added: Vec<RosterMember>,
+    /// Members that left or were removed.
+    pub removed: Vec<RosterMember>,
+    /// True when this commit removed us: the session is over.
+    pub removed_us: bool,
+}
+
+/// Who sent a proposal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalSender {
+    /// A member, by leaf index.
+    Member(u32),
+    /// An external sender (the delivery service), by its index in the group's list.
+    ExternalSender(u32),
+    /// Someone outside asking to join by themselves (refused by Sealroom's rules).
+    NewMember,
+}
+
+/// What a proposal asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProposedChange {
+    /// Add the member described by a key package (its credential name).
+    Add {
+        /// Credential name in the key package.
+        credential_name: String,
+    },
+    /// Remove the member at a leaf index.
+    Remove {
+        /// The leaf to remove.
+        leaf_index: u32,
+    },
+    /// Anything else (update, PSK, extensions...).
+    Other,
+}
+
+/// What processing a message from the delivery service produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A commit moved the group to a new epoch.
+    Commit(EpochChange),
+    /// A proposal was stored; a member's next commit will include it if the rules allow.
+    Proposal {
+        /// Who proposed.
+        sender: ProposalSender,
+        /// What they proposed.
+        change: ProposedChange,
+    },
+    /// An application message (chat, file key...) from a member.
+    Application {
+        /// Sender's leaf index.
+        sender: u32,
+        /// The decrypted bytes.
+        data: Vec<u8>,
+    },
+}
+
+/// One participant's view of a group.
+pub struct GroupSession {
+    group: mls_rs::Group<ClientConfig>,
+    removed: bool,
+}
+
+impl GroupSession {
+    fn new(group: mls_rs::Group<ClientConfig>) -> Self {
+        Self {
+            group,
+            removed: false,
+        }
+    }
+
+    /// The group's id (random, chosen by its creator).
+    pub fn group_id(&self) -> &[u8] {
+        self.group.group_id()
+    }
+
+    /// The current epoch.
+    pub fn epoch(&self) -> u64 {
+        self.group.current_epoch()
+    }
+
+    /// Our own leaf index.
+    pub fn own_leaf_index(&self) -> u32 {
+        self.group.current_member_index()
+    }
+
+    /// Whether a commit removed us.
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// The members, in leaf order.
+    pub fn roster(&self) -> Vec<RosterMember> {
+        self.group
+            .roster()
+            .members_iter()
+            .map(|m| RosterMember::from_mls(&m))
+            .collect()
+    }
+
+    /// The security code every member sees for this epoch.
+    pub fn security_code(&self) -> Result<SecurityCode, GroupError> {
+        self.ensure_member()?;
+        let authenticator = self.group.epoch_authenticator()?;
+        Ok(SecurityCode::from_epoch_authenticator(
+            authenticator.as_bytes(),
+        ))
+    }
+
+    /// This epoch's `sframe_epoch_secret`, from which every member's SFrame media keys derive
+    /// (RFC 9605 §5.2). Install it in a [`MediaKeyring`](crate::sframe::MediaKeyring).
+    pub fn sframe_epoch_secret(
+        &self,
+        suite: sframe::CipherSuite,
+    ) -> Result<Zeroizing<Vec<u8>>, GroupError> {
+        self.export_secret(
+            sframe::MLS_EXPORTER_LABEL.as_bytes(),
+            sframe::mls_exporter_length(suite),
+        )
+    }
+
+    /// An MLS exporter secret (RFC 9420 §8.5) with an empty context, for keys derived outside
+    /// MLS (media, files, recordings), each under its own label.
+    pub fn export_secret(
+        &self,
+        label: &[u8],
+        length: usize,
+    ) -> Result<Zeroizing<Vec<u8>>, GroupError> {
+        self.ensure_member()?;
+        let secret = self.group.export_secret(label, &[], length)?;
+        Ok(Zeroizing::new(secret.as_bytes().to_vec()))
+    }
+
+    /// A group info (with the ratchet tree) for the delivery service to observe the group's
+    /// public state. Contains no secrets.
+    pub fn group_info(&self) -> Result<Vec<u8>, GroupError> {
+        self.ensure_member()?;
+        Ok(self.group.group_info_message(true)?.to_bytes()?)
+    }
+
+    /// Commits adding the devices behind `key_packages`, removing the members at `remove`, and
+    /// any stored proposals the rules allow (the server's removal proposals). Always carries an
+    /// update path, so an empty call is a self-update. The commit stays pending until
+    /// [`GroupSession::merge_pending_commit`] (the delivery service accepted it) or
+    /// [`GroupSession::discard_pending_commit`] (another commit won the epoch).
+    pub fn commit(
+        &mut self,
+        key_packages: &[&[u8]],
+        remove: &[u32],
+    ) -> Result<OutgoingCommit, GroupError> {
+        self.ensure_member()?;
+        if self.group.has_pending_commit() {
+            return Err(GroupError::CommitPending);
+        }
+        let epoch = self.epoch();
+        let mut builder = self.group.commit_builder();
+        for key_package in key_packages {
+            builder = builder.add_member(decode_message(key_package)?)?;
+        }
+        for &leaf_index in remove {
+            builder = builder.remove_member(leaf_index)?;
+        }
+        let output = builder.build()?;
+        Ok(OutgoingCommit {
+            commit: output.commit_message.to_bytes()?,
+            welcome: output
+                .welcome_messages
+                .first()
+                .map(MlsMessage::to_bytes)
+                .transpose()?,
+            epoch,
+        })
+    }
+
+    /// Whether a commit of ours awaits the delivery service's answer.
+    pub fn has_pending_commit(&self) -> bool {
+        self.group.has_pending_commit()
+    }
+
+    /// Applies our pending commit once the delivery service has accepted it.
+    pub fn merge_pending_commit(&mut self) -> Result<EpochChange, GroupError> {
+        if !self.group.has_pending_commit() {
+            return Err(GroupError::NoPendingCommit);
+        }
+        let before = self.roster();
+        let description = self.group.apply_pending_commit()?;
+        Ok(self.epoch_change(&before, description.committer, &description.effect))
+    }
+
+    /// Drops our pending commit because another one won the epoch; process the winner, then
+    /// commit again on the new epoch.
+    pub fn discard_pending_commit(&mut self) -> Result<(), GroupError> {
+        if !self.group.has_pending_commit() {
+            return Err(GroupError::NoPendingCommit);
+        }
+        self.group.clear_pending_commit();
+        Ok(())
+    }
+
+    /// Encrypts application data (chat, file keys...) for the current members.
+    pub fn encrypt_application(&mut self, data: &[u8]) -> Result<Vec<u8>, GroupError> {
+        self.ensure_member()?;
+        let message = self.group.encrypt_application_message(data, Vec::new())?;
+        Ok(message.to_bytes()?)
+    }
+
+    /// Processes a commit, proposal or application message relayed by the delivery service.
+    pub fn process(&mut self, message: &[u8]) -> Result<Incoming, GroupError> {
+        self.ensure_member()?;
+        let message = decode_message(message)?;
+        if message.group_id() != Some(self.group.group_id()) {
+            return Err(GroupError::WrongGroup);
+        }
+        if let Some(message_epoch) = message.epoch() {
+            let group_epoch = self.epoch();
+            // Application messages may come from the previous epoch (still in flight when a
+            // commit landed); handshake messages must be for the current one.
+            if message_epoch > group_epoch {
+                return Err(GroupError::WrongEpoch {
+                    message_epoch,
+                    group_epoch,
+                });
+            }
+        }
+        let before = self.roster();
+        match self.group.process_incoming_message(message)? {
+            ReceivedMessage::Commit(description) => Ok(Incoming::Commit(self.epoch_change(
+                &before,
+                description.committer,
+                &description.effect,
+            ))),
+            ReceivedMessage::Proposal(description) => Ok(Incoming::Proposal {
+                sender: match description.sender {
+                    mls_rs::group::ProposalSender::Member(i) => ProposalSender::Member(i),
+                    mls_rs::group::ProposalSender::External(i) => ProposalSender::ExternalSender(i),
+                    mls_rs::group::ProposalSender::NewMember => ProposalSender::NewMember,
+                },
+                change: match &description.proposal {
+                    Proposal::Add(add) => ProposedChange::Add {
+                        credential_name: credential_name(add.signing_identity()),
+                    },
+                    Proposal::Remove(remove) => ProposedChange::Remove {
+                        leaf_index: remove.to_remove(),
+                    },
+                    _ => ProposedChange::Other,
+                },
+            }),
+            ReceivedMessage::ApplicationMessage(description) => Ok(Incoming::Application {
+                sender: description.sender_index,
+                data: description.data().to_vec(),
+            }),
+            _ => Err(GroupError::Malformed(
+                "not a commit, proposal or application message".into(),
+            )),
+        }
+    }
+
+    fn epoch_change(
+        &mut self,
+        before: &[RosterMember],
+        committer: u32,
+        effect: &CommitEffect,
+    ) -> EpochChange {
+        let removed_us = matches!(effect, CommitEffect::Removed { .. });
+        self.removed |= removed_us;
+        let after = self.roster();
+        EpochChange {
+            epoch: self.epoch(),
+            committer,
+            added: after
+                .iter()
+                .filter(|m| !before.contains(m))
+                .cloned()
+                .collect(),
+            removed: before
+                .iter()
+                .filter(|m| !after.contains(m))
+                .cloned()
+                .collect(),
+            removed_us,
+        }
+    }
+
+    fn ensure_member(&self) -> Result<(), GroupError> {
+        if self.removed {
+            Err(GroupError::Removed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn decode_message(bytes: &[u8]) -> Result<MlsMessage, GroupError> {
+    if bytes.len() > MAX_MLS_MESSAGE_BYTES {
+        return Err(GroupError::TooLarge(bytes.len()));
+    }
+    let mut reader = bytes;
+    let message =
+        MlsMessage::mls_decode(&mut reader).map_err(|e| GroupError::Malformed(e.to_string()))?;
+    if !reader.is_empty() {
+        return Err(GroupError::Malformed("trailing bytes".into()));
+    }
+    Ok(message)
+}
+
+/// Serializes an MLS signing identity; used for the external sender's key.
+pub(crate) fn encode_signing_identity(identity: &SigningIdentity) -> Result<Vec<u8>, GroupError> {
+    identity
+        .mls_encode_to_vec()
+        .map_err(|e| GroupError::Malformed(e.to_string()))
+}

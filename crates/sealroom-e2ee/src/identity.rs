@@ -1,0 +1,197 @@
+//! Device identities: the MLS signature key pair a client signs with, its credential, and the
+//! fingerprint people compare to verify one another.
+
+use std::fmt;
+
+use mls_rs::{
+    CipherSuiteProvider, CryptoProvider,
+    crypto::SignatureSecretKey,
+    identity::{SigningIdentity, basic::BasicCredential},
+};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::group::{CIPHER_SUITE, GroupError};
+
+/// Longest credential name accepted, in bytes. Names travel in every key package and roster.
+pub const MAX_CREDENTIAL_NAME_BYTES: usize = 256;
+
+/// The long-term signing identity of one device: an Ed25519 key pair bound to a credential name
+/// (the participant's account or guest name). Its public half is what a fingerprint verifies and
+/// what a ban by device key names.
+#[derive(Clone)]
+pub struct DeviceIdentity {
+    pub(crate) secret: SignatureSecretKey,
+    pub(crate) signing_identity: SigningIdentity,
+}
+
+impl DeviceIdentity {
+    /// Generates a fresh Ed25519 key pair for `credential_name`.
+    pub fn generate(credential_name: &str) -> Result<Self, GroupError> {
+        if credential_name.is_empty() || credential_name.len() > MAX_CREDENTIAL_NAME_BYTES {
+            return Err(GroupError::InvalidCredentialName);
+        }
+        let suite = cipher_suite_provider()?;
+        let (secret, public) = suite
+            .signature_key_generate()
+            .map_err(|e| GroupError::Crypto(format!("{e:?}")))?;
+        let credential =
+            BasicCredential::new(credential_name.as_bytes().to_vec()).into_credential();
+        Ok(Self {
+            secret,
+            signing_identity: SigningIdentity::new(credential, public),
+        })
+    }
+
+    /// Restores an identity saved with [`DeviceIdentity::to_secret_bytes`].
+    pub fn from_secret_bytes(credential_name: &str, secret: &[u8]) -> Result<Self, GroupError> {
+        if credential_name.is_empty() || credential_name.len() > MAX_CREDENTIAL_NAME_BYTES {
+            return Err(GroupError::InvalidCredentialName);
+        }
+        let suite = cipher_suite_provider()?;
+        let secret = SignatureSecretKey::from(secret.to_vec());
+        let public = suite
+            .signature_key_derive_public(&secret)
+            .map_err(|_| GroupError::InvalidSecretKey)?;
+        let credential =
+            BasicCredential::new(credential_name.as_bytes().to_vec()).into_credential();
+        Ok(Self {
+            secret,
+            signing_identity: SigningIdentity::new(credential, public),
+        })
+    }
+
+    /// The secret key, for the device's own key store. Never send it anywhere.
+    pub fn to_secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.secret.as_bytes().to_vec())
+    }
+
+    /// The credential name this identity was made for.
+    pub fn credential_name(&self) -> String {
+        credential_name(&self.signing_identity)
+    }
+
+    /// The fingerprint of this device's signature key.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of_signing_identity(&self.signing_identity)
+    }
+
+    /// The public signature key, as the bytes a device-key ban stores.
+    pub fn public_key(&self) -> &[u8] {
+        self.signing_identity.signature_key.as_bytes()
+    }
+}
+
+impl fmt::Debug for DeviceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceIdentity")
+            .field("credential", &self.credential_name())
+            .field("fingerprint", &self.fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a member's signature public key: stable across epochs, changes when the device key
+/// changes, which is what one-to-one verification must notice.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl Fingerprint {
+    pub(crate) fn of_signing_identity(identity: &SigningIdentity) -> Self {
+        Self::of_public_key(identity.signature_key.as_bytes())
+    }
+
+    /// The fingerprint of a raw signature public key.
+    pub fn of_public_key(public_key: &[u8]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"sealroom fingerprint v1");
+        hasher.update(public_key);
+        Self(hasher.finalize().into())
+    }
+}
+
+/// Groups of four hex digits, the first 128 bits: short enough to read, long enough that no one
+/// can grind a second key to match it.
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, pair) in self.0[..16].chunks(2).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{:02x}{:02x}", pair[0], pair[1])?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// The credential name of a signing identity; a non-basic credential (which Sealroom never issues)
+/// shows as empty so that it stands out in the roster.
+pub(crate) fn credential_name(identity: &SigningIdentity) -> String {
+    identity
+        .credential
+        .as_basic()
+        .map(|basic| String::from_utf8_lossy(basic.identifier()).into_owned())
+        .unwrap_or_default()
+}
+
+pub(crate) fn cipher_suite_provider() -> Result<impl CipherSuiteProvider, GroupError> {
+    RustCryptoProvider::default()
+        .cipher_suite_provider(CIPHER_SUITE)
+        .ok_or(GroupError::Crypto("cipher suite unavailable".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_bytes_restore_the_same_identity() {
+        let identity = DeviceIdentity::generate("alice").unwrap();
+        let restored =
+            DeviceIdentity::from_secret_bytes("alice", &identity.to_secret_bytes()).unwrap();
+        assert_eq!(restored.fingerprint(), identity.fingerprint());
+        assert_eq!(restored.public_key(), identity.public_key());
+        assert_eq!(restored.credential_name(), "alice");
+    }
+
+    #[test]
+    fn bad_secret_bytes_and_names_are_errors() {
+        for secret in [&[][..], &[1u8; 7], &[0xff; 200]] {
+            assert!(matches!(
+                DeviceIdentity::from_secret_bytes("alice", secret),
+                Err(GroupError::InvalidSecretKey)
+            ));
+        }
+        assert!(matches!(
+            DeviceIdentity::generate(""),
+            Err(GroupError::InvalidCredentialName)
+        ));
+        let long = "x".repeat(MAX_CREDENTIAL_NAME_BYTES + 1);
+        assert!(matches!(
+            DeviceIdentity::generate(&long),
+            Err(GroupError::InvalidCredentialName)
+        ));
+    }
+
+    #[test]
+    fn fingerprints_differ_per_device_and_never_show_the_secret() {
+        let a = DeviceIdentity::generate("alice").unwrap();
+        let b = DeviceIdentity::generate("alice").unwrap();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let shown = a.fingerprint().to_string();
+        assert_eq!(shown.split(' ').count(), 8);
+        let debug = format!("{a:?}");
+        assert!(!debug.contains(&hex(&a.to_secret_bytes())));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

@@ -1,0 +1,29 @@
+//! # sealroom-e2ee
+//!
+//! All of Sealroom's end-to-end cryptography, and nothing else:
+//! - [`group`]: the MLS (RFC 9420) group session of a participant, on mls-rs;
+//! - [`external_sender`]: what the delivery service may do with a group (observe its public
+//!   state, propose removals) — never commit, never hold a group secret;
+//! - [`sframe`]: SFrame (RFC 9605) media frame protection with keys from the MLS epoch;
+//! - [`security_code`] and [`identity`]: what people compare to verify each other.
+//!
+//! This crate does no I/O, spawns nothing, reads no clock (time comes in as arguments) and builds
+//! for `wasm32-unknown-unknown`, so the browser, the native client and the server share one
+//! implementation. It must never log or expose a key, and every decryption fails closed.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod external_sender;
+pub mod group;
+pub mod identity;
+pub mod security_code;
+pub mod sframe;
+
+pub use external_sender::{ExternalSender, ObservedGroup, ObservedMessage};
+pub use group::{
+    Device, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming, OutgoingCommit,
+    ProposalSender, ProposedChange, RosterMember,
+};
+pub use identity::{DeviceIdentity, Fingerprint};
+pub use security_code::SecurityCode;
