@@ -8,16 +8,20 @@
 //! commit, bob the receiver. The group lists the delivery service as external sender, as real
 //! rooms do.
 //!
-//! Tree shape matters: right after a bulk add, every parent node off alice's direct path is
-//! blank, so each commit of hers encrypts its path secrets to every other member separately
-//! (about N HPKE encryptions). That is the committer's worst case, and the state of a room right
-//! after many joins that no one else has committed since. In a room where members commit their
-//! periodic self-updates the parent nodes fill in and a commit costs about log2(N) encryptions.
+//! Tree shape matters, so each size runs on two trees:
+//! - `fresh_tree`: right after the bulk add, every parent node off alice's direct path is blank,
+//!   so each commit of hers encrypts its path secrets to every other member separately (about N
+//!   HPKE encryptions). The committer's worst case: a room right after many joins that no one
+//!   else has committed since.
+//! - `filled_tree`: every parent node above a member is set (one member under each lowest parent
+//!   node was replaced by a newcomer who committed once), as in a room whose members have made
+//!   their periodic self-updates; a commit then encrypts to about log2(N) nodes.
 //!
 //! State-changing operations are measured with `iter_custom`: only the operation is timed, and an
 //! untimed step puts the group back to N members (remove the member just added, re-add the one
-//! just removed) with bob following every commit, so every iteration starts from a group of the
-//! same size and shape. Nothing here clones or snapshots a group state.
+//! just removed, and in the filled tree re-set the parent nodes that blanked) with bob following
+//! every commit, so every iteration starts from a group of the same size and shape. Nothing here
+//! clones or snapshots a group state.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -167,16 +171,11 @@ fn bench_op(
     mut operation: impl FnMut(&mut Fixture) -> Duration,
 ) {
     let mut group = c.benchmark_group(format!("sealroom/{name}"));
-    group.sample_size(10).sampling_mode(SamplingMode::Flat);
-    if fixture.size >= 1_000 {
-        group
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
-    } else {
-        group
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_secs(2));
-    }
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
     let id = BenchmarkId::new(fixture.tree.label(), fixture.size);
     group.bench_function(id, |b| {
         b.iter_custom(|iters| (0..iters).map(|_| operation(fixture)).sum())
@@ -190,9 +189,21 @@ fn bench_op(
     assert_eq!(fixture.alice.epoch(), fixture.bob.epoch(), "bob followed");
 }
 
+/// All sizes under `cargo bench`; only the small ones when `cargo test --benches` runs each
+/// benchmark once as a smoke test (a debug build would take many minutes to build the
+/// 1,000-member groups).
+fn sizes() -> &'static [usize] {
+    if std::env::args().any(|arg| arg == "--bench") {
+        &SIZES
+    } else {
+        &SIZES[..2]
+    }
+}
+
 fn mls_operations(c: &mut Criterion) {
-    let fixtures = SIZES.iter().map(|&size| (size, Tree::Fresh)).chain(
-        SIZES
+    let sizes = sizes();
+    let fixtures = sizes.iter().map(|&size| (size, Tree::Fresh)).chain(
+        sizes
             .iter()
             .filter(|&&size| size > 2)
             .map(|&size| (size, Tree::Filled)),

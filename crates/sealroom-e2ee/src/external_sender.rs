@@ -19,7 +19,7 @@ use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
 use crate::{
     group::{ExternalSenderKey, GroupError, RosterMember, decode_message, encode_signing_identity},
-    identity::DeviceIdentity,
+    identity::{DeviceIdentity, Fingerprint, credential_name},
 };
 
 type ObserverConfig = IntoConfigOutput<
@@ -57,12 +57,34 @@ impl ExternalSender {
         )?))
     }
 
+    /// Checks a key package a joiner uploaded (signature, cipher suite, lifetime) and says whose
+    /// it is, so the delivery service can tell which participant a later commit added.
+    pub fn validate_key_package(&self, key_package: &[u8]) -> Result<KeyPackageOwner, GroupError> {
+        let key_package = self
+            .client
+            .validate_key_package(decode_message(key_package)?, None)?;
+        let identity = key_package.signing_identity();
+        Ok(KeyPackageOwner {
+            credential_name: credential_name(identity),
+            fingerprint: Fingerprint::of_signing_identity(identity),
+        })
+    }
+
     /// Starts following a group from a group info a member uploaded (with the ratchet tree).
     pub fn observe(&self, group_info: &[u8]) -> Result<ObservedGroup, GroupError> {
         let group_info = decode_message(group_info)?;
         let group = self.client.observe_group(group_info, None, None)?;
         Ok(ObservedGroup { group })
     }
+}
+
+/// Whose key package it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPackageOwner {
+    /// The credential name inside.
+    pub credential_name: String,
+    /// Fingerprint of the signature key inside; the same key shows in the roster once added.
+    pub fingerprint: Fingerprint,
 }
 
 /// What the delivery service learned from a message it checked.

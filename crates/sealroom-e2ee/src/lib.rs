@@ -20,7 +20,7 @@ pub mod identity;
 pub mod security_code;
 pub mod sframe;
 
-pub use external_sender::{ExternalSender, ObservedGroup, ObservedMessage};
+pub use external_sender::{ExternalSender, KeyPackageOwner, ObservedGroup, ObservedMessage};
 pub use group::{
     Device, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming, OutgoingCommit,
     ProposalSender, ProposedChange, RosterMember,

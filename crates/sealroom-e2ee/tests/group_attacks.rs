@@ -292,3 +292,20 @@ fn ghost_committed_by_a_colluding_member_is_refused_by_honest_clients() {
         );
     }
 }
+
+#[test]
+fn delivery_service_validates_key_packages_and_learns_their_owner() {
+    let server = server();
+    let alice = DeviceIdentity::generate("alice").unwrap();
+    let owner = server
+        .validate_key_package(&Device::new(alice.clone()).key_package().unwrap())
+        .unwrap();
+    assert_eq!(owner.credential_name, "alice");
+    assert_eq!(owner.fingerprint, alice.fingerprint());
+
+    let mut tampered = Device::new(alice).key_package().unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    assert!(server.validate_key_package(&tampered).is_err());
+    assert!(server.validate_key_package(b"garbage").is_err());
+}
