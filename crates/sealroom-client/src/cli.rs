@@ -1,0 +1,213 @@
+//! `sealroom join`: join a room from the command line, optionally publish synthetic media, and
+//! print a report of what was sent, received and decrypted.
+
+use std::{collections::BTreeMap, net::IpAddr, time::Duration};
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::{
+    media::{MediaStats, SyntheticMedia},
+    session::{JoinOptions, RoomClient, Status},
+};
+
+/// `sealroom join` flags.
+#[derive(Args, Debug)]
+pub struct JoinArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Room name (1-64 of a-z, 0-9, -).
+    #[arg(long)]
+    pub room: String,
+    /// Display name, also the MLS credential name others see.
+    #[arg(long)]
+    pub name: String,
+    /// Publish synthetic audio (50 frames/s) and video (30 frames/s, keyframe every 2 s).
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Publish video as two simulcast layers.
+    #[arg(long, requires = "synthetic")]
+    pub simulcast: bool,
+    /// Leave after this many seconds (default: stay until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Print a report when leaving.
+    #[arg(long, value_enum)]
+    pub report: Option<ReportFormat>,
+    /// Local IP address for media.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_ip: IpAddr,
+    /// Log filter.
+    #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportFormat {
+    /// One JSON object.
+    Json,
+    /// Lines for people.
+    Text,
+}
+
+/// What `sealroom join --report json` prints.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Our display name.
+    pub name: String,
+    /// The room.
+    pub room: String,
+    /// MLS epoch at the end (absent if we were removed).
+    pub epoch: Option<u64>,
+    /// Security code digits at the end.
+    pub security_code: Option<String>,
+    /// Security code words.
+    pub security_words: Option<Vec<String>>,
+    /// The MLS roster at the end.
+    pub roster: Vec<crate::session::RosterEntry>,
+    /// Frames we sent.
+    pub frames_sent: FramesSent,
+    /// Frames received and decrypted, per sender name.
+    pub received: BTreeMap<String, ReceivedFrom>,
+    /// Frames that failed to decrypt, by reason.
+    pub decrypt_failures: BTreeMap<String, u64>,
+    /// Milliseconds from connecting to the first decrypted frame.
+    pub join_time_ms: Option<u64>,
+    /// Epoch changes during the session.
+    pub epoch_changes: Vec<crate::session::EpochEvent>,
+    /// Commits of ours that lost their epoch.
+    pub commits_rejected: u64,
+    /// Errors the server sent.
+    pub server_errors: Vec<String>,
+    /// Problems on our side.
+    pub local_errors: Vec<String>,
+}
+
+/// Frames we sent.
+#[derive(Debug, Serialize)]
+pub struct FramesSent {
+    /// Audio frames.
+    pub audio: u64,
+    /// Video frames.
+    pub video: u64,
+    /// Of which key frames.
+    pub keyframes: u64,
+    /// Frames dropped because no media key was installed yet (never sent in the clear).
+    pub dropped_no_key: u64,
+}
+
+/// Frames from one sender.
+#[derive(Debug, Serialize)]
+pub struct ReceivedFrom {
+    /// Audio frames decrypted.
+    pub audio_frames: u64,
+    /// Video frames decrypted.
+    pub video_frames: u64,
+}
+
+impl Report {
+    /// Builds the report from the client's status and media counters.
+    pub fn new(name: &str, room: &str, status: &Status, media: &MediaStats) -> Self {
+        let received = media
+            .per_sender
+            .iter()
+            .map(|(leaf, stats)| {
+                let name = status
+                    .names_by_leaf
+                    .get(leaf)
+                    .cloned()
+                    .unwrap_or_else(|| format!("leaf {leaf}"));
+                (
+                    name,
+                    ReceivedFrom {
+                        audio_frames: stats.audio_frames,
+                        video_frames: stats.video_frames,
+                    },
+                )
+            })
+            .collect();
+        Self {
+            name: name.to_owned(),
+            room: room.to_owned(),
+            epoch: status.epoch,
+            security_code: status.security_code.clone(),
+            security_words: status.security_words.clone(),
+            roster: status.roster.clone(),
+            frames_sent: FramesSent {
+                audio: media.audio_frames_sent,
+                video: media.video_frames_sent,
+                keyframes: media.keyframes_sent,
+                dropped_no_key: media.frames_dropped_no_key,
+            },
+            received,
+            decrypt_failures: media.decrypt_failures.clone(),
+            join_time_ms: media.first_decrypted_at.map(|t| t.as_millis() as u64),
+            epoch_changes: status.epoch_changes.clone(),
+            commits_rejected: status.commits_rejected,
+            server_errors: status.server_errors.clone(),
+            local_errors: status.local_errors.clone(),
+        }
+    }
+}
+
+/// Runs `sealroom join`.
+pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
+    let client = RoomClient::join(JoinOptions {
+        server: args.server.clone(),
+        room: args.room.clone(),
+        display_name: args.name.clone(),
+        publish: args.synthetic.then_some(SyntheticMedia {
+            audio: true,
+            video: true,
+            simulcast: args.simulcast,
+        }),
+        bind_ip: args.bind_ip,
+    })
+    .await?;
+    match args.duration {
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Some(seconds) => anyhow::bail!("--duration must be a non-negative number, got {seconds}"),
+        None => {
+            tokio::signal::ctrl_c().await?;
+        }
+    }
+    let media = client.media_stats().await.unwrap_or_default();
+    let status = client.leave().await;
+    let report = Report::new(&args.name, &args.room, &status, &media);
+    match args.report {
+        Some(ReportFormat::Json) => println!("{}", serde_json::to_string_pretty(&report)?),
+        Some(ReportFormat::Text) => print_text(&report),
+        None => {}
+    }
+    Ok(())
+}
+
+fn print_text(report: &Report) {
+    println!("room {} as {}", report.room, report.name);
+    if let (Some(epoch), Some(code)) = (report.epoch, &report.security_code) {
+        println!("epoch {epoch}, security code {code}");
+    }
+    println!(
+        "sent {} audio and {} video frames ({} key frames)",
+        report.frames_sent.audio, report.frames_sent.video, report.frames_sent.keyframes
+    );
+    for (name, from) in &report.received {
+        println!(
+            "from {name}: {} audio, {} video frames decrypted",
+            from.audio_frames, from.video_frames
+        );
+    }
+    for (reason, count) in &report.decrypt_failures {
+        println!("decrypt failures ({reason}): {count}");
+    }
+    if let Some(ms) = report.join_time_ms {
+        println!("join time {ms} ms");
+    }
+}

@@ -1,0 +1,251 @@
+//! The task that owns the UDP socket and the str0m peer connection: a thin driver that feeds
+//! datagrams, timeouts and signalling commands into `Rtc`, sends what it outputs, and turns its
+//! events into protected sends and decrypted, counted receives.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use sealroom_e2ee::sframe::MediaKeyring;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::MediaData;
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, trace, warn};
+
+use super::MediaError;
+use super::publisher::{Outlet, Publisher, lock};
+use super::stats::MediaStats;
+use super::synthetic;
+
+/// Largest datagram read; WebRTC keeps below the path MTU.
+const RECEIVE_BUFFER: usize = 2_000;
+
+/// A request from the signalling side.
+pub(crate) enum Command {
+    AcceptAnswer {
+        answer: SdpAnswer,
+        reply: oneshot::Sender<Result<(), MediaError>>,
+    },
+    AcceptOffer {
+        offer: SdpOffer,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
+}
+
+pub(crate) struct Endpoint {
+    pub(crate) rtc: Rtc,
+    pub(crate) socket: UdpSocket,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) keys: Arc<Mutex<MediaKeyring>>,
+    pub(crate) clock_origin: Instant,
+    pub(crate) stats: Arc<Mutex<MediaStats>>,
+    pub(crate) publisher: Publisher,
+    /// Our offer waiting for the SFU's answer.
+    pub(crate) pending_offer: Option<SdpPendingOffer>,
+}
+
+/// What woke the loop.
+enum Wake {
+    Command(Option<Command>),
+    Datagram(std::io::Result<(usize, SocketAddr)>),
+    Timer,
+}
+
+impl Endpoint {
+    /// Runs until the `Media` handle is dropped or stopped, or the peer connection dies.
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buf = vec![0; RECEIVE_BUFFER];
+        loop {
+            let Some(rtc_deadline) = self.drive_output() else {
+                info!("peer connection closed");
+                break;
+            };
+            let deadline = self
+                .publisher
+                .next_due()
+                .map_or(rtc_deadline, |due| due.min(rtc_deadline));
+            let wake = tokio::select! {
+                command = commands.recv() => Wake::Command(command),
+                received = self.socket.recv_from(&mut buf) => Wake::Datagram(received),
+                () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(Some(command)) => self.handle_command(command),
+                Wake::Command(None) => {
+                    self.close();
+                    break;
+                }
+                Wake::Datagram(Ok((len, source))) => self.handle_datagram(&buf[..len], source),
+                // ICMP errors from earlier sends surface here; ICE copes with lost paths.
+                Wake::Datagram(Err(e)) => debug!(error = %e, "UDP receive failed"),
+                Wake::Timer => self.handle_timeout(Instant::now()),
+            }
+        }
+        lock(&self.stats).ice_connected = false;
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::AcceptAnswer { answer, reply } => {
+                let result = match self.pending_offer.take() {
+                    Some(pending) => self
+                        .rtc
+                        .sdp_api()
+                        .accept_answer(pending, answer)
+                        .map_err(MediaError::Negotiation),
+                    None => Err(MediaError::NoPendingOffer),
+                };
+                let _ = reply.send(result);
+            }
+            Command::AcceptOffer { offer, reply } => {
+                // str0m rolls back an offer of ours still waiting for its answer.
+                if self.pending_offer.take().is_some() {
+                    warn!("the SFU offered before answering our offer; our offer is void");
+                }
+                let result = self
+                    .rtc
+                    .sdp_api()
+                    .accept_offer(offer)
+                    .map(|answer| answer.to_sdp_string())
+                    .map_err(MediaError::Negotiation);
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn handle_datagram(&mut self, datagram: &[u8], source: SocketAddr) {
+        let Ok(contents) = DatagramRecv::try_from(datagram) else {
+            trace!(%source, "datagram is not WebRTC traffic; ignored");
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local_addr,
+                contents,
+            },
+        );
+        // Only the negotiated peer may feed the peer connection.
+        if !self.rtc.accepts(&input) {
+            trace!(%source, "datagram from an unknown peer; ignored");
+            return;
+        }
+        if let Err(e) = self.rtc.handle_input(input) {
+            warn!(error = %e, "peer connection failed on input");
+            self.rtc.disconnect();
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            warn!(error = %e, "peer connection failed");
+            self.rtc.disconnect();
+            return;
+        }
+        let since_origin = now.saturating_duration_since(self.clock_origin);
+        // Retired epoch keys leave memory on time even when no frames arrive.
+        lock(&self.keys).expire(since_origin);
+        self.publisher.publish_due(&mut Outlet {
+            rtc: &mut self.rtc,
+            keys: &self.keys,
+            stats: &self.stats,
+            now,
+            sent_at: since_origin,
+        });
+    }
+
+    /// Sends what the peer connection has to send and handles its events; returns when it
+    /// next needs a timeout, or `None` once it is closed.
+    fn drive_output(&mut self) -> Option<Instant> {
+        loop {
+            if !self.rtc.is_alive() {
+                return None;
+            }
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(at)) => return Some(at),
+                Ok(Output::Transmit(transmit)) => {
+                    // UDP is lossy anyway: a full send buffer drops the datagram.
+                    if let Err(e) = self
+                        .socket
+                        .try_send_to(&transmit.contents, transmit.destination)
+                    {
+                        debug!(error = %e, "UDP send failed");
+                    }
+                }
+                Ok(Output::Event(event)) => self.handle_event(event),
+                Err(e) => {
+                    warn!(error = %e, "peer connection failed");
+                    self.rtc.disconnect();
+                }
+            }
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::IceConnectionStateChange(state) => {
+                info!(?state, "ICE state");
+                lock(&self.stats).ice_connected = matches!(
+                    state,
+                    IceConnectionState::Connected | IceConnectionState::Completed
+                );
+            }
+            Event::Connected => {
+                info!("peer connection up (ICE and DTLS)");
+                self.publisher.start(Instant::now());
+            }
+            Event::MediaAdded(added) => {
+                debug!(mid = %added.mid, kind = ?added.kind, direction = ?added.direction, "media added");
+            }
+            Event::MediaData(data) => self.receive(&data),
+            Event::KeyframeRequest(request) => {
+                debug!(mid = %request.mid, rid = ?request.rid, "key frame requested");
+                self.publisher.request_keyframe(request.mid, request.rid);
+            }
+            _ => {}
+        }
+    }
+
+    /// Decrypts and counts one incoming frame; a frame that fails is dropped and counted.
+    fn receive(&mut self, data: &MediaData) {
+        let Some(kind) = self.rtc.media(data.mid).map(|media| media.kind()) else {
+            return;
+        };
+        let at = Instant::now().saturating_duration_since(self.clock_origin);
+        let result = lock(&self.keys).unprotect(at, &data.data);
+        match result {
+            Ok(frame) => {
+                let intact = synthetic::is_intact(kind, &frame.payload);
+                lock(&self.stats).record_decrypted(at, kind, &frame, intact);
+            }
+            Err(e) => {
+                trace!(mid = %data.mid, error = %e, "frame did not decrypt; dropped");
+                lock(&self.stats).record_decrypt_failure(&e);
+            }
+        }
+    }
+
+    /// Starts a graceful close (RTCP BYE, DTLS close_notify) and sends what it queues at once;
+    /// nobody waits for the SFU's replies.
+    fn close(&mut self) {
+        if let Err(e) = self.rtc.close() {
+            debug!(error = %e, "closing the peer connection");
+        }
+        while self.rtc.is_alive() {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) => {
+                    let _ = self
+                        .socket
+                        .try_send_to(&transmit.contents, transmit.destination);
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(_)) | Err(_) => break,
+            }
+        }
+    }
+}

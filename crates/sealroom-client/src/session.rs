@@ -1,0 +1,650 @@
+//! A participant in a room: the signalling connection, the MLS group session, and the media
+//! engine, tied together. The MLS state lives in one task (the signalling loop); the media
+//! engine only sees the SFrame keyring, which the loop refreshes on every epoch.
+
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use sealroom_e2ee::{
+    Device, DeviceIdentity, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming,
+    ProposalSender, ProposedChange, RosterMember,
+    sframe::{CipherSuite, MediaKeyring},
+};
+use sealroom_protocol::{
+    Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ServerMessage, decode, encode,
+};
+use serde::Serialize;
+use tokio::{sync::mpsc, task::JoinHandle};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::media::{Media, MediaConfig, MediaStats, SyntheticMedia};
+
+/// The SFrame cipher suite Sealroom uses for media (AES-GCM, which browsers have in WebCrypto).
+pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
+
+/// How to join.
+#[derive(Clone, Debug)]
+pub struct JoinOptions {
+    /// Server base URL, e.g. `http://127.0.0.1:8080`.
+    pub server: String,
+    /// Room name.
+    pub room: String,
+    /// Display name (also the MLS credential name).
+    pub display_name: String,
+    /// What to publish; `None` receives only.
+    pub publish: Option<SyntheticMedia>,
+    /// Local address for media.
+    pub bind_ip: IpAddr,
+}
+
+/// Why joining failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The server URL is not http(s)://host[:port].
+    #[error("invalid server URL {0:?}: expected http://host:port or https://host:port")]
+    InvalidServerUrl(String),
+    /// The WebSocket failed.
+    #[error("signalling connection: {0}")]
+    Connection(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The server refused us.
+    #[error("server error {code:?}: {message}")]
+    Refused {
+        /// Code.
+        code: ErrorCode,
+        /// Detail.
+        message: String,
+    },
+    /// MLS failed.
+    #[error("MLS: {0}")]
+    Group(#[from] GroupError),
+    /// The media engine failed.
+    #[error("media: {0}")]
+    Media(String),
+}
+
+/// What the client knows, for reports and tests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Status {
+    /// Our id at the server.
+    pub participant_id: Option<ParticipantId>,
+    /// Our MLS leaf index.
+    pub leaf_index: Option<u32>,
+    /// Current MLS epoch.
+    pub epoch: Option<u64>,
+    /// The security code's digits for the current epoch.
+    pub security_code: Option<String>,
+    /// The security code's words.
+    pub security_words: Option<Vec<String>>,
+    /// The MLS roster (the truth, whatever the server says).
+    pub roster: Vec<RosterEntry>,
+    /// Everyone ever seen at a leaf, so frames from a member who left still get a name.
+    #[serde(skip)]
+    pub names_by_leaf: BTreeMap<u32, String>,
+    /// Who the server claims is in the room.
+    pub server_participants: Vec<String>,
+    /// True once a commit removed us from the group.
+    pub removed: bool,
+    /// Commits of ours the delivery service refused (we then rebased).
+    pub commits_rejected: u64,
+    /// Commits of ours it accepted.
+    pub commits_accepted: u64,
+    /// Epoch changes seen, with when they happened (since joining).
+    pub epoch_changes: Vec<EpochEvent>,
+    /// Errors the server sent us.
+    pub server_errors: Vec<String>,
+    /// Non-fatal problems on our side.
+    pub local_errors: Vec<String>,
+    /// A roster member the server proposed that nobody should have added: shown as a warning.
+    pub warnings: Vec<String>,
+}
+
+/// One member of the roster as reported.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct RosterEntry {
+    /// Leaf index.
+    pub leaf: u32,
+    /// Credential name.
+    pub name: String,
+    /// Signature-key fingerprint.
+    pub fingerprint: String,
+}
+
+/// An epoch change, for measuring rekey times.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpochEvent {
+    /// The new epoch.
+    pub epoch: u64,
+    /// Time since connecting.
+    pub at_ms: u64,
+    /// Names added.
+    pub added: Vec<String>,
+    /// Names removed.
+    pub removed: Vec<String>,
+    /// The security code of the new epoch.
+    pub security_code: Option<String>,
+}
+
+enum Command {
+    SelfUpdate,
+    Leave,
+}
+
+/// A joined participant.
+pub struct RoomClient {
+    status: Arc<Mutex<Status>>,
+    keys: Arc<Mutex<MediaKeyring>>,
+    media: Arc<tokio::sync::Mutex<Option<Media>>>,
+    commands: mpsc::UnboundedSender<Command>,
+    task: JoinHandle<()>,
+    started: Instant,
+}
+
+impl RoomClient {
+    /// Connects, joins the room and starts media; returns once the server accepted the join
+    /// (the MLS group and media come up in the background: watch [`RoomClient::status`]).
+    pub async fn join(options: JoinOptions) -> Result<Self, SessionError> {
+        let started = Instant::now();
+        let url = websocket_url(&options.server)?;
+        let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        let (mut sink, mut stream) = socket.split();
+        sink.send(text(&ClientMessage::Join {
+            room: options.room.clone(),
+            display_name: options.display_name.clone(),
+        }))
+        .await?;
+
+        // The first answer decides: joined, or an error.
+        let (participant_id, external_sender, action) = loop {
+            match next_server_message(&mut stream).await? {
+                ServerMessage::Joined {
+                    participant_id,
+                    external_sender,
+                    group,
+                } => break (participant_id, external_sender, group),
+                ServerMessage::Error { code, message } => {
+                    return Err(SessionError::Refused { code, message });
+                }
+                _ => continue,
+            }
+        };
+
+        let keys = Arc::new(Mutex::new(MediaKeyring::new(MEDIA_SUITE)));
+        let status = Arc::new(Mutex::new(Status {
+            participant_id: Some(participant_id),
+            ..Status::default()
+        }));
+        let (media, offer) = Media::start(
+            MediaConfig {
+                bind_ip: options.bind_ip,
+                publish: options.publish,
+                suite: MEDIA_SUITE,
+            },
+            keys.clone(),
+            started,
+        )
+        .await
+        .map_err(|e| SessionError::Media(e.to_string()))?;
+        let media = Arc::new(tokio::sync::Mutex::new(Some(media)));
+
+        let identity = DeviceIdentity::generate(&options.display_name)?;
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let mut state = Signalling {
+            device: Device::new(identity),
+            group: None,
+            external_sender: ExternalSenderKey(external_sender.0),
+            keys: keys.clone(),
+            status: status.clone(),
+            media: media.clone(),
+            started,
+            wants_update: false,
+        };
+        let mut out = vec![ClientMessage::SdpOffer { sdp: offer }];
+        out.extend(state.on_joined(action)?);
+        for message in out {
+            sink.send(text(&message)).await?;
+        }
+        let task = tokio::spawn(async move {
+            state.run(sink, stream, command_rx).await;
+        });
+        Ok(Self {
+            status,
+            keys,
+            media,
+            commands,
+            task,
+            started,
+        })
+    }
+
+    /// A snapshot of what the client knows.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Media counters so far.
+    pub async fn media_stats(&self) -> Option<MediaStats> {
+        self.media.lock().await.as_ref().map(Media::stats)
+    }
+
+    /// The SFrame keyring, for tests that replay captured frames against it.
+    pub fn media_keys(&self) -> Arc<Mutex<MediaKeyring>> {
+        self.keys.clone()
+    }
+
+    /// When the client started connecting.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Commits an MLS self-update (post-compromise security); retried on the new epoch if
+    /// another commit wins.
+    pub fn self_update(&self) {
+        let _ = self.commands.send(Command::SelfUpdate);
+    }
+
+    /// Waits until `condition` holds for the status, or `timeout` passes.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        condition: impl Fn(&Status) -> bool,
+    ) -> Result<Status, Status> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.status();
+            if condition(&status) {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                return Err(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Says goodbye and stops media.
+    pub async fn leave(self) -> Status {
+        let _ = self.commands.send(Command::Leave);
+        let status = self.status.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+        if let Some(media) = self.media.lock().await.take() {
+            media.stop().await;
+        }
+        status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Drops the connection without a goodbye, as a crashed client or a dead network would.
+    pub async fn vanish(self) {
+        self.task.abort();
+        if let Some(media) = self.media.lock().await.take() {
+            media.stop().await;
+        }
+    }
+}
+
+/// The signalling loop's state: the only owner of the MLS session.
+struct Signalling {
+    device: Device,
+    group: Option<GroupSession>,
+    external_sender: ExternalSenderKey,
+    keys: Arc<Mutex<MediaKeyring>>,
+    status: Arc<Mutex<Status>>,
+    media: Arc<tokio::sync::Mutex<Option<Media>>>,
+    started: Instant,
+    /// A self-update was asked for and has not landed yet.
+    wants_update: bool,
+}
+
+type WsSink = futures_util::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+type WsStream = futures_util::stream::SplitStream<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+>;
+
+impl Signalling {
+    async fn run(
+        &mut self,
+        mut sink: WsSink,
+        mut stream: WsStream,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        loop {
+            let out = tokio::select! {
+                message = next_server_message(&mut stream) => match message {
+                    Ok(message) => self.on_message(message).await,
+                    Err(error) => {
+                        self.note_local_error(format!("signalling closed: {error}"));
+                        return;
+                    }
+                },
+                command = commands.recv() => match command {
+                    Some(Command::SelfUpdate) => {
+                        self.wants_update = true;
+                        self.commit(&[])
+                    }
+                    Some(Command::Leave) | None => {
+                        let _ = sink.send(text(&ClientMessage::Leave)).await;
+                        let _ = sink.close().await;
+                        return;
+                    }
+                },
+            };
+            for message in out {
+                if sink.send(text(&message)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_joined(&mut self, action: GroupAction) -> Result<Vec<ClientMessage>, SessionError> {
+        self.group = None;
+        match action {
+            GroupAction::CreateGroup => {
+                let group = self
+                    .device
+                    .create_group(std::slice::from_ref(&self.external_sender))?;
+                let group_info = group.group_info()?;
+                self.group = Some(group);
+                self.epoch_changed(None);
+                Ok(vec![ClientMessage::GroupCreated {
+                    group_info: Bytes(group_info),
+                }])
+            }
+            GroupAction::AwaitWelcome => Ok(vec![ClientMessage::KeyPackage {
+                key_package: Bytes(self.device.key_package()?),
+            }]),
+        }
+    }
+
+    async fn on_message(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
+        match message {
+            ServerMessage::Joined { group, .. } => {
+                // The group was lost (everyone holding it left): start again.
+                self.on_joined(group).unwrap_or_else(|e| {
+                    self.note_local_error(e.to_string());
+                    Vec::new()
+                })
+            }
+            ServerMessage::Welcome { welcome } => {
+                match self.device.join_group(welcome.as_ref()) {
+                    Ok(group) => {
+                        self.group = Some(group);
+                        self.epoch_changed(None);
+                    }
+                    Err(e) => self.note_local_error(format!("welcome: {e}")),
+                }
+                Vec::new()
+            }
+            ServerMessage::Commit { commit, .. } => self.on_commit(commit.as_ref()),
+            ServerMessage::CommitAccepted { .. } => {
+                self.with_status(|s| s.commits_accepted += 1);
+                let Some(group) = self.group.as_mut() else {
+                    return Vec::new();
+                };
+                match group.merge_pending_commit() {
+                    Ok(change) => {
+                        self.wants_update = false;
+                        self.epoch_changed(Some(change));
+                    }
+                    Err(e) => self.note_local_error(format!("merge: {e}")),
+                }
+                Vec::new()
+            }
+            ServerMessage::CommitRejected { epoch, code } => self.on_commit_rejected(epoch, code),
+            ServerMessage::Proposal { proposal } => {
+                let Some(group) = self.group.as_mut() else {
+                    return Vec::new();
+                };
+                match group.process(proposal.as_ref()) {
+                    // The server may only propose removals; Sealroom's rules keep any other
+                    // proposal out of every commit, and the user is told someone tried.
+                    Ok(Incoming::Proposal {
+                        sender: ProposalSender::ExternalSender(_),
+                        change: ProposedChange::Add { credential_name },
+                    }) => self.with_status(|s| {
+                        s.warnings.push(format!(
+                            "the server tried to add {credential_name:?} to the group; refused"
+                        ));
+                    }),
+                    Ok(_) => {}
+                    Err(e) => self.note_local_error(format!("proposal: {e}")),
+                }
+                Vec::new()
+            }
+            ServerMessage::CommitRequested { key_packages } => {
+                let refs: Vec<&[u8]> = key_packages.iter().map(AsRef::as_ref).collect();
+                self.commit(&refs)
+            }
+            ServerMessage::Application { message } => {
+                if let Some(group) = self.group.as_mut()
+                    && let Err(e) = group.process(message.as_ref())
+                {
+                    self.note_local_error(format!("application message: {e}"));
+                }
+                Vec::new()
+            }
+            ServerMessage::SdpAnswer { sdp } => {
+                if let Some(media) = self.media.lock().await.as_ref()
+                    && let Err(e) = media.accept_answer(&sdp).await
+                {
+                    self.note_local_error(format!("sdp answer: {e}"));
+                }
+                Vec::new()
+            }
+            ServerMessage::SdpOffer { sdp } => {
+                let answer = match self.media.lock().await.as_ref() {
+                    Some(media) => media.accept_offer(&sdp).await,
+                    None => return Vec::new(),
+                };
+                match answer {
+                    Ok(sdp) => vec![ClientMessage::SdpAnswer { sdp }],
+                    Err(e) => {
+                        self.note_local_error(format!("sdp offer: {e}"));
+                        Vec::new()
+                    }
+                }
+            }
+            ServerMessage::Participants { participants } => {
+                self.with_status(|s| {
+                    s.server_participants =
+                        participants.into_iter().map(|p| p.display_name).collect();
+                });
+                Vec::new()
+            }
+            ServerMessage::Error { code, message } => {
+                self.with_status(|s| s.server_errors.push(format!("{code:?}: {message}")));
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_commit(&mut self, commit: &[u8]) -> Vec<ClientMessage> {
+        let Some(group) = self.group.as_mut() else {
+            return Vec::new();
+        };
+        // Another commit won the epoch: ours, if any, is void.
+        if group.has_pending_commit() {
+            let _ = group.discard_pending_commit();
+        }
+        match group.process(commit) {
+            Ok(Incoming::Commit(change)) => {
+                let removed = change.removed_us;
+                self.epoch_changed(Some(change));
+                if removed {
+                    return Vec::new();
+                }
+                if self.wants_update {
+                    return self.commit(&[]);
+                }
+            }
+            Ok(_) => self.note_local_error("expected a commit".into()),
+            Err(e) => self.note_local_error(format!("commit: {e}")),
+        }
+        Vec::new()
+    }
+
+    fn on_commit_rejected(&mut self, server_epoch: u64, code: ErrorCode) -> Vec<ClientMessage> {
+        self.with_status(|s| s.commits_rejected += 1);
+        let Some(group) = self.group.as_mut() else {
+            return Vec::new();
+        };
+        // A rejection can overtake nothing, but it can be stale: if we already moved to the
+        // server's epoch and committed again there, that newer commit is still in play.
+        let stale = code == ErrorCode::WrongEpoch && group.epoch() >= server_epoch;
+        if group.has_pending_commit() && !stale {
+            let _ = group.discard_pending_commit();
+        }
+        // The winning commit, if any, arrives (or arrived) as a Commit; the server asks again
+        // for pending joins, and a wanted self-update is retried once we are on its epoch.
+        if self.wants_update && group.epoch() >= server_epoch && !group.has_pending_commit() {
+            return self.commit(&[]);
+        }
+        Vec::new()
+    }
+
+    fn commit(&mut self, key_packages: &[&[u8]]) -> Vec<ClientMessage> {
+        let Some(group) = self.group.as_mut() else {
+            return Vec::new();
+        };
+        if group.has_pending_commit() || group.is_removed() {
+            return Vec::new();
+        }
+        match group.commit(key_packages, &[]) {
+            Ok(outgoing) => vec![ClientMessage::Commit {
+                epoch: outgoing.epoch,
+                commit: Bytes(outgoing.commit),
+                welcome: outgoing.welcome.map(Bytes),
+            }],
+            Err(e) => {
+                self.note_local_error(format!("commit: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// A new epoch: fresh media keys, a new security code, a new roster.
+    fn epoch_changed(&mut self, change: Option<EpochChange>) {
+        let Some(group) = self.group.as_ref() else {
+            return;
+        };
+        let at_ms = self.started.elapsed().as_millis() as u64;
+        if group.is_removed() {
+            self.with_status(|s| {
+                s.removed = true;
+                s.epoch = None;
+                s.security_code = None;
+                s.security_words = None;
+            });
+            return;
+        }
+        let now = self.started.elapsed();
+        let installed = group
+            .sframe_epoch_secret(MEDIA_SUITE)
+            .map_err(|e| e.to_string())
+            .and_then(|secret| {
+                self.keys
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .install_epoch(now, group.epoch(), &secret, group.own_leaf_index())
+                    .map_err(|e| e.to_string())
+            });
+        let code = group.security_code();
+        let roster = group.roster();
+        let epoch = group.epoch();
+        let leaf = group.own_leaf_index();
+        if let Err(e) = installed {
+            self.note_local_error(format!("media keys: {e}"));
+        }
+        self.with_status(|s| {
+            s.leaf_index = Some(leaf);
+            s.epoch = Some(epoch);
+            if let Ok(code) = &code {
+                s.security_code = Some(code.digits());
+                s.security_words = Some(code.words().iter().map(|w| (*w).to_owned()).collect());
+            }
+            for m in &roster {
+                s.names_by_leaf
+                    .insert(m.leaf_index, m.credential_name.clone());
+            }
+            s.roster = roster.iter().map(roster_entry).collect();
+            let (added, removed) = change
+                .map(|c| (names(&c.added), names(&c.removed)))
+                .unwrap_or_default();
+            s.epoch_changes.push(EpochEvent {
+                epoch,
+                at_ms,
+                added,
+                removed,
+                security_code: s.security_code.clone(),
+            });
+        });
+    }
+
+    fn note_local_error(&self, error: String) {
+        tracing::warn!(%error, "client");
+        self.with_status(|s| s.local_errors.push(error));
+    }
+
+    fn with_status(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+fn roster_entry(member: &RosterMember) -> RosterEntry {
+    RosterEntry {
+        leaf: member.leaf_index,
+        name: member.credential_name.clone(),
+        fingerprint: member.fingerprint.to_string(),
+    }
+}
+
+fn names(members: &[RosterMember]) -> Vec<String> {
+    members.iter().map(|m| m.credential_name.clone()).collect()
+}
+
+fn text(message: &ClientMessage) -> Message {
+    Message::Text(encode(message).into())
+}
+
+async fn next_server_message(stream: &mut WsStream) -> Result<ServerMessage, SessionError> {
+    loop {
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) => match decode::<ServerMessage>(&text) {
+                Ok(message) => return Ok(message),
+                Err(error) => tracing::warn!(%error, "undecodable server message"),
+            },
+            Some(Ok(Message::Close(_))) | None => {
+                return Err(SessionError::Connection(
+                    tokio_tungstenite::tungstenite::Error::ConnectionClosed,
+                ));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => return Err(error.into()),
+        }
+    }
+}
+
+/// `http://host:port` → `ws://host:port/ws` (and https → wss).
+fn websocket_url(server: &str) -> Result<String, SessionError> {
+    let server = server.trim_end_matches('/');
+    let rest = server
+        .strip_prefix("http://")
+        .map(|rest| ("ws", rest))
+        .or_else(|| server.strip_prefix("https://").map(|rest| ("wss", rest)));
+    match rest {
+        Some((scheme, host)) if !host.is_empty() && !host.contains('/') => {
+            Ok(format!("{scheme}://{host}/ws"))
+        }
+        _ => Err(SessionError::InvalidServerUrl(server.to_owned())),
+    }
+}

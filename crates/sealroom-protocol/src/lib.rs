@@ -1,0 +1,279 @@
+//! # sealroom-protocol
+//!
+//! The signalling messages that clients and the server exchange over the WebSocket at `/ws`, as
+//! JSON text frames, and their versioning. Every message carries `"v"` (the protocol version) and
+//! `"type"`. MLS messages travel as base64 of their RFC 9420 wire encoding; the server relays
+//! them and checks the public ones, but nothing here carries a key.
+//!
+//! Decoding is strict and bounded: a message over [`MAX_MESSAGE_BYTES`], of another version, or
+//! that does not parse gets a [`ProtocolError`] with a stable [`ErrorCode`] the peer is told.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod bytes;
+mod names;
+
+use serde::{Deserialize, Serialize};
+
+pub use bytes::Bytes;
+pub use names::{DisplayName, MAX_DISPLAY_NAME_CHARS, MAX_ROOM_NAME_BYTES, RoomName};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest signalling message accepted, in bytes. A Welcome carrying the ratchet tree of a
+/// 150-member room is about 40 KB; the limit leaves room for 1,000-member groups.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// A participant's id in a room, assigned by the server.
+pub type ParticipantId = String;
+
+/// Messages from a client to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Enter a room (created on first join). Must be the first message. The names are checked
+    /// with [`RoomName::parse`] and [`DisplayName::parse`] by the server, which answers a bad one
+    /// with its own error code.
+    Join {
+        /// The room.
+        room: String,
+        /// The name shown to others (also the MLS credential name).
+        display_name: String,
+    },
+    /// After [`ServerMessage::Joined`] with [`GroupAction::CreateGroup`]: the new group's
+    /// GroupInfo (public state, with the ratchet tree), so the delivery service can follow it.
+    GroupCreated {
+        /// MLS GroupInfo message.
+        group_info: Bytes,
+    },
+    /// After [`ServerMessage::Joined`] with [`GroupAction::AwaitWelcome`]: a key package for a
+    /// member to add.
+    KeyPackage {
+        /// MLS KeyPackage message.
+        key_package: Bytes,
+    },
+    /// A commit made on `epoch`, for the delivery service to sequence.
+    Commit {
+        /// The epoch the commit was made on.
+        epoch: u64,
+        /// MLS commit (PublicMessage).
+        commit: Bytes,
+        /// The Welcome for members the commit adds.
+        welcome: Option<Bytes>,
+    },
+    /// An MLS application message (PrivateMessage) to relay to all members.
+    Application {
+        /// MLS PrivateMessage.
+        message: Bytes,
+    },
+    /// The client's SDP offer for its PeerConnection (sends its tracks).
+    SdpOffer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// The client's answer to a [`ServerMessage::SdpOffer`].
+    SdpAnswer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// Leave the room.
+    Leave,
+}
+
+/// What a joining client must do about the MLS group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupAction {
+    /// The room has no group yet: create it, listing the server as external sender.
+    CreateGroup,
+    /// Upload a key package and wait for a Welcome.
+    AwaitWelcome,
+}
+
+/// A participant as the server sees it. Clients trust the MLS roster, not this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    /// Server-assigned id.
+    pub id: ParticipantId,
+    /// Claimed display name.
+    pub display_name: String,
+}
+
+/// Messages from the server to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The join was accepted.
+    Joined {
+        /// Our id in the room.
+        participant_id: ParticipantId,
+        /// The server's MLS external-sender identity (a serialized SigningIdentity) to list in
+        /// the group when creating it.
+        external_sender: Bytes,
+        /// Whether to create the group or wait to be added.
+        group: GroupAction,
+    },
+    /// A Welcome into the room's group.
+    Welcome {
+        /// MLS Welcome message.
+        welcome: Bytes,
+    },
+    /// Another member's commit, sequenced by the delivery service.
+    Commit {
+        /// MLS commit.
+        commit: Bytes,
+        /// The epoch the group is at after it.
+        epoch: u64,
+    },
+    /// Our commit won its epoch: merge it.
+    CommitAccepted {
+        /// The epoch the group is at now.
+        epoch: u64,
+    },
+    /// Our commit lost (another won the epoch) or was invalid: discard it, process the winner,
+    /// and commit again if still needed.
+    CommitRejected {
+        /// The group's current epoch at the delivery service.
+        epoch: u64,
+        /// Why.
+        code: ErrorCode,
+    },
+    /// A proposal from the server as external sender (a removal).
+    Proposal {
+        /// MLS proposal (PublicMessage).
+        proposal: Bytes,
+    },
+    /// This client is asked to commit: add these key packages and include pending proposals.
+    CommitRequested {
+        /// Key packages of people waiting to join.
+        key_packages: Vec<Bytes>,
+    },
+    /// An MLS application message relayed from a member.
+    Application {
+        /// MLS PrivateMessage.
+        message: Bytes,
+    },
+    /// The SFU's answer to our offer.
+    SdpAnswer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// The SFU renegotiates (new tracks to receive): answer with [`ClientMessage::SdpAnswer`].
+    SdpOffer {
+        /// SDP text.
+        sdp: String,
+    },
+    /// Who the server says is in the room.
+    Participants {
+        /// Participants, in join order.
+        participants: Vec<ParticipantInfo>,
+    },
+    /// Something the client sent was refused. The connection stays open unless the code says
+    /// otherwise.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+}
+
+/// Stable error codes, shared by server, native client and browser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The message's `v` is not a version this server speaks.
+    UnsupportedVersion,
+    /// The message is not valid JSON or not a known message.
+    Malformed,
+    /// The message exceeds [`MAX_MESSAGE_BYTES`].
+    TooLarge,
+    /// The message is not allowed in the current state (e.g. a commit before joining).
+    OutOfOrder,
+    /// The room name is empty, too long or has characters outside `a-z 0-9 -`.
+    InvalidRoomName,
+    /// The display name is empty, too long or has control characters.
+    InvalidDisplayName,
+    /// A commit for an epoch the group has left.
+    WrongEpoch,
+    /// An MLS message that failed validation.
+    InvalidMlsMessage,
+    /// An SDP the SFU could not accept.
+    InvalidSdp,
+    /// Too many messages too fast.
+    RateLimited,
+    /// The server failed; the message may be retried.
+    Internal,
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// Larger than [`MAX_MESSAGE_BYTES`].
+    #[error("message of {0} bytes exceeds the limit of {MAX_MESSAGE_BYTES}")]
+    TooLarge(usize),
+    /// `v` missing or not [`PROTOCOL_VERSION`].
+    #[error("unsupported protocol version {0:?}")]
+    UnsupportedVersion(Option<u64>),
+    /// Not JSON, or not a known message of this version.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+impl ProtocolError {
+    /// The code to tell the peer.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ProtocolError::TooLarge(_) => ErrorCode::TooLarge,
+            ProtocolError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+            ProtocolError::Malformed(_) => ErrorCode::Malformed,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Outgoing<'a, T> {
+    v: u16,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    v: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Incoming<T> {
+    #[allow(dead_code)] // checked by VersionProbe before this parse
+    v: u16,
+    #[serde(flatten)]
+    body: T,
+}
+
+/// Encodes a message as a versioned JSON text.
+pub fn encode<T: Serialize>(message: &T) -> String {
+    serde_json::to_string(&Outgoing {
+        v: PROTOCOL_VERSION,
+        body: message,
+    })
+    .unwrap_or_else(|e| unreachable!("protocol messages always serialize: {e}"))
+}
+
+/// Decodes a versioned JSON text: size first, then version, then the message.
+pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ProtocolError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::TooLarge(text.len()));
+    }
+    let probe: VersionProbe =
+        serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    match probe.v.as_ref().and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
+        other => return Err(ProtocolError::UnsupportedVersion(other)),
+    }
+    let incoming: Incoming<T> =
+        serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+    Ok(incoming.body)
+}

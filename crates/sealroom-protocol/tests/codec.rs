@@ -1,0 +1,101 @@
+//! Encoding and strict decoding of signalling messages, including everything a peer can get
+//! wrong.
+
+use sealroom_protocol::{
+    Bytes, ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES,
+    MAX_ROOM_NAME_BYTES, ProtocolError, RoomName, ServerMessage, decode, encode,
+};
+
+#[test]
+fn messages_round_trip_with_version_and_type() {
+    let message = ClientMessage::Commit {
+        epoch: 7,
+        commit: Bytes(vec![1, 2, 3]),
+        welcome: None,
+    };
+    let text = encode(&message);
+    assert!(text.contains(r#""v":1"#) && text.contains(r#""type":"commit""#));
+    assert!(
+        text.contains(r#""commit":"AQID""#),
+        "bytes travel as base64: {text}"
+    );
+    assert_eq!(decode::<ClientMessage>(&text).unwrap(), message);
+
+    let joined = ServerMessage::Joined {
+        participant_id: "p1".into(),
+        external_sender: Bytes(vec![9; 40]),
+        group: GroupAction::AwaitWelcome,
+    };
+    assert_eq!(decode::<ServerMessage>(&encode(&joined)).unwrap(), joined);
+}
+
+#[test]
+fn wrong_or_missing_version_is_unsupported() {
+    for text in [
+        r#"{"v":2,"type":"leave"}"#,
+        r#"{"v":0,"type":"leave"}"#,
+        r#"{"v":"1","type":"leave"}"#,
+        r#"{"type":"leave"}"#,
+    ] {
+        let error = decode::<ClientMessage>(text).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::UnsupportedVersion, "{text}");
+    }
+    assert!(decode::<ClientMessage>(r#"{"v":1,"type":"leave"}"#).is_ok());
+}
+
+#[test]
+fn garbage_unknown_types_and_bad_fields_are_malformed() {
+    for text in [
+        "",
+        "not json",
+        "[1,2]",
+        r#"{"v":1}"#,
+        r#"{"v":1,"type":"teleport"}"#,
+        r#"{"v":1,"type":"commit","epoch":-1,"commit":"AA=="}"#,
+        r#"{"v":1,"type":"commit","epoch":1,"commit":"!!not base64!!"}"#,
+        r#"{"v":1,"type":"join","room":"r"}"#,
+    ] {
+        let error = decode::<ClientMessage>(text).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Malformed, "{text}");
+    }
+}
+
+#[test]
+fn oversized_message_is_refused_before_parsing() {
+    let text = format!(
+        r#"{{"v":1,"type":"sdp_offer","sdp":"{}"}}"#,
+        "a".repeat(MAX_MESSAGE_BYTES)
+    );
+    assert!(matches!(
+        decode::<ClientMessage>(&text),
+        Err(ProtocolError::TooLarge(_))
+    ));
+}
+
+#[test]
+fn room_names_are_short_lowercase_words() {
+    assert!(RoomName::parse("quiet-otter-42").is_some());
+    assert!(RoomName::parse(&"a".repeat(MAX_ROOM_NAME_BYTES)).is_some());
+    for bad in [
+        "",
+        "Upper",
+        "with space",
+        "../etc",
+        "ünïcode",
+        &"a".repeat(MAX_ROOM_NAME_BYTES + 1),
+    ] {
+        assert!(RoomName::parse(bad).is_none(), "{bad:?}");
+    }
+}
+
+#[test]
+fn display_names_refuse_control_characters_and_emptiness() {
+    assert_eq!(
+        DisplayName::parse("Ada Lovelace").unwrap().as_str(),
+        "Ada Lovelace"
+    );
+    assert!(DisplayName::parse("Zoë 🎥").is_some());
+    for bad in ["", "   ", "new\nline", "bell\u{7}", &"x".repeat(65)] {
+        assert!(DisplayName::parse(bad).is_none(), "{bad:?}");
+    }
+}

@@ -1,0 +1,133 @@
+//! The server's configuration: one typed struct, read from an optional TOML file, overridden by
+//! flags and `SEALROOM_*` environment variables, validated before anything starts.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// Everything `sealroom serve` needs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// HTTP address (API, WebSocket signalling at `/ws`, metrics).
+    pub listen: SocketAddr,
+    /// Directory holding the SQLite database and the server's keys.
+    pub data_dir: PathBuf,
+    /// Media (SFU) settings.
+    pub media: MediaSettings,
+}
+
+/// Where the SFU listens and what it tells clients.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// UDP address all participants' media is multiplexed on.
+    pub udp_listen: SocketAddr,
+    /// Address advertised to clients as the ICE candidate, when it differs from the listen
+    /// address (behind NAT, or listening on 0.0.0.0).
+    pub public_ip: Option<IpAddr>,
+    /// Optional TCP address for ICE-TCP, for clients whose UDP is blocked.
+    pub tcp_listen: Option<SocketAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("sealroom-data"),
+            media: MediaSettings::default(),
+        }
+    }
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            udp_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_ip: None,
+            tcp_listen: None,
+        }
+    }
+}
+
+/// A configuration that cannot work, said in words an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this struct.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys take their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Checks what the types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.media.udp_listen.ip().is_unspecified() && self.media.public_ip.is_none() {
+            return Err(ConfigError::Invalid(
+                "media.udp_listen is a wildcard address: set media.public_ip (--media-public-ip) \
+                 to the address clients should send media to"
+                    .into(),
+            ));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("data_dir must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_defaults_and_rejects_unknown_keys() {
+        let config: Config = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\n[media]\nudp_listen = \"127.0.0.1:9001\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.media.udp_listen.port(), 9001);
+        assert_eq!(config.data_dir, PathBuf::from("sealroom-data"));
+        assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn wildcard_media_address_needs_a_public_ip() {
+        let mut config = Config::default();
+        config.media.udp_listen = "0.0.0.0:8443".parse().unwrap();
+        assert!(config.validate().is_err());
+        config.media.public_ip = Some("192.0.2.7".parse().unwrap());
+        assert!(config.validate().is_ok());
+    }
+}

@@ -1,0 +1,130 @@
+//! # sealroom-server
+//!
+//! `sealroom serve`: the HTTP API and WebSocket signalling (axum), rooms and the MLS delivery
+//! service ([`room`]), the SFU's I/O driver ([`media`]), the SQLite database ([`storage`]) and
+//! metrics. It relays what clients encrypt and never holds a key that could read it: it follows
+//! each group's public state and may propose removals, nothing more.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod media;
+pub mod metrics;
+pub mod room;
+pub mod signalling;
+pub mod storage;
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{Router, routing::get};
+use sealroom_e2ee::ExternalSender;
+use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::{
+    config::Config,
+    media::{MediaConfig, MediaEvent, MediaServer},
+    metrics::Metrics,
+    room::Room,
+    signalling::Connection,
+    storage::Storage,
+};
+
+/// State shared by every connection.
+pub struct AppState {
+    rooms: Mutex<HashMap<RoomName, Room>>,
+    connections: Mutex<HashMap<ParticipantId, Connection>>,
+    external_sender: Arc<ExternalSender>,
+    media: MediaServer,
+    storage: Storage,
+    metrics: Metrics,
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// The HTTP address actually bound.
+    pub http_addr: SocketAddr,
+    /// The SFU's UDP address actually bound.
+    pub media_addr: SocketAddr,
+    /// The media server, for tests that tap what it forwards.
+    pub media: MediaServer,
+    /// The database, for tests that read the audit log.
+    pub storage: Storage,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Runs until the server stops (it does not on its own).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        Ok(())
+    }
+
+    /// Stops serving.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+/// Starts everything `config` describes and returns once it listens.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    config.validate()?;
+    let storage = Storage::open(&config.data_dir).await?;
+    let external_sender = Arc::new(ExternalSender::new(
+        storage.external_sender_identity().await?,
+    ));
+    let (media, media_events) = MediaServer::start(MediaConfig {
+        udp_listen: config.media.udp_listen,
+        public_ip: config.media.public_ip,
+        tcp_listen: config.media.tcp_listen,
+    })
+    .await?;
+    let state = Arc::new(AppState {
+        rooms: Mutex::default(),
+        connections: Mutex::default(),
+        external_sender,
+        metrics: Metrics::new(media.clone()),
+        media: media.clone(),
+        storage: storage.clone(),
+    });
+    tokio::spawn(forward_media_events(state.clone(), media_events));
+
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/ws", get(signalling::upgrade))
+        .with_state(state);
+    let listener = TcpListener::bind(config.listen).await?;
+    let http_addr = listener.local_addr()?;
+    tracing::info!(%http_addr, media_addr = %media.udp_addr(), "sealroom serving");
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(RunningServer {
+        http_addr,
+        media_addr: media.udp_addr(),
+        media,
+        storage,
+        task,
+    })
+}
+
+async fn metrics_text(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
+    state.metrics.render()
+}
+
+/// The SFU renegotiates with a participant through its signalling connection.
+async fn forward_media_events(
+    state: Arc<AppState>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<MediaEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            MediaEvent::Offer { participant, sdp } => {
+                state.dispatch(vec![(participant, ServerMessage::SdpOffer { sdp })]);
+            }
+        }
+    }
+}

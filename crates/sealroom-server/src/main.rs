@@ -1,0 +1,113 @@
+//! The `sealroom` binary: `sealroom serve` runs the server, `sealroom join` the native client.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+};
+
+use clap::{Args, Parser, Subcommand};
+use sealroom_server::config::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "sealroom",
+    version,
+    about = "End-to-end encrypted video meetings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: HTTP API, WebSocket signalling at /ws, the SFU, and an embedded SQLite
+    /// database in the data directory.
+    Serve(ServeArgs),
+    /// Join a room as a native client (for tests, bots and load).
+    Join(sealroom_client::cli::JoinArgs),
+}
+
+/// Flags and `SEALROOM_*` variables override the config file, which overrides the defaults.
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML config file; keys as in docs/ARCHITECTURE.md ("Configuration").
+    #[arg(long, env = "SEALROOM_CONFIG")]
+    config: Option<PathBuf>,
+    /// HTTP address for the API, the WebSocket at /ws, /healthz and /metrics
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "SEALROOM_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory: the SQLite database (audit log, server keys) [default: ./sealroom-data].
+    #[arg(long = "data", env = "SEALROOM_DATA")]
+    data_dir: Option<PathBuf>,
+    /// UDP address that all participants' media is multiplexed on [default: 127.0.0.1:8443].
+    #[arg(long, env = "SEALROOM_MEDIA_UDP")]
+    media_udp: Option<SocketAddr>,
+    /// Public IP address announced to clients as the media candidate (needed when --media-udp
+    /// listens on 0.0.0.0 or behind NAT).
+    #[arg(long, env = "SEALROOM_MEDIA_PUBLIC_IP")]
+    media_public_ip: Option<IpAddr>,
+    /// TCP address for ICE-TCP, the fallback for clients whose UDP is blocked [default: off].
+    #[arg(long, env = "SEALROOM_MEDIA_TCP")]
+    media_tcp: Option<SocketAddr>,
+    /// Log filter, e.g. "info" or "sealroom_server=debug,str0m=warn".
+    #[arg(long, env = "SEALROOM_LOG", default_value = "info")]
+    log: String,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(data_dir) = self.data_dir {
+            config.data_dir = data_dir;
+        }
+        if let Some(udp) = self.media_udp {
+            config.media.udp_listen = udp;
+        }
+        if let Some(ip) = self.media_public_ip {
+            config.media.public_ip = Some(ip);
+        }
+        if let Some(tcp) = self.media_tcp {
+            config.media.tcp_listen = Some(tcp);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            init_logging(&args.log)?;
+            let config = args.into_config()?;
+            let server = sealroom_server::start(config).await?;
+            println!("sealroom listening on http://{}", server.http_addr);
+            tokio::select! {
+                result = server.wait() => result,
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+        Command::Join(args) => {
+            init_logging(&args.log)?;
+            sealroom_client::cli::run_join(args).await
+        }
+    }
+}
+
+fn init_logging(filter: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(filter)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}

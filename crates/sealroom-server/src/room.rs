@@ -1,0 +1,462 @@
+//! One room: who is in it, and the MLS delivery service for its group. A sans-IO state machine:
+//! each method takes what a participant did and returns the messages to send, so the ordering
+//! rules (one commit per epoch, removal proposals, who commits pending joins) are tested without
+//! sockets. It never holds a group secret: it follows the group's public state only.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use sealroom_e2ee::{ExternalSender, Fingerprint, GroupError, ObservedGroup, ObservedMessage};
+use sealroom_protocol::{
+    Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo, RoomName,
+    ServerMessage,
+};
+
+/// A message for one participant.
+pub type Outgoing = (ParticipantId, ServerMessage);
+
+/// Why a participant's message was refused; the connection stays open.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    /// Not allowed in the participant's current state.
+    #[error("{0}")]
+    OutOfOrder(&'static str),
+    /// An MLS message that failed validation.
+    #[error("invalid MLS message: {0}")]
+    InvalidMls(#[from] GroupError),
+}
+
+impl RoomError {
+    /// The protocol code for the error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RoomError::OutOfOrder(_) => ErrorCode::OutOfOrder,
+            RoomError::InvalidMls(_) => ErrorCode::InvalidMlsMessage,
+        }
+    }
+}
+
+struct Participant {
+    display_name: DisplayName,
+    /// Signature-key fingerprint: from the key package, or from the tree for the creator.
+    fingerprint: Option<Fingerprint>,
+    /// A key package waiting to be committed.
+    key_package: Option<Vec<u8>>,
+    /// Leaf index while a member of the group.
+    leaf: Option<u32>,
+}
+
+/// A room and its group's delivery service.
+pub struct Room {
+    name: RoomName,
+    server: Arc<ExternalSender>,
+    /// In join order (ids are assigned increasing).
+    participants: BTreeMap<u64, (ParticipantId, Participant)>,
+    next_order: u64,
+    /// The participant asked to create the group, until it uploads the GroupInfo.
+    creator: Option<ParticipantId>,
+    group: Option<ObservedGroup>,
+    /// Leaves of members who left but are still in the tree: their removal must be committed.
+    departed_leaves: Vec<u32>,
+    /// Whether a commit was requested and none accepted since: avoids asking twice.
+    commit_requested: bool,
+}
+
+impl Room {
+    /// An empty room.
+    pub fn new(name: RoomName, server: Arc<ExternalSender>) -> Self {
+        Self {
+            name,
+            server,
+            participants: BTreeMap::new(),
+            next_order: 0,
+            creator: None,
+            group: None,
+            departed_leaves: Vec::new(),
+            commit_requested: false,
+        }
+    }
+
+    /// The room's name.
+    pub fn name(&self) -> &RoomName {
+        &self.name
+    }
+
+    /// Whether no one is left: the room should vanish.
+    pub fn is_empty(&self) -> bool {
+        self.participants.is_empty()
+    }
+
+    /// Number of participants.
+    pub fn len(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// The group's epoch, once there is a group.
+    pub fn epoch(&self) -> Option<u64> {
+        self.group.as_ref().map(ObservedGroup::epoch)
+    }
+
+    /// A participant enters. The first one (or the first after the group was lost) creates the
+    /// group; the others upload a key package and wait for a Welcome.
+    pub fn join(&mut self, id: &ParticipantId, display_name: DisplayName) -> Vec<Outgoing> {
+        let order = self.next_order;
+        self.next_order += 1;
+        self.participants.insert(
+            order,
+            (
+                id.clone(),
+                Participant {
+                    display_name,
+                    fingerprint: None,
+                    key_package: None,
+                    leaf: None,
+                },
+            ),
+        );
+        let mut out = Vec::new();
+        let action = if self.group.is_none() && self.creator.is_none() {
+            self.creator = Some(id.clone());
+            GroupAction::CreateGroup
+        } else {
+            GroupAction::AwaitWelcome
+        };
+        out.push(self.joined(id, action));
+        out.extend(self.participant_list());
+        out
+    }
+
+    fn joined(&self, id: &ParticipantId, group: GroupAction) -> Outgoing {
+        let external_sender = self
+            .server
+            .key()
+            .map(|key| Bytes(key.0))
+            .unwrap_or_default();
+        (
+            id.clone(),
+            ServerMessage::Joined {
+                participant_id: id.clone(),
+                external_sender,
+                group,
+            },
+        )
+    }
+
+    /// The creator uploads its new group's GroupInfo.
+    pub fn group_created(
+        &mut self,
+        id: &ParticipantId,
+        group_info: &[u8],
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        if self.creator.as_ref() != Some(id) {
+            return Err(RoomError::OutOfOrder(
+                "only the participant asked to create the group may",
+            ));
+        }
+        let group = self.server.observe(group_info)?;
+        let roster = group.roster();
+        let [founder] = roster.as_slice() else {
+            return Err(RoomError::OutOfOrder(
+                "a new group must have exactly its creator",
+            ));
+        };
+        let (leaf, fingerprint) = (founder.leaf_index, founder.fingerprint);
+        let participant = self
+            .participant_mut(id)
+            .ok_or(RoomError::OutOfOrder("not in the room"))?;
+        participant.leaf = Some(leaf);
+        participant.fingerprint = Some(fingerprint);
+        self.group = Some(group);
+        self.creator = None;
+        Ok(self.request_commit_if_needed())
+    }
+
+    /// A joiner uploads its key package.
+    pub fn key_package(
+        &mut self,
+        id: &ParticipantId,
+        key_package: Vec<u8>,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        let owner = self.server.validate_key_package(&key_package)?;
+        let participant = self
+            .participant_mut(id)
+            .ok_or(RoomError::OutOfOrder("not in the room"))?;
+        if participant.leaf.is_some() {
+            return Err(RoomError::OutOfOrder("already a member"));
+        }
+        participant.fingerprint = Some(owner.fingerprint);
+        participant.key_package = Some(key_package);
+        // A new joiner may need a commit even if one was requested for others before.
+        self.commit_requested = false;
+        Ok(self.request_commit_if_needed())
+    }
+
+    /// A member's commit: sequenced if it is valid for the current epoch, refused otherwise.
+    pub fn commit(
+        &mut self,
+        id: &ParticipantId,
+        commit: &[u8],
+        welcome: Option<&[u8]>,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        let committer_is_member = self.is_member(id);
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(RoomError::OutOfOrder("the room has no group yet"))?;
+        if !committer_is_member {
+            return Err(RoomError::OutOfOrder("only members commit"));
+        }
+        let epoch = match group.process(commit) {
+            Ok(ObservedMessage::Commit { epoch }) => epoch,
+            Ok(_) => return Err(RoomError::OutOfOrder("not a commit")),
+            Err(GroupError::WrongEpoch { group_epoch, .. }) => {
+                return Ok(vec![(
+                    id.clone(),
+                    ServerMessage::CommitRejected {
+                        epoch: group_epoch,
+                        code: ErrorCode::WrongEpoch,
+                    },
+                )]);
+            }
+            Err(error) => {
+                let epoch = group.epoch();
+                tracing::info!(room = %self.name, %error, "commit refused");
+                return Ok(vec![(
+                    id.clone(),
+                    ServerMessage::CommitRejected {
+                        epoch,
+                        code: ErrorCode::InvalidMlsMessage,
+                    },
+                )]);
+            }
+        };
+        self.commit_requested = false;
+        let roster = group.roster();
+        let in_tree = |fingerprint: Fingerprint| {
+            roster
+                .iter()
+                .find(|m| m.fingerprint == fingerprint)
+                .map(|m| m.leaf_index)
+        };
+
+        let mut out = vec![(id.clone(), ServerMessage::CommitAccepted { epoch })];
+        for (pid, participant) in self.participants.values_mut() {
+            let now_leaf = participant.fingerprint.and_then(in_tree);
+            let was_member = participant.leaf.is_some();
+            if was_member && pid != id {
+                // Members before the commit get it, including any it removes, so they learn.
+                out.push((
+                    pid.clone(),
+                    ServerMessage::Commit {
+                        commit: Bytes(commit.to_vec()),
+                        epoch,
+                    },
+                ));
+            }
+            if !was_member
+                && now_leaf.is_some()
+                && participant.key_package.take().is_some()
+                && let Some(welcome) = welcome
+            {
+                out.push((
+                    pid.clone(),
+                    ServerMessage::Welcome {
+                        welcome: Bytes(welcome.to_vec()),
+                    },
+                ));
+            }
+            participant.leaf = now_leaf;
+        }
+        let tree_leaves: Vec<u32> = roster.iter().map(|m| m.leaf_index).collect();
+        self.departed_leaves
+            .retain(|leaf| tree_leaves.contains(leaf));
+        out.extend(self.propose_departed_removals());
+        out.extend(self.request_commit_if_needed());
+        Ok(out)
+    }
+
+    /// An MLS application message from a member, relayed to the other members.
+    pub fn application(
+        &mut self,
+        id: &ParticipantId,
+        message: &[u8],
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        if !self.is_member(id) {
+            return Err(RoomError::OutOfOrder(
+                "only members send application messages",
+            ));
+        }
+        let group = self
+            .group
+            .as_mut()
+            .ok_or(RoomError::OutOfOrder("no group"))?;
+        if group.process(message)? != ObservedMessage::Application {
+            return Err(RoomError::OutOfOrder("not an application message"));
+        }
+        Ok(self
+            .members_except(id)
+            .map(|pid| {
+                (
+                    pid,
+                    ServerMessage::Application {
+                        message: Bytes(message.to_vec()),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// A participant left or its connection died. Its removal from the group is proposed, and a
+    /// remaining member asked to commit it.
+    pub fn leave(&mut self, id: &ParticipantId) -> Vec<Outgoing> {
+        let Some(order) = self
+            .participants
+            .iter()
+            .find_map(|(order, (pid, _))| (pid == id).then_some(*order))
+        else {
+            return Vec::new();
+        };
+        let Some((_, gone)) = self.participants.remove(&order) else {
+            return Vec::new();
+        };
+        if self.creator.as_ref() == Some(id) {
+            self.creator = None;
+        }
+        if let Some(leaf) = gone.leaf {
+            self.departed_leaves.push(leaf);
+        }
+        let mut out = Vec::new();
+        if self.is_empty() {
+            return out;
+        }
+        if self.members().next().is_none() {
+            // Nobody left holds the group's keys: start over with a new group.
+            out.extend(self.restart_group());
+        } else {
+            self.commit_requested = false;
+            out.extend(self.propose_departed_removals());
+            out.extend(self.request_commit_if_needed());
+        }
+        out.extend(self.participant_list());
+        out
+    }
+
+    fn restart_group(&mut self) -> Vec<Outgoing> {
+        self.group = None;
+        self.departed_leaves.clear();
+        self.commit_requested = false;
+        let Some((_, (first, _))) = self.participants.first_key_value() else {
+            return Vec::new();
+        };
+        let first = first.clone();
+        // Its key package was for the old group; it now founds the new one.
+        if let Some(creator) = self.participant_mut(&first) {
+            creator.key_package = None;
+            creator.fingerprint = None;
+        }
+        self.creator = Some(first.clone());
+        vec![self.joined(&first, GroupAction::CreateGroup)]
+    }
+
+    fn propose_departed_removals(&mut self) -> Vec<Outgoing> {
+        let Some(group) = self.group.as_mut() else {
+            return Vec::new();
+        };
+        let mut proposals = Vec::new();
+        for &leaf in &self.departed_leaves {
+            match group.propose_remove(leaf) {
+                Ok(proposal) => proposals.push(proposal),
+                Err(error) => {
+                    tracing::warn!(room = %self.name, leaf, %error, "cannot propose removal")
+                }
+            }
+        }
+        let members: Vec<ParticipantId> = self.members().collect();
+        proposals
+            .into_iter()
+            .flat_map(|proposal| {
+                members.iter().map(move |pid| {
+                    (
+                        pid.clone(),
+                        ServerMessage::Proposal {
+                            proposal: Bytes(proposal.clone()),
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Asks the member with the lowest leaf to commit pending joins and removals, if any.
+    fn request_commit_if_needed(&mut self) -> Vec<Outgoing> {
+        if self.group.is_none() || self.commit_requested {
+            return Vec::new();
+        }
+        let key_packages: Vec<Bytes> = self
+            .participants
+            .values()
+            .filter_map(|(_, p)| p.key_package.clone().map(Bytes))
+            .collect();
+        if key_packages.is_empty() && self.departed_leaves.is_empty() {
+            return Vec::new();
+        }
+        let Some(committer) = self
+            .participants
+            .values()
+            .filter_map(|(pid, p)| p.leaf.map(|leaf| (leaf, pid)))
+            .min()
+            .map(|(_, pid)| pid.clone())
+        else {
+            return Vec::new();
+        };
+        self.commit_requested = true;
+        vec![(committer, ServerMessage::CommitRequested { key_packages })]
+    }
+
+    fn participant_list(&self) -> Vec<Outgoing> {
+        let participants: Vec<ParticipantInfo> = self
+            .participants
+            .values()
+            .map(|(id, p)| ParticipantInfo {
+                id: id.clone(),
+                display_name: p.display_name.to_string(),
+            })
+            .collect();
+        self.participants
+            .values()
+            .map(|(id, _)| {
+                (
+                    id.clone(),
+                    ServerMessage::Participants {
+                        participants: participants.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn members(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.participants
+            .values()
+            .filter(|(_, p)| p.leaf.is_some())
+            .map(|(id, _)| id.clone())
+    }
+
+    fn members_except<'a>(
+        &'a self,
+        id: &'a ParticipantId,
+    ) -> impl Iterator<Item = ParticipantId> + 'a {
+        self.members().filter(move |pid| pid != id)
+    }
+
+    fn is_member(&self, id: &ParticipantId) -> bool {
+        self.participants
+            .values()
+            .any(|(pid, p)| pid == id && p.leaf.is_some())
+    }
+
+    fn participant_mut(&mut self, id: &ParticipantId) -> Option<&mut Participant> {
+        self.participants
+            .values_mut()
+            .find_map(|(pid, p)| (pid == id).then_some(p))
+    }
+}

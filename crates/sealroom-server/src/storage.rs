@@ -1,0 +1,128 @@
+//! The embedded SQLite database in the data directory: the server's keys and the audit log.
+//! Migrations run at start.
+
+use std::path::Path;
+
+use sealroom_e2ee::{DeviceIdentity, GroupError};
+use sqlx::{
+    Row, SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
+};
+
+/// Credential name of the server's MLS external-sender identity.
+const EXTERNAL_SENDER_NAME: &str = "sealroom-delivery-service";
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored key could not be loaded.
+    #[error("stored key: {0}")]
+    Key(#[from] GroupError),
+    /// The data directory could not be created.
+    #[error("data directory: {0}")]
+    DataDir(#[from] std::io::Error),
+}
+
+/// The database.
+#[derive(Clone)]
+pub struct Storage {
+    pool: SqlitePool,
+}
+
+/// A security-relevant event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A room came into existence (its first participant).
+    RoomCreated,
+    /// The last participant left.
+    RoomEnded,
+    /// A participant entered.
+    ParticipantJoined,
+    /// A participant left or was disconnected.
+    ParticipantLeft,
+}
+
+impl AuditAction {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::RoomCreated => "room_created",
+            AuditAction::RoomEnded => "room_ended",
+            AuditAction::ParticipantJoined => "participant_joined",
+            AuditAction::ParticipantLeft => "participant_left",
+        }
+    }
+}
+
+impl Storage {
+    /// Opens (creating if needed) `sealroom.db` in `data_dir` and migrates it.
+    pub async fn open(data_dir: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(data_dir)?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("sealroom.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Every acknowledged write survives a crash (an audit record is never lost).
+            .synchronous(SqliteSynchronous::Full);
+        let pool = SqlitePool::connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The server's external-sender identity, generated on first start and kept.
+    pub async fn external_sender_identity(&self) -> Result<DeviceIdentity, StorageError> {
+        let row = sqlx::query("SELECT credential, secret FROM server_keys WHERE name = ?")
+            .bind("external_sender")
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            let credential: String = row.try_get("credential")?;
+            let secret: Vec<u8> = row.try_get("secret")?;
+            return Ok(DeviceIdentity::from_secret_bytes(&credential, &secret)?);
+        }
+        let identity = DeviceIdentity::generate(EXTERNAL_SENDER_NAME)?;
+        sqlx::query("INSERT INTO server_keys (name, credential, secret) VALUES (?, ?, ?)")
+            .bind("external_sender")
+            .bind(EXTERNAL_SENDER_NAME)
+            .bind(identity.to_secret_bytes().as_slice())
+            .execute(&self.pool)
+            .await?;
+        Ok(identity)
+    }
+
+    /// Appends an audit record.
+    pub async fn audit(
+        &self,
+        action: AuditAction,
+        room: &str,
+        participant: Option<&str>,
+    ) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO audit_log (room, participant, action) VALUES (?, ?, ?)")
+            .bind(room)
+            .bind(participant)
+            .bind(action.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The audit records of a room, oldest first, as (action, participant).
+    pub async fn audit_records(
+        &self,
+        room: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StorageError> {
+        let rows =
+            sqlx::query("SELECT action, participant FROM audit_log WHERE room = ? ORDER BY id")
+                .bind(room)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("action")?, row.try_get("participant")?)))
+            .collect()
+    }
+}

@@ -1,0 +1,159 @@
+//! The `sealroom` binary as a user runs it: `sealroom serve`, and three `sealroom join
+//! --synthetic --report json` clients meeting through it.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+const SEALROOM: &str = env!("CARGO_BIN_EXE_sealroom");
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `sealroom serve` on free ports and returns it with its base URL.
+fn serve(data: &std::path::Path) -> (Serve, String) {
+    let mut child = Command::new(SEALROOM)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--media-udp",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+        ])
+        .arg("--data")
+        .arg(data)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sealroom serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let url = line
+        .trim()
+        .strip_prefix("sealroom listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (Serve(child), url)
+}
+
+fn join(url: &str, room: &str, name: &str, seconds: &str) -> Child {
+    Command::new(SEALROOM)
+        .args(["join", "--server", url, "--room", room, "--name", name])
+        .args(["--synthetic", "--duration", seconds, "--report", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sealroom join starts")
+}
+
+fn report(child: Child) -> Value {
+    let output = child.wait_with_output().expect("join exits");
+    assert!(output.status.success(), "sealroom join failed: {output:?}");
+    serde_json::from_slice(&output.stdout).expect("a JSON report")
+}
+
+#[test]
+fn three_joins_through_the_binary_decrypt_each_other() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, url) = serve(data.path());
+    let clients: Vec<Child> = ["alice", "bob", "carol"]
+        .into_iter()
+        .map(|name| {
+            let child = join(&url, "binary-room", name, "8");
+            std::thread::sleep(Duration::from_millis(300));
+            child
+        })
+        .collect();
+    let reports: Vec<Value> = clients.into_iter().map(report).collect();
+
+    for report in &reports {
+        let me = report["name"].as_str().unwrap();
+        for other in ["alice", "bob", "carol"].into_iter().filter(|n| *n != me) {
+            let from = &report["received"][other];
+            assert!(
+                from["audio_frames"].as_u64().unwrap_or(0) > 50,
+                "{me} from {other}: {report:#}"
+            );
+            assert!(
+                from["video_frames"].as_u64().unwrap_or(0) > 30,
+                "{me} from {other}: {report:#}"
+            );
+        }
+        assert!(report["frames_sent"]["video"].as_u64().unwrap() > 100);
+        assert!(report["join_time_ms"].as_u64().is_some());
+    }
+    // At the epoch where all three were members, all three showed the same code.
+    let code_at = |report: &Value, epoch: u64| {
+        report["epoch_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|change| change["epoch"] == epoch)
+            .map(|change| change["security_code"].clone())
+    };
+    let full_epoch = reports
+        .iter()
+        .map(|r| {
+            r["epoch_changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["epoch"].as_u64().unwrap())
+                .min()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    let codes: Vec<Value> = reports
+        .iter()
+        .map(|r| code_at(r, full_epoch).unwrap())
+        .collect();
+    assert!(codes[0].is_string());
+    assert!(codes.iter().all(|c| *c == codes[0]), "{codes:?}");
+}
+
+#[test]
+fn serve_help_explains_every_option() {
+    let output = Command::new(SEALROOM)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(output.stdout).unwrap();
+    for option in [
+        "--listen",
+        "--data",
+        "--config",
+        "--media-udp",
+        "--media-public-ip",
+        "--media-tcp",
+        "--log",
+    ] {
+        assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn bad_config_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sealroom.toml");
+    std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let output = Command::new(SEALROOM)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("lisen"), "{stderr}");
+}

@@ -1,0 +1,139 @@
+//! Native clients meeting through a real server on 127.0.0.1: MLS through the delivery service,
+//! SFrame media through the SFU.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{SETTLE, TestServer, converge, wait_for_media};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_clients_decrypt_each_other_and_rekey_when_one_leaves() {
+    let server = TestServer::start().await;
+    let alice = server.join("standup", "alice").await;
+    let bob = server.join("standup", "bob").await;
+    let carol = server.join("standup", "carol").await;
+
+    let statuses = converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
+    let code = statuses[0].security_code.clone().expect("a code");
+    for status in &statuses {
+        assert_eq!(status.security_code.as_ref(), Some(&code), "{status:#?}");
+    }
+    let leaves: Vec<u32> = statuses.iter().map(|s| s.leaf_index.unwrap()).collect();
+    for (i, client) in [&alice, &bob, &carol].into_iter().enumerate() {
+        let others: Vec<u32> = leaves.iter().copied().filter(|&l| l != leaves[i]).collect();
+        wait_for_media(client, &others).await;
+    }
+
+    // Carol leaves: Alice and Bob move to a new epoch without her, with a new code.
+    let carol_keys = carol.media_keys();
+    let carol_epoch = carol.status().epoch;
+    carol.leave().await;
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let new_code = statuses[0].security_code.clone().unwrap();
+    assert_ne!(new_code, code);
+    assert_eq!(statuses[1].security_code.as_ref(), Some(&new_code));
+    assert!(statuses[0].epoch > carol_epoch);
+
+    // What Alice sends now, Carol's keys cannot open.
+    let alice_keys = alice.media_keys();
+    let frame = alice_keys
+        .lock()
+        .unwrap()
+        .protect(0, b"after carol left")
+        .unwrap();
+    let now = alice.started().elapsed();
+    assert!(carol_keys.lock().unwrap().unprotect(now, &frame).is_err());
+    assert_eq!(
+        bob.media_keys()
+            .lock()
+            .unwrap()
+            .unprotect(bob.started().elapsed(), &frame)
+            .unwrap()
+            .payload,
+        b"after carol left"
+    );
+
+    // The audit log has every join and leave, and the room vanished with its last participant.
+    alice.leave().await;
+    bob.leave().await;
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let records = server
+            .server
+            .storage
+            .audit_records("standup")
+            .await
+            .unwrap();
+        let actions: Vec<&str> = records.iter().map(|(a, _)| a.as_str()).collect();
+        if actions.last() == Some(&"room_ended") {
+            assert_eq!(
+                actions
+                    .iter()
+                    .filter(|a| **a == "participant_joined")
+                    .count(),
+                3
+            );
+            assert_eq!(
+                actions.iter().filter(|a| **a == "participant_left").count(),
+                3
+            );
+            assert_eq!(actions.first(), Some(&"room_created"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "audit log: {actions:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vanished_client_is_removed_through_the_external_sender_and_the_others_rekey() {
+    let server = TestServer::start().await;
+    let alice = server.join("vanishing", "alice").await;
+    let bob = server.join("vanishing", "bob").await;
+    let carol = server.join("vanishing", "carol").await;
+    let before = converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
+
+    let vanished_at = Instant::now();
+    carol.vanish().await;
+    let after = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let removal_time = vanished_at.elapsed();
+    println!("removal of a vanished client took {removal_time:?}");
+    assert!(removal_time < SETTLE);
+    assert!(after[0].epoch > before[0].epoch);
+    assert_ne!(after[0].security_code, before[0].security_code);
+    assert_eq!(after[0].security_code, after[1].security_code);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_one_wins_the_other_rebases_and_the_group_converges() {
+    let server = TestServer::start().await;
+    let alice = server.join("race", "alice").await;
+    let bob = server.join("race", "bob").await;
+    let start = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let start_epoch = start[0].epoch.unwrap();
+
+    // Both commit a self-update on the same epoch.
+    alice.self_update();
+    bob.self_update();
+    let target = Some(start_epoch + 2);
+    let a = alice
+        .wait_until(SETTLE, |s| s.epoch == target)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    let b = bob
+        .wait_until(SETTLE, |s| s.epoch == target)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    assert_eq!(a.security_code, b.security_code, "the group converged");
+    assert_eq!(
+        a.commits_accepted + b.commits_accepted
+            - start[0].commits_accepted
+            - start[1].commits_accepted,
+        2
+    );
+    assert!(
+        a.commits_rejected + b.commits_rejected >= 1,
+        "exactly one commit won the first epoch; the other was told to rebase"
+    );
+}

@@ -1,0 +1,234 @@
+//! The room's delivery-service rules without sockets: who creates the group, who is asked to
+//! commit, one commit per epoch, removals proposed as external sender, and a group that starts
+//! over when nobody holding its keys is left.
+
+use std::sync::Arc;
+
+use sealroom_e2ee::{Device, DeviceIdentity, ExternalSender, GroupSession, Incoming};
+use sealroom_protocol::{DisplayName, ErrorCode, GroupAction, RoomName, ServerMessage};
+use sealroom_server::room::{Outgoing, Room, RoomError};
+
+fn room() -> Room {
+    let server = ExternalSender::new(DeviceIdentity::generate("sealroom-ds").unwrap());
+    Room::new(RoomName::parse("test-room").unwrap(), Arc::new(server))
+}
+
+fn device(name: &str) -> Device {
+    Device::new(DeviceIdentity::generate(name).unwrap())
+}
+
+fn name(name: &str) -> DisplayName {
+    DisplayName::parse(name).unwrap()
+}
+
+fn to<'a>(out: &'a [Outgoing], id: &str) -> Vec<&'a ServerMessage> {
+    out.iter()
+        .filter(|(to, _)| to == id)
+        .map(|(_, m)| m)
+        .collect()
+}
+
+fn joined_action(out: &[Outgoing], id: &str) -> Option<GroupAction> {
+    to(out, id).into_iter().find_map(|m| match m {
+        ServerMessage::Joined { group, .. } => Some(*group),
+        _ => None,
+    })
+}
+
+fn external_sender(out: &[Outgoing], id: &str) -> sealroom_e2ee::ExternalSenderKey {
+    to(out, id)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Joined {
+                external_sender, ..
+            } => Some(sealroom_e2ee::ExternalSenderKey(external_sender.0.clone())),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn commit_request(out: &[Outgoing], id: &str) -> Option<Vec<Vec<u8>>> {
+    to(out, id).into_iter().find_map(|m| match m {
+        ServerMessage::CommitRequested { key_packages } => {
+            Some(key_packages.iter().map(|k| k.0.clone()).collect())
+        }
+        _ => None,
+    })
+}
+
+/// Alice creates the group; Bob joins through the delivery service.
+fn alice_and_bob(room: &mut Room) -> (GroupSession, GroupSession) {
+    let out = room.join(&"alice".into(), name("Alice"));
+    assert_eq!(joined_action(&out, "alice"), Some(GroupAction::CreateGroup));
+    let alice = device("Alice");
+    let mut alice_group = alice
+        .create_group(&[external_sender(&out, "alice")])
+        .unwrap();
+    assert!(
+        room.group_created(&"alice".into(), &alice_group.group_info().unwrap())
+            .unwrap()
+            .is_empty()
+    );
+
+    let out = room.join(&"bob".into(), name("Bob"));
+    assert_eq!(joined_action(&out, "bob"), Some(GroupAction::AwaitWelcome));
+    let bob = device("Bob");
+    let out = room
+        .key_package(&"bob".into(), bob.key_package().unwrap())
+        .unwrap();
+    let requested = commit_request(&out, "alice").expect("the member is asked to add Bob");
+    let refs: Vec<&[u8]> = requested.iter().map(Vec::as_slice).collect();
+    let commit = alice_group.commit(&refs, &[]).unwrap();
+    let out = room
+        .commit(&"alice".into(), &commit.commit, commit.welcome.as_deref())
+        .unwrap();
+    assert!(matches!(
+        to(&out, "alice")[..],
+        [ServerMessage::CommitAccepted { epoch: 1 }]
+    ));
+    let welcome = to(&out, "bob")
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Welcome { welcome } => Some(welcome.0.clone()),
+            _ => None,
+        })
+        .expect("Bob gets the Welcome");
+    alice_group.merge_pending_commit().unwrap();
+    (alice_group, bob.join_group(&welcome).unwrap())
+}
+
+#[test]
+fn first_creates_the_group_and_the_next_is_added_by_a_member() {
+    let mut room = room();
+    let (alice, bob) = alice_and_bob(&mut room);
+    assert_eq!(room.epoch(), Some(1));
+    assert_eq!(alice.security_code().unwrap(), bob.security_code().unwrap());
+}
+
+#[test]
+fn only_the_designated_creator_may_create_the_group() {
+    let mut room = room();
+    room.join(&"alice".into(), name("Alice"));
+    room.join(&"mallory".into(), name("Mallory"));
+    let forged = device("Mallory").create_group(&[]).unwrap();
+    assert!(matches!(
+        room.group_created(&"mallory".into(), &forged.group_info().unwrap()),
+        Err(RoomError::OutOfOrder(_))
+    ));
+}
+
+#[test]
+fn second_commit_of_an_epoch_is_rejected_with_the_current_epoch() {
+    let mut room = room();
+    let (mut alice, mut bob) = alice_and_bob(&mut room);
+    let first = alice.commit(&[], &[]).unwrap();
+    let second = bob.commit(&[], &[]).unwrap();
+    let out = room.commit(&"alice".into(), &first.commit, None).unwrap();
+    assert!(matches!(
+        to(&out, "alice")[..],
+        [ServerMessage::CommitAccepted { epoch: 2 }]
+    ));
+    assert!(
+        to(&out, "bob")
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Commit { epoch: 2, .. }))
+    );
+    let out = room.commit(&"bob".into(), &second.commit, None).unwrap();
+    assert_eq!(
+        to(&out, "bob"),
+        [&ServerMessage::CommitRejected {
+            epoch: 2,
+            code: ErrorCode::WrongEpoch
+        }]
+    );
+}
+
+#[test]
+fn leaving_member_is_proposed_for_removal_and_a_member_asked_to_commit() {
+    let mut room = room();
+    let (mut alice, mut bob) = alice_and_bob(&mut room);
+    let out = room.leave(&"alice".into());
+    let proposal = to(&out, "bob")
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Proposal { proposal } => Some(proposal.0.clone()),
+            _ => None,
+        })
+        .expect("Bob gets the removal proposal");
+    assert!(
+        commit_request(&out, "bob").is_some(),
+        "Bob is asked to commit"
+    );
+    assert!(matches!(
+        bob.process(&proposal).unwrap(),
+        Incoming::Proposal { .. }
+    ));
+    let commit = bob.commit(&[], &[]).unwrap();
+    let out = room.commit(&"bob".into(), &commit.commit, None).unwrap();
+    assert!(matches!(
+        to(&out, "bob")[..],
+        [ServerMessage::CommitAccepted { epoch: 2 }]
+    ));
+    bob.merge_pending_commit().unwrap();
+    assert_eq!(bob.roster().len(), 1);
+    // Alice is gone: nothing more is sent to her, and without the proposal she never saw she
+    // cannot even follow the commit that removed her.
+    assert!(to(&out, "alice").is_empty());
+    assert!(alice.process(&commit.commit).is_err());
+}
+
+#[test]
+fn commits_and_application_messages_from_non_members_are_refused() {
+    let mut room = room();
+    let (_alice, mut bob) = alice_and_bob(&mut room);
+    room.join(&"carol".into(), name("Carol"));
+    let commit = bob.commit(&[], &[]).unwrap();
+    assert!(matches!(
+        room.commit(&"carol".into(), &commit.commit, None),
+        Err(RoomError::OutOfOrder(_))
+    ));
+    let message = bob.encrypt_application(b"hi").unwrap();
+    assert!(matches!(
+        room.application(&"carol".into(), &message),
+        Err(RoomError::OutOfOrder(_))
+    ));
+    let relayed = room.application(&"bob".into(), &message).unwrap();
+    assert_eq!(relayed.len(), 1, "relayed to Alice only");
+}
+
+#[test]
+fn garbage_mls_input_is_an_error_not_a_panic() {
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    room.join(&"carol".into(), name("Carol"));
+    assert!(matches!(
+        room.key_package(&"carol".into(), b"garbage".to_vec()),
+        Err(RoomError::InvalidMls(_))
+    ));
+    let out = room.commit(&"alice".into(), b"garbage", None).unwrap();
+    assert!(matches!(
+        to(&out, "alice")[..],
+        [ServerMessage::CommitRejected {
+            code: ErrorCode::InvalidMlsMessage,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn group_starts_over_when_nobody_holding_its_keys_is_left() {
+    let mut room = room();
+    let out = room.join(&"alice".into(), name("Alice"));
+    let alice = device("Alice");
+    let group = alice
+        .create_group(&[external_sender(&out, "alice")])
+        .unwrap();
+    room.group_created(&"alice".into(), &group.group_info().unwrap())
+        .unwrap();
+    room.join(&"bob".into(), name("Bob"));
+    let out = room.leave(&"alice".into());
+    assert_eq!(joined_action(&out, "bob"), Some(GroupAction::CreateGroup));
+    assert!(!room.is_empty());
+    room.leave(&"bob".into());
+    assert!(room.is_empty());
+}

@@ -1,0 +1,141 @@
+//! Bad input at the WebSocket: each gets a stable error code, and the server keeps serving the
+//! others.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use sealroom_protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMessage, decode};
+use support::{TestServer, converge};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &TestServer) -> Socket {
+    let url = format!("ws://{}/ws", server.server.http_addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect")
+        .0
+}
+
+/// Sends `text` and returns the next message that is not a participant list.
+async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {
+    socket.send(Message::Text(text.into())).await.unwrap();
+    loop {
+        let Some(Ok(Message::Text(reply))) = socket.next().await else {
+            panic!("connection closed");
+        };
+        let message: ServerMessage = decode(&reply).unwrap();
+        if !matches!(message, ServerMessage::Participants { .. }) {
+            return message;
+        }
+    }
+}
+
+fn code(message: &ServerMessage) -> ErrorCode {
+    match message {
+        ServerMessage::Error { code, .. } => *code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_get_error_codes_and_the_room_keeps_working() {
+    let server = TestServer::start().await;
+    let alice = server.join("robust", "alice").await;
+    let mut attacker = connect(&server).await;
+
+    let cases = [
+        ("garbage".to_owned(), ErrorCode::Malformed),
+        (
+            r#"{"v":1,"type":"teleport"}"#.to_owned(),
+            ErrorCode::Malformed,
+        ),
+        (
+            r#"{"v":99,"type":"leave"}"#.to_owned(),
+            ErrorCode::UnsupportedVersion,
+        ),
+        (
+            format!(
+                r#"{{"v":1,"type":"sdp_offer","sdp":"{}"}}"#,
+                "x".repeat(MAX_MESSAGE_BYTES)
+            ),
+            ErrorCode::TooLarge,
+        ),
+        (
+            r#"{"v":1,"type":"commit","epoch":0,"commit":"AAEC"}"#.to_owned(),
+            ErrorCode::OutOfOrder,
+        ),
+        (
+            format!(
+                r#"{{"v":1,"type":"join","room":"{}","display_name":"x"}}"#,
+                "a".repeat(65)
+            ),
+            ErrorCode::InvalidRoomName,
+        ),
+        (
+            r#"{"v":1,"type":"join","room":"robust","display_name":"bell\u0007"}"#.to_owned(),
+            ErrorCode::InvalidDisplayName,
+        ),
+    ];
+    for (text, expected) in cases {
+        let reply = exchange(&mut attacker, text.clone()).await;
+        assert_eq!(code(&reply), expected, "for {:.80}", text);
+    }
+
+    // Joined, the attacker sends a commit for a wrong epoch and garbage MLS.
+    let joined = exchange(
+        &mut attacker,
+        r#"{"v":1,"type":"join","room":"robust","display_name":"mallory"}"#.to_owned(),
+    )
+    .await;
+    assert!(matches!(joined, ServerMessage::Joined { .. }));
+    let reply = exchange(
+        &mut attacker,
+        r#"{"v":1,"type":"commit","epoch":42,"commit":"AAEC"}"#.to_owned(),
+    )
+    .await;
+    assert_eq!(code(&reply), ErrorCode::OutOfOrder, "only members commit");
+    let reply = exchange(
+        &mut attacker,
+        r#"{"v":1,"type":"key_package","key_package":"AAECAw=="}"#.to_owned(),
+    )
+    .await;
+    assert_eq!(code(&reply), ErrorCode::InvalidMlsMessage);
+    let reply = exchange(
+        &mut attacker,
+        r#"{"v":1,"type":"sdp_offer","sdp":"not sdp"}"#.to_owned(),
+    )
+    .await;
+    assert_eq!(code(&reply), ErrorCode::InvalidSdp);
+
+    // The room still works for everyone else.
+    let bob = server.join("robust", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let metrics = http_get(&server, "/metrics").await;
+    assert!(
+        metrics.contains("sealroom_signalling_errors_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sealroom_commits_sequenced_total"),
+        "{metrics}"
+    );
+    assert_eq!(http_get(&server, "/healthz").await, "ok");
+}
+
+/// A bare HTTP/1.1 GET, so the tests need no HTTP client crate.
+async fn http_get(server: &TestServer, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.server.http_addr)
+        .await
+        .unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}

@@ -1,0 +1,110 @@
+//! Starting a server and native clients on 127.0.0.1 for end-to-end tests.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::time::Duration;
+
+use sealroom_client::{
+    media::SyntheticMedia,
+    session::{JoinOptions, RoomClient, Status},
+};
+use sealroom_server::{
+    RunningServer,
+    config::{Config, MediaSettings},
+};
+use tempfile::TempDir;
+
+/// Long enough for a 2-core machine running several clients; tests measure, not race.
+pub const SETTLE: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub data: TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().to_owned(),
+            media: MediaSettings {
+                udp_listen: "127.0.0.1:0".parse().unwrap(),
+                ..MediaSettings::default()
+            },
+        };
+        let server = sealroom_server::start(config).await.expect("server starts");
+        Self { server, data }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.server.http_addr)
+    }
+
+    pub async fn join(&self, room: &str, name: &str) -> RoomClient {
+        RoomClient::join(JoinOptions {
+            server: self.url(),
+            room: room.into(),
+            display_name: name.into(),
+            publish: Some(SyntheticMedia {
+                audio: true,
+                video: true,
+                simulcast: false,
+            }),
+            bind_ip: "127.0.0.1".parse().unwrap(),
+        })
+        .await
+        .expect("join")
+    }
+}
+
+/// Waits until every client's roster has exactly `names` at one shared epoch.
+pub async fn converge(clients: &[&RoomClient], names: &[&str]) -> Vec<Status> {
+    let mut statuses = Vec::new();
+    for client in clients {
+        let status = client
+            .wait_until(SETTLE, |s| {
+                let mut roster: Vec<&str> = s.roster.iter().map(|m| m.name.as_str()).collect();
+                roster.sort_unstable();
+                let mut want = names.to_vec();
+                want.sort_unstable();
+                roster == want
+            })
+            .await
+            .unwrap_or_else(|s| panic!("roster never became {names:?}: {s:#?}"));
+        statuses.push(status);
+    }
+    // Rosters match; the epoch must too, once in-flight commits land.
+    let epoch = statuses.iter().filter_map(|s| s.epoch).max();
+    for (i, client) in clients.iter().enumerate() {
+        statuses[i] = client
+            .wait_until(SETTLE, |s| s.epoch >= epoch)
+            .await
+            .unwrap_or_else(|s| panic!("epoch never reached {epoch:?}: {s:#?}"));
+    }
+    statuses
+}
+
+/// Waits until `client` decrypted audio and video from every leaf in `from`.
+pub async fn wait_for_media(client: &RoomClient, from: &[u32]) {
+    let deadline = std::time::Instant::now() + SETTLE;
+    loop {
+        if let Some(stats) = client.media_stats().await
+            && from.iter().all(|leaf| {
+                stats
+                    .per_sender
+                    .get(leaf)
+                    .is_some_and(|s| s.audio_frames > 0 && s.video_frames > 0)
+            })
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no media from {from:?}: {:#?} {:#?}",
+            client.media_stats().await,
+            client.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

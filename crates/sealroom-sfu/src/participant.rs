@@ -1,0 +1,429 @@
+//! One client's PeerConnection: its str0m `Rtc`, the tracks it receives, and its SDP
+//! renegotiation state.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::bwe::BweKind;
+use str0m::change::SdpPendingOffer;
+use str0m::format::{Codec, PayloadParams};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
+use str0m::net::Protocol;
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
+use str0m::{Event, IceConnectionState, Output, Rtc};
+use tracing::{Span, debug, info, warn};
+
+use crate::forwarder::{Forwarder, PacketView};
+use crate::track::{LayerId, Track, TrackId};
+use crate::{PayloadTap, SfuOutput};
+
+/// Internal identity of a participant. Names can be reused after a participant leaves;
+/// ids are not, so nothing that refers to a departed participant can reach a newcomer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ParticipantId(pub u64);
+
+/// What draining one participant's `Rtc` asks of the rest of the SFU. Queued, because acting
+/// on it touches other participants.
+#[derive(Debug)]
+// Forward is nearly every item; boxing it would allocate per packet.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Work {
+    Connected(ParticipantId),
+    /// The connection is gone for good (ICE timed out, DTLS failed, str0m error).
+    Dead(ParticipantId),
+    Publish {
+        track: TrackId,
+        kind: MediaKind,
+        rids: Vec<Rid>,
+    },
+    Forward(IncomingPacket),
+    /// A receiver asked for a keyframe on the track it receives as `mid`.
+    KeyframeRequest {
+        subscriber: ParticipantId,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+    },
+    LayerPaused {
+        track: TrackId,
+        layer: LayerId,
+        paused: bool,
+    },
+    Estimate {
+        participant: ParticipantId,
+        bitrate_bps: u64,
+    },
+}
+
+/// An RTP packet from a publisher, with what routing needs resolved while its `Rtc` was at
+/// hand.
+#[derive(Debug)]
+pub(crate) struct IncomingPacket {
+    pub track: TrackId,
+    pub layer: LayerId,
+    pub params: PayloadParams,
+    pub packet: RtpPacket,
+}
+
+impl IncomingPacket {
+    pub fn view(&self) -> PacketView<'_> {
+        let payload = &self.packet.payload[..];
+        PacketView {
+            layer: self.layer,
+            seq_no: self.packet.seq_no,
+            timestamp: self.packet.header.timestamp,
+            clock_rate: self.params.spec().clock_rate.get(),
+            arrival: self.packet.timestamp,
+            payload,
+            vp8: (self.params.spec().codec == Codec::Vp8)
+                .then(|| Vp8Descriptor::parse(payload).ok())
+                .flatten(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub kind: MediaKind,
+    pub state: SubscriptionState,
+    pub forwarder: Forwarder,
+}
+
+/// Where the receiving m-line for a subscription is in offer/answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubscriptionState {
+    /// Waits for the next offer.
+    ToOpen,
+    Negotiating(Mid),
+    Open(Mid),
+    /// The track is gone; its m-line waits for the next offer to be stopped.
+    ToStop(Mid),
+    NegotiatingStop(Mid),
+}
+
+pub(crate) struct Participant {
+    pub id: ParticipantId,
+    pub name: String,
+    pub room: String,
+    pub rtc: Rtc,
+    pub span: Span,
+    pub connected: bool,
+    dead: bool,
+    /// The one offer this participant has not answered yet. Changes wait while it is out.
+    pub pending_offer: Option<SdpPendingOffer>,
+    pub subscriptions: HashMap<TrackId, Subscription>,
+    pub published: Vec<TrackId>,
+    /// Remote addresses learnt for demultiplexing, to forget them on removal.
+    pub addresses: Vec<(Protocol, SocketAddr)>,
+    pub next_timeout: Instant,
+    bandwidth_bps: Option<u64>,
+    /// The estimate shared among the video tracks this participant receives.
+    pub video_budget_bps: Option<u64>,
+    pub desired_bps: u64,
+}
+
+impl Participant {
+    pub fn new(id: ParticipantId, name: String, room: String, rtc: Rtc, now: Instant) -> Self {
+        let span = tracing::info_span!("participant", room = %room, participant = %name);
+        Participant {
+            id,
+            name,
+            room,
+            rtc,
+            span,
+            connected: false,
+            dead: false,
+            pending_offer: None,
+            subscriptions: HashMap::new(),
+            published: Vec::new(),
+            addresses: Vec::new(),
+            next_timeout: now,
+            bandwidth_bps: None,
+            video_budget_bps: None,
+            desired_bps: 0,
+        }
+    }
+
+    /// Polls the `Rtc` until it has nothing more to say. Must follow every mutation of it
+    /// (str0m's single-mutation invariant).
+    pub fn drain(&mut self, outputs: &mut VecDeque<SfuOutput>, work: &mut VecDeque<Work>) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    break;
+                }
+                Ok(Output::Transmit(t)) => outputs.push_back(SfuOutput::Transmit(t)),
+                Ok(Output::Event(e)) => self.handle_event(e, work),
+                Err(e) => {
+                    warn!("media connection failed: {e}");
+                    self.rtc.disconnect();
+                    break;
+                }
+            }
+        }
+        if !self.rtc.is_alive() {
+            self.mark_dead(work);
+        }
+    }
+
+    fn mark_dead(&mut self, work: &mut VecDeque<Work>) {
+        if !self.dead {
+            self.dead = true;
+            work.push_back(Work::Dead(self.id));
+        }
+    }
+
+    fn handle_event(&mut self, event: Event, work: &mut VecDeque<Work>) {
+        match event {
+            Event::Connected => {
+                info!("media connected");
+                work.push_back(Work::Connected(self.id));
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                info!("media disconnected");
+                self.mark_dead(work);
+            }
+            // Only m-lines the client sends on are tracks; str0m reports our own direction.
+            Event::MediaAdded(added) if added.direction.is_receiving() => {
+                let rids = added
+                    .simulcast
+                    .map(|s| s.recv.into_iter().map(|layer| layer.rid).collect())
+                    .unwrap_or_default();
+                work.push_back(Work::Publish {
+                    track: self.track_id(added.mid),
+                    kind: added.kind,
+                    rids,
+                });
+            }
+            Event::RtpPacket(packet) => {
+                if let Some(incoming) = self.resolve(packet) {
+                    work.push_back(Work::Forward(incoming));
+                }
+            }
+            Event::KeyframeRequest(req) => work.push_back(Work::KeyframeRequest {
+                subscriber: self.id,
+                mid: req.mid,
+                kind: req.kind,
+            }),
+            Event::StreamPaused(p) => work.push_back(Work::LayerPaused {
+                track: self.track_id(p.mid),
+                layer: p.rid,
+                paused: p.paused,
+            }),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                work.push_back(Work::Estimate {
+                    participant: self.id,
+                    bitrate_bps: estimate.as_u64(),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn track_id(&self, mid: Mid) -> TrackId {
+        TrackId {
+            publisher: self.id,
+            mid,
+        }
+    }
+
+    /// Which track and layer a packet belongs to (later packets of a stream carry no MID/RID
+    /// header extension, only the SSRC str0m learnt), and its codec.
+    fn resolve(&mut self, packet: RtpPacket) -> Option<IncomingPacket> {
+        let pt = packet.header.payload_type;
+        let params = *self.rtc.codec_config().find(|p| p.pt() == pt)?;
+        let mut api = self.rtc.direct_api();
+        let stream = api.stream_rx(&packet.header.ssrc)?;
+        let (mid, layer) = (stream.mid(), stream.rid());
+        Some(IncomingPacket {
+            track: self.track_id(mid),
+            layer,
+            params,
+            packet,
+        })
+    }
+
+    /// Sends an offer with the subscriptions that changed, unless one is already out or the
+    /// client is not connected yet (it has not applied our answer before it connects, so an
+    /// offer before that could overtake the answer in signalling).
+    pub fn negotiate(
+        &mut self,
+        tracks: &HashMap<TrackId, Track>,
+        outputs: &mut VecDeque<SfuOutput>,
+        work: &mut VecDeque<Work>,
+    ) {
+        if !self.connected || self.pending_offer.is_some() || self.dead {
+            return;
+        }
+        let mut change = self.rtc.sdp_api();
+        self.subscriptions.retain(|track_id, sub| {
+            match (sub.state, tracks.get(track_id)) {
+                (SubscriptionState::ToOpen, None) => return false,
+                (SubscriptionState::ToOpen, Some(track)) => {
+                    let mid = change.add_media(
+                        track.kind,
+                        Direction::SendOnly,
+                        Some(track.publisher_name.clone()),
+                        Some(track_id.mid.to_string()),
+                        None,
+                    );
+                    sub.state = SubscriptionState::Negotiating(mid);
+                }
+                (SubscriptionState::Open(mid), None) | (SubscriptionState::ToStop(mid), _) => {
+                    change.stop_media(mid);
+                    sub.state = SubscriptionState::NegotiatingStop(mid);
+                }
+                _ => {}
+            }
+            true
+        });
+        if !change.has_changes() {
+            return;
+        }
+        let Some((offer, pending)) = change.apply() else {
+            return;
+        };
+        debug!("sending offer");
+        self.pending_offer = Some(pending);
+        outputs.push_back(SfuOutput::Offer {
+            participant: self.name.clone(),
+            sdp: offer.to_sdp_string(),
+        });
+        self.drain(outputs, work);
+    }
+
+    /// Moves subscriptions on after the outstanding offer was answered (`accepted`) or its
+    /// answer was rejected, in which case the changes go into the next offer.
+    pub fn finish_negotiation(&mut self, accepted: bool) {
+        self.subscriptions.retain(|_, sub| {
+            match (sub.state, accepted) {
+                (SubscriptionState::Negotiating(mid), true) => {
+                    sub.state = SubscriptionState::Open(mid);
+                }
+                (SubscriptionState::NegotiatingStop(_), true) => return false,
+                (SubscriptionState::Negotiating(_), false) => {
+                    sub.state = SubscriptionState::ToOpen;
+                }
+                (SubscriptionState::NegotiatingStop(mid), false) => {
+                    sub.state = SubscriptionState::ToStop(mid);
+                }
+                _ => {}
+            }
+            true
+        });
+        self.refresh_video_budget();
+    }
+
+    pub fn set_bandwidth(&mut self, bitrate_bps: u64) {
+        self.bandwidth_bps = Some(bitrate_bps);
+        self.refresh_video_budget();
+    }
+
+    /// An equal share of the estimate per received video track: simple, and it never
+    /// gives one track more than the link can carry.
+    pub fn refresh_video_budget(&mut self) {
+        let videos = self
+            .subscriptions
+            .values()
+            .filter(|s| s.kind.is_video() && matches!(s.state, SubscriptionState::Open(_)))
+            .count()
+            .max(1) as u64;
+        self.video_budget_bps = self.bandwidth_bps.map(|bps| bps / videos);
+    }
+
+    /// Offers one incoming packet to this participant's subscription of its track. Returns
+    /// the layer the subscription waits for a keyframe on, if any.
+    pub fn forward(
+        &mut self,
+        incoming: &IncomingPacket,
+        view: &PacketView<'_>,
+        target: LayerId,
+        outputs: &mut VecDeque<SfuOutput>,
+        work: &mut VecDeque<Work>,
+        tap: Option<&mut PayloadTap>,
+    ) -> Forwarded {
+        let Some(sub) = self.subscriptions.get_mut(&incoming.track) else {
+            return Forwarded::default();
+        };
+        let SubscriptionState::Open(mid) = sub.state else {
+            return Forwarded::default();
+        };
+        // Payload types are negotiated per PeerConnection and may differ. No match: this
+        // receiver cannot decode the codec at all.
+        let Some(pt) = self
+            .rtc
+            .codec_config()
+            .match_params(incoming.params)
+            .map(|p| p.pt())
+        else {
+            return Forwarded::default();
+        };
+        let decision = sub.forwarder.decide(view, target);
+        let mut forwarded = Forwarded {
+            bytes: 0,
+            wants_keyframe: decision.wants_keyframe,
+        };
+        let Some(rewrite) = decision.forward else {
+            return forwarded;
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(stream) = api.stream_tx_by_mid(mid, None) else {
+            return forwarded;
+        };
+        let header = &incoming.packet.header;
+        let mut write = RtpWrite::new(
+            pt,
+            rewrite.seq_no,
+            rewrite.timestamp,
+            incoming.packet.timestamp,
+            incoming.packet.payload.clone(),
+        )
+        .marker(header.marker)
+        .ext_vals(forwarded_extensions(&header.ext_vals))
+        // Audio is not worth resending: it would arrive after its playout time.
+        .nackable(sub.kind.is_video());
+        if let Some(patch) = rewrite.vp8_patch {
+            write = write.vp8_patch(patch);
+        }
+        stream.write_rtp(write);
+        if let Some(tap) = tap {
+            tap(&incoming.packet.payload);
+        }
+        forwarded.bytes = incoming.packet.payload.len();
+        self.drain(outputs, work);
+        forwarded
+    }
+
+    /// The receiving m-line `mid`'s track and the layer it is receiving, for a keyframe
+    /// request from the receiver.
+    pub fn receiving(&self, mid: Mid) -> Option<(TrackId, LayerId)> {
+        self.subscriptions.iter().find_map(|(track, sub)| {
+            (sub.state == SubscriptionState::Open(mid))
+                .then(|| sub.forwarder.current().map(|layer| (*track, layer)))
+                .flatten()
+        })
+    }
+}
+
+/// What [`Participant::forward`] did with a packet.
+#[derive(Debug, Default)]
+pub(crate) struct Forwarded {
+    /// Payload bytes sent; 0 if the packet was not sent to this participant.
+    pub bytes: usize,
+    pub wants_keyframe: Option<LayerId>,
+}
+
+/// Header extensions a receiver needs for rendering. The rest (MID, RID, transport-wide
+/// sequence numbers, send times) belong to the publisher's connection; str0m writes the
+/// receiver's own.
+fn forwarded_extensions(incoming: &ExtensionValues) -> ExtensionValues {
+    ExtensionValues {
+        audio_level: incoming.audio_level,
+        voice_activity: incoming.voice_activity,
+        video_orientation: incoming.video_orientation,
+        ..ExtensionValues::default()
+    }
+}
