@@ -43,6 +43,100 @@ pub struct JoinArgs {
     pub log: String,
 }
 
+/// `sealroom load` flags.
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// Participants in all.
+    #[arg(long, default_value_t = 10)]
+    pub participants: usize,
+    /// Participants per room.
+    #[arg(long, default_value_t = 10)]
+    pub room_size: usize,
+    /// Seconds of steady state to measure.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// The server's process id, to measure its CPU time and memory.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Local IP address for media.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_ip: IpAddr,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Log filter.
+    #[arg(long, env = "SEALROOM_LOG", default_value = "error")]
+    pub log: String,
+}
+
+/// Runs `sealroom load`.
+pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.duration.is_finite() && args.duration > 0.0,
+        "--duration must be a positive number of seconds"
+    );
+    let report = crate::load::run(crate::load::LoadPlan {
+        server: args.server,
+        participants: args.participants,
+        room_size: args.room_size,
+        duration: Duration::from_secs_f64(args.duration),
+        server_pid: args.server_pid,
+        bind_ip: args.bind_ip,
+    })
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let ms = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    let float =
+        |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+    println!(
+        "participants           {} ({} rooms of {})",
+        report.participants, report.rooms, report.room_size
+    );
+    println!(
+        "streams received       {}/{}",
+        report.streams_received, report.streams_expected
+    );
+    println!("decrypt failures       {:?}", report.decrypt_failures);
+    println!(
+        "join time p50/p95      {} / {} ms",
+        ms(report.join_time_p50_ms),
+        ms(report.join_time_p95_ms)
+    );
+    println!(
+        "rekey after leave      p50 {} ms, max {} ms",
+        ms(report.rekey_p50_ms),
+        ms(report.rekey_max_ms)
+    );
+    println!(
+        "forwarded              {:.0} packets/s, {:.1} Mbit/s",
+        report.forwarded_packets_per_s,
+        report.forwarded_bits_per_s / 1e6
+    );
+    println!(
+        "server CPU             {} s in the window",
+        float(report.server_cpu_seconds, 2)
+    );
+    println!(
+        "packets per CPU-second {}",
+        float(report.forwarded_packets_per_cpu_second, 0)
+    );
+    println!(
+        "CPU per packet         {} µs",
+        float(report.server_cpu_us_per_packet, 2)
+    );
+    println!(
+        "server memory (RSS)    {} MiB",
+        float(report.server_rss_mib, 1)
+    );
+    Ok(())
+}
+
 /// Report formats.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ReportFormat {

@@ -11,5 +11,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod load;
 pub mod media;
 pub mod session;

@@ -31,6 +31,9 @@ use tracing::{Instrument, info_span};
 use endpoint::{Command, Endpoint};
 use publisher::{Publisher, lock};
 pub use stats::{MediaStats, SenderStats};
+/// Whether bytes are exactly an unencrypted frame of Sealroom's synthetic source: what a test
+/// that plays a curious server looks for in what the SFU forwards.
+pub use synthetic::is_intact as is_synthetic_plaintext;
 
 /// How the media engine runs.
 #[derive(Debug, Clone)]

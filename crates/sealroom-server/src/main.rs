@@ -25,8 +25,11 @@ enum Command {
     /// Run the server: HTTP API, WebSocket signalling at /ws, the SFU, and an embedded SQLite
     /// database in the data directory.
     Serve(ServeArgs),
-    /// Join a room as a native client (for tests, bots and load).
+    /// Join a room as a native client (for tests and bots).
     Join(sealroom_client::cli::JoinArgs),
+    /// Generate load: many native participants in rooms, with join, rekey, forwarding and
+    /// server CPU figures.
+    Load(sealroom_client::cli::LoadArgs),
 }
 
 /// Flags and `SEALROOM_*` variables override the config file, which overrides the defaults.
@@ -99,6 +102,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Join(args) => {
             init_logging(&args.log)?;
             sealroom_client::cli::run_join(args).await
+        }
+        Command::Load(args) => {
+            init_logging(&args.log)?;
+            sealroom_client::cli::run_load(args).await
         }
     }
 }

@@ -323,7 +323,7 @@ impl AppState {
         let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         for (to, message) in out {
             if let Some(connection) = connections.get(&to)
-                && connection.outbox.try_send(message).is_err()
+                && let Err(mpsc::error::TrySendError::Full(_)) = connection.outbox.try_send(message)
             {
                 tracing::warn!(participant = %to, "outbox full: closing the connection");
                 connection.kick.notify_one();

@@ -190,7 +190,7 @@ impl VideoSource {
 
 /// Whether `payload` is exactly a frame a Sealroom synthetic source of `kind` produces: header,
 /// layout and every filler byte.
-pub(crate) fn is_intact(kind: MediaKind, payload: &[u8]) -> bool {
+pub fn is_intact(kind: MediaKind, payload: &[u8]) -> bool {
     match kind {
         MediaKind::Audio => {
             payload.first() == Some(&OPUS_TOC) && stamp_and_filler_intact(payload, 1, AUDIO_TAG)

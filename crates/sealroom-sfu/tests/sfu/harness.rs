@@ -139,6 +139,8 @@ impl World {
     pub fn new() -> Self {
         let mut config = SfuConfig::new(SFU_UDP);
         config.tcp_candidate = Some(SFU_TCP);
+        // The simulcast tests adapt layers to each receiver's estimate.
+        config.initial_bandwidth_bps = Some(1_000_000);
         let now = Instant::now();
         World {
             now,
