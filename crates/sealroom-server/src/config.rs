@@ -16,6 +16,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory holding the SQLite database and the server's keys.
     pub data_dir: PathBuf,
+    /// Directory of the built browser client (`web/dist`), served at `/`; `None` serves no web
+    /// client.
+    pub web_dir: Option<PathBuf>,
     /// Media (SFU) settings.
     pub media: MediaSettings,
 }
@@ -38,6 +41,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("sealroom-data"),
+            web_dir: None,
             media: MediaSettings::default(),
         }
     }
@@ -98,6 +102,14 @@ impl Config {
                  to the address clients should send media to"
                     .into(),
             ));
+        }
+        if let Some(web_dir) = &self.web_dir
+            && !web_dir.join("index.html").is_file()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "web_dir {} has no index.html: build the web client with scripts/build-web",
+                web_dir.display()
+            )));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("data_dir must not be empty".into()));

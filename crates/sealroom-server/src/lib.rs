@@ -24,6 +24,7 @@ use axum::{Router, routing::get};
 use sealroom_e2ee::ExternalSender;
 use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
 use tokio::{net::TcpListener, task::JoinHandle};
+use tower_http::services::{ServeDir, ServeFile};
 
 use crate::{
     config::Config,
@@ -93,11 +94,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     });
     tokio::spawn(forward_media_events(state.clone(), media_events));
 
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
         .route("/ws", get(signalling::upgrade))
         .with_state(state);
+    if let Some(web_dir) = &config.web_dir {
+        // Files by name; any other path (a room, `/<room-name>`) gets the single-page app.
+        let index = web_dir.join("index.html");
+        app = app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)));
+    }
     let listener = TcpListener::bind(config.listen).await?;
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, media_addr = %media.udp_addr(), "sealroom serving");

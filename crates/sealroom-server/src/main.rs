@@ -45,6 +45,9 @@ struct ServeArgs {
     /// Data directory: the SQLite database (audit log, server keys) [default: ./sealroom-data].
     #[arg(long = "data", env = "SEALROOM_DATA")]
     data_dir: Option<PathBuf>,
+    /// Directory of the built browser client to serve at / (e.g. web/dist) [default: none].
+    #[arg(long = "web", env = "SEALROOM_WEB")]
+    web_dir: Option<PathBuf>,
     /// UDP address that all participants' media is multiplexed on [default: 127.0.0.1:8443].
     #[arg(long, env = "SEALROOM_MEDIA_UDP")]
     media_udp: Option<SocketAddr>,
@@ -71,6 +74,9 @@ impl ServeArgs {
         }
         if let Some(data_dir) = self.data_dir {
             config.data_dir = data_dir;
+        }
+        if let Some(web_dir) = self.web_dir {
+            config.web_dir = Some(web_dir);
         }
         if let Some(udp) = self.media_udp {
             config.media.udp_listen = udp;

@@ -125,17 +125,8 @@ async fn bad_messages_get_error_codes_and_the_room_keeps_working() {
     assert_eq!(http_get(&server, "/healthz").await, "ok");
 }
 
-/// A bare HTTP/1.1 GET, so the tests need no HTTP client crate.
 async fn http_get(server: &TestServer, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(server.server.http_addr)
-        .await
-        .unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let (status, body) = server.get(path).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    body
 }

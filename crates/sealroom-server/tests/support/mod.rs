@@ -24,10 +24,16 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with_web(None).await
+    }
+
+    /// With a web client directory served at `/`.
+    pub async fn start_with_web(web_dir: Option<std::path::PathBuf>) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data.path().to_owned(),
+            web_dir,
             media: MediaSettings {
                 udp_listen: "127.0.0.1:0".parse().unwrap(),
                 ..MediaSettings::default()
@@ -35,6 +41,23 @@ impl TestServer {
         };
         let server = sealroom_server::start(config).await.expect("server starts");
         Self { server, data }
+    }
+
+    /// A bare HTTP/1.1 GET, so the tests need no HTTP client crate: (status line, body).
+    pub async fn get(&self, path: &str) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.server.http_addr)
+            .await
+            .unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        (
+            head.lines().next().unwrap_or_default().to_owned(),
+            body.to_owned(),
+        )
     }
 
     pub fn url(&self) -> String {
