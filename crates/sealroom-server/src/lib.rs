@@ -18,6 +18,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::{Duration, Instant},
 };
 
 use axum::{Router, routing::get};
@@ -93,6 +94,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         storage: storage.clone(),
     });
     tokio::spawn(forward_media_events(state.clone(), media_events));
+    tokio::spawn(tick_rooms(state.clone()));
 
     let mut app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -119,6 +121,26 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
 async fn metrics_text(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
     state.metrics.render()
+}
+
+/// How long a member asked to commit may take before the next member is asked.
+const COMMIT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Drives the rooms' timers: a commit request that a member sits on passes to another member.
+async fn tick_rooms(state: Arc<AppState>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let now = Instant::now();
+        let out: Vec<_> = {
+            let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms
+                .values_mut()
+                .flat_map(|room| room.tick(now, COMMIT_REQUEST_TIMEOUT))
+                .collect()
+        };
+        state.dispatch(out);
+    }
 }
 
 /// The SFU renegotiates with a participant through its signalling connection.

@@ -3,7 +3,11 @@
 //! rules (one commit per epoch, removal proposals, who commits pending joins) are tested without
 //! sockets. It never holds a group secret: it follows the group's public state only.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use sealroom_e2ee::{ExternalSender, Fingerprint, GroupError, ObservedGroup, ObservedMessage};
 use sealroom_protocol::{
@@ -35,6 +39,12 @@ impl RoomError {
     }
 }
 
+struct CommitRequest {
+    committer: ParticipantId,
+    /// When a tick first saw the request.
+    first_seen: Option<Instant>,
+}
+
 struct Participant {
     display_name: DisplayName,
     /// Signature-key fingerprint: from the key package, or from the tree for the creator.
@@ -57,8 +67,11 @@ pub struct Room {
     group: Option<ObservedGroup>,
     /// Leaves of members who left but are still in the tree: their removal must be committed.
     departed_leaves: Vec<u32>,
-    /// Whether a commit was requested and none accepted since: avoids asking twice.
-    commit_requested: bool,
+    /// A commit was requested and none accepted since: avoids asking twice, and lets
+    /// [`Room::tick`] pass the request on if the member never answers.
+    commit_request: Option<CommitRequest>,
+    /// Members that let a request time out; asked again only when nobody else is left.
+    unresponsive: Vec<ParticipantId>,
 }
 
 impl Room {
@@ -72,7 +85,8 @@ impl Room {
             creator: None,
             group: None,
             departed_leaves: Vec::new(),
-            commit_requested: false,
+            commit_request: None,
+            unresponsive: Vec::new(),
         }
     }
 
@@ -186,7 +200,7 @@ impl Room {
         participant.fingerprint = Some(owner.fingerprint);
         participant.key_package = Some(key_package);
         // A new joiner may need a commit even if one was requested for others before.
-        self.commit_requested = false;
+        self.commit_request = None;
         Ok(self.request_commit_if_needed())
     }
 
@@ -229,7 +243,8 @@ impl Room {
                 )]);
             }
         };
-        self.commit_requested = false;
+        self.commit_request = None;
+        self.unresponsive.retain(|pid| pid != id);
         let roster = group.roster();
         let in_tree = |fingerprint: Fingerprint| {
             roster
@@ -321,6 +336,7 @@ impl Room {
         if self.creator.as_ref() == Some(id) {
             self.creator = None;
         }
+        self.unresponsive.retain(|pid| pid != id);
         if let Some(leaf) = gone.leaf {
             self.departed_leaves.push(leaf);
         }
@@ -332,7 +348,7 @@ impl Room {
             // Nobody left holds the group's keys: start over with a new group.
             out.extend(self.restart_group());
         } else {
-            self.commit_requested = false;
+            self.commit_request = None;
             out.extend(self.propose_departed_removals());
             out.extend(self.request_commit_if_needed());
         }
@@ -343,7 +359,7 @@ impl Room {
     fn restart_group(&mut self) -> Vec<Outgoing> {
         self.group = None;
         self.departed_leaves.clear();
-        self.commit_requested = false;
+        self.commit_request = None;
         let Some((_, (first, _))) = self.participants.first_key_value() else {
             return Vec::new();
         };
@@ -386,9 +402,32 @@ impl Room {
             .collect()
     }
 
-    /// Asks the member with the lowest leaf to commit pending joins and removals, if any.
+    /// Time passes: a member asked to commit that has not within `timeout` is passed over, and
+    /// the next member is asked. Time only enters here; the first tick after a request starts
+    /// its clock, so the timeout is exact to within the tick interval.
+    pub fn tick(&mut self, now: Instant, timeout: Duration) -> Vec<Outgoing> {
+        let Some(request) = self.commit_request.as_mut() else {
+            return Vec::new();
+        };
+        match request.first_seen {
+            None => {
+                request.first_seen = Some(now);
+                Vec::new()
+            }
+            Some(since) if now.saturating_duration_since(since) >= timeout => {
+                tracing::warn!(room = %self.name, committer = %request.committer, "commit request timed out");
+                self.unresponsive.push(request.committer.clone());
+                self.commit_request = None;
+                self.request_commit_if_needed()
+            }
+            Some(_) => Vec::new(),
+        }
+    }
+
+    /// Asks the member with the lowest leaf (passing over unresponsive ones while others are
+    /// left) to commit pending joins and removals, if any.
     fn request_commit_if_needed(&mut self) -> Vec<Outgoing> {
-        if self.group.is_none() || self.commit_requested {
+        if self.group.is_none() || self.commit_request.is_some() {
             return Vec::new();
         }
         let key_packages: Vec<Bytes> = self
@@ -399,16 +438,23 @@ impl Room {
         if key_packages.is_empty() && self.departed_leaves.is_empty() {
             return Vec::new();
         }
-        let Some(committer) = self
-            .participants
-            .values()
-            .filter_map(|(pid, p)| p.leaf.map(|leaf| (leaf, pid)))
+        let members = || {
+            self.participants
+                .values()
+                .filter_map(|(pid, p)| p.leaf.map(|leaf| (leaf, pid)))
+        };
+        let Some(committer) = members()
+            .filter(|(_, pid)| !self.unresponsive.contains(pid))
             .min()
+            .or_else(|| members().min())
             .map(|(_, pid)| pid.clone())
         else {
             return Vec::new();
         };
-        self.commit_requested = true;
+        self.commit_request = Some(CommitRequest {
+            committer: committer.clone(),
+            first_seen: None,
+        });
         vec![(committer, ServerMessage::CommitRequested { key_packages })]
     }
 

@@ -232,3 +232,30 @@ fn group_starts_over_when_nobody_holding_its_keys_is_left() {
     room.leave(&"bob".into());
     assert!(room.is_empty());
 }
+
+#[test]
+fn member_sitting_on_a_commit_request_is_passed_over() {
+    use std::time::{Duration, Instant};
+
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    room.join(&"carol".into(), name("Carol"));
+    let out = room
+        .key_package(&"carol".into(), device("Carol").key_package().unwrap())
+        .unwrap();
+    assert!(
+        commit_request(&out, "alice").is_some(),
+        "Alice (lowest leaf) is asked first"
+    );
+
+    let timeout = Duration::from_secs(5);
+    let start = Instant::now();
+    assert!(room.tick(start, timeout).is_empty());
+    assert!(
+        room.tick(start + Duration::from_secs(4), timeout)
+            .is_empty()
+    );
+    let out = room.tick(start + timeout, timeout);
+    let passed_on = commit_request(&out, "bob").expect("Bob is asked once Alice sat on it");
+    assert_eq!(passed_on.len(), 1, "with Carol's key package");
+}
