@@ -1,26 +1,32 @@
 use super::SframeError;
 
-/// How many counters below the highest one seen from a sender are still accepted once.
-pub const REPLAY_WINDOW: u64 = u128::BITS as u64;
+/// How many counters below the highest one seen from a sender are still accepted once. One
+/// counter spans all of a sender's streams (audio 50, video 30 and screen 30 frames/s), so
+/// 1,024 counters let a video frame arrive several seconds behind audio — retransmissions and
+/// jitter — without being mistaken for a replay. 128 bytes per sender and epoch.
+pub const REPLAY_WINDOW: u64 = 1024;
+
+const WORDS: usize = (REPLAY_WINDOW / u64::BITS as u64) as usize;
 
 /// Counter-based anti-replay for one sender under one key, after SRTP (RFC 3711 §3.3.2):
-/// the highest CTR accepted and a bitmap of which of the `REPLAY_WINDOW` CTRs up to it were
-/// accepted. Late frames within the window still pass once; anything older cannot be told
-/// apart from a replay and is refused.
+/// the highest CTR accepted and a ring of bits, one per CTR modulo `REPLAY_WINDOW`, saying
+/// which of the CTRs up to it were accepted. Late frames within the window still pass once;
+/// anything older cannot be told apart from a replay and is refused.
 #[derive(Debug, Clone)]
 pub(crate) struct ReplayWindow {
     highest: u64,
-    /// Bit `i` set: CTR `highest - i` was accepted.
-    seen: u128,
+    seen: [u64; WORDS],
 }
 
 impl ReplayWindow {
     /// A window whose first accepted CTR is `ctr`.
     pub(crate) fn starting_at(ctr: u64) -> Self {
-        Self {
+        let mut window = Self {
             highest: ctr,
-            seen: 1,
-        }
+            seen: [0; WORDS],
+        };
+        window.set(ctr, true);
+        window
     }
 
     /// Whether `ctr` may be accepted; changes nothing, so a frame that then fails
@@ -31,7 +37,7 @@ impl ReplayWindow {
         };
         if age >= REPLAY_WINDOW {
             Err(SframeError::TooOld { sender_index, ctr })
-        } else if self.seen & (1 << age) != 0 {
+        } else if self.get(ctr) {
             Err(SframeError::Replayed { sender_index, ctr })
         } else {
             Ok(())
@@ -40,17 +46,37 @@ impl ReplayWindow {
 
     /// Records `ctr` as accepted; call only after `check` passed and the frame authenticated.
     pub(crate) fn accept(&mut self, ctr: u64) {
-        match ctr.checked_sub(self.highest) {
-            Some(advance) => {
-                self.seen = if advance >= REPLAY_WINDOW {
-                    1
-                } else {
-                    (self.seen << advance) | 1
-                };
-                self.highest = ctr;
+        if let Some(advance) = ctr.checked_sub(self.highest) {
+            // The CTRs the window moves over were never seen: clear their bits from the ring.
+            if advance >= REPLAY_WINDOW {
+                self.seen = [0; WORDS];
+            } else {
+                for skipped in self.highest + 1..ctr {
+                    self.set(skipped, false);
+                }
             }
-            None => self.seen |= 1 << (self.highest - ctr),
+            self.highest = ctr;
         }
+        self.set(ctr, true);
+    }
+
+    fn get(&self, ctr: u64) -> bool {
+        let (word, bit) = Self::position(ctr);
+        self.seen[word] & (1 << bit) != 0
+    }
+
+    fn set(&mut self, ctr: u64, accepted: bool) {
+        let (word, bit) = Self::position(ctr);
+        if accepted {
+            self.seen[word] |= 1 << bit;
+        } else {
+            self.seen[word] &= !(1 << bit);
+        }
+    }
+
+    fn position(ctr: u64) -> (usize, u32) {
+        let slot = ctr % REPLAY_WINDOW;
+        ((slot / u64::from(u64::BITS)) as usize, (slot % u64::from(u64::BITS)) as u32)
     }
 }
 

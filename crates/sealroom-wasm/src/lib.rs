@@ -1,0 +1,33 @@
+//! # sealroom-wasm
+//!
+//! The browser's face of [`sealroom_e2ee`], through wasm-bindgen, and nothing else:
+//! - [`Device`] and [`Group`]: the participant's MLS session (key packages, create/join, commits,
+//!   processing what the delivery service relays, roster, security code, the epoch's SFrame base
+//!   key);
+//! - [`Keyring`]: the SFrame [`MediaKeyring`](sealroom_e2ee::sframe::MediaKeyring) the
+//!   frame-transform worker protects and unprotects encoded frames with;
+//! - [`generate_room_name`]: readable room names with 88 bits from `crypto.getRandomValues`.
+//!
+//! It owns only the translation between JavaScript values and the core's types: every decision
+//! about keys, rules and frames stays in `sealroom-e2ee`, so the browser and the native client
+//! behave the same. It does no I/O and reads no clock (the caller passes `performance.now()`).
+//! Errors are thrown as JS `Error`s whose message starts with a stable code (`malformed: …`,
+//! `authentication_failed: …`) that is also on the error's `code` property; a failed decryption
+//! never yields bytes. Key material crosses into JavaScript only where the page must hand it to
+//! the worker (`Group.sframeBaseKey`), and is never logged.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod device;
+mod error;
+mod group;
+mod js_object;
+mod keyring;
+mod room_name;
+
+pub use device::Device;
+pub use error::{group_error_code, sframe_error_code};
+pub use group::Group;
+pub use keyring::Keyring;
+pub use room_name::{ROOM_NAME_WORDS, generate_room_name, room_name_from_entropy};

@@ -1,0 +1,53 @@
+// Entry point: loads the e2ee core (wasm) and routes: `/` is the home page, `/<room-name>` the
+// pre-join screen and then the meeting.
+
+import init from 'sealroom-wasm';
+import { isValidRoomName } from './protocol';
+import { renderHome } from './ui/home';
+import { renderPrejoin } from './ui/prejoin';
+import { renderMeeting } from './ui/meeting-view';
+import { h } from './ui/dom';
+import { transformMode } from './media';
+
+const root = document.getElementById('app') as HTMLElement;
+
+export function navigate(path: string): void {
+  history.pushState(null, '', path);
+  void route();
+}
+
+async function route(): Promise<void> {
+  const name = decodeURIComponent(location.pathname.replace(/^\/+|\/+$/g, ''));
+  if (!name) {
+    document.title = 'Sealroom — private video meetings';
+    renderHome(root, navigate);
+    return;
+  }
+  if (!isValidRoomName(name)) {
+    renderHome(root, navigate, `"${name}" is not a room name. Room names use a–z, 0–9 and dashes.`);
+    return;
+  }
+  document.title = `${name} — Sealroom`;
+  if (!transformMode()) {
+    root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card' },
+      h('h1', {}, 'This browser cannot join securely'),
+      h('p', {}, 'Sealroom encrypts every video and audio frame in your browser before it leaves your device. This browser lacks the WebRTC Encoded Transform API that needs, so joining is blocked rather than sending unprotected media. Please use a current Chrome, Edge, Firefox or Safari.'))));
+    return;
+  }
+  const choice = await renderPrejoin(root, name);
+  renderMeeting(root, name, choice, () => navigate('/'));
+}
+
+window.addEventListener('popstate', () => void route());
+
+async function main(): Promise<void> {
+  try {
+    await init({ module_or_path: '/sealroom_wasm_bg.wasm' });
+  } catch (e) {
+    root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card' }, h('h1', {}, 'Sealroom could not start'), h('p', {}, `The encryption module failed to load: ${String(e)}`))));
+    return;
+  }
+  await route();
+}
+
+void main();

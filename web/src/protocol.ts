@@ -1,0 +1,80 @@
+// The signalling messages of `sealroom-protocol` (JSON text frames over /ws, `"v": 1`), as the
+// browser sends and receives them. MLS messages travel as base64 of their wire encoding.
+
+export const PROTOCOL_VERSION = 1;
+
+export type GroupAction = 'create_group' | 'await_welcome';
+export type ErrorCode =
+  | 'unsupported_version' | 'malformed' | 'too_large' | 'out_of_order' | 'invalid_room_name'
+  | 'invalid_display_name' | 'wrong_epoch' | 'invalid_mls_message' | 'invalid_sdp'
+  | 'rate_limited' | 'internal';
+
+export type ClientMessage =
+  | { type: 'join'; room: string; display_name: string }
+  | { type: 'group_created'; group_info: string }
+  | { type: 'key_package'; key_package: string }
+  | { type: 'commit'; epoch: number; commit: string; welcome: string | null }
+  | { type: 'application'; message: string }
+  | { type: 'sdp_offer'; sdp: string }
+  | { type: 'sdp_answer'; sdp: string }
+  | { type: 'leave' };
+
+export interface ParticipantInfo { id: string; display_name: string }
+
+export type ServerMessage =
+  | { type: 'joined'; participant_id: string; external_sender: string; group: GroupAction }
+  | { type: 'welcome'; welcome: string }
+  | { type: 'commit'; commit: string; epoch: number }
+  | { type: 'commit_accepted'; epoch: number }
+  | { type: 'commit_rejected'; epoch: number; code: ErrorCode }
+  | { type: 'proposal'; proposal: string }
+  | { type: 'commit_requested'; key_packages: string[] }
+  | { type: 'application'; message: string }
+  | { type: 'sdp_answer'; sdp: string }
+  | { type: 'sdp_offer'; sdp: string }
+  | { type: 'participants'; participants: ParticipantInfo[] }
+  | { type: 'error'; code: ErrorCode; message: string };
+
+export function encodeMessage(message: ClientMessage): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, ...message });
+}
+
+/** Parses a server frame; `null` for anything that is not a message of our version. */
+export function decodeMessage(text: string): ServerMessage | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const record = value as { v?: unknown; type?: unknown };
+  if (record.v !== PROTOCOL_VERSION || typeof record.type !== 'string') return null;
+  return value as ServerMessage;
+}
+
+export function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+/** Room names as the server accepts them: 1-64 bytes of a-z, 0-9 and '-'. */
+export function isValidRoomName(name: string): boolean {
+  return /^[a-z0-9-]{1,64}$/.test(name);
+}
+
+/** Display names: 1-64 characters, no control characters. */
+export function isValidDisplayName(name: string): boolean {
+  const chars = [...name];
+  return chars.length >= 1 && chars.length <= 64 && !/\p{Cc}/u.test(name) && name.trim().length > 0;
+}

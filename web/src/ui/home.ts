@@ -1,0 +1,56 @@
+// The home page: start a room with a generated, hard-to-guess name, or join one by name.
+
+import { generateRoomName } from 'sealroom-wasm';
+import { isValidRoomName } from '../protocol';
+import { h, icon } from './dom';
+
+export function renderHome(root: HTMLElement, navigate: (path: string) => void, error?: string): void {
+  const input = h('input', {
+    id: 'room-name', type: 'text', 'data-testid': 'room-name-input', placeholder: 'e.g. amber-orbit-…',
+    autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', 'aria-describedby': 'room-hint',
+  });
+  const message = h('p', { class: 'form-error', role: 'alert', id: 'room-error' }, error ?? '');
+  const join = (event: Event) => {
+    event.preventDefault();
+    const name = input.value.trim().toLowerCase().replace(/\s+/g, '-');
+    const fromLink = /\/([a-z0-9-]+)\/?$/.exec(name)?.[1];
+    const room = isValidRoomName(name) ? name : fromLink;
+    if (!room) {
+      message.textContent = 'Enter a room name (a–z, 0–9 and dashes) or paste a meeting link.';
+      input.focus();
+      return;
+    }
+    navigate(`/${room}`);
+  };
+  root.replaceChildren(
+    h('div', { class: 'home' },
+      h('header', { class: 'home-header' }, brand()),
+      h('main', { class: 'home-main' },
+        h('section', { class: 'hero' },
+          h('h1', {}, 'Video meetings only the people in them can see.'),
+          h('p', { class: 'lead' }, 'Every frame of audio and video is encrypted on your device with keys the server never holds. Compare a short security code to know nobody else is listening.'),
+          h('div', { class: 'hero-actions' },
+            h('button', {
+              class: 'btn btn-primary btn-lg', type: 'button', 'data-testid': 'create-room-button',
+              onclick: () => navigate(`/${generateRoomName()}`),
+            }, icon('plus'), 'New meeting'),
+            h('form', { class: 'join-form', onsubmit: join, 'aria-label': 'Join a meeting' },
+              h('label', { for: 'room-name', class: 'visually-hidden' }, 'Room name or link'),
+              input,
+              h('button', { class: 'btn btn-secondary btn-lg', type: 'submit', 'data-testid': 'join-room-button' }, 'Join'))),
+          h('p', { class: 'hint', id: 'room-hint' }, 'New rooms get an eight-word name that is practically impossible to guess.'),
+          message),
+        h('section', { class: 'features', 'aria-label': 'Why Sealroom' },
+          feature('lock', 'End-to-end encrypted', 'MLS group keys and SFrame media encryption. The server relays what it cannot read.'),
+          feature('shield', 'Verifiable', 'Everyone sees the same security code exactly when they share the same keys.'),
+          feature('people', 'Yours to run', 'One self-hosted binary. No accounts needed to meet.')))));
+  if (error) input.focus();
+}
+
+export function brand(): HTMLElement {
+  return h('a', { class: 'brand', href: '/', 'aria-label': 'Sealroom home' }, h('span', { class: 'brand-mark' }, icon('lock')), h('span', { class: 'brand-name' }, 'Sealroom'));
+}
+
+function feature(iconName: 'lock' | 'shield' | 'people', title: string, text: string): HTMLElement {
+  return h('div', { class: 'feature' }, h('span', { class: 'feature-icon' }, icon(iconName)), h('h2', {}, title), h('p', {}, text));
+}

@@ -1,0 +1,412 @@
+// The meeting screen: the tile grid, the control bar, the people and security panels, and the
+// banners. It reads the Meeting's state on every change and updates the DOM in place (video
+// elements are kept, so playback never restarts).
+
+import type { RosterMember } from 'sealroom-wasm';
+import { deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
+import { Meeting, type RemoteParticipant } from '../meeting';
+import { markVerified, verification } from '../verified';
+import { h, icon } from './dom';
+import type { PrejoinChoice } from './prejoin';
+
+interface Tile {
+  el: HTMLElement;
+  video: HTMLVideoElement;
+  avatar: HTMLElement;
+  name: HTMLElement;
+  badge: HTMLElement;
+  mic: HTMLElement;
+}
+
+type Panel = 'people' | 'security' | null;
+
+declare global {
+  interface Window { sealroomDebug?: unknown }
+}
+
+export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinChoice, home: () => void): void {
+  const meeting = new Meeting(room, choice.displayName, { audio: choice.audio, video: choice.video });
+  if (choice.audio) choice.audio.enabled = !choice.micMuted;
+  meeting.micMuted = choice.micMuted || !choice.audio;
+  meeting.cameraOff = choice.cameraOff || !choice.video;
+  let panel: Panel = null;
+  let verifiedNonce = 0;
+
+  // --- skeleton ---
+  const e2eeStatus = h('span', { class: 'e2ee-pill', 'data-testid': 'e2ee-status', role: 'status', 'aria-live': 'polite' }, 'connecting');
+  const countNumber = h('span', {});
+  const count = h('span', { class: 'count', 'aria-label': 'People in the meeting' }, icon('people'), countNumber);
+  const copyButton = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Copy meeting link', title: 'Copy meeting link', 'data-testid': 'copy-link-button' }, icon('copy'));
+  copyButton.addEventListener('click', () => {
+    void navigator.clipboard?.writeText(location.href).then(() => toast('Meeting link copied'), () => toast(location.href));
+  });
+  const topbar = h('header', { class: 'topbar' },
+    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton),
+    h('div', { class: 'topbar-right' }, e2eeStatus, count));
+
+  const reconnecting = h('div', { class: 'banner banner-info', role: 'status', 'data-testid': 'reconnecting-banner', hidden: true });
+  const warnings = h('div', { class: 'banner banner-warning', role: 'alert', 'data-testid': 'mls-warning', hidden: true });
+  const grid = h('section', { class: 'grid', 'aria-label': 'Participants' });
+  const sidePanel = h('aside', { class: 'panel', hidden: true, 'aria-label': 'Side panel' });
+  const audioSink = h('div', { class: 'audio-sink', 'aria-hidden': 'true' });
+  const toastEl = h('div', { class: 'toast', role: 'status', 'aria-live': 'polite', hidden: true });
+
+  const muteButton = controlButton('mute-button', 'Mute microphone', 'mic', 'Mute');
+  const cameraButton = controlButton('camera-button', 'Turn camera off', 'camera', 'Camera');
+  const screenButton = controlButton('screenshare-button', 'Share your screen', 'screen', 'Share');
+  const settingsButton = controlButton('settings-button', 'Choose camera and microphone', 'settings', 'Devices');
+  const peopleButton = controlButton('people-button', 'Show participants', 'people', 'People');
+  const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
+  const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': 'Leave meeting' }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
+  const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
+    h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, settingsButton),
+    h('div', { class: 'controls-group' }, peopleButton, securityButton),
+    h('div', { class: 'controls-group' }, leaveButton));
+
+  const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
+  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, sidePanel), controls, settings, audioSink, toastEl);
+  root.replaceChildren(screen);
+
+  // --- tiles ---
+  const tiles = new Map<string, Tile>();
+  const audios = new Map<string, HTMLAudioElement>();
+
+  function tile(key: string, self: boolean): Tile {
+    let t = tiles.get(key);
+    if (t) return t;
+    const video = h('video', { autoplay: true, playsinline: true, muted: true });
+    video.muted = true;
+    const avatar = h('div', { class: 'avatar' });
+    const name = h('span', { class: 'tile-name' });
+    const badge = h('span', { class: 'tile-badge', hidden: true });
+    const mic = h('span', { class: 'tile-mic', hidden: true }, icon('micOff'));
+    const isScreen = key.startsWith('screen:');
+    const el = h('div', { class: `tile${self ? ' self' : ''}${isScreen ? ' screen' : ''}`, 'data-testid': isScreen ? 'screenshare-tile' : 'participant-tile', 'data-self': String(self), role: 'group' },
+      video, avatar, h('div', { class: 'tile-footer' }, mic, name, badge));
+    t = { el, video, avatar, name, badge, mic };
+    tiles.set(key, t);
+    grid.appendChild(el);
+    return t;
+  }
+
+  function setVideo(t: Tile, track: MediaStreamTrack | null | undefined, live: boolean): void {
+    const current = (t.video.srcObject as MediaStream | null)?.getVideoTracks()[0];
+    if ((track ?? null) !== (current ?? null)) t.video.srcObject = track ? new MediaStream([track]) : null;
+    t.el.classList.toggle('video-on', !!track && live);
+  }
+
+  function rosterFor(name: string): RosterMember | undefined {
+    return meeting.roster.find((m) => m.name === name);
+  }
+
+  function renderTiles(): void {
+    const seen = new Set<string>();
+    // Ourselves.
+    const me = tile('self', true);
+    seen.add('self');
+    me.el.dataset.name = meeting.displayName;
+    me.el.setAttribute('aria-label', `${meeting.displayName} (you)`);
+    me.name.textContent = `${meeting.displayName} (you)`;
+    me.avatar.textContent = initials(meeting.displayName);
+    me.mic.hidden = !meeting.micMuted;
+    setVideo(me, meeting.cameraOff ? null : meeting.local.video, !meeting.cameraOff);
+    if (meeting.screen) {
+      const s = tile('screen:self', true);
+      seen.add('screen:self');
+      s.el.dataset.name = meeting.displayName;
+      s.name.textContent = 'Your screen';
+      s.el.setAttribute('aria-label', 'Your shared screen');
+      setVideo(s, meeting.screen, true);
+    }
+    for (const p of meeting.remotes.values()) {
+      renderRemote(p);
+      seen.add(p.id);
+      if (p.screenLive) seen.add(`screen:${p.id}`);
+    }
+    for (const [key, t] of tiles) {
+      if (!seen.has(key)) {
+        t.video.srcObject = null;
+        t.el.remove();
+        tiles.delete(key);
+      }
+    }
+    // Remote audio plays through hidden <audio> elements.
+    const audioSeen = new Set<string>();
+    for (const p of meeting.remotes.values()) {
+      const track = p.tracks.audio?.track;
+      if (!track) continue;
+      audioSeen.add(p.id);
+      let el = audios.get(p.id);
+      if (!el) {
+        el = h('audio', { autoplay: true });
+        audios.set(p.id, el);
+        audioSink.appendChild(el);
+      }
+      if ((el.srcObject as MediaStream | null)?.getAudioTracks()[0] !== track) {
+        el.srcObject = new MediaStream([track]);
+        void el.play().catch(() => {});
+      }
+    }
+    for (const [id, el] of audios) if (!audioSeen.has(id)) { el.srcObject = null; el.remove(); audios.delete(id); }
+
+    const people = 1 + meeting.remotes.size;
+    const screens = grid.querySelectorAll('.tile.screen').length;
+    grid.dataset.count = String(Math.min(people, 9));
+    grid.classList.toggle('has-screen', screens > 0);
+    grid.style.setProperty('--rows', String(Math.max(people, 3)));
+    // Screens first: they take the big area.
+    for (const el of grid.querySelectorAll('.tile.screen')) grid.prepend(el);
+    countNumber.textContent = String(people);
+  }
+
+  function renderRemote(p: RemoteParticipant): void {
+    const t = tile(p.id, false);
+    t.el.dataset.name = p.name;
+    t.el.dataset.participantId = p.id;
+    t.name.textContent = p.name;
+    t.avatar.textContent = initials(p.name);
+    t.el.setAttribute('aria-label', p.name);
+    t.el.classList.toggle('speaking', meeting.activeSpeaker === p.id);
+    t.mic.hidden = true;
+    setVideo(t, p.tracks.camera?.track, p.cameraLive);
+    const member = rosterFor(p.name);
+    if (meeting.epoch && !member) {
+      badge(t, 'Not in the encrypted group', 'danger');
+    } else if (member && verification(member.name, member.fingerprint) === 'changed') {
+      badge(t, 'Key changed', 'danger');
+    } else if (member && verification(member.name, member.fingerprint) === 'verified') {
+      badge(t, 'Verified', 'ok');
+    } else {
+      t.badge.hidden = true;
+    }
+    if (p.screenLive) {
+      const s = tile(`screen:${p.id}`, false);
+      s.el.dataset.name = p.name;
+      s.name.textContent = `${p.name}'s screen`;
+      s.el.setAttribute('aria-label', `${p.name}'s shared screen`);
+      setVideo(s, p.tracks.screen?.track, true);
+    }
+  }
+
+  function badge(t: Tile, text: string, tone: 'ok' | 'danger'): void {
+    t.badge.hidden = false;
+    t.badge.textContent = text;
+    t.badge.className = `tile-badge ${tone}`;
+  }
+
+  // --- controls ---
+  function renderControls(): void {
+    setControl(muteButton, meeting.micMuted, meeting.micMuted ? 'Unmute microphone' : 'Mute microphone', meeting.micMuted ? 'micOff' : 'mic', meeting.micMuted ? 'Unmute' : 'Mute');
+    muteButton.disabled = !meeting.local.audio;
+    setControl(cameraButton, meeting.cameraOff, meeting.cameraOff ? 'Turn camera on' : 'Turn camera off', meeting.cameraOff ? 'cameraOff' : 'camera', meeting.cameraOff ? 'Start video' : 'Stop video');
+    const sharing = meeting.screen !== null;
+    setControl(screenButton, false, sharing ? 'Stop sharing your screen' : 'Share your screen', 'screen', sharing ? 'Stop share' : 'Share');
+    screenButton.classList.toggle('active', sharing);
+    screenButton.setAttribute('aria-pressed', String(sharing));
+    screenButton.hidden = !navigator.mediaDevices?.getDisplayMedia;
+    peopleButton.classList.toggle('active', panel === 'people');
+    peopleButton.setAttribute('aria-pressed', String(panel === 'people'));
+    securityButton.classList.toggle('active', panel === 'security');
+    securityButton.setAttribute('aria-pressed', String(panel === 'security'));
+  }
+
+  muteButton.addEventListener('click', () => void meeting.setMicMuted(!meeting.micMuted));
+  cameraButton.addEventListener('click', () => void meeting.setCameraOff(!meeting.cameraOff, () => openCamera(preferredCamera)));
+  screenButton.addEventListener('click', () => {
+    const action = meeting.screen ? meeting.stopScreenShare() : meeting.startScreenShare();
+    action.catch((e: unknown) => { if (!(e instanceof DOMException && e.name === 'NotAllowedError')) toast(`Screen sharing failed: ${String(e)}`); });
+  });
+  peopleButton.addEventListener('click', () => { panel = panel === 'people' ? null : 'people'; update(); });
+  securityButton.addEventListener('click', () => { panel = panel === 'security' ? null : 'security'; update(); });
+  leaveButton.addEventListener('click', () => {
+    meeting.leave();
+  });
+  settingsButton.addEventListener('click', () => void openSettings());
+
+  let preferredCamera: string | undefined;
+
+  async function openSettings(): Promise<void> {
+    const { cameras, microphones } = await listDevices();
+    const currentCam = meeting.local.video?.getSettings().deviceId;
+    const currentMic = meeting.local.audio?.getSettings().deviceId;
+    const cam = h('select', { id: 'settings-camera', 'data-testid': 'settings-camera' }, ...cameras.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === currentCam }, deviceLabel(d, i))));
+    const mic = h('select', { id: 'settings-mic', 'data-testid': 'settings-mic' }, ...microphones.map((d, i) => h('option', { value: d.deviceId, selected: d.deviceId === currentMic }, deviceLabel(d, i))));
+    cam.addEventListener('change', async () => {
+      preferredCamera = cam.value;
+      if (meeting.cameraOff) return;
+      const track = await openCamera(cam.value);
+      if (track) await meeting.switchCamera(track);
+    });
+    mic.addEventListener('change', async () => {
+      const track = await openMicrophone(mic.value);
+      if (track) await meeting.switchMicrophone(track);
+    });
+    settings.replaceChildren(
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'settings-title' }, 'Camera and microphone'),
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => settings.close() }, icon('close'))),
+      h('div', { class: 'field' }, h('label', { for: 'settings-camera' }, 'Camera'), cam),
+      h('div', { class: 'field' }, h('label', { for: 'settings-mic' }, 'Microphone'), mic),
+      h('p', { class: 'fineprint' }, 'Switching devices keeps the call running; nothing is renegotiated.'));
+    settings.showModal();
+  }
+
+  // --- panels ---
+  // Rebuilt only when what it shows changed, so focus and screen readers are not disturbed.
+  let panelKey = '';
+  function renderPanel(): void {
+    sidePanel.hidden = panel === null;
+    screen.classList.toggle('panel-open', panel !== null);
+    if (panel === null) { panelKey = ''; return; }
+    const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}`),
+      ...[...meeting.remotes.values()].map((p) => p.name)].join('|');
+    if (key === panelKey) return;
+    panelKey = key;
+    const close = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close panel', onclick: () => { panel = null; update(); } }, icon('close'));
+    const body = panel === 'people' ? peoplePanel() : securityPanel();
+    sidePanel.replaceChildren(h('div', { class: 'panel-head' }, h('h2', {}, panel === 'people' ? 'People' : 'Security'), close), body);
+  }
+
+  function peoplePanel(): HTMLElement {
+    const roster = meeting.roster;
+    const ownLeaf = meeting.epoch?.ownLeaf;
+    const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !rosterFor(p.name));
+    return h('div', { class: 'panel-body' },
+      h('p', { class: 'muted small' }, 'From the encrypted group itself, not from the server.'),
+      h('ul', { class: 'people-list', 'data-testid': 'participant-list' }, ...roster.map((m) => {
+        const v = verification(m.name, m.fingerprint);
+        return h('li', { class: 'person', 'data-name': m.name },
+          h('span', { class: 'avatar avatar-sm' }, initials(m.name)),
+          h('span', { class: 'person-name' }, m.name, m.leaf === ownLeaf ? h('span', { class: 'muted' }, ' (you)') : null),
+          v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null);
+      })),
+      roster.length === 0 ? h('p', { class: 'muted' }, 'Setting up encryption…') : null,
+      outsiders.length ? h('div', { class: 'outsiders' },
+        h('h3', {}, 'Connected, not in the encrypted group'),
+        h('p', { class: 'muted small' }, 'They cannot see or hear anything until the group adds them.'),
+        h('ul', { class: 'people-list' }, ...outsiders.map((p) => h('li', { class: 'person' }, h('span', { class: 'avatar avatar-sm' }, initials(p.name)), h('span', { class: 'person-name' }, p.name))))) : null);
+  }
+
+  function securityPanel(): HTMLElement {
+    const epoch = meeting.epoch;
+    if (!epoch) return h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, 'The security code appears once the encrypted group is set up.'));
+    const digits = epoch.code.digits;
+    // Groups as spans with the original spaces between them: the text stays exactly the code.
+    const groups = digits.split(/(\s+)/).map((part) => (/^\s+$/.test(part) ? part : h('span', {}, part)));
+    return h('div', { class: 'panel-body' },
+      h('section', { class: 'code-card', 'aria-labelledby': 'code-title' },
+        h('h3', { id: 'code-title' }, 'Security code'),
+        h('p', { class: 'muted small' }, 'Compare it with everyone, out loud or side by side. If all of you see the same code, nobody else holds the keys to this meeting.'),
+        h('div', { class: 'code-digits', 'data-testid': 'security-code', 'aria-label': `Security code ${digits.split('').join(' ')}` }, ...groups),
+        h('p', { class: 'code-words', 'data-testid': 'security-words' }, epoch.code.words.join(' · ')),
+        h('p', { class: 'muted small' }, `Changes whenever someone joins or leaves · epoch ${epoch.epoch.toString()}`)),
+      h('h3', {}, 'Participants’ keys'),
+      h('ul', { class: 'key-list' }, ...epoch.roster.map((m) => keyRow(m, m.leaf === epoch.ownLeaf))));
+  }
+
+  function keyRow(m: RosterMember, self: boolean): HTMLElement {
+    const v = verification(m.name, m.fingerprint);
+    const action = self ? h('span', { class: 'pill' }, 'You')
+      : v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified')
+      : h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'verify-button', 'aria-label': `Mark ${m.name} as verified`, onclick: () => { markVerified(m.name, m.fingerprint); verifiedNonce++; update(); } }, v === 'changed' ? 'Trust new key' : 'Mark verified');
+    return h('li', { class: `key-row${v === 'changed' ? ' changed' : ''}`, 'data-name': m.name },
+      h('div', { class: 'key-row-head' }, h('span', { class: 'person-name' }, m.name), action),
+      h('code', { class: 'fingerprint', 'data-testid': 'fingerprint' }, m.fingerprint),
+      v === 'changed' ? h('p', { class: 'danger-text small' }, `You verified a different key for ${m.name}. Someone else may be using this name.`) : null);
+  }
+
+  // --- banners and status ---
+  function renderStatus(): void {
+    const state = meeting.e2ee;
+    const text = state === 'encrypted' ? 'encrypted' : state === 'waiting' ? 'securing…' : state === 'removed' ? 'not in group' : 'connecting…';
+    e2eeStatus.textContent = text;
+    e2eeStatus.className = `e2ee-pill ${state}`;
+    e2eeStatus.title = state === 'encrypted'
+      ? `End-to-end encrypted (MLS epoch ${meeting.epoch?.epoch.toString() ?? '?'}). The server cannot see or hear this meeting.`
+      : 'Media is not flowing yet. Nothing is sent unencrypted.';
+    e2eeStatus.setAttribute('aria-label', state === 'encrypted' ? 'End-to-end encrypted' : `Encryption: ${text}`);
+
+    reconnecting.hidden = meeting.connection !== 'reconnecting';
+    reconnecting.textContent = meeting.connection === 'reconnecting' ? `Reconnecting… ${meeting.connectionDetail}` : '';
+
+    const changed = meeting.roster.filter((m) => verification(m.name, m.fingerprint) === 'changed').map((m) => `${m.name}'s key differs from the one you verified.`);
+    const all = [...meeting.warnings, ...changed];
+    warnings.hidden = all.length === 0;
+    warnings.replaceChildren(...(all.length ? [icon('warning'), h('div', {}, ...all.map((w) => h('p', {}, w)))] : []));
+  }
+
+  function renderLeft(): void {
+    root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card' },
+      h('h1', {}, meeting.connection === 'failed' ? 'Could not join' : 'You left the meeting'),
+      meeting.connection === 'failed' ? h('p', {}, meeting.connectionDetail) : h('p', { class: 'muted' }, 'The keys you used are gone with you; nobody can use them to look back.'),
+      h('div', { class: 'card-actions' },
+        h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'rejoin-button', onclick: () => location.reload() }, 'Rejoin'),
+        h('button', { type: 'button', class: 'btn btn-secondary', onclick: home }, 'Home')))));
+  }
+
+  let scheduled = false;
+  function update(): void {
+    if (scheduled) return;
+    scheduled = true;
+    requestAnimationFrame(() => {
+      scheduled = false;
+      if (meeting.connection === 'left' || meeting.connection === 'failed') { renderLeft(); return; }
+      renderTiles();
+      renderControls();
+      renderPanel();
+      renderStatus();
+    });
+  }
+
+  let toastTimer = 0;
+  function toast(text: string): void {
+    toastEl.textContent = text;
+    toastEl.hidden = false;
+    window.clearTimeout(toastTimer);
+    toastTimer = window.setTimeout(() => { toastEl.hidden = true; }, 3000);
+  }
+
+  meeting.onChange = update;
+
+  window.sealroomDebug = {
+    meeting,
+    pc: () => meeting.peerConnection,
+    state: () => ({
+      connection: meeting.connection,
+      participantId: meeting.participantId,
+      epoch: meeting.epoch ? Number(meeting.epoch.epoch) : null,
+      ownLeaf: meeting.epoch?.ownLeaf ?? null,
+      roster: meeting.roster,
+      code: meeting.epoch?.code ?? null,
+      e2ee: meeting.e2ee,
+      warnings: meeting.warnings,
+      errors: meeting.errors,
+      worker: meeting.workerStats ? JSON.parse(JSON.stringify(meeting.workerStats, (_, v) => (typeof v === 'bigint' ? Number(v) : v))) : null,
+      remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
+    }),
+  };
+  meeting.start();
+  update();
+}
+
+function controlButton(testid: string, label: string, iconName: 'mic' | 'camera' | 'screen' | 'settings' | 'people' | 'shield', text: string): HTMLButtonElement {
+  return h('button', { type: 'button', class: 'ctrl', 'data-testid': testid, 'aria-label': label, title: label }, icon(iconName), h('span', { class: 'ctrl-label' }, text));
+}
+
+function setControl(button: HTMLButtonElement, off: boolean, label: string, iconName: 'mic' | 'micOff' | 'camera' | 'cameraOff' | 'screen', text: string): void {
+  button.setAttribute('aria-label', label);
+  button.title = label;
+  button.classList.toggle('off', off);
+  if (button.dataset.icon !== iconName) {
+    button.replaceChildren(icon(iconName), h('span', { class: 'ctrl-label' }, text));
+    button.dataset.icon = iconName;
+  } else {
+    (button.lastChild as HTMLElement).textContent = text;
+  }
+  if (iconName === 'mic' || iconName === 'micOff' || iconName === 'camera' || iconName === 'cameraOff') button.setAttribute('aria-pressed', String(off));
+}
+
+function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  const letters = parts.length > 1 ? [parts[0]?.[0], parts[parts.length - 1]?.[0]] : [[...(parts[0] ?? '?')][0]];
+  return letters.join('').toUpperCase() || '?';
+}

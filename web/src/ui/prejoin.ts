@@ -1,0 +1,142 @@
+// The pre-join screen: camera preview, microphone level, device choice and display name.
+// Resolves with the chosen tracks and name when the user joins.
+
+import { LevelMeter, deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
+import { isValidDisplayName } from '../protocol';
+import { brand } from './home';
+import { h, icon } from './dom';
+
+export interface PrejoinChoice {
+  displayName: string;
+  audio: MediaStreamTrack | null;
+  video: MediaStreamTrack | null;
+  micMuted: boolean;
+  cameraOff: boolean;
+}
+
+const NAME_KEY = 'sealroom.displayName';
+
+export function renderPrejoin(root: HTMLElement, room: string): Promise<PrejoinChoice> {
+  return new Promise((resolve) => {
+    let audio: MediaStreamTrack | null = null;
+    let video: MediaStreamTrack | null = null;
+    let micMuted = false;
+    let cameraOff = false;
+    const meter = new LevelMeter();
+    let raf = 0;
+
+    const preview = h('video', { class: 'preview-video', autoplay: true, playsinline: true, muted: true, 'aria-label': 'Your camera preview' });
+    preview.muted = true;
+    const placeholder = h('div', { class: 'preview-placeholder' }, h('span', { class: 'avatar avatar-lg' }, '?'), h('span', {}, 'Camera is off'));
+    const meterBar = h('div', { class: 'meter-fill' });
+    const meterEl = h('div', { class: 'meter', role: 'meter', 'aria-label': 'Microphone level', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, meterBar);
+    const cameraSelect = h('select', { id: 'camera-select', 'data-testid': 'camera-select' });
+    const micSelect = h('select', { id: 'mic-select', 'data-testid': 'mic-select' });
+    const nameInput = h('input', {
+      id: 'display-name', type: 'text', maxlength: '64', 'data-testid': 'display-name-input', autocomplete: 'name',
+      placeholder: 'Your name', required: true,
+    });
+    nameInput.value = localStorage.getItem(NAME_KEY) ?? '';
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    const micToggle = h('button', { type: 'button', class: 'round-btn', 'aria-pressed': 'false', 'aria-label': 'Mute microphone', 'data-testid': 'prejoin-mute-button' }, icon('mic'));
+    const camToggle = h('button', { type: 'button', class: 'round-btn', 'aria-pressed': 'false', 'aria-label': 'Turn camera off', 'data-testid': 'prejoin-camera-button' }, icon('camera'));
+    const joinButton = h('button', { type: 'submit', class: 'btn btn-primary btn-lg btn-block', 'data-testid': 'join-button', disabled: true }, 'Starting camera…');
+
+    const refreshPreview = () => {
+      preview.srcObject = video && !cameraOff ? new MediaStream([video]) : null;
+      placeholder.hidden = !!video && !cameraOff;
+      const initial = nameInput.value.trim()[0]?.toUpperCase() ?? '?';
+      (placeholder.firstChild as HTMLElement).textContent = initial;
+      micToggle.replaceChildren(icon(micMuted ? 'micOff' : 'mic'));
+      micToggle.setAttribute('aria-pressed', String(micMuted));
+      micToggle.setAttribute('aria-label', micMuted ? 'Unmute microphone' : 'Mute microphone');
+      micToggle.classList.toggle('off', micMuted);
+      camToggle.replaceChildren(icon(cameraOff ? 'cameraOff' : 'camera'));
+      camToggle.setAttribute('aria-pressed', String(cameraOff));
+      camToggle.setAttribute('aria-label', cameraOff ? 'Turn camera on' : 'Turn camera off');
+      camToggle.classList.toggle('off', cameraOff);
+      if (audio) audio.enabled = !micMuted;
+    };
+
+    const fillDevices = async () => {
+      const { cameras, microphones } = await listDevices();
+      const fill = (select: HTMLSelectElement, devices: MediaDeviceInfo[], current: MediaStreamTrack | null, none: string) => {
+        const selected = current?.getSettings().deviceId;
+        select.replaceChildren(...(devices.length ? devices : [null]).map((d, i) =>
+          d ? h('option', { value: d.deviceId, selected: d.deviceId === selected }, deviceLabel(d, i)) : h('option', { value: '' }, none)));
+        select.disabled = devices.length === 0;
+      };
+      fill(cameraSelect, cameras, video, 'No camera found');
+      fill(micSelect, microphones, audio, 'No microphone found');
+    };
+
+    const meterLoop = () => {
+      const level = micMuted ? 0 : meter.level();
+      meterBar.style.transform = `scaleX(${level.toFixed(3)})`;
+      meterEl.setAttribute('aria-valuenow', String(Math.round(level * 100)));
+      raf = requestAnimationFrame(meterLoop);
+    };
+
+    cameraSelect.addEventListener('change', async () => {
+      const track = await openCamera(cameraSelect.value);
+      if (track) { video?.stop(); video = track; cameraOff = false; }
+      refreshPreview();
+    });
+    micSelect.addEventListener('change', async () => {
+      const track = await openMicrophone(micSelect.value);
+      if (track) { audio?.stop(); audio = track; meter.attach(track); }
+      refreshPreview();
+    });
+    micToggle.addEventListener('click', () => { micMuted = !micMuted; refreshPreview(); });
+    camToggle.addEventListener('click', async () => {
+      cameraOff = !cameraOff;
+      if (cameraOff) { video?.stop(); video = null; }
+      else if (!video) { video = await openCamera(cameraSelect.value || undefined); cameraOff = !video; }
+      refreshPreview();
+    });
+    nameInput.addEventListener('input', refreshPreview);
+
+    const form = h('form', { class: 'join-card', 'aria-labelledby': 'prejoin-title', onsubmit: (event: Event) => {
+      event.preventDefault();
+      const displayName = nameInput.value.trim();
+      if (!isValidDisplayName(displayName)) {
+        error.textContent = 'Enter the name others will see (up to 64 characters).';
+        nameInput.focus();
+        return;
+      }
+      localStorage.setItem(NAME_KEY, displayName);
+      cancelAnimationFrame(raf);
+      meter.close();
+      resolve({ displayName, audio, video: cameraOff ? null : video, micMuted, cameraOff });
+    } },
+      h('h1', { id: 'prejoin-title' }, 'Ready to join?'),
+      h('p', { class: 'room-label' }, h('span', { class: 'muted' }, 'Room '), h('code', { class: 'room-name', 'data-testid': 'room-name' }, room)),
+      h('div', { class: 'field' }, h('label', { for: 'display-name' }, 'Your name'), nameInput),
+      h('div', { class: 'field' }, h('label', { for: 'camera-select' }, 'Camera'), cameraSelect),
+      h('div', { class: 'field' }, h('label', { for: 'mic-select' }, 'Microphone'), micSelect),
+      error,
+      joinButton,
+      h('p', { class: 'fineprint' }, icon('lock'), 'End-to-end encrypted. The server relays your audio and video without being able to see or hear it.'));
+
+    root.replaceChildren(h('div', { class: 'prejoin' },
+      h('header', { class: 'home-header' }, brand()),
+      h('main', { class: 'prejoin-main' },
+        h('section', { class: 'preview-card', 'aria-label': 'Preview' },
+          preview, placeholder,
+          h('div', { class: 'preview-controls' }, micToggle, camToggle),
+          h('div', { class: 'preview-meter' }, icon('mic'), meterEl)),
+        form)));
+
+    void (async () => {
+      [audio, video] = await Promise.all([openMicrophone(), openCamera()]);
+      meter.attach(audio);
+      refreshPreview();
+      await fillDevices();
+      meterLoop();
+      joinButton.disabled = false;
+      joinButton.textContent = 'Join meeting';
+      if (!nameInput.value) nameInput.focus();
+    })();
+    refreshPreview();
+  });
+}

@@ -1,0 +1,90 @@
+// Three browsers in one room: each decodes the other two's video (frames rising, a rendered
+// frame that is not blank), hears their audio, and shows the same security code; when one
+// leaves, the code changes for the other two. Saves screenshots of the pre-join screen and of
+// the meeting (laptop and phone sizes) into web/test-artifacts/.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { join as pathJoin } from 'node:path';
+import { artifactsDir, eventually, inbound, join, launchBrowser, newPage, securityCode, startServer, state, videoVariance, waitEncrypted } from './support.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launchBrowser(); });
+after(async () => { await browser?.close(); await server?.stop(); });
+
+/** For each remote participant: its camera and audio inbound stats, by name. */
+async function remoteMedia(page) {
+  const s = await state(page);
+  const stats = await inbound(page);
+  return s.remotes.map((r) => ({ name: r.name, video: stats[r.mids.camera], audio: stats[r.mids.audio] }));
+}
+
+test('three browsers see, hear and verify each other', { timeout: 150000 }, async () => {
+  const room = 'three-browsers-test';
+  const names = ['Alice', 'Bob', 'Carol'];
+  const pages = [];
+  for (const name of names) pages.push(await newPage(browser, name));
+  await join(pages[0], server.url, room, 'Alice', { screenshot: 'prejoin.png' });
+  await Promise.all([join(pages[1], server.url, room, 'Bob'), join(pages[2], server.url, room, 'Carol')]);
+  await Promise.all(pages.map((p) => waitEncrypted(p, 40000)));
+
+  for (const [i, page] of pages.entries()) {
+    const others = names.filter((_, j) => j !== i).sort();
+    // Two remote tiles, named after the others.
+    await eventually(`${names[i]} shows two remote tiles`, async () => {
+      const tiles = await page.$$eval('[data-testid="participant-tile"][data-self="false"]', (els) => els.map((e) => e.dataset.name).sort());
+      return JSON.stringify(tiles) === JSON.stringify(others);
+    });
+    // Video decoded and rising, audio energy, for both others.
+    const first = await eventually(`${names[i]} decodes both others`, async () => {
+      const media = await remoteMedia(page);
+      const ok = media.length === 2 && media.every((m) => m.video?.framesDecoded > 0 && m.audio?.totalAudioEnergy > 0);
+      return ok ? media : { ok: false, media };
+    }, { timeout: 40000 });
+    await page.waitForTimeout(1500);
+    const second = await remoteMedia(page);
+    for (const m of first) {
+      const later = second.find((x) => x.name === m.name);
+      assert.ok(later.video.framesDecoded > m.video.framesDecoded, `${names[i]}: video from ${m.name} keeps decoding (${m.video.framesDecoded} -> ${later.video.framesDecoded})`);
+      assert.ok(later.audio.totalAudioEnergy > 0, `${names[i]} hears ${m.name}`);
+    }
+    // What the tiles render is a real picture, not a blank frame.
+    const rendered = await eventually(`${names[i]} renders both others`, async () => {
+      const v = await videoVariance(page, '[data-testid="participant-tile"][data-self="false"] video');
+      return v.length === 2 && v.every((x) => x.width > 0 && x.variance > 20) ? v : { ok: false, v };
+    }, { timeout: 15000 });
+    console.log(`${names[i]} renders`, JSON.stringify(rendered));
+    // The frames went through the E2EE worker: decrypted from two other leaves.
+    const s = await state(page);
+    const leaves = Object.entries(s.worker.decrypted).filter(([leaf, c]) => Number(leaf) !== s.ownLeaf && c.video > 0 && c.audio > 0);
+    assert.equal(leaves.length, 2, `${names[i]} decrypted media from two leaves: ${JSON.stringify(s.worker)}`);
+  }
+
+  // Everyone shows the same security code, in the security panel too.
+  for (const page of pages) await page.getByTestId('security-button').click();
+  const shown = await Promise.all(pages.map((p) => p.getByTestId('security-code').textContent()));
+  const codes = await Promise.all(pages.map(securityCode));
+  assert.equal(new Set(codes).size, 1, `same code everywhere: ${codes}`);
+  assert.deepEqual(shown, codes, 'the security panel shows the code');
+
+  await pages[0].screenshot({ path: pathJoin(artifactsDir, 'meeting-security-panel.png') });
+  for (const page of pages) await page.getByTestId('security-button').click();
+  await pages[0].waitForTimeout(300);
+  await pages[0].screenshot({ path: pathJoin(artifactsDir, 'meeting-three.png') });
+  await pages[1].setViewportSize({ width: 390, height: 844 });
+  await pages[1].waitForTimeout(500);
+  await pages[1].screenshot({ path: pathJoin(artifactsDir, 'meeting-three-phone.png') });
+
+  // Carol leaves: the others move to a new epoch with a new, shared code.
+  const before = codes[0];
+  await pages[2].getByTestId('leave-button').click();
+  await eventually('a new code on both remaining pages', async () => {
+    const [a, b] = await Promise.all([securityCode(pages[0]), securityCode(pages[1])]);
+    return a && a === b && a !== before;
+  }, { timeout: 30000 });
+  for (const page of pages.slice(0, 2)) {
+    const s = await state(page);
+    assert.deepEqual(s.roster.map((m) => m.name).sort(), ['Alice', 'Bob']);
+    await eventually('one remote tile left', async () => (await page.$$('[data-testid="participant-tile"][data-self="false"]')).length === 1);
+  }
+});

@@ -1,0 +1,152 @@
+// Shared by the browser tests: start the real server, launch Debian's Chromium with fake media
+// devices, join a room through the UI, and read WebRTC statistics from a page.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join as pathJoin } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const webDir = pathJoin(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoDir = pathJoin(webDir, '..');
+export const artifactsDir = pathJoin(webDir, 'test-artifacts');
+export const sealroomBin = process.env.SEALROOM_BIN ?? pathJoin(repoDir, 'target/debug/sealroom');
+export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+mkdirSync(artifactsDir, { recursive: true });
+
+/** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens. */
+export async function startServer() {
+  const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
+  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', '127.0.0.1:0', '--data', data, '--web', pathJoin(webDir, 'dist')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SEALROOM_LOG: process.env.SEALROOM_LOG ?? 'warn' },
+  });
+  const stderr = [];
+  child.stderr.on('data', (chunk) => { stderr.push(chunk); if (process.env.SEALROOM_TEST_VERBOSE) process.stderr.write(chunk); });
+  const url = await new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${Buffer.concat(stderr)}`)), 20000);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const match = /listening on (http:\/\/\S+)/.exec(line);
+      if (match) resolve(match[1]);
+      else reject(new Error(`unexpected first line from the server: ${line}`));
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${Buffer.concat(stderr)}`)));
+  });
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => { child.once('exit', resolve); setTimeout(resolve, 3000); });
+      }
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+export const chromiumArgs = [
+  '--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection', '--autoplay-policy=no-user-gesture-required',
+  // getDisplayMedia without a picker: the fake UI picks the (fake) screen.
+  '--auto-select-desktop-capture-source=Entire screen',
+];
+
+/** Launches Chromium (a fresh temporary profile, as Playwright does for `launch`). */
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: chromiumPath, headless: false, args: chromiumArgs, timeout: 30000 });
+}
+
+/** A new page in its own context (own storage, own fake devices), logging its console on demand. */
+export async function newPage(browser, label, viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.error(`[${label}] page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (process.env.SEALROOM_TEST_VERBOSE || message.type() === 'error') console.error(`[${label}] ${message.type()}: ${message.text()}`);
+  });
+  return page;
+}
+
+/** Opens the room's pre-join screen, enters a name and joins. */
+export async function join(page, serverUrl, room, name, { screenshot } = {}) {
+  await page.goto(`${serverUrl}/${room}`);
+  await page.getByTestId('display-name-input').fill(name);
+  await page.getByTestId('join-button').waitFor({ state: 'visible' });
+  await page.waitForFunction(() => !document.querySelector('[data-testid="join-button"]')?.disabled, null, { timeout: 15000 });
+  if (screenshot) {
+    await page.waitForFunction(() => (document.querySelector('.preview-video')?.videoWidth ?? 0) > 0, null, { timeout: 10000 });
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: pathJoin(artifactsDir, screenshot) });
+  }
+  await page.getByTestId('join-button').click();
+  await page.getByTestId('e2ee-status').waitFor({ state: 'visible' });
+}
+
+
+/** Waits until the page's E2EE status reads `encrypted`. */
+export async function waitEncrypted(page, timeout = 30000) {
+  await page.waitForFunction(() => document.querySelector('[data-testid="e2ee-status"]')?.textContent === 'encrypted', null, { timeout });
+}
+
+/** The app's debug state (roster, epoch, worker stats, remotes). */
+export function state(page) {
+  return page.evaluate(() => window.sealroomDebug.state());
+}
+
+/** inbound-rtp stats by mid. */
+export function inbound(page) {
+  return page.evaluate(async () => {
+    const pc = window.sealroomDebug.pc();
+    if (!pc) return {};
+    const out = {};
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.mid) {
+        out[s.mid] = { kind: s.kind, framesDecoded: s.framesDecoded ?? 0, packetsReceived: s.packetsReceived ?? 0, bytesReceived: s.bytesReceived ?? 0, totalAudioEnergy: s.totalAudioEnergy ?? 0, framesReceived: s.framesReceived ?? 0, framesDropped: s.framesDropped ?? 0, keyFramesDecoded: s.keyFramesDecoded ?? 0, frameWidth: s.frameWidth ?? 0 };
+      }
+    });
+    return out;
+  });
+}
+
+/** Luminance variance of what each matching <video> currently renders (0 = blank). */
+export function videoVariance(page, selector) {
+  return page.evaluate((selector) => [...document.querySelectorAll(selector)].map((video) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 160;
+    canvas.height = 90;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    if (!video.videoWidth) return { name: video.closest('[data-name]')?.dataset.name, width: 0, variance: 0 };
+    ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let sum = 0; let sq = 0; const n = data.length / 4;
+    for (let i = 0; i < data.length; i += 4) { const y = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2]; sum += y; sq += y * y; }
+    const mean = sum / n;
+    return { name: video.closest('[data-name]')?.dataset.name, width: video.videoWidth, variance: sq / n - mean * mean };
+  }), selector);
+}
+
+/** Polls `check` until it returns a truthy value, or throws with the last value. */
+export async function eventually(what, check, { timeout = 30000, interval = 500 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last && (typeof last !== 'object' || last.ok !== false)) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${last instanceof Error ? last.stack : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+export function securityCode(page) {
+  return page.evaluate(() => window.sealroomDebug.state().code?.digits ?? null);
+}
