@@ -76,7 +76,10 @@ impl ReplayWindow {
 
     fn position(ctr: u64) -> (usize, u32) {
         let slot = ctr % REPLAY_WINDOW;
-        ((slot / u64::from(u64::BITS)) as usize, (slot % u64::from(u64::BITS)) as u32)
+        (
+            (slot / u64::from(u64::BITS)) as usize,
+            (slot % u64::from(u64::BITS)) as u32,
+        )
     }
 }
 
