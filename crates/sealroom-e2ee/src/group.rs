@@ -82,6 +82,27 @@ pub enum GroupError {
     Crypto(String),
 }
 
+impl GroupError {
+    /// A stable snake_case code per kind, for protocols and the browser. Exhaustive on purpose:
+    /// a new variant must get a code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::TooLarge(_) => "too_large",
+            Self::WrongEpoch { .. } => "wrong_epoch",
+            Self::WrongGroup => "wrong_group",
+            Self::Rejected(_) => "rejected",
+            Self::NoSuchMember(_) => "no_such_member",
+            Self::CommitPending => "commit_pending",
+            Self::NoPendingCommit => "no_pending_commit",
+            Self::Removed => "removed",
+            Self::InvalidCredentialName => "invalid_credential_name",
+            Self::InvalidSecretKey => "invalid_secret_key",
+            Self::Crypto(_) => "crypto",
+        }
+    }
+}
+
 impl From<MlsError> for GroupError {
     fn from(error: MlsError) -> Self {
         match error {

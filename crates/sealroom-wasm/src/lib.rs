@@ -27,7 +27,6 @@ mod keyring;
 mod room_name;
 
 pub use device::Device;
-pub use error::{group_error_code, sframe_error_code};
 pub use group::Group;
 pub use keyring::Keyring;
 pub use room_name::{ROOM_NAME_WORDS, generate_room_name, room_name_from_entropy};

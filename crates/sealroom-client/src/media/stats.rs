@@ -82,33 +82,8 @@ impl MediaStats {
     pub(crate) fn record_decrypt_failure(&mut self, error: &SframeError) {
         *self
             .decrypt_failures
-            .entry(failure_kind(error).to_owned())
+            .entry(error.code().to_owned())
             .or_default() += 1;
-    }
-}
-
-/// A stable name per reason, for reports and dashboards. Matching exhaustively makes a new
-/// `SframeError` variant a compile error here rather than an unnamed bucket.
-fn failure_kind(error: &SframeError) -> &'static str {
-    match error {
-        SframeError::UnknownCipherSuite(_) => "unknown_cipher_suite",
-        SframeError::KeyLength { .. } => "key_length",
-        SframeError::TruncatedHeader { .. } => "truncated_header",
-        SframeError::NonMinimalHeader => "non_minimal_header",
-        SframeError::TruncatedCiphertext { .. } => "truncated_ciphertext",
-        SframeError::AuthenticationFailed => "authentication_failed",
-        SframeError::FrameTooLong => "frame_too_long",
-        SframeError::KidMismatch { .. } => "kid_mismatch",
-        SframeError::MissingTrailer => "missing_trailer",
-        SframeError::ClearPrefixTooLong { .. } => "clear_prefix_too_long",
-        SframeError::NoEpoch => "no_epoch",
-        SframeError::StaleEpoch { .. } => "stale_epoch",
-        SframeError::UnknownKid { .. } => "unknown_kid",
-        SframeError::EpochExpired { .. } => "epoch_expired",
-        SframeError::ReflectedFrame { .. } => "reflected_frame",
-        SframeError::Replayed { .. } => "replayed",
-        SframeError::TooOld { .. } => "too_old",
-        SframeError::CounterExhausted => "counter_exhausted",
     }
 }
 

@@ -115,3 +115,57 @@ pub enum SframeError {
     #[error("SFrame counter exhausted for this epoch; a new epoch is needed")]
     CounterExhausted,
 }
+
+impl SframeError {
+    /// A stable snake_case code per kind, for reports, dashboards and the browser. Exhaustive
+    /// on purpose: a new variant must get a code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownCipherSuite(_) => "unknown_cipher_suite",
+            Self::KeyLength { .. } => "key_length",
+            Self::TruncatedHeader { .. } => "truncated_header",
+            Self::NonMinimalHeader => "non_minimal_header",
+            Self::TruncatedCiphertext { .. } => "truncated_ciphertext",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::FrameTooLong => "frame_too_long",
+            Self::KidMismatch { .. } => "kid_mismatch",
+            Self::MissingTrailer => "missing_trailer",
+            Self::ClearPrefixTooLong { .. } => "clear_prefix_too_long",
+            Self::NoEpoch => "no_epoch",
+            Self::StaleEpoch { .. } => "stale_epoch",
+            Self::UnknownKid { .. } => "unknown_kid",
+            Self::EpochExpired { .. } => "epoch_expired",
+            Self::ReflectedFrame { .. } => "reflected_frame",
+            Self::Replayed { .. } => "replayed",
+            Self::TooOld { .. } => "too_old",
+            Self::CounterExhausted => "counter_exhausted",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GroupError;
+
+    #[test]
+    fn codes_are_snake_case_identifiers() {
+        let codes = [
+            SframeError::AuthenticationFailed.code(),
+            SframeError::UnknownKid { kid: 1 }.code(),
+            SframeError::NoEpoch.code(),
+            GroupError::Malformed(String::new()).code(),
+            GroupError::Removed.code(),
+        ];
+        assert_eq!(
+            codes,
+            [
+                "authentication_failed",
+                "unknown_kid",
+                "no_epoch",
+                "malformed",
+                "removed"
+            ]
+        );
+    }
+}
