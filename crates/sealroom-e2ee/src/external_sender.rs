@@ -12,19 +12,21 @@ use mls_rs::{
             WithIdentityProvider, WithMlsRules,
         },
     },
-    group::mls_rules::DefaultMlsRules,
     identity::basic::BasicIdentityProvider,
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
 use crate::{
-    group::{ExternalSenderKey, GroupError, RosterMember, decode_message, encode_signing_identity},
+    group::{
+        ExternalSenderKey, GroupError, RoomRules, RosterMember, decode_message,
+        encode_signing_identity,
+    },
     identity::{DeviceIdentity, Fingerprint, credential_name},
 };
 
 type ObserverConfig = IntoConfigOutput<
     WithMlsRules<
-        DefaultMlsRules,
+        RoomRules,
         WithIdentityProvider<
             BasicIdentityProvider,
             WithCryptoProvider<RustCryptoProvider, ExternalBaseConfig>,
@@ -44,7 +46,9 @@ impl ExternalSender {
         let client = ExternalClientBuilder::new()
             .crypto_provider(RustCryptoProvider::default())
             .identity_provider(BasicIdentityProvider)
-            .mls_rules(DefaultMlsRules::new())
+            // The clients' own rules: a commit they would refuse is refused before it is
+            // sequenced, so the delivery service never moves to an epoch the group will not.
+            .mls_rules(RoomRules)
             .signer(identity.secret.clone(), identity.signing_identity.clone())
             .build();
         Self { identity, client }

@@ -18,7 +18,7 @@ use mls_rs::{
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use zeroize::Zeroizing;
 
-use rules::RoomRules;
+pub(crate) use rules::RoomRules;
 pub use rules::RuleViolation;
 
 use crate::{

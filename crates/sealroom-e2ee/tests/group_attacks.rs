@@ -277,6 +277,12 @@ fn ghost_committed_by_a_colluding_member_is_refused_by_honest_clients() {
     );
     let commit = output.commit_message.to_bytes().unwrap();
 
+    // The delivery service applies the same rules and refuses to sequence it...
+    assert!(matches!(
+        observed.process(&commit),
+        Err(GroupError::Rejected(_))
+    ));
+    // ...and were it relayed anyway, every honest client refuses it too.
     for session in [&mut alice_session, &mut bob_session] {
         let epoch = session.epoch();
         assert!(
