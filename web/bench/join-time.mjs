@@ -5,7 +5,8 @@
 // stats through `window.sealroomDebug`), then it leaves. Not part of the test suite.
 // Run: npm --prefix web run bench:join   (JOINS=20; SEALROOM_BIN=... to pick the server binary)
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,7 +23,10 @@ const JOINS = Number(process.env.JOINS ?? 10);
 const room = `join-time-bench-${Date.now()}`;
 console.log(`server: ${process.env.SEALROOM_BIN} (${process.env.SEALROOM_BIN.includes('/release/') ? 'release' : 'debug'} build)`);
 
-const server = await startServer();
+// Every join comes from 127.0.0.1: lift the server's join rate limits for the run.
+const config = pathJoin(mkdtempSync(pathJoin(tmpdir(), 'sealroom-bench-')), 'sealroom.toml');
+writeFileSync(config, '[access]\njoin_per_address = { burst = 1000, per_minute = 6000 }\njoin_per_room = { burst = 1000, per_minute = 6000 }\n');
+const server = await startServer(['--config', config]);
 const browser = await launchBrowser();
 const samples = [];
 try {

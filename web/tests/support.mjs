@@ -17,9 +17,10 @@ export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 mkdirSync(artifactsDir, { recursive: true });
 
 /** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens. */
-export async function startServer() {
+/** Starts `sealroom serve` on free ports; `extraArgs` go to it (e.g. a `--config`). */
+export async function startServer(extraArgs = []) {
   const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
-  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', '127.0.0.1:0', '--data', data, '--web', pathJoin(webDir, 'dist')], {
+  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', '127.0.0.1:0', '--data', data, '--web', pathJoin(webDir, 'dist'), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SEALROOM_LOG: process.env.SEALROOM_LOG ?? 'warn' },
   });

@@ -38,6 +38,9 @@ pub struct JoinArgs {
     /// Local IP address for media.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_ip: IpAddr,
+    /// The room's password, if it has one (prefer the variable: flags show in `ps`).
+    #[arg(long, env = "SEALROOM_ROOM_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
     /// Log filter.
     #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
     pub log: String,
@@ -258,6 +261,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
             simulcast: args.simulcast,
         }),
         bind_ip: args.bind_ip,
+        password: args.password.clone(),
     })
     .await?;
     match args.duration {

@@ -96,6 +96,7 @@ pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
                         simulcast: false,
                     }),
                     bind_ip: plan.bind_ip,
+                    password: None,
                 })
                 .await?,
             );

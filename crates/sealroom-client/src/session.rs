@@ -16,7 +16,8 @@ use sealroom_e2ee::{
     sframe::{CipherSuite, MediaKeyring},
 };
 use sealroom_protocol::{
-    Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ServerMessage, decode, encode,
+    Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo, RemovalReason,
+    Role, ServerMessage, decode, encode,
 };
 use serde::Serialize;
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -40,6 +41,8 @@ pub struct JoinOptions {
     pub publish: Option<SyntheticMedia>,
     /// Local address for media.
     pub bind_ip: IpAddr,
+    /// The room's password, if it has one (a join with a password never creates a room).
+    pub password: Option<String>,
 }
 
 /// Why joining failed.
@@ -58,6 +61,8 @@ pub enum SessionError {
         code: ErrorCode,
         /// Detail.
         message: String,
+        /// With [`ErrorCode::RateLimited`]: when to try again.
+        retry_after: Option<Duration>,
     },
     /// MLS failed.
     #[error("MLS: {0}")]
@@ -87,6 +92,16 @@ pub struct Status {
     pub names_by_leaf: BTreeMap<u32, String>,
     /// Who the server claims is in the room.
     pub server_participants: Vec<String>,
+    /// The same, with ids (to name someone in a moderation message) and roles.
+    pub participants: Vec<ParticipantInfo>,
+    /// Our role in the room, as the server says.
+    pub role: Role,
+    /// The room refuses new joiners.
+    pub room_locked: bool,
+    /// The room wants a password from joiners.
+    pub room_password_required: bool,
+    /// Set when a moderator removed us.
+    pub removed_by_moderator: Option<RemovalReason>,
     /// True once a commit removed us from the group.
     pub removed: bool,
     /// Commits of ours the delivery service refused (we then rebased).
@@ -97,6 +112,8 @@ pub struct Status {
     pub epoch_changes: Vec<EpochEvent>,
     /// Errors the server sent us.
     pub server_errors: Vec<String>,
+    /// Their codes, in the same order.
+    pub server_error_codes: Vec<ErrorCode>,
     /// Non-fatal problems on our side.
     pub local_errors: Vec<String>,
     /// A roster member the server proposed that nobody should have added: shown as a warning.
@@ -131,6 +148,8 @@ pub struct EpochEvent {
 
 enum Command {
     SelfUpdate,
+    /// A message to pass on as it is (moderation).
+    Send(ClientMessage),
     Leave,
 }
 
@@ -155,6 +174,7 @@ impl RoomClient {
         sink.send(text(&ClientMessage::Join {
             room: options.room.clone(),
             display_name: options.display_name.clone(),
+            password: options.password.clone(),
         }))
         .await?;
 
@@ -166,8 +186,16 @@ impl RoomClient {
                     external_sender,
                     group,
                 } => break (participant_id, external_sender, group),
-                ServerMessage::Error { code, message } => {
-                    return Err(SessionError::Refused { code, message });
+                ServerMessage::Error {
+                    code,
+                    message,
+                    retry_after_ms,
+                } => {
+                    return Err(SessionError::Refused {
+                        code,
+                        message,
+                        retry_after: retry_after_ms.map(Duration::from_millis),
+                    });
                 }
                 _ => continue,
             }
@@ -248,6 +276,50 @@ impl RoomClient {
     /// another commit wins.
     pub fn self_update(&self) {
         let _ = self.commands.send(Command::SelfUpdate);
+    }
+
+    /// Moderators: refuse new joiners until [`RoomClient::unlock`].
+    pub fn lock(&self) {
+        self.send(ClientMessage::Lock);
+    }
+
+    /// Moderators: let new joiners in again.
+    pub fn unlock(&self) {
+        self.send(ClientMessage::Unlock);
+    }
+
+    /// Moderators: set the room's password (the server checks it against its policy), or
+    /// remove it with `None`.
+    pub fn set_password(&self, password: Option<String>) {
+        self.send(ClientMessage::SetPassword { password });
+    }
+
+    /// Moderators: remove a participant (by its id in [`Status::participants`]) from the group
+    /// and the media.
+    pub fn kick(&self, participant_id: &str) {
+        self.send(ClientMessage::Kick {
+            participant_id: participant_id.to_owned(),
+        });
+    }
+
+    /// Moderators: kick and refuse the participant's device for the room's life.
+    pub fn ban(&self, participant_id: &str) {
+        self.send(ClientMessage::Ban {
+            participant_id: participant_id.to_owned(),
+        });
+    }
+
+    /// Moderators: make another participant a moderator.
+    pub fn grant_moderator(&self, participant_id: &str) {
+        self.send(ClientMessage::GrantModerator {
+            participant_id: participant_id.to_owned(),
+        });
+    }
+
+    /// Sends any client message: for moderation, and for tests that play a participant
+    /// crafting messages it has no right to send.
+    pub fn send(&self, message: ClientMessage) {
+        let _ = self.commands.send(Command::Send(message));
     }
 
     /// Waits until `condition` holds for the status, or `timeout` passes.
@@ -331,6 +403,7 @@ impl Signalling {
                         self.wants_update = true;
                         self.commit(&[])
                     }
+                    Some(Command::Send(message)) => vec![message],
                     Some(Command::Leave) | None => {
                         let _ = sink.send(text(&ClientMessage::Leave)).await;
                         let _ = sink.close().await;
@@ -456,13 +529,40 @@ impl Signalling {
             }
             ServerMessage::Participants { participants } => {
                 self.with_status(|s| {
-                    s.server_participants =
-                        participants.into_iter().map(|p| p.display_name).collect();
+                    s.server_participants = participants
+                        .iter()
+                        .map(|p| p.display_name.clone())
+                        .collect();
+                    if let Some(me) = participants
+                        .iter()
+                        .find(|p| s.participant_id.as_ref() == Some(&p.id))
+                    {
+                        s.role = me.role;
+                    }
+                    s.participants = participants;
                 });
                 Vec::new()
             }
-            ServerMessage::Error { code, message } => {
-                self.with_status(|s| s.server_errors.push(format!("{code:?}: {message}")));
+            ServerMessage::RoomSettings {
+                locked,
+                password_required,
+            } => {
+                self.with_status(|s| {
+                    s.room_locked = locked;
+                    s.room_password_required = password_required;
+                });
+                Vec::new()
+            }
+            ServerMessage::Removed { reason } => {
+                // The server closes the connection next; the group session ends with it.
+                self.with_status(|s| s.removed_by_moderator = Some(reason));
+                Vec::new()
+            }
+            ServerMessage::Error { code, message, .. } => {
+                self.with_status(|s| {
+                    s.server_errors.push(format!("{code:?}: {message}"));
+                    s.server_error_codes.push(code);
+                });
                 Vec::new()
             }
         }

@@ -80,13 +80,14 @@ async fn plaintext_frames_injected_by_the_server_are_never_shown() {
 
 /// Refused. The relay sends Bob every frame of Alice twice, and once each kind is well under
 /// way, a burst of the first 10 frames of that kind it forwarded. Bob decrypts each genuine
-/// frame once, counts each immediate copy as `replayed` and each old one as `too_old` (more
-/// than `REPLAY_WINDOW` counters behind), and nothing else.
+/// frame once and counts every copy, immediate or old, as `replayed` (the old ones are still
+/// within the 1,024-counter replay window; frames older than that are `too_old`, tested in
+/// sealroom-e2ee's `frame_older_than_replay_window_is_rejected`), and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_replayed_by_the_server_are_refused() {
     const OLD: usize = 10;
-    // Late enough that Alice's counter (shared by audio and video, ~80 frames/s) has moved
-    // well over 128 past the first frames forwarded.
+    // Well under way: Alice's counter (shared by audio and video, ~80 frames/s) has moved on
+    // by about 200 from the first frames forwarded.
     let burst_at = |kind| match kind {
         MediaKind::Audio => 120,
         MediaKind::Video => 75,
@@ -130,10 +131,7 @@ async fn frames_replayed_by_the_server_are_refused() {
     assert_eq!(copies, genuine, "every frame was sent twice");
     assert_eq!(
         stats.decrypt_failures,
-        BTreeMap::from([
-            ("replayed".to_owned(), copies as u64),
-            ("too_old".to_owned(), 2 * OLD as u64),
-        ])
+        BTreeMap::from([("replayed".to_owned(), (copies + 2 * OLD) as u64)])
     );
 
     bob.stop().await;

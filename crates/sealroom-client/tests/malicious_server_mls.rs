@@ -45,6 +45,7 @@ async fn ghost_proposed_by_a_malicious_server_is_refused_and_flagged() {
         display_name: "alice".into(),
         publish: None,
         bind_ip: "127.0.0.1".parse().unwrap(),
+        password: None,
     }));
     let (stream, _) = listener.accept().await.unwrap();
     let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();

@@ -41,6 +41,11 @@ pub enum ClientMessage {
         room: String,
         /// The name shown to others (also the MLS credential name).
         display_name: String,
+        /// The room's password, if it has one. A join that supplies a password to a room that
+        /// does not exist is refused exactly like a wrong password: rooms are created only by a
+        /// join without one. Absent in older clients' messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// After [`ServerMessage::Joined`] with [`GroupAction::CreateGroup`]: the new group's
     /// GroupInfo (public state, with the ratchet tree), so the delivery service can follow it.
@@ -80,6 +85,54 @@ pub enum ClientMessage {
     },
     /// Leave the room.
     Leave,
+    /// Moderators only: set the room's password (checked against the server's policy), or
+    /// remove it with `None`. It applies to later joins.
+    SetPassword {
+        /// The new password, or `None` for none.
+        password: Option<String>,
+    },
+    /// Moderators only: refuse every new joiner until [`ClientMessage::Unlock`].
+    Lock,
+    /// Moderators only: let new joiners in again.
+    Unlock,
+    /// Moderators only: remove a participant from the MLS group and the SFU at once, and close
+    /// its connection.
+    Kick {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Moderators only: kick, and refuse the participant's device (its MLS signature key) for
+    /// the rest of the room's life.
+    Ban {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Moderators only: make another participant a moderator.
+    GrantModerator {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+}
+
+/// What a participant may do in a room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May lock, set the password, kick, ban and grant moderation.
+    Moderator,
+    /// May take part.
+    #[default]
+    Participant,
+}
+
+/// Why the server removed a participant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    /// A moderator kicked it.
+    Kicked,
+    /// A moderator banned its device.
+    Banned,
 }
 
 /// What a joining client must do about the MLS group.
@@ -99,6 +152,9 @@ pub struct ParticipantInfo {
     pub id: ParticipantId,
     /// Claimed display name.
     pub display_name: String,
+    /// Its role in the room.
+    #[serde(default)]
+    pub role: Role,
 }
 
 /// Messages from the server to a client.
@@ -170,6 +226,18 @@ pub enum ServerMessage {
         /// Participants, in join order.
         participants: Vec<ParticipantInfo>,
     },
+    /// The room's admission settings changed (sent to everyone in it).
+    RoomSettings {
+        /// No new joiners are let in.
+        locked: bool,
+        /// Joiners must give the password.
+        password_required: bool,
+    },
+    /// A moderator removed us; the server closes the connection after this message.
+    Removed {
+        /// Why.
+        reason: RemovalReason,
+    },
     /// Something the client sent was refused. The connection stays open unless the code says
     /// otherwise.
     Error {
@@ -177,6 +245,9 @@ pub enum ServerMessage {
         code: ErrorCode,
         /// Human-readable detail.
         message: String,
+        /// With [`ErrorCode::RateLimited`]: how long to wait before trying again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -202,8 +273,20 @@ pub enum ErrorCode {
     InvalidMlsMessage,
     /// An SDP the SFU could not accept.
     InvalidSdp,
-    /// Too many messages too fast.
+    /// Too many messages or join attempts too fast; the error says when to retry.
     RateLimited,
+    /// The join was refused: the room does not exist (a join with a password never creates
+    /// one), is locked, or the password is wrong or missing. One code and one message for all
+    /// of these, so that a refusal does not tell whether a room exists.
+    AccessDenied,
+    /// A moderator banned this device from the room.
+    Banned,
+    /// Only moderators may do this.
+    Forbidden,
+    /// A moderation message named a participant who is not in the room.
+    UnknownParticipant,
+    /// The new room password does not meet the server's policy.
+    WeakPassword,
     /// The server failed; the message may be retried.
     Internal,
 }

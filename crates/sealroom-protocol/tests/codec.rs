@@ -99,3 +99,102 @@ fn display_names_refuse_control_characters_and_emptiness() {
         assert!(DisplayName::parse(bad).is_none(), "{bad:?}");
     }
 }
+
+#[test]
+fn join_password_is_optional_and_older_messages_still_parse() {
+    let old = r#"{"v":1,"type":"join","room":"r","display_name":"a"}"#;
+    let join = decode::<ClientMessage>(old).unwrap();
+    assert_eq!(
+        join,
+        ClientMessage::Join {
+            room: "r".into(),
+            display_name: "a".into(),
+            password: None,
+        }
+    );
+    assert!(!encode(&join).contains("password"), "no password, no field");
+    let with = ClientMessage::Join {
+        room: "r".into(),
+        display_name: "a".into(),
+        password: Some("correct horse".into()),
+    };
+    assert_eq!(decode::<ClientMessage>(&encode(&with)).unwrap(), with);
+}
+
+#[test]
+fn moderation_messages_round_trip() {
+    use sealroom_protocol::{ParticipantInfo, RemovalReason, Role};
+
+    for (message, tag) in [
+        (
+            ClientMessage::SetPassword {
+                password: Some("a long passphrase".into()),
+            },
+            "set_password",
+        ),
+        (
+            ClientMessage::SetPassword { password: None },
+            "set_password",
+        ),
+        (ClientMessage::Lock, "lock"),
+        (ClientMessage::Unlock, "unlock"),
+        (
+            ClientMessage::Kick {
+                participant_id: "p2".into(),
+            },
+            "kick",
+        ),
+        (
+            ClientMessage::Ban {
+                participant_id: "p2".into(),
+            },
+            "ban",
+        ),
+        (
+            ClientMessage::GrantModerator {
+                participant_id: "p2".into(),
+            },
+            "grant_moderator",
+        ),
+    ] {
+        let text = encode(&message);
+        assert!(text.contains(&format!(r#""type":"{tag}""#)), "{text}");
+        assert_eq!(decode::<ClientMessage>(&text).unwrap(), message);
+    }
+    for message in [
+        ServerMessage::RoomSettings {
+            locked: true,
+            password_required: false,
+        },
+        ServerMessage::Removed {
+            reason: RemovalReason::Banned,
+        },
+        ServerMessage::Participants {
+            participants: vec![ParticipantInfo {
+                id: "p1".into(),
+                display_name: "alice".into(),
+                role: Role::Moderator,
+            }],
+        },
+        ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            message: "too many join attempts".into(),
+            retry_after_ms: Some(1500),
+        },
+    ] {
+        assert_eq!(decode::<ServerMessage>(&encode(&message)).unwrap(), message);
+    }
+    let text = encode(&ServerMessage::Error {
+        code: ErrorCode::Forbidden,
+        message: "moderators only".into(),
+        retry_after_ms: None,
+    });
+    assert!(text.contains(r#""code":"forbidden""#), "{text}");
+    assert!(!text.contains("retry_after_ms"), "{text}");
+    // A participant list from before roles: everyone is a participant.
+    let old = r#"{"v":1,"type":"participants","participants":[{"id":"p1","display_name":"a"}]}"#;
+    let ServerMessage::Participants { participants } = decode::<ServerMessage>(old).unwrap() else {
+        panic!("a participant list");
+    };
+    assert_eq!(participants[0].role, Role::Participant);
+}

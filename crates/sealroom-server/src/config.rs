@@ -8,6 +8,8 @@ use std::{
 
 use serde::Deserialize;
 
+use crate::rate_limit::RateLimit;
+
 /// Everything `sealroom serve` needs.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +23,37 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Media (SFU) settings.
     pub media: MediaSettings,
+    /// Who may enter rooms, and how often one may try.
+    pub access: AccessSettings,
+}
+
+/// Admission to rooms: the room-password policy and the join rate limits.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// Minimum length of a room password, in characters (at least 8).
+    pub password_min_chars: usize,
+    /// Join attempts per client address.
+    pub join_per_address: RateLimit,
+    /// Join attempts per room (whoever makes them): bounds password guessing against one room
+    /// from many addresses.
+    pub join_per_room: RateLimit,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            password_min_chars: 8,
+            join_per_address: RateLimit {
+                burst: 10,
+                per_minute: 20,
+            },
+            join_per_room: RateLimit {
+                burst: 30,
+                per_minute: 60,
+            },
+        }
+    }
 }
 
 /// Where the SFU listens and what it tells clients.
@@ -43,6 +76,7 @@ impl Default for Config {
             data_dir: PathBuf::from("sealroom-data"),
             web_dir: None,
             media: MediaSettings::default(),
+            access: AccessSettings::default(),
         }
     }
 }
@@ -111,6 +145,21 @@ impl Config {
                 web_dir.display()
             )));
         }
+        if !(8..=64).contains(&self.access.password_min_chars) {
+            return Err(ConfigError::Invalid(
+                "access.password_min_chars must be between 8 and 64".into(),
+            ));
+        }
+        for (key, limit) in [
+            ("access.join_per_address", self.access.join_per_address),
+            ("access.join_per_room", self.access.join_per_room),
+        ] {
+            if limit.burst == 0 || limit.per_minute == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "{key}: burst and per_minute must be at least 1"
+                )));
+            }
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("data_dir must not be empty".into()));
         }
@@ -132,6 +181,27 @@ mod tests {
         assert_eq!(config.media.udp_listen.port(), 9001);
         assert_eq!(config.data_dir, PathBuf::from("sealroom-data"));
         assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn access_limits_read_from_toml_and_are_validated() {
+        let config: Config = toml::from_str(
+            "[access]\npassword_min_chars = 12\njoin_per_room = { burst = 5, per_minute = 10 }\n",
+        )
+        .unwrap();
+        assert_eq!(config.access.password_min_chars, 12);
+        assert_eq!(config.access.join_per_room.burst, 5);
+        assert_eq!(
+            config.access.join_per_address,
+            AccessSettings::default().join_per_address
+        );
+        assert!(config.validate().is_ok());
+        let mut weak = Config::default();
+        weak.access.password_min_chars = 4;
+        assert!(weak.validate().is_err());
+        let mut closed = Config::default();
+        closed.access.join_per_address.per_minute = 0;
+        assert!(closed.validate().is_err());
     }
 
     #[test]

@@ -10,13 +10,15 @@
 pub mod config;
 pub mod media;
 pub mod metrics;
+pub mod password;
+pub mod rate_limit;
 pub mod room;
 pub mod signalling;
 pub mod storage;
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -31,6 +33,8 @@ use crate::{
     config::Config,
     media::{MediaConfig, MediaEvent, MediaServer},
     metrics::Metrics,
+    password::PasswordPolicy,
+    rate_limit::TokenBuckets,
     room::Room,
     signalling::Connection,
     storage::Storage,
@@ -44,6 +48,14 @@ pub struct AppState {
     media: MediaServer,
     storage: Storage,
     metrics: Metrics,
+    join_limits: Mutex<JoinLimits>,
+    password_policy: PasswordPolicy,
+}
+
+/// Join attempts, limited per client address and per room.
+struct JoinLimits {
+    per_address: TokenBuckets<IpAddr>,
+    per_room: TokenBuckets<RoomName>,
 }
 
 /// A started server.
@@ -92,6 +104,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics: Metrics::new(media.clone()),
         media: media.clone(),
         storage: storage.clone(),
+        join_limits: Mutex::new(JoinLimits {
+            per_address: TokenBuckets::new(config.access.join_per_address),
+            per_room: TokenBuckets::new(config.access.join_per_room),
+        }),
+        password_policy: PasswordPolicy {
+            min_chars: config.access.password_min_chars,
+        },
     });
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));
@@ -109,6 +128,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let listener = TcpListener::bind(config.listen).await?;
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, media_addr = %media.udp_addr(), "sealroom serving");
+    // The peer address feeds the per-address join limit.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(RunningServer {
         http_addr,
@@ -126,12 +147,18 @@ async fn metrics_text(axum::extract::State(state): axum::extract::State<Arc<AppS
 /// How long a member asked to commit may take before the next member is asked.
 const COMMIT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Drives the rooms' timers: a commit request that a member sits on passes to another member.
+/// Drives the rooms' timers: a commit request that a member sits on passes to another member;
+/// join-limit buckets that have refilled are forgotten.
 async fn tick_rooms(state: Arc<AppState>) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
         interval.tick().await;
         let now = Instant::now();
+        {
+            let mut limits = state.join_limits.lock().unwrap_or_else(|p| p.into_inner());
+            limits.per_address.prune(now);
+            limits.per_room.prune(now);
+        }
         let out: Vec<_> = {
             let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
             rooms

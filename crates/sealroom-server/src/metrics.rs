@@ -1,5 +1,6 @@
 //! Prometheus metrics at `/metrics`: rooms, participants, what the SFU forwarded and dropped,
-//! and what the delivery service sequenced. Counts only: no names, no addresses.
+//! what the delivery service sequenced, and every audited action (joins, moderation, refusals)
+//! by kind. Counts only: no names, no addresses.
 
 use std::sync::{
     Arc,
@@ -9,7 +10,7 @@ use std::sync::{
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric, text::encode},
-    metrics::{counter::ConstCounter, counter::Counter, gauge::Gauge},
+    metrics::{counter::ConstCounter, counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -29,6 +30,9 @@ pub struct Metrics {
     pub commits_rejected: Counter<u64, AtomicU64>,
     /// Signalling messages refused with an error code.
     pub signalling_errors: Counter<u64, AtomicU64>,
+    /// Security-relevant actions, by the audit log's action name: every audit record is
+    /// counted here too.
+    pub audit_events: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 /// Reads the SFU's totals at scrape time, so the hot path keeps plain counters.
@@ -80,6 +84,7 @@ impl Metrics {
             commits_sequenced: Counter::default(),
             commits_rejected: Counter::default(),
             signalling_errors: Counter::default(),
+            audit_events: Family::default(),
         };
         registry.register(
             "sealroom_rooms",
@@ -105,6 +110,11 @@ impl Metrics {
             "sealroom_signalling_errors",
             "Signalling messages refused with an error code",
             metrics.signalling_errors.clone(),
+        );
+        registry.register(
+            "sealroom_audit_events",
+            "Security-relevant actions written to the audit log, by action",
+            metrics.audit_events.clone(),
         );
         registry.register_collector(Box::new(SfuCollector { media }));
         Self {

@@ -2,18 +2,24 @@
 //! each method takes what a participant did and returns the messages to send, so the ordering
 //! rules (one commit per epoch, removal proposals, who commits pending joins) are tested without
 //! sockets. It never holds a group secret: it follows the group's public state only.
+//!
+//! It also keeps the room's access control: roles, the lock, the password's hash, and the
+//! device keys banned for the room's life. Every moderation method checks the sender's role
+//! itself, so no message from a participant can claim a moderator's power.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use sealroom_e2ee::{ExternalSender, Fingerprint, GroupError, ObservedGroup, ObservedMessage};
 use sealroom_protocol::{
-    Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo, RoomName,
-    ServerMessage,
+    Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo, RemovalReason,
+    Role, RoomName, ServerMessage,
 };
+
+use crate::password::{PolicyError, RoomPassword};
 
 /// A message for one participant.
 pub type Outgoing = (ParticipantId, ServerMessage);
@@ -27,6 +33,21 @@ pub enum RoomError {
     /// An MLS message that failed validation.
     #[error("invalid MLS message: {0}")]
     InvalidMls(#[from] GroupError),
+    /// A moderation message from a participant who is not a moderator.
+    #[error("only moderators may do this")]
+    Forbidden,
+    /// A moderation message naming someone not in the room.
+    #[error("no such participant in the room")]
+    UnknownParticipant,
+    /// The device's signature key is banned from this room.
+    #[error("this device is banned from the room")]
+    Banned,
+    /// A new room password that the policy refuses.
+    #[error("{0}")]
+    WeakPassword(#[from] PolicyError),
+    /// The server failed.
+    #[error("{0}")]
+    Internal(&'static str),
 }
 
 impl RoomError {
@@ -35,8 +56,36 @@ impl RoomError {
         match self {
             RoomError::OutOfOrder(_) => ErrorCode::OutOfOrder,
             RoomError::InvalidMls(_) => ErrorCode::InvalidMlsMessage,
+            RoomError::Forbidden => ErrorCode::Forbidden,
+            RoomError::UnknownParticipant => ErrorCode::UnknownParticipant,
+            RoomError::Banned => ErrorCode::Banned,
+            RoomError::WeakPassword(_) => ErrorCode::WeakPassword,
+            RoomError::Internal(_) => ErrorCode::Internal,
         }
     }
+}
+
+/// What stands between a joiner and the room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Anyone may enter.
+    Open,
+    /// Nobody may enter.
+    Locked,
+    /// Whoever gives this password may enter.
+    Password(RoomPassword),
+}
+
+/// A kicked or banned participant: the caller removes it from the SFU and closes its
+/// connection.
+#[derive(Debug)]
+pub struct Removal {
+    /// Messages to send: the removed participant's notice first, then the removal proposals
+    /// and the new participant list for the others.
+    pub out: Vec<Outgoing>,
+    /// The device key banned, if a ban found one (a participant that never uploaded a key
+    /// package has none).
+    pub banned_device: Option<Fingerprint>,
 }
 
 struct CommitRequest {
@@ -47,6 +96,7 @@ struct CommitRequest {
 
 struct Participant {
     display_name: DisplayName,
+    role: Role,
     /// Signature-key fingerprint: from the key package, or from the tree for the creator.
     fingerprint: Option<Fingerprint>,
     /// A key package waiting to be committed.
@@ -72,6 +122,10 @@ pub struct Room {
     commit_request: Option<CommitRequest>,
     /// Members that let a request time out; asked again only when nobody else is left.
     unresponsive: Vec<ParticipantId>,
+    locked: bool,
+    password: Option<RoomPassword>,
+    /// Signature-key fingerprints refused for the room's life.
+    banned: HashSet<Fingerprint>,
 }
 
 impl Room {
@@ -87,7 +141,26 @@ impl Room {
             departed_leaves: Vec::new(),
             commit_request: None,
             unresponsive: Vec::new(),
+            locked: false,
+            password: None,
+            banned: HashSet::new(),
         }
+    }
+
+    /// What a joiner must pass. The caller checks a password (slowly, off the lock) and calls
+    /// [`Room::join`] only if the gate is still the one it checked.
+    pub fn gate(&self) -> Gate {
+        match (&self.locked, &self.password) {
+            (true, _) => Gate::Locked,
+            (false, Some(password)) => Gate::Password(password.clone()),
+            (false, None) => Gate::Open,
+        }
+    }
+
+    /// Whether `id` is a moderator here.
+    pub fn is_moderator(&self, id: &ParticipantId) -> bool {
+        self.participant(id)
+            .is_some_and(|p| p.role == Role::Moderator)
     }
 
     /// The room's name.
@@ -110,17 +183,25 @@ impl Room {
         self.group.as_ref().map(ObservedGroup::epoch)
     }
 
-    /// A participant enters. The first one (or the first after the group was lost) creates the
-    /// group; the others upload a key package and wait for a Welcome.
+    /// A participant enters (the caller has passed it through the [`Gate`]). The first one
+    /// (or the first after the group was lost) creates the group; the others upload a key
+    /// package and wait for a Welcome. The room's creator — its first participant — is its
+    /// moderator.
     pub fn join(&mut self, id: &ParticipantId, display_name: DisplayName) -> Vec<Outgoing> {
         let order = self.next_order;
         self.next_order += 1;
+        let role = if order == 0 {
+            Role::Moderator
+        } else {
+            Role::Participant
+        };
         self.participants.insert(
             order,
             (
                 id.clone(),
                 Participant {
                     display_name,
+                    role,
                     fingerprint: None,
                     key_package: None,
                     leaf: None,
@@ -135,8 +216,111 @@ impl Room {
             GroupAction::AwaitWelcome
         };
         out.push(self.joined(id, action));
+        out.push((id.clone(), self.settings()));
         out.extend(self.participant_list());
         out
+    }
+
+    fn settings(&self) -> ServerMessage {
+        ServerMessage::RoomSettings {
+            locked: self.locked,
+            password_required: self.password.is_some(),
+        }
+    }
+
+    fn settings_for_everyone(&self) -> Vec<Outgoing> {
+        let settings = self.settings();
+        self.participants
+            .values()
+            .map(|(pid, _)| (pid.clone(), settings.clone()))
+            .collect()
+    }
+
+    fn require_moderator(&self, id: &ParticipantId) -> Result<(), RoomError> {
+        if self.is_moderator(id) {
+            Ok(())
+        } else {
+            Err(RoomError::Forbidden)
+        }
+    }
+
+    /// A moderator locks (no new joiners at all) or unlocks the room.
+    pub fn set_locked(
+        &mut self,
+        by: &ParticipantId,
+        locked: bool,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.locked = locked;
+        Ok(self.settings_for_everyone())
+    }
+
+    /// A moderator sets (already checked against the policy and hashed) or removes the
+    /// password.
+    pub fn set_password(
+        &mut self,
+        by: &ParticipantId,
+        password: Option<RoomPassword>,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.password = password;
+        Ok(self.settings_for_everyone())
+    }
+
+    /// A moderator makes another participant a moderator.
+    pub fn grant_moderator(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.participant_mut(target)
+            .ok_or(RoomError::UnknownParticipant)?
+            .role = Role::Moderator;
+        Ok(self.participant_list())
+    }
+
+    /// A moderator removes a participant: it is told, and its removal from the group is
+    /// proposed at once, exactly as if it had left.
+    pub fn kick(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<Removal, RoomError> {
+        self.remove(by, target, RemovalReason::Kicked)
+    }
+
+    /// A kick that also refuses the participant's device key for the rest of the room's life.
+    pub fn ban(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<Removal, RoomError> {
+        self.remove(by, target, RemovalReason::Banned)
+    }
+
+    fn remove(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+        reason: RemovalReason,
+    ) -> Result<Removal, RoomError> {
+        self.require_moderator(by)?;
+        if by == target {
+            return Err(RoomError::OutOfOrder("to remove yourself, leave"));
+        }
+        let fingerprint = self
+            .participant(target)
+            .ok_or(RoomError::UnknownParticipant)?
+            .fingerprint;
+        let banned_device = match reason {
+            RemovalReason::Banned => fingerprint,
+            RemovalReason::Kicked => None,
+        };
+        self.banned.extend(banned_device);
+        let mut out = vec![(target.clone(), ServerMessage::Removed { reason })];
+        out.extend(self.leave(target));
+        Ok(Removal { out, banned_device })
     }
 
     fn joined(&self, id: &ParticipantId, group: GroupAction) -> Outgoing {
@@ -174,6 +358,9 @@ impl Room {
             ));
         };
         let (leaf, fingerprint) = (founder.leaf_index, founder.fingerprint);
+        if self.banned.contains(&fingerprint) {
+            return Err(RoomError::Banned);
+        }
         let participant = self
             .participant_mut(id)
             .ok_or(RoomError::OutOfOrder("not in the room"))?;
@@ -191,6 +378,9 @@ impl Room {
         key_package: Vec<u8>,
     ) -> Result<Vec<Outgoing>, RoomError> {
         let owner = self.server.validate_key_package(&key_package)?;
+        if self.banned.contains(&owner.fingerprint) {
+            return Err(RoomError::Banned);
+        }
         let participant = self
             .participant_mut(id)
             .ok_or(RoomError::OutOfOrder("not in the room"))?;
@@ -344,6 +534,16 @@ impl Room {
         if self.is_empty() {
             return out;
         }
+        if gone.role == Role::Moderator
+            && !self
+                .participants
+                .values()
+                .any(|(_, p)| p.role == Role::Moderator)
+            && let Some((_, (_, longest_present))) = self.participants.iter_mut().next()
+        {
+            // A room is never left without a moderator: someone must be able to unlock it.
+            longest_present.role = Role::Moderator;
+        }
         if self.members().next().is_none() {
             // Nobody left holds the group's keys: start over with a new group.
             out.extend(self.restart_group());
@@ -465,6 +665,7 @@ impl Room {
             .map(|(id, p)| ParticipantInfo {
                 id: id.clone(),
                 display_name: p.display_name.to_string(),
+                role: p.role,
             })
             .collect();
         self.participants
@@ -498,6 +699,12 @@ impl Room {
         self.participants
             .values()
             .any(|(pid, p)| pid == id && p.leaf.is_some())
+    }
+
+    fn participant(&self, id: &ParticipantId) -> Option<&Participant> {
+        self.participants
+            .values()
+            .find_map(|(pid, p)| (pid == id).then_some(p))
     }
 
     fn participant_mut(&mut self, id: &ParticipantId) -> Option<&mut Participant> {

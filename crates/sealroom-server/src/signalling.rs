@@ -2,12 +2,19 @@
 //! the room (under its lock, never across an await) and to the SFU, and a writer task sends what
 //! the room and the SFU have for this participant. A bad message gets an error code; only a
 //! broken or flooding connection is closed.
+//!
+//! Admission happens here too: the join rate limits, then the room's [`Gate`] (lock, password),
+//! with one answer for every refusal; and moderation, whose rights the [`Room`] checks.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Instant,
+};
 
 use axum::{
     extract::{
-        State, WebSocketUpgrade,
+        ConnectInfo, State, WebSocketUpgrade,
         ws::{Message, WebSocket},
     },
     response::Response,
@@ -23,9 +30,16 @@ use tracing::Instrument;
 
 use crate::{
     AppState,
-    room::{Outgoing, Room, RoomError},
+    password::RoomPassword,
+    rate_limit::Limited,
+    room::{Gate, Outgoing, Removal, Room, RoomError},
     storage::AuditAction,
 };
+
+/// The one answer to every refused join, whatever the reason, so that it does not tell whether
+/// the room exists.
+const ACCESS_DENIED: &str = "access denied: no such room, the room is locked, or the password is \
+     wrong";
 
 /// Messages queued for one connection before it counts as too slow and is dropped.
 const OUTBOX_CAPACITY: usize = 1024;
@@ -35,16 +49,20 @@ const OUTBOX_CAPACITY: usize = 1024;
 const WEBSOCKET_MESSAGE_CAP: usize = 4 * MAX_MESSAGE_BYTES;
 
 /// `GET /ws`.
-pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
     ws.max_message_size(WEBSOCKET_MESSAGE_CAP)
         .max_frame_size(WEBSOCKET_MESSAGE_CAP)
-        .on_upgrade(move |socket| connection(state, socket))
+        .on_upgrade(move |socket| connection(state, socket, peer.ip()))
 }
 
 /// How the room and the SFU reach a joined participant's connection.
 pub(crate) struct Connection {
     outbox: mpsc::Sender<ServerMessage>,
-    /// Closes the connection (it is too slow to keep up).
+    /// Closes the connection (it is too slow to keep up, or a moderator removed it).
     kick: Arc<Notify>,
 }
 
@@ -56,7 +74,7 @@ enum Phase {
     Joined { room: RoomName, id: ParticipantId },
 }
 
-async fn connection(state: Arc<AppState>, socket: WebSocket) {
+async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut outbox_rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
     let writer = tokio::spawn(async move {
@@ -104,7 +122,14 @@ async fn connection(state: Arc<AppState>, socket: WebSocket) {
             }
         };
         match (&phase, message) {
-            (Phase::Connected, ClientMessage::Join { room, display_name }) => {
+            (
+                Phase::Connected,
+                ClientMessage::Join {
+                    room,
+                    display_name,
+                    password,
+                },
+            ) => {
                 let Some(room) = RoomName::parse(&room) else {
                     reply_error(
                         &state,
@@ -123,13 +148,26 @@ async fn connection(state: Arc<AppState>, socket: WebSocket) {
                     );
                     continue;
                 };
+                if let Err(limited) = state.take_join_token(address, &room) {
+                    refuse_rate_limited(&state, &outbox, &room, address, limited).await;
+                    continue;
+                }
+                let passed = match pass_gate(&state, &room, password).await {
+                    Ok(passed) => passed,
+                    Err(reason) => {
+                        refuse_join(&state, &outbox, &room, address, reason).await;
+                        continue;
+                    }
+                };
                 let id = new_participant_id();
                 let connection = Connection {
                     outbox: outbox.clone(),
                     kick: kick.clone(),
                 };
-                join(&state, &room, &id, display_name, connection).await;
-                phase = Phase::Joined { room, id };
+                match join(&state, &room, &id, display_name, connection, passed).await {
+                    Ok(()) => phase = Phase::Joined { room, id },
+                    Err(reason) => refuse_join(&state, &outbox, &room, address, reason).await,
+                }
             }
             (Phase::Connected, _) => {
                 reply_error(
@@ -166,12 +204,9 @@ async fn handle(
     outbox: &mpsc::Sender<ServerMessage>,
     message: ClientMessage,
 ) {
-    let result = match message {
+    let result = match &message {
         ClientMessage::GroupCreated { group_info } => {
             state.with_room(room, |r| r.group_created(id, group_info.as_ref()))
-        }
-        ClientMessage::KeyPackage { key_package } => {
-            state.with_room(room, |r| r.key_package(id, key_package.0))
         }
         ClientMessage::Commit {
             commit, welcome, ..
@@ -195,7 +230,7 @@ async fn handle(
             state.with_room(room, |r| r.application(id, message.as_ref()))
         }
         ClientMessage::SdpOffer { sdp } => {
-            match state.media.add_participant(room.as_str(), id, &sdp).await {
+            match state.media.add_participant(room.as_str(), id, sdp).await {
                 Ok(answer) => Ok(vec![(id.clone(), ServerMessage::SdpAnswer { sdp: answer })]),
                 Err(error) => {
                     reply_error(state, outbox, ErrorCode::InvalidSdp, &error.to_string());
@@ -203,36 +238,312 @@ async fn handle(
                 }
             }
         }
-        ClientMessage::SdpAnswer { sdp } => match state.media.accept_answer(id, &sdp).await {
+        ClientMessage::SdpAnswer { sdp } => match state.media.accept_answer(id, sdp).await {
             Ok(()) => Ok(Vec::new()),
             Err(error) => {
                 reply_error(state, outbox, ErrorCode::InvalidSdp, &error.to_string());
                 return;
             }
         },
+        ClientMessage::KeyPackage { key_package } => {
+            let result = state.with_room(room, |r| r.key_package(id, key_package.0.clone()));
+            if let Err(RoomError::Banned) = &result {
+                reply_error(
+                    state,
+                    outbox,
+                    ErrorCode::Banned,
+                    &RoomError::Banned.to_string(),
+                );
+                state
+                    .audit(AuditAction::BannedDeviceRefused, room, Some(id), None)
+                    .await;
+                state.close(id);
+                return;
+            }
+            result
+        }
+        ClientMessage::Lock | ClientMessage::Unlock => {
+            let locked = matches!(message, ClientMessage::Lock);
+            let result = state.with_room(room, |r| r.set_locked(id, locked));
+            if result.is_ok() {
+                let action = if locked {
+                    AuditAction::RoomLocked
+                } else {
+                    AuditAction::RoomUnlocked
+                };
+                state.audit(action, room, Some(id), None).await;
+            }
+            result
+        }
+        ClientMessage::SetPassword { password } => {
+            set_password(state, room, id, password.clone()).await
+        }
+        ClientMessage::GrantModerator { participant_id } => {
+            let result = state.with_room(room, |r| r.grant_moderator(id, participant_id));
+            if result.is_ok() {
+                let detail = format!("target={participant_id}");
+                state
+                    .audit(AuditAction::ModeratorGranted, room, Some(id), Some(&detail))
+                    .await;
+            }
+            result
+        }
+        ClientMessage::Kick { participant_id } | ClientMessage::Ban { participant_id } => {
+            let ban = matches!(message, ClientMessage::Ban { .. });
+            match state.with_room(room, |r| {
+                if ban {
+                    r.ban(id, participant_id)
+                } else {
+                    r.kick(id, participant_id)
+                }
+            }) {
+                Ok(removal) => {
+                    remove(state, room, id, participant_id, ban, removal).await;
+                    Ok(Vec::new())
+                }
+                Err(error) => Err(error),
+            }
+        }
         ClientMessage::Join { .. } | ClientMessage::Leave => Ok(Vec::new()),
     };
     match result {
         Ok(out) => state.dispatch(out),
-        Err(error) => reply_error(state, outbox, error.code(), &error.to_string()),
+        Err(error) => {
+            if let RoomError::Forbidden = error {
+                let detail = format!("message={}", message_type(&message));
+                state
+                    .audit(
+                        AuditAction::ModerationForbidden,
+                        room,
+                        Some(id),
+                        Some(&detail),
+                    )
+                    .await;
+            }
+            reply_error(state, outbox, error.code(), &error.to_string())
+        }
     }
 }
 
+/// The `type` of a client message, for the audit log.
+fn message_type(message: &ClientMessage) -> &'static str {
+    match message {
+        ClientMessage::Join { .. } => "join",
+        ClientMessage::GroupCreated { .. } => "group_created",
+        ClientMessage::KeyPackage { .. } => "key_package",
+        ClientMessage::Commit { .. } => "commit",
+        ClientMessage::Application { .. } => "application",
+        ClientMessage::SdpOffer { .. } => "sdp_offer",
+        ClientMessage::SdpAnswer { .. } => "sdp_answer",
+        ClientMessage::Leave => "leave",
+        ClientMessage::SetPassword { .. } => "set_password",
+        ClientMessage::Lock => "lock",
+        ClientMessage::Unlock => "unlock",
+        ClientMessage::Kick { .. } => "kick",
+        ClientMessage::Ban { .. } => "ban",
+        ClientMessage::GrantModerator { .. } => "grant_moderator",
+    }
+}
+
+/// A moderator sets or removes the room password. The role is checked before the policy, so a
+/// participant learns nothing about the policy, and before the (slow) hash.
+async fn set_password(
+    state: &Arc<AppState>,
+    room: &RoomName,
+    id: &ParticipantId,
+    password: Option<String>,
+) -> Result<Vec<Outgoing>, RoomError> {
+    let is_moderator = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(room)
+        .is_some_and(|r| r.is_moderator(id));
+    if !is_moderator {
+        return Err(RoomError::Forbidden);
+    }
+    let hashed = match password {
+        None => None,
+        Some(password) => {
+            if let Err(error) = state.password_policy.check(&password) {
+                return Err(RoomError::WeakPassword(error));
+            }
+            let hashed = tokio::task::spawn_blocking(move || RoomPassword::hash(&password)).await;
+            match hashed {
+                Ok(Ok(hashed)) => Some(hashed),
+                _ => return Err(RoomError::Internal("the password could not be hashed")),
+            }
+        }
+    };
+    let action = if hashed.is_some() {
+        AuditAction::PasswordSet
+    } else {
+        AuditAction::PasswordRemoved
+    };
+    let out = state.with_room(room, |r| r.set_password(id, hashed))?;
+    state.audit(action, room, Some(id), None).await;
+    Ok(out)
+}
+
+/// A kicked or banned participant is told, then cut off at once: out of the SFU, its
+/// connection closed (its task then runs the ordinary leave, which finds it already out of the
+/// room); the others get the removal proposal.
+async fn remove(
+    state: &Arc<AppState>,
+    room: &RoomName,
+    by: &ParticipantId,
+    target: &ParticipantId,
+    ban: bool,
+    removal: Removal,
+) {
+    state.media.remove_participant(target);
+    state.dispatch(removal.out);
+    state.close(target);
+    tracing::info!(room = %room, moderator = %by, participant = %target, ban, "removed");
+    let (action, detail) = if ban {
+        let device = removal
+            .banned_device
+            .map_or_else(|| "none".to_owned(), |f| f.to_string());
+        (
+            AuditAction::ParticipantBanned,
+            format!("target={target} device={device}"),
+        )
+    } else {
+        (AuditAction::ParticipantKicked, format!("target={target}"))
+    };
+    state.audit(action, room, Some(by), Some(&detail)).await;
+}
+
+/// Why a join was refused; the joiner is only ever told [`ACCESS_DENIED`], the audit log gets
+/// the truth.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    NoSuchRoom,
+    Locked,
+    PasswordMissing,
+    PasswordWrong,
+    /// The room's gate changed while the password was being checked.
+    GateChanged,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NoSuchRoom => "no_such_room",
+            Refusal::Locked => "locked",
+            Refusal::PasswordMissing => "password_missing",
+            Refusal::PasswordWrong => "password_wrong",
+            Refusal::GateChanged => "gate_changed",
+        }
+    }
+}
+
+/// Checks the room's gate. Returns the gate passed (`None`: the room does not exist and the
+/// join will create it). Every refusal of a join that supplied a password costs one argon2id
+/// verification, whether the room exists, is locked, or has another password; a refusal of a
+/// join without one costs none. So the time tells no more than the answer.
+async fn pass_gate(
+    state: &AppState,
+    room: &RoomName,
+    password: Option<String>,
+) -> Result<Option<Gate>, Refusal> {
+    let gate = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(room)
+        .map(Room::gate);
+    let (gate, password) = match (gate, password) {
+        (None, None) => return Ok(None),
+        (Some(Gate::Open), _) => return Ok(Some(Gate::Open)),
+        (Some(Gate::Locked), None) => return Err(Refusal::Locked),
+        (Some(Gate::Password(_)), None) => return Err(Refusal::PasswordMissing),
+        (gate, Some(password)) => (gate, password),
+    };
+    let checked = gate.clone();
+    let verified = tokio::task::spawn_blocking(move || match &checked {
+        Some(Gate::Password(stored)) => stored.verify(&password),
+        _ => RoomPassword::verify_against_nothing(&password),
+    })
+    .await
+    .unwrap_or(false);
+    match gate {
+        Some(Gate::Password(_)) if verified => Ok(gate),
+        Some(Gate::Password(_)) => Err(Refusal::PasswordWrong),
+        Some(_) => Err(Refusal::Locked),
+        None => Err(Refusal::NoSuchRoom),
+    }
+}
+
+async fn refuse_join(
+    state: &AppState,
+    outbox: &mpsc::Sender<ServerMessage>,
+    room: &RoomName,
+    address: IpAddr,
+    reason: Refusal,
+) {
+    reply_error(state, outbox, ErrorCode::AccessDenied, ACCESS_DENIED);
+    let detail = format!("reason={} address={address}", reason.as_str());
+    state
+        .audit(AuditAction::JoinRefused, room, None, Some(&detail))
+        .await;
+}
+
+async fn refuse_rate_limited(
+    state: &AppState,
+    outbox: &mpsc::Sender<ServerMessage>,
+    room: &RoomName,
+    address: IpAddr,
+    limited: Limited,
+) {
+    state.metrics.signalling_errors.inc();
+    let retry_after_ms = u64::try_from(limited.wait.as_millis()).unwrap_or(u64::MAX);
+    let _ = outbox.try_send(ServerMessage::Error {
+        code: ErrorCode::RateLimited,
+        message: format!(
+            "too many join attempts: retry after {:.1} s",
+            limited.wait.as_secs_f64()
+        ),
+        retry_after_ms: Some(retry_after_ms),
+    });
+    // A flood is counted in full but written to the log once per run of refusals, so that it
+    // cannot turn into a flood of synchronous disk writes.
+    if limited.first {
+        let detail = format!("limit={} address={address}", limited.key);
+        state
+            .audit(AuditAction::JoinRateLimited, room, None, Some(&detail))
+            .await;
+    } else {
+        state.count(AuditAction::JoinRateLimited);
+    }
+}
+
+/// Enters the room if its gate is still the one `passed` (a lock or a new password may have
+/// come while the password was being checked).
 async fn join(
     state: &Arc<AppState>,
     room: &RoomName,
     id: &ParticipantId,
     display_name: DisplayName,
     connection: Connection,
-) {
-    state
-        .connections
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .insert(id.clone(), connection);
+    passed: Option<Gate>,
+) -> Result<(), Refusal> {
     let (created, out) = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        let created = !rooms.contains_key(room);
+        let gate = rooms.get(room).map(Room::gate);
+        let still_open = match &gate {
+            None | Some(Gate::Open) => true,
+            Some(gate) => passed.as_ref() == Some(gate),
+        };
+        if !still_open {
+            return Err(Refusal::GateChanged);
+        }
+        state
+            .connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id.clone(), connection);
+        let created = gate.is_none();
         let entry = rooms
             .entry(room.clone())
             .or_insert_with(|| Room::new(room.clone(), state.external_sender.clone()));
@@ -244,11 +555,14 @@ async fn join(
     tracing::info!(room = %room, participant = %id, "joined");
     state.dispatch(out);
     if created {
-        state.audit(AuditAction::RoomCreated, room, None).await;
+        state
+            .audit(AuditAction::RoomCreated, room, None, None)
+            .await;
     }
     state
-        .audit(AuditAction::ParticipantJoined, room, Some(id))
+        .audit(AuditAction::ParticipantJoined, room, Some(id), None)
         .await;
+    Ok(())
 }
 
 async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
@@ -277,10 +591,10 @@ async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
     tracing::info!(room = %room, participant = %id, "left");
     state.dispatch(out);
     state
-        .audit(AuditAction::ParticipantLeft, room, Some(id))
+        .audit(AuditAction::ParticipantLeft, room, Some(id), None)
         .await;
     if ended {
-        state.audit(AuditAction::RoomEnded, room, None).await;
+        state.audit(AuditAction::RoomEnded, room, None, None).await;
     }
 }
 
@@ -294,6 +608,7 @@ fn reply_error(
     let _ = outbox.try_send(ServerMessage::Error {
         code,
         message: message.to_owned(),
+        retry_after_ms: None,
     });
 }
 
@@ -305,11 +620,11 @@ fn new_participant_id() -> ParticipantId {
 }
 
 impl AppState {
-    fn with_room(
+    fn with_room<T>(
         &self,
         room: &RoomName,
-        f: impl FnOnce(&mut Room) -> Result<Vec<Outgoing>, RoomError>,
-    ) -> Result<Vec<Outgoing>, RoomError> {
+        f: impl FnOnce(&mut Room) -> Result<T, RoomError>,
+    ) -> Result<T, RoomError> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let room = rooms
             .get_mut(room)
@@ -331,8 +646,54 @@ impl AppState {
         }
     }
 
-    async fn audit(&self, action: AuditAction, room: &RoomName, participant: Option<&str>) {
-        if let Err(error) = self.storage.audit(action, room.as_str(), participant).await {
+    /// Closes a participant's connection (its task then runs the ordinary leave).
+    fn close(&self, id: &ParticipantId) {
+        if let Some(connection) = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            connection.kick.notify_one();
+        }
+    }
+
+    /// Takes a join token from the address's bucket and the room's.
+    fn take_join_token(&self, address: IpAddr, room: &RoomName) -> Result<(), Limited> {
+        let now = Instant::now();
+        let mut limits = self.join_limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .per_address
+            .take(&address, now)
+            .map_err(|limited| limited.named("per_address"))?;
+        limits
+            .per_room
+            .take(room, now)
+            .map_err(|limited| limited.named("per_room"))
+    }
+
+    /// Counts an action in the metrics without writing it to the log.
+    fn count(&self, action: AuditAction) {
+        self.metrics
+            .audit_events
+            .get_or_create(&vec![("action", action.as_str())])
+            .inc();
+    }
+
+    /// Writes an audit record and counts it: every audited action is also a metric.
+    async fn audit(
+        &self,
+        action: AuditAction,
+        room: &RoomName,
+        participant: Option<&str>,
+        detail: Option<&str>,
+    ) {
+        self.count(action);
+        if let Err(error) = self
+            .storage
+            .audit(action, room.as_str(), participant, detail)
+            .await
+        {
             tracing::error!(%error, "audit record not written");
         }
     }

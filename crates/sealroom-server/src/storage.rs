@@ -46,17 +46,65 @@ pub enum AuditAction {
     ParticipantJoined,
     /// A participant left or was disconnected.
     ParticipantLeft,
+    /// A moderator locked the room.
+    RoomLocked,
+    /// A moderator unlocked the room.
+    RoomUnlocked,
+    /// A moderator set the room password.
+    PasswordSet,
+    /// A moderator removed the room password.
+    PasswordRemoved,
+    /// A moderator made another participant a moderator (detail: whom).
+    ModeratorGranted,
+    /// A moderator kicked a participant (detail: whom).
+    ParticipantKicked,
+    /// A moderator banned a participant (detail: whom, and the device fingerprint).
+    ParticipantBanned,
+    /// A banned device tried to come back (detail: its fingerprint).
+    BannedDeviceRefused,
+    /// A participant who is not a moderator sent a moderation message (detail: which).
+    ModerationForbidden,
+    /// A join was refused (detail: the true reason and the address; the joiner is told only
+    /// `access_denied`).
+    JoinRefused,
+    /// A join attempt hit a rate limit (detail: which limit and the address).
+    JoinRateLimited,
 }
 
 impl AuditAction {
-    fn as_str(self) -> &'static str {
+    /// The name stored in the log and used as the metrics label.
+    pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::RoomCreated => "room_created",
             AuditAction::RoomEnded => "room_ended",
             AuditAction::ParticipantJoined => "participant_joined",
             AuditAction::ParticipantLeft => "participant_left",
+            AuditAction::RoomLocked => "room_locked",
+            AuditAction::RoomUnlocked => "room_unlocked",
+            AuditAction::PasswordSet => "password_set",
+            AuditAction::PasswordRemoved => "password_removed",
+            AuditAction::ModeratorGranted => "moderator_granted",
+            AuditAction::ParticipantKicked => "participant_kicked",
+            AuditAction::ParticipantBanned => "participant_banned",
+            AuditAction::BannedDeviceRefused => "banned_device_refused",
+            AuditAction::ModerationForbidden => "moderation_forbidden",
+            AuditAction::JoinRefused => "join_refused",
+            AuditAction::JoinRateLimited => "join_rate_limited",
         }
     }
+}
+
+/// One audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When, as an RFC 3339 UTC timestamp.
+    pub at: String,
+    /// What ([`AuditAction::as_str`]).
+    pub action: String,
+    /// Who did it, if a participant did.
+    pub participant: Option<String>,
+    /// To whom, or why.
+    pub detail: Option<String>,
 }
 
 impl Storage {
@@ -95,20 +143,45 @@ impl Storage {
         Ok(identity)
     }
 
-    /// Appends an audit record.
+    /// Appends an audit record: `participant` did `action` in `room`; `detail` says to whom or
+    /// why.
     pub async fn audit(
         &self,
         action: AuditAction,
         room: &str,
         participant: Option<&str>,
+        detail: Option<&str>,
     ) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO audit_log (room, participant, action) VALUES (?, ?, ?)")
-            .bind(room)
-            .bind(participant)
-            .bind(action.as_str())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (room, participant, action, detail) VALUES (?, ?, ?, ?)",
+        )
+        .bind(room)
+        .bind(participant)
+        .bind(action.as_str())
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// A room's full audit records, oldest first.
+    pub async fn audit_log(&self, room: &str) -> Result<Vec<AuditRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT at, action, participant, detail FROM audit_log WHERE room = ? ORDER BY id",
+        )
+        .bind(room)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(AuditRecord {
+                    at: row.try_get("at")?,
+                    action: row.try_get("action")?,
+                    participant: row.try_get("participant")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect()
     }
 
     /// The audit records of a room, oldest first, as (action, participant).

@@ -259,3 +259,159 @@ fn member_sitting_on_a_commit_request_is_passed_over() {
     let passed_on = commit_request(&out, "bob").expect("Bob is asked once Alice sat on it");
     assert_eq!(passed_on.len(), 1, "with Carol's key package");
 }
+
+fn removed_notice(out: &[Outgoing], id: &str) -> Option<sealroom_protocol::RemovalReason> {
+    to(out, id).into_iter().find_map(|m| match m {
+        ServerMessage::Removed { reason } => Some(*reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn creator_is_moderator_and_a_participant_cannot_moderate() {
+    use sealroom_server::room::Gate;
+
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    assert!(room.is_moderator(&"alice".into()));
+    assert!(!room.is_moderator(&"bob".into()));
+    let bob = "bob".to_owned();
+    let alice = "alice".to_owned();
+    assert!(matches!(
+        room.set_locked(&bob, true),
+        Err(RoomError::Forbidden)
+    ));
+    assert!(matches!(
+        room.set_password(&bob, None),
+        Err(RoomError::Forbidden)
+    ));
+    assert!(matches!(room.kick(&bob, &alice), Err(RoomError::Forbidden)));
+    assert!(matches!(room.ban(&bob, &alice), Err(RoomError::Forbidden)));
+    assert!(matches!(
+        room.grant_moderator(&bob, &bob),
+        Err(RoomError::Forbidden)
+    ));
+    assert_eq!(room.gate(), Gate::Open);
+
+    assert!(room.grant_moderator(&alice, &bob).is_ok());
+    let out = room.set_locked(&bob, true).unwrap();
+    assert_eq!(room.gate(), Gate::Locked);
+    assert!(to(&out, "alice").contains(&&ServerMessage::RoomSettings {
+        locked: true,
+        password_required: false
+    }));
+    assert!(matches!(
+        room.kick(&alice, &"nobody".into()),
+        Err(RoomError::UnknownParticipant)
+    ));
+}
+
+#[test]
+fn the_longest_present_participant_becomes_moderator_when_the_last_one_leaves() {
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    room.join(&"carol".into(), name("Carol"));
+    room.leave(&"alice".into());
+    assert!(room.is_moderator(&"bob".into()));
+    assert!(!room.is_moderator(&"carol".into()));
+}
+
+#[test]
+fn kick_tells_the_participant_and_proposes_its_removal_at_once() {
+    let mut room = room();
+    let (mut alice, bob) = alice_and_bob(&mut room);
+    let removal = room.kick(&"alice".into(), &"bob".into()).unwrap();
+    assert_eq!(
+        removed_notice(&removal.out, "bob"),
+        Some(sealroom_protocol::RemovalReason::Kicked)
+    );
+    assert!(removal.banned_device.is_none());
+    let proposal = to(&removal.out, "alice")
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Proposal { proposal } => Some(proposal.0.clone()),
+            _ => None,
+        })
+        .expect("Alice gets the removal proposal");
+    assert!(commit_request(&removal.out, "alice").is_some());
+    alice.process(&proposal).unwrap();
+    let commit = alice.commit(&[], &[]).unwrap();
+    room.commit(&"alice".into(), &commit.commit, None).unwrap();
+    alice.merge_pending_commit().unwrap();
+    assert_eq!(alice.roster().len(), 1);
+    assert!(alice.security_code().unwrap() != bob.security_code().unwrap());
+    assert_eq!(room.len(), 1);
+}
+
+#[test]
+fn banned_device_is_refused_at_key_package_and_at_group_creation() {
+    let mut room = room();
+    let out = room.join(&"alice".into(), name("Alice"));
+    let alice = device("Alice");
+    let mut alice_group = alice
+        .create_group(&[external_sender(&out, "alice")])
+        .unwrap();
+    room.group_created(&"alice".into(), &alice_group.group_info().unwrap())
+        .unwrap();
+    let mallory = device("Mallory");
+    room.join(&"m1".into(), name("Mallory"));
+    let out = room
+        .key_package(&"m1".into(), mallory.key_package().unwrap())
+        .unwrap();
+    let requested = commit_request(&out, "alice").unwrap();
+    let refs: Vec<&[u8]> = requested.iter().map(Vec::as_slice).collect();
+    let commit = alice_group.commit(&refs, &[]).unwrap();
+    room.commit(&"alice".into(), &commit.commit, commit.welcome.as_deref())
+        .unwrap();
+
+    let removal = room.ban(&"alice".into(), &"m1".into()).unwrap();
+    assert!(removal.banned_device.is_some());
+    assert_eq!(
+        removed_notice(&removal.out, "m1"),
+        Some(sealroom_protocol::RemovalReason::Banned)
+    );
+
+    // Back under another participant id, with the same device: refused.
+    room.join(&"m2".into(), name("Mallory"));
+    assert!(matches!(
+        room.key_package(&"m2".into(), mallory.key_package().unwrap()),
+        Err(RoomError::Banned)
+    ));
+    // A new device is a new key (guests have nothing else to ban until accounts exist).
+    assert!(
+        room.key_package(&"m2".into(), device("Mallory").key_package().unwrap())
+            .is_ok()
+    );
+    // Nor may the banned device found the group when it starts over.
+    let mut fresh = room_with_banned_founder(&mallory);
+    assert!(matches!(fresh.1, Err(RoomError::Banned)));
+    fresh.0.leave(&"m".into());
+}
+
+/// A room whose only member leaves, leaving a banned device asked to create the new group.
+fn room_with_banned_founder(banned: &Device) -> (Room, Result<Vec<Outgoing>, RoomError>) {
+    let mut room = room();
+    let out = room.join(&"alice".into(), name("Alice"));
+    let alice = device("Alice");
+    let mut group = alice
+        .create_group(&[external_sender(&out, "alice")])
+        .unwrap();
+    room.group_created(&"alice".into(), &group.group_info().unwrap())
+        .unwrap();
+    room.join(&"m".into(), name("Mallory"));
+    let out = room
+        .key_package(&"m".into(), banned.key_package().unwrap())
+        .unwrap();
+    let requested = commit_request(&out, "alice").unwrap();
+    let refs: Vec<&[u8]> = requested.iter().map(Vec::as_slice).collect();
+    let commit = group.commit(&refs, &[]).unwrap();
+    room.commit(&"alice".into(), &commit.commit, commit.welcome.as_deref())
+        .unwrap();
+    room.ban(&"alice".into(), &"m".into()).unwrap();
+    room.join(&"m".into(), name("Mallory"));
+    let out = room.leave(&"alice".into());
+    assert_eq!(joined_action(&out, "m"), Some(GroupAction::CreateGroup));
+    let forged = banned.create_group(&[external_sender(&out, "m")]).unwrap();
+    let result = room.group_created(&"m".into(), &forged.group_info().unwrap());
+    (room, result)
+}

@@ -19,7 +19,7 @@ async fn connect(server: &TestServer) -> Socket {
         .0
 }
 
-/// Sends `text` and returns the next message that is not a participant list.
+/// Sends `text` and returns the next message that is not a participant list or room settings.
 async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {
     socket.send(Message::Text(text.into())).await.unwrap();
     loop {
@@ -27,7 +27,10 @@ async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {
             panic!("connection closed");
         };
         let message: ServerMessage = decode(&reply).unwrap();
-        if !matches!(message, ServerMessage::Participants { .. }) {
+        if !matches!(
+            message,
+            ServerMessage::Participants { .. } | ServerMessage::RoomSettings { .. }
+        ) {
             return message;
         }
     }

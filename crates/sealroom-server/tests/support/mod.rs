@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use sealroom_client::{
     media::SyntheticMedia,
-    session::{JoinOptions, RoomClient, Status},
+    session::{JoinOptions, RoomClient, SessionError, Status},
 };
 use sealroom_server::{
     RunningServer,
-    config::{Config, MediaSettings},
+    config::{AccessSettings, Config, MediaSettings},
 };
 use tempfile::TempDir;
 
@@ -29,6 +29,15 @@ impl TestServer {
 
     /// With a web client directory served at `/`.
     pub async fn start_with_web(web_dir: Option<std::path::PathBuf>) -> Self {
+        Self::start_with(web_dir, AccessSettings::default()).await
+    }
+
+    /// With other admission settings (rate limits, password policy).
+    pub async fn start_with_access(access: AccessSettings) -> Self {
+        Self::start_with(None, access).await
+    }
+
+    async fn start_with(web_dir: Option<std::path::PathBuf>, access: AccessSettings) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -38,6 +47,7 @@ impl TestServer {
                 udp_listen: "127.0.0.1:0".parse().unwrap(),
                 ..MediaSettings::default()
             },
+            access,
         };
         let server = sealroom_server::start(config).await.expect("server starts");
         Self { server, data }
@@ -65,6 +75,16 @@ impl TestServer {
     }
 
     pub async fn join(&self, room: &str, name: &str) -> RoomClient {
+        self.try_join(room, name, None).await.expect("join")
+    }
+
+    /// A join that may be refused.
+    pub async fn try_join(
+        &self,
+        room: &str,
+        name: &str,
+        password: Option<&str>,
+    ) -> Result<RoomClient, SessionError> {
         RoomClient::join(JoinOptions {
             server: self.url(),
             room: room.into(),
@@ -75,9 +95,9 @@ impl TestServer {
                 simulcast: false,
             }),
             bind_ip: "127.0.0.1".parse().unwrap(),
+            password: password.map(str::to_owned),
         })
         .await
-        .expect("join")
     }
 }
 

@@ -1,0 +1,505 @@
+//! Meeting access control through a real server: roles, lock, kick, ban, room passwords, join
+//! rate limits, and the audit log and metrics for each.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use sealroom_client::session::{SessionError, Status};
+use sealroom_e2ee::{Device, DeviceIdentity};
+use sealroom_protocol::{
+    Bytes, ClientMessage, ErrorCode, RemovalReason, Role, ServerMessage, decode, encode,
+};
+use sealroom_server::{config::AccessSettings, rate_limit::RateLimit};
+use support::{SETTLE, TestServer, converge};
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(server: &TestServer) -> Socket {
+    let url = format!("ws://{}/ws", server.server.http_addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect")
+        .0
+}
+
+/// The next message of interest: not a participant list, room settings or SDP.
+async fn next(socket: &mut Socket) -> Option<ServerMessage> {
+    loop {
+        let Some(Ok(Message::Text(text))) = socket.next().await else {
+            return None;
+        };
+        let message: ServerMessage = decode(&text).unwrap();
+        if !matches!(
+            message,
+            ServerMessage::Participants { .. }
+                | ServerMessage::RoomSettings { .. }
+                | ServerMessage::SdpOffer { .. }
+        ) {
+            return Some(message);
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, message: &ClientMessage) {
+    socket
+        .send(Message::Text(encode(message).into()))
+        .await
+        .unwrap();
+}
+
+fn join(room: &str, name: &str, password: Option<&str>) -> ClientMessage {
+    ClientMessage::Join {
+        room: room.into(),
+        display_name: name.into(),
+        password: password.map(str::to_owned),
+    }
+}
+
+fn participant_id(status: &Status, name: &str) -> String {
+    status
+        .participants
+        .iter()
+        .find(|p| p.display_name == name)
+        .unwrap_or_else(|| panic!("{name} in {status:#?}"))
+        .id
+        .clone()
+}
+
+fn refusal_code(result: Result<sealroom_client::session::RoomClient, SessionError>) -> ErrorCode {
+    match result {
+        Err(SessionError::Refused { code, .. }) => code,
+        Err(other) => panic!("refused with a code, not {other}"),
+        Ok(_) => panic!("the join should have been refused"),
+    }
+}
+
+/// Waits until the room's audit log has `action` and returns the records.
+async fn audited(server: &TestServer, room: &str, action: &str) -> Vec<(String, Option<String>)> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let records = server.server.storage.audit_log(room).await.unwrap();
+        if records.iter().any(|r| r.action == action) {
+            return records.into_iter().map(|r| (r.action, r.detail)).collect();
+        }
+        assert!(Instant::now() < deadline, "no {action} in {records:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn metrics(server: &TestServer) -> String {
+    server.get("/metrics").await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_room_refuses_new_joiners_until_unlocked() {
+    let server = TestServer::start().await;
+    let alice = server.join("fortress", "alice").await;
+    let bob = server.join("fortress", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    assert_eq!(
+        alice.status().role,
+        Role::Moderator,
+        "the creator moderates"
+    );
+    assert_eq!(bob.status().role, Role::Participant);
+
+    alice.lock();
+    bob.wait_until(SETTLE, |s| s.room_locked).await.unwrap();
+    let refused = server.try_join("fortress", "carol", None).await;
+    assert_eq!(refusal_code(refused), ErrorCode::AccessDenied);
+
+    alice.unlock();
+    bob.wait_until(SETTLE, |s| !s.room_locked).await.unwrap();
+    let carol = server.join("fortress", "carol").await;
+    converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
+
+    let records = audited(&server, "fortress", "room_unlocked").await;
+    assert!(records.iter().any(|(a, _)| a == "room_locked"));
+    assert!(
+        records.iter().any(|(a, d)| a == "join_refused"
+            && d.as_deref().is_some_and(|d| d.contains("reason=locked")))
+    );
+    assert!(
+        metrics(&server)
+            .await
+            .contains(r#"sealroom_audit_events_total{action="room_locked"} 1"#)
+    );
+}
+
+/// The kicked participant's keyring opens nothing sent after the kick; the time from the kick
+/// to the others' new epoch is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kicked_participant_cannot_decrypt_frames_sent_after_the_kick() {
+    let server = TestServer::start().await;
+    let alice = server.join("kickoff", "alice").await;
+    let bob = server.join("kickoff", "bob").await;
+    let carol = server.join("kickoff", "carol").await;
+    let before = converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
+    let carol_keys = carol.media_keys();
+    let carol_id = participant_id(&alice.status(), "carol");
+
+    let kicked_at = Instant::now();
+    alice.kick(&carol_id);
+    let after = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let rekey = kicked_at.elapsed();
+    println!("kick to the others' rekey took {rekey:?}");
+    assert!(after[0].epoch > before[0].epoch);
+    carol
+        .wait_until(SETTLE, |s| {
+            s.removed_by_moderator == Some(RemovalReason::Kicked)
+        })
+        .await
+        .unwrap_or_else(|s| panic!("carol told: {s:#?}"));
+
+    let frame = alice
+        .media_keys()
+        .lock()
+        .unwrap()
+        .protect(0, b"after the kick")
+        .unwrap();
+    let now = carol.started().elapsed();
+    assert!(carol_keys.lock().unwrap().unprotect(now, &frame).is_err());
+    assert_eq!(
+        bob.media_keys()
+            .lock()
+            .unwrap()
+            .unprotect(bob.started().elapsed(), &frame)
+            .unwrap()
+            .payload,
+        b"after the kick"
+    );
+    let records = audited(&server, "kickoff", "participant_kicked").await;
+    assert!(records.iter().any(|(a, d)| a == "participant_kicked"
+        && d.as_deref() == Some(format!("target={carol_id}").as_str())));
+}
+
+/// Mallory's device is banned; back under a new connection with the same signature key, her
+/// key package is refused and the connection closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banned_device_key_package_is_refused_on_rejoin() {
+    let server = TestServer::start().await;
+    let alice = server.join("no-mallory", "alice").await;
+    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+
+    let mut first = connect(&server).await;
+    send(&mut first, &join("no-mallory", "mallory", None)).await;
+    assert!(matches!(
+        next(&mut first).await,
+        Some(ServerMessage::Joined { .. })
+    ));
+    send(
+        &mut first,
+        &ClientMessage::KeyPackage {
+            key_package: Bytes(mallory.key_package().unwrap()),
+        },
+    )
+    .await;
+    assert!(matches!(
+        next(&mut first).await,
+        Some(ServerMessage::Welcome { .. })
+    ));
+    converge(&[&alice], &["alice", "mallory"]).await;
+
+    let mallory_id = participant_id(&alice.status(), "mallory");
+    alice.ban(&mallory_id);
+    assert_eq!(
+        next(&mut first).await,
+        Some(ServerMessage::Removed {
+            reason: RemovalReason::Banned
+        })
+    );
+    assert_eq!(next(&mut first).await, None, "the connection is closed");
+    converge(&[&alice], &["alice"]).await;
+
+    let mut again = connect(&server).await;
+    send(&mut again, &join("no-mallory", "mallory again", None)).await;
+    assert!(matches!(
+        next(&mut again).await,
+        Some(ServerMessage::Joined { .. })
+    ));
+    send(
+        &mut again,
+        &ClientMessage::KeyPackage {
+            key_package: Bytes(mallory.key_package().unwrap()),
+        },
+    )
+    .await;
+    assert!(matches!(
+        next(&mut again).await,
+        Some(ServerMessage::Error {
+            code: ErrorCode::Banned,
+            ..
+        })
+    ));
+    assert_eq!(next(&mut again).await, None, "the connection is closed");
+
+    let records = audited(&server, "no-mallory", "banned_device_refused").await;
+    let fingerprint = mallory.identity().fingerprint().to_string();
+    assert!(
+        records.iter().any(|(a, d)| a == "participant_banned"
+            && d.as_deref().is_some_and(|d| d.contains(&fingerprint))),
+        "{records:#?}"
+    );
+}
+
+/// A wrong password, a missing password, a locked room and a room that does not exist all get
+/// the very same message; the time each took is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_and_missing_room_get_the_same_answer() {
+    let server = TestServer::start().await;
+    let alice = server.join("vault", "alice").await;
+    alice.set_password(Some("password".into()));
+    alice.set_password(Some("velvet harbour sings".into()));
+    alice
+        .wait_until(SETTLE, |s| s.room_password_required)
+        .await
+        .unwrap();
+    let status = alice.status();
+    assert_eq!(
+        status.server_error_codes,
+        [ErrorCode::WeakPassword],
+        "a common password is refused by the policy"
+    );
+
+    let mut socket = connect(&server).await;
+    let mut answers = Vec::new();
+    for (room, password) in [
+        ("vault", Some("wrong horse battery")),
+        ("no-such-room", Some("wrong horse battery")),
+        ("vault", None),
+    ] {
+        let started = Instant::now();
+        send(&mut socket, &join(room, "eve", password)).await;
+        let answer = next(&mut socket).await.unwrap();
+        println!(
+            "join {room} with password {:?}: {:?}",
+            password.is_some(),
+            started.elapsed()
+        );
+        answers.push(encode(&answer));
+    }
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:#?}");
+    assert!(answers[0].contains(r#""code":"access_denied""#));
+    // The probe created nothing.
+    assert!(
+        server
+            .server
+            .storage
+            .audit_log("no-such-room")
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.action != "room_created")
+    );
+
+    let bob = server
+        .try_join("vault", "bob", Some("velvet harbour sings"))
+        .await
+        .expect("the right password opens the room");
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let records = audited(&server, "vault", "password_set").await;
+    assert!(
+        records.iter().any(|(a, d)| a == "join_refused"
+            && d.as_deref().is_some_and(|d| d.contains("password_wrong")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_brute_force_hits_the_rate_limit() {
+    let server = TestServer::start_with_access(AccessSettings {
+        join_per_address: RateLimit {
+            burst: 4,
+            per_minute: 2,
+        },
+        ..AccessSettings::default()
+    })
+    .await;
+    let alice = server.join("guarded", "alice").await;
+    alice.set_password(Some("velvet harbour sings".into()));
+    alice
+        .wait_until(SETTLE, |s| s.room_password_required)
+        .await
+        .unwrap();
+
+    let mut socket = connect(&server).await;
+    let mut codes = Vec::new();
+    let mut retry_after = None;
+    for guess in 0..6 {
+        send(
+            &mut socket,
+            &join("guarded", "eve", Some(&format!("guess number {guess}"))),
+        )
+        .await;
+        match next(&mut socket).await.unwrap() {
+            ServerMessage::Error {
+                code,
+                retry_after_ms,
+                ..
+            } => {
+                codes.push(code);
+                retry_after = retry_after.or(retry_after_ms);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Alice's join took the first token of the address.
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::AccessDenied,
+            ErrorCode::AccessDenied,
+            ErrorCode::AccessDenied,
+            ErrorCode::RateLimited,
+            ErrorCode::RateLimited,
+            ErrorCode::RateLimited,
+        ]
+    );
+    let retry_after = retry_after.expect("a retry-after");
+    assert!(retry_after > 0 && retry_after <= 30_000, "{retry_after}");
+
+    // The same from the native client: a typed refusal with the time to wait.
+    match server
+        .try_join("guarded", "eve", Some("velvet harbour sings"))
+        .await
+    {
+        Err(SessionError::Refused {
+            code: ErrorCode::RateLimited,
+            retry_after: Some(_),
+            ..
+        }) => {}
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("rate limited even with the right password"),
+    }
+
+    // The flood is counted in full but logged once.
+    let records = audited(&server, "guarded", "join_rate_limited").await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|(a, _)| a == "join_rate_limited")
+            .count(),
+        1
+    );
+    assert!(
+        metrics(&server)
+            .await
+            .contains(r#"sealroom_audit_events_total{action="join_rate_limited"} 4"#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_room_limit_holds_across_addresses() {
+    let server = TestServer::start_with_access(AccessSettings {
+        join_per_room: RateLimit {
+            burst: 2,
+            per_minute: 1,
+        },
+        ..AccessSettings::default()
+    })
+    .await;
+    let mut socket = connect(&server).await;
+    send(&mut socket, &join("popular", "a", Some("one guess only"))).await;
+    send(&mut socket, &join("popular", "a", Some("two guesses only"))).await;
+    send(&mut socket, &join("popular", "a", Some("three guesses"))).await;
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        let Some(ServerMessage::Error { code, .. }) = next(&mut socket).await else {
+            panic!("an error");
+        };
+        codes.push(code);
+    }
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::AccessDenied,
+            ErrorCode::AccessDenied,
+            ErrorCode::RateLimited
+        ]
+    );
+    // Another room is not affected.
+    server.join("quiet", "b").await;
+}
+
+/// Bob, a participant, crafts every moderation message, and a join that claims a role: each is
+/// refused with `forbidden` and audited, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participant_cannot_moderate_with_crafted_messages() {
+    let server = TestServer::start().await;
+    let alice = server.join("hierarchy", "alice").await;
+    let bob = server.join("hierarchy", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let status = bob.status();
+    let alice_id = participant_id(&status, "alice");
+    let bob_id = participant_id(&status, "bob");
+
+    for message in [
+        ClientMessage::Lock,
+        ClientMessage::Unlock,
+        ClientMessage::SetPassword {
+            password: Some("velvet harbour sings".into()),
+        },
+        ClientMessage::Kick {
+            participant_id: alice_id.clone(),
+        },
+        ClientMessage::Ban {
+            participant_id: alice_id.clone(),
+        },
+        ClientMessage::GrantModerator {
+            participant_id: bob_id.clone(),
+        },
+    ] {
+        bob.send(message);
+    }
+    let status = bob
+        .wait_until(SETTLE, |s| s.server_error_codes.len() == 6)
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    assert!(
+        status
+            .server_error_codes
+            .iter()
+            .all(|c| *c == ErrorCode::Forbidden)
+    );
+    assert_eq!(status.role, Role::Participant);
+    assert!(!status.room_locked && !status.room_password_required);
+
+    // A join that claims to be a moderator is just a join.
+    let mut socket = connect(&server).await;
+    socket
+        .send(Message::Text(
+            r#"{"v":1,"type":"join","room":"hierarchy","display_name":"mallory","role":"moderator"}"#
+                .into(),
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut socket).await,
+        Some(ServerMessage::Joined { .. })
+    ));
+    send(&mut socket, &ClientMessage::Lock).await;
+    assert!(matches!(
+        next(&mut socket).await,
+        Some(ServerMessage::Error {
+            code: ErrorCode::Forbidden,
+            ..
+        })
+    ));
+
+    // Alice is still there, and can still moderate.
+    alice.grant_moderator(&bob_id);
+    bob.wait_until(SETTLE, |s| s.role == Role::Moderator)
+        .await
+        .unwrap();
+    let records = audited(&server, "hierarchy", "moderator_granted").await;
+    assert_eq!(
+        records
+            .iter()
+            .filter(|(a, _)| a == "moderation_forbidden")
+            .count(),
+        7
+    );
+}
