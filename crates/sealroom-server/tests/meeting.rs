@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{SETTLE, TestServer, converge, wait_for_media};
+use support::{SETTLE, TestServer, assert_only_members_decrypt, converge, wait_for_media};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_clients_decrypt_each_other_and_rekey_when_one_leaves() {
@@ -36,23 +36,7 @@ async fn three_clients_decrypt_each_other_and_rekey_when_one_leaves() {
     assert!(statuses[0].epoch > carol_epoch);
 
     // What Alice sends now, Carol's keys cannot open.
-    let alice_keys = alice.media_keys();
-    let frame = alice_keys
-        .lock()
-        .unwrap()
-        .protect(0, b"after carol left")
-        .unwrap();
-    let now = alice.started().elapsed();
-    assert!(carol_keys.lock().unwrap().unprotect(now, &frame).is_err());
-    assert_eq!(
-        bob.media_keys()
-            .lock()
-            .unwrap()
-            .unprotect(bob.started().elapsed(), &frame)
-            .unwrap()
-            .payload,
-        b"after carol left"
-    );
+    assert_only_members_decrypt(&alice, &bob, &carol_keys, b"after carol left");
 
     // The audit log has every join and leave, and the room vanished with its last participant.
     alice.leave().await;

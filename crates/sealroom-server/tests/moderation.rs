@@ -12,19 +12,8 @@ use sealroom_protocol::{
     Bytes, ClientMessage, ErrorCode, RemovalReason, Role, ServerMessage, decode, encode,
 };
 use sealroom_server::{config::AccessSettings, rate_limit::RateLimit};
-use support::{SETTLE, TestServer, converge};
+use support::{SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge};
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(server: &TestServer) -> Socket {
-    let url = format!("ws://{}/ws", server.server.http_addr);
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect")
-        .0
-}
 
 /// The next message of interest: not a participant list, room settings or SDP.
 async fn next(socket: &mut Socket) -> Option<ServerMessage> {
@@ -155,23 +144,7 @@ async fn kicked_participant_cannot_decrypt_frames_sent_after_the_kick() {
         .await
         .unwrap_or_else(|s| panic!("carol told: {s:#?}"));
 
-    let frame = alice
-        .media_keys()
-        .lock()
-        .unwrap()
-        .protect(0, b"after the kick")
-        .unwrap();
-    let now = carol.started().elapsed();
-    assert!(carol_keys.lock().unwrap().unprotect(now, &frame).is_err());
-    assert_eq!(
-        bob.media_keys()
-            .lock()
-            .unwrap()
-            .unprotect(bob.started().elapsed(), &frame)
-            .unwrap()
-            .payload,
-        b"after the kick"
-    );
+    assert_only_members_decrypt(&alice, &bob, &carol_keys, b"after the kick");
     let records = audited(&server, "kickoff", "participant_kicked").await;
     assert!(records.iter().any(|(a, d)| a == "participant_kicked"
         && d.as_deref() == Some(format!("target={carol_id}").as_str())));

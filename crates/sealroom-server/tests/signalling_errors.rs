@@ -5,19 +5,8 @@ mod support;
 
 use futures_util::{SinkExt, StreamExt};
 use sealroom_protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMessage, decode};
-use support::{TestServer, converge};
+use support::{Socket, TestServer, connect, converge};
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(server: &TestServer) -> Socket {
-    let url = format!("ws://{}/ws", server.server.http_addr);
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("connect")
-        .0
-}
 
 /// Sends `text` and returns the next message that is not a participant list or room settings.
 async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {

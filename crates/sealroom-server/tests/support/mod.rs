@@ -151,3 +151,47 @@ pub async fn wait_for_media(client: &RoomClient, from: &[u32]) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A raw signalling connection, for tests that play a misbehaving client.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a raw WebSocket to the server's `/ws`.
+pub async fn connect(server: &TestServer) -> Socket {
+    let url = format!("ws://{}/ws", server.server.http_addr);
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect")
+        .0
+}
+
+/// `sender` protects a frame now: `member` decrypts it, and the keys an outsider kept from
+/// before it left (or was removed) cannot.
+pub fn assert_only_members_decrypt(
+    sender: &RoomClient,
+    member: &RoomClient,
+    outsider_keys: &std::sync::Mutex<sealroom_e2ee::sframe::MediaKeyring>,
+    text: &[u8],
+) {
+    let frame = sender
+        .media_keys()
+        .lock()
+        .unwrap()
+        .protect(0, text)
+        .unwrap();
+    let now = sender.started().elapsed();
+    assert!(
+        outsider_keys
+            .lock()
+            .unwrap()
+            .unprotect(now, &frame)
+            .is_err()
+    );
+    let opened = member
+        .media_keys()
+        .lock()
+        .unwrap()
+        .unprotect(member.started().elapsed(), &frame)
+        .unwrap();
+    assert_eq!(opened.payload, text);
+}
