@@ -7,6 +7,7 @@ import { renderHome } from './ui/home';
 import { renderPrejoin } from './ui/prejoin';
 import { renderMeeting } from './ui/meeting-view';
 import { h } from './ui/dom';
+import { Meeting } from './meeting';
 import { transformMode } from './media';
 
 const root = document.getElementById('app') as HTMLElement;
@@ -34,8 +35,15 @@ async function route(): Promise<void> {
       h('p', {}, 'Sealroom encrypts every video and audio frame in your browser before it leaves your device. This browser lacks the WebRTC Encoded Transform API that needs, so joining is blocked rather than sending unprotected media. Please use a current Chrome, Edge, Firefox or Safari.'))));
     return;
   }
-  const choice = await renderPrejoin(root, name);
-  renderMeeting(root, name, choice, () => navigate('/'));
+  const meeting = await renderPrejoin(root, name, async (choice) => {
+    const meeting = new Meeting(name, choice.displayName, { audio: choice.audio, video: choice.video }, choice.password);
+    if (choice.audio) choice.audio.enabled = !choice.micMuted;
+    meeting.micMuted = choice.micMuted || !choice.audio;
+    meeting.cameraOff = choice.cameraOff || !choice.video;
+    const refusal = await meeting.start();
+    return refusal ? { ok: false, refusal } : { ok: true, value: meeting };
+  });
+  renderMeeting(root, meeting, () => navigate('/'));
 }
 
 window.addEventListener('popstate', () => void route());

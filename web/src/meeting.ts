@@ -1,14 +1,33 @@
 // A meeting: the signalling connection, the MLS session, the PeerConnection and the frame
 // worker, tied together, plus what the view shows. One connection attempt at a time; when the
 // connection drops, everything but the local capture is rebuilt (a new device key, a new
-// member of the group), as the server has already proposed our removal.
+// member of the group), as the server has already proposed our removal. A moderator's removal
+// (`removed`) ends the meeting for good: no reconnect.
 
 import { Device, type RosterMember } from 'sealroom-wasm';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
-import { type ClientMessage, type ParticipantInfo, type ServerMessage, decodeMessage, encodeMessage, fromBase64 } from './protocol';
+import {
+  type ClientMessage, type ErrorCode, type ParticipantInfo, type RemovalReason, type Role, type ServerMessage,
+  decodeMessage, encodeMessage, fromBase64,
+} from './protocol';
 import { type EpochState, MlsSession, errorText } from './session';
 
-export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed';
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed' | 'removed';
+
+/** Why the server did not let us in on the first join (the pre-join screen shows it). */
+export type JoinRefusal =
+  /** Wrong or missing password, or a locked room: one answer by design. */
+  | { code: 'access_denied' }
+  | { code: 'rate_limited'; retryAfterMs: number }
+  | { code: 'banned' }
+  /** The connection closed before the server answered. */
+  | { code: 'unreachable' }
+  | { code: 'invalid'; message: string };
+
+export interface RoomSettings {
+  locked: boolean;
+  passwordRequired: boolean;
+}
 export type E2eeState = 'connecting' | 'waiting' | 'encrypted' | 'removed';
 
 export interface WorkerStats {
@@ -53,8 +72,15 @@ export class Meeting {
   screen: MediaStreamTrack | null = null;
   micMuted = false;
   cameraOff = false;
+  /** Our role, as the server's participant list says. */
+  role: Role = 'participant';
+  roomSettings: RoomSettings = { locked: false, passwordRequired: false };
+  /** Set when a moderator removed us (connection `removed`). */
+  removedReason: RemovalReason | null = null;
   /** Called whenever something the view shows changed. */
   onChange: () => void = () => {};
+  /** A moderation request the server refused (forbidden, unknown_participant, …). */
+  onServerError: (code: ErrorCode, message: string) => void = () => {};
 
   private socket: WebSocket | null = null;
   private session: MlsSession | null = null;
@@ -66,14 +92,19 @@ export class Meeting {
   private retryTimer: number | null = null;
   private generation = 0;
   private lastFrames = new Map<string, { frames: number; changedAt: number }>();
+  /** The server let us in at least once: later refusals are a reconnect's, not the pre-join's. */
+  private admitted = false;
+  private admission: ((refusal: JoinRefusal | null) => void) | null = null;
+  private pendingPassword: { password: string | null; done: (error: string | null) => void } | null = null;
 
-  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia) {
+  /** `password` is sent with every join, reconnects included. */
+  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null) {
     this.micMuted = !local.audio;
     this.cameraOff = !local.video;
   }
 
   get e2ee(): E2eeState {
-    if (this.removed) return 'removed';
+    if (this.removed || this.connection === 'removed') return 'removed';
     if (this.connection !== 'connected') return 'connecting';
     if (!this.epoch) return 'waiting';
     const sent = this.workerStats ? this.workerStats.sent.audio + this.workerStats.sent.video : 0;
@@ -90,11 +121,24 @@ export class Meeting {
     return this.epoch?.roster ?? [];
   }
 
-  start(): void {
+  get isModerator(): boolean {
+    return this.role === 'moderator';
+  }
+
+  /** Connects and joins. Resolves once the server let us in (`null`) or refused the first join;
+   *  after a refusal the meeting is over, and the local tracks are left running for the caller. */
+  start(): Promise<JoinRefusal | null> {
+    const admitted = new Promise<JoinRefusal | null>((resolve) => { this.admission = resolve; });
     this.connect();
     this.timers.push(window.setInterval(() => void this.pollStats(), STATS_INTERVAL_MS));
     this.timers.push(window.setInterval(() => this.selfUpdate(), SELF_UPDATE_INTERVAL_MS));
     window.addEventListener('pagehide', this.onPageHide);
+    return admitted;
+  }
+
+  /** Whether the meeting is over for good (nothing may reconnect). */
+  private get ended(): boolean {
+    return this.connection === 'left' || this.connection === 'failed' || this.connection === 'removed';
   }
 
   private readonly onPageHide = (): void => {
@@ -112,12 +156,16 @@ export class Meeting {
     this.socket = socket;
     socket.onopen = () => {
       if (generation !== this.generation) return;
-      this.sendRaw({ type: 'join', room: this.room, display_name: this.displayName });
+      this.sendRaw({ type: 'join', room: this.room, display_name: this.displayName, ...(this.password ? { password: this.password } : {}) });
     };
     socket.onmessage = (event) => {
       if (generation !== this.generation || typeof event.data !== 'string') return;
       const message = decodeMessage(event.data);
       if (!message) return;
+      // Removals and refusals are handled at once, ahead of anything queued: the server may
+      // close the connection right after them, and that close must not pass for a drop to
+      // reconnect from.
+      if (this.handleNow(message)) return;
       // One message at a time, in order: SDP handling is asynchronous.
       this.queue = this.queue.then(() => (generation === this.generation ? this.handle(message) : undefined)).catch((e: unknown) => {
         this.noteError(`${message.type}: ${errorText(e)}`);
@@ -129,16 +177,79 @@ export class Meeting {
     };
   }
 
-  private connectionLost(detail: string): void {
-    if (this.connection === 'left') return;
+  private connectionLost(detail: string, retryAfterMs?: number): void {
+    if (this.ended) return;
+    if (!this.admitted) {
+      this.refuse({ code: 'unreachable' });
+      return;
+    }
     this.generation++;
     this.teardownConnection();
     this.connection = 'reconnecting';
     this.connectionDetail = detail;
     this.attempt++;
-    const delay = Math.min(1000 * 2 ** Math.min(this.attempt - 1, 4), 15000);
+    const delay = retryAfterMs ?? Math.min(1000 * 2 ** Math.min(this.attempt - 1, 4), 15000);
     this.onChange();
     this.retryTimer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  /** What cannot wait in the queue: a removal, and the answers that end a join attempt. */
+  private handleNow(message: ServerMessage): boolean {
+    if (message.type === 'removed') {
+      this.endRemoved(message.reason);
+      return true;
+    }
+    if (message.type !== 'error') return false;
+    switch (message.code) {
+      case 'banned':
+        // A refused key package: the server closes the connection next.
+        this.noteError(`server: ${message.code}: ${message.message}`);
+        if (this.admitted) this.endRemoved('banned');
+        else this.refuse({ code: 'banned' });
+        return true;
+      case 'access_denied':
+        if (!this.admitted) this.refuse({ code: 'access_denied' });
+        else this.fail('The room was locked or its password changed while you were disconnected, so you could not rejoin.');
+        return true;
+      case 'rate_limited': {
+        const retryAfterMs = Math.max(message.retry_after_ms ?? 1000, 250);
+        if (!this.admitted) this.refuse({ code: 'rate_limited', retryAfterMs });
+        else this.connectionLost('Too many join attempts; trying again shortly.', retryAfterMs);
+        return true;
+      }
+      case 'invalid_room_name':
+      case 'invalid_display_name': {
+        const detail = message.code === 'invalid_room_name' ? 'This room name is not valid.' : 'This display name is not valid.';
+        if (!this.admitted) this.refuse({ code: 'invalid', message: detail });
+        else this.fail(detail);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /** The first join was refused: close everything but the local capture and tell `start`'s caller. */
+  private refuse(refusal: JoinRefusal): void {
+    this.generation++;
+    this.teardownConnection();
+    this.stopTimers();
+    this.connection = 'failed';
+    this.connectionDetail = refusal.code;
+    this.admission?.(refusal);
+    this.admission = null;
+  }
+
+  /** A moderator removed us: stop all media and never reconnect. */
+  private endRemoved(reason: RemovalReason): void {
+    if (this.connection === 'removed') return;
+    this.removedReason = reason;
+    this.generation++;
+    this.teardownConnection();
+    this.stopTimers();
+    this.stopLocalMedia();
+    this.connection = 'removed';
+    this.onChange();
   }
 
   private teardownConnection(): void {
@@ -158,6 +269,8 @@ export class Meeting {
     this.worker = null;
     this.epoch = null;
     this.workerStats = null;
+    this.pendingPassword?.done('The connection dropped before the server answered. Try again.');
+    this.pendingPassword = null;
     this.remotes.clear();
     this.serverParticipants = [];
     this.lastFrames.clear();
@@ -167,6 +280,11 @@ export class Meeting {
   private async handle(message: ServerMessage): Promise<void> {
     switch (message.type) {
       case 'joined':
+        if (!this.admitted) {
+          this.admitted = true;
+          this.admission?.(null);
+          this.admission = null;
+        }
         if (!this.session) {
           await this.onFirstJoined(message.participant_id, message.external_sender, message.group);
         } else {
@@ -184,14 +302,29 @@ export class Meeting {
       }
       case 'participants':
         this.serverParticipants = message.participants;
+        this.role = message.participants.find((p) => p.id === this.participantId)?.role ?? 'participant';
         this.syncRemotes();
         break;
-      case 'error':
+      case 'room_settings': {
+        this.roomSettings = { locked: message.locked, passwordRequired: message.password_required };
+        // Our own new password is the one to rejoin with after a drop.
+        const pending = this.pendingPassword;
+        this.pendingPassword = null;
+        if (pending?.password) this.password = pending.password;
+        pending?.done(null);
+        break;
+      }
+      case 'error': {
         this.noteError(`server: ${message.code}: ${message.message}`);
-        if (message.code === 'invalid_room_name' || message.code === 'invalid_display_name') {
-          this.fail(message.code === 'invalid_room_name' ? 'This room name is not valid.' : 'This display name is not valid.');
+        const pending = this.pendingPassword;
+        if (pending && (message.code === 'weak_password' || message.code === 'forbidden' || message.code === 'internal')) {
+          this.pendingPassword = null;
+          pending.done(message.message);
+        } else if (message.code === 'forbidden' || message.code === 'unknown_participant' || message.code === 'weak_password' || message.code === 'out_of_order') {
+          this.onServerError(message.code, message.message);
         }
         break;
+      }
       default:
         if (this.session) this.send(this.session.onMessage(message));
     }
@@ -390,6 +523,37 @@ export class Meeting {
     this.onChange();
   }
 
+  // --- moderation (the server checks the role; these only send) ---
+
+  setLocked(locked: boolean): void {
+    this.sendRaw(locked ? { type: 'lock' } : { type: 'unlock' });
+  }
+
+  /** Sets (or with `null` removes) the room's password. Resolves with the server's refusal
+   *  (e.g. a weak password), or `null` once the new settings arrived. */
+  setRoomPassword(password: string | null): Promise<string | null> {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN || this.connection !== 'connected') {
+      return Promise.resolve('Not connected to the server right now. Try again in a moment.');
+    }
+    this.pendingPassword?.done('Superseded by a newer request.');
+    return new Promise((resolve) => {
+      this.pendingPassword = { password, done: resolve };
+      this.sendRaw({ type: 'set_password', password });
+    });
+  }
+
+  kick(participantId: string): void {
+    this.sendRaw({ type: 'kick', participant_id: participantId });
+  }
+
+  ban(participantId: string): void {
+    this.sendRaw({ type: 'ban', participant_id: participantId });
+  }
+
+  grantModerator(participantId: string): void {
+    this.sendRaw({ type: 'grant_moderator', participant_id: participantId });
+  }
+
   selfUpdate(): void {
     if (this.session && this.connection === 'connected') this.send(this.session.selfUpdate());
   }
@@ -398,14 +562,23 @@ export class Meeting {
     this.sendRaw({ type: 'leave' });
     this.generation++;
     this.teardownConnection();
+    this.stopTimers();
+    this.stopLocalMedia();
+    this.connection = 'left';
+    this.onChange();
+  }
+
+  private stopTimers(): void {
     for (const timer of this.timers) window.clearInterval(timer);
     this.timers = [];
     window.removeEventListener('pagehide', this.onPageHide);
+  }
+
+  private stopLocalMedia(): void {
     this.local.audio?.stop();
     this.local.video?.stop();
     this.screen?.stop();
-    this.connection = 'left';
-    this.onChange();
+    this.screen = null;
   }
 
   /** The PeerConnection, for diagnostics and tests. */

@@ -7,19 +7,34 @@ export type GroupAction = 'create_group' | 'await_welcome';
 export type ErrorCode =
   | 'unsupported_version' | 'malformed' | 'too_large' | 'out_of_order' | 'invalid_room_name'
   | 'invalid_display_name' | 'wrong_epoch' | 'invalid_mls_message' | 'invalid_sdp'
-  | 'rate_limited' | 'internal';
+  | 'rate_limited' | 'access_denied' | 'banned' | 'forbidden' | 'unknown_participant'
+  | 'weak_password' | 'internal';
+
+/** What a participant may do in a room (assigned by the server only). */
+export type Role = 'moderator' | 'participant';
+/** Why a moderator removed a participant. */
+export type RemovalReason = 'kicked' | 'banned';
 
 export type ClientMessage =
-  | { type: 'join'; room: string; display_name: string }
+  /** `password` is left out when the room has none (a join with one never creates a room). */
+  | { type: 'join'; room: string; display_name: string; password?: string }
   | { type: 'group_created'; group_info: string }
   | { type: 'key_package'; key_package: string }
   | { type: 'commit'; epoch: number; commit: string; welcome: string | null }
   | { type: 'application'; message: string }
   | { type: 'sdp_offer'; sdp: string }
   | { type: 'sdp_answer'; sdp: string }
-  | { type: 'leave' };
+  | { type: 'leave' }
+  // Moderators only; anyone else gets `forbidden`.
+  | { type: 'set_password'; password: string | null }
+  | { type: 'lock' }
+  | { type: 'unlock' }
+  | { type: 'kick'; participant_id: string }
+  | { type: 'ban'; participant_id: string }
+  | { type: 'grant_moderator'; participant_id: string };
 
-export interface ParticipantInfo { id: string; display_name: string }
+/** `role` is absent from older servers' lists: it then means `participant`. */
+export interface ParticipantInfo { id: string; display_name: string; role?: Role }
 
 export type ServerMessage =
   | { type: 'joined'; participant_id: string; external_sender: string; group: GroupAction }
@@ -33,7 +48,11 @@ export type ServerMessage =
   | { type: 'sdp_answer'; sdp: string }
   | { type: 'sdp_offer'; sdp: string }
   | { type: 'participants'; participants: ParticipantInfo[] }
-  | { type: 'error'; code: ErrorCode; message: string };
+  | { type: 'room_settings'; locked: boolean; password_required: boolean }
+  /** A moderator removed us; the server closes the connection right after. */
+  | { type: 'removed'; reason: RemovalReason }
+  /** `retry_after_ms` comes with `rate_limited`. */
+  | { type: 'error'; code: ErrorCode; message: string; retry_after_ms?: number };
 
 export function encodeMessage(message: ClientMessage): string {
   return JSON.stringify({ v: PROTOCOL_VERSION, ...message });

@@ -1,13 +1,13 @@
-// The meeting screen: the tile grid, the control bar, the people and security panels, and the
-// banners. It reads the Meeting's state on every change and updates the DOM in place (video
+// The meeting screen: the tile grid, the control bar, the people and security panels (with the
+// moderators' controls), and the banners. It reads the Meeting's state on every change and updates the DOM in place (video
 // elements are kept, so playback never restarts).
 
 import type { RosterMember } from 'sealroom-wasm';
 import { deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
-import { Meeting, type RemoteParticipant } from '../meeting';
+import type { Meeting, RemoteParticipant } from '../meeting';
+import type { ParticipantInfo } from '../protocol';
 import { markVerified, verification } from '../verified';
 import { h, icon } from './dom';
-import type { PrejoinChoice } from './prejoin';
 
 interface Tile {
   el: HTMLElement;
@@ -24,13 +24,13 @@ declare global {
   interface Window { sealroomDebug?: unknown }
 }
 
-export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinChoice, home: () => void): void {
-  const meeting = new Meeting(room, choice.displayName, { audio: choice.audio, video: choice.video });
-  if (choice.audio) choice.audio.enabled = !choice.micMuted;
-  meeting.micMuted = choice.micMuted || !choice.audio;
-  meeting.cameraOff = choice.cameraOff || !choice.video;
+/** Shows a meeting the server has let us in to (see `Meeting.start`). */
+export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => void): void {
+  const room = meeting.room;
   let panel: Panel = null;
   let verifiedNonce = 0;
+  /** Participants we asked the server to remove, until they are gone. */
+  const removing = new Set<string>();
 
   // --- skeleton ---
   const e2eeStatus = h('span', { class: 'e2ee-pill', 'data-testid': 'e2ee-status', role: 'status', 'aria-live': 'polite' }, 'connecting');
@@ -40,8 +40,12 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
   copyButton.addEventListener('click', () => {
     void navigator.clipboard?.writeText(location.href).then(() => toast('Meeting link copied'), () => toast(location.href));
   });
+  const lockedPill = h('span', { class: 'room-pill locked', 'data-testid': 'room-locked', title: 'Locked: nobody new can join', hidden: true },
+    icon('lock'), h('span', { class: 'room-pill-label' }, 'Locked'));
+  const passwordPill = h('span', { class: 'room-pill', 'data-testid': 'room-password-badge', title: 'New joiners need the room password', hidden: true },
+    icon('key'), h('span', { class: 'room-pill-label' }, 'Password'));
   const topbar = h('header', { class: 'topbar' },
-    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton),
+    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton, lockedPill, passwordPill),
     h('div', { class: 'topbar-right' }, e2eeStatus, count));
 
   const reconnecting = h('div', { class: 'banner banner-info', role: 'status', 'data-testid': 'reconnecting-banner', hidden: true });
@@ -64,7 +68,8 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
     h('div', { class: 'controls-group' }, leaveButton));
 
   const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
-  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, sidePanel), controls, settings, audioSink, toastEl);
+  const modDialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'mod-dialog-title' });
+  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, sidePanel), controls, settings, modDialog, audioSink, toastEl);
   root.replaceChildren(screen);
 
   // --- tiles ---
@@ -258,7 +263,9 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
     screen.classList.toggle('panel-open', panel !== null);
     if (panel === null) { panelKey = ''; return; }
     const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}`),
-      ...[...meeting.remotes.values()].map((p) => p.name)].join('|');
+      ...[...meeting.remotes.values()].map((p) => p.name),
+      meeting.role, meeting.roomSettings.locked, meeting.roomSettings.passwordRequired,
+      ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}`), ...removing].join('|');
     if (key === panelKey) return;
     panelKey = key;
     const close = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close panel', onclick: () => { panel = null; update(); } }, icon('close'));
@@ -266,24 +273,158 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
     sidePanel.replaceChildren(h('div', { class: 'panel-head' }, h('h2', {}, panel === 'people' ? 'People' : 'Security'), close), body);
   }
 
+  /** The server's participant behind each roster member (by name; same-named members are
+   *  paired in join order), for moderation, which names the server's ids. */
+  function serverPeopleByLeaf(): Map<number, ParticipantInfo> {
+    const others = meeting.serverParticipants.filter((p) => p.id !== meeting.participantId);
+    const out = new Map<number, ParticipantInfo>();
+    const used = new Set<string>();
+    for (const m of [...meeting.roster].sort((a, b) => a.leaf - b.leaf)) {
+      if (m.leaf === meeting.epoch?.ownLeaf) continue;
+      const p = others.find((o) => o.display_name === m.name && !used.has(o.id));
+      if (p) { used.add(p.id); out.set(m.leaf, p); }
+    }
+    return out;
+  }
+
   function peoplePanel(): HTMLElement {
     const roster = meeting.roster;
     const ownLeaf = meeting.epoch?.ownLeaf;
+    const moderator = meeting.isModerator;
+    const byLeaf = serverPeopleByLeaf();
     const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !rosterFor(p.name));
     return h('div', { class: 'panel-body' },
+      moderator ? roomAccessCard() : null,
       h('p', { class: 'muted small' }, 'From the encrypted group itself, not from the server.'),
       h('ul', { class: 'people-list', 'data-testid': 'participant-list' }, ...roster.map((m) => {
         const v = verification(m.name, m.fingerprint);
+        const self = m.leaf === ownLeaf;
+        const info = byLeaf.get(m.leaf);
+        const isMod = self ? moderator : info?.role === 'moderator';
         return h('li', { class: 'person', 'data-name': m.name },
-          h('span', { class: 'avatar avatar-sm' }, initials(m.name)),
-          h('span', { class: 'person-name' }, m.name, m.leaf === ownLeaf ? h('span', { class: 'muted' }, ' (you)') : null),
-          v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null);
+          h('div', { class: 'person-main' },
+            h('span', { class: 'avatar avatar-sm' }, initials(m.name)),
+            h('span', { class: 'person-name' }, m.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
+            isMod ? h('span', { class: 'pill mod', 'data-testid': 'moderator-badge' }, icon('star'), 'Moderator') : null,
+            v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null),
+          moderator && !self && info ? personActions(info) : null);
       })),
       roster.length === 0 ? h('p', { class: 'muted' }, 'Setting up encryption…') : null,
       outsiders.length ? h('div', { class: 'outsiders' },
         h('h3', {}, 'Connected, not in the encrypted group'),
         h('p', { class: 'muted small' }, 'They cannot see or hear anything until the group adds them.'),
-        h('ul', { class: 'people-list' }, ...outsiders.map((p) => h('li', { class: 'person' }, h('span', { class: 'avatar avatar-sm' }, initials(p.name)), h('span', { class: 'person-name' }, p.name))))) : null);
+        h('ul', { class: 'people-list' }, ...outsiders.map((p) => {
+          const info = meeting.serverParticipants.find((s) => s.id === p.id);
+          return h('li', { class: 'person', 'data-name': p.name },
+            h('div', { class: 'person-main' }, h('span', { class: 'avatar avatar-sm' }, initials(p.name)), h('span', { class: 'person-name' }, p.name)),
+            moderator && info ? personActions(info) : null);
+        }))) : null);
+  }
+
+  /** A moderator's room controls: lock and password. */
+  function roomAccessCard(): HTMLElement {
+    const { locked, passwordRequired } = meeting.roomSettings;
+    const state = locked ? 'Locked: nobody new can join.'
+      : passwordRequired ? 'New joiners need the password.'
+      : 'Anyone with the link can join.';
+    return h('section', { class: 'access-card', 'aria-labelledby': 'access-title', 'data-testid': 'room-controls' },
+      h('div', { class: 'access-head' },
+        h('h3', { id: 'access-title' }, 'Room access'),
+        h('span', { class: 'pill mod' }, icon('star'), 'You moderate')),
+      h('p', { class: `access-state${locked ? ' locked' : ''}`, 'data-testid': 'room-access-state' }, icon(locked ? 'lock' : passwordRequired ? 'key' : 'unlock'), state),
+      h('div', { class: 'access-actions' },
+        h('button', {
+          type: 'button', class: `btn btn-small${locked ? ' btn-warn' : ''}`, 'data-testid': 'lock-button', 'aria-pressed': String(locked),
+          onclick: () => { meeting.setLocked(!locked); toast(locked ? 'Unlocking the room…' : 'Locking the room…'); },
+        }, icon(locked ? 'unlock' : 'lock'), locked ? 'Unlock room' : 'Lock room'),
+        h('button', {
+          type: 'button', class: 'btn btn-small', 'data-testid': 'set-password-button', onclick: () => openPasswordDialog(),
+          'aria-label': passwordRequired ? 'Change or remove the room password' : 'Set a room password',
+        }, icon('key'), passwordRequired ? 'New password' : 'Set password')));
+  }
+
+  function personActions(p: ParticipantInfo): HTMLElement {
+    const pending = removing.has(p.id);
+    return h('div', { class: 'person-actions', role: 'group', 'aria-label': `Moderate ${p.display_name}` },
+      p.role !== 'moderator' ? h('button', {
+        type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'grant-moderator-button', disabled: pending,
+        'aria-label': `Make ${p.display_name} a moderator`, title: 'They can then lock the room, set its password, and remove people',
+        onclick: () => { meeting.grantModerator(p.id); toast(`Making ${p.display_name} a moderator…`); },
+      }, icon('star'), 'Make moderator') : null,
+      h('button', {
+        type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'kick-button', disabled: pending,
+        'aria-label': `Remove ${p.display_name} from the meeting`, title: 'Remove from the meeting; they may join again',
+        onclick: () => { removing.add(p.id); meeting.kick(p.id); toast(`Removing ${p.display_name}…`); update(); },
+      }, icon('leave'), pending ? 'Removing…' : 'Kick'),
+      h('button', {
+        type: 'button', class: 'btn btn-small btn-ghost danger', 'data-testid': 'ban-button', disabled: pending,
+        'aria-label': `Ban ${p.display_name} from this room`, title: 'Remove and refuse their device key for as long as the room exists',
+        onclick: () => openBanDialog(p),
+      }, icon('ban'), 'Ban'));
+  }
+
+  function openBanDialog(p: ParticipantInfo): void {
+    const confirm = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'confirm-ban-button' }, icon('ban'), `Ban ${p.display_name}`);
+    confirm.addEventListener('click', () => {
+      modDialog.close();
+      removing.add(p.id);
+      meeting.ban(p.id);
+      toast(`Banning ${p.display_name}…`);
+      update();
+    });
+    modDialog.replaceChildren(
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'mod-dialog-title' }, `Ban ${p.display_name}?`),
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => modDialog.close() }, icon('close'))),
+      h('p', {}, `${p.display_name} is removed at once, and their device key is refused for as long as this room exists. Their keys open nothing sent after the removal.`),
+      h('p', { class: 'muted small' }, 'Guests have no accounts: someone banned can come back with a new key. Lock the room or set a password to keep them out.'),
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => modDialog.close() }, 'Cancel'),
+        confirm));
+    modDialog.showModal();
+    confirm.focus();
+  }
+
+  function openPasswordDialog(): void {
+    const hasPassword = meeting.roomSettings.passwordRequired;
+    const input = h('input', { id: 'new-room-password', type: 'password', maxlength: '256', autocomplete: 'new-password', 'data-testid': 'room-password-input', required: true, 'aria-describedby': 'new-room-password-hint' });
+    const show = h('input', { id: 'show-room-password', type: 'checkbox' });
+    show.addEventListener('change', () => { input.type = show.checked ? 'text' : 'password'; });
+    const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'set-password-error', hidden: true });
+    const save = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'save-password-button' }, hasPassword ? 'Change password' : 'Set password');
+    const remove = hasPassword ? h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'remove-password-button' }, 'Remove password') : null;
+    const run = async (password: string | null) => {
+      error.hidden = true;
+      save.disabled = true;
+      if (remove) remove.disabled = true;
+      const refused = await meeting.setRoomPassword(password);
+      save.disabled = false;
+      if (remove) remove.disabled = false;
+      if (refused) {
+        error.textContent = sentence(refused);
+        error.hidden = false;
+        input.focus();
+        return;
+      }
+      modDialog.close();
+      toast(password === null ? 'Password removed' : 'Password set. Share it with the people you invite.');
+    };
+    remove?.addEventListener('click', () => void run(null));
+    const form = h('form', { method: 'dialog', onsubmit: (event: Event) => {
+      event.preventDefault();
+      if (input.value === '') { input.focus(); return; }
+      void run(input.value);
+    } },
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'mod-dialog-title' }, 'Room password'),
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => modDialog.close() }, icon('close'))),
+      h('p', { class: 'muted small' }, 'People who join from now on must enter it; everyone here stays. The server keeps only a hash, and refuses short or common passwords.'),
+      h('div', { class: 'field' }, h('label', { for: 'new-room-password' }, hasPassword ? 'New password' : 'Password'), input,
+        h('label', { class: 'check', for: 'show-room-password' }, show, 'Show password')),
+      error,
+      h('div', { class: 'dialog-actions' }, remove, h('span', { class: 'spacer' }),
+        h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => modDialog.close() }, 'Cancel'), save));
+    modDialog.replaceChildren(form);
+    modDialog.showModal();
+    input.focus();
   }
 
   function securityPanel(): HTMLElement {
@@ -325,6 +466,9 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
       : 'Media is not flowing yet. Nothing is sent unencrypted.';
     e2eeStatus.setAttribute('aria-label', state === 'encrypted' ? 'End-to-end encrypted' : `Encryption: ${text}`);
 
+    lockedPill.hidden = !meeting.roomSettings.locked;
+    passwordPill.hidden = !meeting.roomSettings.passwordRequired;
+
     reconnecting.hidden = meeting.connection !== 'reconnecting';
     reconnecting.textContent = meeting.connection === 'reconnecting' ? `Reconnecting… ${meeting.connectionDetail}` : '';
 
@@ -335,6 +479,19 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
   }
 
   function renderLeft(): void {
+    if (meeting.connection === 'removed') {
+      const banned = meeting.removedReason === 'banned';
+      root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card removed-card', 'data-testid': 'removed-screen', role: 'alert' },
+        h('span', { class: 'card-icon' }, icon(banned ? 'ban' : 'leave')),
+        h('h1', {}, 'You were removed from the meeting by a moderator'),
+        h('p', {}, banned
+          ? 'You were banned: this device cannot join this room again.'
+          : 'You can only rejoin if the room lets you in again.'),
+        h('p', { class: 'muted' }, 'Your camera and microphone are off, and you are out of the encrypted group: nothing said from now on can be decrypted with your keys.'),
+        h('div', { class: 'card-actions' },
+          h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'home-button', onclick: home }, 'Home')))));
+      return;
+    }
     root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card' },
       h('h1', {}, meeting.connection === 'failed' ? 'Could not join' : 'You left the meeting'),
       meeting.connection === 'failed' ? h('p', {}, meeting.connectionDetail) : h('p', { class: 'muted' }, 'The keys you used are gone with you; nobody can use them to look back.'),
@@ -349,7 +506,9 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
     scheduled = true;
     requestAnimationFrame(() => {
       scheduled = false;
-      if (meeting.connection === 'left' || meeting.connection === 'failed') { renderLeft(); return; }
+      if (meeting.connection === 'left' || meeting.connection === 'failed' || meeting.connection === 'removed') { renderLeft(); return; }
+      // Someone we asked to remove is gone from the server's list.
+      for (const id of removing) if (!meeting.serverParticipants.some((p) => p.id === id)) removing.delete(id);
       renderTiles();
       renderControls();
       renderPanel();
@@ -366,6 +525,14 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
   }
 
   meeting.onChange = update;
+  meeting.onServerError = (code, message) => {
+    // A refused kick or ban leaves its target as it was.
+    removing.clear();
+    update();
+    toast(code === 'forbidden' ? 'Only moderators can do that.'
+      : code === 'unknown_participant' ? 'That person is no longer in the meeting.'
+      : sentence(message));
+  };
 
   window.sealroomDebug = {
     meeting,
@@ -373,6 +540,9 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
     state: () => ({
       connection: meeting.connection,
       participantId: meeting.participantId,
+      role: meeting.role,
+      roomSettings: meeting.roomSettings,
+      removedReason: meeting.removedReason,
       epoch: meeting.epoch ? Number(meeting.epoch.epoch) : null,
       ownLeaf: meeting.epoch?.ownLeaf ?? null,
       roster: meeting.roster,
@@ -384,8 +554,14 @@ export function renderMeeting(root: HTMLElement, room: string, choice: PrejoinCh
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),
   };
-  meeting.start();
   update();
+}
+
+/** A server message as a sentence: capitalised, with a full stop. */
+function sentence(text: string): string {
+  const t = text.trim();
+  if (!t) return t;
+  return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
 }
 
 function controlButton(testid: string, label: string, iconName: 'mic' | 'camera' | 'screen' | 'settings' | 'people' | 'shield', text: string): HTMLButtonElement {

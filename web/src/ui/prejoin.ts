@@ -1,7 +1,10 @@
 // The pre-join screen: camera preview, microphone level, device choice and display name.
-// Resolves with the chosen tracks and name when the user joins.
+// Joining is tried from here (`attempt`): a refusal (locked room, password, rate limit, ban)
+// is shown on this screen, with a password field once the server asked for one, and the user
+// may try again. Resolves with what the successful attempt returned.
 
 import { LevelMeter, deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
+import type { JoinRefusal } from '../meeting';
 import { isValidDisplayName } from '../protocol';
 import { brand } from './home';
 import { h, icon } from './dom';
@@ -12,11 +15,15 @@ export interface PrejoinChoice {
   video: MediaStreamTrack | null;
   micMuted: boolean;
   cameraOff: boolean;
+  /** The room password, if the user gave one. */
+  password: string | null;
 }
+
+export type JoinAttempt<T> = (choice: PrejoinChoice) => Promise<{ ok: true; value: T } | { ok: false; refusal: JoinRefusal }>;
 
 const NAME_KEY = 'sealroom.displayName';
 
-export function renderPrejoin(root: HTMLElement, room: string): Promise<PrejoinChoice> {
+export function renderPrejoin<T>(root: HTMLElement, room: string, attempt: JoinAttempt<T>): Promise<T> {
   return new Promise((resolve) => {
     let audio: MediaStreamTrack | null = null;
     let video: MediaStreamTrack | null = null;
@@ -37,7 +44,70 @@ export function renderPrejoin(root: HTMLElement, room: string): Promise<PrejoinC
       placeholder: 'Your name', required: true,
     });
     nameInput.value = localStorage.getItem(NAME_KEY) ?? '';
-    const error = h('p', { class: 'form-error', role: 'alert' });
+    const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'join-error', hidden: true });
+    const passwordInput = h('input', {
+      id: 'room-password', type: 'password', maxlength: '256', 'data-testid': 'password-input', autocomplete: 'off',
+      placeholder: 'Room password', 'aria-describedby': 'room-password-hint',
+    });
+    const passwordField = h('div', { class: 'field', hidden: true },
+      h('label', { for: 'room-password' }, 'Room password'), passwordInput,
+      h('p', { class: 'field-hint', id: 'room-password-hint' }, 'Ask the person who invited you. A locked room lets nobody in until a moderator unlocks it, password or not.'));
+    let busy = false;
+    let blocked = false;
+    let countdown = 0;
+    const setError = (text: string) => {
+      error.textContent = text;
+      error.hidden = text === '';
+    };
+    const setJoinButton = (text: string, disabled: boolean) => {
+      joinButton.textContent = text;
+      joinButton.disabled = disabled;
+    };
+    /** Refused for too many attempts: wait it out, with the seconds counting down. */
+    const waitOut = (ms: number) => {
+      window.clearInterval(countdown);
+      const until = performance.now() + ms;
+      const tick = () => {
+        const left = Math.ceil((until - performance.now()) / 1000);
+        if (left <= 0) {
+          window.clearInterval(countdown);
+          setError('');
+          setJoinButton('Join meeting', blocked);
+          return;
+        }
+        setError(`Too many attempts, try again in ${left} s.`);
+        setJoinButton(`Try again in ${left} s`, true);
+      };
+      tick();
+      countdown = window.setInterval(tick, 250);
+    };
+    const showRefusal = (refusal: JoinRefusal) => {
+      switch (refusal.code) {
+        case 'access_denied':
+          passwordField.hidden = false;
+          setError('This room is locked or needs a password.');
+          setJoinButton('Join meeting', false);
+          passwordInput.focus();
+          passwordInput.select();
+          break;
+        case 'rate_limited':
+          waitOut(refusal.retryAfterMs);
+          break;
+        case 'banned':
+          blocked = true;
+          setError('A moderator banned you from this room. You cannot join it.');
+          setJoinButton('Cannot join', true);
+          break;
+        case 'unreachable':
+          setError('Could not reach the server. Check your connection and try again.');
+          setJoinButton('Join meeting', false);
+          break;
+        case 'invalid':
+          setError(refusal.message);
+          setJoinButton('Join meeting', false);
+          break;
+      }
+    };
     const micToggle = h('button', { type: 'button', class: 'round-btn', 'aria-pressed': 'false', 'aria-label': 'Mute microphone', 'data-testid': 'prejoin-mute-button' }, icon('mic'));
     const camToggle = h('button', { type: 'button', class: 'round-btn', 'aria-pressed': 'false', 'aria-label': 'Turn camera off', 'data-testid': 'prejoin-camera-button' }, icon('camera'));
     const joinButton = h('button', { type: 'submit', class: 'btn btn-primary btn-lg btn-block', 'data-testid': 'join-button', disabled: true }, 'Starting camera…');
@@ -96,24 +166,42 @@ export function renderPrejoin(root: HTMLElement, room: string): Promise<PrejoinC
     });
     nameInput.addEventListener('input', refreshPreview);
 
-    const form = h('form', { class: 'join-card', 'aria-labelledby': 'prejoin-title', onsubmit: (event: Event) => {
+    const form = h('form', { class: 'join-card', 'aria-labelledby': 'prejoin-title', onsubmit: async (event: Event) => {
       event.preventDefault();
+      if (busy || blocked || joinButton.disabled) return;
       const displayName = nameInput.value.trim();
       if (!isValidDisplayName(displayName)) {
-        error.textContent = 'Enter the name others will see (up to 64 characters).';
+        setError('Enter the name others will see (up to 64 characters).');
         nameInput.focus();
         return;
       }
       localStorage.setItem(NAME_KEY, displayName);
+      busy = true;
+      setError('');
+      setJoinButton('Joining…', true);
+      // The attempt uses the tracks as they are now: no device changes until it is answered.
+      const inputs = [cameraSelect, micSelect, camToggle, micToggle, nameInput, passwordInput];
+      const wasDisabled = inputs.map((el) => el.disabled);
+      for (const el of inputs) el.disabled = true;
+      const password = passwordField.hidden || passwordInput.value === '' ? null : passwordInput.value;
+      const result = await attempt({ displayName, audio, video: cameraOff ? null : video, micMuted, cameraOff, password });
+      busy = false;
+      inputs.forEach((el, i) => { el.disabled = wasDisabled[i] ?? false; });
+      if (!result.ok) {
+        showRefusal(result.refusal);
+        return;
+      }
+      window.clearInterval(countdown);
       cancelAnimationFrame(raf);
       meter.close();
-      resolve({ displayName, audio, video: cameraOff ? null : video, micMuted, cameraOff });
+      resolve(result.value);
     } },
       h('h1', { id: 'prejoin-title' }, 'Ready to join?'),
       h('p', { class: 'room-label' }, h('span', { class: 'muted' }, 'Room '), h('code', { class: 'room-name', 'data-testid': 'room-name' }, room)),
       h('div', { class: 'field' }, h('label', { for: 'display-name' }, 'Your name'), nameInput),
       h('div', { class: 'field' }, h('label', { for: 'camera-select' }, 'Camera'), cameraSelect),
       h('div', { class: 'field' }, h('label', { for: 'mic-select' }, 'Microphone'), micSelect),
+      passwordField,
       error,
       joinButton,
       h('p', { class: 'fineprint' }, icon('lock'), 'End-to-end encrypted. The server relays your audio and video without being able to see or hear it.'));
@@ -133,8 +221,7 @@ export function renderPrejoin(root: HTMLElement, room: string): Promise<PrejoinC
       refreshPreview();
       await fillDevices();
       meterLoop();
-      joinButton.disabled = false;
-      joinButton.textContent = 'Join meeting';
+      setJoinButton('Join meeting', false);
       if (!nameInput.value) nameInput.focus();
     })();
     refreshPreview();
