@@ -34,7 +34,7 @@ export type ClientMessage =
   | { type: 'grant_moderator'; participant_id: string };
 
 /** `role` is absent from older servers' lists: it then means `participant`. */
-export interface ParticipantInfo { id: string; display_name: string; role?: Role }
+export interface ParticipantInfo { id: string; display_name: string; role?: Role; fingerprint?: string }
 
 export type ServerMessage =
   | { type: 'joined'; participant_id: string; external_sender: string; group: GroupAction }

@@ -155,6 +155,11 @@ pub struct ParticipantInfo {
     /// Its role in the room.
     #[serde(default)]
     pub role: Role,
+    /// The fingerprint of its MLS signature key (as `Fingerprint` displays it), once the
+    /// server has seen its key package or group: lets clients pair a roster member with the
+    /// server's id without trusting names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// Messages from the server to a client.

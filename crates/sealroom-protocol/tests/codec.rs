@@ -174,6 +174,7 @@ fn moderation_messages_round_trip() {
                 id: "p1".into(),
                 display_name: "alice".into(),
                 role: Role::Moderator,
+                fingerprint: Some("d688 523a 9a07 8465 2cc8 3cab 5c7f 0322".into()),
             }],
         },
         ServerMessage::Error {

@@ -368,7 +368,10 @@ impl Room {
         participant.fingerprint = Some(fingerprint);
         self.group = Some(group);
         self.creator = None;
-        Ok(self.request_commit_if_needed())
+        // Everyone learns the founder's key fingerprint.
+        let mut out = self.request_commit_if_needed();
+        out.extend(self.participant_list());
+        Ok(out)
     }
 
     /// A joiner uploads its key package.
@@ -391,7 +394,10 @@ impl Room {
         participant.key_package = Some(key_package);
         // A new joiner may need a commit even if one was requested for others before.
         self.commit_request = None;
-        Ok(self.request_commit_if_needed())
+        // Everyone learns the joiner's key fingerprint.
+        let mut out = self.request_commit_if_needed();
+        out.extend(self.participant_list());
+        Ok(out)
     }
 
     /// A member's commit: sequenced if it is valid for the current epoch, refused otherwise.
@@ -666,6 +672,7 @@ impl Room {
                 id: id.clone(),
                 display_name: p.display_name.to_string(),
                 role: p.role,
+                fingerprint: p.fingerprint.map(|f| f.to_string()),
             })
             .collect();
         self.participants

@@ -56,6 +56,17 @@ fn commit_request(out: &[Outgoing], id: &str) -> Option<Vec<Vec<u8>>> {
     })
 }
 
+/// The fingerprint `to` was told `of` has, in the last participant list sent to `to`.
+fn fingerprint_of(out: &[Outgoing], to_id: &str, of: &str) -> Option<String> {
+    to(out, to_id).into_iter().rev().find_map(|m| match m {
+        ServerMessage::Participants { participants } => participants
+            .iter()
+            .find(|p| p.id == of)
+            .and_then(|p| p.fingerprint.clone()),
+        _ => None,
+    })
+}
+
 /// Alice creates the group; Bob joins through the delivery service.
 fn alice_and_bob(room: &mut Room) -> (GroupSession, GroupSession) {
     let out = room.join(&"alice".into(), name("Alice"));
@@ -64,11 +75,15 @@ fn alice_and_bob(room: &mut Room) -> (GroupSession, GroupSession) {
     let mut alice_group = alice
         .create_group(&[external_sender(&out, "alice")])
         .unwrap();
-    assert!(
-        room.group_created(&"alice".into(), &alice_group.group_info().unwrap())
-            .unwrap()
-            .is_empty()
+    let out = room
+        .group_created(&"alice".into(), &alice_group.group_info().unwrap())
+        .unwrap();
+    // Nothing to commit yet; everyone (just Alice) learns her key's fingerprint.
+    assert_eq!(
+        fingerprint_of(&out, "alice", "alice"),
+        Some(alice.identity().fingerprint().to_string())
     );
+    assert!(commit_request(&out, "alice").is_none());
 
     let out = room.join(&"bob".into(), name("Bob"));
     assert_eq!(joined_action(&out, "bob"), Some(GroupAction::AwaitWelcome));
@@ -77,6 +92,11 @@ fn alice_and_bob(room: &mut Room) -> (GroupSession, GroupSession) {
         .key_package(&"bob".into(), bob.key_package().unwrap())
         .unwrap();
     let requested = commit_request(&out, "alice").expect("the member is asked to add Bob");
+    assert_eq!(
+        fingerprint_of(&out, "alice", "bob"),
+        Some(bob.identity().fingerprint().to_string()),
+        "members can pair Bob's roster entry with his server id by key, not by name"
+    );
     let refs: Vec<&[u8]> = requested.iter().map(Vec::as_slice).collect();
     let commit = alice_group.commit(&refs, &[]).unwrap();
     let out = room

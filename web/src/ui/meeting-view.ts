@@ -273,16 +273,15 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     sidePanel.replaceChildren(h('div', { class: 'panel-head' }, h('h2', {}, panel === 'people' ? 'People' : 'Security'), close), body);
   }
 
-  /** The server's participant behind each roster member (by name; same-named members are
-   *  paired in join order), for moderation, which names the server's ids. */
+  /** The server's participant behind each roster member, paired by signature-key fingerprint
+   *  (the server reports each participant's once it has seen its key), never by name: two
+   *  people may share a name, and moderation names the server's ids. */
   function serverPeopleByLeaf(): Map<number, ParticipantInfo> {
-    const others = meeting.serverParticipants.filter((p) => p.id !== meeting.participantId);
     const out = new Map<number, ParticipantInfo>();
-    const used = new Set<string>();
-    for (const m of [...meeting.roster].sort((a, b) => a.leaf - b.leaf)) {
+    for (const m of meeting.roster) {
       if (m.leaf === meeting.epoch?.ownLeaf) continue;
-      const p = others.find((o) => o.display_name === m.name && !used.has(o.id));
-      if (p) { used.add(p.id); out.set(m.leaf, p); }
+      const p = meeting.serverParticipants.find((o) => o.id !== meeting.participantId && o.fingerprint === m.fingerprint);
+      if (p) out.set(m.leaf, p);
     }
     return out;
   }
