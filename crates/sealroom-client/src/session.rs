@@ -3,7 +3,7 @@
 //! engine only sees the SFrame keyring, which the loop refreshes on every epoch.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashSet},
     net::IpAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -12,12 +12,12 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use sealroom_e2ee::{
     Device, DeviceIdentity, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming,
-    ProposalSender, ProposedChange, RosterMember,
+    ProposalSender, ProposedChange, RosterMember, key_package_fingerprint,
     sframe::{CipherSuite, MediaKeyring},
 };
 use sealroom_protocol::{
-    Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo, RemovalReason,
-    Role, ServerMessage, decode, encode,
+    ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
+    Permissions, RemovalReason, Role, ServerMessage, decode, encode,
 };
 use serde::Serialize;
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -100,6 +100,18 @@ pub struct Status {
     pub room_locked: bool,
     /// The room wants a password from joiners.
     pub room_password_required: bool,
+    /// The room has a lobby: only a moderator's client adds members.
+    pub room_lobby: bool,
+    /// What each role may do in the room.
+    pub permissions: Permissions,
+    /// We wait in the lobby for a moderator.
+    pub in_lobby: bool,
+    /// Moderators: who waits in the lobby.
+    pub lobby: Vec<ParticipantInfo>,
+    /// A moderator muted us (the SFU forwards none of our audio until we unmute).
+    pub muted_by_moderator: bool,
+    /// Application messages received, in order.
+    pub received: Vec<ReceivedApplication>,
     /// Set when a moderator removed us.
     pub removed_by_moderator: Option<RemovalReason>,
     /// True once a commit removed us from the group.
@@ -118,6 +130,17 @@ pub struct Status {
     pub local_errors: Vec<String>,
     /// A roster member the server proposed that nobody should have added: shown as a warning.
     pub warnings: Vec<String>,
+}
+
+/// An application message from a member.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ReceivedApplication {
+    /// Sender's leaf.
+    pub sender: u32,
+    /// Its kind, as bound to it by the sender (`None`: no kind Sealroom knows).
+    pub kind: Option<ApplicationKind>,
+    /// The decrypted bytes.
+    pub data: Vec<u8>,
 }
 
 /// One member of the roster as reported.
@@ -148,6 +171,10 @@ pub struct EpochEvent {
 
 enum Command {
     SelfUpdate,
+    /// Admit from the lobby: our client alone then commits the participant's Add.
+    Admit(ParticipantId),
+    /// Encrypt and send an application message.
+    Application(ApplicationKind, Vec<u8>),
     /// A message to pass on as it is (moderation).
     Send(ClientMessage),
     Leave,
@@ -230,6 +257,7 @@ impl RoomClient {
             media: media.clone(),
             started,
             wants_update: false,
+            admitted: HashSet::new(),
         };
         let mut out = vec![ClientMessage::SdpOffer { sdp: offer }];
         out.extend(state.on_joined(action)?);
@@ -316,6 +344,57 @@ impl RoomClient {
         });
     }
 
+    /// Moderators: turn the lobby on or off (off lets everyone waiting in).
+    pub fn set_lobby(&self, enabled: bool) {
+        self.send(ClientMessage::SetLobby { enabled });
+    }
+
+    /// Moderators: let a participant in from the lobby (by its id in [`Status::lobby`], once
+    /// its key fingerprint shows there). Our client commits its Add, and will add no other
+    /// device for it.
+    pub fn admit(&self, participant_id: &str) {
+        let _ = self
+            .commands
+            .send(Command::Admit(participant_id.to_owned()));
+    }
+
+    /// Moderators: turn a participant in the lobby away.
+    pub fn deny(&self, participant_id: &str) {
+        self.send(ClientMessage::Deny {
+            participant_id: participant_id.to_owned(),
+        });
+    }
+
+    /// Moderators: stop the SFU forwarding a participant's audio until it unmutes itself.
+    pub fn mute(&self, participant_id: &str) {
+        self.send(ClientMessage::Mute {
+            participant_id: participant_id.to_owned(),
+        });
+    }
+
+    /// Lifts a moderator's mute of ourselves.
+    pub fn unmute(&self) {
+        self.send(ClientMessage::Unmute);
+    }
+
+    /// Moderators: set what each role may do.
+    pub fn set_permissions(&self, permissions: Permissions) {
+        self.send(ClientMessage::SetPermissions { permissions });
+    }
+
+    /// Moderators: end the meeting for everyone.
+    pub fn end_meeting(&self) {
+        self.send(ClientMessage::EndMeeting);
+    }
+
+    /// Sends `data` end-to-end encrypted to the group, marked as `kind` (the server refuses a
+    /// kind our role may not send).
+    pub fn send_application(&self, kind: ApplicationKind, data: &[u8]) {
+        let _ = self
+            .commands
+            .send(Command::Application(kind, data.to_vec()));
+    }
+
     /// Sends any client message: for moderation, and for tests that play a participant
     /// crafting messages it has no right to send.
     pub fn send(&self, message: ClientMessage) {
@@ -372,6 +451,9 @@ struct Signalling {
     started: Instant,
     /// A self-update was asked for and has not landed yet.
     wants_update: bool,
+    /// Fingerprints of the devices our user admitted from the lobby: in a lobby room, the
+    /// only ones our client adds.
+    admitted: HashSet<String>,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -404,6 +486,8 @@ impl Signalling {
                         self.commit(&[])
                     }
                     Some(Command::Send(message)) => vec![message],
+                    Some(Command::Admit(participant_id)) => self.admit(participant_id),
+                    Some(Command::Application(kind, data)) => self.encrypt_application(kind, &data),
                     Some(Command::Leave) | None => {
                         let _ = sink.send(text(&ClientMessage::Leave)).await;
                         let _ = sink.close().await;
@@ -433,10 +517,74 @@ impl Signalling {
                     group_info: Bytes(group_info),
                 }])
             }
-            GroupAction::AwaitWelcome => Ok(vec![ClientMessage::KeyPackage {
-                key_package: Bytes(self.device.key_package()?),
-            }]),
+            GroupAction::AwaitWelcome | GroupAction::WaitInLobby => {
+                self.with_status(|s| s.in_lobby = action == GroupAction::WaitInLobby);
+                Ok(vec![ClientMessage::KeyPackage {
+                    key_package: Bytes(self.device.key_package()?),
+                }])
+            }
         }
+    }
+
+    fn admit(&mut self, participant_id: ParticipantId) -> Vec<ClientMessage> {
+        let fingerprint = self.with_status(|s| {
+            s.lobby
+                .iter()
+                .find(|p| p.id == participant_id)
+                .and_then(|p| p.fingerprint.clone())
+        });
+        let Some(fingerprint) = fingerprint else {
+            self.note_local_error(format!(
+                "cannot admit {participant_id}: its device key has not arrived yet"
+            ));
+            return Vec::new();
+        };
+        self.admitted.insert(fingerprint);
+        vec![ClientMessage::Admit { participant_id }]
+    }
+
+    fn encrypt_application(&mut self, kind: ApplicationKind, data: &[u8]) -> Vec<ClientMessage> {
+        let Some(group) = self.group.as_mut() else {
+            self.note_local_error("no group to send an application message to".into());
+            return Vec::new();
+        };
+        match group.encrypt_application(kind.label(), data) {
+            Ok(message) => vec![ClientMessage::Application {
+                message: Bytes(message),
+            }],
+            Err(e) => {
+                self.note_local_error(format!("application message: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// In a lobby room, only devices our user admitted: a server that asks us to add anyone
+    /// else is refused, and the user told.
+    fn admissible<'a>(&self, key_packages: &'a [Bytes]) -> Vec<&'a [u8]> {
+        let lobby = self.with_status(|s| s.room_lobby);
+        key_packages
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|kp| {
+                if !lobby {
+                    return true;
+                }
+                match key_package_fingerprint(kp) {
+                    Ok(f) if self.admitted.contains(&f.to_string()) => true,
+                    Ok(f) => {
+                        self.with_status(|s| {
+                            s.warnings.push(format!(
+                                "the server asked us to add device {f}, whom we did not admit; \
+                                 refused"
+                            ))
+                        });
+                        false
+                    }
+                    Err(_) => false,
+                }
+            })
+            .collect()
     }
 
     async fn on_message(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
@@ -451,6 +599,7 @@ impl Signalling {
             ServerMessage::Welcome { welcome } => {
                 match self.device.join_group(welcome.as_ref()) {
                     Ok(group) => {
+                        self.with_status(|s| s.in_lobby = false);
                         self.group = Some(group);
                         self.epoch_changed(None);
                     }
@@ -467,6 +616,7 @@ impl Signalling {
                 match group.merge_pending_commit() {
                     Ok(change) => {
                         self.wants_update = false;
+                        self.check_admissions(&change);
                         self.epoch_changed(Some(change));
                     }
                     Err(e) => self.note_local_error(format!("merge: {e}")),
@@ -495,15 +645,36 @@ impl Signalling {
                 Vec::new()
             }
             ServerMessage::CommitRequested { key_packages } => {
-                let refs: Vec<&[u8]> = key_packages.iter().map(AsRef::as_ref).collect();
-                self.commit(&refs)
+                let admissible = self.admissible(&key_packages);
+                if admissible.is_empty() && !key_packages.is_empty() {
+                    // Nothing we may add; pending removals still get committed.
+                    return self.commit(&[]);
+                }
+                self.commit(&admissible)
             }
             ServerMessage::Application { message } => {
-                if let Some(group) = self.group.as_mut()
-                    && let Err(e) = group.process(message.as_ref())
-                {
-                    self.note_local_error(format!("application message: {e}"));
+                let Some(group) = self.group.as_mut() else {
+                    return Vec::new();
+                };
+                match group.process(message.as_ref()) {
+                    Ok(Incoming::Application {
+                        sender,
+                        data,
+                        authenticated_data,
+                    }) => self.with_status(|s| {
+                        s.received.push(ReceivedApplication {
+                            sender,
+                            kind: ApplicationKind::from_label(&authenticated_data),
+                            data,
+                        })
+                    }),
+                    Ok(_) => self.note_local_error("expected an application message".into()),
+                    Err(e) => self.note_local_error(format!("application message: {e}")),
                 }
+                Vec::new()
+            }
+            ServerMessage::Lobby { waiting } => {
+                self.with_status(|s| s.lobby = waiting);
                 Vec::new()
             }
             ServerMessage::SdpAnswer { sdp } => {
@@ -538,6 +709,7 @@ impl Signalling {
                         .find(|p| s.participant_id.as_ref() == Some(&p.id))
                     {
                         s.role = me.role;
+                        s.muted_by_moderator = me.muted;
                     }
                     s.participants = participants;
                 });
@@ -546,10 +718,14 @@ impl Signalling {
             ServerMessage::RoomSettings {
                 locked,
                 password_required,
+                lobby,
+                permissions,
             } => {
                 self.with_status(|s| {
                     s.room_locked = locked;
                     s.room_password_required = password_required;
+                    s.room_lobby = lobby;
+                    s.permissions = permissions;
                 });
                 Vec::new()
             }
@@ -579,6 +755,7 @@ impl Signalling {
         match group.process(commit) {
             Ok(Incoming::Commit(change)) => {
                 let removed = change.removed_us;
+                self.check_admissions(&change);
                 self.epoch_changed(Some(change));
                 if removed {
                     return Vec::new();
@@ -630,6 +807,38 @@ impl Signalling {
                 Vec::new()
             }
         }
+    }
+
+    /// In a lobby room, every member added must have been added by a moderator (the client of
+    /// the moderator who admitted it): anyone else is flagged to the user.
+    fn check_admissions(&self, change: &EpochChange) {
+        let Some(group) = self.group.as_ref() else {
+            return;
+        };
+        if change.added.is_empty() || !self.with_status(|s| s.room_lobby) {
+            return;
+        }
+        let committer = group
+            .roster()
+            .into_iter()
+            .find(|m| m.leaf_index == change.committer);
+        self.with_status(|s| {
+            let committer_role = committer.as_ref().and_then(|c| {
+                let fingerprint = c.fingerprint.to_string();
+                s.participants
+                    .iter()
+                    .find(|p| p.fingerprint.as_deref() == Some(fingerprint.as_str()))
+                    .map(|p| p.role)
+            });
+            if committer_role != Some(Role::Moderator) {
+                let by = committer.map_or_else(|| "?".to_owned(), |c| c.credential_name);
+                s.warnings.push(format!(
+                    "{:?} joined the encrypted group without a moderator's admission \
+                     (added by {by:?}, not a moderator)",
+                    names(&change.added)
+                ));
+            }
+        });
     }
 
     /// A new epoch: fresh media keys, a new security code, a new roster.
@@ -695,8 +904,8 @@ impl Signalling {
         self.with_status(|s| s.local_errors.push(error));
     }
 
-    fn with_status(&self, f: impl FnOnce(&mut Status)) {
-        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    fn with_status<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

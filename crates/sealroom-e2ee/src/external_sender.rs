@@ -13,6 +13,7 @@ use mls_rs::{
         },
     },
     identity::basic::BasicIdentityProvider,
+    mls_rs_codec::MlsDecode,
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
@@ -82,6 +83,18 @@ impl ExternalSender {
     }
 }
 
+/// The clear `authenticated_data` of a PrivateMessage (RFC 9420 §6.3: after the MLSMessage's
+/// version and wire format come the group id, the epoch and the content type). mls-rs keeps
+/// its PrivateMessage type private, so the fields are read here.
+fn private_message_authenticated_data(bytes: &[u8]) -> Result<Vec<u8>, GroupError> {
+    let malformed = |e: mls_rs::mls_rs_codec::Error| GroupError::Malformed(e.to_string());
+    let mut reader = bytes.get(4..).unwrap_or_default();
+    Vec::<u8>::mls_decode(&mut reader).map_err(malformed)?; // group_id
+    u64::mls_decode(&mut reader).map_err(malformed)?; // epoch
+    u8::mls_decode(&mut reader).map_err(malformed)?; // content_type
+    Vec::<u8>::mls_decode(&mut reader).map_err(malformed)
+}
+
 /// Whose key package it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyPackageOwner {
@@ -101,11 +114,18 @@ pub enum ObservedMessage {
     },
     /// A valid proposal.
     Proposal,
-    /// An encrypted application message the service cannot read (it only relays it).
-    Application,
+    /// An encrypted application message the service cannot read (it only relays it), with
+    /// the authenticated data its sender bound to it in the clear (what kind of message it
+    /// is, so that the service can apply the room's permissions).
+    Application {
+        /// The MLS `authenticated_data`: clear, but authenticated at every receiver.
+        authenticated_data: Vec<u8>,
+    },
 }
 
-/// The public state of one group as the delivery service sees it.
+/// The public state of one group as the delivery service sees it. Cloning it is how the
+/// service tries a commit before it commits to it.
+#[derive(Clone)]
 pub struct ObservedGroup {
     group: ExternalGroup<ObserverConfig>,
 }
@@ -132,13 +152,15 @@ impl ObservedGroup {
 
     /// Checks a message a member sent and, if it is a valid commit for the current epoch,
     /// applies it to the observed state. An invalid message leaves the state unchanged.
-    pub fn process(&mut self, message: &[u8]) -> Result<ObservedMessage, GroupError> {
-        let message = decode_message(message)?;
+    pub fn process(&mut self, bytes: &[u8]) -> Result<ObservedMessage, GroupError> {
+        let message = decode_message(bytes)?;
         if message.group_id() != Some(self.group_id()) {
             return Err(GroupError::WrongGroup);
         }
         if message.wire_format() == WireFormat::PrivateMessage {
-            return Ok(ObservedMessage::Application);
+            return Ok(ObservedMessage::Application {
+                authenticated_data: private_message_authenticated_data(bytes)?,
+            });
         }
         if let Some(message_epoch) = message.epoch() {
             let group_epoch = self.epoch();

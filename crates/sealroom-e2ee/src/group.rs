@@ -301,6 +301,8 @@ pub enum Incoming {
         sender: u32,
         /// The decrypted bytes.
         data: Vec<u8>,
+        /// What the sender bound to it in the clear (its kind), authenticated by MLS.
+        authenticated_data: Vec<u8>,
     },
 }
 
@@ -446,10 +448,18 @@ impl GroupSession {
         Ok(())
     }
 
-    /// Encrypts application data (chat, file keys...) for the current members.
-    pub fn encrypt_application(&mut self, data: &[u8]) -> Result<Vec<u8>, GroupError> {
+    /// Encrypts application data (chat, file keys...) for the current members, with
+    /// `authenticated_data` in the clear but authenticated (the delivery service reads it to
+    /// apply permissions; receivers get it from [`Incoming::Application`]).
+    pub fn encrypt_application(
+        &mut self,
+        authenticated_data: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
         self.ensure_member()?;
-        let message = self.group.encrypt_application_message(data, Vec::new())?;
+        let message = self
+            .group
+            .encrypt_application_message(data, authenticated_data.to_vec())?;
         Ok(message.to_bytes()?)
     }
 
@@ -497,6 +507,7 @@ impl GroupSession {
             ReceivedMessage::ApplicationMessage(description) => Ok(Incoming::Application {
                 sender: description.sender_index,
                 data: description.data().to_vec(),
+                authenticated_data: description.authenticated_data,
             }),
             _ => Err(GroupError::Malformed(
                 "not a commit, proposal or application message".into(),
@@ -537,6 +548,15 @@ impl GroupSession {
             Ok(())
         }
     }
+}
+
+/// The fingerprint of the signature key in a key package, unchecked: for a client deciding
+/// whether this is a device its user admitted (the commit that adds it validates the rest).
+pub fn key_package_fingerprint(key_package: &[u8]) -> Result<Fingerprint, GroupError> {
+    decode_message(key_package)?
+        .as_key_package()
+        .map(|kp| Fingerprint::of_signing_identity(kp.signing_identity()))
+        .ok_or_else(|| GroupError::Malformed("not a key package".into()))
 }
 
 pub(crate) fn decode_message(bytes: &[u8]) -> Result<MlsMessage, GroupError> {

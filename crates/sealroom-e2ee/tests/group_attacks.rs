@@ -157,7 +157,9 @@ fn commit_for_a_future_epoch_is_refused() {
 fn tampered_application_message_is_rejected() {
     let server = server();
     let mut sessions = room(&server);
-    let mut message = sessions[0].encrypt_application(b"secret plans").unwrap();
+    let mut message = sessions[0]
+        .encrypt_application(b"", b"secret plans")
+        .unwrap();
     let middle = message.len() / 2;
     message[middle] ^= 0x80;
     assert!(sessions[1].process(&message).is_err());
@@ -171,7 +173,7 @@ fn removed_member_cannot_read_later_application_messages() {
     sessions[0].merge_pending_commit().unwrap();
     sessions[1].process(&removal.commit).unwrap();
     let after = sessions[1]
-        .encrypt_application(b"after carol left")
+        .encrypt_application(b"", b"after carol left")
         .unwrap();
     // Carol, still at the old epoch, cannot decrypt it; after processing her removal she has no
     // session at all.

@@ -138,14 +138,15 @@ fn self_update_moves_everyone_to_a_new_epoch() {
 fn application_messages_reach_every_other_member() {
     let (_devices, mut sessions) = group_of(&["alice", "bob", "carol"]);
     let message = sessions[1]
-        .encrypt_application(b"hello room")
+        .encrypt_application(b"", b"hello room")
         .expect("encrypt");
     for i in [0, 2] {
         assert_eq!(
             sessions[i].process(&message).expect("decrypt"),
             Incoming::Application {
                 sender: 1,
-                data: b"hello room".to_vec()
+                data: b"hello room".to_vec(),
+                authenticated_data: Vec::new(),
             }
         );
     }

@@ -390,7 +390,9 @@ fn openmls_member_joins_sealroom_group() {
     let mut observed = server.observe(&alice.group_info().unwrap()).unwrap();
 
     // Application messages both ways.
-    let to_bob = alice.encrypt_application(b"hello from mls-rs").unwrap();
+    let to_bob = alice
+        .encrypt_application(b"", b"hello from mls-rs")
+        .unwrap();
     match bob.process(&to_bob) {
         OpenMlsIncoming::Application { sender, data } => {
             assert_eq!(sender, 0);
@@ -403,7 +405,8 @@ fn openmls_member_joins_sealroom_group() {
         alice.process(&to_alice).unwrap(),
         Incoming::Application {
             sender: 1,
-            data: b"hello from openmls".to_vec()
+            data: b"hello from openmls".to_vec(),
+            authenticated_data: Vec::new(),
         }
     );
 
@@ -441,7 +444,7 @@ fn openmls_member_joins_sealroom_group() {
     assert_in_sync(&[&alice, &carol], &[&bob]);
 
     // Carol's application message reaches both implementations.
-    let from_carol = carol.encrypt_application(b"carol here").unwrap();
+    let from_carol = carol.encrypt_application(b"", b"carol here").unwrap();
     assert!(matches!(
         bob.process(&from_carol),
         OpenMlsIncoming::Application { sender: 2, ref data } if data == b"carol here"
@@ -450,7 +453,8 @@ fn openmls_member_joins_sealroom_group() {
         alice.process(&from_carol).unwrap(),
         Incoming::Application {
             sender: 2,
-            data: b"carol here".to_vec()
+            data: b"carol here".to_vec(),
+            authenticated_data: Vec::new(),
         }
     );
 
@@ -531,10 +535,11 @@ fn sealroom_member_joins_openmls_group_with(policy: om::WireFormatPolicy) {
         bob.process(&to_bob).unwrap(),
         Incoming::Application {
             sender: 0,
-            data: b"hello from openmls".to_vec()
+            data: b"hello from openmls".to_vec(),
+            authenticated_data: Vec::new(),
         }
     );
-    let to_alice = bob.encrypt_application(b"hello from mls-rs").unwrap();
+    let to_alice = bob.encrypt_application(b"", b"hello from mls-rs").unwrap();
     assert!(matches!(
         alice.process(&to_alice),
         OpenMlsIncoming::Application { sender: 1, ref data } if data == b"hello from mls-rs"
@@ -573,7 +578,8 @@ fn sealroom_member_joins_openmls_group_with(policy: om::WireFormatPolicy) {
         bob.process(&from_carol).unwrap(),
         Incoming::Application {
             sender: 2,
-            data: b"carol here".to_vec()
+            data: b"carol here".to_vec(),
+            authenticated_data: Vec::new(),
         }
     );
 
@@ -588,7 +594,7 @@ fn sealroom_member_joins_openmls_group_with(policy: om::WireFormatPolicy) {
     assert!(change.removed_us);
     assert!(bob.is_removed());
     assert!(matches!(
-        bob.encrypt_application(b"late"),
+        bob.encrypt_application(b"", b"late"),
         Err(GroupError::Removed)
     ));
     assert_eq!(alice.security_code(), carol.security_code());
@@ -629,7 +635,9 @@ fn delivery_service_cannot_check_private_openmls_commits() {
     );
     assert_eq!(
         observed.process(&update).unwrap(),
-        ObservedMessage::Application
+        ObservedMessage::Application {
+            authenticated_data: Vec::new()
+        }
     );
     assert_eq!(observed.epoch(), 1);
 }

@@ -112,6 +112,128 @@ pub enum ClientMessage {
         /// Whom.
         participant_id: ParticipantId,
     },
+    /// Moderators only: turn the lobby on (later joiners wait until a moderator admits them)
+    /// or off (it does not admit those already waiting).
+    SetLobby {
+        /// On or off.
+        enabled: bool,
+    },
+    /// Moderators only: let a participant waiting in the lobby in. The server then asks this
+    /// moderator's client, and only it, to commit the participant's MLS Add.
+    Admit {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Moderators only: turn away a participant waiting in the lobby. A second denial of the
+    /// same device in the room's life bans it.
+    Deny {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Moderators only: the SFU stops forwarding the participant's audio until the
+    /// participant unmutes itself with [`ClientMessage::Unmute`].
+    Mute {
+        /// Whom.
+        participant_id: ParticipantId,
+    },
+    /// Lifts a moderator's [`ClientMessage::Mute`] of ourselves.
+    Unmute,
+    /// Moderators only: which roles may do what in the room.
+    SetPermissions {
+        /// The new permissions.
+        permissions: Permissions,
+    },
+    /// Moderators only: end the meeting for everyone; the room vanishes.
+    EndMeeting,
+}
+
+/// Which roles may do something.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Allowed {
+    /// Every participant.
+    #[default]
+    Everyone,
+    /// Moderators only.
+    Moderators,
+}
+
+impl Allowed {
+    /// Whether `role` may.
+    pub fn permits(self, role: Role) -> bool {
+        match self {
+            Allowed::Everyone => true,
+            Allowed::Moderators => role == Role::Moderator,
+        }
+    }
+}
+
+/// What each role may do in a room. The server enforces each: a screen-share track or an
+/// application message of a kind the sender's role may not send is refused with
+/// [`ErrorCode::Forbidden`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Permissions {
+    /// Share the screen (a publisher's second video track).
+    pub screen_share: Allowed,
+    /// Send chat messages ([`ApplicationKind::Chat`]).
+    pub chat: Allowed,
+    /// Send files ([`ApplicationKind::File`]).
+    pub files: Allowed,
+    /// Start a recording ([`ApplicationKind::Recording`]).
+    pub recording: Allowed,
+}
+
+impl Permissions {
+    /// Who may send an application message of `kind`.
+    pub fn for_application(&self, kind: ApplicationKind) -> Allowed {
+        match kind {
+            ApplicationKind::Control => Allowed::Everyone,
+            ApplicationKind::Chat => self.chat,
+            ApplicationKind::File => self.files,
+            ApplicationKind::Recording => self.recording,
+        }
+    }
+}
+
+/// What an MLS application message carries. The sender binds the kind to the message as MLS
+/// authenticated data: in the clear, so the server can enforce the room's [`Permissions`]
+/// without reading the message, and authenticated, so a receiver gets exactly the kind the
+/// server checked (a file sent labelled as chat is chat to every receiver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationKind {
+    /// Client-to-client state (presence, mute state); always allowed.
+    Control,
+    /// A chat message.
+    Chat,
+    /// A file offer (its key and where its ciphertext is).
+    File,
+    /// A recording notice.
+    Recording,
+}
+
+impl ApplicationKind {
+    const ALL: [ApplicationKind; 4] = [
+        ApplicationKind::Control,
+        ApplicationKind::Chat,
+        ApplicationKind::File,
+        ApplicationKind::Recording,
+    ];
+
+    /// The MLS authenticated data that marks a message of this kind.
+    pub fn label(self) -> &'static [u8] {
+        match self {
+            ApplicationKind::Control => b"sealroom/control",
+            ApplicationKind::Chat => b"sealroom/chat",
+            ApplicationKind::File => b"sealroom/file",
+            ApplicationKind::Recording => b"sealroom/recording",
+        }
+    }
+
+    /// The kind a label marks, if any.
+    pub fn from_label(label: &[u8]) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.label() == label)
+    }
 }
 
 /// What a participant may do in a room.
@@ -133,6 +255,10 @@ pub enum RemovalReason {
     Kicked,
     /// A moderator banned its device.
     Banned,
+    /// A moderator turned it away from the lobby.
+    Denied,
+    /// A moderator ended the meeting for everyone.
+    MeetingEnded,
 }
 
 /// What a joining client must do about the MLS group.
@@ -143,6 +269,9 @@ pub enum GroupAction {
     CreateGroup,
     /// Upload a key package and wait for a Welcome.
     AwaitWelcome,
+    /// Upload a key package and wait in the lobby: a moderator admits (a Welcome follows) or
+    /// denies ([`ServerMessage::Removed`]).
+    WaitInLobby,
 }
 
 /// A participant as the server sees it. Clients trust the MLS roster, not this.
@@ -160,6 +289,9 @@ pub struct ParticipantInfo {
     /// server's id without trusting names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// A moderator muted it: the SFU forwards none of its audio until it unmutes itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
 }
 
 /// Messages from the server to a client.
@@ -231,12 +363,26 @@ pub enum ServerMessage {
         /// Participants, in join order.
         participants: Vec<ParticipantInfo>,
     },
-    /// The room's admission settings changed (sent to everyone in it).
+    /// The room's settings changed (sent to everyone in it).
     RoomSettings {
         /// No new joiners are let in.
         locked: bool,
         /// Joiners must give the password.
         password_required: bool,
+        /// Joiners wait in the lobby until a moderator admits them; only a moderator's client
+        /// commits an Add, and clients warn about a member no moderator added.
+        #[serde(default)]
+        lobby: bool,
+        /// What each role may do.
+        #[serde(default)]
+        permissions: Permissions,
+    },
+    /// To moderators: who waits in the lobby (the whole list, on every change).
+    Lobby {
+        /// Waiting participants, in arrival order, with their key fingerprint once their key
+        /// package arrived (a moderator's client commits the Add only for a fingerprint its
+        /// user admitted).
+        waiting: Vec<ParticipantInfo>,
     },
     /// A moderator removed us; the server closes the connection after this message.
     Removed {

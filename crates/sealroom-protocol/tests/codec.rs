@@ -123,7 +123,12 @@ fn join_password_is_optional_and_older_messages_still_parse() {
 
 #[test]
 fn moderation_messages_round_trip() {
-    use sealroom_protocol::{ParticipantInfo, RemovalReason, Role};
+    use sealroom_protocol::{Allowed, ParticipantInfo, Permissions, RemovalReason, Role};
+
+    let moderators_only_files = Permissions {
+        files: Allowed::Moderators,
+        ..Permissions::default()
+    };
 
     for (message, tag) in [
         (
@@ -156,6 +161,33 @@ fn moderation_messages_round_trip() {
             },
             "grant_moderator",
         ),
+        (ClientMessage::SetLobby { enabled: true }, "set_lobby"),
+        (
+            ClientMessage::Admit {
+                participant_id: "p2".into(),
+            },
+            "admit",
+        ),
+        (
+            ClientMessage::Deny {
+                participant_id: "p2".into(),
+            },
+            "deny",
+        ),
+        (
+            ClientMessage::Mute {
+                participant_id: "p2".into(),
+            },
+            "mute",
+        ),
+        (ClientMessage::Unmute, "unmute"),
+        (
+            ClientMessage::SetPermissions {
+                permissions: moderators_only_files,
+            },
+            "set_permissions",
+        ),
+        (ClientMessage::EndMeeting, "end_meeting"),
     ] {
         let text = encode(&message);
         assert!(text.contains(&format!(r#""type":"{tag}""#)), "{text}");
@@ -165,9 +197,23 @@ fn moderation_messages_round_trip() {
         ServerMessage::RoomSettings {
             locked: true,
             password_required: false,
+            lobby: true,
+            permissions: moderators_only_files,
         },
         ServerMessage::Removed {
             reason: RemovalReason::Banned,
+        },
+        ServerMessage::Removed {
+            reason: RemovalReason::MeetingEnded,
+        },
+        ServerMessage::Lobby {
+            waiting: vec![ParticipantInfo {
+                id: "p3".into(),
+                display_name: "carol".into(),
+                role: Role::Participant,
+                fingerprint: None,
+                muted: false,
+            }],
         },
         ServerMessage::Participants {
             participants: vec![ParticipantInfo {
@@ -175,6 +221,7 @@ fn moderation_messages_round_trip() {
                 display_name: "alice".into(),
                 role: Role::Moderator,
                 fingerprint: Some("d688 523a 9a07 8465 2cc8 3cab 5c7f 0322".into()),
+                muted: true,
             }],
         },
         ServerMessage::Error {
@@ -198,4 +245,21 @@ fn moderation_messages_round_trip() {
         panic!("a participant list");
     };
     assert_eq!(participants[0].role, Role::Participant);
+}
+
+#[test]
+fn application_kind_labels_are_distinct_and_parse_back() {
+    use sealroom_protocol::ApplicationKind;
+
+    let kinds = [
+        ApplicationKind::Control,
+        ApplicationKind::Chat,
+        ApplicationKind::File,
+        ApplicationKind::Recording,
+    ];
+    for kind in kinds {
+        assert_eq!(ApplicationKind::from_label(kind.label()), Some(kind));
+    }
+    assert_eq!(ApplicationKind::from_label(b""), None);
+    assert_eq!(ApplicationKind::from_label(b"sealroom/chat\0"), None);
 }

@@ -15,8 +15,8 @@ use std::{
 
 use sealroom_e2ee::{ExternalSender, Fingerprint, GroupError, ObservedGroup, ObservedMessage};
 use sealroom_protocol::{
-    Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo, RemovalReason,
-    Role, RoomName, ServerMessage,
+    ApplicationKind, Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
+    Permissions, RemovalReason, Role, RoomName, ServerMessage,
 };
 
 use crate::password::{PolicyError, RoomPassword};
@@ -36,9 +36,13 @@ pub enum RoomError {
     /// A moderation message from a participant who is not a moderator.
     #[error("only moderators may do this")]
     Forbidden,
-    /// A moderation message naming someone not in the room.
+    /// A moderation message naming someone not in the room (or, for admit and deny, not in
+    /// its lobby).
     #[error("no such participant in the room")]
     UnknownParticipant,
+    /// Something the room's permissions do not allow the sender's role.
+    #[error("your role may not {0} in this room")]
+    NotPermitted(&'static str),
     /// The device's signature key is banned from this room.
     #[error("this device is banned from the room")]
     Banned,
@@ -56,7 +60,7 @@ impl RoomError {
         match self {
             RoomError::OutOfOrder(_) => ErrorCode::OutOfOrder,
             RoomError::InvalidMls(_) => ErrorCode::InvalidMlsMessage,
-            RoomError::Forbidden => ErrorCode::Forbidden,
+            RoomError::Forbidden | RoomError::NotPermitted(_) => ErrorCode::Forbidden,
             RoomError::UnknownParticipant => ErrorCode::UnknownParticipant,
             RoomError::Banned => ErrorCode::Banned,
             RoomError::WeakPassword(_) => ErrorCode::WeakPassword,
@@ -76,16 +80,28 @@ pub enum Gate {
     Password(RoomPassword),
 }
 
-/// A kicked or banned participant: the caller removes it from the SFU and closes its
-/// connection.
+/// A kicked, banned or denied participant: the caller removes it from the SFU; its connection
+/// closes once the [`ServerMessage::Removed`] notice in `out` is sent.
 #[derive(Debug)]
 pub struct Removal {
     /// Messages to send: the removed participant's notice first, then the removal proposals
     /// and the new participant list for the others.
     pub out: Vec<Outgoing>,
+    /// Why: a second denial from the lobby turns into a ban.
+    pub reason: RemovalReason,
     /// The device key banned, if a ban found one (a participant that never uploaded a key
     /// package has none).
     pub banned_device: Option<Fingerprint>,
+}
+
+/// Whether a participant is in the meeting or still in its lobby.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Admission {
+    /// Waiting for a moderator; sees nothing of the room.
+    Waiting,
+    /// In. `by` is the moderator who admitted it from the lobby: its client, and only its,
+    /// commits the Add. `None` when the room had no lobby (any member commits the Add).
+    Admitted { by: Option<ParticipantId> },
 }
 
 struct CommitRequest {
@@ -103,6 +119,25 @@ struct Participant {
     key_package: Option<Vec<u8>>,
     /// Leaf index while a member of the group.
     leaf: Option<u32>,
+    admission: Admission,
+    /// A moderator muted it (the SFU forwards none of its audio).
+    muted: bool,
+}
+
+impl Participant {
+    fn is_admitted(&self) -> bool {
+        self.admission != Admission::Waiting
+    }
+
+    fn info(&self, id: &ParticipantId) -> ParticipantInfo {
+        ParticipantInfo {
+            id: id.clone(),
+            display_name: self.display_name.to_string(),
+            role: self.role,
+            fingerprint: self.fingerprint.map(|f| f.to_string()),
+            muted: self.muted,
+        }
+    }
 }
 
 /// A room and its group's delivery service.
@@ -126,6 +161,10 @@ pub struct Room {
     password: Option<RoomPassword>,
     /// Signature-key fingerprints refused for the room's life.
     banned: HashSet<Fingerprint>,
+    lobby: bool,
+    /// Devices denied once from the lobby: a second denial bans.
+    denied: HashSet<Fingerprint>,
+    permissions: Permissions,
 }
 
 impl Room {
@@ -144,6 +183,9 @@ impl Room {
             locked: false,
             password: None,
             banned: HashSet::new(),
+            lobby: false,
+            denied: HashSet::new(),
+            permissions: Permissions::default(),
         }
     }
 
@@ -185,8 +227,8 @@ impl Room {
 
     /// A participant enters (the caller has passed it through the [`Gate`]). The first one
     /// (or the first after the group was lost) creates the group; the others upload a key
-    /// package and wait for a Welcome. The room's creator — its first participant — is its
-    /// moderator.
+    /// package and wait for a Welcome — in the lobby first, if the room has one. The room's
+    /// creator — its first participant — is its moderator.
     pub fn join(&mut self, id: &ParticipantId, display_name: DisplayName) -> Vec<Outgoing> {
         let order = self.next_order;
         self.next_order += 1;
@@ -194,6 +236,11 @@ impl Room {
             Role::Moderator
         } else {
             Role::Participant
+        };
+        let admission = if self.lobby && role != Role::Moderator {
+            Admission::Waiting
+        } else {
+            Admission::Admitted { by: None }
         };
         self.participants.insert(
             order,
@@ -205,18 +252,32 @@ impl Room {
                     fingerprint: None,
                     key_package: None,
                     leaf: None,
+                    admission,
+                    muted: false,
                 },
             ),
         );
-        let mut out = Vec::new();
+        if self.participant(id).is_some_and(|p| !p.is_admitted()) {
+            // A knock: the joiner learns nothing of the room; moderators see it.
+            let mut out = vec![self.joined(id, GroupAction::WaitInLobby)];
+            out.extend(self.lobby_for_moderators());
+            return out;
+        }
         let action = if self.group.is_none() && self.creator.is_none() {
             self.creator = Some(id.clone());
             GroupAction::CreateGroup
         } else {
             GroupAction::AwaitWelcome
         };
-        out.push(self.joined(id, action));
-        out.push((id.clone(), self.settings()));
+        let mut out = vec![self.joined(id, action)];
+        out.extend(self.enter(id));
+        out
+    }
+
+    /// What an admitted participant gets on entering, and what the others learn.
+    fn enter(&self, id: &ParticipantId) -> Vec<Outgoing> {
+        let mut out = vec![(id.clone(), self.settings())];
+        out.extend(self.lobby_for(id));
         out.extend(self.participant_list());
         out
     }
@@ -225,14 +286,186 @@ impl Room {
         ServerMessage::RoomSettings {
             locked: self.locked,
             password_required: self.password.is_some(),
+            lobby: self.lobby,
+            permissions: self.permissions,
         }
     }
 
     fn settings_for_everyone(&self) -> Vec<Outgoing> {
         let settings = self.settings();
+        self.admitted().map(|pid| (pid, settings.clone())).collect()
+    }
+
+    /// Who waits in the lobby, for one participant if it is a moderator.
+    fn lobby_for(&self, id: &ParticipantId) -> Option<Outgoing> {
+        if !self.is_moderator(id) {
+            return None;
+        }
+        let waiting = self
+            .participants
+            .values()
+            .filter(|(_, p)| !p.is_admitted())
+            .map(|(pid, p)| p.info(pid))
+            .collect();
+        Some((id.clone(), ServerMessage::Lobby { waiting }))
+    }
+
+    fn lobby_for_moderators(&self) -> Vec<Outgoing> {
+        self.admitted()
+            .filter_map(|pid| self.lobby_for(&pid))
+            .collect()
+    }
+
+    /// A moderator turns the lobby on, or off: then everyone waiting is let in.
+    pub fn set_lobby(
+        &mut self,
+        by: &ParticipantId,
+        enabled: bool,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.lobby = enabled;
+        let mut out = self.settings_for_everyone();
+        if !enabled {
+            let waiting: Vec<ParticipantId> = self
+                .participants
+                .values()
+                .filter(|(_, p)| !p.is_admitted())
+                .map(|(pid, _)| pid.clone())
+                .collect();
+            for pid in &waiting {
+                out.extend(self.let_in(pid, None));
+            }
+            out.extend(self.lobby_for_moderators());
+        }
+        Ok(out)
+    }
+
+    /// A moderator admits a participant from the lobby. Its key package, once there, goes to
+    /// this moderator's client alone to commit.
+    pub fn admit(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        if self
+            .participant(target)
+            .is_none_or(Participant::is_admitted)
+        {
+            return Err(RoomError::UnknownParticipant);
+        }
+        let mut out = self.let_in(target, Some(by.clone()));
+        out.extend(self.lobby_for_moderators());
+        Ok(out)
+    }
+
+    fn let_in(&mut self, id: &ParticipantId, by: Option<ParticipantId>) -> Vec<Outgoing> {
+        let Some(participant) = self.participant_mut(id) else {
+            return Vec::new();
+        };
+        participant.admission = Admission::Admitted { by };
+        let mut out = self.enter(id);
+        if self.group.is_none() && self.creator.is_none() {
+            // Nobody holds a group (it was lost while this one waited): it founds one.
+            out.extend(self.restart_group());
+        } else {
+            self.commit_request = None;
+            out.extend(self.request_commit_if_needed());
+        }
+        out
+    }
+
+    /// A moderator turns a participant away from the lobby; the second time the same device
+    /// is turned away in the room's life, it is banned.
+    pub fn deny(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<Removal, RoomError> {
+        self.require_moderator(by)?;
+        let device = self
+            .participant(target)
+            .filter(|p| !p.is_admitted())
+            .ok_or(RoomError::UnknownParticipant)?
+            .fingerprint;
+        let reason = match device {
+            Some(device) if !self.denied.insert(device) => RemovalReason::Banned,
+            _ => RemovalReason::Denied,
+        };
+        self.remove(by, target, reason)
+    }
+
+    /// A moderator mutes a participant: the caller stops the SFU forwarding its audio.
+    pub fn mute(
+        &mut self,
+        by: &ParticipantId,
+        target: &ParticipantId,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.set_muted(target, true)
+    }
+
+    /// A participant lifts a moderator's mute of itself.
+    pub fn unmute(&mut self, id: &ParticipantId) -> Result<Vec<Outgoing>, RoomError> {
+        self.set_muted(id, false)
+    }
+
+    fn set_muted(&mut self, id: &ParticipantId, muted: bool) -> Result<Vec<Outgoing>, RoomError> {
+        self.participant_mut(id)
+            .filter(|p| p.is_admitted())
+            .ok_or(RoomError::UnknownParticipant)?
+            .muted = muted;
+        Ok(self.participant_list())
+    }
+
+    /// Whether a moderator muted `id`.
+    pub fn is_muted(&self, id: &ParticipantId) -> bool {
+        self.participant(id).is_some_and(|p| p.muted)
+    }
+
+    /// A moderator sets what each role may do.
+    pub fn set_permissions(
+        &mut self,
+        by: &ParticipantId,
+        permissions: Permissions,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.permissions = permissions;
+        Ok(self.settings_for_everyone())
+    }
+
+    /// Whether `id` may share its screen.
+    pub fn may_share_screen(&self, id: &ParticipantId) -> bool {
+        self.participant(id)
+            .is_some_and(|p| self.permissions.screen_share.permits(p.role))
+    }
+
+    /// A moderator ends the meeting: everyone is told and the caller closes every connection
+    /// and drops the room.
+    pub fn end_meeting(&mut self, by: &ParticipantId) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        let out = self
+            .participants
+            .values()
+            .map(|(pid, _)| {
+                (
+                    pid.clone(),
+                    ServerMessage::Removed {
+                        reason: RemovalReason::MeetingEnded,
+                    },
+                )
+            })
+            .collect();
+        self.participants.clear();
+        self.group = None;
+        Ok(out)
+    }
+
+    /// Everyone in the room, in or waiting.
+    pub fn participant_ids(&self) -> Vec<ParticipantId> {
         self.participants
             .values()
-            .map(|(pid, _)| (pid.clone(), settings.clone()))
+            .map(|(pid, _)| pid.clone())
             .collect()
     }
 
@@ -275,9 +508,12 @@ impl Room {
     ) -> Result<Vec<Outgoing>, RoomError> {
         self.require_moderator(by)?;
         self.participant_mut(target)
+            .filter(|p| p.is_admitted())
             .ok_or(RoomError::UnknownParticipant)?
             .role = Role::Moderator;
-        Ok(self.participant_list())
+        let mut out = self.participant_list();
+        out.extend(self.lobby_for(target));
+        Ok(out)
     }
 
     /// A moderator removes a participant: it is told, and its removal from the group is
@@ -313,14 +549,17 @@ impl Room {
             .participant(target)
             .ok_or(RoomError::UnknownParticipant)?
             .fingerprint;
-        let banned_device = match reason {
-            RemovalReason::Banned => fingerprint,
-            RemovalReason::Kicked => None,
-        };
+        let banned_device = (reason == RemovalReason::Banned)
+            .then_some(fingerprint)
+            .flatten();
         self.banned.extend(banned_device);
         let mut out = vec![(target.clone(), ServerMessage::Removed { reason })];
         out.extend(self.leave(target));
-        Ok(Removal { out, banned_device })
+        Ok(Removal {
+            out,
+            reason,
+            banned_device,
+        })
     }
 
     fn joined(&self, id: &ParticipantId, group: GroupAction) -> Outgoing {
@@ -392,6 +631,10 @@ impl Room {
         }
         participant.fingerprint = Some(owner.fingerprint);
         participant.key_package = Some(key_package);
+        if !participant.is_admitted() {
+            // Moderators learn the knocking device's fingerprint: the one they admit.
+            return Ok(self.lobby_for_moderators());
+        }
         // A new joiner may need a commit even if one was requested for others before.
         self.commit_request = None;
         // Everyone learns the joiner's key fingerprint.
@@ -415,6 +658,7 @@ impl Room {
         if !committer_is_member {
             return Err(RoomError::OutOfOrder("only members commit"));
         }
+        let before = self.lobby.then(|| group.clone());
         let epoch = match group.process(commit) {
             Ok(ObservedMessage::Commit { epoch }) => epoch,
             Ok(_) => return Err(RoomError::OutOfOrder("not a commit")),
@@ -438,6 +682,22 @@ impl Room {
                     },
                 )]);
             }
+        };
+        if let Some(before) = before
+            && let Err(refusal) = self.check_lobby_adds(id, &before)
+        {
+            tracing::warn!(room = %self.name, committer = %id, refusal, "commit refused");
+            let group = self.group.insert(before);
+            return Ok(vec![(
+                id.clone(),
+                ServerMessage::CommitRejected {
+                    epoch: group.epoch(),
+                    code: ErrorCode::Forbidden,
+                },
+            )]);
+        }
+        let Some(group) = self.group.as_ref() else {
+            return Err(RoomError::Internal("the group vanished"));
         };
         self.commit_request = None;
         self.unresponsive.retain(|pid| pid != id);
@@ -485,6 +745,38 @@ impl Room {
         Ok(out)
     }
 
+    /// In a lobby room, a commit may add only participants a moderator admitted, and only the
+    /// admitting moderator may add them (the clients check the same and warn).
+    fn check_lobby_adds(
+        &self,
+        committer: &ParticipantId,
+        before: &ObservedGroup,
+    ) -> Result<(), &'static str> {
+        let (Some(after), before) = (self.group.as_ref(), before.roster()) else {
+            return Ok(());
+        };
+        for added in after.roster().iter().filter(|m| {
+            !before
+                .iter()
+                .any(|b| b.leaf_index == m.leaf_index && b.fingerprint == m.fingerprint)
+        }) {
+            let participant = self
+                .participants
+                .values()
+                .find(|(_, p)| p.fingerprint == Some(added.fingerprint))
+                .map(|(_, p)| p)
+                .ok_or("it adds a device no participant uploaded")?;
+            match &participant.admission {
+                Admission::Waiting => return Err("it adds a participant still in the lobby"),
+                Admission::Admitted { by: Some(by) } if by != committer => {
+                    return Err("only the admitting moderator adds a participant");
+                }
+                Admission::Admitted { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     /// An MLS application message from a member, relayed to the other members.
     pub fn application(
         &mut self,
@@ -500,8 +792,20 @@ impl Room {
             .group
             .as_mut()
             .ok_or(RoomError::OutOfOrder("no group"))?;
-        if group.process(message)? != ObservedMessage::Application {
+        let ObservedMessage::Application { authenticated_data } = group.process(message)? else {
             return Err(RoomError::OutOfOrder("not an application message"));
+        };
+        let kind = ApplicationKind::from_label(&authenticated_data).ok_or(
+            RoomError::OutOfOrder("an application message must carry its kind"),
+        )?;
+        let role = self.participant(id).map(|p| p.role).unwrap_or_default();
+        if !self.permissions.for_application(kind).permits(role) {
+            return Err(RoomError::NotPermitted(match kind {
+                ApplicationKind::Control => "send control messages",
+                ApplicationKind::Chat => "chat",
+                ApplicationKind::File => "send files",
+                ApplicationKind::Recording => "record",
+            }));
         }
         Ok(self
             .members_except(id)
@@ -536,16 +840,43 @@ impl Room {
         if let Some(leaf) = gone.leaf {
             self.departed_leaves.push(leaf);
         }
+        if !gone.is_admitted() {
+            return self.lobby_for_moderators();
+        }
         let mut out = Vec::new();
-        if self.is_empty() {
+        if self.admitted().next().is_none() {
+            // Nobody is left in the meeting to admit those still waiting.
+            out.extend(self.participants.values().map(|(pid, _)| {
+                (
+                    pid.clone(),
+                    ServerMessage::Removed {
+                        reason: RemovalReason::MeetingEnded,
+                    },
+                )
+            }));
+            self.participants.clear();
             return out;
+        }
+        for (_, p) in self.participants.values_mut() {
+            if p.admission
+                == (Admission::Admitted {
+                    by: Some(id.clone()),
+                })
+                && p.leaf.is_none()
+            {
+                // Its admitter left before adding it: back to the lobby for another moderator.
+                p.admission = Admission::Waiting;
+            }
         }
         if gone.role == Role::Moderator
             && !self
                 .participants
                 .values()
                 .any(|(_, p)| p.role == Role::Moderator)
-            && let Some((_, (_, longest_present))) = self.participants.iter_mut().next()
+            && let Some((_, longest_present)) = self
+                .participants
+                .values_mut()
+                .find(|(_, p)| p.is_admitted())
         {
             // A room is never left without a moderator: someone must be able to unlock it.
             longest_present.role = Role::Moderator;
@@ -559,6 +890,7 @@ impl Room {
             out.extend(self.request_commit_if_needed());
         }
         out.extend(self.participant_list());
+        out.extend(self.lobby_for_moderators());
         out
     }
 
@@ -566,10 +898,9 @@ impl Room {
         self.group = None;
         self.departed_leaves.clear();
         self.commit_request = None;
-        let Some((_, (first, _))) = self.participants.first_key_value() else {
+        let Some(first) = self.admitted().next() else {
             return Vec::new();
         };
-        let first = first.clone();
         // Its key package was for the old group; it now founds the new one.
         if let Some(creator) = self.participant_mut(&first) {
             creator.key_package = None;
@@ -622,9 +953,27 @@ impl Room {
             }
             Some(since) if now.saturating_duration_since(since) >= timeout => {
                 tracing::warn!(room = %self.name, committer = %request.committer, "commit request timed out");
-                self.unresponsive.push(request.committer.clone());
+                let committer = request.committer.clone();
                 self.commit_request = None;
-                self.request_commit_if_needed()
+                let mut out = Vec::new();
+                let admitted_by_it = Admission::Admitted {
+                    by: Some(committer.clone()),
+                };
+                let mut returned = false;
+                for (_, p) in self.participants.values_mut() {
+                    if p.admission == admitted_by_it && p.leaf.is_none() {
+                        // Nobody else may add whom it admitted: back to the lobby.
+                        p.admission = Admission::Waiting;
+                        returned = true;
+                    }
+                }
+                if returned {
+                    out.extend(self.participant_list());
+                    out.extend(self.lobby_for_moderators());
+                }
+                self.unresponsive.push(committer);
+                out.extend(self.request_commit_if_needed());
+                out
             }
             Some(_) => Vec::new(),
         }
@@ -636,10 +985,19 @@ impl Room {
         if self.group.is_none() || self.commit_request.is_some() {
             return Vec::new();
         }
-        let key_packages: Vec<Bytes> = self
-            .participants
-            .values()
-            .filter_map(|(_, p)| p.key_package.clone().map(Bytes))
+        let pending = || {
+            self.participants
+                .values()
+                .filter_map(|(_, p)| match &p.admission {
+                    Admission::Admitted { by } => p.key_package.as_ref().map(|kp| (by, kp)),
+                    Admission::Waiting => None,
+                })
+        };
+        // Whom a moderator admitted from the lobby, its client alone adds.
+        let admitter = pending().find_map(|(by, _)| by.clone().filter(|m| self.is_member(m)));
+        let key_packages: Vec<Bytes> = pending()
+            .filter(|(by, _)| **by == admitter)
+            .map(|(_, kp)| Bytes(kp.clone()))
             .collect();
         if key_packages.is_empty() && self.departed_leaves.is_empty() {
             return Vec::new();
@@ -649,12 +1007,13 @@ impl Room {
                 .values()
                 .filter_map(|(pid, p)| p.leaf.map(|leaf| (leaf, pid)))
         };
-        let Some(committer) = members()
-            .filter(|(_, pid)| !self.unresponsive.contains(pid))
-            .min()
-            .or_else(|| members().min())
-            .map(|(_, pid)| pid.clone())
-        else {
+        let Some(committer) = admitter.or_else(|| {
+            members()
+                .filter(|(_, pid)| !self.unresponsive.contains(pid))
+                .min()
+                .or_else(|| members().min())
+                .map(|(_, pid)| pid.clone())
+        }) else {
             return Vec::new();
         };
         self.commit_request = Some(CommitRequest {
@@ -664,28 +1023,32 @@ impl Room {
         vec![(committer, ServerMessage::CommitRequested { key_packages })]
     }
 
+    /// Who is in the meeting (not the lobby), for everyone in it.
     fn participant_list(&self) -> Vec<Outgoing> {
         let participants: Vec<ParticipantInfo> = self
             .participants
             .values()
-            .map(|(id, p)| ParticipantInfo {
-                id: id.clone(),
-                display_name: p.display_name.to_string(),
-                role: p.role,
-                fingerprint: p.fingerprint.map(|f| f.to_string()),
-            })
+            .filter(|(_, p)| p.is_admitted())
+            .map(|(id, p)| p.info(id))
             .collect();
-        self.participants
-            .values()
-            .map(|(id, _)| {
+        self.admitted()
+            .map(|id| {
                 (
-                    id.clone(),
+                    id,
                     ServerMessage::Participants {
                         participants: participants.clone(),
                     },
                 )
             })
             .collect()
+    }
+
+    /// Participants in the meeting, in join order.
+    fn admitted(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.participants
+            .values()
+            .filter(|(_, p)| p.is_admitted())
+            .map(|(id, _)| id.clone())
     }
 
     fn members(&self) -> impl Iterator<Item = ParticipantId> + '_ {

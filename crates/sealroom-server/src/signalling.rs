@@ -22,8 +22,8 @@ use axum::{
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use sealroom_protocol::{
-    ClientMessage, DisplayName, ErrorCode, MAX_MESSAGE_BYTES, ParticipantId, RoomName,
-    ServerMessage, decode, encode,
+    ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES, ParticipantId,
+    RemovalReason, RoomName, ServerMessage, decode, encode,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
@@ -231,7 +231,10 @@ async fn handle(
         }
         ClientMessage::SdpOffer { sdp } => {
             match state.media.add_participant(room.as_str(), id, sdp).await {
-                Ok(answer) => Ok(vec![(id.clone(), ServerMessage::SdpAnswer { sdp: answer })]),
+                Ok(answer) => {
+                    apply_media_policy(state, room, std::slice::from_ref(id)).await;
+                    Ok(vec![(id.clone(), ServerMessage::SdpAnswer { sdp: answer })])
+                }
                 Err(error) => {
                     reply_error(state, outbox, ErrorCode::InvalidSdp, &error.to_string());
                     return;
@@ -281,6 +284,7 @@ async fn handle(
         ClientMessage::GrantModerator { participant_id } => {
             let result = state.with_room(room, |r| r.grant_moderator(id, participant_id));
             if result.is_ok() {
+                apply_media_policy(state, room, std::slice::from_ref(participant_id)).await;
                 let detail = format!("target={participant_id}");
                 state
                     .audit(AuditAction::ModeratorGranted, room, Some(id), Some(&detail))
@@ -288,37 +292,112 @@ async fn handle(
             }
             result
         }
-        ClientMessage::Kick { participant_id } | ClientMessage::Ban { participant_id } => {
-            let ban = matches!(message, ClientMessage::Ban { .. });
-            match state.with_room(room, |r| {
-                if ban {
-                    r.ban(id, participant_id)
-                } else {
-                    r.kick(id, participant_id)
-                }
-            }) {
+        ClientMessage::Kick { participant_id }
+        | ClientMessage::Ban { participant_id }
+        | ClientMessage::Deny { participant_id } => {
+            let removal = state.with_room(room, |r| match &message {
+                ClientMessage::Ban { .. } => r.ban(id, participant_id),
+                ClientMessage::Deny { .. } => r.deny(id, participant_id),
+                _ => r.kick(id, participant_id),
+            });
+            match removal {
                 Ok(removal) => {
-                    remove(state, room, id, participant_id, ban, removal).await;
+                    remove(state, room, id, participant_id, removal).await;
                     Ok(Vec::new())
                 }
                 Err(error) => Err(error),
             }
         }
-        ClientMessage::Join { .. } | ClientMessage::Leave => Ok(Vec::new()),
-    };
-    match result {
-        Ok(out) => state.dispatch(out),
-        Err(error) => {
-            if let RoomError::Forbidden = error {
-                let detail = format!("message={}", message_type(&message));
+        ClientMessage::SetLobby { enabled } => {
+            let result = state.with_room(room, |r| r.set_lobby(id, *enabled));
+            if result.is_ok() {
+                let action = if *enabled {
+                    AuditAction::LobbyEnabled
+                } else {
+                    AuditAction::LobbyDisabled
+                };
+                state.audit(action, room, Some(id), None).await;
+            }
+            result
+        }
+        ClientMessage::Admit { participant_id } => {
+            let result = state.with_room(room, |r| r.admit(id, participant_id));
+            if result.is_ok() {
+                let detail = format!("target={participant_id}");
+                state
+                    .audit(AuditAction::LobbyAdmitted, room, Some(id), Some(&detail))
+                    .await;
+            }
+            result
+        }
+        ClientMessage::Mute { participant_id } => {
+            let result = state.with_room(room, |r| r.mute(id, participant_id));
+            if result.is_ok() {
+                apply_media_policy(state, room, std::slice::from_ref(participant_id)).await;
+                let detail = format!("target={participant_id}");
+                state
+                    .audit(AuditAction::ParticipantMuted, room, Some(id), Some(&detail))
+                    .await;
+            }
+            result
+        }
+        ClientMessage::Unmute => {
+            let result = state.with_room(room, |r| r.unmute(id));
+            if result.is_ok() {
+                apply_media_policy(state, room, std::slice::from_ref(id)).await;
+                state
+                    .audit(AuditAction::ParticipantUnmuted, room, Some(id), None)
+                    .await;
+            }
+            result
+        }
+        ClientMessage::SetPermissions { permissions } => {
+            let result = state.with_room(room, |r| r.set_permissions(id, *permissions));
+            if result.is_ok() {
+                let everyone = state.with_room(room, |r| Ok(r.participant_ids()));
+                apply_media_policy(state, room, &everyone.unwrap_or_default()).await;
+                let detail = serde_json::to_string(permissions).unwrap_or_default();
                 state
                     .audit(
-                        AuditAction::ModerationForbidden,
+                        AuditAction::PermissionsChanged,
                         room,
                         Some(id),
                         Some(&detail),
                     )
                     .await;
+            }
+            result
+        }
+        ClientMessage::EndMeeting => end_meeting(state, room, id).await,
+        ClientMessage::Join { .. } | ClientMessage::Leave => Ok(Vec::new()),
+    };
+    match result {
+        Ok(out) => state.dispatch(out),
+        Err(error) => {
+            match error {
+                RoomError::Forbidden => {
+                    let detail = format!("message={}", message_type(&message));
+                    state
+                        .audit(
+                            AuditAction::ModerationForbidden,
+                            room,
+                            Some(id),
+                            Some(&detail),
+                        )
+                        .await;
+                }
+                RoomError::NotPermitted(what) => {
+                    let detail = format!("what={what}");
+                    state
+                        .audit(
+                            AuditAction::PermissionRefused,
+                            room,
+                            Some(id),
+                            Some(&detail),
+                        )
+                        .await;
+                }
+                _ => {}
             }
             reply_error(state, outbox, error.code(), &error.to_string())
         }
@@ -342,7 +421,60 @@ fn message_type(message: &ClientMessage) -> &'static str {
         ClientMessage::Kick { .. } => "kick",
         ClientMessage::Ban { .. } => "ban",
         ClientMessage::GrantModerator { .. } => "grant_moderator",
+        ClientMessage::SetLobby { .. } => "set_lobby",
+        ClientMessage::Admit { .. } => "admit",
+        ClientMessage::Deny { .. } => "deny",
+        ClientMessage::Mute { .. } => "mute",
+        ClientMessage::Unmute => "unmute",
+        ClientMessage::SetPermissions { .. } => "set_permissions",
+        ClientMessage::EndMeeting => "end_meeting",
     }
+}
+
+/// Tells the SFU what the room allows these participants: a moderator's mute, and whether
+/// their role may share the screen. A participant whose media is not in the SFU yet gets it
+/// when its media arrives (this is called again then).
+async fn apply_media_policy(state: &AppState, room: &RoomName, ids: &[ParticipantId]) {
+    let policy: Vec<(bool, bool)> = {
+        let rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(r) = rooms.get(room) else {
+            return;
+        };
+        ids.iter()
+            .map(|id| (r.is_muted(id), r.may_share_screen(id)))
+            .collect()
+    };
+    for (id, (muted, screen_share)) in ids.iter().zip(policy) {
+        let _ = state.media.set_audio_muted(id, muted).await;
+        let _ = state.media.set_screen_share_allowed(id, screen_share).await;
+    }
+}
+
+/// A moderator ends the meeting: everyone is told (their connections close once told), and
+/// the room is gone at once, so a later join creates a new one.
+async fn end_meeting(
+    state: &Arc<AppState>,
+    room: &RoomName,
+    id: &ParticipantId,
+) -> Result<Vec<Outgoing>, RoomError> {
+    let out = {
+        let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let out = rooms
+            .get_mut(room)
+            .ok_or(RoomError::OutOfOrder("no such room"))?
+            .end_meeting(id)?;
+        rooms.remove(room);
+        state.metrics.rooms.set(rooms.len() as i64);
+        out
+    };
+    for (participant, _) in &out {
+        state.media.remove_participant(participant);
+    }
+    state
+        .audit(AuditAction::MeetingEnded, room, Some(id), None)
+        .await;
+    state.audit(AuditAction::RoomEnded, room, None, None).await;
+    Ok(out)
 }
 
 /// A moderator sets or removes the room password. The role is checked before the policy, so a
@@ -385,31 +517,33 @@ async fn set_password(
     Ok(out)
 }
 
-/// A kicked or banned participant is told, then cut off at once: out of the SFU, its
-/// connection closed (its task then runs the ordinary leave, which finds it already out of the
-/// room); the others get the removal proposal.
+/// A kicked, banned or denied participant is told, then cut off at once: out of the SFU, its
+/// connection closed once told (its task then runs the ordinary leave, which finds it already
+/// out of the room); the others get the removal proposal.
 async fn remove(
     state: &Arc<AppState>,
     room: &RoomName,
     by: &ParticipantId,
     target: &ParticipantId,
-    ban: bool,
     removal: Removal,
 ) {
     state.media.remove_participant(target);
     state.dispatch(removal.out);
-    state.close(target);
-    tracing::info!(room = %room, moderator = %by, participant = %target, ban, "removed");
-    let (action, detail) = if ban {
-        let device = removal
-            .banned_device
-            .map_or_else(|| "none".to_owned(), |f| f.to_string());
-        (
-            AuditAction::ParticipantBanned,
-            format!("target={target} device={device}"),
-        )
-    } else {
-        (AuditAction::ParticipantKicked, format!("target={target}"))
+    tracing::info!(room = %room, moderator = %by, participant = %target, reason = ?removal.reason, "removed");
+    let (action, detail) = match removal.reason {
+        RemovalReason::Banned => {
+            let device = removal
+                .banned_device
+                .map_or_else(|| "none".to_owned(), |f| f.to_string());
+            (
+                AuditAction::ParticipantBanned,
+                format!("target={target} device={device}"),
+            )
+        }
+        RemovalReason::Denied => (AuditAction::LobbyDenied, format!("target={target}")),
+        RemovalReason::Kicked | RemovalReason::MeetingEnded => {
+            (AuditAction::ParticipantKicked, format!("target={target}"))
+        }
     };
     state.audit(action, room, Some(by), Some(&detail)).await;
 }
@@ -552,7 +686,16 @@ async fn join(
         (created, out)
     };
     state.metrics.participants.inc();
-    tracing::info!(room = %room, participant = %id, "joined");
+    let knocked = out.iter().any(|(_, m)| {
+        matches!(
+            m,
+            ServerMessage::Joined {
+                group: GroupAction::WaitInLobby,
+                ..
+            }
+        )
+    });
+    tracing::info!(room = %room, participant = %id, knocked, "joined");
     state.dispatch(out);
     if created {
         state
@@ -562,6 +705,11 @@ async fn join(
     state
         .audit(AuditAction::ParticipantJoined, room, Some(id), None)
         .await;
+    if knocked {
+        state
+            .audit(AuditAction::LobbyKnocked, room, Some(id), None)
+            .await;
+    }
     Ok(())
 }
 
@@ -633,14 +781,19 @@ impl AppState {
     }
 
     /// Queues messages for their participants. A connection whose queue is full is closed:
-    /// one slow client must not stall a room or grow the server's memory.
+    /// one slow client must not stall a room or grow the server's memory. So is one that was
+    /// just told it is removed (its writer sends what is queued before closing).
     pub(crate) fn dispatch(&self, out: Vec<Outgoing>) {
         let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         for (to, message) in out {
-            if let Some(connection) = connections.get(&to)
-                && let Err(mpsc::error::TrySendError::Full(_)) = connection.outbox.try_send(message)
-            {
+            let Some(connection) = connections.get(&to) else {
+                continue;
+            };
+            let removed = matches!(message, ServerMessage::Removed { .. });
+            if let Err(mpsc::error::TrySendError::Full(_)) = connection.outbox.try_send(message) {
                 tracing::warn!(participant = %to, "outbox full: closing the connection");
+                connection.kick.notify_one();
+            } else if removed {
                 connection.kick.notify_one();
             }
         }

@@ -69,6 +69,27 @@ pub enum AuditAction {
     JoinRefused,
     /// A join attempt hit a rate limit (detail: which limit and the address).
     JoinRateLimited,
+    /// A moderator turned the lobby on.
+    LobbyEnabled,
+    /// A moderator turned the lobby off (everyone waiting was let in).
+    LobbyDisabled,
+    /// A joiner entered the lobby to wait.
+    LobbyKnocked,
+    /// A moderator admitted someone from the lobby (detail: whom).
+    LobbyAdmitted,
+    /// A moderator turned someone away from the lobby (detail: whom; a second denial is
+    /// recorded as a ban).
+    LobbyDenied,
+    /// A moderator muted a participant (detail: whom).
+    ParticipantMuted,
+    /// A muted participant unmuted itself.
+    ParticipantUnmuted,
+    /// A moderator changed what each role may do (detail: the permissions).
+    PermissionsChanged,
+    /// A participant's role may not do what it tried (detail: what).
+    PermissionRefused,
+    /// A moderator ended the meeting for everyone.
+    MeetingEnded,
 }
 
 impl AuditAction {
@@ -90,6 +111,16 @@ impl AuditAction {
             AuditAction::ModerationForbidden => "moderation_forbidden",
             AuditAction::JoinRefused => "join_refused",
             AuditAction::JoinRateLimited => "join_rate_limited",
+            AuditAction::LobbyEnabled => "lobby_enabled",
+            AuditAction::LobbyDisabled => "lobby_disabled",
+            AuditAction::LobbyKnocked => "lobby_knocked",
+            AuditAction::LobbyAdmitted => "lobby_admitted",
+            AuditAction::LobbyDenied => "lobby_denied",
+            AuditAction::ParticipantMuted => "participant_muted",
+            AuditAction::ParticipantUnmuted => "participant_unmuted",
+            AuditAction::PermissionsChanged => "permissions_changed",
+            AuditAction::PermissionRefused => "permission_refused",
+            AuditAction::MeetingEnded => "meeting_ended",
         }
     }
 }

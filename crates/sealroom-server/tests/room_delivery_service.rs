@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use sealroom_e2ee::{Device, DeviceIdentity, ExternalSender, GroupSession, Incoming};
-use sealroom_protocol::{DisplayName, ErrorCode, GroupAction, RoomName, ServerMessage};
+use sealroom_protocol::{
+    Allowed, ApplicationKind, DisplayName, ErrorCode, GroupAction, Permissions, RemovalReason,
+    RoomName, ServerMessage,
+};
 use sealroom_server::room::{Outgoing, Room, RoomError};
 
 fn room() -> Room {
@@ -207,7 +210,9 @@ fn commits_and_application_messages_from_non_members_are_refused() {
         room.commit(&"carol".into(), &commit.commit, None),
         Err(RoomError::OutOfOrder(_))
     ));
-    let message = bob.encrypt_application(b"hi").unwrap();
+    let message = bob
+        .encrypt_application(ApplicationKind::Chat.label(), b"hi")
+        .unwrap();
     assert!(matches!(
         room.application(&"carol".into(), &message),
         Err(RoomError::OutOfOrder(_))
@@ -318,7 +323,9 @@ fn creator_is_moderator_and_a_participant_cannot_moderate() {
     assert_eq!(room.gate(), Gate::Locked);
     assert!(to(&out, "alice").contains(&&ServerMessage::RoomSettings {
         locked: true,
-        password_required: false
+        password_required: false,
+        lobby: false,
+        permissions: Permissions::default(),
     }));
     assert!(matches!(
         room.kick(&alice, &"nobody".into()),
@@ -434,4 +441,274 @@ fn room_with_banned_founder(banned: &Device) -> (Room, Result<Vec<Outgoing>, Roo
     let forged = banned.create_group(&[external_sender(&out, "m")]).unwrap();
     let result = room.group_created(&"m".into(), &forged.group_info().unwrap());
     (room, result)
+}
+
+fn lobby(out: &[Outgoing], moderator: &str) -> Option<Vec<(String, Option<String>)>> {
+    to(out, moderator).into_iter().rev().find_map(|m| match m {
+        ServerMessage::Lobby { waiting } => Some(
+            waiting
+                .iter()
+                .map(|p| (p.id.clone(), p.fingerprint.clone()))
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+/// Alice and Bob in a room whose lobby Alice (the moderator) turned on; Carol knocks with her
+/// key package.
+fn lobby_room_with_carol_waiting() -> (Room, GroupSession, GroupSession, Device) {
+    let mut room = room();
+    let (alice, bob) = alice_and_bob(&mut room);
+    let out = room.set_lobby(&"alice".into(), true).unwrap();
+    assert!(
+        to(&out, "bob")
+            .iter()
+            .any(|m| matches!(m, ServerMessage::RoomSettings { lobby: true, .. }))
+    );
+    let out = room.join(&"carol".into(), name("Carol"));
+    assert_eq!(joined_action(&out, "carol"), Some(GroupAction::WaitInLobby));
+    assert_eq!(
+        to(&out, "carol").len(),
+        1,
+        "a knocking joiner learns nothing of the room: {out:?}"
+    );
+    assert!(to(&out, "bob").is_empty(), "only moderators see knocks");
+    assert_eq!(lobby(&out, "alice"), Some(vec![("carol".into(), None)]));
+    let carol = device("Carol");
+    let out = room
+        .key_package(&"carol".into(), carol.key_package().unwrap())
+        .unwrap();
+    assert!(commit_request(&out, "alice").is_none() && commit_request(&out, "bob").is_none());
+    assert_eq!(
+        lobby(&out, "alice"),
+        Some(vec![(
+            "carol".into(),
+            Some(carol.identity().fingerprint().to_string())
+        )]),
+        "the moderator sees the knocking device's key"
+    );
+    (room, alice, bob, carol)
+}
+
+#[test]
+fn lobby_admission_goes_to_the_admitting_moderator_alone() {
+    let (mut room, mut alice, mut bob, carol) = lobby_room_with_carol_waiting();
+    assert!(matches!(
+        room.admit(&"bob".into(), &"carol".into()),
+        Err(RoomError::Forbidden)
+    ));
+    let out = room.admit(&"alice".into(), &"carol".into()).unwrap();
+    let requested = commit_request(&out, "alice").expect("the admitting moderator commits");
+    assert!(commit_request(&out, "bob").is_none());
+    assert_eq!(lobby(&out, "alice"), Some(vec![]));
+    assert!(
+        to(&out, "carol")
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Participants { .. })),
+        "admitted, Carol sees who is in the room"
+    );
+
+    // Bob is not the admitting moderator: the delivery service refuses his Add of Carol.
+    let refs: Vec<&[u8]> = requested.iter().map(Vec::as_slice).collect();
+    let by_bob = bob.commit(&refs, &[]).unwrap();
+    let out = room
+        .commit(&"bob".into(), &by_bob.commit, by_bob.welcome.as_deref())
+        .unwrap();
+    assert!(matches!(
+        to(&out, "bob")[..],
+        [ServerMessage::CommitRejected {
+            epoch: 1,
+            code: ErrorCode::Forbidden
+        }]
+    ));
+    assert_eq!(room.epoch(), Some(1), "the refused commit left no trace");
+    bob.discard_pending_commit().unwrap();
+
+    let by_alice = alice.commit(&refs, &[]).unwrap();
+    let out = room
+        .commit(
+            &"alice".into(),
+            &by_alice.commit,
+            by_alice.welcome.as_deref(),
+        )
+        .unwrap();
+    assert!(matches!(
+        to(&out, "alice")[..],
+        [ServerMessage::CommitAccepted { epoch: 2 }]
+    ));
+    let welcome = to(&out, "carol")
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Welcome { welcome } => Some(welcome.0.clone()),
+            _ => None,
+        })
+        .expect("Carol gets the Welcome");
+    carol.join_group(&welcome).unwrap();
+}
+
+#[test]
+fn a_participant_still_in_the_lobby_cannot_be_added_by_anyone() {
+    let (mut room, mut alice, _bob, carol) = lobby_room_with_carol_waiting();
+    // Alice's client is talked into adding Carol before anyone admitted her.
+    let commit = alice.commit(&[&carol.key_package().unwrap()], &[]).unwrap();
+    let out = room
+        .commit(&"alice".into(), &commit.commit, commit.welcome.as_deref())
+        .unwrap();
+    assert!(matches!(
+        to(&out, "alice")[..],
+        [ServerMessage::CommitRejected {
+            code: ErrorCode::Forbidden,
+            ..
+        }]
+    ));
+    assert!(to(&out, "carol").is_empty(), "no Welcome for Carol");
+}
+
+#[test]
+fn admission_returns_to_the_lobby_when_the_admitting_moderator_leaves() {
+    let (mut room, _alice, _bob, _carol) = lobby_room_with_carol_waiting();
+    room.admit(&"alice".into(), &"carol".into()).unwrap();
+    let out = room.leave(&"alice".into());
+    assert!(room.is_moderator(&"bob".into()), "Bob inherits moderation");
+    assert_eq!(
+        lobby(&out, "bob").map(|w| w.into_iter().map(|(id, _)| id).collect::<Vec<_>>()),
+        Some(vec!["carol".to_owned()]),
+        "nobody else may add whom Alice admitted: Carol waits for Bob"
+    );
+    assert!(commit_request(&out, "bob").is_some_and(|kps| kps.is_empty()));
+}
+
+#[test]
+fn second_denial_of_the_same_device_bans_it() {
+    let (mut room, _alice, _bob, carol) = lobby_room_with_carol_waiting();
+    let removal = room.deny(&"alice".into(), &"carol".into()).unwrap();
+    assert_eq!(removal.reason, RemovalReason::Denied);
+    assert_eq!(
+        removed_notice(&removal.out, "carol"),
+        Some(RemovalReason::Denied)
+    );
+
+    room.join(&"carol2".into(), name("Carol"));
+    room.key_package(&"carol2".into(), carol.key_package().unwrap())
+        .unwrap();
+    let removal = room.deny(&"alice".into(), &"carol2".into()).unwrap();
+    assert_eq!(removal.reason, RemovalReason::Banned);
+    assert_eq!(removal.banned_device, Some(carol.identity().fingerprint()));
+    room.join(&"carol3".into(), name("Carol"));
+    assert!(matches!(
+        room.key_package(&"carol3".into(), carol.key_package().unwrap()),
+        Err(RoomError::Banned)
+    ));
+}
+
+#[test]
+fn waiting_participants_are_told_when_nobody_is_left_to_admit_them() {
+    let (mut room, _alice, _bob, _carol) = lobby_room_with_carol_waiting();
+    room.leave(&"bob".into());
+    let out = room.leave(&"alice".into());
+    assert_eq!(
+        removed_notice(&out, "carol"),
+        Some(RemovalReason::MeetingEnded)
+    );
+    assert!(room.is_empty());
+}
+
+#[test]
+fn turning_the_lobby_off_lets_everyone_waiting_in() {
+    let (mut room, _alice, _bob, _carol) = lobby_room_with_carol_waiting();
+    let out = room.set_lobby(&"alice".into(), false).unwrap();
+    let requested = commit_request(&out, "alice").expect("a member adds Carol");
+    assert_eq!(requested.len(), 1);
+}
+
+#[test]
+fn application_kinds_follow_the_room_permissions() {
+    let mut room = room();
+    let (mut alice, mut bob) = alice_and_bob(&mut room);
+    let only_moderators_send_files = Permissions {
+        files: Allowed::Moderators,
+        ..Permissions::default()
+    };
+    assert!(matches!(
+        room.set_permissions(&"bob".into(), only_moderators_send_files),
+        Err(RoomError::Forbidden)
+    ));
+    room.set_permissions(&"alice".into(), only_moderators_send_files)
+        .unwrap();
+    let file_from_bob = bob
+        .encrypt_application(ApplicationKind::File.label(), b"file key")
+        .unwrap();
+    let refused = room.application(&"bob".into(), &file_from_bob).unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    let chat_from_bob = bob
+        .encrypt_application(ApplicationKind::Chat.label(), b"hello")
+        .unwrap();
+    assert_eq!(
+        room.application(&"bob".into(), &chat_from_bob)
+            .unwrap()
+            .len(),
+        1
+    );
+    let file_from_alice = alice
+        .encrypt_application(ApplicationKind::File.label(), b"file key")
+        .unwrap();
+    assert_eq!(
+        room.application(&"alice".into(), &file_from_alice)
+            .unwrap()
+            .len(),
+        1
+    );
+    let unlabelled = bob.encrypt_application(b"", b"what am I").unwrap();
+    assert!(room.application(&"bob".into(), &unlabelled).is_err());
+
+    assert!(matches!(
+        alice.process(&chat_from_bob).unwrap(),
+        Incoming::Application { ref authenticated_data, .. }
+            if authenticated_data == ApplicationKind::Chat.label()
+    ));
+    // The kind is authenticated: a chat message relabelled as a file does not open.
+    let mut relabelled = bob
+        .encrypt_application(ApplicationKind::Chat.label(), b"hello again")
+        .unwrap();
+    let at = relabelled
+        .windows(ApplicationKind::Chat.label().len())
+        .position(|w| w == ApplicationKind::Chat.label())
+        .unwrap();
+    relabelled[at + b"sealroom/".len()..at + b"sealroom/chat".len()].copy_from_slice(b"file");
+    assert!(alice.process(&relabelled).is_err());
+}
+
+#[test]
+fn muting_and_end_meeting() {
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    assert!(matches!(
+        room.mute(&"bob".into(), &"alice".into()),
+        Err(RoomError::Forbidden)
+    ));
+    let out = room.mute(&"alice".into(), &"bob".into()).unwrap();
+    assert!(room.is_muted(&"bob".into()));
+    assert!(to(&out, "bob").iter().any(|m| matches!(
+        m,
+        ServerMessage::Participants { participants }
+            if participants.iter().any(|p| p.id == "bob" && p.muted)
+    )));
+    room.unmute(&"bob".into()).unwrap();
+    assert!(!room.is_muted(&"bob".into()));
+
+    assert!(matches!(
+        room.end_meeting(&"bob".into()),
+        Err(RoomError::Forbidden)
+    ));
+    let out = room.end_meeting(&"alice".into()).unwrap();
+    assert_eq!(
+        removed_notice(&out, "bob"),
+        Some(RemovalReason::MeetingEnded)
+    );
+    assert_eq!(
+        removed_notice(&out, "alice"),
+        Some(RemovalReason::MeetingEnded)
+    );
+    assert!(room.is_empty());
 }

@@ -23,6 +23,15 @@ impl Device {
         })
     }
 
+    /// The signature-key fingerprint (as the roster shows it) of a key package the server asks
+    /// us to add: in a lobby room, only one whose device our user admitted.
+    #[wasm_bindgen(js_name = keyPackageFingerprint)]
+    pub fn key_package_fingerprint(key_package: &[u8]) -> Result<String, JsValue> {
+        sealroom_e2ee::key_package_fingerprint(key_package)
+            .map(|f| f.to_string())
+            .map_err(group_error)
+    }
+
     /// A fresh single-use key package (serialized MLS message) to upload to the delivery service.
     #[wasm_bindgen(js_name = keyPackage)]
     pub fn key_package(&self) -> Result<Vec<u8>, JsValue> {

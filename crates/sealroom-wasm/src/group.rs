@@ -152,18 +152,30 @@ impl Group {
                 }
                 .build()
             }
-            Incoming::Application { sender, data } => JsObject::new()
+            Incoming::Application {
+                sender,
+                data,
+                authenticated_data,
+            } => JsObject::new()
                 .with("kind", "application")
                 .with("sender", sender)
                 .with("data", bytes(&data))
+                .with("authenticatedData", bytes(&authenticated_data))
                 .build(),
         })
     }
 
-    /// Encrypts application data (chat, file keys…) for the current members.
+    /// Encrypts application data (chat, file keys…) for the current members, with
+    /// `authenticatedData` (the message's kind label) in the clear but authenticated.
     #[wasm_bindgen(js_name = encryptApplication)]
-    pub fn encrypt_application(&mut self, data: &[u8]) -> Result<Vec<u8>, JsValue> {
-        self.session.encrypt_application(data).map_err(group_error)
+    pub fn encrypt_application(
+        &mut self,
+        #[wasm_bindgen(js_name = authenticatedData)] authenticated_data: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, JsValue> {
+        self.session
+            .encrypt_application(authenticated_data, data)
+            .map_err(group_error)
     }
 
     /// The members, in leaf order, from the MLS tree.
