@@ -645,11 +645,8 @@ impl Signalling {
                 Vec::new()
             }
             ServerMessage::CommitRequested { key_packages } => {
+                // Pending removals are committed even when there is nobody we may add.
                 let admissible = self.admissible(&key_packages);
-                if admissible.is_empty() && !key_packages.is_empty() {
-                    // Nothing we may add; pending removals still get committed.
-                    return self.commit(&[]);
-                }
                 self.commit(&admissible)
             }
             ServerMessage::Application { message } => {

@@ -1,13 +1,17 @@
 //! A malicious server at the signalling level, played by the test itself: it speaks Sealroom's
-//! protocol to a real client and tries to slip a ghost member into the group as external sender.
-//! The client refuses (the ghost never reaches the roster) and flags the attempt.
+//! protocol to real clients and tries to slip a ghost member into the group — as external
+//! sender, by asking a client to commit a joiner nobody admitted from a room's lobby, and with a
+//! colluding member's commit. The clients refuse what they can, and flag the rest.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use sealroom_client::session::{JoinOptions, RoomClient};
 use sealroom_e2ee::{Device, DeviceIdentity, ExternalSender, ObservedMessage};
-use sealroom_protocol::{Bytes, ClientMessage, GroupAction, ServerMessage, decode, encode};
+use sealroom_protocol::{
+    Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantInfo, Permissions, Role,
+    ServerMessage, decode, encode,
+};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -32,6 +36,17 @@ async fn next<T>(socket: &mut Socket, pick: impl Fn(ClientMessage) -> Option<T>)
     }
 }
 
+fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
+    JoinOptions {
+        server: format!("http://{addr}"),
+        room: "ghost-town".into(),
+        display_name: name.into(),
+        publish: None,
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        password: None,
+    }
+}
+
 #[tokio::test]
 async fn ghost_proposed_by_a_malicious_server_is_refused_and_flagged() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -39,14 +54,7 @@ async fn ghost_proposed_by_a_malicious_server_is_refused_and_flagged() {
     let server = ExternalSender::new(DeviceIdentity::generate("evil-ds").unwrap());
     let external_sender = Bytes(server.key().unwrap().0);
 
-    let client = tokio::spawn(RoomClient::join(JoinOptions {
-        server: format!("http://{addr}"),
-        room: "ghost-town".into(),
-        display_name: "alice".into(),
-        publish: None,
-        bind_ip: "127.0.0.1".parse().unwrap(),
-        password: None,
-    }));
+    let client = tokio::spawn(RoomClient::join(join_options(addr, "alice")));
     let (stream, _) = listener.accept().await.unwrap();
     let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
     next(&mut socket, |m| {
@@ -121,4 +129,212 @@ async fn ghost_proposed_by_a_malicious_server_is_refused_and_flagged() {
         "{:?}",
         status.warnings
     );
+}
+
+fn lobby_settings() -> ServerMessage {
+    ServerMessage::RoomSettings {
+        locked: false,
+        password_required: false,
+        lobby: true,
+        permissions: Permissions::default(),
+    }
+}
+
+fn info(id: &str, name: &str, role: Role, device: &sealroom_e2ee::Fingerprint) -> ParticipantInfo {
+    ParticipantInfo {
+        id: id.into(),
+        display_name: name.into(),
+        role,
+        fingerprint: Some(device.to_string()),
+        muted: false,
+    }
+}
+
+/// A lobby room: Alice moderates, Bob and Mallory take part. The server asks each honest
+/// client to add a ghost nobody admitted (both refuse and say so), then has Mallory, who
+/// colludes, commit the ghost's Add: the ghost is in the group, and both honest clients show
+/// that no moderator admitted it.
+#[tokio::test]
+async fn member_no_moderator_admitted_is_flagged_by_every_client() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = ExternalSender::new(DeviceIdentity::generate("evil-ds").unwrap());
+    let external_sender = Bytes(server.key().unwrap().0);
+    let accept = async |name: &str, action: GroupAction| {
+        let client = tokio::spawn(RoomClient::join(join_options(addr, name)));
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+        next(&mut socket, |m| {
+            matches!(m, ClientMessage::Join { .. }).then_some(())
+        })
+        .await;
+        send(
+            &mut socket,
+            ServerMessage::Joined {
+                participant_id: name.into(),
+                external_sender: external_sender.clone(),
+                group: action,
+            },
+        )
+        .await;
+        (client.await.unwrap().expect("joined"), socket)
+    };
+
+    let (alice, mut alice_socket) = accept("alice", GroupAction::CreateGroup).await;
+    let group_info = next(&mut alice_socket, |m| match m {
+        ClientMessage::GroupCreated { group_info } => Some(group_info),
+        _ => None,
+    })
+    .await;
+    let mut observed = server.observe(group_info.as_ref()).unwrap();
+    let (bob, mut bob_socket) = accept("bob", GroupAction::AwaitWelcome).await;
+    let bob_key_package = next(&mut bob_socket, |m| match m {
+        ClientMessage::KeyPackage { key_package } => Some(key_package),
+        _ => None,
+    })
+    .await;
+    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+
+    // Before the lobby is on, Alice's client adds Bob and Mallory when asked.
+    send(
+        &mut alice_socket,
+        ServerMessage::CommitRequested {
+            key_packages: vec![bob_key_package, Bytes(mallory.key_package().unwrap())],
+        },
+    )
+    .await;
+    let (commit, welcome) = next(&mut alice_socket, |m| match m {
+        ClientMessage::Commit {
+            commit, welcome, ..
+        } => Some((commit, welcome.unwrap())),
+        _ => None,
+    })
+    .await;
+    observed.process(commit.as_ref()).unwrap();
+    send(
+        &mut alice_socket,
+        ServerMessage::CommitAccepted { epoch: 1 },
+    )
+    .await;
+    send(
+        &mut bob_socket,
+        ServerMessage::Welcome {
+            welcome: welcome.clone(),
+        },
+    )
+    .await;
+    let mut mallory_group = mallory.join_group(welcome.as_ref()).unwrap();
+
+    let roster = observed.roster();
+    let fingerprint = |name: &str| {
+        roster
+            .iter()
+            .find(|m| m.credential_name == name)
+            .unwrap()
+            .fingerprint
+    };
+    let participants = vec![
+        info("alice", "alice", Role::Moderator, &fingerprint("alice")),
+        info("bob", "bob", Role::Participant, &fingerprint("bob")),
+        info(
+            "mallory",
+            "mallory",
+            Role::Participant,
+            &fingerprint("mallory"),
+        ),
+    ];
+    for socket in [&mut alice_socket, &mut bob_socket] {
+        send(socket, lobby_settings()).await;
+        send(
+            socket,
+            ServerMessage::Participants {
+                participants: participants.clone(),
+            },
+        )
+        .await;
+    }
+    for client in [&alice, &bob] {
+        client
+            .wait_until(Duration::from_secs(10), |s| {
+                s.epoch == Some(1) && s.room_lobby && s.participants.len() == 3
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{s:#?}"));
+    }
+
+    // Attack 1: each honest client is asked to add the ghost; neither admitted it.
+    let ghost = Device::new(DeviceIdentity::generate("ghost").unwrap());
+    for socket in [&mut alice_socket, &mut bob_socket] {
+        send(
+            socket,
+            ServerMessage::CommitRequested {
+                key_packages: vec![Bytes(ghost.key_package().unwrap())],
+            },
+        )
+        .await;
+        let (commit, welcome) = next(socket, |m| match m {
+            ClientMessage::Commit {
+                commit, welcome, ..
+            } => Some((commit, welcome)),
+            _ => None,
+        })
+        .await;
+        assert!(welcome.is_none(), "nobody added");
+        let mut tried = observed.clone();
+        tried.process(commit.as_ref()).unwrap();
+        assert!(tried.roster().iter().all(|m| m.credential_name != "ghost"));
+        send(
+            socket,
+            ServerMessage::CommitRejected {
+                epoch: 1,
+                code: ErrorCode::InvalidMlsMessage,
+            },
+        )
+        .await;
+    }
+    for client in [&alice, &bob] {
+        let status = client
+            .wait_until(Duration::from_secs(10), |s| !s.warnings.is_empty())
+            .await
+            .unwrap_or_else(|s| panic!("{s:#?}"));
+        assert!(
+            status.warnings[0].contains("did not admit"),
+            "{:?}",
+            status.warnings
+        );
+    }
+
+    // Attack 2: the colluding member commits the ghost's Add; the server sequences it.
+    let commit = mallory_group
+        .commit(&[&ghost.key_package().unwrap()], &[])
+        .unwrap();
+    observed.process(&commit.commit).unwrap();
+    for socket in [&mut alice_socket, &mut bob_socket] {
+        send(
+            socket,
+            ServerMessage::Commit {
+                commit: Bytes(commit.commit.clone()),
+                epoch: 2,
+            },
+        )
+        .await;
+    }
+    for client in [&alice, &bob] {
+        let status = client
+            .wait_until(Duration::from_secs(10), |s| {
+                s.epoch == Some(2) && s.warnings.len() == 2
+            })
+            .await
+            .unwrap_or_else(|s| panic!("{s:#?}"));
+        assert!(
+            status.roster.iter().any(|m| m.name == "ghost"),
+            "the ghost is in the group, for all to see"
+        );
+        assert!(
+            status.warnings[1].contains("ghost")
+                && status.warnings[1].contains("without a moderator's admission"),
+            "{:?}",
+            status.warnings
+        );
+    }
 }

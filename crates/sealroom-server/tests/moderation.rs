@@ -9,10 +9,13 @@ use futures_util::{SinkExt, StreamExt};
 use sealroom_client::session::{SessionError, Status};
 use sealroom_e2ee::{Device, DeviceIdentity};
 use sealroom_protocol::{
-    Bytes, ClientMessage, ErrorCode, RemovalReason, Role, ServerMessage, decode, encode,
+    Allowed, ApplicationKind, Bytes, ClientMessage, ErrorCode, Permissions, RemovalReason, Role,
+    ServerMessage, decode, encode,
 };
 use sealroom_server::{config::AccessSettings, rate_limit::RateLimit};
-use support::{SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge};
+use support::{
+    SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge, wait_for_media,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The next message of interest: not a participant list, room settings or SDP.
@@ -424,11 +427,28 @@ async fn participant_cannot_moderate_with_crafted_messages() {
         ClientMessage::GrantModerator {
             participant_id: bob_id.clone(),
         },
+        ClientMessage::SetLobby { enabled: true },
+        ClientMessage::Admit {
+            participant_id: bob_id.clone(),
+        },
+        ClientMessage::Deny {
+            participant_id: alice_id.clone(),
+        },
+        ClientMessage::Mute {
+            participant_id: alice_id.clone(),
+        },
+        ClientMessage::SetPermissions {
+            permissions: Permissions {
+                chat: Allowed::Moderators,
+                ..Permissions::default()
+            },
+        },
+        ClientMessage::EndMeeting,
     ] {
         bob.send(message);
     }
     let status = bob
-        .wait_until(SETTLE, |s| s.server_error_codes.len() == 6)
+        .wait_until(SETTLE, |s| s.server_error_codes.len() == 12)
         .await
         .unwrap_or_else(|s| panic!("{s:#?}"));
     assert!(
@@ -438,7 +458,9 @@ async fn participant_cannot_moderate_with_crafted_messages() {
             .all(|c| *c == ErrorCode::Forbidden)
     );
     assert_eq!(status.role, Role::Participant);
-    assert!(!status.room_locked && !status.room_password_required);
+    assert!(!status.room_locked && !status.room_password_required && !status.room_lobby);
+    assert_eq!(status.permissions, Permissions::default());
+    assert!(status.participants.iter().all(|p| !p.muted));
 
     // A join that claims to be a moderator is just a join.
     let mut socket = connect(&server).await;
@@ -473,6 +495,205 @@ async fn participant_cannot_moderate_with_crafted_messages() {
             .iter()
             .filter(|(a, _)| a == "moderation_forbidden")
             .count(),
-        7
+        13,
+        "twelve from Bob, one from the crafted join"
+    );
+}
+
+fn leaf_of(status: &Status, name: &str) -> u32 {
+    status
+        .roster
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} in the roster of {status:#?}"))
+        .leaf
+}
+
+/// Bob knocks and Alice admits him: her client adds him, and nobody is warned. Carol knocks
+/// and is denied: she is told, and never reaches the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lobby_admit_and_deny_with_native_clients() {
+    let server = TestServer::start().await;
+    let alice = server.join("waiting-room", "alice").await;
+    converge(&[&alice], &["alice"]).await;
+    alice.set_lobby(true);
+    alice.wait_until(SETTLE, |s| s.room_lobby).await.unwrap();
+
+    let bob = server.join("waiting-room", "bob").await;
+    let waiting = bob.wait_until(SETTLE, |s| s.in_lobby).await.unwrap();
+    assert!(
+        waiting.participants.is_empty() && waiting.roster.is_empty(),
+        "a knocking joiner learns nothing of the room: {waiting:#?}"
+    );
+    let knock = alice
+        .wait_until(SETTLE, |s| {
+            s.lobby
+                .iter()
+                .any(|p| p.display_name == "bob" && p.fingerprint.is_some())
+        })
+        .await
+        .unwrap_or_else(|s| panic!("no knock from bob: {s:#?}"));
+    alice.admit(&knock.lobby[0].id);
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    assert!(!bob.status().in_lobby);
+    for status in &statuses {
+        assert!(status.warnings.is_empty(), "{:#?}", status.warnings);
+    }
+    wait_for_media(&alice, &[leaf_of(&statuses[0], "bob")]).await;
+
+    let carol = server.join("waiting-room", "carol").await;
+    let knock = alice
+        .wait_until(SETTLE, |s| {
+            s.lobby.iter().any(|p| p.display_name == "carol")
+        })
+        .await
+        .unwrap();
+    alice.deny(&knock.lobby[0].id);
+    let denied = carol
+        .wait_until(SETTLE, |s| {
+            s.removed_by_moderator == Some(RemovalReason::Denied)
+        })
+        .await
+        .unwrap_or_else(|s| panic!("carol told: {s:#?}"));
+    assert!(denied.roster.is_empty() && denied.epoch.is_none());
+    alice
+        .wait_until(SETTLE, |s| s.lobby.is_empty())
+        .await
+        .unwrap();
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+
+    let records = audited(&server, "waiting-room", "lobby_denied").await;
+    for action in ["lobby_enabled", "lobby_knocked", "lobby_admitted"] {
+        assert!(
+            records.iter().any(|(a, _)| a == action),
+            "{action}: {records:#?}"
+        );
+    }
+    assert!(
+        metrics(&server)
+            .await
+            .contains(r#"sealroom_audit_events_total{action="lobby_knocked"} 2"#)
+    );
+}
+
+/// Alice mutes Bob: the SFU stops forwarding his audio (his video still arrives) until he
+/// unmutes himself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn muted_participant_audio_stops_until_they_unmute() {
+    let server = TestServer::start().await;
+    let alice = server.join("hush", "alice").await;
+    let bob = server.join("hush", "bob").await;
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let bob_leaf = leaf_of(&statuses[0], "bob");
+    wait_for_media(&alice, &[bob_leaf]).await;
+    let frames_from_bob = async || {
+        let stats = alice.media_stats().await.unwrap();
+        let from_bob = &stats.per_sender[&bob_leaf];
+        (from_bob.audio_frames, from_bob.video_frames)
+    };
+
+    alice.mute(&participant_id(&alice.status(), "bob"));
+    bob.wait_until(SETTLE, |s| s.muted_by_moderator)
+        .await
+        .unwrap();
+    // Let what was in flight arrive, then watch for a second.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (audio, video) = frames_from_bob().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (audio_later, video_later) = frames_from_bob().await;
+    assert_eq!(audio_later, audio, "no audio from a muted participant");
+    assert!(video_later > video, "his video still flows");
+
+    bob.unmute();
+    bob.wait_until(SETTLE, |s| !s.muted_by_moderator)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + SETTLE;
+    while frames_from_bob().await.0 <= audio_later {
+        assert!(Instant::now() < deadline, "bob's audio never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let records = audited(&server, "hush", "participant_unmuted").await;
+    assert!(records.iter().any(|(a, _)| a == "participant_muted"));
+}
+
+/// Alice ends the meeting: everyone is told and cut off, and the room is gone (the next join
+/// founds a new one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_meeting_removes_everyone_and_the_room() {
+    let server = TestServer::start().await;
+    let alice = server.join("last-call", "alice").await;
+    let bob = server.join("last-call", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+
+    alice.end_meeting();
+    for client in [&alice, &bob] {
+        client
+            .wait_until(SETTLE, |s| {
+                s.removed_by_moderator == Some(RemovalReason::MeetingEnded)
+            })
+            .await
+            .unwrap_or_else(|s| panic!("not told: {s:#?}"));
+    }
+    let records = audited(&server, "last-call", "meeting_ended").await;
+    assert!(records.iter().any(|(a, _)| a == "room_ended"));
+
+    let dave = server.join("last-call", "dave").await;
+    converge(&[&dave], &["dave"]).await;
+    dave.wait_until(SETTLE, |s| s.role == Role::Moderator)
+        .await
+        .unwrap_or_else(|s| panic!("a new room, a new creator: {s:#?}"));
+}
+
+/// Files are for moderators only: Bob's file message is refused with `forbidden` and reaches
+/// nobody; his chat still does, and Alice's file reaches him with its kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_off_refuses_a_file_message() {
+    let server = TestServer::start().await;
+    let alice = server.join("no-files", "alice").await;
+    let bob = server.join("no-files", "bob").await;
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let bob_leaf = leaf_of(&statuses[0], "bob");
+    let files_for_moderators = Permissions {
+        files: Allowed::Moderators,
+        ..Permissions::default()
+    };
+    alice.set_permissions(files_for_moderators);
+    bob.wait_until(SETTLE, |s| s.permissions == files_for_moderators)
+        .await
+        .unwrap();
+
+    bob.send_application(ApplicationKind::File, b"file key and blob id");
+    bob.wait_until(SETTLE, |s| {
+        s.server_error_codes.contains(&ErrorCode::Forbidden)
+    })
+    .await
+    .unwrap_or_else(|s| panic!("no refusal: {s:#?}"));
+    bob.send_application(ApplicationKind::Chat, b"fine, I will type it");
+    let status = alice
+        .wait_until(SETTLE, |s| !s.received.is_empty())
+        .await
+        .unwrap();
+    assert_eq!(
+        status.received,
+        vec![sealroom_client::session::ReceivedApplication {
+            sender: bob_leaf,
+            kind: Some(ApplicationKind::Chat),
+            data: b"fine, I will type it".to_vec(),
+        }],
+        "the refused file never arrived"
+    );
+
+    alice.send_application(ApplicationKind::File, b"the agenda");
+    let status = bob
+        .wait_until(SETTLE, |s| !s.received.is_empty())
+        .await
+        .unwrap();
+    assert_eq!(status.received[0].kind, Some(ApplicationKind::File));
+    let records = audited(&server, "no-files", "permission_refused").await;
+    assert!(
+        records
+            .iter()
+            .any(|(a, d)| a == "permission_refused" && d.as_deref() == Some("what=send files"))
     );
 }
