@@ -41,6 +41,9 @@ pub struct JoinArgs {
     /// The room's password, if it has one (prefer the variable: flags show in `ps`).
     #[arg(long, env = "SEALROOM_ROOM_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// The room's moderator key: join as a moderator (prefer the variable).
+    #[arg(long, env = "SEALROOM_MODERATOR_KEY", hide_env_values = true)]
+    pub moderator_key: Option<String>,
     /// Log filter.
     #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
     pub log: String,
@@ -262,6 +265,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         }),
         bind_ip: args.bind_ip,
         password: args.password.clone(),
+        moderator_key: args.moderator_key.clone(),
     })
     .await?;
     match args.duration {

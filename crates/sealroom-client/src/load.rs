@@ -97,6 +97,7 @@ pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
                     }),
                     bind_ip: plan.bind_ip,
                     password: None,
+                    moderator_key: None,
                 })
                 .await?,
             );

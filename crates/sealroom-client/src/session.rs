@@ -43,6 +43,8 @@ pub struct JoinOptions {
     pub bind_ip: IpAddr,
     /// The room's password, if it has one (a join with a password never creates a room).
     pub password: Option<String>,
+    /// The room's moderator key: join as a moderator, past the lock, password and lobby.
+    pub moderator_key: Option<String>,
 }
 
 /// Why joining failed.
@@ -104,8 +106,12 @@ pub struct Status {
     pub room_lobby: bool,
     /// What each role may do in the room.
     pub permissions: Permissions,
-    /// We wait in the lobby for a moderator.
+    /// Nobody joins while no moderator is in the meeting.
+    pub room_wait_for_moderator: bool,
+    /// We wait in the lobby to be admitted, or for a moderator to arrive.
     pub in_lobby: bool,
+    /// Moderators: the room's moderator key (a host link's secret).
+    pub moderator_key: Option<String>,
     /// Moderators: who waits in the lobby.
     pub lobby: Vec<ParticipantInfo>,
     /// A moderator muted us (the SFU forwards none of our audio until we unmute).
@@ -202,6 +208,7 @@ impl RoomClient {
             room: options.room.clone(),
             display_name: options.display_name.clone(),
             password: options.password.clone(),
+            moderator_key: options.moderator_key.clone(),
         }))
         .await?;
 
@@ -382,6 +389,12 @@ impl RoomClient {
         self.send(ClientMessage::SetPermissions { permissions });
     }
 
+    /// Moderators: let nobody join while no moderator is in the meeting (and hand moderation
+    /// to nobody when the last moderator leaves), or not.
+    pub fn set_wait_for_moderator(&self, enabled: bool) {
+        self.send(ClientMessage::SetWaitForModerator { enabled });
+    }
+
     /// Moderators: end the meeting for everyone.
     pub fn end_meeting(&self) {
         self.send(ClientMessage::EndMeeting);
@@ -517,8 +530,10 @@ impl Signalling {
                     group_info: Bytes(group_info),
                 }])
             }
-            GroupAction::AwaitWelcome | GroupAction::WaitInLobby => {
-                self.with_status(|s| s.in_lobby = action == GroupAction::WaitInLobby);
+            GroupAction::AwaitWelcome
+            | GroupAction::WaitInLobby
+            | GroupAction::WaitForModerator => {
+                self.with_status(|s| s.in_lobby = action != GroupAction::AwaitWelcome);
                 Ok(vec![ClientMessage::KeyPackage {
                     key_package: Bytes(self.device.key_package()?),
                 }])
@@ -674,6 +689,10 @@ impl Signalling {
                 self.with_status(|s| s.lobby = waiting);
                 Vec::new()
             }
+            ServerMessage::ModeratorKey { key } => {
+                self.with_status(|s| s.moderator_key = Some(key));
+                Vec::new()
+            }
             ServerMessage::SdpAnswer { sdp } => {
                 if let Some(media) = self.media.lock().await.as_ref()
                     && let Err(e) = media.accept_answer(&sdp).await
@@ -717,12 +736,14 @@ impl Signalling {
                 password_required,
                 lobby,
                 permissions,
+                wait_for_moderator,
             } => {
                 self.with_status(|s| {
                     s.room_locked = locked;
                     s.room_password_required = password_required;
                     s.room_lobby = lobby;
                     s.permissions = permissions;
+                    s.room_wait_for_moderator = wait_for_moderator;
                 });
                 Vec::new()
             }

@@ -44,6 +44,7 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
         publish: None,
         bind_ip: "127.0.0.1".parse().unwrap(),
         password: None,
+        moderator_key: None,
     }
 }
 
@@ -137,6 +138,7 @@ fn lobby_settings() -> ServerMessage {
         password_required: false,
         lobby: true,
         permissions: Permissions::default(),
+        wait_for_moderator: false,
     }
 }
 

@@ -46,6 +46,10 @@ pub enum ClientMessage {
         /// join without one. Absent in older clients' messages.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// The room's moderator key (see [`ServerMessage::ModeratorKey`]): enter as a
+        /// moderator, past the lobby. A wrong key is refused with [`ErrorCode::Forbidden`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moderator_key: Option<String>,
     },
     /// After [`ServerMessage::Joined`] with [`GroupAction::CreateGroup`]: the new group's
     /// GroupInfo (public state, with the ratchet tree), so the delivery service can follow it.
@@ -145,6 +149,13 @@ pub enum ClientMessage {
     },
     /// Moderators only: end the meeting for everyone; the room vanishes.
     EndMeeting,
+    /// Moderators only: with it on, nobody joins while no moderator is in the meeting — joiners
+    /// wait until one comes (with the moderator key), and moderation is not handed to a
+    /// participant when the last moderator leaves.
+    SetWaitForModerator {
+        /// On or off.
+        enabled: bool,
+    },
 }
 
 /// Which roles may do something.
@@ -272,6 +283,9 @@ pub enum GroupAction {
     /// Upload a key package and wait in the lobby: a moderator admits (a Welcome follows) or
     /// denies ([`ServerMessage::Removed`]).
     WaitInLobby,
+    /// Upload a key package and wait: no moderator is in the meeting yet, and the room lets
+    /// nobody in before one comes.
+    WaitForModerator,
 }
 
 /// A participant as the server sees it. Clients trust the MLS roster, not this.
@@ -376,6 +390,15 @@ pub enum ServerMessage {
         /// What each role may do.
         #[serde(default)]
         permissions: Permissions,
+        /// Nobody joins while no moderator is in the meeting.
+        #[serde(default)]
+        wait_for_moderator: bool,
+    },
+    /// To moderators: the room's moderator key. Whoever joins with it (a host link) enters as
+    /// a moderator, past the lobby — so a moderator who dropped out can come back as one.
+    ModeratorKey {
+        /// 128 random bits, hex.
+        key: String,
     },
     /// To moderators: who waits in the lobby (the whole list, on every change).
     Lobby {

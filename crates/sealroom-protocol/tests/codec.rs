@@ -110,6 +110,7 @@ fn join_password_is_optional_and_older_messages_still_parse() {
             room: "r".into(),
             display_name: "a".into(),
             password: None,
+            moderator_key: None,
         }
     );
     assert!(!encode(&join).contains("password"), "no password, no field");
@@ -117,6 +118,7 @@ fn join_password_is_optional_and_older_messages_still_parse() {
         room: "r".into(),
         display_name: "a".into(),
         password: Some("correct horse".into()),
+        moderator_key: Some("00112233445566778899aabbccddeeff".into()),
     };
     assert_eq!(decode::<ClientMessage>(&encode(&with)).unwrap(), with);
 }
@@ -188,6 +190,10 @@ fn moderation_messages_round_trip() {
             "set_permissions",
         ),
         (ClientMessage::EndMeeting, "end_meeting"),
+        (
+            ClientMessage::SetWaitForModerator { enabled: true },
+            "set_wait_for_moderator",
+        ),
     ] {
         let text = encode(&message);
         assert!(text.contains(&format!(r#""type":"{tag}""#)), "{text}");
@@ -199,6 +205,10 @@ fn moderation_messages_round_trip() {
             password_required: false,
             lobby: true,
             permissions: moderators_only_files,
+            wait_for_moderator: true,
+        },
+        ServerMessage::ModeratorKey {
+            key: "00112233445566778899aabbccddeeff".into(),
         },
         ServerMessage::Removed {
             reason: RemovalReason::Banned,

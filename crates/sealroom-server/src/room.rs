@@ -165,6 +165,9 @@ pub struct Room {
     /// Devices denied once from the lobby: a second denial bans.
     denied: HashSet<Fingerprint>,
     permissions: Permissions,
+    wait_for_moderator: bool,
+    /// Whoever joins with it enters as a moderator (hex of 128 random bits).
+    moderator_key: String,
 }
 
 impl Room {
@@ -186,7 +189,19 @@ impl Room {
             lobby: false,
             denied: HashSet::new(),
             permissions: Permissions::default(),
+            wait_for_moderator: false,
+            moderator_key: rand::random::<[u8; 16]>()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
         }
+    }
+
+    /// Whether `key` is this room's moderator key (compared in constant time: a guesser learns
+    /// nothing from how long a refusal took).
+    pub fn is_moderator_key(&self, key: &str) -> bool {
+        let (a, b) = (self.moderator_key.as_bytes(), key.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 
     /// What a joiner must pass. The caller checks a password (slowly, off the lock) and calls
@@ -230,14 +245,54 @@ impl Room {
     /// package and wait for a Welcome — in the lobby first, if the room has one. The room's
     /// creator — its first participant — is its moderator.
     pub fn join(&mut self, id: &ParticipantId, display_name: DisplayName) -> Vec<Outgoing> {
-        let order = self.next_order;
-        self.next_order += 1;
-        let role = if order == 0 {
+        let role = if self.next_order == 0 {
             Role::Moderator
         } else {
             Role::Participant
         };
-        let admission = if self.lobby && role != Role::Moderator {
+        self.join_as(id, display_name, role)
+    }
+
+    /// A participant enters with the room's moderator key (the caller checked it with
+    /// [`Room::is_moderator_key`]): as a moderator, past the lobby. Whoever waits only for a
+    /// moderator to arrive is let in.
+    pub fn join_as_moderator(
+        &mut self,
+        id: &ParticipantId,
+        display_name: DisplayName,
+    ) -> Vec<Outgoing> {
+        let mut out = self.join_as(id, display_name, Role::Moderator);
+        if !self.lobby {
+            for pid in self.waiting() {
+                out.extend(self.let_in(&pid, None));
+            }
+        }
+        out.extend(self.lobby_for_moderators());
+        out
+    }
+
+    fn join_as(
+        &mut self,
+        id: &ParticipantId,
+        display_name: DisplayName,
+        role: Role,
+    ) -> Vec<Outgoing> {
+        let order = self.next_order;
+        self.next_order += 1;
+        let no_moderator = !self
+            .participants
+            .values()
+            .any(|(_, p)| p.is_admitted() && p.role == Role::Moderator);
+        let wait = if role == Role::Moderator {
+            None
+        } else if self.wait_for_moderator && no_moderator {
+            Some(GroupAction::WaitForModerator)
+        } else if self.lobby {
+            Some(GroupAction::WaitInLobby)
+        } else {
+            None
+        };
+        let admission = if wait.is_some() {
             Admission::Waiting
         } else {
             Admission::Admitted { by: None }
@@ -257,9 +312,9 @@ impl Room {
                 },
             ),
         );
-        if self.participant(id).is_some_and(|p| !p.is_admitted()) {
+        if let Some(wait) = wait {
             // A knock: the joiner learns nothing of the room; moderators see it.
-            let mut out = vec![self.joined(id, GroupAction::WaitInLobby)];
+            let mut out = vec![self.joined(id, wait)];
             out.extend(self.lobby_for_moderators());
             return out;
         }
@@ -277,9 +332,41 @@ impl Room {
     /// What an admitted participant gets on entering, and what the others learn.
     fn enter(&self, id: &ParticipantId) -> Vec<Outgoing> {
         let mut out = vec![(id.clone(), self.settings())];
-        out.extend(self.lobby_for(id));
+        out.extend(self.moderation_for(id));
         out.extend(self.participant_list());
         out
+    }
+
+    /// What a moderator needs: the moderator key and the lobby.
+    fn moderation_for(&self, id: &ParticipantId) -> Vec<Outgoing> {
+        if !self.is_moderator(id) {
+            return Vec::new();
+        }
+        let key = ServerMessage::ModeratorKey {
+            key: self.moderator_key.clone(),
+        };
+        let mut out = vec![(id.clone(), key)];
+        out.extend(self.lobby_for(id));
+        out
+    }
+
+    fn waiting(&self) -> Vec<ParticipantId> {
+        self.participants
+            .values()
+            .filter(|(_, p)| !p.is_admitted())
+            .map(|(pid, _)| pid.clone())
+            .collect()
+    }
+
+    /// A moderator turns "nobody joins before a moderator" on or off.
+    pub fn set_wait_for_moderator(
+        &mut self,
+        by: &ParticipantId,
+        enabled: bool,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.wait_for_moderator = enabled;
+        Ok(self.settings_for_everyone())
     }
 
     fn settings(&self) -> ServerMessage {
@@ -288,6 +375,7 @@ impl Room {
             password_required: self.password.is_some(),
             lobby: self.lobby,
             permissions: self.permissions,
+            wait_for_moderator: self.wait_for_moderator,
         }
     }
 
@@ -326,14 +414,8 @@ impl Room {
         self.lobby = enabled;
         let mut out = self.settings_for_everyone();
         if !enabled {
-            let waiting: Vec<ParticipantId> = self
-                .participants
-                .values()
-                .filter(|(_, p)| !p.is_admitted())
-                .map(|(pid, _)| pid.clone())
-                .collect();
-            for pid in &waiting {
-                out.extend(self.let_in(pid, None));
+            for pid in self.waiting() {
+                out.extend(self.let_in(&pid, None));
             }
             out.extend(self.lobby_for_moderators());
         }
@@ -512,7 +594,7 @@ impl Room {
             .ok_or(RoomError::UnknownParticipant)?
             .role = Role::Moderator;
         let mut out = self.participant_list();
-        out.extend(self.lobby_for(target));
+        out.extend(self.moderation_for(target));
         Ok(out)
     }
 
@@ -844,6 +926,14 @@ impl Room {
             return self.lobby_for_moderators();
         }
         let mut out = Vec::new();
+        if self.admitted().next().is_none() && self.wait_for_moderator {
+            // Those waiting wait on, for a moderator to come back; the group is gone.
+            self.group = None;
+            self.creator = None;
+            self.departed_leaves.clear();
+            self.commit_request = None;
+            return out;
+        }
         if self.admitted().next().is_none() {
             // Nobody is left in the meeting to admit those still waiting.
             out.extend(self.participants.values().map(|(pid, _)| {
@@ -869,17 +959,20 @@ impl Room {
             }
         }
         if gone.role == Role::Moderator
+            && !self.wait_for_moderator
             && !self
                 .participants
                 .values()
                 .any(|(_, p)| p.role == Role::Moderator)
-            && let Some((_, longest_present)) = self
+            && let Some((pid, longest_present)) = self
                 .participants
                 .values_mut()
                 .find(|(_, p)| p.is_admitted())
         {
             // A room is never left without a moderator: someone must be able to unlock it.
             longest_present.role = Role::Moderator;
+            let heir = pid.clone();
+            out.extend(self.moderation_for(&heir));
         }
         if self.members().next().is_none() {
             // Nobody left holds the group's keys: start over with a new group.

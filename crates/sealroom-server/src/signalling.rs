@@ -128,6 +128,7 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     room,
                     display_name,
                     password,
+                    moderator_key,
                 },
             ) => {
                 let Some(room) = RoomName::parse(&room) else {
@@ -152,19 +153,29 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     refuse_rate_limited(&state, &outbox, &room, address, limited).await;
                     continue;
                 }
-                let passed = match pass_gate(&state, &room, password).await {
-                    Ok(passed) => passed,
-                    Err(reason) => {
-                        refuse_join(&state, &outbox, &room, address, reason).await;
-                        continue;
-                    }
+                let entry = match moderator_key {
+                    // The host's way in: past the lock, the password and the lobby.
+                    Some(key) => match check_moderator_key(&state, &room, &key) {
+                        Ok(()) => Entry::Host,
+                        Err(reason) => {
+                            refuse_join(&state, &outbox, &room, address, reason).await;
+                            continue;
+                        }
+                    },
+                    None => match pass_gate(&state, &room, password).await {
+                        Ok(passed) => Entry::Gate(passed),
+                        Err(reason) => {
+                            refuse_join(&state, &outbox, &room, address, reason).await;
+                            continue;
+                        }
+                    },
                 };
                 let id = new_participant_id();
                 let connection = Connection {
                     outbox: outbox.clone(),
                     kick: kick.clone(),
                 };
-                match join(&state, &room, &id, display_name, connection, passed).await {
+                match join(&state, &room, &id, display_name, connection, entry).await {
                     Ok(()) => phase = Phase::Joined { room, id },
                     Err(reason) => refuse_join(&state, &outbox, &room, address, reason).await,
                 }
@@ -369,6 +380,21 @@ async fn handle(
             result
         }
         ClientMessage::EndMeeting => end_meeting(state, room, id).await,
+        ClientMessage::SetWaitForModerator { enabled } => {
+            let result = state.with_room(room, |r| r.set_wait_for_moderator(id, *enabled));
+            if result.is_ok() {
+                let detail = format!("enabled={enabled}");
+                state
+                    .audit(
+                        AuditAction::WaitForModeratorChanged,
+                        room,
+                        Some(id),
+                        Some(&detail),
+                    )
+                    .await;
+            }
+            result
+        }
         ClientMessage::Join { .. } | ClientMessage::Leave => Ok(Vec::new()),
     };
     match result {
@@ -428,6 +454,7 @@ fn message_type(message: &ClientMessage) -> &'static str {
         ClientMessage::Unmute => "unmute",
         ClientMessage::SetPermissions { .. } => "set_permissions",
         ClientMessage::EndMeeting => "end_meeting",
+        ClientMessage::SetWaitForModerator { .. } => "set_wait_for_moderator",
     }
 }
 
@@ -558,6 +585,8 @@ enum Refusal {
     PasswordWrong,
     /// The room's gate changed while the password was being checked.
     GateChanged,
+    /// A moderator key that is not the room's (or for a room that does not exist).
+    ModeratorKeyWrong,
 }
 
 impl Refusal {
@@ -568,6 +597,7 @@ impl Refusal {
             Refusal::PasswordMissing => "password_missing",
             Refusal::PasswordWrong => "password_wrong",
             Refusal::GateChanged => "gate_changed",
+            Refusal::ModeratorKeyWrong => "moderator_key_wrong",
         }
     }
 }
@@ -652,7 +682,25 @@ async fn refuse_rate_limited(
     }
 }
 
-/// Enters the room if its gate is still the one `passed` (a lock or a new password may have
+/// How a joiner got past the door.
+enum Entry {
+    /// Through the room's gate, which was this one (`None`: the room did not exist).
+    Gate(Option<Gate>),
+    /// With the room's moderator key.
+    Host,
+}
+
+/// A join with a moderator key must name an existing room and carry its key; like a password,
+/// it never creates a room, and a refusal says no more than `access_denied`.
+fn check_moderator_key(state: &AppState, room: &RoomName, key: &str) -> Result<(), Refusal> {
+    let rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+    match rooms.get(room) {
+        Some(r) if r.is_moderator_key(key) => Ok(()),
+        _ => Err(Refusal::ModeratorKeyWrong),
+    }
+}
+
+/// Enters the room if its gate is still the one passed (a lock or a new password may have
 /// come while the password was being checked).
 async fn join(
     state: &Arc<AppState>,
@@ -660,14 +708,14 @@ async fn join(
     id: &ParticipantId,
     display_name: DisplayName,
     connection: Connection,
-    passed: Option<Gate>,
+    entry: Entry,
 ) -> Result<(), Refusal> {
     let (created, out) = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let gate = rooms.get(room).map(Room::gate);
-        let still_open = match &gate {
-            None | Some(Gate::Open) => true,
-            Some(gate) => passed.as_ref() == Some(gate),
+        let still_open = match (&entry, &gate) {
+            (Entry::Host, _) | (_, None | Some(Gate::Open)) => true,
+            (Entry::Gate(passed), Some(gate)) => passed.as_ref() == Some(gate),
         };
         if !still_open {
             return Err(Refusal::GateChanged);
@@ -678,10 +726,13 @@ async fn join(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(id.clone(), connection);
         let created = gate.is_none();
-        let entry = rooms
+        let room_state = rooms
             .entry(room.clone())
             .or_insert_with(|| Room::new(room.clone(), state.external_sender.clone()));
-        let out = entry.join(id, display_name);
+        let out = match entry {
+            Entry::Host => room_state.join_as_moderator(id, display_name),
+            Entry::Gate(_) => room_state.join(id, display_name),
+        };
         state.metrics.rooms.set(rooms.len() as i64);
         (created, out)
     };
@@ -690,7 +741,7 @@ async fn join(
         matches!(
             m,
             ServerMessage::Joined {
-                group: GroupAction::WaitInLobby,
+                group: GroupAction::WaitInLobby | GroupAction::WaitForModerator,
                 ..
             }
         )

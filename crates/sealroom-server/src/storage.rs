@@ -90,6 +90,8 @@ pub enum AuditAction {
     PermissionRefused,
     /// A moderator ended the meeting for everyone.
     MeetingEnded,
+    /// A moderator turned "nobody joins before a moderator" on or off (detail: which).
+    WaitForModeratorChanged,
 }
 
 impl AuditAction {
@@ -121,6 +123,7 @@ impl AuditAction {
             AuditAction::PermissionsChanged => "permissions_changed",
             AuditAction::PermissionRefused => "permission_refused",
             AuditAction::MeetingEnded => "meeting_ended",
+            AuditAction::WaitForModeratorChanged => "wait_for_moderator_changed",
         }
     }
 }

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use sealroom_client::session::{SessionError, Status};
+use sealroom_client::session::{RoomClient, SessionError, Status};
 use sealroom_e2ee::{Device, DeviceIdentity};
 use sealroom_protocol::{
     Allowed, ApplicationKind, Bytes, ClientMessage, ErrorCode, Permissions, RemovalReason, Role,
@@ -48,6 +48,7 @@ fn join(room: &str, name: &str, password: Option<&str>) -> ClientMessage {
         room: room.into(),
         display_name: name.into(),
         password: password.map(str::to_owned),
+        moderator_key: None,
     }
 }
 
@@ -61,7 +62,7 @@ fn participant_id(status: &Status, name: &str) -> String {
         .clone()
 }
 
-fn refusal_code(result: Result<sealroom_client::session::RoomClient, SessionError>) -> ErrorCode {
+fn refusal_code(result: Result<RoomClient, SessionError>) -> ErrorCode {
     match result {
         Err(SessionError::Refused { code, .. }) => code,
         Err(other) => panic!("refused with a code, not {other}"),
@@ -444,11 +445,12 @@ async fn participant_cannot_moderate_with_crafted_messages() {
             },
         },
         ClientMessage::EndMeeting,
+        ClientMessage::SetWaitForModerator { enabled: true },
     ] {
         bob.send(message);
     }
     let status = bob
-        .wait_until(SETTLE, |s| s.server_error_codes.len() == 12)
+        .wait_until(SETTLE, |s| s.server_error_codes.len() == 13)
         .await
         .unwrap_or_else(|s| panic!("{s:#?}"));
     assert!(
@@ -459,6 +461,7 @@ async fn participant_cannot_moderate_with_crafted_messages() {
     );
     assert_eq!(status.role, Role::Participant);
     assert!(!status.room_locked && !status.room_password_required && !status.room_lobby);
+    assert!(!status.room_wait_for_moderator && status.moderator_key.is_none());
     assert_eq!(status.permissions, Permissions::default());
     assert!(status.participants.iter().all(|p| !p.muted));
 
@@ -495,8 +498,8 @@ async fn participant_cannot_moderate_with_crafted_messages() {
             .iter()
             .filter(|(a, _)| a == "moderation_forbidden")
             .count(),
-        13,
-        "twelve from Bob, one from the crafted join"
+        14,
+        "thirteen from Bob, one from the crafted join"
     );
 }
 
@@ -696,4 +699,59 @@ async fn permission_off_refuses_a_file_message() {
             .iter()
             .any(|(a, d)| a == "permission_refused" && d.as_deref() == Some("what=send files"))
     );
+}
+
+/// With "nobody joins before a moderator" on, the moderator leaves: nobody inherits moderation
+/// and Carol waits, until Alice comes back with the room's moderator key. A wrong key, or a key
+/// for a room that does not exist, gets `access_denied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_joins_before_a_moderator_arrives_with_the_key() {
+    let server = TestServer::start().await;
+    let alice = server.join("hosted", "alice").await;
+    let bob = server.join("hosted", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    alice.set_wait_for_moderator(true);
+    let key = alice
+        .wait_until(SETTLE, |s| {
+            s.room_wait_for_moderator && s.moderator_key.is_some()
+        })
+        .await
+        .unwrap()
+        .moderator_key
+        .unwrap();
+    alice.leave().await;
+    converge(&[&bob], &["bob"]).await;
+
+    let carol = server.join("hosted", "carol").await;
+    carol.wait_until(SETTLE, |s| s.in_lobby).await.unwrap();
+    assert_eq!(bob.status().role, Role::Participant);
+
+    for (room, key) in [
+        ("hosted", "00112233445566778899aabbccddeeff"),
+        ("no-such-room", &key),
+    ] {
+        let refused = RoomClient::join(sealroom_client::session::JoinOptions {
+            moderator_key: Some(key.to_owned()),
+            ..server.join_options(room, "mallory")
+        })
+        .await;
+        assert_eq!(refusal_code(refused), ErrorCode::AccessDenied);
+    }
+
+    let host = RoomClient::join(sealroom_client::session::JoinOptions {
+        moderator_key: Some(key),
+        ..server.join_options("hosted", "alice")
+    })
+    .await
+    .unwrap();
+    converge(&[&host, &bob, &carol], &["alice", "bob", "carol"]).await;
+    host.wait_until(SETTLE, |s| s.role == Role::Moderator)
+        .await
+        .unwrap();
+    let records = audited(&server, "hosted", "wait_for_moderator_changed").await;
+    assert!(records.iter().any(|(a, d)| {
+        a == "join_refused"
+            && d.as_deref()
+                .is_some_and(|d| d.contains("moderator_key_wrong"))
+    }));
 }

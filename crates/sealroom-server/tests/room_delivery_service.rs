@@ -326,6 +326,7 @@ fn creator_is_moderator_and_a_participant_cannot_moderate() {
         password_required: false,
         lobby: false,
         permissions: Permissions::default(),
+        wait_for_moderator: false,
     }));
     assert!(matches!(
         room.kick(&alice, &"nobody".into()),
@@ -711,4 +712,48 @@ fn muting_and_end_meeting() {
         Some(RemovalReason::MeetingEnded)
     );
     assert!(room.is_empty());
+}
+
+#[test]
+fn nobody_joins_before_a_moderator_comes_back_with_the_key() {
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    room.set_wait_for_moderator(&"alice".into(), true).unwrap();
+    room.leave(&"alice".into());
+    assert!(
+        !room.is_moderator(&"bob".into()),
+        "moderation is not handed to a participant"
+    );
+    let out = room.join(&"carol".into(), name("Carol"));
+    assert_eq!(
+        joined_action(&out, "carol"),
+        Some(GroupAction::WaitForModerator)
+    );
+    assert_eq!(
+        to(&out, "carol").len(),
+        1,
+        "Carol learns nothing of the room"
+    );
+    room.key_package(&"carol".into(), device("Carol").key_package().unwrap())
+        .unwrap();
+
+    assert!(!room.is_moderator_key("00112233445566778899aabbccddeeff"));
+    let out = room.join_as_moderator(&"alice2".into(), name("Alice"));
+    let key = to(&out, "alice2")
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::ModeratorKey { key } => Some(key.clone()),
+            _ => None,
+        })
+        .expect("a moderator gets the key");
+    assert!(room.is_moderator_key(&key));
+    assert!(room.is_moderator(&"alice2".into()));
+    assert_eq!(
+        joined_action(&out, "alice2"),
+        Some(GroupAction::AwaitWelcome)
+    );
+    assert!(
+        commit_request(&out, "bob").is_some_and(|kps| kps.len() == 1),
+        "Carol was waiting only for a moderator: she is let in with her"
+    );
 }

@@ -86,6 +86,15 @@ impl TestServer {
         password: Option<&str>,
     ) -> Result<RoomClient, SessionError> {
         RoomClient::join(JoinOptions {
+            password: password.map(str::to_owned),
+            ..self.join_options(room, name)
+        })
+        .await
+    }
+
+    /// How the tests' clients join: publishing synthetic audio and video from 127.0.0.1.
+    pub fn join_options(&self, room: &str, name: &str) -> JoinOptions {
+        JoinOptions {
             server: self.url(),
             room: room.into(),
             display_name: name.into(),
@@ -95,9 +104,9 @@ impl TestServer {
                 simulcast: false,
             }),
             bind_ip: "127.0.0.1".parse().unwrap(),
-            password: password.map(str::to_owned),
-        })
-        .await
+            password: None,
+            moderator_key: None,
+        }
     }
 }
 
