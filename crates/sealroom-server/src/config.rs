@@ -38,6 +38,13 @@ pub struct AccessSettings {
     /// Join attempts per room (whoever makes them): bounds password guessing against one room
     /// from many addresses.
     pub join_per_room: RateLimit,
+    /// Reverse proxies (exact addresses) whose `X-Forwarded-For` names the client: behind one,
+    /// the per-address limit applies to the client's address, not the proxy's. From any other
+    /// peer the header is ignored, so a client cannot pick its own address.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Room-password (argon2id) checks run at once, server-wide; more wait their turn. Bounds
+    /// the CPU and memory (19 MiB each) that password guessing from many addresses can take.
+    pub password_checks_at_once: usize,
 }
 
 impl Default for AccessSettings {
@@ -52,6 +59,8 @@ impl Default for AccessSettings {
                 burst: 30,
                 per_minute: 60,
             },
+            trusted_proxies: Vec::new(),
+            password_checks_at_once: 2,
         }
     }
 }
@@ -160,6 +169,11 @@ impl Config {
                 )));
             }
         }
+        if self.access.password_checks_at_once == 0 {
+            return Err(ConfigError::Invalid(
+                "access.password_checks_at_once must be at least 1".into(),
+            ));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("data_dir must not be empty".into()));
         }
@@ -202,6 +216,12 @@ mod tests {
         let mut closed = Config::default();
         closed.access.join_per_address.per_minute = 0;
         assert!(closed.validate().is_err());
+        let mut stalled = Config::default();
+        stalled.access.password_checks_at_once = 0;
+        assert!(stalled.validate().is_err());
+        let behind_proxy: Config =
+            toml::from_str("[access]\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n").unwrap();
+        assert_eq!(behind_proxy.access.trusted_proxies.len(), 2);
     }
 
     #[test]

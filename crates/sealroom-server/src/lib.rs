@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_address;
 pub mod config;
 pub mod media;
 pub mod metrics;
@@ -50,6 +51,10 @@ pub struct AppState {
     metrics: Metrics,
     join_limits: Mutex<JoinLimits>,
     password_policy: PasswordPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    trusted_proxies: Vec<IpAddr>,
+    /// Permits for argon2id work (room-password checks and hashes), server-wide.
+    password_work: tokio::sync::Semaphore,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -111,6 +116,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         password_policy: PasswordPolicy {
             min_chars: config.access.password_min_chars,
         },
+        trusted_proxies: config.access.trusted_proxies.clone(),
+        password_work: tokio::sync::Semaphore::new(config.access.password_checks_at_once),
     });
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));
@@ -179,6 +186,19 @@ async fn forward_media_events(
         match event {
             MediaEvent::Offer { participant, sdp } => {
                 state.dispatch(vec![(participant, ServerMessage::SdpOffer { sdp })]);
+            }
+            MediaEvent::TrackRefused {
+                participant,
+                track: media::RefusedTrack::ScreenShare,
+            } => {
+                state.dispatch(vec![(
+                    participant,
+                    ServerMessage::Error {
+                        code: sealroom_protocol::ErrorCode::Forbidden,
+                        message: "screen sharing is not allowed for your role in this room".into(),
+                        retry_after_ms: None,
+                    },
+                )]);
             }
         }
     }

@@ -17,6 +17,7 @@ use axum::{
         ConnectInfo, State, WebSocketUpgrade,
         ws::{Message, WebSocket},
     },
+    http::HeaderMap,
     response::Response,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +31,7 @@ use tracing::Instrument;
 
 use crate::{
     AppState,
+    client_address::client_address,
     password::RoomPassword,
     rate_limit::Limited,
     room::{Gate, Outgoing, Removal, Room, RoomError},
@@ -52,11 +54,13 @@ const WEBSOCKET_MESSAGE_CAP: usize = 4 * MAX_MESSAGE_BYTES;
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
     ws.max_message_size(WEBSOCKET_MESSAGE_CAP)
         .max_frame_size(WEBSOCKET_MESSAGE_CAP)
-        .on_upgrade(move |socket| connection(state, socket, peer.ip()))
+        .on_upgrade(move |socket| connection(state, socket, address))
 }
 
 /// How the room and the SFU reach a joined participant's connection.
@@ -527,6 +531,7 @@ async fn set_password(
             if let Err(error) = state.password_policy.check(&password) {
                 return Err(RoomError::WeakPassword(error));
             }
+            let _permit = state.password_work.acquire().await;
             let hashed = tokio::task::spawn_blocking(move || RoomPassword::hash(&password)).await;
             match hashed {
                 Ok(Ok(hashed)) => Some(hashed),
@@ -625,6 +630,8 @@ async fn pass_gate(
         (gate, Some(password)) => (gate, password),
     };
     let checked = gate.clone();
+    // Held until the check is done (the semaphore is never closed).
+    let _permit = state.password_work.acquire().await;
     let verified = tokio::task::spawn_blocking(move || match &checked {
         Some(Gate::Password(stored)) => stored.verify(&password),
         _ => RoomPassword::verify_against_nothing(&password),

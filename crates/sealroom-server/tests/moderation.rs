@@ -755,3 +755,65 @@ async fn nobody_joins_before_a_moderator_arrives_with_the_key() {
                 .is_some_and(|d| d.contains("moderator_key_wrong"))
     }));
 }
+
+/// A joiner behind a trusted reverse proxy: one per-address bucket per forwarded client.
+/// Without trust, the header is ignored, so a client cannot spread its guesses over made-up
+/// addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_behind_a_trusted_proxy_count_the_forwarded_client() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let limit = RateLimit {
+        burst: 2,
+        per_minute: 1,
+    };
+    let behind_proxy = TestServer::start_with_access(AccessSettings {
+        join_per_address: limit,
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..AccessSettings::default()
+    })
+    .await;
+    let direct = TestServer::start_with_access(AccessSettings {
+        join_per_address: limit,
+        ..AccessSettings::default()
+    })
+    .await;
+    let join_as = async |server: &TestServer, forwarded_for: &str| {
+        let mut request = format!("ws://{}/ws", server.server.http_addr)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        send(&mut socket, &join("proxied", "someone", None)).await;
+        match next(&mut socket).await.unwrap() {
+            ServerMessage::Joined { .. } => None,
+            ServerMessage::Error { code, .. } => Some(code),
+            other => panic!("{other:?}"),
+        }
+    };
+
+    let mut codes = Vec::new();
+    for client in [
+        "198.51.100.1",
+        "198.51.100.1",
+        "198.51.100.1",
+        "198.51.100.2",
+    ] {
+        codes.push(join_as(&behind_proxy, client).await);
+    }
+    assert_eq!(codes, [None, None, Some(ErrorCode::RateLimited), None]);
+    let records = audited(&behind_proxy, "proxied", "join_rate_limited").await;
+    assert!(records.iter().any(|(a, d)| {
+        a == "join_rate_limited"
+            && d.as_deref()
+                .is_some_and(|d| d.contains("address=198.51.100.1"))
+    }));
+
+    let mut codes = Vec::new();
+    for made_up in ["192.0.2.1", "192.0.2.2", "192.0.2.3"] {
+        codes.push(join_as(&direct, made_up).await);
+    }
+    assert_eq!(codes, [None, None, Some(ErrorCode::RateLimited)]);
+}
