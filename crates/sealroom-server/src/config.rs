@@ -45,6 +45,14 @@ pub struct AccessSettings {
     /// Room-password (argon2id) checks run at once, server-wide; more wait their turn. Bounds
     /// the CPU and memory (19 MiB each) that password guessing from many addresses can take.
     pub password_checks_at_once: usize,
+    /// Origins (e.g. `https://meet.example`) besides the server's own whose pages may open the
+    /// signalling WebSocket; a browser page from anywhere else is refused.
+    pub allowed_origins: Vec<String>,
+    /// Signalling connections open at once from one client address.
+    pub connections_per_address: usize,
+    /// Seconds a signalling connection may stay silent (the server pings it every third of
+    /// this; a live browser or native client answers) before it is closed as dead.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for AccessSettings {
@@ -61,6 +69,9 @@ impl Default for AccessSettings {
             },
             trusted_proxies: Vec::new(),
             password_checks_at_once: 2,
+            allowed_origins: Vec::new(),
+            connections_per_address: 20,
+            idle_timeout_secs: 45,
         }
     }
 }
@@ -169,10 +180,23 @@ impl Config {
                 )));
             }
         }
-        if self.access.password_checks_at_once == 0 {
-            return Err(ConfigError::Invalid(
-                "access.password_checks_at_once must be at least 1".into(),
-            ));
+        for (key, value) in [
+            (
+                "access.password_checks_at_once",
+                self.access.password_checks_at_once,
+            ),
+            (
+                "access.connections_per_address",
+                self.access.connections_per_address,
+            ),
+            (
+                "access.idle_timeout_secs",
+                self.access.idle_timeout_secs as usize,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("data_dir must not be empty".into()));

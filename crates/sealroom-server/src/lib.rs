@@ -9,6 +9,7 @@
 
 pub mod client_address;
 pub mod config;
+pub mod http_security;
 pub mod media;
 pub mod metrics;
 pub mod password;
@@ -55,6 +56,13 @@ pub struct AppState {
     trusted_proxies: Vec<IpAddr>,
     /// Permits for argon2id work (room-password checks and hashes), server-wide.
     password_work: tokio::sync::Semaphore,
+    /// Other origins whose pages may open the WebSocket.
+    allowed_origins: Vec<String>,
+    /// Open signalling connections per client address, and the cap.
+    open_connections: Mutex<HashMap<IpAddr, usize>>,
+    connections_per_address: usize,
+    /// A connection silent this long is closed.
+    idle_timeout: Duration,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -118,6 +126,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         },
         trusted_proxies: config.access.trusted_proxies.clone(),
         password_work: tokio::sync::Semaphore::new(config.access.password_checks_at_once),
+        allowed_origins: config.access.allowed_origins.clone(),
+        open_connections: Mutex::default(),
+        connections_per_address: config.access.connections_per_address,
+        idle_timeout: Duration::from_secs(config.access.idle_timeout_secs),
     });
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));
@@ -132,6 +144,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let index = web_dir.join("index.html");
         app = app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)));
     }
+    let app = http_security::with_security_headers(app, false);
     let listener = TcpListener::bind(config.listen).await?;
     let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, media_addr = %media.udp_addr(), "sealroom serving");

@@ -18,7 +18,8 @@ use axum::{
         ws::{Message, WebSocket},
     },
     http::HeaderMap,
-    response::Response,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
@@ -32,6 +33,7 @@ use tracing::Instrument;
 use crate::{
     AppState,
     client_address::client_address,
+    http_security::origin_allowed,
     password::RoomPassword,
     rate_limit::Limited,
     room::{Gate, Outgoing, Removal, Room, RoomError},
@@ -50,7 +52,8 @@ const OUTBOX_CAPACITY: usize = 1024;
 /// `too_large` answer; above this the connection is closed to protect memory.
 const WEBSOCKET_MESSAGE_CAP: usize = 4 * MAX_MESSAGE_BYTES;
 
-/// `GET /ws`.
+/// `GET /ws`. Refused before the upgrade: a browser page from another origin (403), and a
+/// client address over its number of open connections (429).
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -58,9 +61,61 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
+    if !origin_allowed(&headers, &state.allowed_origins) {
+        tracing::warn!(%address, origin = ?headers.get(header::ORIGIN), "WebSocket from another origin refused");
+        state.metrics.signalling_errors.inc();
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let Some(slot) = ConnectionSlot::take(&state, address) else {
+        state.metrics.signalling_errors.inc();
+        return (StatusCode::TOO_MANY_REQUESTS, "too many connections").into_response();
+    };
     ws.max_message_size(WEBSOCKET_MESSAGE_CAP)
         .max_frame_size(WEBSOCKET_MESSAGE_CAP)
-        .on_upgrade(move |socket| connection(state, socket, address))
+        .on_upgrade(move |socket| async move {
+            connection(state, socket, address).await;
+            drop(slot);
+        })
+}
+
+/// One of an address's open connections; given back when dropped.
+struct ConnectionSlot {
+    state: Arc<AppState>,
+    address: IpAddr,
+}
+
+impl ConnectionSlot {
+    fn take(state: &Arc<AppState>, address: IpAddr) -> Option<Self> {
+        let mut open = state
+            .open_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(address).or_default();
+        if *count >= state.connections_per_address {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            state: state.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .state
+            .open_connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// How the room and the SFU reach a joined participant's connection.
@@ -81,13 +136,17 @@ enum Phase {
 async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut outbox_rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
+    let (pings, mut pings_rx) = mpsc::channel::<()>(1);
     let writer = tokio::spawn(async move {
-        while let Some(message) = outbox_rx.recv().await {
-            if sink
-                .send(Message::Text(encode(&message).into()))
-                .await
-                .is_err()
-            {
+        loop {
+            let frame = tokio::select! {
+                message = outbox_rx.recv() => match message {
+                    Some(message) => Message::Text(encode(&message).into()),
+                    None => break,
+                },
+                Some(()) = pings_rx.recv() => Message::Ping(Default::default()),
+            };
+            if sink.send(frame).await.is_err() {
                 break;
             }
         }
@@ -96,6 +155,9 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
 
     let kick = Arc::new(Notify::new());
     let mut phase = Phase::Connected;
+    // Pings three times per idle timeout; a live peer (a browser by itself) answers.
+    let mut ping = tokio::time::interval(state.idle_timeout / 3);
+    let mut last_heard = Instant::now();
     loop {
         let frame = tokio::select! {
             frame = stream.next() => match frame {
@@ -103,7 +165,16 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                 _ => break,
             },
             () = kick.notified() => break,
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= state.idle_timeout {
+                    tracing::info!(%address, "connection idle: closed");
+                    break;
+                }
+                let _ = pings.try_send(());
+                continue;
+            }
         };
+        last_heard = Instant::now();
         let text = match frame {
             Message::Text(text) => text,
             Message::Binary(_) => {

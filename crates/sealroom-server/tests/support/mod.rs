@@ -53,7 +53,8 @@ impl TestServer {
         Self { server, data }
     }
 
-    /// A bare HTTP/1.1 GET, so the tests need no HTTP client crate: (status line, body).
+    /// A bare HTTP/1.1 GET, so the tests need no HTTP client crate: (status line and
+    /// headers, body).
     pub async fn get(&self, path: &str) -> (String, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.server.http_addr)
@@ -64,10 +65,7 @@ impl TestServer {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        (
-            head.lines().next().unwrap_or_default().to_owned(),
-            body.to_owned(),
-        )
+        (head.to_owned(), body.to_owned())
     }
 
     pub fn url(&self) -> String {
