@@ -20,6 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use ice_tcp::TcpEvent;
 
+pub use sealroom_sfu::RefusedTrack;
+
 /// Where the media server listens.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -42,6 +44,15 @@ pub enum MediaEvent {
         participant: String,
         /// The offer.
         sdp: String,
+    },
+    /// The participant sends a track a moderation control refuses (see
+    /// [`MediaServer::set_screen_share_allowed`]); the SFU drops it. Once per attempt, not
+    /// per packet: tell the participant.
+    TrackRefused {
+        /// The participant, as named in [`MediaServer::add_participant`].
+        participant: String,
+        /// What was refused.
+        track: RefusedTrack,
     },
 }
 
@@ -78,6 +89,16 @@ enum Command {
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     RemoveParticipant(String),
+    SetAudioMuted {
+        participant: String,
+        muted: bool,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    SetScreenShareAllowed {
+        participant: String,
+        allowed: bool,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     SetPayloadTap(Option<PayloadTap>),
 }
 
@@ -167,6 +188,36 @@ impl MediaServer {
     pub fn remove_participant(&self, participant: &str) {
         // A stopped server has no participants left to remove.
         let _ = self.send(Command::RemoveParticipant(participant.to_owned()));
+    }
+
+    /// Mutes or unmutes a participant's audio for everyone (see [`Sfu::set_audio_muted`]).
+    /// Fails with [`SfuError::UnknownParticipant`] if its media is not in the SFU (yet): set
+    /// it again once [`MediaServer::add_participant`] succeeded.
+    pub async fn set_audio_muted(&self, participant: &str, muted: bool) -> Result<(), MediaError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::SetAudioMuted {
+            participant: participant.to_owned(),
+            muted,
+            reply,
+        })?;
+        Ok(done.await.map_err(|_| MediaError::Stopped)??)
+    }
+
+    /// Allows or refuses a participant's screen share (see
+    /// [`Sfu::set_screen_share_allowed`]); refused attempts come back as
+    /// [`MediaEvent::TrackRefused`]. Fails as [`MediaServer::set_audio_muted`] does.
+    pub async fn set_screen_share_allowed(
+        &self,
+        participant: &str,
+        allowed: bool,
+    ) -> Result<(), MediaError> {
+        let (reply, done) = oneshot::channel();
+        self.send(Command::SetScreenShareAllowed {
+            participant: participant.to_owned(),
+            allowed,
+            reply,
+        })?;
+        Ok(done.await.map_err(|_| MediaError::Stopped)??)
     }
 
     /// The SFU's counters, as of the last packet or timer it handled.
@@ -267,6 +318,11 @@ impl Driver {
                     // Nobody listening means the server is shutting down.
                     let _ = self.events.send(MediaEvent::Offer { participant, sdp });
                 }
+                SfuOutput::TrackRefused { participant, track } => {
+                    let _ = self
+                        .events
+                        .send(MediaEvent::TrackRefused { participant, track });
+                }
                 SfuOutput::Disconnected { participant } => {
                     tracing::info!(%participant, "media connection lost; participant removed from the SFU");
                 }
@@ -324,6 +380,20 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::RemoveParticipant(participant) => self.sfu.remove_participant(&participant),
+            Command::SetAudioMuted {
+                participant,
+                muted,
+                reply,
+            } => {
+                let _ = reply.send(self.sfu.set_audio_muted(&participant, muted));
+            }
+            Command::SetScreenShareAllowed {
+                participant,
+                allowed,
+                reply,
+            } => {
+                let _ = reply.send(self.sfu.set_screen_share_allowed(&participant, allowed));
+            }
             Command::SetPayloadTap(tap) => self.sfu.set_payload_tap(tap),
         }
     }
@@ -348,5 +418,34 @@ impl Driver {
                 self.tcp_connections.remove(&peer);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn controls_reach_the_sfu_and_report_unknown_participants() {
+        let (media, _events) = MediaServer::start(MediaConfig {
+            udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_ip: None,
+            tcp_listen: None,
+        })
+        .await
+        .expect("media server starts");
+        let muted = media.set_audio_muted("nobody", true).await;
+        assert!(
+            matches!(&muted, Err(MediaError::Sfu(SfuError::UnknownParticipant(name))) if name == "nobody"),
+            "{muted:?}"
+        );
+        let refused = media.set_screen_share_allowed("nobody", false).await;
+        assert!(
+            matches!(
+                refused,
+                Err(MediaError::Sfu(SfuError::UnknownParticipant(_)))
+            ),
+            "{refused:?}"
+        );
     }
 }

@@ -100,6 +100,14 @@ impl Forwarder {
         self.current
     }
 
+    /// Stops forwarding until the track resumes: the next packet the receiver gets is a
+    /// fresh start (a keyframe for video) that continues its numbering without a gap, as a
+    /// layer switch does. For a track a moderation control withholds: the receiver must not
+    /// NACK the packets it was never meant to get, nor decode across the pause.
+    pub fn restart(&mut self) {
+        self.current = None;
+    }
+
     /// Decides about one incoming packet given the layer the receiver should get.
     /// Video moves to `target` only at a keyframe, so the receiver never gets a frame it
     /// cannot decode; until then it keeps the layer it has.
@@ -345,6 +353,29 @@ mod tests {
         assert_eq!(again.map(|r| *r.seq_no), Some((60_000 & 0x7fff) + 1));
         let next = f.decide(&view("h", 12, 3500, t1, &delta), h).forward;
         assert_eq!(next.map(|r| *r.seq_no), Some((60_000 & 0x7fff) + 2));
+    }
+
+    #[test]
+    fn restart_resumes_at_a_keyframe_without_a_gap() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new(MediaKind::Video);
+        let h = Some(Rid::from("h"));
+        let key = vp8_payload(true, true, 40);
+        let first = f.decide(&view("h", 500, 0, t0, &key), h).forward;
+        assert_eq!(first.map(|r| *r.seq_no), Some(500));
+        f.restart();
+
+        // Packets 501..=600 were withheld; a delta frame cannot resume.
+        let t1 = t0 + Duration::from_secs(1);
+        let delta = vp8_payload(true, false, 141);
+        let d = f.decide(&view("h", 601, 90_000, t1, &delta), h);
+        assert_eq!((d.forward, d.wants_keyframe), (None, Some(h)));
+        let key = vp8_payload(true, true, 142);
+        let resumed = f.decide(&view("h", 602, 93_000, t1, &key), h);
+        let resumed = resumed.forward.expect("resumes at a keyframe");
+        assert_eq!(*resumed.seq_no, 501, "no gap for the receiver to NACK");
+        assert_eq!(resumed.timestamp, 90_000, "one second later at 90 kHz");
+        assert!(resumed.vp8_patch.is_some(), "PictureID continues from 40");
     }
 
     #[test]

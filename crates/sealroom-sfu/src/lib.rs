@@ -57,6 +57,14 @@
 //! fresh offer. The first offer waits until the participant is connected, which can only
 //! happen after it applied the SFU's answer, so offers never overtake that answer.
 //!
+//! # Moderation controls
+//! [`Sfu::set_audio_muted`] stops forwarding all of a participant's audio;
+//! [`Sfu::set_screen_share_allowed`] stops forwarding its screen, which by the clients'
+//! convention is its second (and any later) video track, the first being its camera. A refused
+//! screen share is reported once per attempt as [`SfuOutput::TrackRefused`], so the server
+//! can tell the client. Both are a flag per track checked per packet; a withheld track
+//! resumes for each receiver as after a layer switch (at a keyframe, without a sequence gap).
+//!
 //! [str0m]: https://docs.rs/str0m
 
 #![forbid(unsafe_code)]
@@ -86,7 +94,7 @@ use demux::Demux;
 use participant::{
     IncomingPacket, Participant, ParticipantId, Subscription, SubscriptionState, Work,
 };
-use track::{LayerId, Track, TrackId};
+use track::{LayerId, Track, TrackId, TrackRole};
 
 /// Where the SFU can be reached, as advertised in its SDP answers.
 #[derive(Debug, Clone)]
@@ -130,6 +138,16 @@ pub enum SfuOutput {
         /// The offer.
         sdp: String,
     },
+    /// The participant sends a track a moderation control refuses (see
+    /// [`Sfu::set_screen_share_allowed`]); its packets are dropped. Reported at the first
+    /// refused packet of each attempt, not per packet: again only after the participant
+    /// stopped sending that track for a few seconds, or after the control changed.
+    TrackRefused {
+        /// The participant's name.
+        participant: String,
+        /// What was refused.
+        track: RefusedTrack,
+    },
     /// The participant's media connection failed or timed out (no ICE consent for 15 s).
     /// The SFU has removed it; the server may want to remove it from the room too.
     Disconnected {
@@ -138,6 +156,14 @@ pub enum SfuOutput {
     },
     /// Nothing more to do until this time, or until the next input.
     Timeout(Instant),
+}
+
+/// A track a moderation control refuses to forward, in [`SfuOutput::TrackRefused`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefusedTrack {
+    /// A screen share: the participant's second (or later) video track, while
+    /// [`Sfu::set_screen_share_allowed`] is `false` for it.
+    ScreenShare,
 }
 
 /// Counters for metrics and tests.
@@ -304,6 +330,46 @@ impl Sfu {
         result.map_err(|e| SfuError::AnswerRejected(e.to_string()))
     }
 
+    /// Mutes (`true`) or unmutes a participant: while muted, none of its audio tracks is
+    /// forwarded to anyone; its video is unaffected. Not muted by default. Applies to the
+    /// participant as it is now in the SFU: a participant added later, even under the same
+    /// name, starts unmuted.
+    pub fn set_audio_muted(&mut self, participant: &str, muted: bool) -> Result<(), SfuError> {
+        let id = self.id_of(participant)?;
+        if let Some(p) = self.participants.get_mut(&id)
+            && p.audio_muted != muted
+        {
+            p.audio_muted = muted;
+            p.span.in_scope(|| info!(muted, "audio mute changed"));
+            self.apply_controls(id);
+        }
+        Ok(())
+    }
+
+    /// Allows or refuses a participant's screen share: its second (and any later) video
+    /// track, by the clients' convention (the first is its camera). While refused, those
+    /// tracks' packets are dropped and each attempt is reported once as
+    /// [`SfuOutput::TrackRefused`]. Allowed by default; applies as
+    /// [`Sfu::set_audio_muted`] does.
+    pub fn set_screen_share_allowed(
+        &mut self,
+        participant: &str,
+        allowed: bool,
+    ) -> Result<(), SfuError> {
+        let id = self.id_of(participant)?;
+        if let Some(p) = self.participants.get_mut(&id)
+            && p.screen_share_allowed != allowed
+        {
+            p.screen_share_allowed = allowed;
+            // A share already running when it is refused is a new attempt to report.
+            p.screen_share_refusals.reset();
+            p.span
+                .in_scope(|| info!(allowed, "screen share permission changed"));
+            self.apply_controls(id);
+        }
+        Ok(())
+    }
+
     /// Removes a participant: its tracks stop for everyone else (they get an offer that
     /// stops the m-lines) and its state is freed. Unknown names are ignored.
     pub fn remove_participant(&mut self, participant: &str) {
@@ -394,6 +460,49 @@ impl Sfu {
                 .map(|p| p.subscriptions.len())
                 .sum(),
             ..self.stats
+        }
+    }
+
+    fn id_of(&self, participant: &str) -> Result<ParticipantId, SfuError> {
+        self.by_name
+            .get(participant)
+            .copied()
+            .ok_or_else(|| SfuError::UnknownParticipant(participant.to_owned()))
+    }
+
+    /// Brings the `withheld` flag of a participant's tracks in line with its controls. A
+    /// track that stops restarts every receiver's forwarder, so it resumes cleanly.
+    fn apply_controls(&mut self, id: ParticipantId) {
+        let Some(p) = self.participants.get(&id) else {
+            return;
+        };
+        let wanted: Vec<(TrackId, bool)> = p
+            .published
+            .iter()
+            .filter_map(|track_id| {
+                let withheld = p.withholds(self.tracks.get(track_id)?.role);
+                Some((*track_id, withheld))
+            })
+            .collect();
+        for (track_id, withheld) in wanted {
+            let Some(track) = self.tracks.get_mut(&track_id) else {
+                continue;
+            };
+            if track.withheld == withheld {
+                continue;
+            }
+            track.withheld = withheld;
+            if withheld {
+                for subscriber in &track.subscribers {
+                    if let Some(sub) = self
+                        .participants
+                        .get_mut(subscriber)
+                        .and_then(|s| s.subscriptions.get_mut(&track_id))
+                    {
+                        sub.forwarder.restart();
+                    }
+                }
+            }
         }
     }
 
@@ -534,11 +643,24 @@ impl Sfu {
         let Some(publisher) = self.participants.get_mut(&track_id.publisher) else {
             return;
         };
-        publisher
-            .span
-            .in_scope(|| info!(?kind, layers = rids.len().max(1), "publishes a track"));
+        let earlier_videos = publisher
+            .published
+            .iter()
+            .filter_map(|t| self.tracks.get(t))
+            .filter(|t| t.kind.is_video())
+            .count();
+        let role = TrackRole::of(kind, earlier_videos);
+        publisher.span.in_scope(|| {
+            info!(
+                ?kind,
+                ?role,
+                layers = rids.len().max(1),
+                "publishes a track"
+            );
+        });
         publisher.published.push(track_id);
-        let mut track = Track::new(publisher.name.clone(), kind, rids, self.now);
+        let mut track = Track::new(publisher.name.clone(), kind, role, rids, self.now);
+        track.withheld = publisher.withholds(role);
         let room = self.rooms.get(&publisher.room).cloned().unwrap_or_default();
         for member in room.into_iter().filter(|m| *m != track_id.publisher) {
             if let Some(p) = self.participants.get_mut(&member) {
@@ -558,6 +680,12 @@ impl Sfu {
             return;
         };
         let arrival = incoming.packet.timestamp;
+        if track.withheld {
+            if track.role == TrackRole::Screen {
+                self.refuse_screen_share(incoming.track.publisher, arrival);
+            }
+            return;
+        }
         let Some(layer) = track.layer_mut(incoming.layer) else {
             return;
         };
@@ -593,6 +721,20 @@ impl Sfu {
         }
         for layer in wants_keyframe {
             self.request_keyframe(incoming.track, layer, KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// A screen packet was dropped: tells the server if it starts a new attempt.
+    fn refuse_screen_share(&mut self, publisher: ParticipantId, arrival: Instant) {
+        let Some(p) = self.participants.get_mut(&publisher) else {
+            return;
+        };
+        if p.screen_share_refusals.refuse(arrival) {
+            p.span.in_scope(|| info!("screen share refused"));
+            self.outputs.push_back(SfuOutput::TrackRefused {
+                participant: p.name.clone(),
+                track: RefusedTrack::ScreenShare,
+            });
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::bwe::BweKind;
 use str0m::change::SdpPendingOffer;
@@ -15,7 +15,7 @@ use str0m::{Event, IceConnectionState, Output, Rtc};
 use tracing::{Span, debug, info, warn};
 
 use crate::forwarder::{Forwarder, PacketView};
-use crate::track::{LayerId, Track, TrackId};
+use crate::track::{LayerId, Track, TrackId, TrackRole};
 use crate::{PayloadTap, SfuOutput};
 
 /// Internal identity of a participant. Names can be reused after a participant leaves;
@@ -120,6 +120,40 @@ pub(crate) struct Participant {
     /// The estimate shared among the video tracks this participant receives.
     pub video_budget_bps: Option<u64>,
     pub desired_bps: u64,
+    /// Moderation: none of its audio is forwarded.
+    pub audio_muted: bool,
+    /// Moderation: whether its screen tracks (second and later video) are forwarded.
+    pub screen_share_allowed: bool,
+    pub screen_share_refusals: RefusalReports,
+}
+
+/// A refused screen share is reported once per attempt, at its first refused packet. An
+/// attempt ends when no screen packet arrived for [`ATTEMPT_GAP`] (the client stopped
+/// sharing), or when the control changes; a client that ignores the refusal and keeps
+/// sending is told once, not per packet.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalReports {
+    last_refused: Option<Instant>,
+}
+
+/// Longer than the usual pause between packets of a live video track, shorter than a person
+/// takes to try again. A static screen that pauses for longer is reported again: harmless.
+pub(crate) const ATTEMPT_GAP: Duration = Duration::from_secs(3);
+
+impl RefusalReports {
+    /// Counts a refused packet arriving at `at`; whether it starts an attempt to report.
+    pub fn refuse(&mut self, at: Instant) -> bool {
+        let new_attempt = self
+            .last_refused
+            .is_none_or(|last| at.saturating_duration_since(last) >= ATTEMPT_GAP);
+        self.last_refused = Some(at);
+        new_attempt
+    }
+
+    /// The next refused packet starts a new attempt.
+    pub fn reset(&mut self) {
+        self.last_refused = None;
+    }
 }
 
 impl Participant {
@@ -141,6 +175,18 @@ impl Participant {
             bandwidth_bps: None,
             video_budget_bps: None,
             desired_bps: 0,
+            audio_muted: false,
+            screen_share_allowed: true,
+            screen_share_refusals: RefusalReports::default(),
+        }
+    }
+
+    /// Whether the moderation controls stop this participant's tracks of `role`.
+    pub fn withholds(&self, role: TrackRole) -> bool {
+        match role {
+            TrackRole::Audio => self.audio_muted,
+            TrackRole::Camera => false,
+            TrackRole::Screen => !self.screen_share_allowed,
         }
     }
 
@@ -425,5 +471,28 @@ fn forwarded_extensions(incoming: &ExtensionValues) -> ExtensionValues {
         voice_activity: incoming.voice_activity,
         video_orientation: incoming.video_orientation,
         ..ExtensionValues::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_is_reported_once_per_attempt() {
+        let t0 = Instant::now();
+        let mut reports = RefusalReports::default();
+        assert!(reports.refuse(t0), "the first refused packet");
+        // A long share that keeps being refused is one attempt.
+        for ms in (33..10_000).step_by(33) {
+            assert!(!reports.refuse(t0 + Duration::from_millis(ms)));
+        }
+        // The client stopped, then tries again.
+        let again = t0 + Duration::from_millis(9_999) + ATTEMPT_GAP;
+        assert!(reports.refuse(again));
+        assert!(!reports.refuse(again + Duration::from_millis(33)));
+        // The control changed: the next refused packet is news.
+        reports.reset();
+        assert!(reports.refuse(again + Duration::from_millis(66)));
     }
 }

@@ -28,11 +28,35 @@ pub(crate) struct TrackId {
     pub mid: Mid,
 }
 
+/// What a track carries, by the convention Sealroom's clients follow: a publisher's first
+/// video track is its camera, the second its screen (`web/src/media.ts`, `roleOf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrackRole {
+    Audio,
+    Camera,
+    Screen,
+}
+
+impl TrackRole {
+    /// The role of a publisher's next track, given how many video tracks it published before.
+    pub fn of(kind: MediaKind, earlier_videos: usize) -> Self {
+        match (kind, earlier_videos) {
+            (MediaKind::Audio, _) => TrackRole::Audio,
+            (MediaKind::Video, 0) => TrackRole::Camera,
+            (MediaKind::Video, _) => TrackRole::Screen,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Track {
     /// Advertised to receivers as the msid stream id, so a client can tell whose track it is.
     pub publisher_name: String,
     pub kind: MediaKind,
+    pub role: TrackRole,
+    /// A moderation control stops forwarding this track (muted audio, a refused screen
+    /// share). Checked per packet; the publisher's controls are the source of truth.
+    pub withheld: bool,
     /// Lowest quality first, the order of the publisher's `a=simulcast` line (the WebRTC
     /// convention for `sendEncodings`). One layer with id `None` without simulcast.
     pub layers: Vec<Layer>,
@@ -55,6 +79,7 @@ impl Track {
     pub fn new(
         publisher_name: String,
         kind: MediaKind,
+        role: TrackRole,
         rids: Vec<Rid>,
         created_at: Instant,
     ) -> Self {
@@ -66,6 +91,8 @@ impl Track {
         Track {
             publisher_name,
             kind,
+            role,
+            withheld: false,
             layers: ids.into_iter().map(Layer::new).collect(),
             subscribers: Vec::new(),
             created_at,
@@ -165,7 +192,13 @@ mod tests {
     /// A track with layers l, m, h that have sent at `kbps` each for two seconds.
     fn measured_track(start: Instant, kbps: [u64; 3]) -> Track {
         let rids = ["l", "m", "h"].map(Rid::from).to_vec();
-        let mut track = Track::new("alice".into(), MediaKind::Video, rids, start);
+        let mut track = Track::new(
+            "alice".into(),
+            MediaKind::Video,
+            TrackRole::Camera,
+            rids,
+            start,
+        );
         for ms in (0..=2000).step_by(20) {
             let now = start + Duration::from_millis(ms);
             for (layer, rate) in track.layers.iter_mut().zip(kbps) {
@@ -224,7 +257,13 @@ mod tests {
     fn silent_layers_count_only_during_startup() {
         let start = Instant::now();
         let rids = ["l", "h"].map(Rid::from).to_vec();
-        let mut track = Track::new("alice".into(), MediaKind::Video, rids, start);
+        let mut track = Track::new(
+            "alice".into(),
+            MediaKind::Video,
+            TrackRole::Camera,
+            rids,
+            start,
+        );
         if let Some(l) = track.layer_mut(Some(Rid::from("l"))) {
             l.record_packet(start, 100);
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use sealroom_sfu::{Protocol, Sfu, SfuConfig, SfuOutput};
+use sealroom_sfu::{Protocol, RefusedTrack, Sfu, SfuConfig, SfuOutput};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{
@@ -33,6 +33,8 @@ pub const SFU_TCP: SocketAddr =
 pub struct Publish {
     pub audio: bool,
     pub video: bool,
+    /// A second video track, the screen (after the camera, as the browser orders them).
+    pub screen: bool,
     /// Simulcast rids, lowest quality first; empty for none.
     pub simulcast: &'static [&'static str],
     pub transport: Protocol,
@@ -42,20 +44,28 @@ impl Publish {
     pub const AUDIO_VIDEO: Publish = Publish {
         audio: true,
         video: true,
+        screen: false,
         simulcast: &[],
         transport: Protocol::Udp,
     };
     pub const NOTHING: Publish = Publish {
         audio: false,
         video: false,
+        screen: false,
         simulcast: &[],
         transport: Protocol::Udp,
     };
     pub const SIMULCAST: Publish = Publish {
         audio: false,
         video: true,
+        screen: false,
         simulcast: &["l", "m", "h"],
         transport: Protocol::Udp,
+    };
+    /// What the browser publishes while sharing its screen.
+    pub const AUDIO_CAMERA_SCREEN: Publish = Publish {
+        screen: true,
+        ..Publish::AUDIO_VIDEO
     };
 }
 
@@ -67,8 +77,19 @@ pub struct Frame {
     pub kind: MediaKind,
     /// Simulcast layer; known for sent frames only.
     pub layer: Option<Rid>,
+    /// Sent on the screen track; known for sent frames only.
+    pub screen: bool,
     pub keyframe: bool,
     pub data: Vec<u8>,
+}
+
+/// Frames one client received from another, by the publisher's track.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    pub audio: usize,
+    /// The first (or only) video track.
+    pub camera: usize,
+    pub screen: usize,
 }
 
 /// Turns a plaintext frame into what goes on the wire (SFrame in the real client).
@@ -92,9 +113,10 @@ pub struct Client {
     pub protect: Option<Protect>,
     audio_mid: Option<Mid>,
     video_mid: Option<Mid>,
+    screen_mid: Option<Mid>,
     layers: Vec<Option<Rid>>,
-    /// Layers whose next frame must be a keyframe.
-    keyframe_due: Vec<Option<Rid>>,
+    /// Video m-lines and layers whose next frame must be a keyframe.
+    keyframe_due: Vec<(Mid, Option<Rid>)>,
     audio_frames: u64,
     video_frames: u64,
     next_audio: Instant,
@@ -126,6 +148,8 @@ pub struct World {
     pub clients: Vec<Client>,
     /// Participants the SFU reported as disconnected.
     pub disconnected: Vec<String>,
+    /// Refused tracks the SFU reported, in order.
+    pub refused: Vec<(String, RefusedTrack)>,
     /// Datagrams sent over ICE-TCP, either way.
     pub tcp_datagrams: usize,
     in_flight: Vec<(Instant, Datagram)>,
@@ -147,6 +171,7 @@ impl World {
             sfu: Sfu::new(config, now).expect("valid SFU config"),
             clients: Vec::new(),
             disconnected: Vec::new(),
+            refused: Vec::new(),
             tcp_datagrams: 0,
             in_flight: Vec::new(),
             deaf: Vec::new(),
@@ -196,6 +221,14 @@ impl World {
             });
             change.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast)
         });
+        let screen_mid = publish
+            .screen
+            .then(|| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+        let keyframe_due = video_mid
+            .iter()
+            .flat_map(|mid| layers.iter().map(|layer| (*mid, *layer)))
+            .chain(screen_mid.map(|mid| (mid, None)))
+            .collect();
         if audio_mid.is_none() && video_mid.is_none() {
             // A receive-only client still needs an m-line for its first offer.
             change.add_channel("signalling-free".into());
@@ -225,7 +258,8 @@ impl World {
             protect: None,
             audio_mid,
             video_mid,
-            keyframe_due: layers.clone(),
+            screen_mid,
+            keyframe_due,
             layers,
             audio_frames: 0,
             video_frames: 0,
@@ -366,6 +400,9 @@ impl World {
                     }
                 }
                 SfuOutput::Disconnected { participant } => self.disconnected.push(participant),
+                SfuOutput::TrackRefused { participant, track } => {
+                    self.refused.push((participant, track));
+                }
                 SfuOutput::Timeout(_) => break,
             }
         }
@@ -377,6 +414,25 @@ impl World {
         for d in outgoing {
             self.send(d);
         }
+    }
+
+    /// Checks that every frame `receiver` got from `publisher` is byte for byte one that
+    /// `publisher` wrote, of the same kind, and counts them by track.
+    pub fn identical_frames(&self, receiver: &str, publisher: &str) -> FrameCounts {
+        let sender = self.client(publisher);
+        let mut counts = FrameCounts::default();
+        for frame in self.client(receiver).frames_from(publisher) {
+            let sent = sender
+                .sent_frame(&frame.data)
+                .unwrap_or_else(|| panic!("{receiver} got a frame {publisher} never sent"));
+            assert_eq!(sent.kind, frame.kind);
+            match (sent.kind, sent.screen) {
+                (MediaKind::Audio, _) => counts.audio += 1,
+                (MediaKind::Video, false) => counts.camera += 1,
+                (MediaKind::Video, true) => counts.screen += 1,
+            }
+        }
+        counts
     }
 
     /// Answers the offers a client held back, oldest first.
@@ -492,14 +548,16 @@ impl Client {
                     publisher: media.stream_id().to_owned(),
                     kind: media.kind(),
                     layer: None,
+                    screen: false,
                     keyframe: data.is_keyframe(),
                     data: data.data.to_vec(),
                 };
                 self.received.push(frame);
             }
             Event::KeyframeRequest(req) => {
-                if !self.keyframe_due.contains(&req.rid) {
-                    self.keyframe_due.push(req.rid);
+                let due = (req.mid, req.rid);
+                if !self.keyframe_due.contains(&due) {
+                    self.keyframe_due.push(due);
                 }
                 self.keyframe_requests.push(req);
             }
@@ -507,7 +565,8 @@ impl Client {
         }
     }
 
-    /// Writes the frames that are due: Opus every 20 ms, VP8 every 33 ms on every layer.
+    /// Writes the frames that are due: Opus every 20 ms, VP8 every 33 ms on every layer and
+    /// on the screen.
     fn produce(&mut self, now: Instant) {
         if !self.connected {
             return;
@@ -530,12 +589,25 @@ impl Client {
             self.video_frames += 1;
             let time = MediaTime::new(n * 3000, Frequency::NINETY_KHZ);
             for layer in self.layers.clone() {
-                let key = self.keyframe_due.contains(&layer);
-                self.keyframe_due.retain(|l| *l != layer);
-                let plain = video_frame(&self.name, layer, n, key);
+                let key = self.take_keyframe_due(mid, layer);
+                let label = layer.as_deref().unwrap_or("-").to_owned();
+                let plain = video_frame(&self.name, &label, n, key);
                 self.write(mid, layer, MediaKind::Video, key, time, plain, now);
             }
+            if let Some(mid) = self.screen_mid {
+                let key = self.take_keyframe_due(mid, None);
+                let plain = video_frame(&self.name, "screen", n, key);
+                self.write(mid, None, MediaKind::Video, key, time, plain, now);
+            }
         }
+    }
+
+    /// Whether the next frame on this m-line and layer must be a keyframe; clears it.
+    fn take_keyframe_due(&mut self, mid: Mid, layer: Option<Rid>) -> bool {
+        let due = (mid, layer);
+        let key = self.keyframe_due.contains(&due);
+        self.keyframe_due.retain(|d| *d != due);
+        key
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -577,6 +649,7 @@ impl Client {
             publisher: self.name.clone(),
             kind,
             layer,
+            screen: Some(mid) == self.screen_mid,
             keyframe,
             data,
         });
@@ -611,14 +684,15 @@ fn audio_frame(publisher: &str, n: u64) -> Vec<u8> {
 }
 
 /// A VP8 frame: frame tag (keyframe bit, 10 bytes with the start code and size on keyframes,
-/// 3 otherwise, as the client leaves them clear), then a body unique per publisher, layer and
-/// number. Higher layers are bigger; "h" spans several RTP packets.
-fn video_frame(publisher: &str, layer: Option<Rid>, n: u64, keyframe: bool) -> Vec<u8> {
-    let size = match layer.as_deref() {
-        Some("l") => 150,
-        Some("m") => 500,
-        Some(_) => 2500,
-        None => 1000,
+/// 3 otherwise, as the client leaves them clear), then a body unique per publisher, `label`
+/// (the simulcast layer, "-" without simulcast, or "screen") and number. Higher layers are
+/// bigger; "h" spans several RTP packets.
+fn video_frame(publisher: &str, label: &str, n: u64, keyframe: bool) -> Vec<u8> {
+    let size = match label {
+        "l" => 150,
+        "m" => 500,
+        "-" | "screen" => 1000,
+        _ => 2500,
     };
     let mut frame = if keyframe {
         vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]
@@ -626,7 +700,7 @@ fn video_frame(publisher: &str, layer: Option<Rid>, n: u64, keyframe: bool) -> V
         vec![0x11, 0x00, 0x00]
     };
     frame.extend_from_slice(&n.to_be_bytes());
-    frame.extend_from_slice(layer.as_deref().unwrap_or("-").as_bytes());
+    frame.extend_from_slice(label.as_bytes());
     frame.extend_from_slice(publisher.as_bytes());
     while frame.len() < size {
         frame.extend_from_slice(PLAINTEXT_MARKER);

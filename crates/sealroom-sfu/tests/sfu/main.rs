@@ -3,5 +3,6 @@
 
 mod attacks;
 mod harness;
+mod moderation;
 mod routing;
 mod simulcast;

@@ -3,26 +3,15 @@
 use std::time::Duration;
 
 use sealroom_sfu::Protocol;
-use str0m::media::{KeyframeRequestKind, MediaKind};
+use str0m::media::KeyframeRequestKind;
 
 use crate::harness::{Publish, World};
 
 /// Every frame `receiver` got from `publisher` is byte for byte one that `publisher` wrote,
 /// of the same kind. Returns (audio, video) counts.
 fn assert_identical_frames(world: &World, receiver: &str, publisher: &str) -> (usize, usize) {
-    let sender = world.client(publisher);
-    let (mut audio, mut video) = (0, 0);
-    for frame in world.client(receiver).frames_from(publisher) {
-        let sent = sender
-            .sent_frame(&frame.data)
-            .unwrap_or_else(|| panic!("{receiver} got a frame {publisher} never sent"));
-        assert_eq!(sent.kind, frame.kind);
-        match frame.kind {
-            MediaKind::Audio => audio += 1,
-            MediaKind::Video => video += 1,
-        }
-    }
-    (audio, video)
+    let counts = world.identical_frames(receiver, publisher);
+    (counts.audio, counts.camera + counts.screen)
 }
 
 #[test]
