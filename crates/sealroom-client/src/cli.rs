@@ -44,6 +44,10 @@ pub struct JoinArgs {
     /// The room's moderator key: join as a moderator (prefer the variable).
     #[arg(long, env = "SEALROOM_MODERATOR_KEY", hide_env_values = true)]
     pub moderator_key: Option<String>,
+    /// For an https:// server with its own certificate: trust only the certificates in this
+    /// PEM file (e.g. `sealroom-data/tls/cert.pem` of a `--tls-self-signed` server).
+    #[arg(long)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// Log filter.
     #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
     pub log: String,
@@ -266,6 +270,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         bind_ip: args.bind_ip,
         password: args.password.clone(),
         moderator_key: args.moderator_key.clone(),
+        ca_file: args.ca_file.clone(),
     })
     .await?;
     match args.duration {

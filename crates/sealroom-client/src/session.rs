@@ -5,6 +5,7 @@
 use std::{
     collections::{BTreeMap, HashSet},
     net::IpAddr,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -45,6 +46,9 @@ pub struct JoinOptions {
     pub password: Option<String>,
     /// The room's moderator key: join as a moderator, past the lock, password and lobby.
     pub moderator_key: Option<String>,
+    /// For an `https://` server: trust only the certificates in this PEM file (a self-signed
+    /// server's own certificate) instead of the public web roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Why joining failed.
@@ -56,6 +60,9 @@ pub enum SessionError {
     /// The WebSocket failed.
     #[error("signalling connection: {0}")]
     Connection(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The CA file could not be used.
+    #[error("TLS trust: {0}")]
+    Tls(String),
     /// The server refused us.
     #[error("server error {code:?}: {message}")]
     Refused {
@@ -202,7 +209,10 @@ impl RoomClient {
     pub async fn join(options: JoinOptions) -> Result<Self, SessionError> {
         let started = Instant::now();
         let url = websocket_url(&options.server)?;
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+        let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
+        let (socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
+                .await?;
         let (mut sink, mut stream) = socket.split();
         sink.send(text(&ClientMessage::Join {
             room: options.room.clone(),
@@ -959,6 +969,23 @@ async fn next_server_message(stream: &mut WsStream) -> Result<ServerMessage, Ses
             Some(Err(error)) => return Err(error.into()),
         }
     }
+}
+
+/// A TLS connector that trusts only the certificates in `ca_file`.
+fn pinned_roots(ca_file: &Path) -> Result<tokio_tungstenite::Connector, SessionError> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let tls = |e: &dyn std::fmt::Display| SessionError::Tls(format!("{}: {e}", ca_file.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).map_err(|e| tls(&e))? {
+        roots.add(cert.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(tls(&"no certificate in the file"));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
 }
 
 /// `http://host:port` → `ws://host:port/ws` (and https → wss).

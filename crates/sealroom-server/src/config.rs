@@ -25,6 +25,29 @@ pub struct Config {
     pub media: MediaSettings,
     /// Who may enter rooms, and how often one may try.
     pub access: AccessSettings,
+    /// HTTPS for the web client and signalling.
+    pub tls: TlsSettings,
+}
+
+/// Where the server's certificate comes from; without any, it serves plain HTTP (for use behind
+/// a TLS-terminating reverse proxy, or on loopback).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM certificate chain.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key for it.
+    pub key_file: Option<PathBuf>,
+    /// Make a self-signed certificate for local use (kept in `data_dir/tls/` so browsers and
+    /// clients that accepted it once keep working across restarts).
+    pub self_signed: bool,
+}
+
+impl TlsSettings {
+    /// Whether the server speaks HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.self_signed || self.cert_file.is_some()
+    }
 }
 
 /// Admission to rooms: the room-password policy and the join rate limits.
@@ -97,6 +120,7 @@ impl Default for Config {
             web_dir: None,
             media: MediaSettings::default(),
             access: AccessSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -196,6 +220,23 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        match (
+            &self.tls.cert_file,
+            &self.tls.key_file,
+            self.tls.self_signed,
+        ) {
+            (Some(_), Some(_), false) | (None, None, _) => {}
+            (Some(_), Some(_), true) => {
+                return Err(ConfigError::Invalid(
+                    "tls: give cert_file and key_file, or self_signed, not both".into(),
+                ));
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls: cert_file and key_file go together".into(),
+                ));
             }
         }
         if self.data_dir.as_os_str().is_empty() {

@@ -17,6 +17,7 @@ pub mod rate_limit;
 pub mod room;
 pub mod signalling;
 pub mod storage;
+pub mod tls;
 
 use std::{
     collections::HashMap,
@@ -28,7 +29,7 @@ use std::{
 use axum::{Router, routing::get};
 use sealroom_e2ee::ExternalSender;
 use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::{
@@ -71,10 +72,25 @@ struct JoinLimits {
     per_room: TokenBuckets<RoomName>,
 }
 
+/// How long a client may take to send a request's headers: a connection that trickles them
+/// (slow loris) is closed. A TLS handshake has as long (axum-server's default).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+}
+
 /// A started server.
 pub struct RunningServer {
     /// The HTTP address actually bound.
     pub http_addr: SocketAddr,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
     /// The SFU's UDP address actually bound.
     pub media_addr: SocketAddr,
     /// The media server, for tests that tap what it forwards.
@@ -85,6 +101,12 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
+    /// The base URL clients use: `http(s)://address`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.http_addr)
+    }
+
     /// Runs until the server stops (it does not on its own).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await??;
@@ -144,15 +166,29 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let index = web_dir.join("index.html");
         app = app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)));
     }
-    let app = http_security::with_security_headers(app, false);
-    let listener = TcpListener::bind(config.listen).await?;
+    let tls = tls::server_config(&config).await?;
+    let app = http_security::with_security_headers(app, tls.is_some());
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    listener.set_nonblocking(true)?;
     let http_addr = listener.local_addr()?;
-    tracing::info!(%http_addr, media_addr = %media.udp_addr(), "sealroom serving");
+    tracing::info!(%http_addr, tls = tls.is_some(), media_addr = %media.udp_addr(), "sealroom serving");
     // The peer address feeds the per-address join limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let task = match tls.clone() {
+        Some(tls) => {
+            let mut server = axum_server::from_tcp_rustls(listener, tls);
+            limit_header_time(server.http_builder());
+            tokio::spawn(server.serve(app))
+        }
+        None => {
+            let mut server = axum_server::from_tcp(listener);
+            limit_header_time(server.http_builder());
+            tokio::spawn(server.serve(app))
+        }
+    };
     Ok(RunningServer {
         http_addr,
+        tls: tls.is_some(),
         media_addr: media.udp_addr(),
         media,
         storage,

@@ -58,6 +58,16 @@ struct ServeArgs {
     /// TCP address for ICE-TCP, the fallback for clients whose UDP is blocked [default: off].
     #[arg(long, env = "SEALROOM_MEDIA_TCP")]
     media_tcp: Option<SocketAddr>,
+    /// PEM certificate chain to serve HTTPS with (with --tls-key).
+    #[arg(long, env = "SEALROOM_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "SEALROOM_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate made for local use (kept in the data
+    /// directory).
+    #[arg(long, env = "SEALROOM_TLS_SELF_SIGNED", conflicts_with = "tls_cert")]
+    tls_self_signed: bool,
     /// Log filter, e.g. "info" or "sealroom_server=debug,str0m=warn".
     #[arg(long, env = "SEALROOM_LOG", default_value = "info")]
     log: String,
@@ -87,6 +97,11 @@ impl ServeArgs {
         if let Some(tcp) = self.media_tcp {
             config.media.tcp_listen = Some(tcp);
         }
+        if self.tls_cert.is_some() {
+            config.tls.cert_file = self.tls_cert;
+            config.tls.key_file = self.tls_key;
+        }
+        config.tls.self_signed |= self.tls_self_signed;
         config.validate()?;
         Ok(config)
     }
@@ -99,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
             init_logging(&args.log)?;
             let config = args.into_config()?;
             let server = sealroom_server::start(config).await?;
-            println!("sealroom listening on http://{}", server.http_addr);
+            println!("sealroom listening on {}", server.url());
             tokio::select! {
                 result = server.wait() => result,
                 _ = tokio::signal::ctrl_c() => Ok(()),

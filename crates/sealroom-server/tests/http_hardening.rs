@@ -1,6 +1,6 @@
 //! The HTTP side from an attacker's seat: what every response tells the browser, a page of
-//! another site opening the signalling WebSocket, one address opening many connections, and a
-//! connection that goes silent.
+//! another site opening the signalling WebSocket, one address opening many connections, a
+//! connection that goes silent or trickles its headers, and TLS.
 
 mod support;
 
@@ -118,4 +118,87 @@ async fn a_silent_connection_is_closed() {
     .await;
     assert!(closed.is_ok(), "the silent connection was left open");
     assert!(saw_ping, "the server pinged before giving up");
+}
+
+#[tokio::test]
+async fn a_request_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start().await;
+    let mut stream = tokio::net::TcpStream::connect(server.server.http_addr)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    // Never finish the headers: the server must close, not wait forever.
+    let closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "still open after 20 s");
+    println!("slow-loris connection closed after {:?}", started.elapsed());
+}
+
+/// `--tls-self-signed`: HTTPS with HSTS; the native client joins over `wss://` trusting only
+/// the server's own certificate, and refuses a server whose certificate it was not given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_tls_serves_https_and_the_native_client_pins_it() {
+    let server = TestServer::start_configured(|c| c.tls.self_signed = true).await;
+    assert!(server.url().starts_with("https://"), "{}", server.url());
+    let cert = server.data.path().join("tls/cert.pem");
+    let key = server.data.path().join("tls/key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "the private key is the owner's alone"
+    );
+
+    let alice = sealroom_client::session::RoomClient::join(sealroom_client::session::JoinOptions {
+        ca_file: Some(cert.clone()),
+        ..server.join_options("over-tls", "alice")
+    })
+    .await
+    .expect("joined over wss");
+    support::converge(&[&alice], &["alice"]).await;
+
+    let (_, response) = tokio_tungstenite::connect_async_tls_with_config(
+        format!("wss://{}/ws", server.server.http_addr),
+        None,
+        false,
+        Some(pinned(&cert)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+
+    // Another server's certificate (or none) is not this one.
+    let other = TestServer::start_configured(|c| c.tls.self_signed = true).await;
+    let refused =
+        sealroom_client::session::RoomClient::join(sealroom_client::session::JoinOptions {
+            ca_file: Some(other.data.path().join("tls/cert.pem")),
+            ..server.join_options("over-tls", "mallory")
+        })
+        .await;
+    assert!(refused.is_err(), "a certificate it was not given");
+    let plain =
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", server.server.http_addr)).await;
+    assert!(plain.is_err(), "no plain WebSocket on the TLS port");
+}
+
+fn pinned(cert: &std::path::Path) -> tokio_tungstenite::Connector {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    ))
 }

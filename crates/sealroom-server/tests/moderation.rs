@@ -18,17 +18,21 @@ use support::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-/// The next message of interest: not a participant list, room settings or SDP.
+/// The next message of interest: not a participant list, room settings, the moderator key
+/// or SDP (nor a keepalive ping).
 async fn next(socket: &mut Socket) -> Option<ServerMessage> {
     loop {
-        let Some(Ok(Message::Text(text))) = socket.next().await else {
-            return None;
+        let text = match socket.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            _ => return None,
         };
         let message: ServerMessage = decode(&text).unwrap();
         if !matches!(
             message,
             ServerMessage::Participants { .. }
                 | ServerMessage::RoomSettings { .. }
+                | ServerMessage::ModeratorKey { .. }
                 | ServerMessage::SdpOffer { .. }
         ) {
             return Some(message);

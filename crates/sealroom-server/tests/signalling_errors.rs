@@ -8,12 +8,15 @@ use sealroom_protocol::{ErrorCode, MAX_MESSAGE_BYTES, ServerMessage, decode};
 use support::{Socket, TestServer, connect, converge};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Sends `text` and returns the next message that is not a participant list or room settings.
+/// Sends `text` and returns the next message that is not a participant list or room settings
+/// (nor a keepalive ping).
 async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {
     socket.send(Message::Text(text.into())).await.unwrap();
     loop {
-        let Some(Ok(Message::Text(reply))) = socket.next().await else {
-            panic!("connection closed");
+        let reply = match socket.next().await {
+            Some(Ok(Message::Text(reply))) => reply,
+            Some(Ok(Message::Ping(_))) => continue,
+            other => panic!("connection closed: {other:?}"),
         };
         let message: ServerMessage = decode(&reply).unwrap();
         if !matches!(

@@ -29,26 +29,27 @@ impl TestServer {
 
     /// With a web client directory served at `/`.
     pub async fn start_with_web(web_dir: Option<std::path::PathBuf>) -> Self {
-        Self::start_with(web_dir, AccessSettings::default()).await
+        Self::start_configured(|config| config.web_dir = web_dir).await
     }
 
     /// With other admission settings (rate limits, password policy).
     pub async fn start_with_access(access: AccessSettings) -> Self {
-        Self::start_with(None, access).await
+        Self::start_configured(|config| config.access = access).await
     }
 
-    async fn start_with(web_dir: Option<std::path::PathBuf>, access: AccessSettings) -> Self {
+    /// On loopback ports the OS picks, in a fresh data directory, configured by `adjust`.
+    pub async fn start_configured(adjust: impl FnOnce(&mut Config)) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: data.path().to_owned(),
-            web_dir,
             media: MediaSettings {
                 udp_listen: "127.0.0.1:0".parse().unwrap(),
                 ..MediaSettings::default()
             },
-            access,
+            ..Config::default()
         };
+        adjust(&mut config);
         let server = sealroom_server::start(config).await.expect("server starts");
         Self { server, data }
     }
@@ -69,7 +70,7 @@ impl TestServer {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.server.http_addr)
+        self.server.url()
     }
 
     pub async fn join(&self, room: &str, name: &str) -> RoomClient {
@@ -104,6 +105,7 @@ impl TestServer {
             bind_ip: "127.0.0.1".parse().unwrap(),
             password: None,
             moderator_key: None,
+            ca_file: None,
         }
     }
 }
