@@ -1,14 +1,16 @@
 // A meeting: the signalling connection, the MLS session, the PeerConnection and the frame
 // worker, tied together, plus what the view shows. One connection attempt at a time; when the
 // connection drops, everything but the local capture is rebuilt (a new device key, a new
-// member of the group), as the server has already proposed our removal. A moderator's removal
-// (`removed`) ends the meeting for good: no reconnect.
+// member of the group), as the server has already proposed our removal. A removal by the server
+// (`removed`: kicked, banned, denied from the lobby, meeting ended) ends it for good: no
+// reconnect. In a lobby room a joiner waits (`inLobby`) without media until a moderator lets it
+// in; a moderator's client adds only the devices its user admitted.
 
 import { Device, type RosterMember } from 'sealroom-wasm';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
 import {
-  type ClientMessage, type ErrorCode, type ParticipantInfo, type RemovalReason, type Role, type ServerMessage,
-  decodeMessage, encodeMessage, fromBase64,
+  type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type GroupAction, type ParticipantInfo, type Permissions, type RemovalReason,
+  type Role, type ServerMessage, decodeMessage, encodeMessage, fromBase64,
 } from './protocol';
 import { type EpochState, MlsSession, errorText } from './session';
 
@@ -27,6 +29,9 @@ export type JoinRefusal =
 export interface RoomSettings {
   locked: boolean;
   passwordRequired: boolean;
+  /** Joiners wait in the lobby until a moderator admits them. */
+  lobby: boolean;
+  permissions: Permissions;
 }
 export type E2eeState = 'connecting' | 'waiting' | 'encrypted' | 'removed';
 
@@ -74,13 +79,29 @@ export class Meeting {
   cameraOff = false;
   /** Our role, as the server's participant list says. */
   role: Role = 'participant';
-  roomSettings: RoomSettings = { locked: false, passwordRequired: false };
-  /** Set when a moderator removed us (connection `removed`). */
+  roomSettings: RoomSettings = { locked: false, passwordRequired: false, lobby: false, permissions: DEFAULT_PERMISSIONS };
+  /** Set when the server removed us (connection `removed`). */
   removedReason: RemovalReason | null = null;
+  /** We were still waiting in the lobby when removed (a denial, not a kick). */
+  removedFromLobby = false;
+  /** We asked the server to end the meeting for everyone. */
+  endedByUs = false;
+  /** We knocked and wait for a moderator: no media, no group, until the server lets us in. */
+  inLobby = false;
+  /** Why we wait: for a moderator's admission, or for a moderator to arrive at all. */
+  lobbyWait: 'admission' | 'moderator' = 'admission';
+  /** Moderators: who waits in the lobby, from the server. */
+  lobby: ParticipantInfo[] = [];
+  /** Moderators: lobby entries we admitted and that have not left the lobby list yet. */
+  readonly admitting = new Set<string>();
+  /** A moderator muted us: the SFU drops our audio until we send `unmute`. */
+  mutedByModerator = false;
   /** Called whenever something the view shows changed. */
   onChange: () => void = () => {};
-  /** A moderation request the server refused (forbidden, unknown_participant, …). */
+  /** A request the server refused (forbidden, unknown_participant, …). */
   onServerError: (code: ErrorCode, message: string) => void = () => {};
+  /** Something to tell the user once (a toast). */
+  onNotice: (text: string) => void = () => {};
 
   private socket: WebSocket | null = null;
   private session: MlsSession | null = null;
@@ -96,6 +117,11 @@ export class Meeting {
   private admitted = false;
   private admission: ((refusal: JoinRefusal | null) => void) | null = null;
   private pendingPassword: { password: string | null; done: (error: string | null) => void } | null = null;
+  /** Key fingerprints of the devices our user admitted from the lobby: in a lobby room our client
+   *  commits the Add of these and no others. Kept across reconnects (the lobby entries stay). */
+  private readonly admittedDevices = new Set<string>();
+  /** Our SDP offer waits until we are let in from the lobby. */
+  private offerPending = false;
 
   /** `password` is sent with every join, reconnects included. */
   constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null) {
@@ -123,6 +149,16 @@ export class Meeting {
 
   get isModerator(): boolean {
     return this.role === 'moderator';
+  }
+
+  /** Whether the room's permissions let our role share the screen. */
+  get mayShareScreen(): boolean {
+    return this.roomSettings.permissions.screen_share === 'everyone' || this.isModerator;
+  }
+
+  /** Our device's key fingerprint (what the lobby shows moderators), once connected. */
+  get fingerprint(): string | null {
+    return this.session?.fingerprint ?? null;
   }
 
   /** Connects and joins. Resolves once the server let us in (`null`) or refused the first join;
@@ -244,6 +280,7 @@ export class Meeting {
   private endRemoved(reason: RemovalReason): void {
     if (this.connection === 'removed') return;
     this.removedReason = reason;
+    this.removedFromLobby = this.inLobby;
     this.generation++;
     this.teardownConnection();
     this.stopTimers();
@@ -273,13 +310,18 @@ export class Meeting {
     this.pendingPassword = null;
     this.remotes.clear();
     this.serverParticipants = [];
+    this.lobby = [];
     this.lastFrames.clear();
     this.activeSpeaker = null;
+    this.offerPending = false;
   }
 
   private async handle(message: ServerMessage): Promise<void> {
     switch (message.type) {
       case 'joined':
+        // Set before the pre-join screen hands over, so the view opens on the lobby screen.
+        this.inLobby = message.group === 'wait_in_lobby' || message.group === 'wait_for_moderator';
+        this.lobbyWait = message.group === 'wait_for_moderator' ? 'moderator' : 'admission';
         if (!this.admitted) {
           this.admitted = true;
           this.admission?.(null);
@@ -300,13 +342,36 @@ export class Meeting {
         this.sendRaw({ type: 'sdp_answer', sdp });
         break;
       }
-      case 'participants':
+      case 'participants': {
+        // Only those let in get the list: we are out of the lobby.
+        await this.leaveLobby();
         this.serverParticipants = message.participants;
-        this.role = message.participants.find((p) => p.id === this.participantId)?.role ?? 'participant';
+        const me = message.participants.find((p) => p.id === this.participantId);
+        this.role = me?.role ?? 'participant';
+        this.setMutedByModerator(me?.muted ?? false);
         this.syncRemotes();
         break;
+      }
+      case 'lobby': {
+        this.lobby = message.waiting;
+        const waiting = new Set(message.waiting.map((p) => p.id));
+        for (const id of [...this.admitting]) if (!waiting.has(id)) this.admitting.delete(id);
+        break;
+      }
       case 'room_settings': {
-        this.roomSettings = { locked: message.locked, passwordRequired: message.password_required };
+        // Only those let in get the settings: we are out of the lobby.
+        await this.leaveLobby();
+        const sharing = this.screen !== null && this.mayShareScreen;
+        this.roomSettings = {
+          locked: message.locked,
+          passwordRequired: message.password_required,
+          lobby: message.lobby ?? false,
+          permissions: message.permissions ?? DEFAULT_PERMISSIONS,
+        };
+        if (sharing && !this.mayShareScreen) {
+          await this.stopScreenShare();
+          this.onNotice('A moderator turned screen sharing off for participants.');
+        }
         // Our own new password is the one to rejoin with after a drop.
         const pending = this.pendingPassword;
         this.pendingPassword = null;
@@ -321,17 +386,23 @@ export class Meeting {
           this.pendingPassword = null;
           pending.done(message.message);
         } else if (message.code === 'forbidden' || message.code === 'unknown_participant' || message.code === 'weak_password' || message.code === 'out_of_order') {
+          // A refused screen share (the SFU drops it): stop sending what nobody receives.
+          if (message.code === 'forbidden' && this.screen && !this.mayShareScreen) await this.stopScreenShare();
           this.onServerError(message.code, message.message);
         }
         break;
       }
+      case 'welcome':
+        await this.leaveLobby();
+        if (this.session) this.send(this.session.onMessage(message));
+        break;
       default:
         if (this.session) this.send(this.session.onMessage(message));
     }
     this.onChange();
   }
 
-  private async onFirstJoined(participantId: string, externalSender: string, action: 'create_group' | 'await_welcome'): Promise<void> {
+  private async onFirstJoined(participantId: string, externalSender: string, action: GroupAction): Promise<void> {
     this.participantId = participantId;
     this.attempt = 0;
     this.connection = 'connected';
@@ -351,6 +422,11 @@ export class Meeting {
     };
     if (this.screen) await link.replace('screen', this.screen);
 
+    const admission = {
+      lobby: () => this.roomSettings.lobby,
+      admitted: (fingerprint: string) => this.admittedDevices.has(fingerprint),
+      isModerator: (fingerprint: string) => this.serverParticipants.some((p) => p.fingerprint === fingerprint && p.role === 'moderator'),
+    };
     this.session = new MlsSession(new Device(this.displayName), fromBase64(externalSender), {
       epoch: (state) => this.onEpoch(state),
       removed: () => {
@@ -364,10 +440,39 @@ export class Meeting {
       },
       error: (text) => this.noteError(`mls: ${text}`),
       application: () => {},
-    });
-    const offer = await link.createOffer();
-    this.sendRaw({ type: 'sdp_offer', sdp: offer });
+    }, admission);
+    // From the lobby, no media before we are let in: the SFU would otherwise offer us the
+    // room's (encrypted) tracks, and who talks when, while we only knock.
+    this.offerPending = true;
+    if (!this.inLobby) await this.sendOffer();
     this.send(this.session.onJoined(action));
+  }
+
+  private async sendOffer(): Promise<void> {
+    const link = this.link;
+    if (!link || !this.offerPending) return;
+    this.offerPending = false;
+    const offer = await link.createOffer();
+    if (link === this.link) this.sendRaw({ type: 'sdp_offer', sdp: offer });
+  }
+
+  /** The server let us in from the lobby (settings, the participant list or a Welcome came). */
+  private async leaveLobby(): Promise<void> {
+    if (!this.inLobby) return;
+    this.inLobby = false;
+    this.onChange();
+    await this.sendOffer();
+  }
+
+  /** The server's word on a moderator's mute of us: a new mute silences the microphone here too,
+   *  so the button shows what the others hear. */
+  private setMutedByModerator(muted: boolean): void {
+    if (muted && !this.mutedByModerator) {
+      this.micMuted = true;
+      if (this.local.audio) this.local.audio.enabled = false;
+      this.onNotice('A moderator muted you. Unmute when you want to speak.');
+    }
+    this.mutedByModerator = muted;
   }
 
   private onEpoch(state: EpochState): void {
@@ -466,6 +571,8 @@ export class Meeting {
   async setMicMuted(muted: boolean): Promise<void> {
     this.micMuted = muted;
     if (this.local.audio) this.local.audio.enabled = !muted;
+    // Unmuting lifts a moderator's mute: the server lets our audio through again.
+    if (!muted && this.mutedByModerator) this.sendRaw({ type: 'unmute' });
     this.onChange();
   }
 
@@ -552,6 +659,41 @@ export class Meeting {
 
   grantModerator(participantId: string): void {
     this.sendRaw({ type: 'grant_moderator', participant_id: participantId });
+  }
+
+  setLobby(enabled: boolean): void {
+    this.sendRaw({ type: 'set_lobby', enabled });
+  }
+
+  /** Lets a participant in from the lobby. Its device key (from the lobby list) is recorded
+   *  first: the server then asks our client to add it, and we add no device we did not admit.
+   *  False if its key has not arrived yet. */
+  admit(participantId: string): boolean {
+    const fingerprint = this.lobby.find((p) => p.id === participantId)?.fingerprint;
+    if (!fingerprint) return false;
+    this.admittedDevices.add(fingerprint);
+    this.admitting.add(participantId);
+    this.sendRaw({ type: 'admit', participant_id: participantId });
+    this.onChange();
+    return true;
+  }
+
+  deny(participantId: string): void {
+    this.sendRaw({ type: 'deny', participant_id: participantId });
+  }
+
+  mute(participantId: string): void {
+    this.sendRaw({ type: 'mute', participant_id: participantId });
+  }
+
+  setPermissions(permissions: Permissions): void {
+    this.sendRaw({ type: 'set_permissions', permissions });
+  }
+
+  /** Ends the meeting for everyone; the server removes us too (`meeting_ended`). */
+  endMeeting(): void {
+    this.endedByUs = true;
+    this.sendRaw({ type: 'end_meeting' });
   }
 
   selfUpdate(): void {

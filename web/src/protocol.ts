@@ -3,7 +3,9 @@
 
 export const PROTOCOL_VERSION = 1;
 
-export type GroupAction = 'create_group' | 'await_welcome';
+/** `wait_in_lobby`: upload a key package and wait for a moderator to admit us (a Welcome, or
+ *  `removed`). `wait_for_moderator`: the same, while no moderator is in the meeting yet. */
+export type GroupAction = 'create_group' | 'await_welcome' | 'wait_in_lobby' | 'wait_for_moderator';
 export type ErrorCode =
   | 'unsupported_version' | 'malformed' | 'too_large' | 'out_of_order' | 'invalid_room_name'
   | 'invalid_display_name' | 'wrong_epoch' | 'invalid_mls_message' | 'invalid_sdp'
@@ -12,8 +14,30 @@ export type ErrorCode =
 
 /** What a participant may do in a room (assigned by the server only). */
 export type Role = 'moderator' | 'participant';
-/** Why a moderator removed a participant. */
-export type RemovalReason = 'kicked' | 'banned';
+/** Why the server removed a participant: a moderator's kick or ban, a denial from the lobby,
+ *  or the meeting ended for everyone. */
+export type RemovalReason = 'kicked' | 'banned' | 'denied' | 'meeting_ended';
+/** Which roles may do something. */
+export type Allowed = 'everyone' | 'moderators';
+/** What each role may do in a room (the server enforces each). */
+export interface Permissions { screen_share: Allowed; chat: Allowed; files: Allowed; recording: Allowed }
+export const DEFAULT_PERMISSIONS: Permissions = { screen_share: 'everyone', chat: 'everyone', files: 'everyone', recording: 'everyone' };
+
+/** What an application message carries, bound to it as MLS authenticated data: in the clear
+ *  for the server to enforce the room's permissions, authenticated for the receivers. */
+export type ApplicationKind = 'control' | 'chat' | 'file' | 'recording';
+const APPLICATION_LABEL_PREFIX = 'sealroom/';
+
+export function applicationLabel(kind: ApplicationKind): Uint8Array {
+  return new TextEncoder().encode(APPLICATION_LABEL_PREFIX + kind);
+}
+
+/** The kind an authenticated-data label marks, or null for anything else. */
+export function applicationKind(label: Uint8Array): ApplicationKind | null {
+  const text = new TextDecoder().decode(label);
+  const kinds: ApplicationKind[] = ['control', 'chat', 'file', 'recording'];
+  return kinds.find((kind) => APPLICATION_LABEL_PREFIX + kind === text) ?? null;
+}
 
 export type ClientMessage =
   /** `password` is left out when the room has none (a join with one never creates a room). */
@@ -31,10 +55,19 @@ export type ClientMessage =
   | { type: 'unlock' }
   | { type: 'kick'; participant_id: string }
   | { type: 'ban'; participant_id: string }
-  | { type: 'grant_moderator'; participant_id: string };
+  | { type: 'grant_moderator'; participant_id: string }
+  | { type: 'set_lobby'; enabled: boolean }
+  | { type: 'admit'; participant_id: string }
+  | { type: 'deny'; participant_id: string }
+  | { type: 'mute'; participant_id: string }
+  | { type: 'set_permissions'; permissions: Permissions }
+  | { type: 'end_meeting' }
+  // Anyone: lifts a moderator's mute of ourselves.
+  | { type: 'unmute' };
 
-/** `role` is absent from older servers' lists: it then means `participant`. */
-export interface ParticipantInfo { id: string; display_name: string; role?: Role; fingerprint?: string }
+/** `role` is absent from older servers' lists: it then means `participant`. `muted`: a
+ *  moderator muted it (the SFU drops its audio until it unmutes itself). */
+export interface ParticipantInfo { id: string; display_name: string; role?: Role; fingerprint?: string; muted?: boolean }
 
 export type ServerMessage =
   | { type: 'joined'; participant_id: string; external_sender: string; group: GroupAction }
@@ -48,8 +81,11 @@ export type ServerMessage =
   | { type: 'sdp_answer'; sdp: string }
   | { type: 'sdp_offer'; sdp: string }
   | { type: 'participants'; participants: ParticipantInfo[] }
-  | { type: 'room_settings'; locked: boolean; password_required: boolean }
-  /** A moderator removed us; the server closes the connection right after. */
+  /** `lobby` and `permissions` are absent from older servers' settings. */
+  | { type: 'room_settings'; locked: boolean; password_required: boolean; lobby?: boolean; permissions?: Permissions }
+  /** To moderators: who waits in the lobby, with each device's key fingerprint once known. */
+  | { type: 'lobby'; waiting: ParticipantInfo[] }
+  /** The server removed us (see `RemovalReason`); it closes the connection right after. */
   | { type: 'removed'; reason: RemovalReason }
   /** `retry_after_ms` comes with `rate_limited`. */
   | { type: 'error'; code: ErrorCode; message: string; retry_after_ms?: number };

@@ -2,8 +2,11 @@
 // session.rs): it takes a server message and returns the messages to send, and tells its owner
 // about epoch changes, warnings and errors. No sockets and no timers here: the meeting drives it.
 
-import type { Device, EpochChange, Group, RosterMember } from 'sealroom-wasm';
-import { type ClientMessage, type GroupAction, type ServerMessage, fromBase64, toBase64 } from './protocol';
+import { Device, type EpochChange, type Group, type RosterMember } from 'sealroom-wasm';
+import {
+  type ApplicationKind, type ClientMessage, type GroupAction, type ServerMessage,
+  applicationKind, applicationLabel, fromBase64, toBase64,
+} from './protocol';
 
 export interface EpochState {
   epoch: bigint;
@@ -19,13 +22,30 @@ export interface SessionEvents {
   removed(): void;
   warning(text: string): void;
   error(text: string): void;
-  application(sender: number, data: Uint8Array): void;
+  /** `kind` is the sender's label, authenticated by MLS; null if it carried none we know. */
+  application(sender: number, kind: ApplicationKind | null, data: Uint8Array): void;
+}
+
+/** What the room's lobby rules need from the meeting: the server's settings and list, and what
+ *  our user did. In a lobby room only a moderator's client adds members, and only those its user
+ *  admitted; the same rules as the native client's (`admissible`, `check_admissions`). */
+export interface AdmissionPolicy {
+  /** The room has a lobby (`room_settings.lobby`). */
+  lobby(): boolean;
+  /** Our user admitted the device with this key fingerprint from the lobby. */
+  admitted(fingerprint: string): boolean;
+  /** The server lists the participant with this key fingerprint as a moderator. */
+  isModerator(fingerprint: string): boolean;
 }
 
 export class MlsSession {
   private group: Group | null = null;
   /** A self-update was asked for and has not landed yet. */
   private wantsUpdate = false;
+  /** The server proposed removals this epoch: a commit, even one adding nobody, carries them. */
+  private proposalsPending = false;
+  /** Devices the server asked us to add that our user did not admit, warned about once each. */
+  private readonly refusedDevices = new Set<string>();
   /** Everyone ever seen at a leaf, so stats from a member who left still get a name. */
   readonly namesByLeaf = new Map<number, string>();
 
@@ -33,7 +53,13 @@ export class MlsSession {
     private readonly device: Device,
     private readonly externalSender: Uint8Array,
     private readonly events: SessionEvents,
+    private readonly admission: AdmissionPolicy,
   ) {}
+
+  /** Our device's key fingerprint: the one the lobby shows moderators. */
+  get fingerprint(): string {
+    return this.device.fingerprint();
+  }
 
   get joined(): boolean {
     return this.group !== null && !this.group.isRemoved();
@@ -47,6 +73,8 @@ export class MlsSession {
       this.epochChanged(null);
       return [{ type: 'group_created', group_info: toBase64(group.groupInfo()) }];
     }
+    // `await_welcome` and `wait_in_lobby` alike: a key package, then a Welcome (or, from the
+    // lobby, a denial).
     return [{ type: 'key_package', key_package: toBase64(this.device.keyPackage()) }];
   }
 
@@ -66,10 +94,11 @@ export class MlsSession {
     return this.commit([]);
   }
 
-  /** Encrypts an application message for the group (chat, presence), if we are in it. */
-  encryptApplication(data: Uint8Array): ClientMessage | null {
+  /** Encrypts an application message of `kind` for the group, if we are in it. The kind goes
+   *  along as authenticated data, which the server checks against the room's permissions. */
+  encryptApplication(kind: ApplicationKind, data: Uint8Array): ClientMessage | null {
     if (!this.joined || !this.group) return null;
-    return { type: 'application', message: toBase64(this.group.encryptApplication(data)) };
+    return { type: 'application', message: toBase64(this.group.encryptApplication(applicationLabel(kind), data)) };
   }
 
   private dispatch(message: ServerMessage): ClientMessage[] {
@@ -90,6 +119,7 @@ export class MlsSession {
         if (!this.group || !this.group.hasPendingCommit()) return [];
         const change = this.group.mergePendingCommit();
         this.wantsUpdate = false;
+        this.checkAdmissions(change);
         this.epochChanged(change);
         return [];
       }
@@ -102,15 +132,23 @@ export class MlsSession {
         // every commit, and the user is told someone tried.
         if (incoming.kind === 'proposal' && incoming.sender === 'external' && incoming.change === 'add') {
           this.events.warning(`The server tried to add "${incoming.name ?? 'someone'}" to the encrypted group. It was refused.`);
+        } else if (incoming.kind === 'proposal' && incoming.change === 'remove') {
+          this.proposalsPending = true;
         }
         return [];
       }
-      case 'commit_requested':
-        return this.commit(message.key_packages.map(fromBase64));
+      case 'commit_requested': {
+        const keyPackages = message.key_packages.map(fromBase64);
+        const admissible = this.admissible(keyPackages);
+        // Nobody we may add: pending removals still get committed; otherwise nothing to do,
+        // and the server passes the request on.
+        if (admissible.length === 0 && keyPackages.length > 0 && !this.proposalsPending && !this.wantsUpdate) return [];
+        return this.commit(admissible);
+      }
       case 'application': {
         if (!this.group) return [];
         const incoming = this.group.process(fromBase64(message.message));
-        if (incoming.kind === 'application') this.events.application(incoming.sender, incoming.data);
+        if (incoming.kind === 'application') this.events.application(incoming.sender, applicationKind(incoming.authenticatedData), incoming.data);
         return [];
       }
       default:
@@ -128,6 +166,7 @@ export class MlsSession {
       this.events.error('expected a commit');
       return [];
     }
+    this.checkAdmissions(incoming.change);
     this.epochChanged(incoming.change);
     if (incoming.change.removedUs) return [];
     return this.wantsUpdate ? this.commit([]) : [];
@@ -156,10 +195,45 @@ export class MlsSession {
     }];
   }
 
+  /** In a lobby room, only devices our user admitted: a server that asks us to add anyone else
+   *  is refused, and the user told (once per device). */
+  private admissible(keyPackages: Uint8Array[]): Uint8Array[] {
+    if (!this.admission.lobby()) return keyPackages;
+    return keyPackages.filter((keyPackage) => {
+      let fingerprint: string;
+      try {
+        fingerprint = Device.keyPackageFingerprint(keyPackage);
+      } catch (e) {
+        this.events.error(`commit_requested: an unreadable key package was left out: ${errorText(e)}`);
+        return false;
+      }
+      if (this.admission.admitted(fingerprint)) return true;
+      if (!this.refusedDevices.has(fingerprint)) {
+        this.refusedDevices.add(fingerprint);
+        this.events.warning(`The server asked us to add a device we did not admit (key ${fingerprint}); refused.`);
+      }
+      return false;
+    });
+  }
+
+  /** In a lobby room, every member added must have been added by a moderator (the client of the
+   *  moderator who admitted it): anyone else is flagged to the user. Called before
+   *  `epochChanged`, with the group already in the new epoch. */
+  private checkAdmissions(change: EpochChange): void {
+    const group = this.group;
+    if (!group || change.added.length === 0 || !this.admission.lobby()) return;
+    const committer = group.roster().find((m) => m.leaf === change.committer);
+    if (committer && this.admission.isModerator(committer.fingerprint)) return;
+    const added = change.added.map((m) => `"${m.name}"`).join(', ');
+    const by = committer ? `"${committer.name}"` : `leaf ${change.committer}`;
+    this.events.warning(`${added} joined the encrypted group without a moderator's admission (added by ${by}, who is not a moderator).`);
+  }
+
   /** A new epoch: fresh media keys, a new security code, a new roster. */
   private epochChanged(change: EpochChange | null): void {
     const group = this.group;
     if (!group) return;
+    this.proposalsPending = false;
     if (group.isRemoved() || change?.removedUs) {
       this.events.removed();
       return;

@@ -5,19 +5,12 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, eventually, inbound, join, launchBrowser, newPage, securityCode, startServer, state, videoVariance, waitEncrypted } from './support.mjs';
+import { artifactsDir, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, videoVariance, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await server?.stop(); });
-
-/** For each remote participant: its camera and audio inbound stats, by name. */
-async function remoteMedia(page) {
-  const s = await state(page);
-  const stats = await inbound(page);
-  return s.remotes.map((r) => ({ name: r.name, video: stats[r.mids.camera], audio: stats[r.mids.audio] }));
-}
 
 test('three browsers see, hear and verify each other', { timeout: 150000 }, async () => {
   const room = 'three-browsers-test';

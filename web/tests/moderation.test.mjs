@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, eventually, join, launchBrowser, newPage, securityCode, startServer, state, waitEncrypted } from './support.mjs';
+import { artifactsDir, eventually, join, launchBrowser, newPage, personRow, securityCode, startServer, state, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
@@ -29,10 +29,6 @@ async function tryJoin(page) {
   return joined ? null : page.getByTestId('join-error').textContent();
 }
 
-function row(page, name) {
-  return page.locator(`[data-testid="participant-list"] [data-name="${name}"]`);
-}
-
 test('moderators lock, set a password and kick; participants cannot', { timeout: 60000 }, async () => {
   const room = 'moderation-test';
   const [alice, bob, carol] = await Promise.all(['Alice', 'Bob', 'Carol'].map((name) => newPage(browser, name)));
@@ -46,12 +42,13 @@ test('moderators lock, set a password and kick; participants cannot', { timeout:
   assert.equal((await state(bob)).role, 'participant');
   await alice.getByTestId('people-button').click();
   await bob.getByTestId('people-button').click();
-  await row(bob, 'Alice').waitFor();
-  await row(alice, 'Bob').getByTestId('kick-button').waitFor();
-  for (const testid of ['kick-button', 'ban-button', 'grant-moderator-button', 'lock-button', 'set-password-button']) {
+  await personRow(bob, 'Alice').waitFor();
+  await personRow(alice, 'Bob').getByTestId('kick-button').waitFor();
+  for (const testid of ['kick-button', 'ban-button', 'grant-moderator-button', 'lock-button', 'set-password-button',
+    'mute-participant-button', 'lobby-toggle', 'permission-screen_share', 'end-meeting-button']) {
     assert.equal(await bob.getByTestId(testid).count(), 0, `Bob sees no ${testid}`);
   }
-  assert.equal(await row(alice, 'Alice').getByTestId('kick-button').count(), 0, 'no kick button on the own row');
+  assert.equal(await personRow(alice, 'Alice').getByTestId('kick-button').count(), 0, 'no kick button on the own row');
 
   // Locked: Carol is refused on the pre-join screen, and asked for a password.
   await alice.getByTestId('lock-button').click();
@@ -88,13 +85,13 @@ test('moderators lock, set a password and kick; participants cannot', { timeout:
     return codes[0] && new Set(codes).size === 1 && (await state(alice)).roster.length === 3 ? codes[0] : null;
   });
 
-  await row(alice, 'Carol').getByTestId('kick-button').waitFor();
+  await personRow(alice, 'Carol').getByTestId('kick-button').waitFor();
   await alice.locator('[data-testid="participant-tile"][data-name="Carol"].video-on').waitFor({ timeout: 15000 });
   await alice.waitForTimeout(300);
   await alice.screenshot({ path: pathJoin(artifactsDir, 'moderation-people-panel.png') });
 
   // Kick: Carol's meeting ends for good; Alice and Bob rekey without her.
-  await row(alice, 'Carol').getByTestId('kick-button').click();
+  await personRow(alice, 'Carol').getByTestId('kick-button').click();
   await carol.getByTestId('removed-screen').waitFor({ timeout: 10000 });
   assert.match(await carol.getByTestId('removed-screen').textContent(), /removed from the meeting by a moderator/);
   await eventually('a new shared code without Carol', async () => {
@@ -103,7 +100,7 @@ test('moderators lock, set a password and kick; participants cannot', { timeout:
   }, { timeout: 20000 });
   for (const page of [alice, bob]) {
     assert.deepEqual((await state(page)).roster.map((m) => m.name).sort(), ['Alice', 'Bob']);
-    await row(page, 'Carol').waitFor({ state: 'detached' });
+    await personRow(page, 'Carol').waitFor({ state: 'detached' });
     await eventually('one remote tile left', async () => (await page.$$('[data-testid="participant-tile"][data-self="false"]')).length === 1);
   }
   await carol.screenshot({ path: pathJoin(artifactsDir, 'moderation-removed.png') });

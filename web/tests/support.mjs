@@ -16,8 +16,8 @@ export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 mkdirSync(artifactsDir, { recursive: true });
 
-/** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens. */
-/** Starts `sealroom serve` on free ports; `extraArgs` go to it (e.g. a `--config`). */
+/** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens.
+ *  `extraArgs` go to it (e.g. a `--config`). */
 export async function startServer(extraArgs = []) {
   const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
   const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', '127.0.0.1:0', '--data', data, '--web', pathJoin(webDir, 'dist'), ...extraArgs], {
@@ -74,8 +74,9 @@ export async function newPage(browser, label, viewport = { width: 1280, height: 
   return page;
 }
 
-/** Opens the room's pre-join screen, enters a name and joins. */
-export async function join(page, serverUrl, room, name, { screenshot } = {}) {
+/** Opens the room's pre-join screen, enters a name and joins; resolves once the meeting shows
+ *  (or, with `until: 'lobby-waiting'`, once the page waits in the room's lobby). */
+export async function join(page, serverUrl, room, name, { screenshot, until = 'e2ee-status' } = {}) {
   await page.goto(`${serverUrl}/${room}`);
   await page.getByTestId('display-name-input').fill(name);
   await page.getByTestId('join-button').waitFor({ state: 'visible' });
@@ -86,7 +87,7 @@ export async function join(page, serverUrl, room, name, { screenshot } = {}) {
     await page.screenshot({ path: pathJoin(artifactsDir, screenshot) });
   }
   await page.getByTestId('join-button').click();
-  await page.getByTestId('e2ee-status').waitFor({ state: 'visible' });
+  await page.getByTestId(until).waitFor({ state: 'visible' });
 }
 
 
@@ -113,6 +114,13 @@ export function inbound(page) {
     });
     return out;
   });
+}
+
+/** For each remote participant: its camera, screen and audio inbound stats, by name. */
+export async function remoteMedia(page) {
+  const s = await state(page);
+  const stats = await inbound(page);
+  return s.remotes.map((r) => ({ name: r.name, video: stats[r.mids.camera], screen: stats[r.mids.screen], audio: stats[r.mids.audio] }));
 }
 
 /** Luminance variance of what each matching <video> currently renders (0 = blank). */
@@ -150,4 +158,9 @@ export async function eventually(what, check, { timeout = 30000, interval = 500 
 
 export function securityCode(page) {
   return page.evaluate(() => window.sealroomDebug.state().code?.digits ?? null);
+}
+
+/** The People panel's row for `name` (from the MLS roster). */
+export function personRow(page, name) {
+  return page.locator(`[data-testid="participant-list"] [data-name="${name}"]`);
 }

@@ -72,15 +72,25 @@ test('two devices form a group and agree on code, roster and media key', () => {
   assert.ok(aliceGroup.groupInfo().length > 0);
 });
 
-test('application messages round trip', () => {
+test('application messages round trip with their kind as authenticated data', () => {
   const { aliceGroup, bobGroup } = twoMemberGroup();
   const text = new TextEncoder().encode('hello bob');
-  const sealed = aliceGroup.encryptApplication(text);
+  const label = new TextEncoder().encode('sealroom/chat');
+  const sealed = aliceGroup.encryptApplication(label, text);
   assert.ok(!Buffer.from(sealed).includes(Buffer.from('hello bob')));
+  // The kind travels in the clear, for the server to check against the room's permissions.
+  assert.ok(Buffer.from(sealed).includes(Buffer.from('sealroom/chat')));
   const incoming = bobGroup.process(sealed);
   assert.equal(incoming.kind, 'application');
   assert.equal(incoming.sender, 0);
   assert.deepEqual(incoming.data, text);
+  assert.deepEqual(incoming.authenticatedData, label);
+});
+
+test('a key package names its device by the fingerprint the roster shows', () => {
+  const alice = new Device('Alice');
+  assert.equal(Device.keyPackageFingerprint(alice.keyPackage()), alice.fingerprint());
+  assertThrowsCode(() => Device.keyPackageFingerprint(new Uint8Array([1, 2, 3])), 'malformed');
 });
 
 test("a commit from one member moves the other to a new epoch, code and key", () => {

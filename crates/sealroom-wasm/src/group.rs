@@ -23,12 +23,13 @@ export type EpochChange = { epoch: bigint, committer: number, added: RosterMembe
 /**
  * What processing a relayed MLS message produced. For proposals, `name` is the credential name of
  * an `add`, `leaf` the leaf an `remove` removes, and `senderIndex` the proposing member's leaf (for
- * `member`) or the external sender's index (for `external`).
+ * `member`) or the external sender's index (for `external`). For application messages,
+ * `authenticatedData` is the sender's kind label (`sealroom/chat`, …), authenticated by MLS.
  */
 export type Incoming =
   | { kind: 'commit', change: EpochChange }
   | { kind: 'proposal', sender: 'member' | 'external' | 'new_member', change: 'add' | 'remove' | 'other', name?: string, leaf?: number, senderIndex?: number }
-  | { kind: 'application', sender: number, data: Uint8Array };
+  | { kind: 'application', sender: number, data: Uint8Array, authenticatedData: Uint8Array };
 /** A commit for the delivery service, the Welcome for the members it adds, and its epoch. */
 export type OutgoingCommit = { commit: Uint8Array, welcome?: Uint8Array, epoch: bigint };
 /** The security code of an epoch: equal on every member's screen exactly when they share state. */

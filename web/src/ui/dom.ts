@@ -30,6 +30,13 @@ export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
 
+/** One or two letters for an avatar. */
+export function initials(name: string): string {
+  const parts = name.trim().split(/\s+/).filter(Boolean);
+  const letters = parts.length > 1 ? [parts[0]?.[0], parts[parts.length - 1]?.[0]] : [[...(parts[0] ?? '?')][0]];
+  return letters.join('').toUpperCase() || '?';
+}
+
 const SVG = 'http://www.w3.org/2000/svg';
 
 /** An inline icon from a path list (24x24, stroked), hidden from screen readers. */
@@ -66,4 +73,6 @@ export const ICONS = {
   close: ['M6 6l12 12', 'M18 6L6 18'],
   check: ['M5 12l5 5 9-10'],
   plus: ['M12 5v14', 'M5 12h14'],
+  door: ['M5 21h14', 'M7 21V4h10v17', 'M14 12v.5'],
+  power: ['M12 3v8', 'M6.3 6.3a8 8 0 1 0 11.4 0'],
 } as const;

@@ -1,13 +1,16 @@
 // The meeting screen: the tile grid, the control bar, the people and security panels (with the
-// moderators' controls), and the banners. It reads the Meeting's state on every change and updates the DOM in place (video
-// elements are kept, so playback never restarts).
+// moderators' controls: room access, the lobby, permissions, mute, end meeting), the banners, the
+// lobby waiting screen and the screens that end a meeting. It reads the Meeting's state on every
+// change and updates the DOM in place (video elements are kept, so playback never restarts).
 
 import type { RosterMember } from 'sealroom-wasm';
 import { deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
 import type { Meeting, RemoteParticipant } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
 import { markVerified, verification } from '../verified';
-import { h, icon } from './dom';
+import { h, icon, initials } from './dom';
+import { lobbyList, lobbyWaitingScreen } from './lobby';
+import { permissionsCard } from './permissions';
 
 interface Tile {
   el: HTMLElement;
@@ -31,6 +34,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   let verifiedNonce = 0;
   /** Participants we asked the server to remove, until they are gone. */
   const removing = new Set<string>();
+  /** Lobby entries already announced, so each knock is announced once. */
+  const knocks = new Set<string>();
 
   // --- skeleton ---
   const e2eeStatus = h('span', { class: 'e2ee-pill', 'data-testid': 'e2ee-status', role: 'status', 'aria-live': 'polite' }, 'connecting');
@@ -44,8 +49,12 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     icon('lock'), h('span', { class: 'room-pill-label' }, 'Locked'));
   const passwordPill = h('span', { class: 'room-pill', 'data-testid': 'room-password-badge', title: 'New joiners need the room password', hidden: true },
     icon('key'), h('span', { class: 'room-pill-label' }, 'Password'));
+  const lobbyPill = h('span', { class: 'room-pill', 'data-testid': 'room-lobby-badge', title: 'New joiners wait in the lobby until a moderator lets them in', hidden: true },
+    icon('door'), h('span', { class: 'room-pill-label' }, 'Lobby'));
+  const mutedPill = h('span', { class: 'room-pill locked', 'data-testid': 'muted-by-moderator', role: 'status', title: 'The others do not hear you until you unmute', hidden: true },
+    icon('micOff'), h('span', { class: 'room-pill-label' }, 'A moderator muted you'));
   const topbar = h('header', { class: 'topbar' },
-    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton, lockedPill, passwordPill),
+    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton, lockedPill, passwordPill, lobbyPill, mutedPill),
     h('div', { class: 'topbar-right' }, e2eeStatus, count));
 
   const reconnecting = h('div', { class: 'banner banner-info', role: 'status', 'data-testid': 'reconnecting-banner', hidden: true });
@@ -53,13 +62,16 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const grid = h('section', { class: 'grid', 'aria-label': 'Participants' });
   const sidePanel = h('aside', { class: 'panel', hidden: true, 'aria-label': 'Side panel' });
   const audioSink = h('div', { class: 'audio-sink', 'aria-hidden': 'true' });
-  const toastEl = h('div', { class: 'toast', role: 'status', 'aria-live': 'polite', hidden: true });
+  const toastEl = h('div', { class: 'toast', role: 'status', 'aria-live': 'polite', 'data-testid': 'toast', hidden: true });
 
   const muteButton = controlButton('mute-button', 'Mute microphone', 'mic', 'Mute');
   const cameraButton = controlButton('camera-button', 'Turn camera off', 'camera', 'Camera');
   const screenButton = controlButton('screenshare-button', 'Share your screen', 'screen', 'Share');
   const settingsButton = controlButton('settings-button', 'Choose camera and microphone', 'settings', 'Devices');
   const peopleButton = controlButton('people-button', 'Show participants', 'people', 'People');
+  // Moderators: how many wait in the lobby.
+  const lobbyBadge = h('span', { class: 'ctrl-badge', 'data-testid': 'lobby-badge', hidden: true });
+  peopleButton.append(lobbyBadge);
   const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
   const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': 'Leave meeting' }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
   const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
@@ -71,6 +83,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const modDialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'mod-dialog-title' });
   const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, sidePanel), controls, settings, modDialog, audioSink, toastEl);
   root.replaceChildren(screen);
+  // While we knock, the lobby screen stands in for the meeting (which is kept, not rebuilt).
+  const lobbyScreen = lobbyWaitingScreen(meeting, () => meeting.leave());
 
   // --- tiles ---
   const tiles = new Map<string, Tile>();
@@ -113,7 +127,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     me.el.setAttribute('aria-label', `${meeting.displayName} (you)`);
     me.name.textContent = `${meeting.displayName} (you)`;
     me.avatar.textContent = initials(meeting.displayName);
-    me.mic.hidden = !meeting.micMuted;
+    me.mic.hidden = !meeting.micMuted && !meeting.mutedByModerator;
+    me.mic.title = meeting.mutedByModerator ? 'A moderator muted you' : 'Muted';
     setVideo(me, meeting.cameraOff ? null : meeting.local.video, !meeting.cameraOff);
     if (meeting.screen) {
       const s = tile('screen:self', true);
@@ -172,7 +187,10 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     t.avatar.textContent = initials(p.name);
     t.el.setAttribute('aria-label', p.name);
     t.el.classList.toggle('speaking', meeting.activeSpeaker === p.id);
-    t.mic.hidden = true;
+    // Only a moderator's mute is known here; a microphone muted at home sends silence.
+    const muted = meeting.serverParticipants.find((s) => s.id === p.id)?.muted ?? false;
+    t.mic.hidden = !muted;
+    t.mic.title = muted ? 'Muted by a moderator' : '';
     setVideo(t, p.tracks.camera?.track, p.cameraLive);
     const member = rosterFor(p.name);
     if (meeting.epoch && !member) {
@@ -201,21 +219,28 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
 
   // --- controls ---
   function renderControls(): void {
-    setControl(muteButton, meeting.micMuted, meeting.micMuted ? 'Unmute microphone' : 'Mute microphone', meeting.micMuted ? 'micOff' : 'mic', meeting.micMuted ? 'Unmute' : 'Mute');
+    const micOff = meeting.micMuted || meeting.mutedByModerator;
+    setControl(muteButton, micOff, meeting.mutedByModerator ? 'Unmute microphone (a moderator muted you)' : micOff ? 'Unmute microphone' : 'Mute microphone', micOff ? 'micOff' : 'mic', micOff ? 'Unmute' : 'Mute');
     muteButton.disabled = !meeting.local.audio;
     setControl(cameraButton, meeting.cameraOff, meeting.cameraOff ? 'Turn camera on' : 'Turn camera off', meeting.cameraOff ? 'cameraOff' : 'camera', meeting.cameraOff ? 'Start video' : 'Stop video');
     const sharing = meeting.screen !== null;
     setControl(screenButton, false, sharing ? 'Stop sharing your screen' : 'Share your screen', 'screen', sharing ? 'Stop share' : 'Share');
     screenButton.classList.toggle('active', sharing);
     screenButton.setAttribute('aria-pressed', String(sharing));
-    screenButton.hidden = !navigator.mediaDevices?.getDisplayMedia;
+    // Hidden when the room's permissions leave our role out (a share running when that
+    // changed is stopped; the button stays while one runs so it can be stopped).
+    screenButton.hidden = !navigator.mediaDevices?.getDisplayMedia || (!meeting.mayShareScreen && !sharing);
+    const waiting = meeting.isModerator ? meeting.lobby.length : 0;
+    lobbyBadge.hidden = waiting === 0;
+    lobbyBadge.textContent = String(waiting);
+    peopleButton.setAttribute('aria-label', waiting ? `Show participants (${waiting} waiting in the lobby)` : 'Show participants');
     peopleButton.classList.toggle('active', panel === 'people');
     peopleButton.setAttribute('aria-pressed', String(panel === 'people'));
     securityButton.classList.toggle('active', panel === 'security');
     securityButton.setAttribute('aria-pressed', String(panel === 'security'));
   }
 
-  muteButton.addEventListener('click', () => void meeting.setMicMuted(!meeting.micMuted));
+  muteButton.addEventListener('click', () => void meeting.setMicMuted(!(meeting.micMuted || meeting.mutedByModerator)));
   cameraButton.addEventListener('click', () => void meeting.setCameraOff(!meeting.cameraOff, () => openCamera(preferredCamera)));
   screenButton.addEventListener('click', () => {
     const action = meeting.screen ? meeting.stopScreenShare() : meeting.startScreenShare();
@@ -264,8 +289,10 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     if (panel === null) { panelKey = ''; return; }
     const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}`),
       ...[...meeting.remotes.values()].map((p) => p.name),
-      meeting.role, meeting.roomSettings.locked, meeting.roomSettings.passwordRequired,
-      ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}`), ...removing].join('|');
+      meeting.role, meeting.roomSettings.locked, meeting.roomSettings.passwordRequired, meeting.roomSettings.lobby,
+      JSON.stringify(meeting.roomSettings.permissions), meeting.mutedByModerator,
+      ...meeting.lobby.map((p) => `lobby:${p.id}:${p.display_name}:${p.fingerprint ?? ''}`), ...[...meeting.admitting].map((id) => `admitting:${id}`),
+      ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}:${p.muted ?? false}`), ...removing].join('|');
     if (key === panelKey) return;
     panelKey = key;
     const close = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close panel', onclick: () => { panel = null; update(); } }, icon('close'));
@@ -293,6 +320,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const byLeaf = serverPeopleByLeaf();
     const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !rosterFor(p.name));
     return h('div', { class: 'panel-body' },
+      lobbyList({ meeting, toast, update }),
       moderator ? roomAccessCard() : null,
       h('p', { class: 'muted small' }, 'From the encrypted group itself, not from the server.'),
       h('ul', { class: 'people-list', 'data-testid': 'participant-list' }, ...roster.map((m) => {
@@ -300,11 +328,13 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         const self = m.leaf === ownLeaf;
         const info = byLeaf.get(m.leaf);
         const isMod = self ? moderator : info?.role === 'moderator';
+        const muted = self ? meeting.mutedByModerator : info?.muted === true;
         return h('li', { class: 'person', 'data-name': m.name },
           h('div', { class: 'person-main' },
             h('span', { class: 'avatar avatar-sm' }, initials(m.name)),
             h('span', { class: 'person-name' }, m.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
             isMod ? h('span', { class: 'pill mod', 'data-testid': 'moderator-badge' }, icon('star'), 'Moderator') : null,
+            muted ? h('span', { class: 'pill warn', 'data-testid': 'muted-badge', title: 'Muted by a moderator: nobody hears them until they unmute' }, icon('micOff'), 'Muted') : null,
             v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null),
           moderator && !self && info ? personActions(info) : null);
       })),
@@ -317,14 +347,20 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
           return h('li', { class: 'person', 'data-name': p.name },
             h('div', { class: 'person-main' }, h('span', { class: 'avatar avatar-sm' }, initials(p.name)), h('span', { class: 'person-name' }, p.name)),
             moderator && info ? personActions(info) : null);
-        }))) : null);
+        }))) : null,
+      moderator ? permissionsCard(meeting, toast) : null,
+      moderator ? h('button', {
+        type: 'button', class: 'btn btn-danger btn-block', 'data-testid': 'end-meeting-button', onclick: () => openEndMeetingDialog(),
+      }, icon('power'), 'End meeting for everyone') : null);
   }
 
   /** A moderator's room controls: lock and password. */
   function roomAccessCard(): HTMLElement {
-    const { locked, passwordRequired } = meeting.roomSettings;
+    const { locked, passwordRequired, lobby } = meeting.roomSettings;
     const state = locked ? 'Locked: nobody new can join.'
+      : passwordRequired && lobby ? 'New joiners need the password, then wait in the lobby.'
       : passwordRequired ? 'New joiners need the password.'
+      : lobby ? 'New joiners wait in the lobby until a moderator lets them in.'
       : 'Anyone with the link can join.';
     return h('section', { class: 'access-card', 'aria-labelledby': 'access-title', 'data-testid': 'room-controls' },
       h('div', { class: 'access-head' },
@@ -339,12 +375,22 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         h('button', {
           type: 'button', class: 'btn btn-small', 'data-testid': 'set-password-button', onclick: () => openPasswordDialog(),
           'aria-label': passwordRequired ? 'Change or remove the room password' : 'Set a room password',
-        }, icon('key'), passwordRequired ? 'New password' : 'Set password')));
+        }, icon('key'), passwordRequired ? 'New password' : 'Set password'),
+        h('button', {
+          type: 'button', class: `btn btn-small${lobby ? ' btn-on' : ''}`, 'data-testid': 'lobby-toggle', 'aria-pressed': String(lobby),
+          title: lobby ? 'Turning the lobby off lets everyone waiting in' : 'New joiners wait until a moderator lets them in',
+          onclick: () => { meeting.setLobby(!lobby); toast(lobby ? 'Turning the lobby off…' : 'Turning the lobby on…'); },
+        }, icon('door'), lobby ? 'Lobby on' : 'Lobby off')));
   }
 
   function personActions(p: ParticipantInfo): HTMLElement {
     const pending = removing.has(p.id);
     return h('div', { class: 'person-actions', role: 'group', 'aria-label': `Moderate ${p.display_name}` },
+      h('button', {
+        type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'mute-participant-button', disabled: pending || p.muted === true,
+        'aria-label': p.muted ? `${p.display_name} is muted` : `Mute ${p.display_name} for everyone`, title: 'Nobody hears them until they unmute themselves',
+        onclick: () => { meeting.mute(p.id); toast(`Muting ${p.display_name}…`); },
+      }, icon('micOff'), p.muted ? 'Muted' : 'Mute'),
       p.role !== 'moderator' ? h('button', {
         type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'grant-moderator-button', disabled: pending,
         'aria-label': `Make ${p.display_name} a moderator`, title: 'They can then lock the room, set its password, and remove people',
@@ -376,6 +422,25 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => modDialog.close() }, icon('close'))),
       h('p', {}, `${p.display_name} is removed at once, and their device key is refused for as long as this room exists. Their keys open nothing sent after the removal.`),
       h('p', { class: 'muted small' }, 'Guests have no accounts: someone banned can come back with a new key. Lock the room or set a password to keep them out.'),
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => modDialog.close() }, 'Cancel'),
+        confirm));
+    modDialog.showModal();
+    confirm.focus();
+  }
+
+  function openEndMeetingDialog(): void {
+    const confirm = h('button', { type: 'button', class: 'btn btn-danger', 'data-testid': 'confirm-end-meeting-button' }, icon('power'), 'End for everyone');
+    confirm.addEventListener('click', () => {
+      modDialog.close();
+      meeting.endMeeting();
+      toast('Ending the meeting…');
+    });
+    const waiting = meeting.lobby.length;
+    modDialog.replaceChildren(
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'mod-dialog-title' }, 'End the meeting for everyone?'),
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => modDialog.close() }, icon('close'))),
+      h('p', {}, `Everyone is disconnected at once${waiting ? `, and the ${waiting === 1 ? 'person' : `${waiting} people`} waiting in the lobby turned away` : ''}. The room's keys go with them: nothing of this meeting can be decrypted afterwards.`),
       h('div', { class: 'dialog-actions' },
         h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => modDialog.close() }, 'Cancel'),
         confirm));
@@ -467,6 +532,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
 
     lockedPill.hidden = !meeting.roomSettings.locked;
     passwordPill.hidden = !meeting.roomSettings.passwordRequired;
+    lobbyPill.hidden = !meeting.roomSettings.lobby;
+    mutedPill.hidden = !meeting.mutedByModerator;
 
     reconnecting.hidden = meeting.connection !== 'reconnecting';
     reconnecting.textContent = meeting.connection === 'reconnecting' ? `Reconnecting… ${meeting.connectionDetail}` : '';
@@ -479,14 +546,12 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
 
   function renderLeft(): void {
     if (meeting.connection === 'removed') {
-      const banned = meeting.removedReason === 'banned';
-      root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card removed-card', 'data-testid': 'removed-screen', role: 'alert' },
-        h('span', { class: 'card-icon' }, icon(banned ? 'ban' : 'leave')),
-        h('h1', {}, 'You were removed from the meeting by a moderator'),
-        h('p', {}, banned
-          ? 'You were banned: this device cannot join this room again.'
-          : 'You can only rejoin if the room lets you in again.'),
-        h('p', { class: 'muted' }, 'Your camera and microphone are off, and you are out of the encrypted group: nothing said from now on can be decrypted with your keys.'),
+      const ending = removalText();
+      root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card removed-card', 'data-testid': 'removed-screen', 'data-reason': meeting.removedReason ?? '', role: 'alert' },
+        h('span', { class: `card-icon${ending.tone === 'neutral' ? ' neutral' : ''}` }, icon(ending.icon)),
+        h('h1', {}, ending.title),
+        h('p', {}, ending.detail),
+        h('p', { class: 'muted' }, ending.after),
         h('div', { class: 'card-actions' },
           h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'home-button', onclick: home }, 'Home')))));
       return;
@@ -499,6 +564,34 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         h('button', { type: 'button', class: 'btn btn-secondary', onclick: home }, 'Home')))));
   }
 
+  /** What the screen that ends the meeting says, by why the server removed us. */
+  function removalText(): { title: string; detail: string; after: string; icon: 'ban' | 'leave' | 'door' | 'power'; tone: 'danger' | 'neutral' } {
+    const offMedia = 'Your camera and microphone are off, and you are out of the encrypted group: nothing said from now on can be decrypted with your keys.';
+    switch (meeting.removedReason) {
+      case 'denied':
+        return { title: 'A moderator did not let you in', detail: `You were turned away from the lobby of ${room}.`,
+          after: 'Nothing of the meeting reached this device, and your camera and microphone are off.', icon: 'door', tone: 'danger' };
+      case 'meeting_ended':
+        return meeting.endedByUs
+          ? { title: 'You ended the meeting for everyone', detail: 'Everyone was disconnected, and those waiting in the lobby turned away.', after: offMedia, icon: 'power', tone: 'neutral' }
+          : { title: 'The meeting has ended', detail: 'A moderator ended it for everyone.', after: meeting.removedFromLobby ? 'You were still waiting in the lobby; nothing of the meeting reached this device.' : offMedia, icon: 'power', tone: 'neutral' };
+      case 'banned':
+        return meeting.removedFromLobby
+          ? { title: 'A moderator turned you away again', detail: 'This device is now banned from this room.', after: 'Nothing of the meeting reached this device, and your camera and microphone are off.', icon: 'ban', tone: 'danger' }
+          : { title: 'You were removed from the meeting by a moderator', detail: 'You were banned: this device cannot join this room again.', after: offMedia, icon: 'ban', tone: 'danger' };
+      default:
+        return { title: 'You were removed from the meeting by a moderator', detail: 'You can only rejoin if the room lets you in again.', after: offMedia, icon: 'leave', tone: 'danger' };
+    }
+  }
+
+  /** Moderators: each new knock is announced once (the People button also shows the count). */
+  function announceKnocks(): void {
+    const fresh = meeting.isModerator ? meeting.lobby.filter((p) => !knocks.has(p.id)) : [];
+    for (const p of meeting.lobby) knocks.add(p.id);
+    if (fresh.length === 1 && fresh[0]) toast(`${fresh[0].display_name} is waiting in the lobby`);
+    else if (fresh.length > 1) toast(`${fresh.length} people are waiting in the lobby`);
+  }
+
   let scheduled = false;
   function update(): void {
     if (scheduled) return;
@@ -506,6 +599,13 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     requestAnimationFrame(() => {
       scheduled = false;
       if (meeting.connection === 'left' || meeting.connection === 'failed' || meeting.connection === 'removed') { renderLeft(); return; }
+      if (meeting.inLobby) {
+        if (lobbyScreen.el.parentElement !== root) { root.replaceChildren(lobbyScreen.el); lobbyScreen.el.append(toastEl); }
+        lobbyScreen.update();
+        return;
+      }
+      if (screen.parentElement !== root) { root.replaceChildren(screen); screen.append(toastEl); }
+      announceKnocks();
       // Someone we asked to remove is gone from the server's list.
       for (const id of removing) if (!meeting.serverParticipants.some((p) => p.id === id)) removing.delete(id);
       renderTiles();
@@ -528,10 +628,12 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     // A refused kick or ban leaves its target as it was.
     removing.clear();
     update();
-    toast(code === 'forbidden' ? 'Only moderators can do that.'
-      : code === 'unknown_participant' ? 'That person is no longer in the meeting.'
-      : sentence(message));
+    // `forbidden` says what was refused (a moderator's action, or what the room's permissions
+    // leave out for our role, such as a screen share).
+    toast(code === 'unknown_participant' ? 'That person is no longer in the meeting.'
+      : sentence(message || (code === 'forbidden' ? 'Only moderators can do that' : code)));
   };
+  meeting.onNotice = toast;
 
   window.sealroomDebug = {
     meeting,
@@ -542,6 +644,10 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       role: meeting.role,
       roomSettings: meeting.roomSettings,
       removedReason: meeting.removedReason,
+      inLobby: meeting.inLobby,
+      lobby: meeting.lobby,
+      mutedByModerator: meeting.mutedByModerator,
+      fingerprint: meeting.fingerprint,
       epoch: meeting.epoch ? Number(meeting.epoch.epoch) : null,
       ownLeaf: meeting.epoch?.ownLeaf ?? null,
       roster: meeting.roster,
@@ -550,7 +656,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       warnings: meeting.warnings,
       errors: meeting.errors,
       worker: meeting.workerStats ? JSON.parse(JSON.stringify(meeting.workerStats, (_, v) => (typeof v === 'bigint' ? Number(v) : v))) : null,
-      remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
+      remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),
   };
   update();
@@ -578,10 +684,4 @@ function setControl(button: HTMLButtonElement, off: boolean, label: string, icon
     (button.lastChild as HTMLElement).textContent = text;
   }
   if (iconName === 'mic' || iconName === 'micOff' || iconName === 'camera' || iconName === 'cameraOff') button.setAttribute('aria-pressed', String(off));
-}
-
-function initials(name: string): string {
-  const parts = name.trim().split(/\s+/).filter(Boolean);
-  const letters = parts.length > 1 ? [parts[0]?.[0], parts[parts.length - 1]?.[0]] : [[...(parts[0] ?? '?')][0]];
-  return letters.join('').toUpperCase() || '?';
 }

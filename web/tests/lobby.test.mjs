@@ -1,0 +1,100 @@
+// The lobby in the browser: the moderator (Alice) turns it on; Bob knocks and waits without any
+// media, Alice sees his device key and admits him, and her client adds him to the encrypted group
+// (one code, video both ways); Carol knocks, a forged request to add her device is refused by
+// Alice's client, and Alice denies her: Carol gets a final screen and never enters the group. Saves the waiting screen and the moderator's lobby list into
+// web/test-artifacts/.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { join as pathJoin } from 'node:path';
+import { artifactsDir, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, waitEncrypted } from './support.mjs';
+
+let server;
+let browser;
+before(async () => { server = await startServer(); browser = await launchBrowser(); });
+after(async () => { await browser?.close(); await server?.stop(); });
+
+function lobbyEntry(page, name) {
+  return page.locator(`[data-testid="lobby-list"] [data-name="${name}"]`);
+}
+
+/** Whether the page ever got media from the SFU: a knocker must not, before it is let in. */
+function hasRemoteDescription(page) {
+  return page.evaluate(() => window.sealroomDebug.pc()?.remoteDescription != null);
+}
+
+test('lobby: a moderator admits one knocker and denies another', { timeout: 60000 }, async () => {
+  const room = 'lobby-test';
+  const [alice, bob, carol] = await Promise.all(['Alice', 'Bob', 'Carol'].map((name) => newPage(browser, name)));
+  await join(alice, server.url, room, 'Alice');
+  await waitEncrypted(alice);
+  await alice.getByTestId('people-button').click();
+  await alice.getByTestId('lobby-toggle').click();
+  await alice.locator('[data-testid="lobby-toggle"][aria-pressed="true"]').waitFor();
+  await alice.getByTestId('room-lobby-badge').waitFor();
+
+  // Bob knocks: a waiting screen, no media; Alice is told and sees his device key.
+  await join(bob, server.url, room, 'Bob', { until: 'lobby-waiting' });
+  assert.match(await bob.getByTestId('lobby-waiting').textContent(), /Waiting for a moderator to let you in/);
+  assert.equal(await bob.getByTestId('lobby-room-name').textContent(), room);
+  await alice.getByTestId('toast').filter({ hasText: 'Bob is waiting in the lobby' }).waitFor({ timeout: 5000 });
+  assert.equal(await alice.getByTestId('lobby-badge').textContent(), '1');
+  await lobbyEntry(alice, 'Bob').getByTestId('lobby-fingerprint').waitFor();
+  const shown = await lobbyEntry(alice, 'Bob').getByTestId('lobby-fingerprint').textContent();
+  assert.equal(shown, await bob.getByTestId('own-fingerprint').textContent(), 'the moderator sees the key Bob sees');
+  assert.equal(await lobbyEntry(alice, 'Bob').getByTestId('admit-button').isEnabled(), true);
+  assert.equal(await hasRemoteDescription(bob), false, 'no SDP exchange while knocking');
+  await bob.screenshot({ path: pathJoin(artifactsDir, 'lobby-waiting.png') });
+  await alice.screenshot({ path: pathJoin(artifactsDir, 'lobby-moderator.png') });
+
+  // Admitted: Bob is in the meeting and the group, with video both ways.
+  await lobbyEntry(alice, 'Bob').getByTestId('admit-button').click();
+  await bob.getByTestId('e2ee-status').waitFor({ timeout: 10000 });
+  await Promise.all([waitEncrypted(alice), waitEncrypted(bob)]);
+  await eventually('one code for Alice and Bob', async () => {
+    const [a, b] = await Promise.all([securityCode(alice), securityCode(bob)]);
+    return a && a === b;
+  }, { timeout: 15000 });
+  for (const [page, other] of [[alice, 'Bob'], [bob, 'Alice']]) {
+    await eventually(`video from ${other} decodes`, async () => {
+      const media = await remoteMedia(page);
+      const frames = media.find((m) => m.name === other)?.video?.framesDecoded ?? 0;
+      return frames > 10 || { ok: false, media };
+    }, { timeout: 20000 });
+    const s = await state(page);
+    assert.deepEqual(s.roster.map((m) => m.name).sort(), ['Alice', 'Bob']);
+    assert.deepEqual(s.warnings, [], 'an admitted member raises no warning');
+  }
+  await lobbyEntry(alice, 'Bob').waitFor({ state: 'detached' });
+  assert.equal(await alice.getByTestId('lobby-badge').isHidden(), true);
+
+  // Carol knocks. A server that asks Alice's client to add a device nobody admitted (Carol's)
+  // gets nothing committed, and Alice is warned.
+  await join(carol, server.url, room, 'Carol', { until: 'lobby-waiting' });
+  const carolKeyPackage = await carol.evaluate(() => btoa(String.fromCharCode(...window.sealroomDebug.meeting.session.device.keyPackage())));
+  const reply = await alice.evaluate((kp) => window.sealroomDebug.meeting.session.onMessage({ type: 'commit_requested', key_packages: [kp] }), carolKeyPackage);
+  assert.deepEqual(reply, [], 'no commit for a device nobody admitted');
+  await alice.getByTestId('mls-warning').filter({ hasText: 'asked us to add a device we did not admit' }).waitFor({ timeout: 5000 });
+
+  // Carol is denied: a final screen, never in the group, no reconnect. (Denied once her key is
+  // listed: a lobby list the server computed before the denial may otherwise arrive after it.)
+  await lobbyEntry(alice, 'Carol').getByTestId('lobby-fingerprint').waitFor();
+  await lobbyEntry(alice, 'Carol').getByTestId('deny-button').click();
+  await carol.getByTestId('removed-screen').waitFor({ timeout: 10000 });
+  assert.equal(await carol.getByTestId('removed-screen').getAttribute('data-reason'), 'denied');
+  assert.match(await carol.getByTestId('removed-screen').textContent(), /did not let you in/);
+  await carol.screenshot({ path: pathJoin(artifactsDir, 'lobby-denied.png') });
+  await eventually('Carol gone from the lobby list', async () => {
+    const [s, shown] = await Promise.all([state(alice), lobbyEntry(alice, 'Carol').count()]);
+    return (s.lobby.length === 0 && shown === 0) || { ok: false, lobby: s.lobby, shown, connection: s.connection };
+  }, { timeout: 10000 });
+  await carol.waitForTimeout(1500);
+  const out = await carol.evaluate(() => {
+    const m = window.sealroomDebug.meeting;
+    return { connection: m.connection, reason: m.removedReason, tracks: [m.local.audio, m.local.video].filter(Boolean).map((t) => t.readyState) };
+  });
+  assert.deepEqual({ connection: out.connection, reason: out.reason }, { connection: 'removed', reason: 'denied' });
+  assert.ok(out.tracks.every((t) => t === 'ended'), `Carol's camera and microphone are stopped: ${out.tracks}`);
+  for (const page of [alice, bob]) {
+    assert.deepEqual((await state(page)).roster.map((m) => m.name).sort(), ['Alice', 'Bob'], 'Carol never joined the group');
+  }
+});
