@@ -73,6 +73,9 @@ pub struct AccessSettings {
     pub allowed_origins: Vec<String>,
     /// Signalling connections open at once from one client address.
     pub connections_per_address: usize,
+    /// Signalling messages per connection: beyond it messages are refused (`rate_limited`),
+    /// and a connection that keeps flooding is closed.
+    pub messages_per_connection: RateLimit,
     /// Seconds a signalling connection may stay silent (the server pings it every third of
     /// this; a live browser or native client answers) before it is closed as dead.
     pub idle_timeout_secs: u64,
@@ -94,6 +97,10 @@ impl Default for AccessSettings {
             password_checks_at_once: 2,
             allowed_origins: Vec::new(),
             connections_per_address: 20,
+            messages_per_connection: RateLimit {
+                burst: 200,
+                per_minute: 6000,
+            },
             idle_timeout_secs: 45,
         }
     }
@@ -197,6 +204,10 @@ impl Config {
         for (key, limit) in [
             ("access.join_per_address", self.access.join_per_address),
             ("access.join_per_room", self.access.join_per_room),
+            (
+                "access.messages_per_connection",
+                self.access.messages_per_connection,
+            ),
         ] {
             if limit.burst == 0 || limit.per_minute == 0 {
                 return Err(ConfigError::Invalid(format!(

@@ -64,6 +64,8 @@ pub struct AppState {
     connections_per_address: usize,
     /// A connection silent this long is closed.
     idle_timeout: Duration,
+    /// Each connection's message budget.
+    messages_per_connection: rate_limit::RateLimit,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -152,6 +154,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         open_connections: Mutex::default(),
         connections_per_address: config.access.connections_per_address,
         idle_timeout: Duration::from_secs(config.access.idle_timeout_secs),
+        messages_per_connection: config.access.messages_per_connection,
     });
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));

@@ -493,10 +493,14 @@ impl Room {
     }
 
     fn set_muted(&mut self, id: &ParticipantId, muted: bool) -> Result<Vec<Outgoing>, RoomError> {
-        self.participant_mut(id)
+        let participant = self
+            .participant_mut(id)
             .filter(|p| p.is_admitted())
-            .ok_or(RoomError::UnknownParticipant)?
-            .muted = muted;
+            .ok_or(RoomError::UnknownParticipant)?;
+        if std::mem::replace(&mut participant.muted, muted) == muted {
+            // Nothing changed: nothing to tell everyone (a repeated unmute is no broadcast).
+            return Ok(Vec::new());
+        }
         Ok(self.participant_list())
     }
 

@@ -35,7 +35,7 @@ use crate::{
     client_address::client_address,
     http_security::origin_allowed,
     password::RoomPassword,
-    rate_limit::Limited,
+    rate_limit::{Limited, TokenBuckets},
     room::{Gate, Outgoing, Removal, Room, RoomError},
     storage::AuditAction,
 };
@@ -44,6 +44,9 @@ use crate::{
 /// the room exists.
 const ACCESS_DENIED: &str = "access denied: no such room, the room is locked, or the password is \
      wrong";
+
+/// Messages refused in a row, over the connection's budget, before it is closed as a flood.
+const FLOOD_CUTOFF: u32 = 200;
 
 /// Messages queued for one connection before it counts as too slow and is dropped.
 const OUTBOX_CAPACITY: usize = 1024;
@@ -157,6 +160,8 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
     let mut phase = Phase::Connected;
     // Pings three times per idle timeout; a live peer (a browser by itself) answers.
     let mut ping = tokio::time::interval(state.idle_timeout / 3);
+    let mut budget = TokenBuckets::new(state.messages_per_connection);
+    let mut refused_in_a_row = 0;
     let mut last_heard = Instant::now();
     loop {
         let frame = tokio::select! {
@@ -175,6 +180,41 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
             }
         };
         last_heard = Instant::now();
+        // Every frame but keepalives spends from the connection's budget.
+        let over_budget = match frame {
+            Message::Ping(_) | Message::Pong(_) => None,
+            _ => budget.take(&(), Instant::now()).err(),
+        };
+        if let Some(limited) = over_budget {
+            refused_in_a_row += 1;
+            if refused_in_a_row > FLOOD_CUTOFF {
+                tracing::warn!(%address, "signalling flood: connection closed");
+                if let Phase::Joined { room, id } = &phase {
+                    let detail = format!("address={address}");
+                    state
+                        .audit(
+                            AuditAction::ConnectionFlooding,
+                            room,
+                            Some(id),
+                            Some(&detail),
+                        )
+                        .await;
+                }
+                break;
+            }
+            if limited.first {
+                let _ = outbox.try_send(ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    message: "too many messages: slow down".into(),
+                    retry_after_ms: Some(
+                        u64::try_from(limited.wait.as_millis()).unwrap_or(u64::MAX),
+                    ),
+                });
+            }
+            state.metrics.signalling_errors.inc();
+            continue;
+        }
+        refused_in_a_row = 0;
         let text = match frame {
             Message::Text(text) => text,
             Message::Binary(_) => {

@@ -92,6 +92,8 @@ pub enum AuditAction {
     MeetingEnded,
     /// A moderator turned "nobody joins before a moderator" on or off (detail: which).
     WaitForModeratorChanged,
+    /// A connection kept sending over its message budget and was closed (detail: address).
+    ConnectionFlooding,
 }
 
 impl AuditAction {
@@ -124,6 +126,7 @@ impl AuditAction {
             AuditAction::PermissionRefused => "permission_refused",
             AuditAction::MeetingEnded => "meeting_ended",
             AuditAction::WaitForModeratorChanged => "wait_for_moderator_changed",
+            AuditAction::ConnectionFlooding => "connection_flooding",
         }
     }
 }

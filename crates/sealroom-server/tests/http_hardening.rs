@@ -202,3 +202,102 @@ fn pinned(cert: &std::path::Path) -> tokio_tungstenite::Connector {
             .with_no_client_auth(),
     ))
 }
+
+/// Mallory floods her signalling connection (5,000 messages as fast as the socket takes
+/// them): she is told to slow down, then cut off, and Bob's media keeps reaching Alice (loss
+/// printed; under 1% beyond what is in flight at the window's edges).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_participant_is_cut_off_and_the_others_media_flows() {
+    use futures_util::SinkExt;
+    use sealroom_protocol::{ClientMessage, ErrorCode, ServerMessage, decode, encode};
+
+    let server = TestServer::start().await;
+    let alice = server.join("flooded", "alice").await;
+    let bob = server.join("flooded", "bob").await;
+    let statuses = support::converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let bob_leaf = statuses[1].leaf_index.unwrap();
+    support::wait_for_media(&alice, &[bob_leaf]).await;
+    let frames = async || {
+        let sent = bob.media_stats().await.unwrap();
+        let received = alice.media_stats().await.unwrap();
+        let from_bob = &received.per_sender[&bob_leaf];
+        (
+            sent.audio_frames_sent + sent.video_frames_sent,
+            from_bob.audio_frames + from_bob.video_frames,
+        )
+    };
+
+    let mut mallory = support::connect(&server).await;
+    let join = ClientMessage::Join {
+        room: "flooded".into(),
+        display_name: "mallory".into(),
+        password: None,
+        moderator_key: None,
+    };
+    mallory
+        .send(tungstenite::Message::Text(encode(&join).into()))
+        .await
+        .unwrap();
+    let (sent_before, received_before) = frames().await;
+    // Junk that costs the server a parse and an error reply each.
+    let junk = encode(&ClientMessage::Application {
+        message: sealroom_protocol::Bytes(vec![0; 64]),
+    });
+    let (mut sink, mut stream) = mallory.split();
+    let flood = tokio::spawn(async move {
+        let mut sent = 0;
+        for _ in 0..5_000 {
+            if sink
+                .send(tungstenite::Message::Text(junk.clone().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+            sent += 1;
+        }
+        sent
+    });
+    let mut told_to_slow_down = false;
+    let cut_off = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if let tungstenite::Message::Text(text) = frame
+                && let Ok(ServerMessage::Error {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }) = decode::<ServerMessage>(&text)
+            {
+                told_to_slow_down = true;
+            }
+        }
+    })
+    .await;
+    assert!(cut_off.is_ok(), "the flooding connection was never closed");
+    assert!(told_to_slow_down, "told to slow down before being cut off");
+    println!(
+        "mallory got {} messages out before the cut",
+        flood.await.unwrap()
+    );
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (sent_after, received_after) = frames().await;
+    let (sent, received) = (sent_after - sent_before, received_after - received_before);
+    let missing = sent.saturating_sub(received);
+    println!(
+        "during the flood Alice got {received} of Bob's {sent} frames ({:.2}% missing)",
+        100.0 * missing as f64 / sent as f64
+    );
+    assert!(
+        missing as f64 <= sent as f64 * 0.01 + 5.0,
+        "{missing} of {sent} frames missing"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let records = server.server.storage.audit_log("flooded").await.unwrap();
+        if records.iter().any(|r| r.action == "connection_flooding") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no audit record: {records:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
