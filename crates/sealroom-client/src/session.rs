@@ -275,6 +275,7 @@ impl RoomClient {
             started,
             wants_update: false,
             admitted: HashSet::new(),
+            removals_pending: false,
         };
         let mut out = vec![ClientMessage::SdpOffer { sdp: offer }];
         out.extend(state.on_joined(action)?);
@@ -477,6 +478,8 @@ struct Signalling {
     /// Fingerprints of the devices our user admitted from the lobby: in a lobby room, the
     /// only ones our client adds.
     admitted: HashSet<String>,
+    /// The server proposed removals that no commit has carried out yet.
+    removals_pending: bool,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -664,14 +667,22 @@ impl Signalling {
                             "the server tried to add {credential_name:?} to the group; refused"
                         ));
                     }),
+                    Ok(Incoming::Proposal {
+                        change: ProposedChange::Remove { .. },
+                        ..
+                    }) => self.removals_pending = true,
                     Ok(_) => {}
                     Err(e) => self.note_local_error(format!("proposal: {e}")),
                 }
                 Vec::new()
             }
             ServerMessage::CommitRequested { key_packages } => {
-                // Pending removals are committed even when there is nobody we may add.
                 let admissible = self.admissible(&key_packages);
+                let all_refused = admissible.is_empty() && !key_packages.is_empty();
+                if all_refused && !self.removals_pending && !self.wants_update {
+                    // Nothing we may do: a commit now would only be asked for again.
+                    return Vec::new();
+                }
                 self.commit(&admissible)
             }
             ServerMessage::Application { message } => {
@@ -871,6 +882,8 @@ impl Signalling {
 
     /// A new epoch: fresh media keys, a new security code, a new roster.
     fn epoch_changed(&mut self, change: Option<EpochChange>) {
+        // Proposals do not outlive their epoch; the server proposes again what is still due.
+        self.removals_pending = false;
         let Some(group) = self.group.as_ref() else {
             return;
         };

@@ -218,14 +218,11 @@ async fn tick_rooms(state: Arc<AppState>) {
             limits.per_address.prune(now);
             limits.per_room.prune(now);
         }
-        let out: Vec<_> = {
-            let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            rooms
-                .values_mut()
-                .flat_map(|room| room.tick(now, COMMIT_REQUEST_TIMEOUT))
-                .collect()
-        };
-        state.dispatch(out);
+        let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        for room in rooms.values_mut() {
+            // Queued under the lock, like every room's messages, to keep their order.
+            state.dispatch(room.tick(now, COMMIT_REQUEST_TIMEOUT));
+        }
     }
 }
 

@@ -504,6 +504,11 @@ impl Room {
         Ok(self.participant_list())
     }
 
+    /// Whether `id` is in the meeting (not in the lobby).
+    pub fn is_admitted(&self, id: &ParticipantId) -> bool {
+        self.participant(id).is_some_and(Participant::is_admitted)
+    }
+
     /// Whether a moderator muted `id`.
     pub fn is_muted(&self, id: &ParticipantId) -> bool {
         self.participant(id).is_some_and(|p| p.muted)

@@ -336,26 +336,33 @@ async fn handle(
         }
         ClientMessage::Commit {
             commit, welcome, ..
-        } => {
-            let out = state.with_room(room, |r| {
-                r.commit(id, commit.as_ref(), welcome.as_ref().map(AsRef::as_ref))
-            });
-            if let Ok(out) = &out {
-                let accepted = out
-                    .iter()
-                    .any(|(_, m)| matches!(m, ServerMessage::CommitAccepted { .. }));
-                if accepted {
-                    state.metrics.commits_sequenced.inc();
-                } else {
-                    state.metrics.commits_rejected.inc();
-                }
+        } => state.with_room(room, |r| {
+            let out = r.commit(id, commit.as_ref(), welcome.as_ref().map(AsRef::as_ref))?;
+            let accepted = out
+                .iter()
+                .any(|(_, m)| matches!(m, ServerMessage::CommitAccepted { .. }));
+            if accepted {
+                state.metrics.commits_sequenced.inc();
+            } else {
+                state.metrics.commits_rejected.inc();
             }
-            out
-        }
+            Ok(out)
+        }),
         ClientMessage::Application { message } => {
             state.with_room(room, |r| r.application(id, message.as_ref()))
         }
         ClientMessage::SdpOffer { sdp } => {
+            let admitted = state.with_room(room, |r| Ok(r.is_admitted(id)));
+            if !admitted.unwrap_or(false) {
+                // Nobody in the lobby gets the room's tracks (or its speaking activity).
+                reply_error(
+                    state,
+                    outbox,
+                    ErrorCode::OutOfOrder,
+                    "media only once admitted to the meeting",
+                );
+                return;
+            }
             match state.media.add_participant(room.as_str(), id, sdp).await {
                 Ok(answer) => {
                     apply_media_policy(state, room, std::slice::from_ref(id)).await;
@@ -671,7 +678,6 @@ async fn remove(
     removal: Removal,
 ) {
     state.media.remove_participant(target);
-    state.dispatch(removal.out);
     tracing::info!(room = %room, moderator = %by, participant = %target, reason = ?removal.reason, "removed");
     let (action, detail) = match removal.reason {
         RemovalReason::Banned => {
@@ -828,7 +834,7 @@ async fn join(
     connection: Connection,
     entry: Entry,
 ) -> Result<(), Refusal> {
-    let (created, out) = {
+    let (created, knocked) = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let gate = rooms.get(room).map(Room::gate);
         let still_open = match (&entry, &gate) {
@@ -852,20 +858,20 @@ async fn join(
             Entry::Gate(_) => room_state.join(id, display_name),
         };
         state.metrics.rooms.set(rooms.len() as i64);
-        (created, out)
+        let knocked = out.iter().any(|(_, m)| {
+            matches!(
+                m,
+                ServerMessage::Joined {
+                    group: GroupAction::WaitInLobby | GroupAction::WaitForModerator,
+                    ..
+                }
+            )
+        });
+        state.dispatch(out);
+        (created, knocked)
     };
     state.metrics.participants.inc();
-    let knocked = out.iter().any(|(_, m)| {
-        matches!(
-            m,
-            ServerMessage::Joined {
-                group: GroupAction::WaitInLobby | GroupAction::WaitForModerator,
-                ..
-            }
-        )
-    });
     tracing::info!(room = %room, participant = %id, knocked, "joined");
-    state.dispatch(out);
     if created {
         state
             .audit(AuditAction::RoomCreated, room, None, None)
@@ -889,24 +895,23 @@ async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(id);
-    let (ended, out) = {
+    let ended = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        let (ended, out) = match rooms.get_mut(room) {
+        let ended = match rooms.get_mut(room) {
             Some(r) => {
-                let out = r.leave(id);
-                (r.is_empty(), out)
+                state.dispatch(r.leave(id));
+                r.is_empty()
             }
-            None => (false, Vec::new()),
+            None => false,
         };
         if ended {
             rooms.remove(room);
         }
         state.metrics.rooms.set(rooms.len() as i64);
-        (ended, out)
+        ended
     };
     state.metrics.participants.dec();
     tracing::info!(room = %room, participant = %id, "left");
-    state.dispatch(out);
     state
         .audit(AuditAction::ParticipantLeft, room, Some(id), None)
         .await;
@@ -936,8 +941,41 @@ fn new_participant_id() -> ParticipantId {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a room's method returns, with the messages in it to send.
+trait RoomOutput {
+    /// Takes the messages out, to be queued before the room's lock is released.
+    fn take_messages(&mut self) -> Vec<Outgoing>;
+}
+
+impl RoomOutput for Vec<Outgoing> {
+    fn take_messages(&mut self) -> Vec<Outgoing> {
+        std::mem::take(self)
+    }
+}
+
+impl RoomOutput for Removal {
+    fn take_messages(&mut self) -> Vec<Outgoing> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+impl RoomOutput for bool {
+    fn take_messages(&mut self) -> Vec<Outgoing> {
+        Vec::new()
+    }
+}
+
+impl RoomOutput for Vec<ParticipantId> {
+    fn take_messages(&mut self) -> Vec<Outgoing> {
+        Vec::new()
+    }
+}
+
 impl AppState {
-    fn with_room<T>(
+    /// Runs `f` on the room and queues the messages it produced while still holding the
+    /// rooms' lock: each participant gets a room's messages in the order the room made them
+    /// (a later participant list can never be overtaken by an earlier one).
+    fn with_room<T: RoomOutput>(
         &self,
         room: &RoomName,
         f: impl FnOnce(&mut Room) -> Result<T, RoomError>,
@@ -946,7 +984,9 @@ impl AppState {
         let room = rooms
             .get_mut(room)
             .ok_or(RoomError::OutOfOrder("no such room"))?;
-        f(room)
+        let mut output = f(room)?;
+        self.dispatch(output.take_messages());
+        Ok(output)
     }
 
     /// Queues messages for their participants. A connection whose queue is full is closed:
