@@ -48,6 +48,10 @@ pub struct JoinArgs {
     /// PEM file (e.g. `sealroom-data/tls/cert.pem` of a `--tls-self-signed` server).
     #[arg(long)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// Do not join again on our own when the connection drops (by default the client does,
+    /// as a new member, until the server is back).
+    #[arg(long)]
+    pub no_reconnect: bool,
     /// Log filter.
     #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
     pub log: String,
@@ -271,6 +275,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         password: args.password.clone(),
         moderator_key: args.moderator_key.clone(),
         ca_file: args.ca_file.clone(),
+        reconnect: !args.no_reconnect,
     })
     .await?;
     match args.duration {

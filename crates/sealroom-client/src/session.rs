@@ -49,6 +49,10 @@ pub struct JoinOptions {
     /// For an `https://` server: trust only the certificates in this PEM file (a self-signed
     /// server's own certificate) instead of the public web roots.
     pub ca_file: Option<PathBuf>,
+    /// When the signalling connection drops (the server restarted, the network went away),
+    /// join again on our own — a new MLS member with fresh media — until it works. Not after a
+    /// moderator removed us, nor after [`RoomClient::leave`].
+    pub reconnect: bool,
 }
 
 /// Why joining failed.
@@ -141,6 +145,9 @@ pub struct Status {
     pub server_error_codes: Vec<ErrorCode>,
     /// Non-fatal problems on our side.
     pub local_errors: Vec<String>,
+    /// Times the connection dropped and we joined again, with when each rejoin was accepted
+    /// (since connecting first).
+    pub rejoined_at_ms: Vec<u64>,
     /// A roster member the server proposed that nobody should have added: shown as a warning.
     pub warnings: Vec<String>,
 }
@@ -208,67 +215,16 @@ impl RoomClient {
     /// (the MLS group and media come up in the background: watch [`RoomClient::status`]).
     pub async fn join(options: JoinOptions) -> Result<Self, SessionError> {
         let started = Instant::now();
-        let url = websocket_url(&options.server)?;
-        let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
-        let (socket, _) =
-            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
-                .await?;
-        let (mut sink, mut stream) = socket.split();
-        sink.send(text(&ClientMessage::Join {
-            room: options.room.clone(),
-            display_name: options.display_name.clone(),
-            password: options.password.clone(),
-            moderator_key: options.moderator_key.clone(),
-        }))
-        .await?;
-
-        // The first answer decides: joined, or an error.
-        let (participant_id, external_sender, action) = loop {
-            match next_server_message(&mut stream).await? {
-                ServerMessage::Joined {
-                    participant_id,
-                    external_sender,
-                    group,
-                } => break (participant_id, external_sender, group),
-                ServerMessage::Error {
-                    code,
-                    message,
-                    retry_after_ms,
-                } => {
-                    return Err(SessionError::Refused {
-                        code,
-                        message,
-                        retry_after: retry_after_ms.map(Duration::from_millis),
-                    });
-                }
-                _ => continue,
-            }
-        };
-
+        let (mut sink, stream, joined) = connect(&options).await?;
         let keys = Arc::new(Mutex::new(MediaKeyring::new(MEDIA_SUITE)));
-        let status = Arc::new(Mutex::new(Status {
-            participant_id: Some(participant_id),
-            ..Status::default()
-        }));
-        let (media, offer) = Media::start(
-            MediaConfig {
-                bind_ip: options.bind_ip,
-                publish: options.publish,
-                suite: MEDIA_SUITE,
-            },
-            keys.clone(),
-            started,
-        )
-        .await
-        .map_err(|e| SessionError::Media(e.to_string()))?;
-        let media = Arc::new(tokio::sync::Mutex::new(Some(media)));
-
+        let status = Arc::new(Mutex::new(Status::default()));
+        let media = Arc::new(tokio::sync::Mutex::new(None));
         let identity = DeviceIdentity::generate(&options.display_name)?;
-        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (commands, mut command_rx) = mpsc::unbounded_channel();
         let mut state = Signalling {
             device: Device::new(identity),
             group: None,
-            external_sender: ExternalSenderKey(external_sender.0),
+            external_sender: ExternalSenderKey(Vec::new()),
             keys: keys.clone(),
             status: status.clone(),
             media: media.clone(),
@@ -277,13 +233,13 @@ impl RoomClient {
             admitted: HashSet::new(),
             removals_pending: false,
         };
-        let mut out = vec![ClientMessage::SdpOffer { sdp: offer }];
-        out.extend(state.on_joined(action)?);
-        for message in out {
+        for message in state.enter(&options, joined).await? {
             sink.send(text(&message)).await?;
         }
         let task = tokio::spawn(async move {
-            state.run(sink, stream, command_rx).await;
+            state
+                .supervise(options, sink, stream, &mut command_rx)
+                .await;
         });
         Ok(Self {
             status,
@@ -490,20 +446,173 @@ type WsStream = futures_util::stream::SplitStream<
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 >;
 
+/// Why the signalling loop stopped.
+#[derive(PartialEq, Eq)]
+enum Ended {
+    /// We left (or the client was dropped).
+    Left,
+    /// The connection went away.
+    Dropped,
+}
+
+/// What the server said when it let us in.
+struct Joined {
+    participant_id: ParticipantId,
+    external_sender: Bytes,
+    action: GroupAction,
+}
+
+/// Opens the signalling connection and joins: the server's answer, or its refusal.
+async fn connect(options: &JoinOptions) -> Result<(WsSink, WsStream, Joined), SessionError> {
+    let url = websocket_url(&options.server)?;
+    let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
+            .await?;
+    let (mut sink, mut stream) = socket.split();
+    sink.send(text(&ClientMessage::Join {
+        room: options.room.clone(),
+        display_name: options.display_name.clone(),
+        password: options.password.clone(),
+        moderator_key: options.moderator_key.clone(),
+    }))
+    .await?;
+    // The first answer decides: joined, or an error.
+    loop {
+        match next_server_message(&mut stream).await? {
+            ServerMessage::Joined {
+                participant_id,
+                external_sender,
+                group,
+            } => {
+                let joined = Joined {
+                    participant_id,
+                    external_sender,
+                    action: group,
+                };
+                return Ok((sink, stream, joined));
+            }
+            ServerMessage::Error {
+                code,
+                message,
+                retry_after_ms,
+            } => {
+                return Err(SessionError::Refused {
+                    code,
+                    message,
+                    retry_after: retry_after_ms.map(Duration::from_millis),
+                });
+            }
+            _ => continue,
+        }
+    }
+}
+
+/// Longest wait between two attempts to join again.
+const MAX_REJOIN_BACKOFF: Duration = Duration::from_secs(2);
+
 impl Signalling {
-    async fn run(
+    /// Starts fresh in a room the server let us into: new media (its offer goes first) and,
+    /// as the server says, a new group or a key package. Everything of an earlier connection
+    /// (group, keys, roster) is gone with it.
+    async fn enter(
         &mut self,
+        options: &JoinOptions,
+        joined: Joined,
+    ) -> Result<Vec<ClientMessage>, SessionError> {
+        if let Some(old) = self.media.lock().await.take() {
+            old.stop().await;
+        }
+        *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = MediaKeyring::new(MEDIA_SUITE);
+        self.external_sender = ExternalSenderKey(joined.external_sender.0);
+        self.wants_update = false;
+        self.admitted.clear();
+        self.removals_pending = false;
+        self.with_status(|s| {
+            s.participant_id = Some(joined.participant_id);
+            s.epoch = None;
+            s.leaf_index = None;
+            s.security_code = None;
+            s.security_words = None;
+            s.roster.clear();
+            s.removed = false;
+        });
+        let (media, offer) = Media::start(
+            MediaConfig {
+                bind_ip: options.bind_ip,
+                publish: options.publish,
+                suite: MEDIA_SUITE,
+            },
+            self.keys.clone(),
+            self.started,
+        )
+        .await
+        .map_err(|e| SessionError::Media(e.to_string()))?;
+        *self.media.lock().await = Some(media);
+        let mut out = vec![ClientMessage::SdpOffer { sdp: offer }];
+        out.extend(self.on_joined(joined.action)?);
+        Ok(out)
+    }
+
+    /// Runs the connection; if it drops and `options.reconnect` is on, joins again (with a
+    /// short backoff) until it works, a moderator removed us, or we left.
+    async fn supervise(
+        &mut self,
+        options: JoinOptions,
         mut sink: WsSink,
         mut stream: WsStream,
-        mut commands: mpsc::UnboundedReceiver<Command>,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
     ) {
         loop {
+            let ended = self.run(&mut sink, &mut stream, commands).await;
+            let removed = self.with_status(|s| s.removed_by_moderator.is_some());
+            if ended == Ended::Left || !options.reconnect || removed {
+                return;
+            }
+            let mut backoff = Duration::from_millis(100);
+            (sink, stream) = loop {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_REJOIN_BACKOFF);
+                let (mut sink, stream, joined) = match connect(&options).await {
+                    Ok(connected) => connected,
+                    Err(error) => {
+                        tracing::info!(%error, "rejoin failed; trying again");
+                        continue;
+                    }
+                };
+                let at_ms = self.started.elapsed().as_millis() as u64;
+                self.with_status(|s| s.rejoined_at_ms.push(at_ms));
+                let out = match self.enter(&options, joined).await {
+                    Ok(out) => out,
+                    Err(error) => {
+                        self.note_local_error(format!("rejoin: {error}"));
+                        continue;
+                    }
+                };
+                let mut sent = true;
+                for message in out {
+                    sent &= sink.send(text(&message)).await.is_ok();
+                }
+                if sent {
+                    break (sink, stream);
+                }
+            };
+        }
+    }
+
+    async fn run(
+        &mut self,
+        sink: &mut WsSink,
+        stream: &mut WsStream,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> Ended {
+        loop {
             let out = tokio::select! {
-                message = next_server_message(&mut stream) => match message {
+                message = next_server_message(stream) => match message {
                     Ok(message) => self.on_message(message).await,
                     Err(error) => {
                         self.note_local_error(format!("signalling closed: {error}"));
-                        return;
+                        return Ended::Dropped;
                     }
                 },
                 command = commands.recv() => match command {
@@ -517,13 +626,13 @@ impl Signalling {
                     Some(Command::Leave) | None => {
                         let _ = sink.send(text(&ClientMessage::Leave)).await;
                         let _ = sink.close().await;
-                        return;
+                        return Ended::Left;
                     }
                 },
             };
             for message in out {
                 if sink.send(text(&message)).await.is_err() {
-                    return;
+                    return Ended::Dropped;
                 }
             }
         }

@@ -46,6 +46,7 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
         password: None,
         moderator_key: None,
         ca_file: None,
+        reconnect: false,
     }
 }
 

@@ -91,22 +91,28 @@ impl TestServer {
         .await
     }
 
-    /// How the tests' clients join: publishing synthetic audio and video from 127.0.0.1.
+    /// How the tests' clients join this server.
     pub fn join_options(&self, room: &str, name: &str) -> JoinOptions {
-        JoinOptions {
-            server: self.url(),
-            room: room.into(),
-            display_name: name.into(),
-            publish: Some(SyntheticMedia {
-                audio: true,
-                video: true,
-                simulcast: false,
-            }),
-            bind_ip: "127.0.0.1".parse().unwrap(),
-            password: None,
-            moderator_key: None,
-            ca_file: None,
-        }
+        client_options(&self.url(), room, name)
+    }
+}
+
+/// How the tests' clients join: publishing synthetic audio and video from 127.0.0.1.
+pub fn client_options(server: &str, room: &str, name: &str) -> JoinOptions {
+    JoinOptions {
+        server: server.to_owned(),
+        room: room.into(),
+        display_name: name.into(),
+        publish: Some(SyntheticMedia {
+            audio: true,
+            video: true,
+            simulcast: false,
+        }),
+        bind_ip: "127.0.0.1".parse().unwrap(),
+        password: None,
+        moderator_key: None,
+        ca_file: None,
+        reconnect: false,
     }
 }
 
