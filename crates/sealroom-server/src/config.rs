@@ -117,6 +117,9 @@ pub struct MediaSettings {
     pub public_ip: Option<IpAddr>,
     /// Optional TCP address for ICE-TCP, for clients whose UDP is blocked.
     pub tcp_listen: Option<SocketAddr>,
+    /// Payload bits per second one participant may publish, all tracks together; beyond it
+    /// the SFU drops its packets before forwarding them.
+    pub max_publish_bps: u64,
 }
 
 impl Default for Config {
@@ -138,6 +141,7 @@ impl Default for MediaSettings {
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             public_ip: None,
             tcp_listen: None,
+            max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
         }
     }
 }

@@ -132,6 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         udp_listen: config.media.udp_listen,
         public_ip: config.media.public_ip,
         tcp_listen: config.media.tcp_listen,
+        max_publish_bps: config.media.max_publish_bps,
     })
     .await?;
     let state = Arc::new(AppState {

@@ -32,6 +32,9 @@ pub struct MediaConfig {
     pub public_ip: Option<IpAddr>,
     /// An ICE-TCP listener, for clients that cannot use UDP.
     pub tcp_listen: Option<SocketAddr>,
+    /// Payload bits per second one participant may publish (see
+    /// [`SfuConfig::max_publish_bps`]).
+    pub max_publish_bps: u64,
 }
 
 /// Something the media server needs the signalling layer to do.
@@ -129,6 +132,7 @@ impl MediaServer {
         };
         let mut sfu_config = SfuConfig::new(advertise(udp_addr));
         sfu_config.tcp_candidate = tcp_addr.map(advertise);
+        sfu_config.max_publish_bps = config.max_publish_bps;
         let sfu = Sfu::new(sfu_config.clone(), Instant::now())?;
 
         let (commands, command_rx) = mpsc::unbounded_channel();
@@ -431,6 +435,7 @@ mod tests {
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_ip: None,
             tcp_listen: None,
+            max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
         })
         .await
         .expect("media server starts");

@@ -60,6 +60,11 @@ impl Collector for SfuCollector {
                 "Media packets the SFU dropped",
                 stats.dropped_packets,
             ),
+            (
+                "sealroom_over_budget_packets",
+                "Media packets dropped because their publisher sent over its budget",
+                stats.over_budget_packets,
+            ),
         ] {
             let counter = ConstCounter::new(value);
             counter.encode(encoder.encode_descriptor(

@@ -261,6 +261,7 @@ async fn media_flows_between_clients_over_udp() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: None,
+        max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
     })
     .await
     .expect("media server starts");
@@ -319,6 +320,7 @@ async fn ice_tcp_client_exchanges_media_with_a_udp_client() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: Some(local(0)),
+        max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
     })
     .await
     .expect("media server starts");
@@ -344,6 +346,7 @@ async fn bad_requests_are_errors_not_crashes() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: None,
+        max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
     })
     .await
     .expect("media server starts");

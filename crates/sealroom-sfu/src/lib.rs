@@ -72,6 +72,7 @@
 mod demux;
 mod error;
 mod forwarder;
+mod ingress;
 mod participant;
 mod track;
 
@@ -111,15 +112,24 @@ pub struct SfuConfig {
     /// frames were useless (measured with 10-person rooms on loopback; see docs/BENCHMARKS.md).
     /// Without an estimate, simulcast receivers get the highest layer.
     pub initial_bandwidth_bps: Option<u64>,
+    /// Payload bits per second one participant may publish, all its tracks together (one
+    /// second of it as a burst). Beyond it packets are dropped before they are forwarded,
+    /// and counted in [`SfuStats::over_budget_packets`].
+    pub max_publish_bps: u64,
 }
 
+/// The default publishing budget: simulcast camera (three layers), screen and audio of a
+/// browser fit with room to spare.
+pub const DEFAULT_MAX_PUBLISH_BPS: u64 = 12_000_000;
+
 impl SfuConfig {
-    /// UDP only, without bandwidth estimation.
+    /// UDP only, without bandwidth estimation, with the default publishing budget.
     pub fn new(udp_candidate: SocketAddr) -> Self {
         SfuConfig {
             udp_candidate,
             tcp_candidate: None,
             initial_bandwidth_bps: None,
+            max_publish_bps: DEFAULT_MAX_PUBLISH_BPS,
         }
     }
 }
@@ -176,6 +186,9 @@ pub struct SfuStats {
     /// Incoming datagrams that were not accepted: unparseable, from an address no
     /// participant knows, or refused by the participant's connection.
     pub dropped_packets: u64,
+    /// Publishers' packets dropped because they were over their budget
+    /// ([`SfuConfig::max_publish_bps`]).
+    pub over_budget_packets: u64,
     /// Participants in the SFU.
     pub participants: usize,
     /// Rooms with at least one participant.
@@ -195,6 +208,7 @@ pub type PayloadTap = Box<dyn FnMut(&[u8]) + Send>;
 pub struct Sfu {
     candidates: Vec<Candidate>,
     initial_bandwidth: Option<Bitrate>,
+    max_publish_bps: u64,
     participants: HashMap<ParticipantId, Participant>,
     by_name: HashMap<String, ParticipantId>,
     rooms: HashMap<String, Vec<ParticipantId>>,
@@ -229,6 +243,7 @@ impl Sfu {
         Ok(Sfu {
             candidates,
             initial_bandwidth: config.initial_bandwidth_bps.map(Bitrate::bps),
+            max_publish_bps: config.max_publish_bps,
             participants: HashMap::new(),
             by_name: HashMap::new(),
             rooms: HashMap::new(),
@@ -283,7 +298,14 @@ impl Sfu {
 
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
-        let mut joining = Participant::new(id, participant.to_owned(), room.to_owned(), rtc, now);
+        let mut joining = Participant::new(
+            id,
+            participant.to_owned(),
+            room.to_owned(),
+            rtc,
+            now,
+            self.max_publish_bps,
+        );
         joining.span.in_scope(|| info!("joined"));
 
         // It receives every track already published in the room.
@@ -676,10 +698,18 @@ impl Sfu {
     }
 
     fn forward(&mut self, incoming: IncomingPacket) {
+        let arrival = incoming.packet.timestamp;
+        let within_budget = self
+            .participants
+            .get_mut(&incoming.track.publisher)
+            .is_some_and(|p| p.ingress.admit(arrival, incoming.packet.payload.len()));
+        if !within_budget {
+            self.stats.over_budget_packets += 1;
+            return;
+        }
         let Some(track) = self.tracks.get_mut(&incoming.track) else {
             return;
         };
-        let arrival = incoming.packet.timestamp;
         if track.withheld {
             if track.role == TrackRole::Screen {
                 self.refuse_screen_share(incoming.track.publisher, arrival);

@@ -11,6 +11,8 @@ use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::Protocol;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
+
+use crate::ingress::IngressBudget;
 use str0m::{Event, IceConnectionState, Output, Rtc};
 use tracing::{Span, debug, info, warn};
 
@@ -109,6 +111,8 @@ pub(crate) struct Participant {
     pub span: Span,
     pub connected: bool,
     dead: bool,
+    /// What it may still publish (see [`crate::SfuConfig::max_publish_bps`]).
+    pub ingress: IngressBudget,
     /// The one offer this participant has not answered yet. Changes wait while it is out.
     pub pending_offer: Option<SdpPendingOffer>,
     pub subscriptions: HashMap<TrackId, Subscription>,
@@ -157,7 +161,14 @@ impl RefusalReports {
 }
 
 impl Participant {
-    pub fn new(id: ParticipantId, name: String, room: String, rtc: Rtc, now: Instant) -> Self {
+    pub fn new(
+        id: ParticipantId,
+        name: String,
+        room: String,
+        rtc: Rtc,
+        now: Instant,
+        max_publish_bps: u64,
+    ) -> Self {
         let span = tracing::info_span!("participant", room = %room, participant = %name);
         Participant {
             id,
@@ -167,6 +178,7 @@ impl Participant {
             span,
             connected: false,
             dead: false,
+            ingress: IngressBudget::new(max_publish_bps),
             pending_offer: None,
             subscriptions: HashMap::new(),
             published: Vec::new(),

@@ -221,3 +221,41 @@ fn curious_server_sees_only_ciphertext() {
     }
     assert!(decrypted > 150, "bob decrypted {decrypted} frames");
 }
+
+/// Alice publishes far above her share (the budget here is set below what her camera sends):
+/// the SFU drops her excess before copying it to anyone, counts it, and Carol's audio still
+/// reaches Bob in full.
+#[test]
+fn a_publisher_over_its_budget_is_cut_down_and_the_others_flow() {
+    let mut world = World::with_config(|config| config.max_publish_bps = 60_000);
+    world.join("alice", "room", Publish::AUDIO_VIDEO);
+    world.join(
+        "carol",
+        "room",
+        Publish {
+            video: false,
+            ..Publish::AUDIO_VIDEO
+        },
+    );
+    world.join("bob", "room", Publish::NOTHING);
+    world.run_for(Duration::from_secs(1));
+    let (alice_before, carol_before) = (
+        world.identical_frames("bob", "alice"),
+        world.identical_frames("bob", "carol"),
+    );
+    let over_before = world.sfu.stats().over_budget_packets;
+    world.run_for(Duration::from_secs(3));
+    let alice = world.identical_frames("bob", "alice");
+    let carol = world.identical_frames("bob", "carol");
+    let over = world.sfu.stats().over_budget_packets - over_before;
+    println!(
+        "in 3 s: {over} of alice's packets over budget; bob got {} of her camera frames, {} of carol's audio frames",
+        alice.camera - alice_before.camera,
+        carol.audio - carol_before.audio
+    );
+    assert!(over > 50, "alice's excess is dropped");
+    assert!(
+        carol.audio - carol_before.audio >= 145,
+        "carol's audio flows in full: {carol:?}"
+    );
+}

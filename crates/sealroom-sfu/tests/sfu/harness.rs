@@ -161,10 +161,16 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    /// With the SFU's configuration changed by `adjust` after the defaults of [`World::new`].
+    pub fn with_config(adjust: impl FnOnce(&mut SfuConfig)) -> Self {
         let mut config = SfuConfig::new(SFU_UDP);
         config.tcp_candidate = Some(SFU_TCP);
         // The simulcast tests adapt layers to each receiver's estimate.
         config.initial_bandwidth_bps = Some(1_000_000);
+        adjust(&mut config);
         let now = Instant::now();
         World {
             now,
