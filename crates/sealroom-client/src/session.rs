@@ -18,7 +18,7 @@ use sealroom_e2ee::{
 };
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
-    Permissions, RemovalReason, Role, ServerMessage, decode, encode,
+    Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode,
 };
 use serde::Serialize;
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -145,9 +145,12 @@ pub struct Status {
     pub server_error_codes: Vec<ErrorCode>,
     /// Non-fatal problems on our side.
     pub local_errors: Vec<String>,
-    /// Times the connection dropped and we joined again, with when each rejoin was accepted
-    /// (since connecting first).
+    /// Times the connection dropped and we joined again as a new member, with when each rejoin
+    /// was accepted (since connecting first).
     pub rejoined_at_ms: Vec<u64>,
+    /// Times the connection dropped and we resumed the session (same participant, same MLS
+    /// leaf), with when.
+    pub resumed_at_ms: Vec<u64>,
     /// A roster member the server proposed that nobody should have added: shown as a warning.
     pub warnings: Vec<String>,
 }
@@ -232,6 +235,8 @@ impl RoomClient {
             wants_update: false,
             admitted: HashSet::new(),
             removals_pending: false,
+            session: None,
+            last_seq: 0,
         };
         for message in state.enter(&options, joined).await? {
             sink.send(text(&message)).await?;
@@ -436,6 +441,10 @@ struct Signalling {
     admitted: HashSet<String>,
     /// The server proposed removals that no commit has carried out yet.
     removals_pending: bool,
+    /// Our session at the server, once it gave the resume token.
+    session: Option<Session>,
+    /// The highest message number received in the session.
+    last_seq: u64,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -460,6 +469,14 @@ struct Joined {
     participant_id: ParticipantId,
     external_sender: Bytes,
     action: GroupAction,
+    /// The number of the `joined` message in the session.
+    seq: u64,
+}
+
+/// What resumes our session from a new connection.
+struct Session {
+    participant_id: ParticipantId,
+    token: String,
 }
 
 /// Opens the signalling connection and joins: the server's answer, or its refusal.
@@ -480,28 +497,76 @@ async fn connect(options: &JoinOptions) -> Result<(WsSink, WsStream, Joined), Se
     // The first answer decides: joined, or an error.
     loop {
         match next_server_message(&mut stream).await? {
-            ServerMessage::Joined {
-                participant_id,
-                external_sender,
-                group,
-            } => {
+            (
+                seq,
+                ServerMessage::Joined {
+                    participant_id,
+                    external_sender,
+                    group,
+                },
+            ) => {
                 let joined = Joined {
                     participant_id,
                     external_sender,
                     action: group,
+                    seq: seq.unwrap_or(0),
                 };
                 return Ok((sink, stream, joined));
             }
-            ServerMessage::Error {
-                code,
-                message,
-                retry_after_ms,
-            } => {
-                return Err(SessionError::Refused {
+            (
+                _,
+                ServerMessage::Error {
                     code,
                     message,
-                    retry_after: retry_after_ms.map(Duration::from_millis),
-                });
+                    retry_after_ms,
+                },
+            ) => {
+                return Err(refused(code, message, retry_after_ms));
+            }
+            _ => continue,
+        }
+    }
+}
+
+fn refused(code: ErrorCode, message: String, retry_after_ms: Option<u64>) -> SessionError {
+    SessionError::Refused {
+        code,
+        message,
+        retry_after: retry_after_ms.map(Duration::from_millis),
+    }
+}
+
+/// Opens a new connection and asks to take up a session that dropped: the connection, once the
+/// server said `resumed` (the messages we missed follow on it), or its refusal.
+async fn resume(
+    options: &JoinOptions,
+    session: &Session,
+    last_seq: u64,
+) -> Result<(WsSink, WsStream), SessionError> {
+    let url = websocket_url(&options.server)?;
+    let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
+            .await?;
+    let (mut sink, mut stream) = socket.split();
+    sink.send(text(&ClientMessage::Resume {
+        participant_id: session.participant_id.clone(),
+        resume_token: session.token.clone(),
+        last_seq,
+    }))
+    .await?;
+    loop {
+        match next_server_message(&mut stream).await? {
+            (_, ServerMessage::Resumed { .. }) => return Ok((sink, stream)),
+            (
+                _,
+                ServerMessage::Error {
+                    code,
+                    message,
+                    retry_after_ms,
+                },
+            ) => {
+                return Err(refused(code, message, retry_after_ms));
             }
             _ => continue,
         }
@@ -510,6 +575,10 @@ async fn connect(options: &JoinOptions) -> Result<(WsSink, WsStream, Joined), Se
 
 /// Longest wait between two attempts to join again.
 const MAX_REJOIN_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How long to keep trying to resume while the server cannot be reached at all (it keeps a
+/// dropped session 30 s by default; past that, a fresh join is the only way in).
+const RESUME_PATIENCE: Duration = Duration::from_secs(60);
 
 impl Signalling {
     /// Starts fresh in a room the server let us into: new media (its offer goes first) and,
@@ -525,6 +594,8 @@ impl Signalling {
         }
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = MediaKeyring::new(MEDIA_SUITE);
         self.external_sender = ExternalSenderKey(joined.external_sender.0);
+        self.session = None;
+        self.last_seq = joined.seq;
         self.wants_update = false;
         self.admitted.clear();
         self.removals_pending = false;
@@ -569,6 +640,10 @@ impl Signalling {
             if ended == Ended::Left || !options.reconnect || removed {
                 return;
             }
+            if let Some(resumed) = self.resume(&options).await {
+                (sink, stream) = resumed;
+                continue;
+            }
             let mut backoff = Duration::from_millis(100);
             (sink, stream) = loop {
                 tokio::time::sleep(backoff).await;
@@ -600,6 +675,32 @@ impl Signalling {
         }
     }
 
+    /// Takes up our session from a new connection, retrying while the server cannot be
+    /// reached, for as long as the server keeps a session; `None` once it refuses (the session
+    /// is gone: join afresh).
+    async fn resume(&mut self, options: &JoinOptions) -> Option<(WsSink, WsStream)> {
+        let session = self.session.as_ref()?;
+        let mut backoff = Duration::from_millis(100);
+        let deadline = Instant::now() + RESUME_PATIENCE;
+        while Instant::now() < deadline {
+            match resume(options, session, self.last_seq).await {
+                Ok(connection) => {
+                    let at_ms = self.started.elapsed().as_millis() as u64;
+                    self.with_status(|s| s.resumed_at_ms.push(at_ms));
+                    return Some(connection);
+                }
+                Err(SessionError::Refused { code, .. }) => {
+                    tracing::info!(?code, "session not resumed; joining again");
+                    return None;
+                }
+                Err(error) => tracing::info!(%error, "resume failed; trying again"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_REJOIN_BACKOFF);
+        }
+        None
+    }
+
     async fn run(
         &mut self,
         sink: &mut WsSink,
@@ -609,7 +710,10 @@ impl Signalling {
         loop {
             let out = tokio::select! {
                 message = next_server_message(stream) => match message {
-                    Ok(message) => self.on_message(message).await,
+                    Ok((seq, message)) => {
+                        self.last_seq = seq.unwrap_or(self.last_seq).max(self.last_seq);
+                        self.on_message(message).await
+                    }
                     Err(error) => {
                         self.note_local_error(format!("signalling closed: {error}"));
                         return Ended::Dropped;
@@ -819,6 +923,17 @@ impl Signalling {
                 self.with_status(|s| s.lobby = waiting);
                 Vec::new()
             }
+            ServerMessage::ResumeToken { token } => {
+                if let Some(participant_id) = self.with_status(|s| s.participant_id.clone()) {
+                    self.session = Some(Session {
+                        participant_id,
+                        token,
+                    });
+                }
+                Vec::new()
+            }
+            // Only the first answer on a resumed connection; `resume` reads it.
+            ServerMessage::Resumed { .. } => Vec::new(),
             ServerMessage::ModeratorKey { key } => {
                 self.with_status(|s| s.moderator_key = Some(key));
                 Vec::new()
@@ -1075,11 +1190,14 @@ fn text(message: &ClientMessage) -> Message {
     Message::Text(encode(message).into())
 }
 
-async fn next_server_message(stream: &mut WsStream) -> Result<ServerMessage, SessionError> {
+/// The next message from the server, with its sequence number if it is part of the session.
+async fn next_server_message(
+    stream: &mut WsStream,
+) -> Result<(Option<u64>, ServerMessage), SessionError> {
     loop {
         match stream.next().await {
-            Some(Ok(Message::Text(text))) => match decode::<ServerMessage>(&text) {
-                Ok(message) => return Ok(message),
+            Some(Ok(Message::Text(text))) => match decode_numbered::<ServerMessage>(&text) {
+                Ok(numbered) => return Ok(numbered),
                 Err(error) => tracing::warn!(%error, "undecodable server message"),
             },
             Some(Ok(Message::Close(_))) | None => {

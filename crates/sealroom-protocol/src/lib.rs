@@ -149,6 +149,18 @@ pub enum ClientMessage {
     },
     /// Moderators only: end the meeting for everyone; the room vanishes.
     EndMeeting,
+    /// Instead of `join`, as the first message of a new connection: take up the session of a
+    /// connection that dropped, within the server's resume window — the same participant, the
+    /// same MLS leaf — and get every message numbered after `last_seq` again. Answered with
+    /// [`ServerMessage::Resumed`], or [`ErrorCode::ResumeFailed`] (then join afresh).
+    Resume {
+        /// The participant id the server gave.
+        participant_id: ParticipantId,
+        /// The token from [`ServerMessage::ResumeToken`].
+        resume_token: String,
+        /// The highest `seq` received on the old connection (0 if none).
+        last_seq: u64,
+    },
     /// Moderators only: with it on, nobody joins while no moderator is in the meeting — joiners
     /// wait until one comes (with the moderator key), and moderation is not handed to a
     /// participant when the last moderator leaves.
@@ -394,6 +406,18 @@ pub enum ServerMessage {
         #[serde(default)]
         wait_for_moderator: bool,
     },
+    /// Right after `joined`: the secret that lets this participant resume its session from a
+    /// new connection ([`ClientMessage::Resume`]). From here on every message carries a
+    /// `seq` in its envelope (see [`decode_numbered`]).
+    ResumeToken {
+        /// 128 random bits, hex.
+        token: String,
+    },
+    /// The session was resumed: the messages the old connection missed follow, numbered.
+    Resumed {
+        /// How many are replayed.
+        replayed: u64,
+    },
     /// To moderators: the room's moderator key. Whoever joins with it (a host link) enters as
     /// a moderator, past the lobby — so a moderator who dropped out can come back as one.
     ModeratorKey {
@@ -461,6 +485,9 @@ pub enum ErrorCode {
     UnknownParticipant,
     /// The new room password does not meet the server's policy.
     WeakPassword,
+    /// A resume was refused: unknown or expired session, wrong token, or messages it missed
+    /// are no longer kept. Join afresh.
+    ResumeFailed,
     /// The server failed; the message may be retried.
     Internal,
 }
@@ -493,6 +520,8 @@ impl ProtocolError {
 #[derive(Serialize)]
 struct Outgoing<'a, T> {
     v: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
     #[serde(flatten)]
     body: &'a T,
 }
@@ -500,6 +529,7 @@ struct Outgoing<'a, T> {
 #[derive(Deserialize)]
 struct VersionProbe {
     v: Option<serde_json::Value>,
+    seq: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -512,8 +542,19 @@ struct Incoming<T> {
 
 /// Encodes a message as a versioned JSON text.
 pub fn encode<T: Serialize>(message: &T) -> String {
+    encode_envelope(None, message)
+}
+
+/// Encodes a message with its sequence number in the envelope: the server numbers every
+/// message to a joined participant, so a resumed session can ask for what it missed.
+pub fn encode_numbered<T: Serialize>(seq: u64, message: &T) -> String {
+    encode_envelope(Some(seq), message)
+}
+
+fn encode_envelope<T: Serialize>(seq: Option<u64>, message: &T) -> String {
     serde_json::to_string(&Outgoing {
         v: PROTOCOL_VERSION,
+        seq,
         body: message,
     })
     .unwrap_or_else(|e| unreachable!("protocol messages always serialize: {e}"))
@@ -521,6 +562,13 @@ pub fn encode<T: Serialize>(message: &T) -> String {
 
 /// Decodes a versioned JSON text: size first, then version, then the message.
 pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ProtocolError> {
+    decode_numbered(text).map(|(_, message)| message)
+}
+
+/// Decodes a message and the sequence number in its envelope, if it has one.
+pub fn decode_numbered<T: for<'de> Deserialize<'de>>(
+    text: &str,
+) -> Result<(Option<u64>, T), ProtocolError> {
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(ProtocolError::TooLarge(text.len()));
     }
@@ -532,5 +580,5 @@ pub fn decode<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, ProtocolErr
     }
     let incoming: Incoming<T> =
         serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
-    Ok(incoming.body)
+    Ok((probe.seq, incoming.body))
 }

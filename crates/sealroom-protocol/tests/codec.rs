@@ -273,3 +273,27 @@ fn application_kind_labels_are_distinct_and_parse_back() {
     assert_eq!(ApplicationKind::from_label(b""), None);
     assert_eq!(ApplicationKind::from_label(b"sealroom/chat\0"), None);
 }
+
+#[test]
+fn numbered_messages_carry_their_seq_and_still_decode_without_it() {
+    use sealroom_protocol::{decode_numbered, encode_numbered};
+
+    let message = ServerMessage::Resumed { replayed: 3 };
+    let text = encode_numbered(42, &message);
+    assert!(text.contains(r#""seq":42"#), "{text}");
+    assert_eq!(
+        decode_numbered::<ServerMessage>(&text).unwrap(),
+        (Some(42), message.clone())
+    );
+    assert_eq!(decode::<ServerMessage>(&text).unwrap(), message);
+    assert_eq!(
+        decode_numbered::<ServerMessage>(&encode(&message)).unwrap(),
+        (None, message)
+    );
+    let resume = ClientMessage::Resume {
+        participant_id: "p1".into(),
+        resume_token: "00112233445566778899aabbccddeeff".into(),
+        last_seq: 41,
+    };
+    assert_eq!(decode::<ClientMessage>(&encode(&resume)).unwrap(), resume);
+}

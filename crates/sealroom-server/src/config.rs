@@ -76,6 +76,9 @@ pub struct AccessSettings {
     /// Signalling messages per connection: beyond it messages are refused (`rate_limited`),
     /// and a connection that keeps flooding is closed.
     pub messages_per_connection: RateLimit,
+    /// Seconds a participant whose connection dropped may take to resume its session from a
+    /// new connection (same participant, same MLS leaf) before it is removed.
+    pub resume_window_secs: u64,
     /// Seconds a signalling connection may stay silent (the server pings it every third of
     /// this; a live browser or native client answers) before it is closed as dead.
     pub idle_timeout_secs: u64,
@@ -102,6 +105,7 @@ impl Default for AccessSettings {
                 per_minute: 6000,
             },
             idle_timeout_secs: 45,
+            resume_window_secs: 30,
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod client_address;
 pub mod config;
 pub mod http_security;
+mod mailbox;
 pub mod media;
 pub mod metrics;
 pub mod password;
@@ -39,14 +40,18 @@ use crate::{
     password::PasswordPolicy,
     rate_limit::TokenBuckets,
     room::Room,
-    signalling::Connection,
     storage::Storage,
 };
 
 /// State shared by every connection.
 pub struct AppState {
     rooms: Mutex<HashMap<RoomName, Room>>,
-    connections: Mutex<HashMap<ParticipantId, Connection>>,
+    /// Every joined participant's session, by id (see [`mailbox`]).
+    mailboxes: Mutex<HashMap<ParticipantId, mailbox::Mailbox>>,
+    /// Numbers connections, so a resumed session's old connection ends nothing.
+    next_generation: std::sync::atomic::AtomicU64,
+    /// How long a dropped session waits for a resume before its participant leaves.
+    resume_window: Duration,
     external_sender: Arc<ExternalSender>,
     media: MediaServer,
     storage: Storage,
@@ -137,7 +142,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     .await?;
     let state = Arc::new(AppState {
         rooms: Mutex::default(),
-        connections: Mutex::default(),
+        mailboxes: Mutex::default(),
+        next_generation: std::sync::atomic::AtomicU64::new(0),
+        resume_window: Duration::from_secs(config.access.resume_window_secs),
         external_sender,
         metrics: Metrics::new(media.clone()),
         media: media.clone(),
@@ -219,10 +226,25 @@ async fn tick_rooms(state: Arc<AppState>) {
             limits.per_address.prune(now);
             limits.per_room.prune(now);
         }
-        let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        for room in rooms.values_mut() {
-            // Queued under the lock, like every room's messages, to keep their order.
-            state.dispatch(room.tick(now, COMMIT_REQUEST_TIMEOUT));
+        {
+            let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            for room in rooms.values_mut() {
+                // Queued under the lock, like every room's messages, to keep their order.
+                state.dispatch(room.tick(now, COMMIT_REQUEST_TIMEOUT));
+            }
+        }
+        // Sessions that waited for a resume in vain: their participants leave.
+        let expired: Vec<(RoomName, ParticipantId)> = state
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, mailbox)| mailbox.expired(now, state.resume_window))
+            .map(|(id, mailbox)| (mailbox.room.clone(), id.clone()))
+            .collect();
+        for (room, id) in expired {
+            tracing::info!(%room, participant = %id, "no resume within the window: left");
+            signalling::leave(&state, &room, &id).await;
         }
     }
 }

@@ -122,6 +122,8 @@ struct Participant {
     admission: Admission,
     /// A moderator muted it (the SFU forwards none of its audio).
     muted: bool,
+    /// Its connection dropped and its session waits for a resume: it is not asked to commit.
+    away: bool,
 }
 
 impl Participant {
@@ -309,6 +311,7 @@ impl Room {
                     leaf: None,
                     admission,
                     muted: false,
+                    away: false,
                 },
             ),
         );
@@ -502,6 +505,30 @@ impl Room {
             return Ok(Vec::new());
         }
         Ok(self.participant_list())
+    }
+
+    /// The participant's connection dropped (`away`) or its session was resumed. A member away
+    /// is passed over when someone must commit; a request it holds goes to another member.
+    pub fn set_away(&mut self, id: &ParticipantId, away: bool) -> Vec<Outgoing> {
+        let Some(participant) = self.participant_mut(id) else {
+            return Vec::new();
+        };
+        participant.away = away;
+        if away
+            && self
+                .commit_request
+                .as_ref()
+                .is_some_and(|r| &r.committer == id)
+        {
+            self.commit_request = None;
+        }
+        // Back, it may be the one to commit what waits; away, someone else may have to.
+        self.request_commit_if_needed()
+    }
+
+    /// Whether `id` is in the room (in the meeting or its lobby).
+    pub fn contains(&self, id: &ParticipantId) -> bool {
+        self.participant(id).is_some()
     }
 
     /// Whether `id` is in the meeting (not in the lobby).
@@ -1107,6 +1134,7 @@ impl Room {
         let members = || {
             self.participants
                 .values()
+                .filter(|(_, p)| !p.away)
                 .filter_map(|(pid, p)| p.leaf.map(|leaf| (leaf, pid)))
         };
         let Some(committer) = admitter.or_else(|| {

@@ -8,7 +8,7 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::Arc,
+    sync::{Arc, atomic::Ordering},
     time::Instant,
 };
 
@@ -25,7 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use sealroom_protocol::{
     ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES, ParticipantId,
-    RemovalReason, RoomName, ServerMessage, decode, encode,
+    RemovalReason, RoomName, ServerMessage, decode, encode, encode_numbered,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
@@ -34,6 +34,7 @@ use crate::{
     AppState,
     client_address::client_address,
     http_security::origin_allowed,
+    mailbox::{Connection, Mailbox, Outbound, Posted, ResumeRefused},
     password::RoomPassword,
     rate_limit::{Limited, TokenBuckets},
     room::{Gate, Outgoing, Removal, Room, RoomError},
@@ -121,13 +122,6 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// How the room and the SFU reach a joined participant's connection.
-pub(crate) struct Connection {
-    outbox: mpsc::Sender<ServerMessage>,
-    /// Closes the connection (it is too slow to keep up, or a moderator removed it).
-    kick: Arc<Notify>,
-}
-
 /// Where a connection is in its life.
 enum Phase {
     /// Connected; the first message must be `join`.
@@ -138,13 +132,16 @@ enum Phase {
 
 async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut outbox_rx) = mpsc::channel::<ServerMessage>(OUTBOX_CAPACITY);
+    let (outbox, mut outbox_rx) = mpsc::channel::<Outbound>(OUTBOX_CAPACITY);
     let (pings, mut pings_rx) = mpsc::channel::<()>(1);
     let writer = tokio::spawn(async move {
         loop {
             let frame = tokio::select! {
-                message = outbox_rx.recv() => match message {
-                    Some(message) => Message::Text(encode(&message).into()),
+                outbound = outbox_rx.recv() => match outbound {
+                    Some(Outbound { seq: Some(seq), message }) => {
+                        Message::Text(encode_numbered(seq, &message).into())
+                    }
+                    Some(Outbound { seq: None, message }) => Message::Text(encode(&message).into()),
                     None => break,
                 },
                 Some(()) = pings_rx.recv() => Message::Ping(Default::default()),
@@ -157,7 +154,16 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
     });
 
     let kick = Arc::new(Notify::new());
+    let generation = state.next_generation.fetch_add(1, Ordering::Relaxed);
+    let connection = || Connection {
+        outbox: outbox.clone(),
+        kick: kick.clone(),
+        generation,
+    };
     let mut phase = Phase::Connected;
+    // A goodbye (leave, or a flood cut off) ends the session; any other end parks it for a
+    // resume.
+    let mut goodbye = false;
     // Pings three times per idle timeout; a live peer (a browser by itself) answers.
     let mut ping = tokio::time::interval(state.idle_timeout / 3);
     let mut budget = TokenBuckets::new(state.messages_per_connection);
@@ -200,16 +206,17 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                         )
                         .await;
                 }
+                goodbye = true;
                 break;
             }
             if limited.first {
-                let _ = outbox.try_send(ServerMessage::Error {
+                let _ = outbox.try_send(Outbound::plain(ServerMessage::Error {
                     code: ErrorCode::RateLimited,
                     message: "too many messages: slow down".into(),
                     retry_after_ms: Some(
                         u64::try_from(limited.wait.as_millis()).unwrap_or(u64::MAX),
                     ),
-                });
+                }));
             }
             state.metrics.signalling_errors.inc();
             continue;
@@ -286,15 +293,45 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     },
                 };
                 let id = new_participant_id();
-                let connection = Connection {
-                    outbox: outbox.clone(),
-                    kick: kick.clone(),
-                };
-                match join(&state, &room, &id, display_name, connection, entry).await {
+                match join(&state, &room, &id, display_name, connection(), entry).await {
                     Ok(()) => phase = Phase::Joined { room, id },
                     Err(reason) => refuse_join(&state, &outbox, &room, address, reason).await,
                 }
             }
+            (
+                Phase::Connected,
+                ClientMessage::Resume {
+                    participant_id,
+                    resume_token,
+                    last_seq,
+                },
+            ) => match state.resume(&participant_id, &resume_token, last_seq, connection()) {
+                Ok(room) => {
+                    tracing::info!(room = %room, participant = %participant_id, last_seq, "resumed");
+                    let _ = state.with_room(&room, |r| Ok(r.set_away(&participant_id, false)));
+                    state
+                        .audit(
+                            AuditAction::SessionResumed,
+                            &room,
+                            Some(&participant_id),
+                            None,
+                        )
+                        .await;
+                    phase = Phase::Joined {
+                        room,
+                        id: participant_id,
+                    };
+                }
+                Err(why) => {
+                    tracing::info!(participant = %participant_id, ?why, "resume refused");
+                    reply_error(
+                        &state,
+                        &outbox,
+                        ErrorCode::ResumeFailed,
+                        "this session cannot be resumed: join again",
+                    );
+                }
+            },
             (Phase::Connected, _) => {
                 reply_error(
                     &state,
@@ -303,10 +340,13 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     "the first message must be join",
                 );
             }
-            (Phase::Joined { .. }, ClientMessage::Join { .. }) => {
+            (Phase::Joined { .. }, ClientMessage::Join { .. } | ClientMessage::Resume { .. }) => {
                 reply_error(&state, &outbox, ErrorCode::OutOfOrder, "already joined");
             }
-            (Phase::Joined { .. }, ClientMessage::Leave) => break,
+            (Phase::Joined { .. }, ClientMessage::Leave) => {
+                goodbye = true;
+                break;
+            }
             (Phase::Joined { room, id }, message) => {
                 let span = tracing::info_span!("participant", room = %room, participant = %id);
                 handle(&state, room, id, &outbox, message)
@@ -317,7 +357,7 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
     }
 
     if let Phase::Joined { room, id } = phase {
-        leave(&state, &room, &id).await;
+        connection_ended(&state, &room, &id, generation, goodbye).await;
     }
     drop(outbox);
     let _ = writer.await;
@@ -327,7 +367,7 @@ async fn handle(
     state: &Arc<AppState>,
     room: &RoomName,
     id: &ParticipantId,
-    outbox: &mpsc::Sender<ServerMessage>,
+    outbox: &mpsc::Sender<Outbound>,
     message: ClientMessage,
 ) {
     let result = match &message {
@@ -517,7 +557,9 @@ async fn handle(
             }
             result
         }
-        ClientMessage::Join { .. } | ClientMessage::Leave => Ok(Vec::new()),
+        ClientMessage::Join { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => {
+            Ok(Vec::new())
+        }
     };
     match result {
         Ok(out) => state.dispatch(out),
@@ -556,6 +598,7 @@ async fn handle(
 fn message_type(message: &ClientMessage) -> &'static str {
     match message {
         ClientMessage::Join { .. } => "join",
+        ClientMessage::Resume { .. } => "resume",
         ClientMessage::GroupCreated { .. } => "group_created",
         ClientMessage::KeyPackage { .. } => "key_package",
         ClientMessage::Commit { .. } => "commit",
@@ -765,7 +808,7 @@ async fn pass_gate(
 
 async fn refuse_join(
     state: &AppState,
-    outbox: &mpsc::Sender<ServerMessage>,
+    outbox: &mpsc::Sender<Outbound>,
     room: &RoomName,
     address: IpAddr,
     reason: Refusal,
@@ -779,21 +822,21 @@ async fn refuse_join(
 
 async fn refuse_rate_limited(
     state: &AppState,
-    outbox: &mpsc::Sender<ServerMessage>,
+    outbox: &mpsc::Sender<Outbound>,
     room: &RoomName,
     address: IpAddr,
     limited: Limited,
 ) {
     state.metrics.signalling_errors.inc();
     let retry_after_ms = u64::try_from(limited.wait.as_millis()).unwrap_or(u64::MAX);
-    let _ = outbox.try_send(ServerMessage::Error {
+    let _ = outbox.try_send(Outbound::plain(ServerMessage::Error {
         code: ErrorCode::RateLimited,
         message: format!(
             "too many join attempts: retry after {:.1} s",
             limited.wait.as_secs_f64()
         ),
         retry_after_ms: Some(retry_after_ms),
-    });
+    }));
     // A flood is counted in full but written to the log once per run of refusals, so that it
     // cannot turn into a flood of synchronous disk writes.
     if limited.first {
@@ -845,10 +888,10 @@ async fn join(
             return Err(Refusal::GateChanged);
         }
         state
-            .connections
+            .mailboxes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id.clone(), connection);
+            .insert(id.clone(), Mailbox::new(room.clone(), connection));
         let created = gate.is_none();
         let room_state = rooms
             .entry(room.clone())
@@ -868,6 +911,18 @@ async fn join(
             )
         });
         state.dispatch(out);
+        let token = state
+            .mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map(|m| m.token().to_owned());
+        state.dispatch(
+            token
+                .map(|token| (id.clone(), ServerMessage::ResumeToken { token }))
+                .into_iter()
+                .collect(),
+        );
         (created, knocked)
     };
     state.metrics.participants.inc();
@@ -888,10 +943,45 @@ async fn join(
     Ok(())
 }
 
-async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
+/// A joined participant's connection ended: a goodbye, or a participant no longer in the room
+/// (removed by a moderator, the meeting ended), leaves; any other end (the network, a
+/// half-open connection, a slow reader) parks the session for a resume within the window.
+/// A connection whose session a newer connection resumed ends nothing.
+async fn connection_ended(
+    state: &Arc<AppState>,
+    room: &RoomName,
+    id: &ParticipantId,
+    generation: u64,
+    goodbye: bool,
+) {
+    let still_in_room = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(room)
+        .is_some_and(|r| r.contains(id));
+    let parked = {
+        let mut mailboxes = state.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
+        match mailboxes.get_mut(id) {
+            Some(mailbox) if !mailbox.is_live(generation) => return,
+            Some(mailbox) => !goodbye && still_in_room && mailbox.park(generation, Instant::now()),
+            None => false,
+        }
+    };
+    if parked {
+        tracing::info!(room = %room, participant = %id, "connection lost: waiting for a resume");
+        let _ = state.with_room(room, |r| Ok(r.set_away(id, true)));
+    } else {
+        leave(state, room, id).await;
+    }
+}
+
+/// The participant is gone for good: out of the SFU, its session closed, and out of the room
+/// (its MLS removal proposed).
+pub(crate) async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
     state.media.remove_participant(id);
     state
-        .connections
+        .mailboxes
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(id);
@@ -920,18 +1010,13 @@ async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
     }
 }
 
-fn reply_error(
-    state: &AppState,
-    outbox: &mpsc::Sender<ServerMessage>,
-    code: ErrorCode,
-    message: &str,
-) {
+fn reply_error(state: &AppState, outbox: &mpsc::Sender<Outbound>, code: ErrorCode, message: &str) {
     state.metrics.signalling_errors.inc();
-    let _ = outbox.try_send(ServerMessage::Error {
+    let _ = outbox.try_send(Outbound::plain(ServerMessage::Error {
         code,
         message: message.to_owned(),
         retry_after_ms: None,
-    });
+    }));
 }
 
 /// 128 random bits: participant ids are not guessable, so one participant cannot name another's
@@ -993,30 +1078,46 @@ impl AppState {
     /// one slow client must not stall a room or grow the server's memory. So is one that was
     /// just told it is removed (its writer sends what is queued before closing).
     pub(crate) fn dispatch(&self, out: Vec<Outgoing>) {
-        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
         for (to, message) in out {
-            let Some(connection) = connections.get(&to) else {
+            let Some(mailbox) = mailboxes.get_mut(&to) else {
                 continue;
             };
             let removed = matches!(message, ServerMessage::Removed { .. });
-            if let Err(mpsc::error::TrySendError::Full(_)) = connection.outbox.try_send(message) {
+            if mailbox.post(message) == Posted::QueueFull {
                 tracing::warn!(participant = %to, "outbox full: closing the connection");
-                connection.kick.notify_one();
+                mailbox.kick();
             } else if removed {
-                connection.kick.notify_one();
+                mailbox.kick();
             }
         }
     }
 
-    /// Closes a participant's connection (its task then runs the ordinary leave).
+    /// A new connection takes up a parked (or half-open) session.
+    fn resume(
+        &self,
+        id: &ParticipantId,
+        token: &str,
+        last_seq: u64,
+        connection: Connection,
+    ) -> Result<RoomName, ResumeRefused> {
+        let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
+        let mailbox = mailboxes.get_mut(id).ok_or(ResumeRefused::WrongToken)?;
+        mailbox.resume(token, last_seq, connection, |replayed| {
+            ServerMessage::Resumed { replayed }
+        })?;
+        Ok(mailbox.room.clone())
+    }
+
+    /// Ends a participant's session: its connection closes and it leaves (no resume).
     fn close(&self, id: &ParticipantId) {
-        if let Some(connection) = self
-            .connections
+        if let Some(mailbox) = self
+            .mailboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(id)
+            .get_mut(id)
         {
-            connection.kick.notify_one();
+            mailbox.end();
         }
     }
 

@@ -94,6 +94,8 @@ pub enum AuditAction {
     WaitForModeratorChanged,
     /// A connection kept sending over its message budget and was closed (detail: address).
     ConnectionFlooding,
+    /// A participant whose connection dropped resumed its session from a new one.
+    SessionResumed,
 }
 
 impl AuditAction {
@@ -127,6 +129,7 @@ impl AuditAction {
             AuditAction::MeetingEnded => "meeting_ended",
             AuditAction::WaitForModeratorChanged => "wait_for_moderator_changed",
             AuditAction::ConnectionFlooding => "connection_flooding",
+            AuditAction::SessionResumed => "session_resumed",
         }
     }
 }

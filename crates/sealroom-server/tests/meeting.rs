@@ -3,6 +3,8 @@
 
 mod support;
 
+use sealroom_server::config::AccessSettings;
+
 use std::time::{Duration, Instant};
 
 use support::{SETTLE, TestServer, assert_only_members_decrypt, converge, wait_for_media};
@@ -75,7 +77,13 @@ async fn three_clients_decrypt_each_other_and_rekey_when_one_leaves() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vanished_client_is_removed_through_the_external_sender_and_the_others_rekey() {
-    let server = TestServer::start().await;
+    // A vanished client's session waits the resume window before it is removed; a short one
+    // here (tests/resume.rs covers the wait itself).
+    let server = TestServer::start_with_access(AccessSettings {
+        resume_window_secs: 1,
+        ..AccessSettings::default()
+    })
+    .await;
     let alice = server.join("vanishing", "alice").await;
     let bob = server.join("vanishing", "bob").await;
     let carol = server.join("vanishing", "carol").await;

@@ -33,6 +33,7 @@ async fn next(socket: &mut Socket) -> Option<ServerMessage> {
             ServerMessage::Participants { .. }
                 | ServerMessage::RoomSettings { .. }
                 | ServerMessage::ModeratorKey { .. }
+                | ServerMessage::ResumeToken { .. }
                 | ServerMessage::SdpOffer { .. }
         ) {
             return Some(message);

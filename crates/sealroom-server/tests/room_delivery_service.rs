@@ -757,3 +757,19 @@ fn nobody_joins_before_a_moderator_comes_back_with_the_key() {
         "Carol was waiting only for a moderator: she is let in with her"
     );
 }
+
+#[test]
+fn a_member_whose_connection_dropped_is_not_asked_to_commit() {
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    room.set_away(&"alice".into(), true);
+    room.join(&"carol".into(), name("Carol"));
+    let out = room
+        .key_package(&"carol".into(), device("Carol").key_package().unwrap())
+        .unwrap();
+    assert!(commit_request(&out, "alice").is_none(), "alice is away");
+    assert!(
+        commit_request(&out, "bob").is_some(),
+        "bob commits, though alice has the lower leaf"
+    );
+}

@@ -21,7 +21,9 @@ async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {
         let message: ServerMessage = decode(&reply).unwrap();
         if !matches!(
             message,
-            ServerMessage::Participants { .. } | ServerMessage::RoomSettings { .. }
+            ServerMessage::Participants { .. }
+                | ServerMessage::RoomSettings { .. }
+                | ServerMessage::ResumeToken { .. }
         ) {
             return message;
         }

@@ -1,0 +1,203 @@
+//! A client's signalling connection cut by the network (a proxy the test controls drops every
+//! connection and refuses new ones for a while) while its media keeps flowing: within the
+//! resume window the client takes up its session — same participant, same MLS leaf, no new
+//! epoch — and gets every message sent during the outage exactly once. Past the window it is
+//! removed and joins again as a new member.
+
+mod support;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sealroom_client::session::{JoinOptions, ReceivedApplication, RoomClient};
+use sealroom_protocol::ApplicationKind;
+use sealroom_server::config::AccessSettings;
+use support::{SETTLE, TestServer, client_options, converge, wait_for_media};
+use tokio::{net::TcpListener, sync::watch};
+
+/// A TCP proxy to the server whose connections the test can cut.
+struct Proxy {
+    addr: SocketAddr,
+    cuts: watch::Sender<u64>,
+    blocked: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cuts, _) = watch::channel(0);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let (cuts_rx, blocked_in) = (cuts.subscribe(), blocked.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if blocked_in.load(Ordering::SeqCst) {
+                    continue; // dropped: the network is down
+                }
+                let mut cut = cuts_rx.clone();
+                cut.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            cuts,
+            blocked,
+        }
+    }
+
+    /// Drops every connection through the proxy and refuses new ones for `outage`.
+    fn cut_for(&self, outage: Duration) {
+        self.blocked.store(true, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+        let blocked = self.blocked.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(outage).await;
+            blocked.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// Alice reaches the server through the proxy, Bob directly; they meet, then Alice's
+/// signalling is cut for `outage` while Bob sends three chat messages.
+async fn meeting_with_an_outage(access: AccessSettings, outage: Duration) -> Outage {
+    let server = TestServer::start_with_access(access).await;
+    let proxy = Proxy::start(server.server.http_addr).await;
+    let alice = RoomClient::join(JoinOptions {
+        reconnect: true,
+        ..client_options(&format!("http://{}", proxy.addr), "tunnel", "alice")
+    })
+    .await
+    .unwrap();
+    let bob = server.join("tunnel", "bob").await;
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    wait_for_media(&alice, &[statuses[1].leaf_index.unwrap()]).await;
+    alice
+        .wait_until(SETTLE, |s| s.local_errors.is_empty())
+        .await
+        .unwrap();
+
+    proxy.cut_for(outage);
+    let cut_at = Instant::now();
+    let messages: Vec<Vec<u8>> = (1..=3)
+        .map(|n| format!("said during the outage, {n}").into_bytes())
+        .collect();
+    tokio::time::sleep(outage / 4).await;
+    for message in &messages {
+        bob.send_application(ApplicationKind::Chat, message);
+    }
+    Outage {
+        server,
+        _proxy: proxy,
+        alice,
+        bob,
+        messages,
+        cut_at,
+    }
+}
+
+struct Outage {
+    server: TestServer,
+    /// Kept open: dropping it would cut every connection through it.
+    _proxy: Proxy,
+    alice: RoomClient,
+    bob: RoomClient,
+    messages: Vec<Vec<u8>>,
+    cut_at: Instant,
+}
+
+async fn resumes_after(outage: Duration) {
+    let Outage {
+        server,
+        _proxy,
+        alice,
+        bob,
+        messages,
+        cut_at,
+    } = meeting_with_an_outage(AccessSettings::default(), outage).await;
+    let before = alice.status();
+    let status = alice
+        .wait_until(outage + Duration::from_secs(10), |s| {
+            !s.resumed_at_ms.is_empty() && s.received.len() >= messages.len()
+        })
+        .await
+        .unwrap_or_else(|s| panic!("never resumed: {s:#?}"));
+    println!(
+        "{outage:?} outage: resumed and caught up {:?} after the cut",
+        cut_at.elapsed()
+    );
+    let bob_leaf = bob.status().leaf_index.unwrap();
+    let expected: Vec<ReceivedApplication> = messages
+        .iter()
+        .map(|data| ReceivedApplication {
+            sender: bob_leaf,
+            kind: Some(ApplicationKind::Chat),
+            data: data.clone(),
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        alice.status().received,
+        expected,
+        "each exactly once, in order"
+    );
+    assert!(status.rejoined_at_ms.is_empty(), "resumed, not rejoined");
+    assert_eq!(status.leaf_index, before.leaf_index, "the same MLS leaf");
+    assert_eq!(status.epoch, before.epoch, "nobody was removed or added");
+    assert_eq!(bob.status().epoch, before.epoch);
+    let media = alice.media_stats().await.unwrap();
+    assert!(
+        media.per_sender[&bob_leaf].audio_frames > 0,
+        "media kept flowing outside the signalling connection"
+    );
+    let records = server.server.storage.audit_log("tunnel").await.unwrap();
+    assert!(records.iter().any(|r| r.action == "session_resumed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_second_outage_is_resumed_without_loss() {
+    resumes_after(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_twenty_second_outage_is_resumed_without_loss() {
+    resumes_after(Duration::from_secs(20)).await;
+}
+
+/// Past the resume window the session is gone: the server removes Alice from the group, and
+/// she joins again as a new member when the network is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_window_the_client_rejoins_as_a_new_member() {
+    let access = AccessSettings {
+        resume_window_secs: 1,
+        ..AccessSettings::default()
+    };
+    let Outage {
+        alice, bob, _proxy, ..
+    } = meeting_with_an_outage(access, Duration::from_secs(3)).await;
+    let old_epoch = bob.status().epoch;
+    bob.wait_until(Duration::from_secs(10), |s| s.roster.len() == 1)
+        .await
+        .unwrap_or_else(|s| panic!("alice was never removed: {s:#?}"));
+    let status = alice
+        .wait_until(Duration::from_secs(15), |s| !s.rejoined_at_ms.is_empty())
+        .await
+        .unwrap_or_else(|s| panic!("never rejoined: {s:#?}"));
+    assert!(status.resumed_at_ms.is_empty());
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    assert!(statuses[1].epoch > old_epoch);
+}
