@@ -1,8 +1,9 @@
 // Entry point: loads the e2ee core (wasm) and routes: `/` is the home page, `/<room-name>` the
-// pre-join screen and then the meeting.
+// pre-join screen and then the meeting; `/<room-name>#host=<key>` (a host link) joins with the
+// room's moderator key.
 
 import init from 'sealroom-wasm';
-import { isValidRoomName } from './protocol';
+import { isModeratorKey, isValidRoomName } from './protocol';
 import { renderHome } from './ui/home';
 import { renderPrejoin } from './ui/prejoin';
 import { renderMeeting } from './ui/meeting-view';
@@ -17,7 +18,23 @@ export function navigate(path: string): void {
   void route();
 }
 
+/** Takes a host link's key out of the address as the page loads: read once, then removed from
+ *  the address bar (and so from this history entry), so it is neither left on screen nor
+ *  copied on with the meeting link. `malformed`: a `#host=` fragment that holds no key. */
+function takeHostKey(): string | 'malformed' | null {
+  if (!location.hash.startsWith('#host=')) return null;
+  const key = location.hash.slice('#host='.length).toLowerCase();
+  history.replaceState(history.state, '', location.pathname + location.search);
+  return isModeratorKey(key) ? key : 'malformed';
+}
+
+/** The host link's key, for the first route only. */
+let hostLinkKey = takeHostKey();
+
 async function route(): Promise<void> {
+  const hostLink = hostLinkKey;
+  hostLinkKey = null;
+  let hostKey = hostLink === 'malformed' ? null : hostLink;
   const name = decodeURIComponent(location.pathname.replace(/^\/+|\/+$/g, ''));
   if (!name) {
     document.title = 'Sealroom — private video meetings';
@@ -35,12 +52,14 @@ async function route(): Promise<void> {
       h('p', {}, 'Sealroom encrypts every video and audio frame in your browser before it leaves your device. This browser lacks the WebRTC Encoded Transform API that needs, so joining is blocked rather than sending unprotected media. Please use a current Chrome, Edge, Firefox or Safari.'))));
     return;
   }
-  const meeting = await renderPrejoin(root, name, async (choice) => {
-    const meeting = new Meeting(name, choice.displayName, { audio: choice.audio, video: choice.video }, choice.password);
+  const meeting = await renderPrejoin(root, name, { hostLink: hostLink === 'malformed' ? 'malformed' : hostKey ? 'valid' : null }, async (choice) => {
+    const meeting = new Meeting(name, choice.displayName, { audio: choice.audio, video: choice.video }, choice.password, hostKey);
     if (choice.audio) choice.audio.enabled = !choice.micMuted;
     meeting.micMuted = choice.micMuted || !choice.audio;
     meeting.cameraOff = choice.cameraOff || !choice.video;
     const refusal = await meeting.start();
+    // A refused host link is not tried again: the next attempt joins like anyone.
+    if (refusal?.code === 'host_link_refused') hostKey = null;
     return refusal ? { ok: false, refusal } : { ok: true, value: meeting };
   });
   renderMeeting(root, meeting, () => navigate('/'));

@@ -4,7 +4,8 @@
 // member of the group), as the server has already proposed our removal. A removal by the server
 // (`removed`: kicked, banned, denied from the lobby, meeting ended) ends it for good: no
 // reconnect. In a lobby room a joiner waits (`inLobby`) without media until a moderator lets it
-// in; a moderator's client adds only the devices its user admitted.
+// in; a moderator's client adds only the devices its user admitted. A join from a host link
+// carries the room's moderator key and enters as a moderator.
 
 import { Device, type RosterMember } from 'sealroom-wasm';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
@@ -20,6 +21,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'lef
 export type JoinRefusal =
   /** Wrong or missing password, or a locked room: one answer by design. */
   | { code: 'access_denied' }
+  /** The host link's key was refused: a wrong key, or a room that no longer exists. */
+  | { code: 'host_link_refused' }
   | { code: 'rate_limited'; retryAfterMs: number }
   | { code: 'banned' }
   /** The connection closed before the server answered. */
@@ -32,6 +35,8 @@ export interface RoomSettings {
   /** Joiners wait in the lobby until a moderator admits them. */
   lobby: boolean;
   permissions: Permissions;
+  /** Nobody joins while no moderator is in the meeting. */
+  waitForModerator: boolean;
 }
 export type E2eeState = 'connecting' | 'waiting' | 'encrypted' | 'removed';
 
@@ -79,7 +84,10 @@ export class Meeting {
   cameraOff = false;
   /** Our role, as the server's participant list says. */
   role: Role = 'participant';
-  roomSettings: RoomSettings = { locked: false, passwordRequired: false, lobby: false, permissions: DEFAULT_PERMISSIONS };
+  roomSettings: RoomSettings = { locked: false, passwordRequired: false, lobby: false, permissions: DEFAULT_PERMISSIONS, waitForModerator: false };
+  /** The room's moderator key, once the server gave it to us (moderators only): the secret of
+   *  the host link. Kept in memory only. */
+  moderatorKey: string | null = null;
   /** Set when the server removed us (connection `removed`). */
   removedReason: RemovalReason | null = null;
   /** We were still waiting in the lobby when removed (a denial, not a kick). */
@@ -122,11 +130,23 @@ export class Meeting {
   private readonly admittedDevices = new Set<string>();
   /** Our SDP offer waits until we are let in from the lobby. */
   private offerPending = false;
+  /** The join in flight carries a moderator key. */
+  private joinedWithKey = false;
+  /** A reconnect's key was refused (the room ended while we were away): rejoin without it. */
+  private keyRefused = false;
 
-  /** `password` is sent with every join, reconnects included. */
-  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null) {
+  /** `password` is sent with every join, reconnects included. `hostKey`: the moderator key of
+   *  a host link, sent with the first join. */
+  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null) {
     this.micMuted = !local.audio;
     this.cameraOff = !local.video;
+  }
+
+  /** The host link (the room's address with the moderator key in the fragment, which browsers
+   *  send in no request and no Referer), once we know the key. */
+  get hostLink(): string | null {
+    if (!this.moderatorKey) return null;
+    return `${location.origin}/${encodeURIComponent(this.room)}#host=${this.moderatorKey}`;
   }
 
   get e2ee(): E2eeState {
@@ -192,7 +212,12 @@ export class Meeting {
     this.socket = socket;
     socket.onopen = () => {
       if (generation !== this.generation) return;
-      this.sendRaw({ type: 'join', room: this.room, display_name: this.displayName, ...(this.password ? { password: this.password } : {}) });
+      const key = this.keyForJoin();
+      this.joinedWithKey = key !== null;
+      this.sendRaw({
+        type: 'join', room: this.room, display_name: this.displayName,
+        ...(key ? { moderator_key: key } : this.password ? { password: this.password } : {}),
+      });
     };
     socket.onmessage = (event) => {
       if (generation !== this.generation || typeof event.data !== 'string') return;
@@ -211,6 +236,16 @@ export class Meeting {
       if (generation !== this.generation) return;
       this.connectionLost('The connection to the server dropped.');
     };
+  }
+
+  /** The moderator key to join with: the host link's on the first join; on a reconnect, the
+   *  key we hold, so a moderator comes back as one (past a lock a moderator set meanwhile) —
+   *  except in a lobby room, where clients add to the group only devices their user admitted
+   *  and so would not add ours; there we knock like anyone. */
+  private keyForJoin(): string | null {
+    if (!this.admitted) return this.hostKey;
+    if (this.keyRefused || this.roomSettings.lobby) return null;
+    return this.moderatorKey;
   }
 
   private connectionLost(detail: string, retryAfterMs?: number): void {
@@ -244,8 +279,11 @@ export class Meeting {
         else this.refuse({ code: 'banned' });
         return true;
       case 'access_denied':
-        if (!this.admitted) this.refuse({ code: 'access_denied' });
-        else this.fail('The room was locked or its password changed while you were disconnected, so you could not rejoin.');
+        if (!this.admitted) this.refuse({ code: this.joinedWithKey ? 'host_link_refused' : 'access_denied' });
+        else if (this.joinedWithKey && !this.keyRefused) {
+          this.keyRefused = true;
+          this.connectionLost('Rejoining…', 0);
+        } else this.fail('The room was locked or its password changed while you were disconnected, so you could not rejoin.');
         return true;
       case 'rate_limited': {
         const retryAfterMs = Math.max(message.retry_after_ms ?? 1000, 250);
@@ -318,10 +356,12 @@ export class Meeting {
 
   private async handle(message: ServerMessage): Promise<void> {
     switch (message.type) {
-      case 'joined':
+      case 'joined': {
         // Set before the pre-join screen hands over, so the view opens on the lobby screen.
-        this.inLobby = message.group === 'wait_in_lobby' || message.group === 'wait_for_moderator';
+        const waiting = message.group === 'wait_in_lobby' || message.group === 'wait_for_moderator';
         this.lobbyWait = message.group === 'wait_for_moderator' ? 'moderator' : 'admission';
+        if (waiting) this.inLobby = true;
+        else await this.leaveLobby();
         if (!this.admitted) {
           this.admitted = true;
           this.admission?.(null);
@@ -332,6 +372,11 @@ export class Meeting {
         } else {
           this.send(this.session.onMessage(message));
         }
+        break;
+      }
+      case 'moderator_key':
+        this.moderatorKey = message.key;
+        this.keyRefused = false;
         break;
       case 'sdp_answer':
         await this.link?.acceptAnswer(message.sdp);
@@ -367,6 +412,7 @@ export class Meeting {
           passwordRequired: message.password_required,
           lobby: message.lobby ?? false,
           permissions: message.permissions ?? DEFAULT_PERMISSIONS,
+          waitForModerator: message.wait_for_moderator ?? false,
         };
         if (sharing && !this.mayShareScreen) {
           await this.stopScreenShare();
@@ -684,6 +730,12 @@ export class Meeting {
 
   mute(participantId: string): void {
     this.sendRaw({ type: 'mute', participant_id: participantId });
+  }
+
+  /** Nobody joins while no moderator is in the meeting, and nobody inherits moderation when
+   *  the last moderator leaves (a host link brings one back). */
+  setWaitForModerator(enabled: boolean): void {
+    this.sendRaw({ type: 'set_wait_for_moderator', enabled });
   }
 
   setPermissions(permissions: Permissions): void {

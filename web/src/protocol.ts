@@ -40,8 +40,9 @@ export function applicationKind(label: Uint8Array): ApplicationKind | null {
 }
 
 export type ClientMessage =
-  /** `password` is left out when the room has none (a join with one never creates a room). */
-  | { type: 'join'; room: string; display_name: string; password?: string }
+  /** `password` is left out when the room has none, `moderator_key` unless we join from a host
+   *  link; a join with either never creates a room. */
+  | { type: 'join'; room: string; display_name: string; password?: string; moderator_key?: string }
   | { type: 'group_created'; group_info: string }
   | { type: 'key_package'; key_package: string }
   | { type: 'commit'; epoch: number; commit: string; welcome: string | null }
@@ -62,6 +63,7 @@ export type ClientMessage =
   | { type: 'mute'; participant_id: string }
   | { type: 'set_permissions'; permissions: Permissions }
   | { type: 'end_meeting' }
+  | { type: 'set_wait_for_moderator'; enabled: boolean }
   // Anyone: lifts a moderator's mute of ourselves.
   | { type: 'unmute' };
 
@@ -81,8 +83,11 @@ export type ServerMessage =
   | { type: 'sdp_answer'; sdp: string }
   | { type: 'sdp_offer'; sdp: string }
   | { type: 'participants'; participants: ParticipantInfo[] }
-  /** `lobby` and `permissions` are absent from older servers' settings. */
-  | { type: 'room_settings'; locked: boolean; password_required: boolean; lobby?: boolean; permissions?: Permissions }
+  /** `lobby`, `permissions` and `wait_for_moderator` are absent from older servers' settings. */
+  | { type: 'room_settings'; locked: boolean; password_required: boolean; lobby?: boolean; permissions?: Permissions; wait_for_moderator?: boolean }
+  /** To moderators: the room's moderator key (128 bits, hex); a join carrying it enters as a
+   *  moderator, past the lock, the password and the lobby. */
+  | { type: 'moderator_key'; key: string }
   /** To moderators: who waits in the lobby, with each device's key fingerprint once known. */
   | { type: 'lobby'; waiting: ParticipantInfo[] }
   /** The server removed us (see `RemovalReason`); it closes the connection right after. */
@@ -126,6 +131,11 @@ export function fromBase64(text: string): Uint8Array {
 /** Room names as the server accepts them: 1-64 bytes of a-z, 0-9 and '-'. */
 export function isValidRoomName(name: string): boolean {
   return /^[a-z0-9-]{1,64}$/.test(name);
+}
+
+/** A moderator key as the server hands it out: 128 bits in lower-case hex. */
+export function isModeratorKey(text: string): boolean {
+  return /^[0-9a-f]{32}$/.test(text);
 }
 
 /** Display names: 1-64 characters, no control characters. */

@@ -98,3 +98,71 @@ test('lobby: a moderator admits one knocker and denies another', { timeout: 6000
     assert.deepEqual((await state(page)).roster.map((m) => m.name).sort(), ['Alice', 'Bob'], 'Carol never joined the group');
   }
 });
+
+test('wait for a moderator: the host link brings the moderator back, and those waiting in', { timeout: 90000 }, async () => {
+  const room = 'host-link-test';
+  const [alice, bob, carol] = await Promise.all(['Alice', 'Bob', 'Carol'].map((name) => newPage(browser, name)));
+  await alice.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  await join(alice, server.url, room, 'Alice');
+  await join(bob, server.url, room, 'Bob');
+  await Promise.all([waitEncrypted(alice), waitEncrypted(bob)]);
+
+  // Alice turns "wait for a moderator" on and copies the host link, under its warning.
+  await alice.getByTestId('people-button').click();
+  await alice.getByTestId('wait-for-moderator-toggle').click();
+  await alice.locator('[data-testid="wait-for-moderator-toggle"][aria-pressed="true"]').waitFor();
+  await eventually('Bob sees the setting', async () => (await state(bob)).roomSettings.waitForModerator);
+  assert.match(await alice.getByTestId('host-link-warning').textContent(), /Whoever has the host link is a moderator/);
+  await alice.getByTestId('copy-host-link-button').click();
+  await alice.getByTestId('toast').filter({ hasText: 'Host link copied' }).waitFor({ timeout: 5000 });
+  const link = await alice.evaluate(() => navigator.clipboard.readText());
+  assert.match(link, new RegExp(`^${server.url}/${room}#host=[0-9a-f]{32}$`), 'the key travels in the fragment only');
+  await alice.screenshot({ path: pathJoin(artifactsDir, 'host-link-moderator.png') });
+
+  // Alice leaves: Bob stays, and does not inherit moderation; Carol waits for a moderator.
+  await alice.getByTestId('leave-button').click();
+  await eventually('Bob alone in the group', async () => {
+    const s = await state(bob);
+    return (s.roster.length === 1 && s.roster[0].name === 'Bob') || { ok: false, roster: s.roster };
+  }, { timeout: 15000 });
+  assert.equal((await state(bob)).role, 'participant', 'nobody inherits moderation');
+  await join(carol, server.url, room, 'Carol', { until: 'lobby-waiting' });
+  assert.equal(await carol.getByTestId('lobby-waiting').getAttribute('data-wait'), 'moderator');
+  assert.equal(await carol.getByTestId('lobby-waiting-title').textContent(), 'Waiting for a moderator to start the meeting');
+  assert.doesNotMatch(await carol.getByTestId('lobby-waiting').textContent(), /let you in/, 'not the lobby text');
+  assert.equal(await hasRemoteDescription(carol), false, 'no media while waiting');
+  await carol.screenshot({ path: pathJoin(artifactsDir, 'wait-for-moderator.png') });
+
+  // The host link, opened in a new page: the key leaves the address bar, Alice joins as a
+  // moderator, and Carol is let in; one code for all three.
+  const host = await newPage(browser, 'Alice (host link)');
+  await host.goto(link);
+  await host.getByTestId('host-link-note').waitFor();
+  assert.equal(host.url(), `${server.url}/${room}`, 'the fragment is gone from the address bar');
+  await host.getByTestId('display-name-input').fill('Alice');
+  await host.getByTestId('join-button').click();
+  await host.getByTestId('e2ee-status').waitFor();
+  const pages = [host, bob, carol];
+  await Promise.all(pages.map((page) => waitEncrypted(page)));
+  assert.equal((await state(host)).role, 'moderator');
+  await eventually('one code and roster on all three pages', async () => {
+    const all = await Promise.all(pages.map(state));
+    const codes = new Set(all.map((s) => s.code?.digits));
+    const rosters = all.map((s) => s.roster.map((m) => m.name).sort().join());
+    return (codes.size === 1 && !codes.has(undefined) && rosters.every((r) => r === 'Alice,Bob,Carol')) || { ok: false, codes: [...codes], rosters };
+  }, { timeout: 20000 });
+  for (const page of pages) assert.deepEqual((await state(page)).warnings, []);
+
+  // Alice locks the room, and her connection drops: she rejoins with the key she now holds,
+  // past the lock, as a moderator. (Back into the group is the reconnect's business, tested in
+  // screenshare.test.mjs.)
+  await host.getByTestId('people-button').click();
+  await host.getByTestId('lock-button').click();
+  await eventually('the room is locked', async () => (await state(bob)).roomSettings.locked);
+  const before = await state(host);
+  await host.evaluate(() => window.sealroomDebug.meeting.socket.close());
+  await eventually('Alice is back in the locked room as a moderator', async () => {
+    const s = await state(host);
+    return (s.connection === 'connected' && s.participantId !== before.participantId && s.role === 'moderator') || { ok: false, connection: s.connection, role: s.role };
+  }, { timeout: 15000 });
+});

@@ -1,11 +1,12 @@
 // Three browsers in one room: each decodes the other two's video (frames rising, a rendered
 // frame that is not blank), hears their audio, and shows the same security code; when one
 // leaves, the code changes for the other two. Saves screenshots of the pre-join screen and of
-// the meeting (laptop and phone sizes) into web/test-artifacts/.
+// the meeting (laptop and phone sizes) into web/test-artifacts/. And the CSP guard every test
+// runs under (support.mjs) does see a violation.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, videoVariance, waitEncrypted } from './support.mjs';
+import { artifactsDir, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, takeCspViolations, videoVariance, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
@@ -80,4 +81,26 @@ test('three browsers see, hear and verify each other', { timeout: 150000 }, asyn
     assert.deepEqual(s.roster.map((m) => m.name).sort(), ['Alice', 'Bob']);
     await eventually('one remote tile left', async () => (await page.$$('[data-testid="participant-tile"][data-self="false"]')).length === 1);
   }
+});
+
+test('the CSP guard sees a violation: an injected inline script is refused and reported', { timeout: 30000 }, async () => {
+  const page = await newPage(browser, 'CSP');
+  await page.goto(server.url);
+  await page.getByTestId('create-room-button').waitFor();
+  assert.deepEqual(takeCspViolations(), [], 'the app itself violates nothing');
+  await page.evaluate(() => {
+    const script = document.createElement('script');
+    script.textContent = 'window.injected = true';
+    document.body.append(script);
+  });
+  // Taken here, so the guard after this test finds none left.
+  const seen = [];
+  await eventually('the violation is recorded', async () => {
+    seen.push(...takeCspViolations());
+    return seen.some((v) => v.directive === 'script-src-elem') || { ok: false, seen };
+  }, { timeout: 5000, interval: 100 });
+  await page.waitForTimeout(300);
+  seen.push(...takeCspViolations());
+  assert.ok(seen.some((v) => /Content Security Policy/.test(v.console ?? '')), 'Chromium reported it too');
+  assert.equal(await page.evaluate(() => window.injected), undefined, 'the script did not run');
 });

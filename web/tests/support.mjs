@@ -1,10 +1,15 @@
 // Shared by the browser tests: start the real server, launch Debian's Chromium with fake media
-// devices, join a room through the UI, and read WebRTC statistics from a page.
+// devices, join a room through the UI, and read WebRTC statistics from a page. Every page opened
+// with `newPage` records Content-Security-Policy violations, and every test fails if one
+// occurred: the whole client is proven to run under the server's CSP (the server sends it on
+// every response, the test server included).
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join as pathJoin } from 'node:path';
 import { createInterface } from 'node:readline';
+import { afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -15,6 +20,23 @@ export const sealroomBin = process.env.SEALROOM_BIN ?? pathJoin(repoDir, 'target
 export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 mkdirSync(artifactsDir, { recursive: true });
+
+/** CSP violations reported by any page (or its workers) since they were last taken. */
+const cspViolations = [];
+
+/** Takes (and clears) the violations recorded so far: for a test that provokes one on purpose. */
+export function takeCspViolations() {
+  return cspViolations.splice(0);
+}
+
+// Only in test files (the benchmarks share this module and run outside node:test): after each
+// test, no page may have reported a violation. A failing hook fails the test it follows.
+if (/\.test\.mjs$/.test(process.argv[1] ?? '')) {
+  afterEach(() => {
+    const seen = takeCspViolations();
+    assert.deepEqual(seen, [], `Content-Security-Policy violations:\n${seen.map((v) => JSON.stringify(v)).join('\n')}`);
+  });
+}
 
 /** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens.
  *  `extraArgs` go to it (e.g. a `--config`). */
@@ -63,12 +85,33 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath: chromiumPath, headless: false, args: chromiumArgs, timeout: 30000 });
 }
 
-/** A new page in its own context (own storage, own fake devices), logging its console on demand. */
+/** A new page in its own context (own storage, own fake devices), logging its console on demand
+ *  and recording CSP violations: the document's `securitypolicyviolation` events, listened for
+ *  before any of the app's scripts run on every load, Chromium's console report of each, and the
+ *  events inside workers (the frame worker's never reach the document, nor do Chromium's reports
+ *  of them reach Playwright). A worker is listened to once it runs: a violation before that
+ *  (loading its script or compiling its wasm) would keep it from ever encrypting, which every
+ *  meeting test notices. */
 export async function newPage(browser, label, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
+  await context.exposeBinding('__sealroomCspViolation', (_source, violation) => cspViolations.push({ page: label, ...violation }));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__sealroomCspViolation({
+        directive: e.effectiveDirective, blocked: e.blockedURI, source: `${e.sourceFile}:${e.lineNumber}:${e.columnNumber}`, sample: e.sample,
+      });
+    });
+  });
   const page = await context.newPage();
   page.on('pageerror', (error) => console.error(`[${label}] page error: ${error.message}`));
+  page.on('worker', (worker) => {
+    // Told through the worker's console, which Playwright hands to the page's `console` event.
+    worker.evaluate(() => self.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`Content Security Policy violation in a worker: ${JSON.stringify({ directive: e.effectiveDirective, blocked: e.blockedURI, source: `${e.sourceFile}:${e.lineNumber}` })}`);
+    })).catch(() => { /* the worker ended first */ });
+  });
   page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) cspViolations.push({ page: label, console: message.text() });
     if (process.env.SEALROOM_TEST_VERBOSE || message.type() === 'error') console.error(`[${label}] ${message.type()}: ${message.text()}`);
   });
   return page;

@@ -13,20 +13,24 @@ export interface LobbyWaitingScreen {
   update(): void;
 }
 
-/** "Waiting for a moderator to let you in": our camera preview, the room, and the key a
- *  moderator sees next to our name, so it can be compared out loud. Built once and kept, so the
- *  preview does not restart. */
+/** "Waiting for a moderator to let you in" (the lobby) or "Waiting for a moderator to start the
+ *  meeting" (nobody joins before a moderator, and none is there): our camera preview, the room,
+ *  and the key a moderator sees next to our name, so it can be compared out loud. Built once
+ *  and kept, so the preview does not restart. */
 export function lobbyWaitingScreen(meeting: Meeting, leave: () => void): LobbyWaitingScreen {
   const preview = h('video', { class: 'lobby-preview', autoplay: true, playsinline: true, muted: true, 'aria-label': 'Your camera preview' });
   preview.muted = true;
   const fingerprint = h('code', { class: 'fingerprint lobby-fingerprint', 'data-testid': 'own-fingerprint' });
   const connection = h('p', { class: 'lobby-connection', 'data-testid': 'lobby-connection', hidden: true });
-  const title = h('h1', {});
+  const title = h('h1', { 'data-testid': 'lobby-waiting-title' });
+  const pulse = h('span', { class: 'lobby-pulse', 'aria-hidden': 'true' });
+  const explain = h('p', { class: 'muted', 'data-testid': 'lobby-waiting-explain' });
+  let shownWait: Meeting['lobbyWait'] | null = null;
   const card = h('div', { class: 'card lobby-card', 'data-testid': 'lobby-waiting', role: 'status', 'aria-live': 'polite' },
-    h('div', { class: 'lobby-visual' }, preview, h('span', { class: 'lobby-pulse', 'aria-hidden': 'true' }, icon('door'))),
+    h('div', { class: 'lobby-visual' }, preview, pulse),
     title,
     h('p', { class: 'room-label' }, h('span', { class: 'muted' }, 'Room '), h('code', { class: 'room-name', 'data-testid': 'lobby-room-name' }, meeting.room)),
-    h('p', { class: 'muted' }, `A moderator sees your name, “${meeting.displayName}”, and this device key. If they ask, read it out to them:`),
+    explain,
     fingerprint,
     connection,
     h('p', { class: 'fineprint' }, icon('lock'), 'Until you are let in, this device receives nothing of the meeting and sends none of your audio or video.'),
@@ -43,7 +47,21 @@ export function lobbyWaitingScreen(meeting: Meeting, leave: () => void): LobbyWa
       if (video !== current) preview.srcObject = video ? new MediaStream([video]) : null;
       preview.hidden = !video;
       fingerprint.textContent = meeting.fingerprint ?? '…';
-      title.textContent = meeting.lobbyWait === 'moderator' ? 'Waiting for a moderator to start the meeting' : 'Waiting for a moderator to let you in';
+      if (shownWait !== meeting.lobbyWait) {
+        // Only on a change: the card is a live region, and each rewrite is read out.
+        shownWait = meeting.lobbyWait;
+        card.dataset.wait = shownWait;
+        const name = `“${meeting.displayName}”`;
+        if (shownWait === 'moderator') {
+          title.textContent = 'Waiting for a moderator to start the meeting';
+          explain.textContent = `Nobody who moderates this meeting has arrived yet. You are let in when one does (or, if the room has a lobby, when they admit you). They see your name, ${name}, and this device key:`;
+          pulse.replaceChildren(icon('star'));
+        } else {
+          title.textContent = 'Waiting for a moderator to let you in';
+          explain.textContent = `You are in the lobby. A moderator sees your name, ${name}, and this device key. If they ask, read it out to them:`;
+          pulse.replaceChildren(icon('door'));
+        }
+      }
       // A dropped connection knocks again with a new device key once it is back.
       connection.hidden = meeting.connection !== 'reconnecting';
       connection.textContent = connection.hidden ? '' : `Reconnecting… ${meeting.connectionDetail}`;

@@ -1,5 +1,6 @@
 // The meeting screen: the tile grid, the control bar, the people and security panels (with the
-// moderators' controls: room access, the lobby, permissions, mute, end meeting), the banners, the
+// moderators' controls: room access, the lobby, "wait for a moderator", the host link,
+// permissions, mute, end meeting), the banners, the
 // lobby waiting screen and the screens that end a meeting. It reads the Meeting's state on every
 // change and updates the DOM in place (video elements are kept, so playback never restarts).
 
@@ -290,6 +291,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}`),
       ...[...meeting.remotes.values()].map((p) => p.name),
       meeting.role, meeting.roomSettings.locked, meeting.roomSettings.passwordRequired, meeting.roomSettings.lobby,
+      meeting.roomSettings.waitForModerator, meeting.moderatorKey !== null,
       JSON.stringify(meeting.roomSettings.permissions), meeting.mutedByModerator,
       ...meeting.lobby.map((p) => `lobby:${p.id}:${p.display_name}:${p.fingerprint ?? ''}`), ...[...meeting.admitting].map((id) => `admitting:${id}`),
       ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}:${p.muted ?? false}`), ...removing].join('|');
@@ -354,14 +356,15 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       }, icon('power'), 'End meeting for everyone') : null);
   }
 
-  /** A moderator's room controls: lock and password. */
+  /** A moderator's room controls: lock, password, lobby, "wait for a moderator", host link. */
   function roomAccessCard(): HTMLElement {
-    const { locked, passwordRequired, lobby } = meeting.roomSettings;
-    const state = locked ? 'Locked: nobody new can join.'
+    const { locked, passwordRequired, lobby, waitForModerator } = meeting.roomSettings;
+    const state = (locked ? 'Locked: nobody new can join.'
       : passwordRequired && lobby ? 'New joiners need the password, then wait in the lobby.'
       : passwordRequired ? 'New joiners need the password.'
       : lobby ? 'New joiners wait in the lobby until a moderator lets them in.'
-      : 'Anyone with the link can join.';
+      : 'Anyone with the link can join.')
+      + (waitForModerator && !locked ? ' Nobody joins while no moderator is here.' : '');
     return h('section', { class: 'access-card', 'aria-labelledby': 'access-title', 'data-testid': 'room-controls' },
       h('div', { class: 'access-head' },
         h('h3', { id: 'access-title' }, 'Room access'),
@@ -380,7 +383,53 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
           type: 'button', class: `btn btn-small${lobby ? ' btn-on' : ''}`, 'data-testid': 'lobby-toggle', 'aria-pressed': String(lobby),
           title: lobby ? 'Turning the lobby off lets everyone waiting in' : 'New joiners wait until a moderator lets them in',
           onclick: () => { meeting.setLobby(!lobby); toast(lobby ? 'Turning the lobby off…' : 'Turning the lobby on…'); },
-        }, icon('door'), lobby ? 'Lobby on' : 'Lobby off')));
+        }, icon('door'), lobby ? 'Lobby on' : 'Lobby off'),
+        h('button', {
+          type: 'button', class: `btn btn-small btn-wide${waitForModerator ? ' btn-on' : ''}`, 'data-testid': 'wait-for-moderator-toggle', 'aria-pressed': String(waitForModerator),
+          title: waitForModerator ? 'Turning it off lets everyone waiting for a moderator in, and hands moderation on when the last moderator leaves'
+            : 'Nobody joins while no moderator is here, and nobody becomes moderator when the last one leaves',
+          onclick: () => {
+            meeting.setWaitForModerator(!waitForModerator);
+            toast(waitForModerator ? 'Turning “wait for a moderator” off…' : 'Nobody joins without a moderator now. Copy the host link to come back as one.');
+          },
+        }, icon('star'), waitForModerator ? 'Wait for moderator: on' : 'Wait for moderator: off')),
+      hostLinkRow());
+  }
+
+  /** "Copy host link": the room's address with its moderator key, which makes whoever opens it
+   *  a moderator. */
+  function hostLinkRow(): HTMLElement | null {
+    const link = meeting.hostLink;
+    if (!link) return null;
+    return h('div', { class: 'host-link', 'data-testid': 'host-link' },
+      h('button', {
+        type: 'button', class: 'btn btn-small', 'data-testid': 'copy-host-link-button',
+        title: 'Copy a link that lets whoever opens it join as a moderator',
+        onclick: () => {
+          const copied = navigator.clipboard?.writeText(link);
+          if (copied) void copied.then(() => toast('Host link copied. Whoever opens it is a moderator.'), () => showHostLink(link));
+          else showHostLink(link);
+        },
+      }, icon('copy'), 'Copy host link'),
+      h('p', { class: 'host-link-warning', 'data-testid': 'host-link-warning' }, icon('warning'),
+        'Whoever has the host link is a moderator: they join past the lock, the password and the lobby, and can remove anyone. Give it only to co-hosts, or keep it to come back as a moderator.'),
+      // Clients add to the group only devices their user admitted from the lobby (the server
+      // knows the key too, so its word that a joiner holds it proves nothing to them).
+      meeting.roomSettings.lobby ? h('p', { class: 'muted small', 'data-testid': 'host-link-lobby-note' },
+        'While the lobby is on, someone who comes in with the host link is not added to the encrypted group: they see and hear nothing until the lobby is off.') : null);
+  }
+
+  /** Where the clipboard is out of reach: the host link in a field to copy by hand. */
+  function showHostLink(link: string): void {
+    const field = h('input', { id: 'host-link-field', type: 'text', readonly: true, 'data-testid': 'host-link-field', value: link, 'aria-describedby': 'host-link-field-warning' });
+    modDialog.replaceChildren(
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'mod-dialog-title' }, 'Host link'),
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => modDialog.close() }, icon('close'))),
+      h('div', { class: 'field' }, h('label', { for: 'host-link-field' }, 'Copy this link'), field),
+      h('p', { class: 'danger-text small', id: 'host-link-field-warning' }, 'Whoever has it is a moderator of this meeting.'),
+      h('div', { class: 'dialog-actions' }, h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => modDialog.close() }, 'Done')));
+    modDialog.showModal();
+    field.select();
   }
 
   function personActions(p: ParticipantInfo): HTMLElement {
@@ -645,6 +694,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       roomSettings: meeting.roomSettings,
       removedReason: meeting.removedReason,
       inLobby: meeting.inLobby,
+      lobbyWait: meeting.lobbyWait,
       lobby: meeting.lobby,
       mutedByModerator: meeting.mutedByModerator,
       fingerprint: meeting.fingerprint,

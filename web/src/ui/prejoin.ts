@@ -1,7 +1,8 @@
 // The pre-join screen: camera preview, microphone level, device choice and display name.
 // Joining is tried from here (`attempt`): a refusal (locked room, password, rate limit, ban)
 // is shown on this screen, with a password field once the server asked for one, and the user
-// may try again. Resolves with what the successful attempt returned.
+// may try again. Opened from a host link, it says so; a refused host link is said once, and the
+// next attempt joins like anyone. Resolves with what the successful attempt returned.
 
 import { LevelMeter, deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
 import type { JoinRefusal } from '../meeting';
@@ -19,11 +20,16 @@ export interface PrejoinChoice {
   password: string | null;
 }
 
+export interface PrejoinOptions {
+  /** Opened from a host link: with a key (`valid`), or a `#host=` fragment that held none. */
+  hostLink: 'valid' | 'malformed' | null;
+}
+
 export type JoinAttempt<T> = (choice: PrejoinChoice) => Promise<{ ok: true; value: T } | { ok: false; refusal: JoinRefusal }>;
 
 const NAME_KEY = 'sealroom.displayName';
 
-export function renderPrejoin<T>(root: HTMLElement, room: string, attempt: JoinAttempt<T>): Promise<T> {
+export function renderPrejoin<T>(root: HTMLElement, room: string, options: PrejoinOptions, attempt: JoinAttempt<T>): Promise<T> {
   return new Promise((resolve) => {
     let audio: MediaStreamTrack | null = null;
     let video: MediaStreamTrack | null = null;
@@ -52,6 +58,8 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, attempt: JoinA
     const passwordField = h('div', { class: 'field', hidden: true },
       h('label', { for: 'room-password' }, 'Room password'), passwordInput,
       h('p', { class: 'field-hint', id: 'room-password-hint' }, 'Ask the person who invited you. A locked room lets nobody in until a moderator unlocks it, password or not.'));
+    const hostNote = h('p', { class: 'host-note', 'data-testid': 'host-link-note', hidden: options.hostLink !== 'valid' },
+      icon('star'), 'You are joining with a host link: as a moderator, past the lock, the password and the lobby.');
     let busy = false;
     let blocked = false;
     let countdown = 0;
@@ -83,6 +91,11 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, attempt: JoinA
     };
     const showRefusal = (refusal: JoinRefusal) => {
       switch (refusal.code) {
+        case 'host_link_refused':
+          hostNote.hidden = true;
+          setError('This host link did not work: the meeting it was made for has ended, or the link is wrong. You can still join as a guest.');
+          setJoinButton('Join as a guest', false);
+          break;
         case 'access_denied':
           passwordField.hidden = false;
           setError('This room is locked or needs a password.');
@@ -201,6 +214,7 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, attempt: JoinA
       h('div', { class: 'field' }, h('label', { for: 'display-name' }, 'Your name'), nameInput),
       h('div', { class: 'field' }, h('label', { for: 'camera-select' }, 'Camera'), cameraSelect),
       h('div', { class: 'field' }, h('label', { for: 'mic-select' }, 'Microphone'), micSelect),
+      hostNote,
       passwordField,
       error,
       joinButton,
@@ -222,6 +236,7 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, attempt: JoinA
       await fillDevices();
       meterLoop();
       setJoinButton('Join meeting', false);
+      if (options.hostLink === 'malformed') setError('This host link is incomplete, so you would join as a guest. Ask for the link again to join as a moderator.');
       if (!nameInput.value) nameInput.focus();
     })();
     refreshPreview();
