@@ -934,6 +934,8 @@ impl Signalling {
             }
             // Only the first answer on a resumed connection; `resume` reads it.
             ServerMessage::Resumed { .. } => Vec::new(),
+            // str0m has no TURN client: the native client reaches the SFU directly.
+            ServerMessage::IceServers { .. } => Vec::new(),
             ServerMessage::ModeratorKey { key } => {
                 self.with_status(|s| s.moderator_key = Some(key));
                 Vec::new()

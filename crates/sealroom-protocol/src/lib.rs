@@ -47,7 +47,8 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
         /// The room's moderator key (see [`ServerMessage::ModeratorKey`]): enter as a
-        /// moderator, past the lobby. A wrong key is refused with [`ErrorCode::Forbidden`].
+        /// moderator, past the lock, the password and the lobby. A wrong key, or a key for a
+        /// room that does not exist, is refused with [`ErrorCode::AccessDenied`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         moderator_key: Option<String>,
     },
@@ -320,6 +321,17 @@ pub struct ParticipantInfo {
     pub muted: bool,
 }
 
+/// One ICE server, as a browser's `RTCIceServer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:host:port` / `turns:host:port?transport=tcp` URLs.
+    pub urls: Vec<String>,
+    /// `<expiry unix time>:<participant id>`.
+    pub username: String,
+    /// Base64 of HMAC-SHA1(shared secret, username).
+    pub credential: String,
+}
+
 /// Messages from the server to a client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -412,6 +424,13 @@ pub enum ServerMessage {
     ResumeToken {
         /// 128 random bits, hex.
         token: String,
+    },
+    /// The TURN relays to use where a direct path to the SFU fails (a browser puts them in
+    /// its RTCPeerConnection's `iceServers`), with credentials for this participant that
+    /// expire (TURN REST API).
+    IceServers {
+        /// The relays.
+        servers: Vec<IceServer>,
     },
     /// The session was resumed: the messages the old connection missed follow, numbered.
     Resumed {

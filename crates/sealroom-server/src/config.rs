@@ -27,6 +27,23 @@ pub struct Config {
     pub access: AccessSettings,
     /// HTTPS for the web client and signalling.
     pub tls: TlsSettings,
+    /// TURN relays (coturn) handed to clients.
+    pub turn: TurnSettings,
+}
+
+/// TURN relays for clients whose direct path to the SFU fails, with TURN REST API credentials
+/// (coturn's `use-auth-secret`): the server and coturn share a secret, and each participant
+/// gets a username and password that expire. `deploy/coturn/turnserver.conf` is a matching
+/// coturn configuration that refuses to relay to loopback and private addresses.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnSettings {
+    /// `turn:host:3478`, `turns:host:5349?transport=tcp`...; none: no TURN.
+    pub urls: Vec<String>,
+    /// coturn's `static-auth-secret` (at least 16 characters).
+    pub shared_secret: Option<String>,
+    /// How long a credential stays valid [default: 12 h].
+    pub credential_ttl_secs: Option<u64>,
 }
 
 /// Where the server's certificate comes from; without any, it serves plain HTTP (for use behind
@@ -135,6 +152,7 @@ impl Default for Config {
             media: MediaSettings::default(),
             access: AccessSettings::default(),
             tls: TlsSettings::default(),
+            turn: TurnSettings::default(),
         }
     }
 }
@@ -255,6 +273,15 @@ impl Config {
             _ => {
                 return Err(ConfigError::Invalid(
                     "tls: cert_file and key_file go together".into(),
+                ));
+            }
+        }
+        match (&self.turn.shared_secret, self.turn.urls.is_empty()) {
+            (Some(secret), false) if secret.chars().count() >= 16 => {}
+            (None, true) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "turn: give urls and a shared_secret of at least 16 characters together".into(),
                 ));
             }
         }

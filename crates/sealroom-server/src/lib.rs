@@ -19,6 +19,7 @@ pub mod room;
 pub mod signalling;
 pub mod storage;
 pub mod tls;
+pub mod turn;
 
 use std::{
     collections::HashMap,
@@ -52,6 +53,8 @@ pub struct AppState {
     next_generation: std::sync::atomic::AtomicU64,
     /// How long a dropped session waits for a resume before its participant leaves.
     resume_window: Duration,
+    /// TURN relays handed to participants.
+    turn: config::TurnSettings,
     external_sender: Arc<ExternalSender>,
     media: MediaServer,
     storage: Storage,
@@ -145,6 +148,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         mailboxes: Mutex::default(),
         next_generation: std::sync::atomic::AtomicU64::new(0),
         resume_window: Duration::from_secs(config.access.resume_window_secs),
+        turn: config.turn.clone(),
         external_sender,
         metrics: Metrics::new(media.clone()),
         media: media.clone(),

@@ -917,10 +917,16 @@ async fn join(
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .map(|m| m.token().to_owned());
+        let ice_servers = crate::turn::ice_servers(&state.turn, id, std::time::SystemTime::now())
+            .map(|server| ServerMessage::IceServers {
+                servers: vec![server],
+            });
         state.dispatch(
             token
-                .map(|token| (id.clone(), ServerMessage::ResumeToken { token }))
+                .map(|token| ServerMessage::ResumeToken { token })
                 .into_iter()
+                .chain(ice_servers)
+                .map(|message| (id.clone(), message))
                 .collect(),
         );
         (created, knocked)

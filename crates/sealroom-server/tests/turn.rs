@@ -1,0 +1,148 @@
+//! TURN through Debian's coturn, started by the test with the shipped configuration
+//! (`deploy/coturn/turnserver.conf`, only its addresses and secret overridden): Sealroom hands a
+//! participant TURN REST API credentials that coturn accepts; coturn refuses them once
+//! tampered with, and refuses to relay to loopback (the SSRF the shipped config closes) while
+//! it relays to a public address. coturn's own client, `turnutils_uclient`, plays the
+//! participant. (`scripts/setup` installs coturn.)
+
+mod support;
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use futures_util::{SinkExt, StreamExt};
+use sealroom_protocol::{ClientMessage, IceServer, ServerMessage, decode, encode};
+use sealroom_server::config::TurnSettings;
+use support::{TestServer, connect};
+use tokio_tungstenite::tungstenite::Message;
+
+const SECRET: &str = "a-secret-shared-with-coturn";
+
+struct Coturn(Child);
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn coturn(port: u16) -> Coturn {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/coturn/turnserver.conf");
+    let relay_ports = free_port();
+    let child = Command::new("turnserver")
+        .arg("-c")
+        .arg(config)
+        .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["--listening-port", &port.to_string()])
+        .args(["--min-port", &relay_ports.to_string()])
+        .args(["--max-port", &(relay_ports + 20).to_string()])
+        .args(["--static-auth-secret", SECRET])
+        .args(["--no-tls", "--no-dtls"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver runs (scripts/setup installs Debian's coturn)");
+    Coturn(child)
+}
+
+/// `turnutils_uclient` against the relay: allocate with these credentials and send one
+/// message to `peer`; its output.
+fn uclient(port: u16, username: &str, password: &str, peer: &str) -> String {
+    let output = Command::new("timeout")
+        .args(["10", "turnutils_uclient"])
+        .args(["-u", username, "-w", password])
+        .args([
+            "-p",
+            &port.to_string(),
+            "-e",
+            peer,
+            "-n",
+            "1",
+            "-c",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("turnutils_uclient runs");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+async fn ice_server_for_a_participant(server: &TestServer) -> IceServer {
+    let mut socket = connect(server).await;
+    let join = ClientMessage::Join {
+        room: "relayed".into(),
+        display_name: "alice".into(),
+        password: None,
+        moderator_key: None,
+    };
+    socket
+        .send(Message::Text(encode(&join).into()))
+        .await
+        .unwrap();
+    loop {
+        let Some(Ok(frame)) = socket.next().await else {
+            panic!("no ice_servers message");
+        };
+        if let Message::Text(text) = frame
+            && let Ok(ServerMessage::IceServers { mut servers }) = decode(&text)
+        {
+            return servers.remove(0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coturn_accepts_sealroom_credentials_and_refuses_to_relay_to_loopback() {
+    let port = free_port();
+    let _coturn = coturn(port);
+    let server = TestServer::start_configured(|config| {
+        config.turn = TurnSettings {
+            urls: vec![format!("turn:127.0.0.1:{port}")],
+            shared_secret: Some(SECRET.into()),
+            credential_ttl_secs: Some(600),
+        }
+    })
+    .await;
+    let ice = ice_server_for_a_participant(&server).await;
+    assert_eq!(ice.urls, [format!("turn:127.0.0.1:{port}")]);
+    tokio::time::sleep(Duration::from_millis(300)).await; // coturn listening
+
+    let public = uclient(port, &ice.username, &ice.credential, "198.51.100.7");
+    assert!(
+        public.contains("tot_send_msgs=1"),
+        "relays to a public address with Sealroom's credentials:\n{public}"
+    );
+    let loopback = uclient(port, &ice.username, &ice.credential, "127.0.0.1");
+    assert!(
+        loopback.contains("403 (Forbidden IP)"),
+        "refuses to relay to loopback:\n{loopback}"
+    );
+    let forged = uclient(
+        port,
+        &ice.username,
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "198.51.100.7",
+    );
+    assert!(
+        forged.contains("Cannot complete Allocation"),
+        "refuses a forged password:\n{forged}"
+    );
+    let (expiry, participant) = ice.username.split_once(':').unwrap();
+    let stretched = format!("{}:{participant}", expiry.parse::<u64>().unwrap() + 86_400);
+    let stretched = uclient(port, &stretched, &ice.credential, "198.51.100.7");
+    assert!(
+        stretched.contains("Cannot complete Allocation"),
+        "refuses a username whose expiry was pushed out:\n{stretched}"
+    );
+}
