@@ -12,7 +12,6 @@ use mls_rs::{
             WithIdentityProvider, WithMlsRules,
         },
     },
-    identity::basic::BasicIdentityProvider,
     mls_rs_codec::MlsDecode,
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
@@ -22,14 +21,14 @@ use crate::{
         ExternalSenderKey, GroupError, RoomRules, RosterMember, decode_message,
         encode_signing_identity,
     },
-    identity::{DeviceIdentity, Fingerprint, credential_name},
+    identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
 };
 
 type ObserverConfig = IntoConfigOutput<
     WithMlsRules<
         RoomRules,
         WithIdentityProvider<
-            BasicIdentityProvider,
+            DeviceIdentityProvider,
             WithCryptoProvider<RustCryptoProvider, ExternalBaseConfig>,
         >,
     >,
@@ -46,7 +45,7 @@ impl ExternalSender {
     pub fn new(identity: DeviceIdentity) -> Self {
         let client = ExternalClientBuilder::new()
             .crypto_provider(RustCryptoProvider::default())
-            .identity_provider(BasicIdentityProvider)
+            .identity_provider(DeviceIdentityProvider)
             // The clients' own rules: a commit they would refuse is refused before it is
             // sequenced, so the delivery service never moves to an epoch the group will not.
             .mls_rules(RoomRules)

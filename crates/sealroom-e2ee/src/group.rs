@@ -12,7 +12,7 @@ use mls_rs::{
     error::MlsError,
     extension::built_in::ExternalSendersExt,
     group::{CommitEffect, ReceivedMessage, proposal::Proposal},
-    identity::{SigningIdentity, basic::BasicIdentityProvider},
+    identity::SigningIdentity,
     mls_rs_codec::{MlsDecode, MlsEncode},
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
@@ -22,7 +22,7 @@ pub(crate) use rules::RoomRules;
 pub use rules::RuleViolation;
 
 use crate::{
-    identity::{DeviceIdentity, Fingerprint, credential_name},
+    identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
     security_code::SecurityCode,
     sframe,
 };
@@ -120,7 +120,7 @@ type ClientConfig = IntoConfigOutput<
     WithMlsRules<
         RoomRules,
         WithIdentityProvider<
-            BasicIdentityProvider,
+            DeviceIdentityProvider,
             WithCryptoProvider<RustCryptoProvider, BaseConfig>,
         >,
     >,
@@ -150,7 +150,7 @@ impl Device {
     pub fn new(identity: DeviceIdentity) -> Self {
         let client = Client::builder()
             .crypto_provider(RustCryptoProvider::default())
-            .identity_provider(BasicIdentityProvider)
+            .identity_provider(DeviceIdentityProvider)
             .mls_rules(RoomRules)
             .signing_identity(
                 identity.signing_identity.clone(),

@@ -4,10 +4,15 @@
 use std::fmt;
 
 use mls_rs::{
-    CipherSuiteProvider, CryptoProvider,
+    CipherSuiteProvider, CryptoProvider, ExtensionList, IdentityProvider,
     crypto::SignatureSecretKey,
-    identity::{SigningIdentity, basic::BasicCredential},
+    identity::{
+        CredentialType, SigningIdentity,
+        basic::{BasicCredential, BasicIdentityProvider, BasicIdentityProviderError},
+    },
+    time::MlsTime,
 };
+use mls_rs_core::identity::MemberValidationContext;
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -193,5 +198,56 @@ mod tests {
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Sealroom's MLS identity rules: a member *is* its device's signature key; the credential's
+/// name is only the label people see. So two guests may both be "Alice" (with the name as
+/// identity, MLS refuses the second), and a participant who rejoins under the same name is a
+/// new member beside its old one until that one is removed. Credentials are basic ones,
+/// checked as mls-rs's `BasicIdentityProvider` checks them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeviceIdentityProvider;
+
+impl IdentityProvider for DeviceIdentityProvider {
+    type Error = BasicIdentityProviderError;
+
+    fn validate_member(
+        &self,
+        signing_identity: &SigningIdentity,
+        timestamp: Option<MlsTime>,
+        context: MemberValidationContext<'_>,
+    ) -> Result<(), Self::Error> {
+        BasicIdentityProvider.validate_member(signing_identity, timestamp, context)
+    }
+
+    fn validate_external_sender(
+        &self,
+        signing_identity: &SigningIdentity,
+        timestamp: Option<MlsTime>,
+        extensions: Option<&ExtensionList>,
+    ) -> Result<(), Self::Error> {
+        BasicIdentityProvider.validate_external_sender(signing_identity, timestamp, extensions)
+    }
+
+    fn identity(
+        &self,
+        signing_identity: &SigningIdentity,
+        _extensions: &ExtensionList,
+    ) -> Result<Vec<u8>, Self::Error> {
+        Ok(signing_identity.signature_key.to_vec())
+    }
+
+    fn valid_successor(
+        &self,
+        predecessor: &SigningIdentity,
+        successor: &SigningIdentity,
+        _extensions: &ExtensionList,
+    ) -> Result<bool, Self::Error> {
+        Ok(predecessor.signature_key == successor.signature_key)
+    }
+
+    fn supported_types(&self) -> Vec<CredentialType> {
+        BasicIdentityProvider.supported_types()
     }
 }

@@ -276,3 +276,20 @@ fn commit_while_one_is_pending_is_refused() {
         Err(GroupError::NoPendingCommit)
     ));
 }
+
+#[test]
+fn two_devices_may_share_a_display_name() {
+    // A member is its device key; the name is a label. Two guests called "alice" (or one who
+    // rejoins while her old member is still in the tree) are two members.
+    let (_devices, sessions) = group_of(&["alice", "bob", "alice"]);
+    let roster = sessions[1].roster();
+    assert_eq!(roster.len(), 3);
+    assert_eq!(
+        roster
+            .iter()
+            .filter(|m| m.credential_name == "alice")
+            .count(),
+        2
+    );
+    assert_ne!(roster[0].fingerprint, roster[2].fingerprint);
+}
