@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc};
 
 /// Messages kept for a resume. A session that missed more than this cannot resume (it joins
 /// afresh instead): at the pace of a busy room that is minutes of signalling.
-pub const KEPT_MESSAGES: usize = 512;
+pub const KEPT_MESSAGES: usize = 256;
 
 /// A message for a connection's writer: numbered (part of the session) or not (a direct
 /// answer on this connection, e.g. an error to a message it sent).
