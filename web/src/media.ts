@@ -43,11 +43,12 @@ export class MediaLink {
   onRemoteTrackGone: (track: RemoteTrack) => void = () => {};
   onStateChange: (state: RTCPeerConnectionState) => void = () => {};
 
-  constructor(private readonly worker: Worker, tracks: { audio: MediaStreamTrack | null; video: MediaStreamTrack | null }) {
+  /** `iceServers`: the TURN relays the server gave, for where the direct path to the SFU fails. */
+  constructor(private readonly worker: Worker, tracks: { audio: MediaStreamTrack | null; video: MediaStreamTrack | null }, iceServers: RTCIceServer[] = []) {
     const mode = transformMode();
     if (!mode) throw new Error('unsupported: this browser cannot encrypt media end to end (no Encoded Transform)');
     this.mode = mode;
-    const config: RTCConfiguration & { encodedInsertableStreams?: boolean } = { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+    const config: RTCConfiguration & { encodedInsertableStreams?: boolean } = { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require', iceServers };
     if (mode === 'streams') config.encodedInsertableStreams = true;
     this.pc = new RTCPeerConnection(config);
     this.audio = this.sendOnly('audio', tracks.audio, 'audio');

@@ -1,7 +1,11 @@
 // A meeting: the signalling connection, the MLS session, the PeerConnection and the frame
-// worker, tied together, plus what the view shows. One connection attempt at a time; when the
-// connection drops, everything but the local capture is rebuilt (a new device key, a new
-// member of the group), as the server has already proposed our removal. A removal by the server
+// worker, tied together, plus what the view shows. One connection attempt at a time. When the
+// signalling connection drops, a new one resumes the session (`resume` with the token the
+// server gave after `joined` and the last `seq` handled): the same participant, MLS leaf,
+// PeerConnection, worker and keys, and the server replays exactly what we missed. Only when
+// the server refuses the resume (the session expired, the server restarted), when we never got
+// a token, or when the media connection itself failed, is everything but the local capture
+// rebuilt: a fresh join, a new device key, a new member of the group. A removal by the server
 // (`removed`: kicked, banned, denied from the lobby, meeting ended) ends it for good: no
 // reconnect. In a lobby room a joiner waits (`inLobby`) without media until a moderator lets it
 // in; a moderator's client adds only the devices its user admitted. A join from a host link
@@ -66,6 +70,15 @@ export interface LocalMedia {
 
 const SELF_UPDATE_INTERVAL_MS = 10 * 60 * 1000;
 const STATS_INTERVAL_MS = 500;
+/** How long to keep trying to resume after the signalling connection dropped. The server keeps
+ *  a session 30 s by default and refuses a resume after that (then we join afresh); this only
+ *  bounds an outage in which the server cannot be reached at all. */
+const RESUME_PATIENCE_MS = 60_000;
+/** What the page may send during an outage, at most; more is dropped (and noted). */
+const MAX_OUTBOX = 256;
+/** How long after the resume token the PeerConnection waits for TURN relays, which the server
+ *  sends right behind it if it has any (measured: under a millisecond apart on loopback). */
+const ICE_SERVERS_GRACE_MS = 50;
 
 export class Meeting {
   connection: ConnectionState = 'connecting';
@@ -119,7 +132,37 @@ export class Meeting {
   private attempt = 0;
   private timers: number[] = [];
   private retryTimer: number | null = null;
-  private generation = 0;
+  /** Bumped whenever the socket is replaced: the callbacks of an older one are ignored. */
+  private socketGeneration = 0;
+  /** Bumped whenever the session (group, PeerConnection, worker) is torn down: queued messages
+   *  and callbacks of an older session are dropped. A resume keeps it. */
+  private sessionGeneration = 0;
+  /** What resumes our session from a new connection, once the server gave the token. */
+  private resumable: { participantId: string; token: string } | null = null;
+  /** The highest `seq` handled in this session: a resume asks for what came after it, and a
+   *  numbered message at or below it is a repeat, dropped (each is handled exactly once). */
+  private lastSeq = 0;
+  /** The socket in hand was opened to resume: its first answer decides. */
+  private resuming = false;
+  /** The socket in hand was opened to join and `joined` has not come yet. */
+  private joining = false;
+  /** Numbered messages of the resume's replay still to come on the socket in hand. */
+  private replayLeft = 0;
+  /** The socket carries our session (joined, or resumed and caught up): sends go out at once. */
+  private live = false;
+  /** What the page sent while the session was away: it goes out once the session is resumed
+   *  and caught up (in order, after the replay). A fresh join drops it (see `teardownConnection`). */
+  private outbox: ClientMessage[] = [];
+  /** When the signalling connection dropped (performance.now()), while we try to resume. */
+  private droppedAt: number | null = null;
+  /** The TURN relays the server gave, for the PeerConnection. */
+  private iceServers: RTCIceServer[] = [];
+  /** Whether this session's TURN relays are known (see `peerSetupSeen`). */
+  private peerSetupState: 'awaiting_token' | 'awaiting_relays' | 'known' = 'awaiting_token';
+  /** The PeerConnection waiting to be made. */
+  private peerSetupWaiter: (() => void) | null = null;
+  /** Sessions resumed so far (diagnostics and tests). */
+  resumes = 0;
   private lastFrames = new Map<string, { frames: number; changedAt: number }>();
   /** The server let us in at least once: later refusals are a reconnect's, not the pre-join's. */
   private admitted = false;
@@ -197,45 +240,166 @@ export class Meeting {
     return this.connection === 'left' || this.connection === 'failed' || this.connection === 'removed';
   }
 
+  // A session abandoned while it cannot say goodbye (no live connection) is ended by the server
+  // once its resume window has passed.
   private readonly onPageHide = (): void => {
-    this.sendRaw({ type: 'leave' });
+    if (this.live) this.sendNow({ type: 'leave' });
   };
 
+  /** Opens a signalling connection: to resume our session if we hold one, else to join. */
   private connect(): void {
-    const generation = ++this.generation;
-    this.teardownConnection();
+    const generation = ++this.socketGeneration;
+    this.closeSocket();
+    const resume = this.resumable;
     this.connection = this.attempt === 0 ? 'connecting' : 'reconnecting';
     this.onChange();
     const url = new URL('/ws', location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const socket = new WebSocket(url);
     this.socket = socket;
+    this.resuming = resume !== null;
+    this.joining = resume === null;
     socket.onopen = () => {
-      if (generation !== this.generation) return;
+      if (generation !== this.socketGeneration) return;
+      if (resume) {
+        this.sendNow({ type: 'resume', participant_id: resume.participantId, resume_token: resume.token, last_seq: this.lastSeq });
+        return;
+      }
       const key = this.keyForJoin();
       this.joinedWithKey = key !== null;
-      this.sendRaw({
+      this.sendNow({
         type: 'join', room: this.room, display_name: this.displayName,
         ...(key ? { moderator_key: key } : this.password ? { password: this.password } : {}),
       });
     };
     socket.onmessage = (event) => {
-      if (generation !== this.generation || typeof event.data !== 'string') return;
-      const message = decodeMessage(event.data);
-      if (!message) return;
+      if (generation !== this.socketGeneration || typeof event.data !== 'string') return;
+      const envelope = decodeMessage(event.data);
+      if (!envelope) return;
+      const { seq, message } = envelope;
+      if (this.resuming && this.onResumeAnswer(message, generation)) return;
+      if (message.type === 'joined' && this.joining) {
+        this.joining = false;
+        this.live = true;
+      }
+      // Read on arrival, not in turn: the PeerConnection waits for them (`peerSetup`).
+      if (message.type === 'resume_token' || message.type === 'ice_servers') this.peerSetupSeen(message);
       // Removals and refusals are handled at once, ahead of anything queued: the server may
       // close the connection right after them, and that close must not pass for a drop to
       // reconnect from.
       if (this.handleNow(message)) return;
-      // One message at a time, in order: SDP handling is asynchronous.
-      this.queue = this.queue.then(() => (generation === this.generation ? this.handle(message) : undefined)).catch((e: unknown) => {
-        this.noteError(`${message.type}: ${errorText(e)}`);
-      });
+      this.enqueue(message.type, () => this.receive(seq, message));
+      if (seq !== null && this.replayLeft > 0 && --this.replayLeft === 0) this.caughtUp(generation);
     };
     socket.onclose = () => {
-      if (generation !== this.generation) return;
-      this.connectionLost('The connection to the server dropped.');
+      if (generation !== this.socketGeneration) return;
+      this.signallingLost('The connection to the server dropped.');
     };
+  }
+
+  /** The server sends a joiner its TURN relays (if it has any) right after the resume token,
+   *  and a PeerConnection takes its ICE servers only when it is made (gathering starts with
+   *  our offer, and the SFU takes one offer per participant): the first one waits for them. */
+  private peerSetupSeen(message: ServerMessage): void {
+    if (message.type === 'ice_servers') {
+      this.iceServers = message.servers;
+      this.peerSetupState = 'known';
+    } else if (this.peerSetupState === 'awaiting_token') {
+      this.peerSetupState = 'awaiting_relays';
+      const session = this.sessionGeneration;
+      window.setTimeout(() => {
+        if (session !== this.sessionGeneration || this.peerSetupState !== 'awaiting_relays') return;
+        this.peerSetupState = 'known';
+        this.wakePeerSetup();
+      }, ICE_SERVERS_GRACE_MS);
+    }
+    if (this.peerSetupState === 'known') this.wakePeerSetup();
+  }
+
+  private wakePeerSetup(): void {
+    const waiter = this.peerSetupWaiter;
+    this.peerSetupWaiter = null;
+    waiter?.();
+  }
+
+  /** Resolves once this session's TURN relays are known (after a second at most, for a server
+   *  that sends no resume token). */
+  private peerSetup(): Promise<void> {
+    if (this.peerSetupState === 'known') return Promise.resolve();
+    return new Promise((resolve) => {
+      const fallback = window.setTimeout(() => this.wakePeerSetup(), 1000);
+      this.peerSetupWaiter = () => {
+        window.clearTimeout(fallback);
+        resolve();
+      };
+    });
+  }
+
+  /** Queues work on the session's messages: one at a time, in order (SDP handling is
+   *  asynchronous); dropped if the session it came from was torn down meanwhile. */
+  private enqueue(what: string, work: () => Promise<void> | void): void {
+    const session = this.sessionGeneration;
+    this.queue = this.queue.then(() => (session === this.sessionGeneration ? work() : undefined)).catch((e: unknown) => {
+      this.noteError(`${what}: ${errorText(e)}`);
+    });
+  }
+
+  /** A message of the session, once: repeats (a replay overlapping what was still queued here
+   *  when the old connection dropped) are dropped by their number. */
+  private async receive(seq: number | null, message: ServerMessage): Promise<void> {
+    if (seq !== null) {
+      if (seq <= this.lastSeq) return;
+      this.lastSeq = seq;
+    }
+    await this.handle(message);
+  }
+
+  /** The first answer to `resume`: `resumed` (the replay follows), or a refusal. True if it
+   *  was one of these. */
+  private onResumeAnswer(message: ServerMessage, generation: number): boolean {
+    if (message.type === 'resumed') {
+      this.resuming = false;
+      this.replayLeft = message.replayed;
+      this.enqueue('resumed', () => {
+        if (generation !== this.socketGeneration) return;
+        this.connection = 'connected';
+        this.connectionDetail = '';
+        this.attempt = 0;
+        this.droppedAt = null;
+        this.resumes++;
+        this.onChange();
+      });
+      if (this.replayLeft === 0) this.caughtUp(generation);
+      return true;
+    }
+    if (message.type !== 'error') return false;
+    this.resuming = false;
+    if (message.code === 'rate_limited') {
+      this.signallingLost('The server is busy; trying again shortly.', Math.max(message.retry_after_ms ?? 1000, 250));
+      return true;
+    }
+    // `resume_failed`: the session is gone (its window passed, a moderator removed us, the
+    // server restarted); or a server that does not know `resume`. Join afresh.
+    this.resumable = null;
+    this.rejoin('Rejoining…', 0);
+    return true;
+  }
+
+  /** The replay has been handled (queued after it): the session is live again, and what the
+   *  page sent meanwhile goes out. */
+  private caughtUp(generation: number): void {
+    this.enqueue('resume', () => {
+      if (generation !== this.socketGeneration) return;
+      this.live = true;
+      const queued = this.outbox.splice(0);
+      // A commit of ours that got no answer, not even in the replay, may have died with the
+      // old connection (the server would ask again, and we would wait for the answer forever):
+      // sent again. If the server had it after all, the repeat is refused as stale
+      // (`commit_rejected` for the epoch we are already in) and changes nothing.
+      const commit = this.session?.unansweredCommit();
+      if (commit && !queued.includes(commit)) queued.unshift(commit);
+      for (const message of queued) this.sendNow(message);
+    });
   }
 
   /** The moderator key to join with: the host link's on the first join; on a reconnect, the
@@ -248,13 +412,46 @@ export class Meeting {
     return this.moderatorKey;
   }
 
-  private connectionLost(detail: string, retryAfterMs?: number): void {
+  /** The signalling connection dropped (or a resume attempt failed to connect): resume if we
+   *  hold a session, keeping everything; otherwise join afresh. */
+  private signallingLost(detail: string, retryAfterMs?: number): void {
     if (this.ended) return;
     if (!this.admitted) {
       this.refuse({ code: 'unreachable' });
       return;
     }
-    this.generation++;
+    const now = performance.now();
+    this.droppedAt ??= now;
+    if (!this.resumable || !this.session || now - this.droppedAt > RESUME_PATIENCE_MS) {
+      this.resumable = null;
+      this.rejoin(detail, retryAfterMs);
+      return;
+    }
+    this.socketGeneration++;
+    this.closeSocket();
+    // Its answer may have been lost with the connection (an error is not replayed): the
+    // dialog gets one now rather than never.
+    this.pendingPassword?.done('The connection dropped before the server answered. Check the room settings and try again.');
+    this.pendingPassword = null;
+    this.connection = 'reconnecting';
+    this.connectionDetail = detail;
+    this.attempt++;
+    const delay = retryAfterMs ?? Math.min(250 * 2 ** (this.attempt - 1), 2000);
+    this.onChange();
+    this.retryTimer = window.setTimeout(() => this.connect(), delay);
+  }
+
+  /** Joins afresh: everything but the local capture is rebuilt. */
+  private rejoin(detail: string, retryAfterMs?: number): void {
+    if (this.ended) return;
+    if (!this.admitted) {
+      this.refuse({ code: 'unreachable' });
+      return;
+    }
+    // A session we abandon while its connection still works (the media failed) ends now, not
+    // after the server's resume window: its member leaves the group at once.
+    if (this.live) this.sendNow({ type: 'leave' });
+    this.socketGeneration++;
     this.teardownConnection();
     this.connection = 'reconnecting';
     this.connectionDetail = detail;
@@ -282,13 +479,16 @@ export class Meeting {
         if (!this.admitted) this.refuse({ code: this.joinedWithKey ? 'host_link_refused' : 'access_denied' });
         else if (this.joinedWithKey && !this.keyRefused) {
           this.keyRefused = true;
-          this.connectionLost('Rejoining…', 0);
+          this.rejoin('Rejoining…', 0);
         } else this.fail('The room was locked or its password changed while you were disconnected, so you could not rejoin.');
         return true;
       case 'rate_limited': {
+        // On a live session it refused one message of ours (the server closes the connection
+        // itself on a flood, and we resume): noted in the queue like any error.
+        if (!this.joining) return false;
         const retryAfterMs = Math.max(message.retry_after_ms ?? 1000, 250);
         if (!this.admitted) this.refuse({ code: 'rate_limited', retryAfterMs });
-        else this.connectionLost('Too many join attempts; trying again shortly.', retryAfterMs);
+        else this.rejoin('Too many join attempts; trying again shortly.', retryAfterMs);
         return true;
       }
       case 'invalid_room_name':
@@ -305,7 +505,7 @@ export class Meeting {
 
   /** The first join was refused: close everything but the local capture and tell `start`'s caller. */
   private refuse(refusal: JoinRefusal): void {
-    this.generation++;
+    this.socketGeneration++;
     this.teardownConnection();
     this.stopTimers();
     this.connection = 'failed';
@@ -319,7 +519,7 @@ export class Meeting {
     if (this.connection === 'removed') return;
     this.removedReason = reason;
     this.removedFromLobby = this.inLobby;
-    this.generation++;
+    this.socketGeneration++;
     this.teardownConnection();
     this.stopTimers();
     this.stopLocalMedia();
@@ -327,15 +527,36 @@ export class Meeting {
     this.onChange();
   }
 
-  private teardownConnection(): void {
+  /** Closes the socket in hand, if any, without calling it a drop. */
+  private closeSocket(): void {
     if (this.retryTimer !== null) window.clearTimeout(this.retryTimer);
     this.retryTimer = null;
     if (this.socket) {
+      this.socket.onopen = null;
       this.socket.onclose = null;
       this.socket.onmessage = null;
       if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) this.socket.close();
     }
     this.socket = null;
+    this.live = false;
+    this.resuming = false;
+    this.joining = false;
+    this.replayLeft = 0;
+  }
+
+  /** The socket and the session with it: group, PeerConnection, worker, and what the server
+   *  told us in that session. */
+  private teardownConnection(): void {
+    this.closeSocket();
+    this.sessionGeneration++;
+    this.resumable = null;
+    this.lastSeq = 0;
+    this.droppedAt = null;
+    this.peerSetupState = 'awaiting_token';
+    this.peerSetupWaiter = null;
+    // What the page sent for the old session: its SDP belonged to the old PeerConnection, and
+    // moderation must wait for the new session's role; the user sees the new state and acts again.
+    this.outbox = [];
     this.link?.close();
     this.link = null;
     this.session?.dispose();
@@ -377,6 +598,12 @@ export class Meeting {
       case 'moderator_key':
         this.moderatorKey = message.key;
         this.keyRefused = false;
+        break;
+      case 'resume_token':
+        if (this.participantId) this.resumable = { participantId: this.participantId, token: message.token };
+        break;
+      case 'ice_servers':
+        this.iceServers = message.servers;
         break;
       case 'sdp_answer':
         await this.link?.acceptAnswer(message.sdp);
@@ -458,16 +685,6 @@ export class Meeting {
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;
 
-    const generation = this.generation;
-    const link = new MediaLink(worker, { audio: this.local.audio, video: this.cameraOff ? null : this.local.video });
-    this.link = link;
-    link.onRemoteTrack = (remote) => this.onRemoteTrack(remote);
-    link.onRemoteTrackGone = (remote) => this.onRemoteTrackGone(remote);
-    link.onStateChange = (state) => {
-      if (generation === this.generation && state === 'failed') this.connectionLost('Media connection failed.');
-    };
-    if (this.screen) await link.replace('screen', this.screen);
-
     const admission = {
       lobby: () => this.roomSettings.lobby,
       admitted: (fingerprint: string) => this.admittedDevices.has(fingerprint),
@@ -490,8 +707,28 @@ export class Meeting {
     // From the lobby, no media before we are let in: the SFU would otherwise offer us the
     // room's (encrypted) tracks, and who talks when, while we only knock.
     this.offerPending = true;
-    if (!this.inLobby) await this.sendOffer();
     this.send(this.session.onJoined(action));
+    // Outside the message queue, which goes on meanwhile: nothing in it needs the
+    // PeerConnection before our offer is answered (`leaveLobby` offers once it exists).
+    this.startMedia(worker).catch((e: unknown) => this.noteError(`media: ${errorText(e)}`));
+  }
+
+  /** Makes the PeerConnection, once this session's TURN relays are known, and offers our
+   *  media unless we wait in the lobby. */
+  private async startMedia(worker: Worker): Promise<void> {
+    const generation = this.sessionGeneration;
+    await this.peerSetup();
+    if (generation !== this.sessionGeneration) return;
+    const link = new MediaLink(worker, { audio: this.local.audio, video: this.cameraOff ? null : this.local.video }, this.iceServers);
+    this.link = link;
+    link.onRemoteTrack = (remote) => this.onRemoteTrack(remote);
+    link.onRemoteTrackGone = (remote) => this.onRemoteTrackGone(remote);
+    // Dead media cannot be resumed (the SFU takes one offer per participant): join afresh.
+    link.onStateChange = (state) => {
+      if (generation === this.sessionGeneration && state === 'failed') this.rejoin('Media connection failed.');
+    };
+    if (this.screen) await link.replace('screen', this.screen);
+    if (generation === this.sessionGeneration && !this.inLobby) await this.sendOffer();
   }
 
   private async sendOffer(): Promise<void> {
@@ -685,7 +922,7 @@ export class Meeting {
   /** Sets (or with `null` removes) the room's password. Resolves with the server's refusal
    *  (e.g. a weak password), or `null` once the new settings arrived. */
   setRoomPassword(password: string | null): Promise<string | null> {
-    if (!this.socket || this.socket.readyState !== WebSocket.OPEN || this.connection !== 'connected') {
+    if (!this.live || this.socket?.readyState !== WebSocket.OPEN) {
       return Promise.resolve('Not connected to the server right now. Try again in a moment.');
     }
     this.pendingPassword?.done('Superseded by a newer request.');
@@ -752,9 +989,11 @@ export class Meeting {
     if (this.session && this.connection === 'connected') this.send(this.session.selfUpdate());
   }
 
+  /** Leaves for good. While the connection is down there is nobody to say goodbye to: the
+   *  server ends the session when its resume window has passed. */
   leave(): void {
-    this.sendRaw({ type: 'leave' });
-    this.generation++;
+    if (this.live) this.sendNow({ type: 'leave' });
+    this.socketGeneration++;
     this.teardownConnection();
     this.stopTimers();
     this.stopLocalMedia();
@@ -781,7 +1020,7 @@ export class Meeting {
   }
 
   private fail(detail: string): void {
-    this.generation++;
+    this.socketGeneration++;
     this.teardownConnection();
     this.connection = 'failed';
     this.connectionDetail = detail;
@@ -792,7 +1031,20 @@ export class Meeting {
     for (const message of messages) this.sendRaw(message);
   }
 
+  /** Sends a message of the session: at once while it is live; while it is away (dropped,
+   *  resuming, replaying), once it is caught up. Dropped if there is no session to carry it
+   *  (before `joined`; a fresh join rebuilds from the server's state). */
   private sendRaw(message: ClientMessage): void {
+    if (this.live && this.socket?.readyState === WebSocket.OPEN) {
+      this.socket.send(encodeMessage(message));
+    } else if (this.resumable && !this.ended) {
+      if (this.outbox.length < MAX_OUTBOX) this.outbox.push(message);
+      else this.noteError(`not sent while disconnected: ${message.type}`);
+    }
+  }
+
+  /** Writes to the socket in hand, whatever the session's state. */
+  private sendNow(message: ClientMessage): void {
     if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeMessage(message));
   }
 

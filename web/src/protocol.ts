@@ -10,7 +10,7 @@ export type ErrorCode =
   | 'unsupported_version' | 'malformed' | 'too_large' | 'out_of_order' | 'invalid_room_name'
   | 'invalid_display_name' | 'wrong_epoch' | 'invalid_mls_message' | 'invalid_sdp'
   | 'rate_limited' | 'access_denied' | 'banned' | 'forbidden' | 'unknown_participant'
-  | 'weak_password' | 'internal';
+  | 'weak_password' | 'resume_failed' | 'internal';
 
 /** What a participant may do in a room (assigned by the server only). */
 export type Role = 'moderator' | 'participant';
@@ -65,14 +65,28 @@ export type ClientMessage =
   | { type: 'end_meeting' }
   | { type: 'set_wait_for_moderator'; enabled: boolean }
   // Anyone: lifts a moderator's mute of ourselves.
-  | { type: 'unmute' };
+  | { type: 'unmute' }
+  /** Instead of `join`, as a new connection's first message: take up our session of a
+   *  connection that dropped (same participant, same MLS leaf, same PeerConnection), and get
+   *  every message numbered after `last_seq` again. */
+  | { type: 'resume'; participant_id: string; resume_token: string; last_seq: number };
 
 /** `role` is absent from older servers' lists: it then means `participant`. `muted`: a
  *  moderator muted it (the SFU drops its audio until it unmutes itself). */
 export interface ParticipantInfo { id: string; display_name: string; role?: Role; fingerprint?: string; muted?: boolean }
 
+/** A TURN relay, as `RTCIceServer` takes it (credentials of the TURN REST API that expire). */
+export interface IceServer { urls: string[]; username: string; credential: string }
+
 export type ServerMessage =
   | { type: 'joined'; participant_id: string; external_sender: string; group: GroupAction }
+  /** Right after `joined`: the secret that resumes this session from a new connection. From
+   *  `joined` on, every message of the session carries a `seq` in its envelope. */
+  | { type: 'resume_token'; token: string }
+  /** TURN relays for where the direct path to the SFU fails (only if the server has TURN). */
+  | { type: 'ice_servers'; servers: IceServer[] }
+  /** A resume was accepted: `replayed` numbered messages the old connection missed follow. */
+  | { type: 'resumed'; replayed: number }
   | { type: 'welcome'; welcome: string }
   | { type: 'commit'; commit: string; epoch: number }
   | { type: 'commit_accepted'; epoch: number }
@@ -99,8 +113,12 @@ export function encodeMessage(message: ClientMessage): string {
   return JSON.stringify({ v: PROTOCOL_VERSION, ...message });
 }
 
+/** A server frame: the message, and its number in our session (`seq` in the envelope) if it
+ *  is part of it; direct answers on one connection (errors, `resumed`) carry none. */
+export interface Envelope { seq: number | null; message: ServerMessage }
+
 /** Parses a server frame; `null` for anything that is not a message of our version. */
-export function decodeMessage(text: string): ServerMessage | null {
+export function decodeMessage(text: string): Envelope | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -108,9 +126,10 @@ export function decodeMessage(text: string): ServerMessage | null {
     return null;
   }
   if (typeof value !== 'object' || value === null) return null;
-  const record = value as { v?: unknown; type?: unknown };
+  const record = value as { v?: unknown; type?: unknown; seq?: unknown };
   if (record.v !== PROTOCOL_VERSION || typeof record.type !== 'string') return null;
-  return value as ServerMessage;
+  const seq = typeof record.seq === 'number' && Number.isSafeInteger(record.seq) && record.seq > 0 ? record.seq : null;
+  return { seq, message: value as ServerMessage };
 }
 
 export function toBase64(bytes: Uint8Array): string {

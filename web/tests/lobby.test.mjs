@@ -153,14 +153,26 @@ test('wait for a moderator: the host link brings the moderator back, and those w
   }, { timeout: 20000 });
   for (const page of pages) assert.deepEqual((await state(page)).warnings, []);
 
-  // Alice locks the room, and her connection drops: she rejoins with the key she now holds,
-  // past the lock, as a moderator. (Back into the group is the reconnect's business, tested in
-  // screenshare.test.mjs.)
+  // Alice locks the room, and her connection drops: she resumes her session (same participant,
+  // still a moderator). (Resuming itself is tested in resume.test.mjs and screenshare.test.mjs.)
   await host.getByTestId('people-button').click();
   await host.getByTestId('lock-button').click();
   await eventually('the room is locked', async () => (await state(bob)).roomSettings.locked);
   const before = await state(host);
   await host.evaluate(() => window.sealroomDebug.meeting.socket.close());
+  await eventually('Alice resumed', async () => {
+    const s = await state(host);
+    return (s.connection === 'connected' && s.resumes === 1) || { ok: false, connection: s.connection, resumes: s.resumes };
+  }, { timeout: 15000 });
+  assert.equal((await state(host)).participantId, before.participantId);
+  // Then a drop the server will not resume (here: a token it does not know; in life, an outage
+  // longer than its resume window or a server restart): she joins afresh with the moderator key
+  // she now holds, past the lock, as a moderator.
+  await host.evaluate(() => {
+    const meeting = window.sealroomDebug.meeting;
+    meeting.resumable.token = '0'.repeat(32);
+    meeting.socket.close();
+  });
   await eventually('Alice is back in the locked room as a moderator', async () => {
     const s = await state(host);
     return (s.connection === 'connected' && s.participantId !== before.participantId && s.role === 'moderator') || { ok: false, connection: s.connection, role: s.role };

@@ -1,5 +1,6 @@
 // Screen sharing uses the third, pre-made transceiver (replaceTrack, no renegotiation): the
-// other browser decodes it and shows it in its own tile; stopping removes the tile.
+// other browser decodes it and shows it in its own tile; stopping removes the tile. Then the
+// viewer's signalling connection drops, and it resumes its session without a rekey.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
@@ -38,14 +39,28 @@ test('a shared screen is decoded by the others', { timeout: 90000 }, async () =>
   await alice.getByTestId('screenshare-button').click();
   await tile.waitFor({ state: 'detached', timeout: 15000 });
 
-  // The signalling connection drops: Bob sees the reconnecting banner, rejoins the group as a
-  // new member, and both end on one shared code again.
-  await bob.evaluate(() => window.sealroomDebug.meeting.socket.close());
+  // The signalling connection drops: Bob sees the reconnecting banner, resumes his session —
+  // the same participant, MLS leaf, epoch and PeerConnection, nobody added or removed — and the
+  // banner goes.
+  const before = await state(bob);
+  await bob.evaluate(() => { window.pcBeforeDrop = window.sealroomDebug.pc(); window.sealroomDebug.meeting.socket.close(); });
   await bob.getByTestId('reconnecting-banner').waitFor({ state: 'visible', timeout: 5000 });
-  await waitEncrypted(bob, 30000);
-  await bob.getByTestId('reconnecting-banner').waitFor({ state: 'hidden' });
-  await eventually('one shared code after the reconnect', async () => {
-    const [a, b] = await Promise.all([alice, bob].map((p) => p.evaluate(() => window.sealroomDebug.state())));
-    return a.code && a.code.digits === b.code?.digits && a.roster.length === 2 && b.roster.length === 2;
-  }, { timeout: 30000 });
+  await bob.getByTestId('reconnecting-banner').waitFor({ state: 'hidden', timeout: 15000 });
+  await waitEncrypted(bob, 15000);
+  const [a, b] = await Promise.all([state(alice), state(bob)]);
+  assert.equal(b.connection, 'connected');
+  assert.equal(b.resumes, 1, 'resumed, not joined again');
+  assert.equal(b.participantId, before.participantId);
+  assert.equal(b.fingerprint, before.fingerprint, 'the same device key');
+  assert.equal(b.ownLeaf, before.ownLeaf, 'the same MLS leaf');
+  assert.equal(b.epoch, before.epoch, 'no commit: nobody left or joined');
+  assert.equal(b.roster.length, 2);
+  assert.equal(a.roster.length, 2, 'no second Bob in the group');
+  assert.equal(b.code.digits, a.code.digits);
+  assert.ok(await bob.evaluate(() => window.sealroomDebug.pc() === window.pcBeforeDrop), 'the same PeerConnection');
+  assert.deepEqual(b.errors, []);
+  // Media kept flowing: Alice's camera is still decoded.
+  const camera = b.remotes.find((r) => r.name === 'Alice').mids.camera;
+  const framesThen = (await inbound(bob))[camera].framesDecoded;
+  await eventually('Alice\'s camera still decoded at Bob', async () => (await inbound(bob))[camera].framesDecoded > framesThen, { timeout: 10000 });
 });

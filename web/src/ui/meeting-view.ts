@@ -689,6 +689,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     pc: () => meeting.peerConnection,
     state: () => ({
       connection: meeting.connection,
+      resumes: meeting.resumes,
       participantId: meeting.participantId,
       role: meeting.role,
       roomSettings: meeting.roomSettings,
