@@ -58,8 +58,9 @@ pub(crate) enum Posted {
 pub(crate) enum ResumeRefused {
     /// Not this session's token.
     WrongToken,
-    /// The session missed messages that are no longer kept.
-    TooFarBehind,
+    /// The session missed messages that are no longer kept: it cannot be resumed by anyone,
+    /// and its participant should leave at once rather than wait out the window.
+    TooFarBehind(RoomName),
 }
 
 /// One participant's session.
@@ -170,7 +171,7 @@ impl Mailbox {
         }
         let oldest_kept = self.kept.front().map_or(self.next_seq, |(seq, _)| *seq);
         if last_seq + 1 < oldest_kept || last_seq >= self.next_seq {
-            return Err(ResumeRefused::TooFarBehind);
+            return Err(ResumeRefused::TooFarBehind(self.room.clone()));
         }
         self.kick();
         let missed: Vec<&(u64, ServerMessage)> = self
@@ -260,7 +261,7 @@ mod tests {
         let (third, _rx3) = connection(3);
         assert_eq!(
             mailbox.resume(&token, 3, third, note),
-            Err(ResumeRefused::TooFarBehind),
+            Err(ResumeRefused::TooFarBehind(RoomName::parse("r").unwrap())),
             "messages 4 to 10 are no longer kept"
         );
     }

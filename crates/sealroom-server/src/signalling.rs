@@ -324,6 +324,10 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                 }
                 Err(why) => {
                     tracing::info!(participant = %participant_id, ?why, "resume refused");
+                    if let ResumeRefused::TooFarBehind(room) = why {
+                        // The client will join afresh: its old member goes now, not in 30 s.
+                        leave(&state, &room, &participant_id).await;
+                    }
                     reply_error(
                         &state,
                         &outbox,
