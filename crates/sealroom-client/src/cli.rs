@@ -60,9 +60,22 @@ pub struct JoinArgs {
 /// `sealroom load` flags.
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// Server base URL.
+    /// SFU to load; repeat to run several one after the other and compare them
+    /// (`--target sealroom --target janus`).
+    #[arg(long = "target", value_enum, default_values_t = [crate::load::Target::Sealroom])]
+    pub targets: Vec<crate::load::Target>,
+    /// Sealroom server base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
+    /// The Sealroom server's process id, to measure its CPU time and memory.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Janus API URL (its HTTP transport), for `--target janus`.
+    #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
+    pub janus_url: String,
+    /// The Janus process id, to measure its CPU time and memory.
+    #[arg(long)]
+    pub janus_pid: Option<u32>,
     /// Participants in all.
     #[arg(long, default_value_t = 10)]
     pub participants: usize,
@@ -72,13 +85,11 @@ pub struct LoadArgs {
     /// Seconds of steady state to measure.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
-    /// The server's process id, to measure its CPU time and memory.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
     /// Local IP address for media.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_ip: IpAddr,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of a table: one report, or with several targets
+    /// `{"reports": [...], "sealroom_over_janus": {...}}`.
     #[arg(long)]
     pub json: bool,
     /// Log filter.
@@ -88,66 +99,47 @@ pub struct LoadArgs {
 
 /// Runs `sealroom load`.
 pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
+    use crate::load::{Comparison, Endpoint, LoadPlan, Target};
     anyhow::ensure!(
         args.duration.is_finite() && args.duration > 0.0,
         "--duration must be a positive number of seconds"
     );
-    let report = crate::load::run(crate::load::LoadPlan {
-        server: args.server,
+    let plan = LoadPlan {
         participants: args.participants,
         room_size: args.room_size,
         duration: Duration::from_secs_f64(args.duration),
-        server_pid: args.server_pid,
         bind_ip: args.bind_ip,
-    })
-    .await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    };
+    let mut reports = Vec::new();
+    for (i, target) in args.targets.iter().enumerate() {
+        if i > 0 {
+            // Let the previous run's connections close before the next one starts.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        let endpoint = match target {
+            Target::Sealroom => Endpoint::Sealroom {
+                server: args.server.clone(),
+                pid: args.server_pid,
+            },
+            Target::Janus => Endpoint::Janus {
+                url: args.janus_url.clone(),
+                pid: args.janus_pid,
+            },
+        };
+        if !args.json {
+            eprintln!("loading {} ...", target.name());
+        }
+        reports.push(crate::load::run(&plan, &endpoint).await?);
     }
-    let ms = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
-    let float =
-        |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
-    println!(
-        "participants           {} ({} rooms of {})",
-        report.participants, report.rooms, report.room_size
-    );
-    println!(
-        "streams received       {}/{}",
-        report.streams_received, report.streams_expected
-    );
-    println!("decrypt failures       {:?}", report.decrypt_failures);
-    println!(
-        "join time p50/p95      {} / {} ms",
-        ms(report.join_time_p50_ms),
-        ms(report.join_time_p95_ms)
-    );
-    println!(
-        "rekey after leave      p50 {} ms, max {} ms",
-        ms(report.rekey_p50_ms),
-        ms(report.rekey_max_ms)
-    );
-    println!(
-        "forwarded              {:.0} packets/s, {:.1} Mbit/s",
-        report.forwarded_packets_per_s,
-        report.forwarded_bits_per_s / 1e6
-    );
-    println!(
-        "server CPU             {} s in the window",
-        float(report.server_cpu_seconds, 2)
-    );
-    println!(
-        "packets per CPU-second {}",
-        float(report.forwarded_packets_per_cpu_second, 0)
-    );
-    println!(
-        "CPU per packet         {} µs",
-        float(report.server_cpu_us_per_packet, 2)
-    );
-    println!(
-        "server memory (RSS)    {} MiB",
-        float(report.server_rss_mib, 1)
-    );
+    if args.json {
+        let json = match <[_; 1]>::try_from(reports) {
+            Ok([report]) => serde_json::to_string_pretty(&report)?,
+            Err(reports) => serde_json::to_string_pretty(&Comparison::new(reports))?,
+        };
+        println!("{json}");
+    } else {
+        print!("{}", Comparison::new(reports));
+    }
     Ok(())
 }
 

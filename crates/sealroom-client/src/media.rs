@@ -10,6 +10,7 @@
 //! 1 Mbit/s VP8 stream, for tests, bots and load runs.
 
 mod endpoint;
+mod latency;
 mod publisher;
 mod stats;
 mod synthetic;
@@ -29,6 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span};
 
 use endpoint::{Command, Endpoint};
+pub use latency::LatencyHistogram;
 use publisher::{Publisher, lock};
 pub use stats::{MediaStats, SenderStats};
 /// Whether bytes are exactly an unencrypted frame of Sealroom's synthetic source: what a test
@@ -115,28 +117,7 @@ impl Media {
         keys: Arc<Mutex<MediaKeyring>>,
         clock_origin: Instant,
     ) -> Result<(Media, String), MediaError> {
-        let keyring_suite = lock(&keys).suite();
-        if keyring_suite != config.suite {
-            return Err(MediaError::SuiteMismatch {
-                keyring: keyring_suite.id(),
-                room: config.suite.id(),
-            });
-        }
-        let bind_error = |source| MediaError::Bind {
-            ip: config.bind_ip,
-            source,
-        };
-        let socket = UdpSocket::bind((config.bind_ip, 0))
-            .await
-            .map_err(bind_error)?;
-        let local_addr = socket.local_addr().map_err(bind_error)?;
-
-        let mut rtc = Rtc::builder().build(Instant::now());
-        let candidate = Candidate::host(local_addr, "udp")
-            .map_err(|_| MediaError::UnusableAddress(local_addr))?;
-        if rtc.add_local_candidate(candidate).is_none() {
-            return Err(MediaError::UnusableAddress(local_addr));
-        }
+        let (socket, local_addr, mut rtc) = bind(&config, &keys).await?;
         let mut change = rtc.sdp_api();
         let publisher = Publisher::offer(&mut change, config.publish);
         if publisher.is_empty() {
@@ -145,28 +126,63 @@ impl Media {
         let (offer, pending_offer) = change
             .apply()
             .expect("an offer with an m-line always has changes");
-
-        let stats = Arc::new(Mutex::new(MediaStats::default()));
         let endpoint = Endpoint {
             rtc,
             socket,
             local_addr,
             keys,
             clock_origin,
-            stats: stats.clone(),
+            stats: Arc::default(),
             publisher,
             pending_offer: Some(pending_offer),
         };
+        Ok((Media::spawn(endpoint), offer.to_sdp_string()))
+    }
+
+    /// Starts a receive-only engine on an SFU's offer, for an SFU that offers first (Janus's
+    /// subscriptions), and returns it with the answer; `config.publish` must be `None`. Later
+    /// offers go to [`accept_offer`](Self::accept_offer).
+    pub async fn answer(
+        config: MediaConfig,
+        keys: Arc<Mutex<MediaKeyring>>,
+        clock_origin: Instant,
+        offer: &str,
+    ) -> Result<(Media, String), MediaError> {
+        debug_assert!(
+            config.publish.is_none(),
+            "an answering engine only receives"
+        );
+        let offer = SdpOffer::from_sdp_string(offer)?;
+        let (socket, local_addr, mut rtc) = bind(&config, &keys).await?;
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(MediaError::Negotiation)?;
+        let endpoint = Endpoint {
+            rtc,
+            socket,
+            local_addr,
+            keys,
+            clock_origin,
+            stats: Arc::default(),
+            publisher: Publisher::receive_only(),
+            pending_offer: None,
+        };
+        Ok((Media::spawn(endpoint), answer.to_sdp_string()))
+    }
+
+    fn spawn(endpoint: Endpoint) -> Media {
+        let stats = endpoint.stats.clone();
+        let local_addr = endpoint.local_addr;
         let (commands, command_rx) = mpsc::channel(4);
         let span = info_span!("media", local = %local_addr);
         let task = tokio::spawn(endpoint.run(command_rx).instrument(span));
-        let media = Media {
+        Media {
             commands,
             stats,
             local_addr,
             task,
-        };
-        Ok((media, offer.to_sdp_string()))
+        }
     }
 
     /// The local UDP address (the ICE host candidate).
@@ -214,4 +230,34 @@ impl Media {
             .map_err(|_| MediaError::Stopped)?;
         response.await.map_err(|_| MediaError::Stopped)?
     }
+}
+
+/// Checks the keyring's suite, binds the UDP socket and builds a peer connection with it as the
+/// ICE host candidate.
+async fn bind(
+    config: &MediaConfig,
+    keys: &Mutex<MediaKeyring>,
+) -> Result<(UdpSocket, SocketAddr, Rtc), MediaError> {
+    let keyring_suite = lock(keys).suite();
+    if keyring_suite != config.suite {
+        return Err(MediaError::SuiteMismatch {
+            keyring: keyring_suite.id(),
+            room: config.suite.id(),
+        });
+    }
+    let bind_error = |source| MediaError::Bind {
+        ip: config.bind_ip,
+        source,
+    };
+    let socket = UdpSocket::bind((config.bind_ip, 0))
+        .await
+        .map_err(bind_error)?;
+    let local_addr = socket.local_addr().map_err(bind_error)?;
+    let mut rtc = Rtc::builder().build(Instant::now());
+    let candidate =
+        Candidate::host(local_addr, "udp").map_err(|_| MediaError::UnusableAddress(local_addr))?;
+    if rtc.add_local_candidate(candidate).is_none() {
+        return Err(MediaError::UnusableAddress(local_addr));
+    }
+    Ok((socket, local_addr, rtc))
 }

@@ -73,7 +73,13 @@ impl Endpoint {
                 () = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
             };
             match wake {
-                Wake::Command(Some(command)) => self.handle_command(command),
+                Wake::Command(Some(command)) => {
+                    self.handle_command(command);
+                    // str0m's ICE agent starts its checks on its first timeout, which nothing
+                    // schedules before it has one: without this, a peer connection whose
+                    // answer is followed by no other input (a Janus publisher) never connects.
+                    self.handle_timeout(Instant::now());
+                }
                 Wake::Command(None) => {
                     self.close();
                     break;
@@ -121,6 +127,11 @@ impl Endpoint {
             trace!(%source, "datagram is not WebRTC traffic; ignored");
             return;
         };
+        if is_rtp(datagram) {
+            let mut stats = lock(&self.stats);
+            stats.rtp_packets_received += 1;
+            stats.rtp_bytes_received += datagram.len() as u64;
+        }
         let input = Input::Receive(
             Instant::now(),
             Receive {
@@ -155,7 +166,7 @@ impl Endpoint {
             keys: &self.keys,
             stats: &self.stats,
             now,
-            sent_at: since_origin,
+            sent_at: synthetic::stamp_clock(now),
         });
     }
 
@@ -169,6 +180,9 @@ impl Endpoint {
             match self.rtc.poll_output() {
                 Ok(Output::Timeout(at)) => return Some(at),
                 Ok(Output::Transmit(transmit)) => {
+                    if is_rtp(&transmit.contents) {
+                        lock(&self.stats).rtp_packets_sent += 1;
+                    }
                     // UDP is lossy anyway: a full send buffer drops the datagram.
                     if let Err(e) = self
                         .socket
@@ -216,12 +230,18 @@ impl Endpoint {
         let Some(kind) = self.rtc.media(data.mid).map(|media| media.kind()) else {
             return;
         };
-        let at = Instant::now().saturating_duration_since(self.clock_origin);
+        let now = Instant::now();
+        let at = now.saturating_duration_since(self.clock_origin);
         let result = lock(&self.keys).unprotect(at, &data.data);
         match result {
             Ok(frame) => {
                 let intact = synthetic::is_intact(kind, &frame.payload);
-                lock(&self.stats).record_decrypted(at, kind, &frame, intact);
+                let mut stats = lock(&self.stats);
+                stats.record_decrypted(at, kind, &frame, intact);
+                if intact && let Some(sent_at) = synthetic::sent_at(kind, &frame.payload) {
+                    let received_at = synthetic::stamp_clock(now);
+                    stats.latency.record(received_at.saturating_sub(sent_at));
+                }
             }
             Err(e) => {
                 trace!(mid = %data.mid, error = %e, "frame did not decrypt; dropped");
@@ -248,4 +268,10 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Whether a datagram is RTP rather than RTCP, STUN or DTLS (RFC 7983 first byte, RFC 5761
+/// payload types 192-223 for RTCP).
+fn is_rtp(datagram: &[u8]) -> bool {
+    matches!(datagram, [128..=191, second, ..] if !(192..=223).contains(second))
 }

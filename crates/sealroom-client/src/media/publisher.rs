@@ -61,10 +61,7 @@ impl Publisher {
     /// Adds the send-only m-lines for `publish` to `change`.
     pub(crate) fn offer(change: &mut SdpApi, publish: Option<SyntheticMedia>) -> Self {
         let Some(publish) = publish else {
-            return Self {
-                audio: None,
-                video: None,
-            };
+            return Self::receive_only();
         };
         // One media stream for both tracks, so receivers play them in sync.
         let stream_id = format!("sealroom-{:016x}", rand::random::<u64>());
@@ -105,6 +102,14 @@ impl Publisher {
             }
         });
         Self { audio, video }
+    }
+
+    /// Nothing to publish: an engine that only receives.
+    pub(crate) fn receive_only() -> Self {
+        Self {
+            audio: None,
+            video: None,
+        }
     }
 
     /// Whether nothing is published.

@@ -7,6 +7,8 @@ use sealroom_e2ee::sframe::{SframeError, UnprotectedFrame};
 use serde::Serialize;
 use str0m::media::MediaKind;
 
+use super::latency::LatencyHistogram;
+
 /// Counters of one media engine since it started. Times are since the client's clock origin.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MediaStats {
@@ -30,6 +32,16 @@ pub struct MediaStats {
     pub first_decrypted_at: Option<Duration>,
     /// Whether ICE has a working candidate pair.
     pub ice_connected: bool,
+    /// RTP packets (not RTCP) sent, retransmissions included.
+    pub rtp_packets_sent: u64,
+    /// RTP packets (not RTCP) received, retransmissions included.
+    pub rtp_packets_received: u64,
+    /// Bytes of those packets as they arrived (SRTP: headers, payload and tag).
+    pub rtp_bytes_received: u64,
+    /// Send-to-receive latency of decrypted synthetic frames, on the clock their send time is
+    /// stamped with (see `synthetic::stamp_clock`): meaningful when sender and receiver run in
+    /// the same process, as in `sealroom load`.
+    pub latency: LatencyHistogram,
 }
 
 /// Frames decrypted from one sender.

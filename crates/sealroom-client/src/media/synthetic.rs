@@ -4,12 +4,13 @@
 //!
 //! Layout of a video frame: a valid VP8 frame header (RFC 6386 §9.1: the 3-byte frame tag, plus
 //! start code and dimensions on key frames, 10 bytes in all), an 8-byte sequence number, an
-//! 8-byte send time (µs since the client's clock origin), then filler. An audio frame is an Opus
+//! 8-byte send time (µs on [`stamp_clock`], one clock for the whole process), then filler. An audio frame is an Opus
 //! TOC byte (CELT fullband, 20 ms, mono, one frame), the same sequence number and send time, and
 //! filler. The filler is a pseudo-random stream seeded by the sequence number and the length,
 //! so a receiver can recompute it.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use str0m::media::MediaKind;
 
@@ -188,6 +189,25 @@ impl VideoSource {
     }
 }
 
+/// The clock send times are stamped with: time since the first reading in this process. Every
+/// client of a process shares it, so a receiver in the same process as the sender (`sealroom
+/// load`) reads the one-way latency off a frame.
+pub(crate) fn stamp_clock(now: Instant) -> Duration {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    now.saturating_duration_since(*ORIGIN.get_or_init(|| now))
+}
+
+/// The send time stamped into `payload`, if it is an intact synthetic frame of `kind`.
+pub(crate) fn sent_at(kind: MediaKind, payload: &[u8]) -> Option<Duration> {
+    let header_len = match kind {
+        MediaKind::Audio => 1,
+        MediaKind::Video => vp8_header_len(payload)?,
+    };
+    let stamp = payload.get(header_len + 8..header_len + STAMP_LEN)?;
+    let micros = u64::from_be_bytes(stamp.try_into().ok()?);
+    Some(Duration::from_micros(micros))
+}
+
 /// Whether `payload` is exactly a frame a Sealroom synthetic source of `kind` produces: header,
 /// layout and every filler byte.
 pub fn is_intact(kind: MediaKind, payload: &[u8]) -> bool {
@@ -320,6 +340,14 @@ mod tests {
         assert_eq!(u16::from_le_bytes([b[8], b[9]]), 720);
         assert_eq!(b[10..18], 0u64.to_be_bytes(), "sequence number");
         assert_eq!(b[18..26], 1_234_000u64.to_be_bytes(), "send time in µs");
+        assert_eq!(sent_at(MediaKind::Video, b), Some(T));
+        let mut source = VideoSource::new(VideoLayer::High);
+        source.next_frame(T);
+        let delta = source.next_frame(T * 2);
+        assert!(!delta.keyframe);
+        assert_eq!(sent_at(MediaKind::Video, &delta.bytes), Some(T * 2));
+        let audio = AudioSource::default().next_frame(T * 3).bytes;
+        assert_eq!(sent_at(MediaKind::Audio, &audio), Some(T * 3));
     }
 
     #[test]
