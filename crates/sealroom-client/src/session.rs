@@ -237,6 +237,7 @@ impl RoomClient {
             removals_pending: false,
             session: None,
             last_seq: 0,
+            held_offer: None,
         };
         for message in state.enter(&options, joined).await? {
             sink.send(text(&message)).await?;
@@ -445,6 +446,8 @@ struct Signalling {
     session: Option<Session>,
     /// The highest message number received in the session.
     last_seq: u64,
+    /// Our media offer, held while we wait in the lobby.
+    held_offer: Option<String>,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -620,7 +623,18 @@ impl Signalling {
         .await
         .map_err(|e| SessionError::Media(e.to_string()))?;
         *self.media.lock().await = Some(media);
-        let mut out = vec![ClientMessage::SdpOffer { sdp: offer }];
+        // The server takes media only from those in the meeting: someone waiting in the lobby
+        // offers once it is let in (the room's settings are the first sign of that).
+        let waiting = matches!(
+            joined.action,
+            GroupAction::WaitInLobby | GroupAction::WaitForModerator
+        );
+        let mut out = Vec::new();
+        if waiting {
+            self.held_offer = Some(offer);
+        } else {
+            out.push(ClientMessage::SdpOffer { sdp: offer });
+        }
         out.extend(self.on_joined(joined.action)?);
         Ok(out)
     }
@@ -992,7 +1006,12 @@ impl Signalling {
                     s.permissions = permissions;
                     s.room_wait_for_moderator = wait_for_moderator;
                 });
-                Vec::new()
+                // Only those in the meeting get its settings: we were let in.
+                self.held_offer
+                    .take()
+                    .map(|sdp| ClientMessage::SdpOffer { sdp })
+                    .into_iter()
+                    .collect()
             }
             ServerMessage::Removed { reason } => {
                 // The server closes the connection next; the group session ends with it.

@@ -149,6 +149,20 @@ impl ObservedGroup {
             .collect()
     }
 
+    /// The clear authenticated data of an application message (a PrivateMessage of this
+    /// group), without touching the observed state: anything else — a commit sent as an
+    /// application message — is refused, not applied.
+    pub fn application_data(&self, bytes: &[u8]) -> Result<Vec<u8>, GroupError> {
+        let message = decode_message(bytes)?;
+        if message.group_id() != Some(self.group_id()) {
+            return Err(GroupError::WrongGroup);
+        }
+        if message.wire_format() != WireFormat::PrivateMessage {
+            return Err(GroupError::Malformed("not an application message".into()));
+        }
+        private_message_authenticated_data(bytes)
+    }
+
     /// Checks a message a member sent and, if it is a valid commit for the current epoch,
     /// applies it to the observed state. An invalid message leaves the state unchanged.
     pub fn process(&mut self, bytes: &[u8]) -> Result<ObservedMessage, GroupError> {

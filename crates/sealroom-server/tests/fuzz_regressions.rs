@@ -40,7 +40,6 @@ fn room_with_alice_and_bob() -> (Room, GroupSession) {
 /// an epoch no member was told of (nobody got a `Commit`), and refuses every member's next
 /// commit as `wrong_epoch`: any member can stall the group.
 #[test]
-#[ignore = "open bug in room.rs found by fuzzing; see docs/FUZZING.md"]
 fn commit_sent_as_an_application_message_does_not_move_the_epoch() {
     let (mut room, mut alice) = room_with_alice_and_bob();
     let smuggled = alice.commit(&[], &[]).unwrap();
