@@ -141,6 +141,9 @@ pub struct MediaSettings {
     /// Payload bits per second one participant may publish, all tracks together; beyond it
     /// the SFU drops its packets before forwarding them.
     pub max_publish_bps: u64,
+    /// Media threads; each has its own SFU and ports (`udp_listen`'s port, the next, …,
+    /// likewise for `tcp_listen`) and carries whole rooms. 0: one per CPU.
+    pub threads: usize,
 }
 
 impl Default for Config {
@@ -164,6 +167,7 @@ impl Default for MediaSettings {
             public_ip: None,
             tcp_listen: None,
             max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
+            threads: 0,
         }
     }
 }

@@ -101,8 +101,6 @@ pub struct RunningServer {
     pub http_addr: SocketAddr,
     /// Whether it serves HTTPS.
     pub tls: bool,
-    /// The SFU's UDP address actually bound.
-    pub media_addr: SocketAddr,
     /// The media server, for tests that tap what it forwards.
     pub media: MediaServer,
     /// The database, for tests that read the audit log.
@@ -141,8 +139,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         public_ip: config.media.public_ip,
         tcp_listen: config.media.tcp_listen,
         max_publish_bps: config.media.max_publish_bps,
-    })
-    .await?;
+        threads: match config.media.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            threads => threads,
+        },
+    })?;
     let state = Arc::new(AppState {
         rooms: Mutex::default(),
         mailboxes: Mutex::default(),
@@ -186,7 +187,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let listener = std::net::TcpListener::bind(config.listen)?;
     listener.set_nonblocking(true)?;
     let http_addr = listener.local_addr()?;
-    tracing::info!(%http_addr, tls = tls.is_some(), media_addr = %media.udp_addr(), "sealroom serving");
+    tracing::info!(%http_addr, tls = tls.is_some(), media_addrs = ?media.udp_addrs(), "sealroom serving");
     // The peer address feeds the per-address join limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let task = match tls.clone() {
@@ -204,7 +205,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     Ok(RunningServer {
         http_addr,
         tls: tls.is_some(),
-        media_addr: media.udp_addr(),
         media,
         storage,
         task,

@@ -58,6 +58,10 @@ struct ServeArgs {
     /// TCP address for ICE-TCP, the fallback for clients whose UDP is blocked [default: off].
     #[arg(long, env = "SEALROOM_MEDIA_TCP")]
     media_tcp: Option<SocketAddr>,
+    /// Media threads, each with its own ports counted up from --media-udp (and --media-tcp)
+    /// and whole rooms on it [default: 0, one per CPU].
+    #[arg(long, env = "SEALROOM_MEDIA_THREADS")]
+    media_threads: Option<usize>,
     /// PEM certificate chain to serve HTTPS with (with --tls-key).
     #[arg(long, env = "SEALROOM_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -96,6 +100,9 @@ impl ServeArgs {
         }
         if let Some(tcp) = self.media_tcp {
             config.media.tcp_listen = Some(tcp);
+        }
+        if let Some(threads) = self.media_threads {
+            config.media.threads = threads;
         }
         if self.tls_cert.is_some() {
             config.tls.cert_file = self.tls_cert;

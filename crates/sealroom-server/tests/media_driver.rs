@@ -39,6 +39,8 @@ struct Peer {
     received: Vec<Vec<u8>>,
     frames: u64,
     next_frame: Instant,
+    /// The port of the SFU's UDP candidate in its answer: which media thread serves us.
+    sfu_port: Option<u16>,
 }
 
 impl Peer {
@@ -92,6 +94,7 @@ impl Peer {
             received: Vec::new(),
             frames: 0,
             next_frame: now,
+            sfu_port: None,
         }
     }
 
@@ -104,6 +107,13 @@ impl Peer {
             .add_participant(room, self.name, &offer.to_sdp_string())
             .await
             .expect("SFU answers");
+        // a=candidate:<foundation> <component> udp <priority> <ip> <port> typ host
+        self.sfu_port = answer
+            .lines()
+            .filter_map(|line| line.strip_prefix("a=candidate:"))
+            .map(|c| c.split_whitespace().collect::<Vec<_>>())
+            .find(|c| c.get(2).is_some_and(|p| p.eq_ignore_ascii_case("udp")))
+            .and_then(|c| c.get(5)?.parse().ok());
         let answer = SdpAnswer::from_sdp_string(&answer).expect("answer parses");
         self.rtc
             .sdp_api()
@@ -262,8 +272,8 @@ async fn media_flows_between_clients_over_udp() {
         public_ip: None,
         tcp_listen: None,
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
+        threads: 1,
     })
-    .await
     .expect("media server starts");
     assert_ne!(media.udp_addr().port(), 0);
     let tapped: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
@@ -315,14 +325,71 @@ async fn media_flows_between_clients_over_udp() {
 }
 
 #[tokio::test]
+async fn rooms_spread_over_media_threads_and_media_stays_in_its_room() {
+    let (media, mut events) = MediaServer::start(MediaConfig {
+        udp_listen: local(0),
+        public_ip: None,
+        tcp_listen: None,
+        max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
+        threads: 2,
+    })
+    .expect("media server starts");
+    let ports: Vec<u16> = media.udp_addrs().iter().map(SocketAddr::port).collect();
+    assert_eq!(ports.len(), 2);
+
+    let mut first = [Peer::udp("alice").await, Peer::udp("bob").await];
+    for peer in &mut first {
+        peer.join(&media, "first").await;
+    }
+    assert!(run_until(&media, &mut events, &mut first, |p| exchanged(p, 25)).await);
+    let mut second = [Peer::udp("carol").await, Peer::udp("dave").await];
+    for peer in &mut second {
+        peer.join(&media, "second").await;
+    }
+    // `exchanged` also checks that each received only what its room-mate sent.
+    assert!(run_until(&media, &mut events, &mut second, |p| exchanged(p, 25)).await);
+
+    let port_of = |peer: &Peer| peer.sfu_port.expect("a UDP candidate in the answer");
+    assert_eq!(
+        port_of(&first[0]),
+        port_of(&first[1]),
+        "a room stays on one thread"
+    );
+    assert_eq!(port_of(&second[0]), port_of(&second[1]));
+    assert_ne!(
+        port_of(&first[0]),
+        port_of(&second[0]),
+        "two rooms, two threads"
+    );
+    assert!(ports.contains(&port_of(&first[0])) && ports.contains(&port_of(&second[0])));
+    let stats = media.stats();
+    assert_eq!((stats.participants, stats.rooms), (4, 2), "{stats:?}");
+
+    // Controls reach the thread the participant is on.
+    media
+        .set_audio_muted("dave", true)
+        .await
+        .expect("dave is known");
+    media.remove_participant("alice");
+    media.remove_participant("bob");
+    let handle = media.clone();
+    let freed = run_until(&media, &mut events, &mut second, move |_| {
+        handle.stats().participants == 2
+    })
+    .await;
+    assert!(freed, "{:?}", media.stats());
+    assert_eq!(media.stats().rooms, 1);
+}
+
+#[tokio::test]
 async fn ice_tcp_client_exchanges_media_with_a_udp_client() {
     let (media, mut events) = MediaServer::start(MediaConfig {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: Some(local(0)),
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
+        threads: 1,
     })
-    .await
     .expect("media server starts");
     let tcp = media.tcp_addr().expect("TCP bound");
 
@@ -347,8 +414,8 @@ async fn bad_requests_are_errors_not_crashes() {
         public_ip: None,
         tcp_listen: None,
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
+        threads: 1,
     })
-    .await
     .expect("media server starts");
     assert!(
         media

@@ -199,6 +199,22 @@ pub struct SfuStats {
     pub subscriptions: usize,
 }
 
+/// Counters of several SFUs (one per media thread) add up to the server's.
+impl std::iter::Sum for SfuStats {
+    fn sum<I: Iterator<Item = SfuStats>>(stats: I) -> SfuStats {
+        stats.fold(SfuStats::default(), |total, s| SfuStats {
+            forwarded_packets: total.forwarded_packets + s.forwarded_packets,
+            forwarded_bytes: total.forwarded_bytes + s.forwarded_bytes,
+            dropped_packets: total.dropped_packets + s.dropped_packets,
+            over_budget_packets: total.over_budget_packets + s.over_budget_packets,
+            participants: total.participants + s.participants,
+            rooms: total.rooms + s.rooms,
+            published_tracks: total.published_tracks + s.published_tracks,
+            subscriptions: total.subscriptions + s.subscriptions,
+        })
+    }
+}
+
 /// A function that sees the payload of every RTP packet the SFU forwards, once per
 /// receiver, as it arrived from the publisher. For tests ("a curious server sees only
 /// ciphertext") and diagnostics only: it runs on the forwarding path.
