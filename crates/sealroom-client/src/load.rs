@@ -46,6 +46,9 @@ pub struct LoadPlan {
     pub participants: usize,
     /// Participants per room.
     pub room_size: usize,
+    /// Participants per room who publish video (the first ones to join); the others publish
+    /// audio only. Every participant receives everything in its room.
+    pub video_publishers: usize,
     /// Steady-state measurement window.
     pub duration: Duration,
     /// Local IP for media.
@@ -71,6 +74,18 @@ pub enum Endpoint {
     },
 }
 
+impl LoadPlan {
+    /// Whether the participant joining a room as `index` (from 0) publishes video.
+    pub fn publishes_video(&self, index: usize) -> bool {
+        index < self.video_publishers
+    }
+
+    /// The videos participant `index` of a room receives: every other video publisher's.
+    pub fn videos_received(&self, index: usize) -> usize {
+        self.video_publishers - usize::from(self.publishes_video(index))
+    }
+}
+
 impl Endpoint {
     /// The target this endpoint is.
     pub fn target(&self) -> Target {
@@ -87,6 +102,10 @@ pub async fn run(plan: &LoadPlan, endpoint: &Endpoint) -> anyhow::Result<LoadRep
     anyhow::ensure!(
         plan.participants >= plan.room_size,
         "--participants must be at least --room-size"
+    );
+    anyhow::ensure!(
+        (1..=plan.room_size).contains(&plan.video_publishers),
+        "--video-publishers must be between 1 and --room-size"
     );
     match endpoint {
         Endpoint::Sealroom { server, pid } => sealroom::run(plan, server, *pid).await,

@@ -1,5 +1,5 @@
-//! The `sealroom` binary as a user runs it: `sealroom serve`, and three `sealroom join
-//! --synthetic --report json` clients meeting through it.
+//! The `sealroom` binary as a user runs it: `sealroom serve`, three `sealroom join
+//! --synthetic --report json` clients meeting through it, and `sealroom load` against it.
 
 use std::{
     io::{BufRead, BufReader},
@@ -121,6 +121,49 @@ fn three_joins_through_the_binary_decrypt_each_other() {
         .collect();
     assert!(codes[0].is_string());
     assert!(codes.iter().all(|c| *c == codes[0]), "{codes:?}");
+}
+
+#[test]
+fn load_through_the_binary_counts_what_arrives() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, url) = serve(data.path());
+    // Two rooms of three in which one participant publishes video; everyone sends audio.
+    let output = Command::new(SEALROOM)
+        .args([
+            "load",
+            "--server",
+            &url,
+            "--participants",
+            "6",
+            "--room-size",
+            "3",
+        ])
+        .args(["--video-publishers", "1", "--duration", "2", "--json"])
+        .args(["--server-pid", &server.0.id().to_string()])
+        .output()
+        .expect("sealroom load runs");
+    assert!(output.status.success(), "sealroom load failed: {output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert_eq!(report["rooms"], 2);
+    assert_eq!(report["publishers"], 2, "video publishers");
+    // Each video reaches the other two members of its room.
+    assert_eq!(report["streams_expected"], 4, "{report}");
+    assert_eq!(report["streams_received"], 4, "{report}");
+    let received = report["rtp_packets_received"].as_u64().expect("packets");
+    let expected = report["rtp_packets_expected"].as_u64().expect("packets");
+    assert!(received > 0 && received * 100 >= expected * 95, "{report}");
+    // What the clients counted is what the server says it forwarded, within the edges of
+    // the window.
+    let counted = report["server_counted_packets_per_s"]
+        .as_f64()
+        .expect("scraped");
+    let arrived = report["forwarded_packets_per_s"].as_f64().expect("counted");
+    assert!((counted - arrived).abs() <= arrived * 0.05, "{report}");
+    assert!(report["server_cpu_seconds"].as_f64().expect("from /proc") > 0.0);
+    assert!(
+        report["rekey_p50_ms"].as_u64().is_some(),
+        "one leave per room: {report}"
+    );
 }
 
 #[test]

@@ -74,6 +74,7 @@ mod error;
 mod forwarder;
 mod ingress;
 mod participant;
+mod paths;
 mod track;
 
 use std::collections::{HashMap, VecDeque};
@@ -462,6 +463,12 @@ impl Sfu {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.advance(now);
         for p in self.participants.values_mut() {
+            for addr in p.paths.take_abandoned(now) {
+                p.give_up_path(addr);
+                self.demux.forget(Protocol::Udp, addr, p.id);
+                // str0m picks the new path on its next timeout.
+                p.next_timeout = now;
+            }
             if p.next_timeout <= now {
                 if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
                     p.span.in_scope(|| debug!("timeout handling failed: {e}"));
@@ -560,11 +567,10 @@ impl Sfu {
         contents: &[u8],
     ) -> Option<ParticipantId> {
         if let Some(id) = self.demux.lookup(proto, source)
-            && self
-                .participants
-                .get(&id)
-                .is_some_and(|p| p.rtc.accepts(input))
+            && let Some(p) = self.participants.get_mut(&id)
+            && p.rtc.accepts(input)
         {
+            p.paths.seen(proto, source, self.now);
             return Some(id);
         }
         if !demux::is_stun(contents) {
@@ -575,7 +581,7 @@ impl Sfu {
             .values_mut()
             .find(|p| p.rtc.accepts(input))?;
         self.demux.learn(proto, source, p.id);
-        p.addresses.push((proto, source));
+        p.paths.learn(proto, source, self.now);
         Some(p.id)
     }
 
@@ -589,8 +595,8 @@ impl Sfu {
             p.drain(&mut self.outputs, &mut self.work);
         }
         self.by_name.remove(&p.name);
-        for (proto, addr) in &p.addresses {
-            self.demux.forget(*proto, *addr, id);
+        for (proto, addr) in p.paths.addresses() {
+            self.demux.forget(proto, addr, id);
         }
         let room_members = match self.rooms.get_mut(&p.room) {
             Some(members) => {

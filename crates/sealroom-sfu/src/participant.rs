@@ -9,14 +9,14 @@ use str0m::bwe::BweKind;
 use str0m::change::SdpPendingOffer;
 use str0m::format::{Codec, PayloadParams};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
-use str0m::net::Protocol;
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Vp8Descriptor};
 
 use crate::ingress::IngressBudget;
-use str0m::{Event, IceConnectionState, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Output, Rtc};
 use tracing::{Span, debug, info, warn};
 
 use crate::forwarder::{Forwarder, PacketView};
+use crate::paths::Paths;
 use crate::track::{LayerId, Track, TrackId, TrackRole};
 use crate::{PayloadTap, SfuOutput};
 
@@ -117,8 +117,8 @@ pub(crate) struct Participant {
     pub pending_offer: Option<SdpPendingOffer>,
     pub subscriptions: HashMap<TrackId, Subscription>,
     pub published: Vec<TrackId>,
-    /// Remote addresses learnt for demultiplexing, to forget them on removal.
-    pub addresses: Vec<(Protocol, SocketAddr)>,
+    /// Remote addresses learnt for demultiplexing, and when each last carried something.
+    pub paths: Paths,
     pub next_timeout: Instant,
     bandwidth_bps: Option<u64>,
     /// The estimate shared among the video tracks this participant receives.
@@ -182,7 +182,7 @@ impl Participant {
             pending_offer: None,
             subscriptions: HashMap::new(),
             published: Vec::new(),
-            addresses: Vec::new(),
+            paths: Paths::default(),
             next_timeout: now,
             bandwidth_bps: None,
             video_budget_bps: None,
@@ -225,6 +225,29 @@ impl Participant {
         if !self.rtc.is_alive() {
             self.mark_dead(work);
         }
+    }
+
+    /// Stops sending to a remote address the client has left (see [`crate::paths`]). Its
+    /// candidate is the one in the client's SDP (host) or, behind NAT or a relay, the one
+    /// str0m made from its first check there (peer-reflexive, which str0m has no
+    /// constructor for; parsed from its SDP form, which carries the same fields).
+    pub fn give_up_path(&mut self, addr: SocketAddr) {
+        let prflx = format!(
+            "candidate:sealroom 1 udp 1 {} {} typ prflx",
+            addr.ip(),
+            addr.port()
+        );
+        let candidates = [
+            Candidate::host(addr, "udp").ok(),
+            Candidate::from_sdp_string(&prflx).ok(),
+        ];
+        let mut api = self.rtc.direct_api();
+        let given_up = candidates
+            .iter()
+            .flatten()
+            .any(|candidate| api.invalidate_candidate(candidate));
+        self.span
+            .in_scope(|| info!(%addr, given_up, "media path silent while another is in use"));
     }
 
     fn mark_dead(&mut self, work: &mut VecDeque<Work>) {

@@ -126,10 +126,11 @@ pub(super) async fn measure(
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let samples = participants.samples().await;
-        let all_flowing = samples
-            .iter()
-            .flatten()
-            .all(|s| s.video_senders() >= plan.room_size - 1);
+        let all_flowing = samples.iter().all(|room| {
+            room.iter()
+                .enumerate()
+                .all(|(index, s)| s.video_senders() >= plan.videos_received(index))
+        });
         if all_flowing {
             break;
         }
@@ -188,7 +189,7 @@ pub struct LoadReport {
     pub room_size: usize,
     /// Rooms.
     pub rooms: usize,
-    /// Participants publishing (Opus-like audio and VP8-like video each).
+    /// Participants publishing video (VP8-like; everyone publishes Opus-like audio).
     pub publishers: usize,
     /// Participants receiving everyone else in their room.
     pub subscribers: usize,
@@ -205,10 +206,10 @@ pub struct LoadReport {
     pub streams_received: usize,
     /// Expected streams: participants × (room size − 1).
     pub streams_expected: usize,
-    /// Frames each publisher sent per second in the window, on average: 80 (50 audio, 30
-    /// video) when the load generator keeps up, fewer when it is short of CPU (a late frame
+    /// Frames each participant sent per second in the window, on average: 80 (50 audio, 30
+    /// video) for a video publisher, 50 for audio only, when the load generator keeps up, fewer when it is short of CPU (a late frame
     /// slot is skipped, not sent in a burst).
-    pub frames_sent_per_publisher_per_s: f64,
+    pub frames_sent_per_participant_per_s: f64,
     /// Frames the publishers sent in the window times the receivers in their room.
     pub frames_expected: u64,
     /// Frames the receivers decrypted in the window.
@@ -331,15 +332,15 @@ impl LoadReport {
             participants,
             room_size: plan.room_size,
             rooms,
-            publishers: participants,
+            publishers: rooms * plan.video_publishers,
             subscribers: participants,
             peer_connections: participants * peer_connections_per_participant,
             window_seconds: seconds,
             join_time_p50_ms: percentile(&join_times, 0.50),
             join_time_p95_ms: percentile(&join_times, 0.95),
             streams_received,
-            streams_expected: participants * (plan.room_size - 1),
-            frames_sent_per_publisher_per_s: frames_sent as f64 / seconds / participants as f64,
+            streams_expected: rooms * plan.video_publishers * (plan.room_size - 1),
+            frames_sent_per_participant_per_s: frames_sent as f64 / seconds / participants as f64,
             frames_expected,
             frames_received,
             frame_loss: loss(frames_received, frames_expected),
@@ -456,7 +457,7 @@ impl fmt::Display for Comparison {
             |_| None,
         );
         row(
-            "publishers / subscribers",
+            "video publishers / subscribers",
             &|r| format!("{} / {}", r.publishers, r.subscribers),
             |_| None,
         );
@@ -471,8 +472,8 @@ impl fmt::Display for Comparison {
             |_| None,
         );
         row(
-            "frames sent/s per publisher",
-            &|r| format!("{:.1}", r.frames_sent_per_publisher_per_s),
+            "frames sent/s per participant",
+            &|r| format!("{:.1}", r.frames_sent_per_participant_per_s),
             |_| None,
         );
         row(

@@ -75,7 +75,8 @@ pub(super) async fn run(
         rand::fill(&mut base_key[..]);
         let mut members = Vec::new();
         for index in 0..plan.room_size {
-            let participant = Participant::join(&api, room, index, &base_key, plan.bind_ip)
+            let video = plan.publishes_video(index);
+            let participant = Participant::join(&api, room, index, video, &base_key, plan.bind_ip)
                 .await
                 .with_context(|| format!("participant {index} joining Janus room {room}"))?;
             members.push(participant);
@@ -149,6 +150,7 @@ impl Participant {
         api: &Api,
         room: u64,
         index: usize,
+        video: bool,
         base_key: &[u8],
         bind_ip: IpAddr,
     ) -> anyhow::Result<Self> {
@@ -185,7 +187,7 @@ impl Participant {
                 bind_ip,
                 publish: Some(SyntheticMedia {
                     audio: true,
-                    video: true,
+                    video,
                     simulcast: false,
                 }),
                 suite: MEDIA_SUITE,

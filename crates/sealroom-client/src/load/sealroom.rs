@@ -68,7 +68,7 @@ pub(super) async fn run(
                     display_name: format!("p{room}-{i}"),
                     publish: Some(SyntheticMedia {
                         audio: true,
-                        video: true,
+                        video: plan.publishes_video(i),
                         simulcast: false,
                     }),
                     bind_ip: plan.bind_ip,
