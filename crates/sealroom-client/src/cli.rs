@@ -82,10 +82,10 @@ pub struct LoadArgs {
     /// Participants per room.
     #[arg(long, default_value_t = 10)]
     pub room_size: usize,
-    /// Participants per room who publish video, the others audio only (as in a large meeting
-    /// where few have their camera on) [default: all of them].
+    /// Participants per room who publish audio and video; the others only receive, as most
+    /// people in a large meeting [default: all of them].
     #[arg(long)]
-    pub video_publishers: Option<usize>,
+    pub publishers: Option<usize>,
     /// Seconds of steady state to measure.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -111,7 +111,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
     let plan = LoadPlan {
         participants: args.participants,
         room_size: args.room_size,
-        video_publishers: args.video_publishers.unwrap_or(args.room_size),
+        publishers: args.publishers.unwrap_or(args.room_size),
         duration: Duration::from_secs_f64(args.duration),
         bind_ip: args.bind_ip,
     };

@@ -46,9 +46,9 @@ pub struct LoadPlan {
     pub participants: usize,
     /// Participants per room.
     pub room_size: usize,
-    /// Participants per room who publish video (the first ones to join); the others publish
-    /// audio only. Every participant receives everything in its room.
-    pub video_publishers: usize,
+    /// Participants per room who publish audio and video (the first ones to join); the others
+    /// only receive, as most people in a large meeting. Everyone receives every publisher.
+    pub publishers: usize,
     /// Steady-state measurement window.
     pub duration: Duration,
     /// Local IP for media.
@@ -75,14 +75,14 @@ pub enum Endpoint {
 }
 
 impl LoadPlan {
-    /// Whether the participant joining a room as `index` (from 0) publishes video.
-    pub fn publishes_video(&self, index: usize) -> bool {
-        index < self.video_publishers
+    /// Whether the participant joining a room as `index` (from 0) publishes.
+    pub fn publishes(&self, index: usize) -> bool {
+        index < self.publishers
     }
 
-    /// The videos participant `index` of a room receives: every other video publisher's.
+    /// The videos participant `index` of a room receives: every other publisher's.
     pub fn videos_received(&self, index: usize) -> usize {
-        self.video_publishers - usize::from(self.publishes_video(index))
+        self.publishers - usize::from(self.publishes(index))
     }
 }
 
@@ -104,8 +104,8 @@ pub async fn run(plan: &LoadPlan, endpoint: &Endpoint) -> anyhow::Result<LoadRep
         "--participants must be at least --room-size"
     );
     anyhow::ensure!(
-        (1..=plan.room_size).contains(&plan.video_publishers),
-        "--video-publishers must be between 1 and --room-size"
+        (1..=plan.room_size).contains(&plan.publishers),
+        "--publishers must be between 1 and --room-size"
     );
     match endpoint {
         Endpoint::Sealroom { server, pid } => sealroom::run(plan, server, *pid).await,

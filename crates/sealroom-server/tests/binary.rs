@@ -127,7 +127,7 @@ fn three_joins_through_the_binary_decrypt_each_other() {
 fn load_through_the_binary_counts_what_arrives() {
     let data = tempfile::tempdir().unwrap();
     let (server, url) = serve(data.path());
-    // Two rooms of three in which one participant publishes video; everyone sends audio.
+    // Two rooms of three in which one participant publishes; the others only receive.
     let output = Command::new(SEALROOM)
         .args([
             "load",
@@ -138,14 +138,14 @@ fn load_through_the_binary_counts_what_arrives() {
             "--room-size",
             "3",
         ])
-        .args(["--video-publishers", "1", "--duration", "2", "--json"])
+        .args(["--publishers", "1", "--duration", "2", "--json"])
         .args(["--server-pid", &server.0.id().to_string()])
         .output()
         .expect("sealroom load runs");
     assert!(output.status.success(), "sealroom load failed: {output:?}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
     assert_eq!(report["rooms"], 2);
-    assert_eq!(report["publishers"], 2, "video publishers");
+    assert_eq!(report["publishers"], 2);
     // Each video reaches the other two members of its room.
     assert_eq!(report["streams_expected"], 4, "{report}");
     assert_eq!(report["streams_received"], 4, "{report}");

@@ -189,7 +189,7 @@ pub struct LoadReport {
     pub room_size: usize,
     /// Rooms.
     pub rooms: usize,
-    /// Participants publishing video (VP8-like; everyone publishes Opus-like audio).
+    /// Participants publishing (Opus-like audio and VP8-like video each).
     pub publishers: usize,
     /// Participants receiving everyone else in their room.
     pub subscribers: usize,
@@ -206,10 +206,10 @@ pub struct LoadReport {
     pub streams_received: usize,
     /// Expected streams: participants × (room size − 1).
     pub streams_expected: usize,
-    /// Frames each participant sent per second in the window, on average: 80 (50 audio, 30
-    /// video) for a video publisher, 50 for audio only, when the load generator keeps up, fewer when it is short of CPU (a late frame
+    /// Frames each publisher sent per second in the window, on average: 80 (50 audio, 30
+    /// video) when the load generator keeps up, fewer when it is short of CPU (a late frame
     /// slot is skipped, not sent in a burst).
-    pub frames_sent_per_participant_per_s: f64,
+    pub frames_sent_per_publisher_per_s: f64,
     /// Frames the publishers sent in the window times the receivers in their room.
     pub frames_expected: u64,
     /// Frames the receivers decrypted in the window.
@@ -332,15 +332,17 @@ impl LoadReport {
             participants,
             room_size: plan.room_size,
             rooms,
-            publishers: rooms * plan.video_publishers,
+            publishers: rooms * plan.publishers,
             subscribers: participants,
             peer_connections: participants * peer_connections_per_participant,
             window_seconds: seconds,
             join_time_p50_ms: percentile(&join_times, 0.50),
             join_time_p95_ms: percentile(&join_times, 0.95),
             streams_received,
-            streams_expected: rooms * plan.video_publishers * (plan.room_size - 1),
-            frames_sent_per_participant_per_s: frames_sent as f64 / seconds / participants as f64,
+            streams_expected: rooms * plan.publishers * (plan.room_size - 1),
+            frames_sent_per_publisher_per_s: frames_sent as f64
+                / seconds
+                / (rooms * plan.publishers).max(1) as f64,
             frames_expected,
             frames_received,
             frame_loss: loss(frames_received, frames_expected),
@@ -457,7 +459,7 @@ impl fmt::Display for Comparison {
             |_| None,
         );
         row(
-            "video publishers / subscribers",
+            "publishers / subscribers",
             &|r| format!("{} / {}", r.publishers, r.subscribers),
             |_| None,
         );
@@ -472,8 +474,8 @@ impl fmt::Display for Comparison {
             |_| None,
         );
         row(
-            "frames sent/s per participant",
-            &|r| format!("{:.1}", r.frames_sent_per_participant_per_s),
+            "frames sent/s per publisher",
+            &|r| format!("{:.1}", r.frames_sent_per_publisher_per_s),
             |_| None,
         );
         row(

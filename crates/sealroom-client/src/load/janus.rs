@@ -75,10 +75,11 @@ pub(super) async fn run(
         rand::fill(&mut base_key[..]);
         let mut members = Vec::new();
         for index in 0..plan.room_size {
-            let video = plan.publishes_video(index);
-            let participant = Participant::join(&api, room, index, video, &base_key, plan.bind_ip)
-                .await
-                .with_context(|| format!("participant {index} joining Janus room {room}"))?;
+            let publishes = plan.publishes(index);
+            let participant =
+                Participant::join(&api, room, index, publishes, &base_key, plan.bind_ip)
+                    .await
+                    .with_context(|| format!("participant {index} joining Janus room {room}"))?;
             members.push(participant);
         }
         participants.push(members);
@@ -119,7 +120,9 @@ impl Participants for Rooms {
             let mut samples = Vec::new();
             for participant in members {
                 let mut sample = Sample::default();
-                sample.add(&participant.publisher.stats());
+                if let Some(publisher) = &participant.publisher {
+                    sample.add(&publisher.stats());
+                }
                 if let Some(subscriber) = participant.subscriber.lock().await.as_ref() {
                     sample.add(&subscriber.stats());
                 }
@@ -138,7 +141,9 @@ type SubscriberMedia = Arc<tokio::sync::Mutex<Option<Media>>>;
 /// someone to receive.
 struct Participant {
     session: Arc<Session>,
-    publisher: Media,
+    /// None for a participant who only receives (it joins as a publisher all the same, to
+    /// be told about the room's publishers).
+    publisher: Option<Media>,
     subscriber: SubscriberMedia,
     subscriptions: JoinHandle<()>,
 }
@@ -150,7 +155,7 @@ impl Participant {
         api: &Api,
         room: u64,
         index: usize,
-        video: bool,
+        publishes: bool,
         base_key: &[u8],
         bind_ip: IpAddr,
     ) -> anyhow::Result<Self> {
@@ -182,31 +187,11 @@ impl Participant {
             "Janus did not let us join: {}",
             joined.data
         );
-        let (publisher, offer) = Media::start(
-            MediaConfig {
-                bind_ip,
-                publish: Some(SyntheticMedia {
-                    audio: true,
-                    video,
-                    simulcast: false,
-                }),
-                suite: MEDIA_SUITE,
-            },
-            keys.clone(),
-            started,
-        )
-        .await?;
-        let published = session
-            .message(
-                handle,
-                json!({"request": "publish"}),
-                Some(json!({"type": "offer", "sdp": offer})),
-            )
-            .await?;
-        let answer = published
-            .sdp("answer")
-            .ok_or_else(|| anyhow!("Janus answered publish without SDP: {}", published.data))?;
-        publisher.accept_answer(answer).await?;
+        let publisher = if publishes {
+            Some(publish(&session, handle, bind_ip, &keys, started).await?)
+        } else {
+            None
+        };
 
         let subscriber = SubscriberMedia::default();
         let subscriptions = Subscriptions {
@@ -239,11 +224,49 @@ impl Participant {
     async fn leave(self) {
         self.subscriptions.abort();
         self.session.destroy().await;
-        self.publisher.stop().await;
+        if let Some(publisher) = self.publisher {
+            publisher.stop().await;
+        }
         if let Some(subscriber) = self.subscriber.lock().await.take() {
             subscriber.stop().await;
         }
     }
+}
+
+/// Publishes synthetic audio and video on the publisher handle; returns once Janus answered.
+async fn publish(
+    session: &Session,
+    handle: u64,
+    bind_ip: IpAddr,
+    keys: &Arc<Mutex<MediaKeyring>>,
+    started: Instant,
+) -> anyhow::Result<Media> {
+    let (publisher, offer) = Media::start(
+        MediaConfig {
+            bind_ip,
+            publish: Some(SyntheticMedia {
+                audio: true,
+                video: true,
+                simulcast: false,
+            }),
+            suite: MEDIA_SUITE,
+        },
+        keys.clone(),
+        started,
+    )
+    .await?;
+    let published = session
+        .message(
+            handle,
+            json!({"request": "publish"}),
+            Some(json!({"type": "offer", "sdp": offer})),
+        )
+        .await?;
+    let answer = published
+        .sdp("answer")
+        .ok_or_else(|| anyhow!("Janus answered publish without SDP: {}", published.data))?;
+    publisher.accept_answer(answer).await?;
+    Ok(publisher)
 }
 
 /// Keeps a participant subscribed to every other publisher in its room: subscribes to those

@@ -66,9 +66,9 @@ pub(super) async fn run(
                     server: server.to_owned(),
                     room: format!("load-{run_id:08x}-{room}"),
                     display_name: format!("p{room}-{i}"),
-                    publish: Some(SyntheticMedia {
+                    publish: plan.publishes(i).then_some(SyntheticMedia {
                         audio: true,
-                        video: plan.publishes_video(i),
+                        video: true,
                         simulcast: false,
                     }),
                     bind_ip: plan.bind_ip,
