@@ -115,14 +115,6 @@ fn run(data: &[u8]) {
                 after == before || (before.is_some() && after == before.map(|e| e + 1)),
                 "a commit moved the epoch from {before:?} to {after:?}"
             ),
-            // Known bug, reported (docs/FUZZING.md): `Room::application` hands the message to
-            // the observed group before it knows it is one, so a member's commit sent as an
-            // application message moves the delivery service to an epoch no member was told
-            // of. Until room.rs is fixed (then delete this arm, and un-ignore the regression
-            // test `commit_sent_as_an_application_message_does_not_move_the_epoch` in
-            // crates/sealroom-server/tests/fuzz_regressions.rs) it is let through here, so the
-            // target keeps looking for other bugs.
-            OP_APPLICATION if before.is_some() && after == before.map(|e| e + 1) => {}
             OP_GROUP_CREATED => assert!(
                 before.is_none() || after == before,
                 "a group info replaced the group at epoch {before:?}"

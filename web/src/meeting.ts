@@ -76,9 +76,6 @@ const STATS_INTERVAL_MS = 500;
 const RESUME_PATIENCE_MS = 60_000;
 /** What the page may send during an outage, at most; more is dropped (and noted). */
 const MAX_OUTBOX = 256;
-/** How long after the resume token the PeerConnection waits for TURN relays, which the server
- *  sends right behind it if it has any (measured: under a millisecond apart on loopback). */
-const ICE_SERVERS_GRACE_MS = 50;
 
 export class Meeting {
   connection: ConnectionState = 'connecting';
@@ -157,8 +154,8 @@ export class Meeting {
   private droppedAt: number | null = null;
   /** The TURN relays the server gave, for the PeerConnection. */
   private iceServers: RTCIceServer[] = [];
-  /** Whether this session's TURN relays are known (see `peerSetupSeen`). */
-  private peerSetupState: 'awaiting_token' | 'awaiting_relays' | 'known' = 'awaiting_token';
+  /** Whether this session's TURN relays are known (see `relaysArrived`). */
+  private relaysKnown = false;
   /** The PeerConnection waiting to be made. */
   private peerSetupWaiter: (() => void) | null = null;
   /** Sessions resumed so far (diagnostics and tests). */
@@ -283,7 +280,7 @@ export class Meeting {
         this.live = true;
       }
       // Read on arrival, not in turn: the PeerConnection waits for them (`peerSetup`).
-      if (message.type === 'resume_token' || message.type === 'ice_servers') this.peerSetupSeen(message);
+      if (message.type === 'ice_servers') this.relaysArrived(message.servers);
       // Removals and refusals are handled at once, ahead of anything queued: the server may
       // close the connection right after them, and that close must not pass for a drop to
       // reconnect from.
@@ -297,23 +294,14 @@ export class Meeting {
     };
   }
 
-  /** The server sends a joiner its TURN relays (if it has any) right after the resume token,
-   *  and a PeerConnection takes its ICE servers only when it is made (gathering starts with
-   *  our offer, and the SFU takes one offer per participant): the first one waits for them. */
-  private peerSetupSeen(message: ServerMessage): void {
-    if (message.type === 'ice_servers') {
-      this.iceServers = message.servers;
-      this.peerSetupState = 'known';
-    } else if (this.peerSetupState === 'awaiting_token') {
-      this.peerSetupState = 'awaiting_relays';
-      const session = this.sessionGeneration;
-      window.setTimeout(() => {
-        if (session !== this.sessionGeneration || this.peerSetupState !== 'awaiting_relays') return;
-        this.peerSetupState = 'known';
-        this.wakePeerSetup();
-      }, ICE_SERVERS_GRACE_MS);
-    }
-    if (this.peerSetupState === 'known') this.wakePeerSetup();
+  /** The server sends every joiner its TURN relays (an empty list if it has none) right after
+   *  the resume token, and a PeerConnection takes its ICE servers only when it is made
+   *  (gathering starts with our offer, and the SFU takes one offer per participant): the first
+   *  one waits for them. */
+  private relaysArrived(servers: RTCIceServer[]): void {
+    this.iceServers = servers;
+    this.relaysKnown = true;
+    this.wakePeerSetup();
   }
 
   private wakePeerSetup(): void {
@@ -322,10 +310,10 @@ export class Meeting {
     waiter?.();
   }
 
-  /** Resolves once this session's TURN relays are known (after a second at most, for a server
-   *  that sends no resume token). */
+  /** Resolves once this session's TURN relays are known (after a second at most, should they
+   *  never come). */
   private peerSetup(): Promise<void> {
-    if (this.peerSetupState === 'known') return Promise.resolve();
+    if (this.relaysKnown) return Promise.resolve();
     return new Promise((resolve) => {
       const fallback = window.setTimeout(() => this.wakePeerSetup(), 1000);
       this.peerSetupWaiter = () => {
@@ -552,7 +540,7 @@ export class Meeting {
     this.resumable = null;
     this.lastSeq = 0;
     this.droppedAt = null;
-    this.peerSetupState = 'awaiting_token';
+    this.relaysKnown = false;
     this.peerSetupWaiter = null;
     // What the page sent for the old session: its SDP belonged to the old PeerConnection, and
     // moderation must wait for the new session's role; the user sees the new state and acts again.
@@ -603,8 +591,7 @@ export class Meeting {
         if (this.participantId) this.resumable = { participantId: this.participantId, token: message.token };
         break;
       case 'ice_servers':
-        this.iceServers = message.servers;
-        break;
+        break; // taken on arrival (`relaysArrived`)
       case 'sdp_answer':
         await this.link?.acceptAnswer(message.sdp);
         break;

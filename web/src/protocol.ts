@@ -83,7 +83,8 @@ export type ServerMessage =
   /** Right after `joined`: the secret that resumes this session from a new connection. From
    *  `joined` on, every message of the session carries a `seq` in its envelope. */
   | { type: 'resume_token'; token: string }
-  /** TURN relays for where the direct path to the SFU fails (only if the server has TURN). */
+  /** Right after `resume_token`: TURN relays for where the direct path to the SFU fails (empty
+   *  if the server has none). */
   | { type: 'ice_servers'; servers: IceServer[] }
   /** A resume was accepted: `replayed` numbered messages the old connection missed follow. */
   | { type: 'resumed'; replayed: number }

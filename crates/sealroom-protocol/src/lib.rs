@@ -425,9 +425,9 @@ pub enum ServerMessage {
         /// 128 random bits, hex.
         token: String,
     },
-    /// The TURN relays to use where a direct path to the SFU fails (a browser puts them in
-    /// its RTCPeerConnection's `iceServers`), with credentials for this participant that
-    /// expire (TURN REST API).
+    /// Right after [`ServerMessage::ResumeToken`]: the TURN relays to use where a direct path
+    /// to the SFU fails (a browser puts them in its RTCPeerConnection's `iceServers`), with
+    /// credentials for this participant that expire (TURN REST API); empty without relays.
     IceServers {
         /// The relays.
         servers: Vec<IceServer>,

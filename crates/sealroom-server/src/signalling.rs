@@ -921,15 +921,17 @@ async fn join(
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .map(|m| m.token().to_owned());
-        let ice_servers = crate::turn::ice_servers(&state.turn, id, std::time::SystemTime::now())
-            .map(|server| ServerMessage::IceServers {
-                servers: vec![server],
-            });
+        // Sent even when empty: a browser makes its PeerConnection once it knows its relays.
+        let ice_servers = ServerMessage::IceServers {
+            servers: crate::turn::ice_servers(&state.turn, id, std::time::SystemTime::now())
+                .into_iter()
+                .collect(),
+        };
         state.dispatch(
             token
                 .map(|token| ServerMessage::ResumeToken { token })
                 .into_iter()
-                .chain(ice_servers)
+                .chain([ice_servers])
                 .map(|message| (id.clone(), message))
                 .collect(),
         );

@@ -34,6 +34,7 @@ async fn next(socket: &mut Socket) -> Option<ServerMessage> {
                 | ServerMessage::RoomSettings { .. }
                 | ServerMessage::ModeratorKey { .. }
                 | ServerMessage::ResumeToken { .. }
+                | ServerMessage::IceServers { .. }
                 | ServerMessage::SdpOffer { .. }
         ) {
             return Some(message);

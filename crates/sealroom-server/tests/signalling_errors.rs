@@ -24,6 +24,7 @@ async fn exchange(socket: &mut Socket, text: String) -> ServerMessage {
             ServerMessage::Participants { .. }
                 | ServerMessage::RoomSettings { .. }
                 | ServerMessage::ResumeToken { .. }
+                | ServerMessage::IceServers { .. }
         ) {
             return message;
         }

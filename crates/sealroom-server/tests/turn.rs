@@ -78,7 +78,8 @@ fn uclient(port: u16, username: &str, password: &str, peer: &str) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
 }
 
-async fn ice_server_for_a_participant(server: &TestServer) -> IceServer {
+/// The relays the server hands a joiner, right after its resume token.
+async fn ice_servers_for_a_participant(server: &TestServer) -> Vec<IceServer> {
     let mut socket = connect(server).await;
     let join = ClientMessage::Join {
         room: "relayed".into(),
@@ -90,16 +91,32 @@ async fn ice_server_for_a_participant(server: &TestServer) -> IceServer {
         .send(Message::Text(encode(&join).into()))
         .await
         .unwrap();
+    let mut after_token = false;
     loop {
         let Some(Ok(frame)) = socket.next().await else {
             panic!("no ice_servers message");
         };
-        if let Message::Text(text) = frame
-            && let Ok(ServerMessage::IceServers { mut servers }) = decode(&text)
-        {
-            return servers.remove(0);
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        match decode(&text) {
+            Ok(ServerMessage::ResumeToken { .. }) => after_token = true,
+            Ok(ServerMessage::IceServers { servers }) => {
+                assert!(after_token, "relays come right after the resume token");
+                return servers;
+            }
+            Ok(other) => assert!(!after_token, "{other:?} between token and relays"),
+            Err(e) => panic!("{e}"),
         }
     }
+}
+
+#[tokio::test]
+async fn without_turn_the_joiner_is_told_there_are_no_relays() {
+    let server = TestServer::start().await;
+    // A browser makes its PeerConnection once it knows its relays: it must not wait for a
+    // list that would never come.
+    assert!(ice_servers_for_a_participant(&server).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,7 +131,7 @@ async fn coturn_accepts_sealroom_credentials_and_refuses_to_relay_to_loopback() 
         }
     })
     .await;
-    let ice = ice_server_for_a_participant(&server).await;
+    let ice = ice_servers_for_a_participant(&server).await.remove(0);
     assert_eq!(ice.urls, [format!("turn:127.0.0.1:{port}")]);
     tokio::time::sleep(Duration::from_millis(300)).await; // coturn listening
 
