@@ -150,6 +150,12 @@ export class Meeting {
   /** What the page sent while the session was away: it goes out once the session is resumed
    *  and caught up (in order, after the replay). A fresh join drops it (see `teardownConnection`). */
   private outbox: ClientMessage[] = [];
+  /** What we sent in this session, numbered (the last MAX_OUTBOX): after a resume, those the
+   *  server did not take go again (they may have died with the old connection). */
+  private sentLog: { seq: number; message: ClientMessage }[] = [];
+  private lastClientSeq = 0;
+  /** The number of our last message the server took, from `resumed`. */
+  private takenClientSeq = 0;
   /** When the signalling connection dropped (performance.now()), while we try to resume. */
   private droppedAt: number | null = null;
   /** The TURN relays the server gave, for the PeerConnection. */
@@ -348,6 +354,7 @@ export class Meeting {
     if (message.type === 'resumed') {
       this.resuming = false;
       this.replayLeft = message.replayed;
+      this.takenClientSeq = message.last_client_seq ?? 0;
       this.enqueue('resumed', () => {
         if (generation !== this.socketGeneration) return;
         this.connection = 'connected';
@@ -373,20 +380,17 @@ export class Meeting {
     return true;
   }
 
-  /** The replay has been handled (queued after it): the session is live again, and what the
-   *  page sent meanwhile goes out. */
+  /** The replay has been handled (queued after it): the session is live again; what the old
+   *  connection may have lost goes again (with its numbers: the server takes each once), then
+   *  what the page sent meanwhile. */
   private caughtUp(generation: number): void {
     this.enqueue('resume', () => {
       if (generation !== this.socketGeneration) return;
       this.live = true;
-      const queued = this.outbox.splice(0);
-      // A commit of ours that got no answer, not even in the replay, may have died with the
-      // old connection (the server would ask again, and we would wait for the answer forever):
-      // sent again. If the server had it after all, the repeat is refused as stale
-      // (`commit_rejected` for the epoch we are already in) and changes nothing.
-      const commit = this.session?.unansweredCommit();
-      if (commit && !queued.includes(commit)) queued.unshift(commit);
-      for (const message of queued) this.sendNow(message);
+      for (const { seq, message } of this.sentLog) {
+        if (seq > this.takenClientSeq && this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeMessage(message, seq));
+      }
+      for (const message of this.outbox.splice(0)) this.sendNumbered(message);
     });
   }
 
@@ -539,6 +543,9 @@ export class Meeting {
     this.sessionGeneration++;
     this.resumable = null;
     this.lastSeq = 0;
+    this.sentLog = [];
+    this.lastClientSeq = 0;
+    this.takenClientSeq = 0;
     this.droppedAt = null;
     this.relaysKnown = false;
     this.peerSetupWaiter = null;
@@ -1023,11 +1030,19 @@ export class Meeting {
    *  (before `joined`; a fresh join rebuilds from the server's state). */
   private sendRaw(message: ClientMessage): void {
     if (this.live && this.socket?.readyState === WebSocket.OPEN) {
-      this.socket.send(encodeMessage(message));
+      this.sendNumbered(message);
     } else if (this.resumable && !this.ended) {
       if (this.outbox.length < MAX_OUTBOX) this.outbox.push(message);
       else this.noteError(`not sent while disconnected: ${message.type}`);
     }
+  }
+
+  /** Numbers a message of the session, keeps it for a resume, and writes it. */
+  private sendNumbered(message: ClientMessage): void {
+    const seq = ++this.lastClientSeq;
+    this.sentLog.push({ seq, message });
+    if (this.sentLog.length > MAX_OUTBOX) this.sentLog.shift();
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(encodeMessage(message, seq));
   }
 
   /** Writes to the socket in hand, whatever the session's state. */

@@ -87,7 +87,7 @@ export type ServerMessage =
    *  if the server has none). */
   | { type: 'ice_servers'; servers: IceServer[] }
   /** A resume was accepted: `replayed` numbered messages the old connection missed follow. */
-  | { type: 'resumed'; replayed: number }
+  | { type: 'resumed'; replayed: number; last_client_seq?: number }
   | { type: 'welcome'; welcome: string }
   | { type: 'commit'; commit: string; epoch: number }
   | { type: 'commit_accepted'; epoch: number }
@@ -110,8 +110,10 @@ export type ServerMessage =
   /** `retry_after_ms` comes with `rate_limited`. */
   | { type: 'error'; code: ErrorCode; message: string; retry_after_ms?: number };
 
-export function encodeMessage(message: ClientMessage): string {
-  return JSON.stringify({ v: PROTOCOL_VERSION, ...message });
+/** A client frame; `seq` numbers the messages of our session, so that after a resume we can
+ *  send again what the server did not take (it says which it took last in `resumed`). */
+export function encodeMessage(message: ClientMessage, seq: number | null = null): string {
+  return JSON.stringify(seq === null ? { v: PROTOCOL_VERSION, ...message } : { v: PROTOCOL_VERSION, seq, ...message });
 }
 
 /** A server frame: the message, and its number in our session (`seq` in the envelope) if it

@@ -44,8 +44,6 @@ export class MlsSession {
   private wantsUpdate = false;
   /** The server proposed removals this epoch: a commit, even one adding nobody, carries them. */
   private proposalsPending = false;
-  /** The message of our last commit, while the group holds it pending (no answer yet). */
-  private sentCommit: ClientMessage | null = null;
   /** Devices the server asked us to add that our user did not admit, warned about once each. */
   private readonly refusedDevices = new Set<string>();
   /** Everyone ever seen at a leaf, so stats from a member who left still get a name. */
@@ -94,12 +92,6 @@ export class MlsSession {
   selfUpdate(): ClientMessage[] {
     this.wantsUpdate = true;
     return this.commit([]);
-  }
-
-  /** Our commit the server has not answered yet, if any: after a resume whose replay held no
-   *  answer to it, it may have died with the old connection, and is sent again. */
-  unansweredCommit(): ClientMessage | null {
-    return this.group?.hasPendingCommit() ? this.sentCommit : null;
   }
 
   /** Encrypts an application message of `kind` for the group, if we are in it. The kind goes
@@ -195,13 +187,12 @@ export class MlsSession {
     const group = this.group;
     if (!group || group.hasPendingCommit() || group.isRemoved()) return [];
     const out = group.commit(keyPackages);
-    this.sentCommit = {
+    return [{
       type: 'commit',
       epoch: Number(out.epoch),
       commit: toBase64(out.commit),
       welcome: out.welcome ? toBase64(out.welcome) : null,
-    };
-    return [this.sentCommit];
+    }];
   }
 
   /** In a lobby room, only devices our user admitted: a server that asks us to add anyone else

@@ -3,7 +3,7 @@
 //! engine only sees the SFrame keyring, which the loop refreshes on every epoch.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashSet, VecDeque},
     net::IpAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -18,7 +18,7 @@ use sealroom_e2ee::{
 };
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
-    Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode,
+    Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode, encode_numbered,
 };
 use serde::Serialize;
 use tokio::{sync::mpsc, task::JoinHandle};
@@ -237,10 +237,11 @@ impl RoomClient {
             removals_pending: false,
             session: None,
             last_seq: 0,
+            sent: SentLog::default(),
             held_offer: None,
         };
         for message in state.enter(&options, joined).await? {
-            sink.send(text(&message)).await?;
+            sink.send(state.sent.frame(message)).await?;
         }
         let task = tokio::spawn(async move {
             state
@@ -446,6 +447,8 @@ struct Signalling {
     session: Option<Session>,
     /// The highest message number received in the session.
     last_seq: u64,
+    /// What we sent in the session, numbered.
+    sent: SentLog,
     /// Our media offer, held while we wait in the lobby.
     held_offer: Option<String>,
 }
@@ -539,13 +542,14 @@ fn refused(code: ErrorCode, message: String, retry_after_ms: Option<u64>) -> Ses
     }
 }
 
-/// Opens a new connection and asks to take up a session that dropped: the connection, once the
-/// server said `resumed` (the messages we missed follow on it), or its refusal.
+/// Opens a new connection and asks to take up a session that dropped: the connection and the
+/// number of our last message the server took, once it said `resumed` (the messages we missed
+/// follow on it), or its refusal.
 async fn resume(
     options: &JoinOptions,
     session: &Session,
     last_seq: u64,
-) -> Result<(WsSink, WsStream), SessionError> {
+) -> Result<(WsSink, WsStream, u64), SessionError> {
     let url = websocket_url(&options.server)?;
     let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
     let (socket, _) =
@@ -560,7 +564,12 @@ async fn resume(
     .await?;
     loop {
         match next_server_message(&mut stream).await? {
-            (_, ServerMessage::Resumed { .. }) => return Ok((sink, stream)),
+            (
+                _,
+                ServerMessage::Resumed {
+                    last_client_seq, ..
+                },
+            ) => return Ok((sink, stream, last_client_seq)),
             (
                 _,
                 ServerMessage::Error {
@@ -599,6 +608,7 @@ impl Signalling {
         self.external_sender = ExternalSenderKey(joined.external_sender.0);
         self.session = None;
         self.last_seq = joined.seq;
+        self.sent = SentLog::default();
         self.wants_update = false;
         self.admitted.clear();
         self.removals_pending = false;
@@ -654,8 +664,14 @@ impl Signalling {
             if ended == Ended::Left || !options.reconnect || removed {
                 return;
             }
-            if let Some(resumed) = self.resume(&options).await {
-                (sink, stream) = resumed;
+            if let Some((new_sink, new_stream, taken)) = self.resume(&options).await {
+                (sink, stream) = (new_sink, new_stream);
+                // A failure here is the new connection dropping: `run` finds out.
+                for frame in self.sent.after(taken) {
+                    if sink.send(frame).await.is_err() {
+                        break;
+                    }
+                }
                 continue;
             }
             let mut backoff = Duration::from_millis(100);
@@ -680,7 +696,7 @@ impl Signalling {
                 };
                 let mut sent = true;
                 for message in out {
-                    sent &= sink.send(text(&message)).await.is_ok();
+                    sent &= sink.send(self.sent.frame(message)).await.is_ok();
                 }
                 if sent {
                     break (sink, stream);
@@ -691,8 +707,9 @@ impl Signalling {
 
     /// Takes up our session from a new connection, retrying while the server cannot be
     /// reached, for as long as the server keeps a session; `None` once it refuses (the session
-    /// is gone: join afresh).
-    async fn resume(&mut self, options: &JoinOptions) -> Option<(WsSink, WsStream)> {
+    /// is gone: join afresh). With the connection comes the number of our last message the
+    /// server took.
+    async fn resume(&mut self, options: &JoinOptions) -> Option<(WsSink, WsStream, u64)> {
         let session = self.session.as_ref()?;
         let mut backoff = Duration::from_millis(100);
         let deadline = Instant::now() + RESUME_PATIENCE;
@@ -749,7 +766,7 @@ impl Signalling {
                 },
             };
             for message in out {
-                if sink.send(text(&message)).await.is_err() {
+                if sink.send(self.sent.frame(message)).await.is_err() {
                     return Ended::Dropped;
                 }
             }
@@ -1207,6 +1224,40 @@ fn names(members: &[RosterMember]) -> Vec<String> {
     members.iter().map(|m| m.credential_name.clone()).collect()
 }
 
+/// Messages we sent in the session, numbered, the last [`KEPT_SENT`] kept: the server says on
+/// a resume which it took last, and the later ones go again (they may have died with the old
+/// connection; the server ignores any it took after all).
+#[derive(Default)]
+struct SentLog {
+    last: u64,
+    kept: VecDeque<(u64, ClientMessage)>,
+}
+
+/// Our messages kept for sending again, as many as the server keeps of its own.
+const KEPT_SENT: usize = 256;
+
+impl SentLog {
+    /// Numbers a message, keeps it, and frames it for the connection.
+    fn frame(&mut self, message: ClientMessage) -> Message {
+        self.last += 1;
+        let frame = Message::Text(encode_numbered(self.last, &message).into());
+        if self.kept.len() == KEPT_SENT {
+            self.kept.pop_front();
+        }
+        self.kept.push_back((self.last, message));
+        frame
+    }
+
+    /// The kept messages numbered after `taken`, framed again with their numbers.
+    fn after(&self, taken: u64) -> Vec<Message> {
+        self.kept
+            .iter()
+            .filter(|(seq, _)| *seq > taken)
+            .map(|(seq, message)| Message::Text(encode_numbered(*seq, message).into()))
+            .collect()
+    }
+}
+
 fn text(message: &ClientMessage) -> Message {
     Message::Text(encode(message).into())
 }
@@ -1261,5 +1312,44 @@ fn websocket_url(server: &str) -> Result<String, SessionError> {
             Ok(format!("{scheme}://{host}/ws"))
         }
         _ => Err(SessionError::InvalidServerUrl(server.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(frame: &Message) -> (Option<u64>, ClientMessage) {
+        let Message::Text(text) = frame else {
+            panic!("a text frame");
+        };
+        decode_numbered(text).expect("a client message")
+    }
+
+    #[test]
+    fn sent_messages_are_numbered_and_those_not_taken_go_again_with_their_numbers() {
+        let mut log = SentLog::default();
+        let frames: Vec<Message> = [
+            ClientMessage::Lock,
+            ClientMessage::Unlock,
+            ClientMessage::Lock,
+        ]
+        .into_iter()
+        .map(|m| log.frame(m))
+        .collect();
+        let seqs: Vec<Option<u64>> = frames.iter().map(|f| numbered(f).0).collect();
+        assert_eq!(seqs, [Some(1), Some(2), Some(3)]);
+        let again: Vec<(Option<u64>, ClientMessage)> = log.after(1).iter().map(numbered).collect();
+        assert_eq!(
+            again,
+            [
+                (Some(2), ClientMessage::Unlock),
+                (Some(3), ClientMessage::Lock)
+            ]
+        );
+        for _ in 0..KEPT_SENT {
+            log.frame(ClientMessage::Lock);
+        }
+        assert_eq!(log.after(0).len(), KEPT_SENT, "only the last ones are kept");
     }
 }

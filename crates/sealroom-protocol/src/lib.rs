@@ -436,6 +436,11 @@ pub enum ServerMessage {
     Resumed {
         /// How many are replayed.
         replayed: u64,
+        /// The highest `seq` of the client's own numbered messages the server has taken: the
+        /// client sends the later ones again (they may have died with the old connection);
+        /// the server ignores a number it has already taken.
+        #[serde(default)]
+        last_client_seq: u64,
     },
     /// To moderators: the room's moderator key. Whoever joins with it (a host link) enters as
     /// a moderator, past the lobby — so a moderator who dropped out can come back as one.
@@ -565,7 +570,9 @@ pub fn encode<T: Serialize>(message: &T) -> String {
 }
 
 /// Encodes a message with its sequence number in the envelope: the server numbers every
-/// message to a joined participant, so a resumed session can ask for what it missed.
+/// message to a joined participant, so a resumed session can ask for what it missed, and a
+/// client numbers what it sends in a session, so it can send again what the server missed
+/// (see [`ServerMessage::Resumed`]).
 pub fn encode_numbered<T: Serialize>(seq: u64, message: &T) -> String {
     encode_envelope(Some(seq), message)
 }

@@ -278,7 +278,10 @@ fn application_kind_labels_are_distinct_and_parse_back() {
 fn numbered_messages_carry_their_seq_and_still_decode_without_it() {
     use sealroom_protocol::{decode_numbered, encode_numbered};
 
-    let message = ServerMessage::Resumed { replayed: 3 };
+    let message = ServerMessage::Resumed {
+        replayed: 3,
+        last_client_seq: 7,
+    };
     let text = encode_numbered(42, &message);
     assert!(text.contains(r#""seq":42"#), "{text}");
     assert_eq!(
@@ -296,4 +299,17 @@ fn numbered_messages_carry_their_seq_and_still_decode_without_it() {
         last_seq: 41,
     };
     assert_eq!(decode::<ClientMessage>(&encode(&resume)).unwrap(), resume);
+    // A client numbers its own messages the same way.
+    assert_eq!(
+        decode_numbered::<ClientMessage>(&encode_numbered(8, &ClientMessage::Lock)).unwrap(),
+        (Some(8), ClientMessage::Lock)
+    );
+    // From a server that does not say which client message it took: none.
+    assert_eq!(
+        decode::<ServerMessage>(r#"{"v":1,"type":"resumed","replayed":0}"#).unwrap(),
+        ServerMessage::Resumed {
+            replayed: 0,
+            last_client_seq: 0
+        }
+    );
 }

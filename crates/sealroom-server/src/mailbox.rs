@@ -75,6 +75,9 @@ pub(crate) struct Mailbox {
     token: String,
     next_seq: u64,
     kept: VecDeque<(u64, ServerMessage)>,
+    /// The highest number of the participant's own messages taken so far (see
+    /// [`Mailbox::take_client_seq`]).
+    last_client_seq: u64,
     /// Messages numbered below this may have been dropped for room: a session that last saw
     /// an earlier one cannot resume. (Replaced messages do not count: their successor is kept.)
     complete_from: u64,
@@ -95,6 +98,7 @@ impl Mailbox {
             next_seq: 1,
             kept: VecDeque::new(),
             complete_from: 1,
+            last_client_seq: 0,
             live: Some(connection),
             parked_since: None,
             ending: false,
@@ -135,6 +139,15 @@ impl Mailbox {
         }
     }
 
+    /// Whether a numbered message from the participant is new: after a resume the client
+    /// sends again what the old connection may have lost, and what the server already took
+    /// must not be done twice.
+    pub fn take_client_seq(&mut self, seq: u64) -> bool {
+        let new = seq > self.last_client_seq;
+        self.last_client_seq = self.last_client_seq.max(seq);
+        new
+    }
+
     /// Closes the live connection, if any.
     pub fn kick(&self) {
         if let Some(live) = &self.live {
@@ -172,7 +185,8 @@ impl Mailbox {
             .is_some_and(|since| now.saturating_duration_since(since) >= window)
     }
 
-    /// A new connection takes the session over: it gets `resumed` and then every message
+    /// A new connection takes the session over: it gets `resumed` (made by `resumed` from the
+    /// number of messages replayed and the last client message taken) and then every message
     /// numbered after `last_seq`. An old connection still open (its TCP has not noticed the
     /// network is gone) is closed. The token is compared in constant time.
     pub fn resume(
@@ -180,7 +194,7 @@ impl Mailbox {
         token: &str,
         last_seq: u64,
         connection: Connection,
-        resumed: impl FnOnce(u64) -> ServerMessage,
+        resumed: impl FnOnce(u64, u64) -> ServerMessage,
     ) -> Result<(), ResumeRefused> {
         let (a, b) = (self.token.as_bytes(), token.as_bytes());
         if a.len() != b.len() || a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) != 0 {
@@ -195,9 +209,10 @@ impl Mailbox {
             .iter()
             .filter(|(seq, _)| *seq > last_seq)
             .collect();
-        let _ = connection
-            .outbox
-            .try_send(Outbound::plain(resumed(missed.len() as u64)));
+        let _ = connection.outbox.try_send(Outbound::plain(resumed(
+            missed.len() as u64,
+            self.last_client_seq,
+        )));
         for (seq, message) in missed {
             let _ = connection.outbox.try_send(Outbound {
                 seq: Some(*seq),
@@ -238,7 +253,17 @@ mod tests {
     }
 
     fn note(n: u64) -> ServerMessage {
-        ServerMessage::Resumed { replayed: n }
+        ServerMessage::Resumed {
+            replayed: n,
+            last_client_seq: 0,
+        }
+    }
+
+    fn resumed(replayed: u64, last_client_seq: u64) -> ServerMessage {
+        ServerMessage::Resumed {
+            replayed,
+            last_client_seq,
+        }
     }
 
     fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<(Option<u64>, ServerMessage)> {
@@ -259,7 +284,7 @@ mod tests {
 
         let (second, mut second_rx) = connection(2);
         let token = mailbox.token().to_owned();
-        mailbox.resume(&token, 1, second, note).unwrap();
+        mailbox.resume(&token, 1, second, resumed).unwrap();
         assert_eq!(
             drain(&mut second_rx),
             vec![(None, note(2)), (Some(2), note(101)), (Some(3), note(102))],
@@ -282,12 +307,12 @@ mod tests {
         let token = mailbox.token().to_owned();
         let (second, _rx2) = connection(2);
         assert_eq!(
-            mailbox.resume("00", 0, second, note),
+            mailbox.resume("00", 0, second, resumed),
             Err(ResumeRefused::WrongToken)
         );
         let (third, _rx3) = connection(3);
         assert_eq!(
-            mailbox.resume(&token, 3, third, note),
+            mailbox.resume(&token, 3, third, resumed),
             Err(ResumeRefused::TooFarBehind(RoomName::parse("r").unwrap())),
             "messages 4 to 10 are no longer kept"
         );
@@ -310,11 +335,28 @@ mod tests {
         // Message 1 was replaced, not lost: a session that saw nothing can still resume.
         let (second, mut second_rx) = connection(2);
         let token = mailbox.token().to_owned();
-        mailbox.resume(&token, 0, second, note).unwrap();
+        mailbox.resume(&token, 0, second, resumed).unwrap();
         let resumed = drain(&mut second_rx);
         assert_eq!(resumed.len(), 3, "`resumed`, the note, the latest list");
         assert_eq!(resumed[1], (Some(2), note(2)));
         assert_eq!(resumed[2].0, Some((KEPT_MESSAGES + 99) as u64));
+    }
+
+    #[test]
+    fn a_client_message_is_taken_once_and_the_resume_says_which() {
+        let (first, _rx) = connection(1);
+        let mut mailbox = Mailbox::new(RoomName::parse("r").unwrap(), first);
+        assert!(mailbox.take_client_seq(1));
+        assert!(mailbox.take_client_seq(2));
+        assert!(
+            !mailbox.take_client_seq(2),
+            "sent again after a resume: ignored"
+        );
+        assert!(!mailbox.take_client_seq(1));
+        let (second, mut second_rx) = connection(2);
+        let token = mailbox.token().to_owned();
+        mailbox.resume(&token, 0, second, resumed).unwrap();
+        assert_eq!(drain(&mut second_rx), vec![(None, resumed(0, 2))]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use sealroom_protocol::{
     ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES, ParticipantId,
-    RemovalReason, RoomName, ServerMessage, decode, encode, encode_numbered,
+    RemovalReason, RoomName, ServerMessage, decode_numbered, encode, encode_numbered,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
@@ -236,13 +236,19 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
             Message::Close(_) => break,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
-        let message = match decode::<ClientMessage>(&text) {
-            Ok(message) => message,
+        let (client_seq, message) = match decode_numbered::<ClientMessage>(&text) {
+            Ok(numbered) => numbered,
             Err(error) => {
                 reply_error(&state, &outbox, error.code(), &error.to_string());
                 continue;
             }
         };
+        if let (Phase::Joined { id, .. }, Some(seq)) = (&phase, client_seq)
+            && !state.take_client_seq(id, seq)
+        {
+            tracing::debug!(participant = %id, seq, "message sent again after a resume: already taken");
+            continue;
+        }
         match (&phase, message) {
             (
                 Phase::Connected,
@@ -1105,6 +1111,16 @@ impl AppState {
         }
     }
 
+    /// Whether the participant's numbered message `seq` is new (see
+    /// [`Mailbox::take_client_seq`]); un-numbered messages are always taken.
+    fn take_client_seq(&self, id: &ParticipantId, seq: u64) -> bool {
+        self.mailboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(id)
+            .is_none_or(|mailbox| mailbox.take_client_seq(seq))
+    }
+
     /// A new connection takes up a parked (or half-open) session.
     fn resume(
         &self,
@@ -1115,8 +1131,11 @@ impl AppState {
     ) -> Result<RoomName, ResumeRefused> {
         let mut mailboxes = self.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
         let mailbox = mailboxes.get_mut(id).ok_or(ResumeRefused::WrongToken)?;
-        mailbox.resume(token, last_seq, connection, |replayed| {
-            ServerMessage::Resumed { replayed }
+        mailbox.resume(token, last_seq, connection, |replayed, last_client_seq| {
+            ServerMessage::Resumed {
+                replayed,
+                last_client_seq,
+            }
         })?;
         Ok(mailbox.room.clone())
     }

@@ -15,11 +15,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::{SinkExt, StreamExt};
 use sealroom_client::session::{JoinOptions, ReceivedApplication, RoomClient};
-use sealroom_protocol::ApplicationKind;
+use sealroom_protocol::{
+    ApplicationKind, ClientMessage, ServerMessage, decode_numbered, encode, encode_numbered,
+};
 use sealroom_server::config::AccessSettings;
-use support::{SETTLE, TestServer, client_options, converge, wait_for_media};
+use support::{SETTLE, Socket, TestServer, client_options, connect, converge, wait_for_media};
 use tokio::{net::TcpListener, sync::watch};
+use tokio_tungstenite::tungstenite::Message;
 
 /// A TCP proxy to the server whose connections the test can cut.
 struct Proxy {
@@ -200,4 +204,108 @@ async fn past_the_window_the_client_rejoins_as_a_new_member() {
     assert!(status.resumed_at_ms.is_empty());
     let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
     assert!(statuses[1].epoch > old_epoch);
+}
+
+/// Sends a client message, numbered or not.
+async fn send_raw(socket: &mut Socket, seq: Option<u64>, message: &ClientMessage) {
+    let text = match seq {
+        Some(seq) => encode_numbered(seq, message),
+        None => encode(message),
+    };
+    socket.send(Message::Text(text.into())).await.unwrap();
+}
+
+/// Reads until `pick` returns something; also returns the highest `seq` seen.
+async fn read_until<T>(
+    socket: &mut Socket,
+    last_seq: &mut u64,
+    mut pick: impl FnMut(ServerMessage) -> Option<T>,
+) -> T {
+    loop {
+        let Some(Ok(frame)) = socket.next().await else {
+            panic!("connection closed");
+        };
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        let (seq, message) = decode_numbered::<ServerMessage>(&text).unwrap();
+        *last_seq = seq.unwrap_or(*last_seq).max(*last_seq);
+        if let Some(found) = pick(message) {
+            return found;
+        }
+    }
+}
+
+/// A client's own messages are numbered: a resume tells the client the last one the server
+/// took, and the server takes each number once, so a message the client sends again after a
+/// resume (or the network replays) is not acted on twice.
+#[tokio::test]
+async fn a_client_message_sent_again_after_a_resume_is_taken_once() {
+    let server = TestServer::start().await;
+    let mut first = connect(&server).await;
+    let join = ClientMessage::Join {
+        room: "numbered".into(),
+        display_name: "alice".into(),
+        password: None,
+        moderator_key: None,
+    };
+    send_raw(&mut first, None, &join).await;
+    let mut last_seq = 0;
+    let participant_id = read_until(&mut first, &mut last_seq, |m| match m {
+        ServerMessage::Joined { participant_id, .. } => Some(participant_id),
+        _ => None,
+    })
+    .await;
+    let token = read_until(&mut first, &mut last_seq, |m| match m {
+        ServerMessage::ResumeToken { token } => Some(token),
+        _ => None,
+    })
+    .await;
+
+    // The creator moderates: the lock is taken as message 1.
+    send_raw(&mut first, Some(1), &ClientMessage::Lock).await;
+    read_until(&mut first, &mut last_seq, |m| {
+        matches!(m, ServerMessage::RoomSettings { locked: true, .. }).then_some(())
+    })
+    .await;
+    drop(first); // no goodbye: the session waits for a resume
+
+    let mut second = connect(&server).await;
+    let resume = ClientMessage::Resume {
+        participant_id,
+        resume_token: token,
+        last_seq,
+    };
+    send_raw(&mut second, None, &resume).await;
+    let taken = read_until(&mut second, &mut last_seq, |m| match m {
+        ServerMessage::Resumed {
+            last_client_seq, ..
+        } => Some(last_client_seq),
+        _ => None,
+    })
+    .await;
+    assert_eq!(taken, 1, "the server says it took message 1");
+
+    // As a client unsure whether message 1 arrived would: sent again, then message 2.
+    send_raw(&mut second, Some(1), &ClientMessage::Lock).await;
+    send_raw(&mut second, Some(2), &ClientMessage::Unlock).await;
+    read_until(&mut second, &mut last_seq, |m| {
+        matches!(m, ServerMessage::RoomSettings { locked: false, .. }).then_some(())
+    })
+    .await;
+    let actions: Vec<String> = server
+        .server
+        .storage
+        .audit_log("numbered")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .filter(|a| a.starts_with("room_") && a.ends_with("locked"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["room_locked", "room_unlocked"],
+        "the lock was taken once"
+    );
 }
