@@ -103,6 +103,15 @@ pub(crate) enum SubscriptionState {
     NegotiatingStop(Mid),
 }
 
+/// What each forwarded stream keeps for answering NACKs: str0m's defaults (1,024 packets, but
+/// no older than 3 s) held a copy of up to 3 s of every video each receiver gets. A
+/// retransmission is useful for about a round trip plus the receiver's jitter buffer, far
+/// below a second on the paths a meeting works over.
+const RTX_CACHE_PACKETS: usize = 1024;
+const RTX_CACHE_AGE: Duration = Duration::from_secs(1);
+/// str0m's default: retransmissions may add at most 15 % to a stream's bitrate.
+const RTX_RATIO_CAP: Option<f32> = Some(0.15);
+
 pub(crate) struct Participant {
     pub id: ParticipantId,
     pub name: String,
@@ -379,10 +388,12 @@ impl Participant {
     /// Moves subscriptions on after the outstanding offer was answered (`accepted`) or its
     /// answer was rejected, in which case the changes go into the next offer.
     pub fn finish_negotiation(&mut self, accepted: bool) {
+        let mut opened = Vec::new();
         self.subscriptions.retain(|_, sub| {
             match (sub.state, accepted) {
                 (SubscriptionState::Negotiating(mid), true) => {
                     sub.state = SubscriptionState::Open(mid);
+                    opened.push(mid);
                 }
                 (SubscriptionState::NegotiatingStop(_), true) => return false,
                 (SubscriptionState::Negotiating(_), false) => {
@@ -395,6 +406,12 @@ impl Participant {
             }
             true
         });
+        let mut api = self.rtc.direct_api();
+        for mid in opened {
+            if let Some(stream) = api.stream_tx_by_mid(mid, None) {
+                stream.set_rtx_cache(RTX_CACHE_PACKETS, RTX_CACHE_AGE, RTX_RATIO_CAP);
+            }
+        }
         self.refresh_video_budget();
     }
 
