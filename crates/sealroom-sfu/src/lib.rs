@@ -753,14 +753,7 @@ impl Sfu {
             let Some(target) = track.choose_layer(arrival, p.video_budget_bps) else {
                 continue;
             };
-            let forwarded = p.forward(
-                &incoming,
-                &view,
-                target,
-                &mut self.outputs,
-                &mut self.work,
-                self.tap.as_mut(),
-            );
+            let forwarded = p.forward(&incoming, &view, target, self.tap.as_mut());
             if forwarded.bytes > 0 {
                 self.stats.forwarded_packets += 1;
                 self.stats.forwarded_bytes += forwarded.bytes as u64;

@@ -439,8 +439,6 @@ impl Participant {
         incoming: &IncomingPacket,
         view: &PacketView<'_>,
         target: LayerId,
-        outputs: &mut VecDeque<SfuOutput>,
-        work: &mut VecDeque<Work>,
         tap: Option<&mut PayloadTap>,
     ) -> Forwarded {
         let Some(sub) = self.subscriptions.get_mut(&incoming.track) else {
@@ -491,7 +489,10 @@ impl Participant {
             tap(&incoming.packet.payload);
         }
         forwarded.bytes = incoming.packet.payload.len();
-        self.drain(outputs, work);
+        // str0m sends a written packet only after a timeout lets its pacer see it, so polling
+        // now would find nothing: the SFU's next `handle_timeout` sends it (and everything
+        // else written for this receiver meanwhile) in one go.
+        self.next_timeout = self.next_timeout.min(incoming.packet.timestamp);
         forwarded
     }
 
