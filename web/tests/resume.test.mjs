@@ -12,18 +12,24 @@ let browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await server?.stop(); });
 
-test('what is sent while a participant is away reaches it once, after the resume', { timeout: 60000 }, async () => {
-  const room = 'resume-test';
+/** Alice, then Bob, join `room` and reach one security code; returns both pages and Bob's
+ *  state at that point. */
+async function aliceAndBobMeet(room) {
   const alice = await newPage(browser, 'alice');
   const bob = await newPage(browser, 'bob');
   await join(alice, server.url, room, 'Alice');
   await waitEncrypted(alice);
   await join(bob, server.url, room, 'Bob');
   await Promise.all([waitEncrypted(alice), waitEncrypted(bob)]);
-  await eventually('one code for both', async () => {
+  const bobState = await eventually('one code for both', async () => {
     const [a, b] = await Promise.all([state(alice), state(bob)]);
-    return a.code && a.code.digits === b.code?.digits && a.roster.length === 2;
+    return a.code && a.code.digits === b.code?.digits && a.roster.length === 2 ? b : null;
   });
+  return { alice, bob, bobState };
+}
+
+test('what is sent while a participant is away reaches it once, after the resume', { timeout: 60000 }, async () => {
+  const { alice, bob } = await aliceAndBobMeet('resume-test');
   await alice.getByTestId('people-button').click();
   await personRow(alice, 'Bob').getByTestId('grant-moderator-button').click();
   await eventually('Bob a moderator', async () => (await state(bob)).role === 'moderator');
@@ -74,17 +80,7 @@ test('what is sent while a participant is away reaches it once, after the resume
 });
 
 test('a commit lost with the connection is sent again after the resume', { timeout: 60000 }, async () => {
-  const room = 'resume-lost-commit-test';
-  const alice = await newPage(browser, 'alice');
-  const bob = await newPage(browser, 'bob');
-  await join(alice, server.url, room, 'Alice');
-  await waitEncrypted(alice);
-  await join(bob, server.url, room, 'Bob');
-  await Promise.all([waitEncrypted(alice), waitEncrypted(bob)]);
-  const before = await eventually('one code for both', async () => {
-    const [a, b] = await Promise.all([state(alice), state(bob)]);
-    return a.code && a.code.digits === b.code?.digits && a.roster.length === 2 ? b : null;
-  });
+  const { alice, bob, bobState: before } = await aliceAndBobMeet('resume-lost-commit-test');
 
   // Bob commits a self-update into a connection that is already dead (the frame never leaves),
   // and the connection then drops: no answer can come for it, not even in the replay.

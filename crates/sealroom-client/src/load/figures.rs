@@ -286,6 +286,7 @@ impl LoadReport {
         load_average_before: Option<[f64; 3]>,
     ) -> Self {
         let participants = rooms * plan.room_size;
+        let publishers = rooms * plan.publishers;
         let receivers = plan.room_size as u64 - 1;
         let mut join_times = Vec::new();
         let mut streams_received = 0;
@@ -332,17 +333,17 @@ impl LoadReport {
             participants,
             room_size: plan.room_size,
             rooms,
-            publishers: rooms * plan.publishers,
+            publishers,
             subscribers: participants,
             peer_connections: participants * peer_connections_per_participant,
             window_seconds: seconds,
             join_time_p50_ms: percentile(&join_times, 0.50),
             join_time_p95_ms: percentile(&join_times, 0.95),
             streams_received,
-            streams_expected: rooms * plan.publishers * (plan.room_size - 1),
+            streams_expected: publishers * (plan.room_size - 1),
             frames_sent_per_publisher_per_s: frames_sent as f64
                 / seconds
-                / (rooms * plan.publishers).max(1) as f64,
+                / publishers.max(1) as f64,
             frames_expected,
             frames_received,
             frame_loss: loss(frames_received, frames_expected),
