@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 pub mod client_address;
 pub mod config;
 pub mod http_security;
@@ -47,6 +48,8 @@ use crate::{
 /// State shared by every connection.
 pub struct AppState {
     rooms: Mutex<HashMap<RoomName, Room>>,
+    /// The audit log's writer, and room messages waiting for their records.
+    audit_log: audit::AuditLog,
     /// Every joined participant's session, by id (see [`mailbox`]).
     mailboxes: Mutex<HashMap<ParticipantId, mailbox::Mailbox>>,
     /// Numbers connections, so a resumed session's old connection ends nothing.
@@ -57,7 +60,6 @@ pub struct AppState {
     turn: config::TurnSettings,
     external_sender: Arc<ExternalSender>,
     media: MediaServer,
-    storage: Storage,
     metrics: Metrics,
     join_limits: Mutex<JoinLimits>,
     password_policy: PasswordPolicy,
@@ -144,8 +146,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             threads => threads,
         },
     })?;
+    let (audit_log, audit_records) = audit::AuditLog::new();
     let state = Arc::new(AppState {
         rooms: Mutex::default(),
+        audit_log,
         mailboxes: Mutex::default(),
         next_generation: std::sync::atomic::AtomicU64::new(0),
         resume_window: Duration::from_secs(config.access.resume_window_secs),
@@ -153,7 +157,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         external_sender,
         metrics: Metrics::new(media.clone()),
         media: media.clone(),
-        storage: storage.clone(),
         join_limits: Mutex::new(JoinLimits {
             per_address: TokenBuckets::new(config.access.join_per_address),
             per_room: TokenBuckets::new(config.access.join_per_room),
@@ -169,6 +172,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         idle_timeout: Duration::from_secs(config.access.idle_timeout_secs),
         messages_per_connection: config.access.messages_per_connection,
     });
+    tokio::spawn(audit::write_records(
+        Arc::downgrade(&state),
+        storage.clone(),
+        audit_records,
+    ));
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));
 
@@ -248,7 +256,7 @@ async fn tick_rooms(state: Arc<AppState>) {
             .collect();
         for (room, id) in expired {
             tracing::info!(%room, participant = %id, "no resume within the window: left");
-            signalling::leave(&state, &room, &id).await;
+            signalling::leave(&state, &room, &id);
         }
     }
 }

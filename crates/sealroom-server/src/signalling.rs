@@ -32,6 +32,7 @@ use tracing::Instrument;
 
 use crate::{
     AppState,
+    audit::Ticket,
     client_address::client_address,
     http_security::origin_allowed,
     mailbox::{Connection, Mailbox, Outbound, Posted, ResumeRefused},
@@ -332,7 +333,7 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     tracing::info!(participant = %participant_id, ?why, "resume refused");
                     if let ResumeRefused::TooFarBehind(room) = why {
                         // The client will join afresh: its old member goes now, not in 30 s.
-                        leave(&state, &room, &participant_id).await;
+                        leave(&state, &room, &participant_id);
                     }
                     reply_error(
                         &state,
@@ -450,123 +451,111 @@ async fn handle(
         }
         ClientMessage::Lock | ClientMessage::Unlock => {
             let locked = matches!(message, ClientMessage::Lock);
-            let result = state.with_room(room, |r| r.set_locked(id, locked));
-            if result.is_ok() {
-                let action = if locked {
-                    AuditAction::RoomLocked
-                } else {
-                    AuditAction::RoomUnlocked
-                };
-                state.audit(action, room, Some(id), None).await;
-            }
-            result
+            let action = if locked {
+                AuditAction::RoomLocked
+            } else {
+                AuditAction::RoomUnlocked
+            };
+            state.with_room_audited(room, id, |r| r.set_locked(id, locked), |_| (action, None))
         }
         ClientMessage::SetPassword { password } => {
             set_password(state, room, id, password.clone()).await
         }
         ClientMessage::GrantModerator { participant_id } => {
-            let result = state.with_room(room, |r| r.grant_moderator(id, participant_id));
+            let result = state.with_room_audited(
+                room,
+                id,
+                |r| r.grant_moderator(id, participant_id),
+                |_| target(AuditAction::ModeratorGranted, participant_id),
+            );
             if result.is_ok() {
                 apply_media_policy(state, room, std::slice::from_ref(participant_id)).await;
-                let detail = format!("target={participant_id}");
-                state
-                    .audit(AuditAction::ModeratorGranted, room, Some(id), Some(&detail))
-                    .await;
             }
             result
         }
         ClientMessage::Kick { participant_id }
         | ClientMessage::Ban { participant_id }
         | ClientMessage::Deny { participant_id } => {
-            let removal = state.with_room(room, |r| match &message {
-                ClientMessage::Ban { .. } => r.ban(id, participant_id),
-                ClientMessage::Deny { .. } => r.deny(id, participant_id),
-                _ => r.kick(id, participant_id),
-            });
-            match removal {
-                Ok(removal) => {
-                    remove(state, room, id, participant_id, removal).await;
-                    Ok(Vec::new())
-                }
-                Err(error) => Err(error),
-            }
+            let removal = state.with_room_audited(
+                room,
+                id,
+                |r| match &message {
+                    ClientMessage::Ban { .. } => r.ban(id, participant_id),
+                    ClientMessage::Deny { .. } => r.deny(id, participant_id),
+                    _ => r.kick(id, participant_id),
+                },
+                |removal| removal_record(removal, participant_id),
+            );
+            removal.map(|removal| {
+                state.media.remove_participant(participant_id);
+                tracing::info!(room = %room, moderator = %id, participant = %participant_id, reason = ?removal.reason, "removed");
+                Vec::new()
+            })
         }
         ClientMessage::SetLobby { enabled } => {
-            let result = state.with_room(room, |r| r.set_lobby(id, *enabled));
-            if result.is_ok() {
-                let action = if *enabled {
-                    AuditAction::LobbyEnabled
-                } else {
-                    AuditAction::LobbyDisabled
-                };
-                state.audit(action, room, Some(id), None).await;
-            }
-            result
+            let action = if *enabled {
+                AuditAction::LobbyEnabled
+            } else {
+                AuditAction::LobbyDisabled
+            };
+            state.with_room_audited(room, id, |r| r.set_lobby(id, *enabled), |_| (action, None))
         }
-        ClientMessage::Admit { participant_id } => {
-            let result = state.with_room(room, |r| r.admit(id, participant_id));
-            if result.is_ok() {
-                let detail = format!("target={participant_id}");
-                state
-                    .audit(AuditAction::LobbyAdmitted, room, Some(id), Some(&detail))
-                    .await;
-            }
-            result
-        }
+        ClientMessage::Admit { participant_id } => state.with_room_audited(
+            room,
+            id,
+            |r| r.admit(id, participant_id),
+            |_| target(AuditAction::LobbyAdmitted, participant_id),
+        ),
         ClientMessage::Mute { participant_id } => {
-            let result = state.with_room(room, |r| r.mute(id, participant_id));
+            let result = state.with_room_audited(
+                room,
+                id,
+                |r| r.mute(id, participant_id),
+                |_| target(AuditAction::ParticipantMuted, participant_id),
+            );
             if result.is_ok() {
                 apply_media_policy(state, room, std::slice::from_ref(participant_id)).await;
-                let detail = format!("target={participant_id}");
-                state
-                    .audit(AuditAction::ParticipantMuted, room, Some(id), Some(&detail))
-                    .await;
             }
             result
         }
         ClientMessage::Unmute => {
-            let result = state.with_room(room, |r| r.unmute(id));
+            let result = state.with_room_audited(
+                room,
+                id,
+                |r| r.unmute(id),
+                |_| (AuditAction::ParticipantUnmuted, None),
+            );
             if result.is_ok() {
                 apply_media_policy(state, room, std::slice::from_ref(id)).await;
-                state
-                    .audit(AuditAction::ParticipantUnmuted, room, Some(id), None)
-                    .await;
             }
             result
         }
         ClientMessage::SetPermissions { permissions } => {
-            let result = state.with_room(room, |r| r.set_permissions(id, *permissions));
+            let result = state.with_room_audited(
+                room,
+                id,
+                |r| r.set_permissions(id, *permissions),
+                |_| {
+                    let detail = serde_json::to_string(permissions).unwrap_or_default();
+                    (AuditAction::PermissionsChanged, Some(detail))
+                },
+            );
             if result.is_ok() {
                 let everyone = state.with_room(room, |r| Ok(r.participant_ids()));
                 apply_media_policy(state, room, &everyone.unwrap_or_default()).await;
-                let detail = serde_json::to_string(permissions).unwrap_or_default();
-                state
-                    .audit(
-                        AuditAction::PermissionsChanged,
-                        room,
-                        Some(id),
-                        Some(&detail),
-                    )
-                    .await;
             }
             result
         }
-        ClientMessage::EndMeeting => end_meeting(state, room, id).await,
-        ClientMessage::SetWaitForModerator { enabled } => {
-            let result = state.with_room(room, |r| r.set_wait_for_moderator(id, *enabled));
-            if result.is_ok() {
+        ClientMessage::EndMeeting => end_meeting(state, room, id),
+        ClientMessage::SetWaitForModerator { enabled } => state.with_room_audited(
+            room,
+            id,
+            |r| r.set_wait_for_moderator(id, *enabled),
+            |_| {
                 let detail = format!("enabled={enabled}");
-                state
-                    .audit(
-                        AuditAction::WaitForModeratorChanged,
-                        room,
-                        Some(id),
-                        Some(&detail),
-                    )
-                    .await;
-            }
-            result
-        }
+                (AuditAction::WaitForModeratorChanged, Some(detail))
+            },
+        ),
         ClientMessage::Join { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => {
             Ok(Vec::new())
         }
@@ -654,12 +643,12 @@ async fn apply_media_policy(state: &AppState, room: &RoomName, ids: &[Participan
 
 /// A moderator ends the meeting: everyone is told (their connections close once told), and
 /// the room is gone at once, so a later join creates a new one.
-async fn end_meeting(
+fn end_meeting(
     state: &Arc<AppState>,
     room: &RoomName,
     id: &ParticipantId,
 ) -> Result<Vec<Outgoing>, RoomError> {
-    let out = {
+    let told: Vec<ParticipantId> = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let out = rooms
             .get_mut(room)
@@ -667,16 +656,16 @@ async fn end_meeting(
             .end_meeting(id)?;
         rooms.remove(room);
         state.metrics.rooms.set(rooms.len() as i64);
-        out
+        state.record(AuditAction::MeetingEnded, room, Some(id), None);
+        state.record(AuditAction::RoomEnded, room, None, None);
+        let told = out.iter().map(|(to, _)| to.clone()).collect();
+        state.dispatch_in(room, out);
+        told
     };
-    for (participant, _) in &out {
+    for participant in &told {
         state.media.remove_participant(participant);
     }
-    state
-        .audit(AuditAction::MeetingEnded, room, Some(id), None)
-        .await;
-    state.audit(AuditAction::RoomEnded, room, None, None).await;
-    Ok(out)
+    Ok(Vec::new())
 }
 
 /// A moderator sets or removes the room password. The role is checked before the policy, so a
@@ -715,39 +704,33 @@ async fn set_password(
     } else {
         AuditAction::PasswordRemoved
     };
-    let out = state.with_room(room, |r| r.set_password(id, hashed))?;
-    state.audit(action, room, Some(id), None).await;
-    Ok(out)
+    state.with_room_audited(room, id, |r| r.set_password(id, hashed), |_| (action, None))
 }
 
-/// A kicked, banned or denied participant is told, then cut off at once: out of the SFU, its
-/// connection closed once told (its task then runs the ordinary leave, which finds it already
-/// out of the room); the others get the removal proposal.
-async fn remove(
-    state: &Arc<AppState>,
-    room: &RoomName,
-    by: &ParticipantId,
-    target: &ParticipantId,
-    removal: Removal,
-) {
-    state.media.remove_participant(target);
-    tracing::info!(room = %room, moderator = %by, participant = %target, reason = ?removal.reason, "removed");
-    let (action, detail) = match removal.reason {
+/// A record naming the participant acted on.
+fn target(action: AuditAction, target: &ParticipantId) -> (AuditAction, Option<String>) {
+    (action, Some(format!("target={target}")))
+}
+
+/// The record of a kick, ban or denial. The removed participant is told, then cut off at once:
+/// out of the SFU, its connection closed once told (its task then runs the ordinary leave,
+/// which finds it already out of the room); the others get the removal proposal.
+fn removal_record(removal: &Removal, removed: &ParticipantId) -> (AuditAction, Option<String>) {
+    match removal.reason {
         RemovalReason::Banned => {
             let device = removal
                 .banned_device
                 .map_or_else(|| "none".to_owned(), |f| f.to_string());
             (
                 AuditAction::ParticipantBanned,
-                format!("target={target} device={device}"),
+                Some(format!("target={removed} device={device}")),
             )
         }
-        RemovalReason::Denied => (AuditAction::LobbyDenied, format!("target={target}")),
+        RemovalReason::Denied => target(AuditAction::LobbyDenied, removed),
         RemovalReason::Kicked | RemovalReason::MeetingEnded => {
-            (AuditAction::ParticipantKicked, format!("target={target}"))
+            target(AuditAction::ParticipantKicked, removed)
         }
-    };
-    state.audit(action, room, Some(by), Some(&detail)).await;
+    }
 }
 
 /// Why a join was refused; the joiner is only ever told [`ACCESS_DENIED`], the audit log gets
@@ -887,7 +870,7 @@ async fn join(
     connection: Connection,
     entry: Entry,
 ) -> Result<(), Refusal> {
-    let (created, knocked) = {
+    let knocked = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let gate = rooms.get(room).map(Room::gate);
         let still_open = match (&entry, &gate) {
@@ -920,7 +903,14 @@ async fn join(
                 }
             )
         });
-        state.dispatch(out);
+        if created {
+            state.record(AuditAction::RoomCreated, room, None, None);
+        }
+        state.record(AuditAction::ParticipantJoined, room, Some(id), None);
+        if knocked {
+            state.record(AuditAction::LobbyKnocked, room, Some(id), None);
+        }
+        state.dispatch_in(room, out);
         let token = state
             .mailboxes
             .lock()
@@ -933,7 +923,8 @@ async fn join(
                 .into_iter()
                 .collect(),
         };
-        state.dispatch(
+        state.dispatch_in(
+            room,
             token
                 .map(|token| ServerMessage::ResumeToken { token })
                 .into_iter()
@@ -941,23 +932,10 @@ async fn join(
                 .map(|message| (id.clone(), message))
                 .collect(),
         );
-        (created, knocked)
+        knocked
     };
     state.metrics.participants.inc();
     tracing::info!(room = %room, participant = %id, knocked, "joined");
-    if created {
-        state
-            .audit(AuditAction::RoomCreated, room, None, None)
-            .await;
-    }
-    state
-        .audit(AuditAction::ParticipantJoined, room, Some(id), None)
-        .await;
-    if knocked {
-        state
-            .audit(AuditAction::LobbyKnocked, room, Some(id), None)
-            .await;
-    }
     Ok(())
 }
 
@@ -990,42 +968,33 @@ async fn connection_ended(
         tracing::info!(room = %room, participant = %id, "connection lost: waiting for a resume");
         let _ = state.with_room(room, |r| Ok(r.set_away(id, true)));
     } else {
-        leave(state, room, id).await;
+        leave(state, room, id);
     }
 }
 
 /// The participant is gone for good: out of the SFU, its session closed, and out of the room
 /// (its MLS removal proposed).
-pub(crate) async fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
+pub(crate) fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
     state.media.remove_participant(id);
     state
         .mailboxes
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .remove(id);
-    let ended = {
+    {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        let ended = match rooms.get_mut(room) {
-            Some(r) => {
-                state.dispatch(r.leave(id));
-                r.is_empty()
+        state.record(AuditAction::ParticipantLeft, room, Some(id), None);
+        if let Some(r) = rooms.get_mut(room) {
+            state.dispatch_in(room, r.leave(id));
+            if r.is_empty() {
+                rooms.remove(room);
+                state.record(AuditAction::RoomEnded, room, None, None);
             }
-            None => false,
-        };
-        if ended {
-            rooms.remove(room);
         }
         state.metrics.rooms.set(rooms.len() as i64);
-        ended
-    };
+    }
     state.metrics.participants.dec();
     tracing::info!(room = %room, participant = %id, "left");
-    state
-        .audit(AuditAction::ParticipantLeft, room, Some(id), None)
-        .await;
-    if ended {
-        state.audit(AuditAction::RoomEnded, room, None, None).await;
-    }
 }
 
 fn reply_error(state: &AppState, outbox: &mpsc::Sender<Outbound>, code: ErrorCode, message: &str) {
@@ -1088,8 +1057,36 @@ impl AppState {
             .get_mut(room)
             .ok_or(RoomError::OutOfOrder("no such room"))?;
         let mut output = f(room)?;
-        self.dispatch(output.take_messages());
+        self.dispatch_in(room.name(), output.take_messages());
         Ok(output)
+    }
+
+    /// [`Self::with_room`] for a moderator's action: if `f` succeeds, `by`'s record of it
+    /// (`audit` of its output: what, and the detail) is queued before the room's answer, which
+    /// then waits until the record is on disk.
+    fn with_room_audited<T: RoomOutput>(
+        &self,
+        room: &RoomName,
+        by: &ParticipantId,
+        f: impl FnOnce(&mut Room) -> Result<T, RoomError>,
+        audit: impl FnOnce(&T) -> (AuditAction, Option<String>),
+    ) -> Result<T, RoomError> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let room = rooms
+            .get_mut(room)
+            .ok_or(RoomError::OutOfOrder("no such room"))?;
+        let mut output = f(room)?;
+        let (action, detail) = audit(&output);
+        self.record(action, room.name(), Some(by), detail.as_deref());
+        self.dispatch_in(room.name(), output.take_messages());
+        Ok(output)
+    }
+
+    /// Queues messages `room` made, at once or once its last audit record is on disk (see
+    /// [`crate::audit`]). Called under the rooms' lock.
+    fn dispatch_in(&self, room: &RoomName, out: Vec<Outgoing>) {
+        self.audit_log
+            .dispatch_after_records(room, out, |out| self.dispatch(out));
     }
 
     /// Queues messages for their participants. A connection whose queue is full is closed:
@@ -1174,7 +1171,20 @@ impl AppState {
             .inc();
     }
 
-    /// Writes an audit record and counts it: every audited action is also a metric.
+    /// Queues an audit record and counts it: every audited action is also a metric. The
+    /// room's messages made after this wait for the record (see [`crate::audit`]).
+    fn record(
+        &self,
+        action: AuditAction,
+        room: &RoomName,
+        participant: Option<&str>,
+        detail: Option<&str>,
+    ) -> Ticket {
+        self.count(action);
+        self.audit_log.record(action, room, participant, detail)
+    }
+
+    /// [`Self::record`], returning once the record is on disk.
     async fn audit(
         &self,
         action: AuditAction,
@@ -1182,13 +1192,7 @@ impl AppState {
         participant: Option<&str>,
         detail: Option<&str>,
     ) {
-        self.count(action);
-        if let Err(error) = self
-            .storage
-            .audit(action, room.as_str(), participant, detail)
-            .await
-        {
-            tracing::error!(%error, "audit record not written");
-        }
+        let ticket = self.record(action, room, participant, detail);
+        self.audit_log.written(ticket).await;
     }
 }

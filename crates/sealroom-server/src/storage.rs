@@ -134,6 +134,20 @@ impl AuditAction {
     }
 }
 
+/// An audit record to write: `participant` did `action` in `room`; `detail` says to whom or
+/// why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAuditRecord {
+    /// What.
+    pub action: AuditAction,
+    /// Where.
+    pub room: String,
+    /// Who did it, if a participant did.
+    pub participant: Option<String>,
+    /// To whom, or why.
+    pub detail: Option<String>,
+}
+
 /// One audit record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -183,24 +197,21 @@ impl Storage {
         Ok(identity)
     }
 
-    /// Appends an audit record: `participant` did `action` in `room`; `detail` says to whom or
-    /// why.
-    pub async fn audit(
-        &self,
-        action: AuditAction,
-        room: &str,
-        participant: Option<&str>,
-        detail: Option<&str>,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO audit_log (room, participant, action, detail) VALUES (?, ?, ?, ?)",
-        )
-        .bind(room)
-        .bind(participant)
-        .bind(action.as_str())
-        .bind(detail)
-        .execute(&self.pool)
-        .await?;
+    /// Appends audit records, in order, in one transaction: all are kept or none.
+    pub async fn append_audit(&self, records: &[&NewAuditRecord]) -> Result<(), StorageError> {
+        let mut transaction = self.pool.begin().await?;
+        for record in records {
+            sqlx::query(
+                "INSERT INTO audit_log (room, participant, action, detail) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&record.room)
+            .bind(&record.participant)
+            .bind(record.action.as_str())
+            .bind(&record.detail)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The server killed with SIGKILL mid-meeting and started again on the same ports and data
 //! directory: the clients join again on their own, the room re-forms with a new MLS group and
-//! media flows again (the time it took is printed), and every audit record written before the
-//! kill is still there.
+//! media flows again (the time it took is printed), and the record of a lock announced just
+//! before the kill is on disk.
 
 mod support;
 
@@ -80,16 +80,10 @@ async fn killed_server_restarts_and_the_meeting_reforms_on_its_own() {
     let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
     wait_for_media(&alice, &[statuses[1].leaf_index.unwrap()]).await;
     alice.lock();
-    let deadline = Instant::now() + SETTLE;
-    let before = loop {
-        let actions = audit_actions(data.path()).await;
-        if actions.iter().any(|a| a == "room_locked") {
-            break actions;
-        }
-        assert!(Instant::now() < deadline, "{actions:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-
+    // Killed the moment the lock is announced: its record must already be on disk.
+    bob.wait_until(SETTLE, |s| s.room_locked)
+        .await
+        .unwrap_or_else(|s| panic!("never locked: {s:#?}"));
     drop(server); // SIGKILL: no goodbye to anyone, no flush.
     let killed_at = Instant::now();
     let _server = serve(data.path(), http, udp);
@@ -113,8 +107,12 @@ async fn killed_server_restarts_and_the_meeting_reforms_on_its_own() {
 
     let after = audit_actions(data.path()).await;
     assert!(
-        after.starts_with(&before),
-        "records written before the kill are all kept:\nbefore {before:?}\nafter {after:?}"
+        after.iter().any(|a| a == "room_locked"),
+        "the announced lock's record survived the kill: {after:?}"
     );
-    assert!(after.len() > before.len(), "and the new room's follow");
+    let joins = after.iter().filter(|a| *a == "participant_joined").count();
+    assert!(
+        joins >= 4,
+        "the old room's joins and the new room's: {after:?}"
+    );
 }
