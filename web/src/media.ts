@@ -42,6 +42,7 @@ export class MediaLink {
   onRemoteTrack: (track: RemoteTrack) => void = () => {};
   onRemoteTrackGone: (track: RemoteTrack) => void = () => {};
   onStateChange: (state: RTCPeerConnectionState) => void = () => {};
+  onIceStateChange: (state: RTCIceConnectionState) => void = () => {};
 
   /** `iceServers`: the TURN relays the server gave, for where the direct path to the SFU fails. */
   constructor(private readonly worker: Worker, tracks: { audio: MediaStreamTrack | null; video: MediaStreamTrack | null }, iceServers: RTCIceServer[] = []) {
@@ -58,6 +59,7 @@ export class MediaLink {
     preferVp8(this.screen);
     this.pc.ontrack = (event) => this.onTrack(event);
     this.pc.onconnectionstatechange = () => this.onStateChange(this.pc.connectionState);
+    this.pc.oniceconnectionstatechange = () => this.onIceStateChange(this.pc.iceConnectionState);
   }
 
   private sendOnly(kind: 'audio' | 'video', track: MediaStreamTrack | null, label: TrackRole): RTCRtpTransceiver {
@@ -78,10 +80,23 @@ export class MediaLink {
       [streams.readable as unknown as Transferable, streams.writable as unknown as Transferable]);
   }
 
-  async createOffer(): Promise<string> {
-    const offer = await this.pc.createOffer();
+  /** Our offer; with `iceRestart`, new ICE credentials and fresh candidates (the network changed
+   *  or the path died): the SFU answers with new ones of its own and keeps everything else. */
+  async createOffer(iceRestart = false): Promise<string> {
+    const offer = await this.pc.createOffer({ iceRestart });
     await this.pc.setLocalDescription(offer);
     return this.pc.localDescription?.sdp ?? offer.sdp ?? '';
+  }
+
+  /** An offer of ours waits for its answer: an SFU offer arriving now crossed it, and the SFU
+   *  offers again after answering ours. */
+  get offering(): boolean {
+    return this.pc.signalingState === 'have-local-offer';
+  }
+
+  /** ICE has a working path. */
+  get iceWorking(): boolean {
+    return this.pc.iceConnectionState === 'connected' || this.pc.iceConnectionState === 'completed';
   }
 
   async acceptAnswer(sdp: string): Promise<void> {
@@ -157,6 +172,7 @@ export class MediaLink {
   close(): void {
     this.pc.ontrack = null;
     this.pc.onconnectionstatechange = null;
+    this.pc.oniceconnectionstatechange = null;
     this.pc.close();
   }
 }

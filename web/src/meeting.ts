@@ -76,6 +76,12 @@ const STATS_INTERVAL_MS = 500;
 const RESUME_PATIENCE_MS = 60_000;
 /** What the page may send during an outage, at most; more is dropped (and noted). */
 const MAX_OUTBOX = 256;
+/** A media path lost this long (ICE `disconnected`) is restarted; `failed` is at once. */
+const ICE_RESTART_DELAY_MS = 2000;
+/** A restart still without a path after this is followed by another… */
+const ICE_RESTART_RETRY_MS = 5000;
+/** …up to this many in a row (about the SFU's 30 s reconnect window); then we join afresh. */
+const MAX_ICE_RESTARTS = 6;
 
 export class Meeting {
   connection: ConnectionState = 'connecting';
@@ -166,6 +172,10 @@ export class Meeting {
   private peerSetupWaiter: (() => void) | null = null;
   /** Sessions resumed so far (diagnostics and tests). */
   resumes = 0;
+  /** ICE restarts so far (diagnostics and tests). */
+  iceRestarts = 0;
+  private iceRestartsInARow = 0;
+  private iceTimer: number | null = null;
   private lastFrames = new Map<string, { frames: number; changedAt: number }>();
   /** The server let us in at least once: later refusals are a reconnect's, not the pre-join's. */
   private admitted = false;
@@ -302,8 +312,7 @@ export class Meeting {
 
   /** The server sends every joiner its TURN relays (an empty list if it has none) right after
    *  the resume token, and a PeerConnection takes its ICE servers only when it is made
-   *  (gathering starts with our offer, and the SFU takes one offer per participant): the first
-   *  one waits for them. */
+   *  (gathering starts with our offer): the first one waits for them. */
   private relaysArrived(servers: RTCIceServer[]): void {
     this.iceServers = servers;
     this.relaysKnown = true;
@@ -554,6 +563,7 @@ export class Meeting {
     this.outbox = [];
     this.link?.close();
     this.link = null;
+    this.clearIceTimer();
     this.session?.dispose();
     this.session = null;
     this.worker?.terminate();
@@ -603,7 +613,8 @@ export class Meeting {
         await this.link?.acceptAnswer(message.sdp);
         break;
       case 'sdp_offer': {
-        if (!this.link) break;
+        // Crossed with our ICE restart: the SFU withdrew it and offers again after its answer.
+        if (!this.link || this.link.offering) break;
         const sdp = await this.link.acceptOffer(message.sdp);
         this.sendRaw({ type: 'sdp_answer', sdp });
         break;
@@ -717,12 +728,56 @@ export class Meeting {
     this.link = link;
     link.onRemoteTrack = (remote) => this.onRemoteTrack(remote);
     link.onRemoteTrackGone = (remote) => this.onRemoteTrackGone(remote);
-    // Dead media cannot be resumed (the SFU takes one offer per participant): join afresh.
+    link.onIceStateChange = (ice) => {
+      if (generation === this.sessionGeneration && link === this.link) this.iceStateChanged(ice);
+    };
+    // DTLS failing over a working path is not for an ICE restart: join afresh.
     link.onStateChange = (state) => {
-      if (generation === this.sessionGeneration && state === 'failed') this.rejoin('Media connection failed.');
+      if (generation === this.sessionGeneration && state === 'failed' && link.iceWorking) this.rejoin('Media connection failed.');
     };
     if (this.screen) await link.replace('screen', this.screen);
     if (generation === this.sessionGeneration && !this.inLobby) await this.sendOffer();
+  }
+
+  /** The media path broke (the network changed or went away): still without one after
+   *  ICE_RESTART_DELAY_MS, ICE restarts — new credentials and candidates in one offer, while
+   *  the SFU keeps our tracks, subscriptions and DTLS. After MAX_ICE_RESTARTS without a path,
+   *  we join afresh. */
+  private iceStateChanged(ice: RTCIceConnectionState): void {
+    if (ice === 'connected' || ice === 'completed') {
+      this.iceRestartsInARow = 0;
+      this.clearIceTimer();
+    } else if ((ice === 'disconnected' || ice === 'failed') && this.iceTimer === null) {
+      this.iceTimer = window.setTimeout(() => void this.restartIce(), ice === 'failed' ? 0 : ICE_RESTART_DELAY_MS);
+    }
+  }
+
+  private async restartIce(): Promise<void> {
+    this.iceTimer = null;
+    const link = this.link;
+    if (!link || link.iceWorking || this.ended || this.inLobby) return;
+    if (link.offering) {
+      // The last restart's answer has not come (the signalling is away too): it goes out with
+      // the resume, and a second offer now would cross it.
+      this.iceTimer = window.setTimeout(() => void this.restartIce(), ICE_RESTART_RETRY_MS);
+      return;
+    }
+    if (this.iceRestartsInARow >= MAX_ICE_RESTARTS) {
+      this.rejoin('Media connection failed.');
+      return;
+    }
+    this.iceRestartsInARow++;
+    this.iceRestarts++;
+    const offer = await link.createOffer(true);
+    if (link !== this.link) return;
+    this.sendRaw({ type: 'sdp_offer', sdp: offer });
+    // A restart whose checks fail too (the network is still away) is followed by another.
+    this.iceTimer = window.setTimeout(() => void this.restartIce(), ICE_RESTART_RETRY_MS);
+  }
+
+  private clearIceTimer(): void {
+    if (this.iceTimer !== null) window.clearTimeout(this.iceTimer);
+    this.iceTimer = null;
   }
 
   private async sendOffer(): Promise<void> {

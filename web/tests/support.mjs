@@ -39,10 +39,10 @@ if (/\.test\.mjs$/.test(process.argv[1] ?? '')) {
 }
 
 /** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens.
- *  `extraArgs` go to it (e.g. a `--config`). */
-export async function startServer(extraArgs = []) {
+ *  `extraArgs` go to it (e.g. a `--config`); `mediaUdp` is the SFU's address (a free port). */
+export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0' } = {}) {
   const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
-  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', '127.0.0.1:0', '--data', data, '--web', pathJoin(webDir, 'dist'), ...extraArgs], {
+  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', mediaUdp, '--data', data, '--web', pathJoin(webDir, 'dist'), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SEALROOM_LOG: process.env.SEALROOM_LOG ?? 'warn' },
   });

@@ -90,6 +90,10 @@ pub enum MediaError {
     /// An answer arrived but no offer of ours waits for one.
     #[error("no offer is waiting for an answer")]
     NoPendingOffer,
+    /// The SFU's offer crossed ours (an ICE restart) and is ignored: the SFU offers again
+    /// after answering ours.
+    #[error("the SFU's offer crossed ours")]
+    OffersCrossed,
     /// The engine has stopped: the peer connection closed or failed.
     #[error("the media engine has stopped")]
     Stopped,
@@ -100,7 +104,6 @@ pub enum MediaError {
 pub struct Media {
     commands: mpsc::Sender<Command>,
     stats: Arc<Mutex<MediaStats>>,
-    local_addr: SocketAddr,
     task: JoinHandle<()>,
 }
 
@@ -135,6 +138,7 @@ impl Media {
             stats: Arc::default(),
             publisher,
             pending_offer: Some(pending_offer),
+            restart_candidate: None,
         };
         Ok((Media::spawn(endpoint), offer.to_sdp_string()))
     }
@@ -167,27 +171,21 @@ impl Media {
             stats: Arc::default(),
             publisher: Publisher::receive_only(),
             pending_offer: None,
+            restart_candidate: None,
         };
         Ok((Media::spawn(endpoint), answer.to_sdp_string()))
     }
 
     fn spawn(endpoint: Endpoint) -> Media {
         let stats = endpoint.stats.clone();
-        let local_addr = endpoint.local_addr;
         let (commands, command_rx) = mpsc::channel(4);
-        let span = info_span!("media", local = %local_addr);
+        let span = info_span!("media", local = %endpoint.local_addr);
         let task = tokio::spawn(endpoint.run(command_rx).instrument(span));
         Media {
             commands,
             stats,
-            local_addr,
             task,
         }
-    }
-
-    /// The local UDP address (the ICE host candidate).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
     }
 
     /// Applies the SFU's answer to the offer from [`start`](Self::start).
@@ -198,11 +196,19 @@ impl Media {
     }
 
     /// Applies an offer from the SFU (it renegotiates to add the tracks we receive) and
-    /// returns our answer. The SFU must not offer before it answered our offer: str0m would
-    /// void our offer and its tracks.
+    /// returns our answer; while an offer of ours waits for its answer, the SFU's is refused
+    /// with [`MediaError::OffersCrossed`] and must not be answered.
     pub async fn accept_offer(&self, sdp: &str) -> Result<String, MediaError> {
         let offer = SdpOffer::from_sdp_string(sdp)?;
         self.request(|reply| Command::AcceptOffer { offer, reply })
+            .await
+    }
+
+    /// The network changed: moves to a new UDP socket on `bind_ip` and returns an ICE-restart
+    /// offer for the SFU (its answer goes to [`accept_answer`](Self::accept_answer)). The
+    /// peer connection, its keys and tracks carry on.
+    pub async fn restart_ice(&self, bind_ip: IpAddr) -> Result<String, MediaError> {
+        self.request(|reply| Command::RestartIce { bind_ip, reply })
             .await
     }
 

@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::media::{Media, MediaConfig, MediaStats, SyntheticMedia};
+use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
 
 /// The SFrame cipher suite Sealroom uses for media (AES-GCM, which browsers have in WebCrypto).
 pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
@@ -269,6 +269,19 @@ impl RoomClient {
     /// Media counters so far.
     pub async fn media_stats(&self) -> Option<MediaStats> {
         self.media.lock().await.as_ref().map(Media::stats)
+    }
+
+    /// The device's network changed (Wi-Fi to mobile): media moves to a new socket on
+    /// `bind_ip` and restarts ICE through the server, keeping the peer connection, the MLS
+    /// membership and the keys.
+    pub async fn change_network(&self, bind_ip: std::net::IpAddr) -> Result<(), SessionError> {
+        let offer = match self.media.lock().await.as_ref() {
+            Some(media) => media.restart_ice(bind_ip).await,
+            None => return Err(SessionError::Media("no media to move".into())),
+        }
+        .map_err(|e| SessionError::Media(e.to_string()))?;
+        self.send(ClientMessage::SdpOffer { sdp: offer });
+        Ok(())
     }
 
     /// The SFrame keyring, for tests that replay captured frames against it.
@@ -986,6 +999,7 @@ impl Signalling {
                 };
                 match answer {
                     Ok(sdp) => vec![ClientMessage::SdpAnswer { sdp }],
+                    Err(MediaError::OffersCrossed) => Vec::new(),
                     Err(e) => {
                         self.note_local_error(format!("sdp offer: {e}"));
                         Vec::new()

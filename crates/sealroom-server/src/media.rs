@@ -105,6 +105,7 @@ enum Command {
         answer_sdp: String,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    OfferPendingChanges(String),
     RemoveParticipant(String),
     SetAudioMuted {
         participant: String,
@@ -149,7 +150,9 @@ impl MediaServer {
         ))
     }
 
-    /// Adds a participant to a room from its SDP offer; returns the SDP answer.
+    /// Adds a participant to a room from its SDP offer; returns the SDP answer. A later offer
+    /// of the same participant (an ICE restart) renegotiates: call
+    /// [`Self::offer_pending_changes`] once its answer is on its way.
     pub async fn add_participant(
         &self,
         room: &str,
@@ -183,6 +186,14 @@ impl MediaServer {
             reply,
         })?;
         Ok(done.await.map_err(|_| MediaError::Stopped)??)
+    }
+
+    /// Sends the participant the SFU's offer that waited for the answer to its own (see
+    /// [`Sfu::offer_pending_changes`]). Does not wait; unknown names are ignored.
+    pub fn offer_pending_changes(&self, participant: &str) {
+        if let Ok(shard) = self.shard_of(participant) {
+            let _ = shard.send(Command::OfferPendingChanges(participant.to_owned()));
+        }
     }
 
     /// Removes a participant and its tracks. Does not wait; unknown names are ignored.
@@ -515,6 +526,9 @@ impl Driver {
             } => {
                 let result = self.sfu.accept_answer(&participant, &answer_sdp);
                 let _ = reply.send(result);
+            }
+            Command::OfferPendingChanges(participant) => {
+                self.sfu.offer_pending_changes(&participant);
             }
             Command::RemoveParticipant(participant) => self.sfu.remove_participant(&participant),
             Command::SetAudioMuted {

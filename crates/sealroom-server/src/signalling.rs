@@ -417,7 +417,11 @@ async fn handle(
             match state.media.add_participant(room.as_str(), id, sdp).await {
                 Ok(answer) => {
                     apply_media_policy(state, room, std::slice::from_ref(id)).await;
-                    Ok(vec![(id.clone(), ServerMessage::SdpAnswer { sdp: answer })])
+                    // A second offer (an ICE restart) may have withdrawn one of the SFU's: its
+                    // next offer must follow this answer.
+                    state.dispatch(vec![(id.clone(), ServerMessage::SdpAnswer { sdp: answer })]);
+                    state.media.offer_pending_changes(id);
+                    Ok(Vec::new())
                 }
                 Err(error) => {
                     reply_error(state, outbox, ErrorCode::InvalidSdp, &error.to_string());

@@ -26,8 +26,8 @@ pub enum SfuError {
     /// The answer parses but does not fit the offer it answers. The SFU sends a fresh offer.
     #[error("SDP answer rejected: {0}")]
     AnswerRejected(String),
-    /// A participant with this name is already in the SFU.
-    #[error("participant {0:?} already exists")]
+    /// A participant with this name is already in the SFU, in another room.
+    #[error("participant {0:?} is in another room")]
     ParticipantExists(String),
     /// No participant with this name is in the SFU.
     #[error("no participant {0:?}")]

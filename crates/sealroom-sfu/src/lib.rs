@@ -283,6 +283,12 @@ impl Sfu {
     /// Adds a participant to `room` from its initial offer (it sends audio and video, maybe
     /// simulcast) and returns the SDP answer. It will receive the room's other tracks in a
     /// later [`SfuOutput::Offer`], once connected.
+    ///
+    /// A later offer from a participant already here renegotiates its connection: with new
+    /// ICE credentials it is an ICE restart (the client's network changed), answered with new
+    /// ones of ours; DTLS, SRTP and every subscription carry on. An offer of ours still out is
+    /// withdrawn (the client ignores it, having an offer out itself) and its changes wait for
+    /// [`Self::offer_pending_changes`], to be called once the client has this answer.
     pub fn add_participant(
         &mut self,
         now: Instant,
@@ -291,11 +297,11 @@ impl Sfu {
         offer_sdp: &str,
     ) -> Result<String, SfuError> {
         self.advance(now);
-        if self.by_name.contains_key(participant) {
-            return Err(SfuError::ParticipantExists(participant.to_owned()));
-        }
         let offer = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| SfuError::InvalidSdp(e.to_string()))?;
+        if let Some(&id) = self.by_name.get(participant) {
+            return self.renegotiate(id, room, participant, offer);
+        }
 
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
@@ -339,6 +345,42 @@ impl Sfu {
         self.participants.insert(id, joining);
         self.run_work();
         Ok(answer.to_sdp_string())
+    }
+
+    fn renegotiate(
+        &mut self,
+        id: ParticipantId,
+        room: &str,
+        participant: &str,
+        offer: SdpOffer,
+    ) -> Result<String, SfuError> {
+        let p = self
+            .participants
+            .get_mut(&id)
+            .filter(|p| p.room == room)
+            .ok_or_else(|| SfuError::ParticipantExists(participant.to_owned()))?;
+        if p.pending_offer.take().is_some() {
+            p.finish_negotiation(false);
+        }
+        let result = p.rtc.sdp_api().accept_offer(offer);
+        p.span.in_scope(|| match &result {
+            Ok(_) => info!("offer accepted again: renegotiated"),
+            Err(e) => info!("second offer rejected: {e}"),
+        });
+        p.drain(&mut self.outputs, &mut self.work);
+        self.run_work();
+        Ok(result
+            .map_err(|e| SfuError::OfferRejected(e.to_string()))?
+            .to_sdp_string())
+    }
+
+    /// Sends a participant the offer its subscriptions' changes wait for, if any: after the
+    /// answer to its own offer has gone out (see [`Self::add_participant`]).
+    pub fn offer_pending_changes(&mut self, participant: &str) {
+        if let Some(&id) = self.by_name.get(participant) {
+            self.negotiate(id);
+            self.run_work();
+        }
     }
 
     /// Applies a participant's answer to the SFU's last [`SfuOutput::Offer`] for it.
@@ -474,6 +516,7 @@ impl Sfu {
                     p.span.in_scope(|| debug!("timeout handling failed: {e}"));
                 }
                 p.drain(&mut self.outputs, &mut self.work);
+                p.time_disconnection(now, &mut self.work);
             }
         }
         self.run_work();

@@ -112,6 +112,11 @@ const RTX_CACHE_AGE: Duration = Duration::from_secs(1);
 /// str0m's default: retransmissions may add at most 15 % to a stream's bitrate.
 const RTX_RATIO_CAP: Option<f32> = Some(0.15);
 
+/// How long a participant whose media paths all failed stays, for its path to come back or for
+/// an ICE restart from its new network; then it is removed from the SFU. As long as a
+/// signalling session waits for a resume.
+pub(crate) const RECONNECT_WINDOW: Duration = Duration::from_secs(30);
+
 pub(crate) struct Participant {
     pub id: ParticipantId,
     pub name: String,
@@ -120,6 +125,10 @@ pub(crate) struct Participant {
     pub span: Span,
     pub connected: bool,
     dead: bool,
+    /// Since when ICE has had no working path (see [`RECONNECT_WINDOW`]).
+    disconnected_since: Option<Instant>,
+    /// ICE reported a lost path that it has not regained; timed on the next timeout.
+    ice_disconnected: bool,
     /// What it may still publish (see [`crate::SfuConfig::max_publish_bps`]).
     pub ingress: IngressBudget,
     /// The one offer this participant has not answered yet. Changes wait while it is out.
@@ -187,6 +196,8 @@ impl Participant {
             span,
             connected: false,
             dead: false,
+            disconnected_since: None,
+            ice_disconnected: false,
             ingress: IngressBudget::new(max_publish_bps),
             pending_offer: None,
             subscriptions: HashMap::new(),
@@ -259,6 +270,20 @@ impl Participant {
             .in_scope(|| info!(%addr, given_up, "media path silent while another is in use"));
     }
 
+    /// Removes it once its media has had no path for [`RECONNECT_WINDOW`].
+    pub fn time_disconnection(&mut self, now: Instant, work: &mut VecDeque<Work>) {
+        if !self.ice_disconnected {
+            self.disconnected_since = None;
+            return;
+        }
+        let since = *self.disconnected_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= RECONNECT_WINDOW {
+            self.span
+                .in_scope(|| info!("no media path for the reconnect window: removed"));
+            self.mark_dead(work);
+        }
+    }
+
     fn mark_dead(&mut self, work: &mut VecDeque<Work>) {
         if !self.dead {
             self.dead = true;
@@ -272,9 +297,9 @@ impl Participant {
                 info!("media connected");
                 work.push_back(Work::Connected(self.id));
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                info!("media disconnected");
-                self.mark_dead(work);
+            Event::IceConnectionStateChange(state) => {
+                info!(?state, "ICE state");
+                self.ice_disconnected = state == IceConnectionState::Disconnected;
             }
             // Only m-lines the client sends on are tracks; str0m reports our own direction.
             Event::MediaAdded(added) if added.direction.is_receiving() => {

@@ -690,6 +690,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     state: () => ({
       connection: meeting.connection,
       resumes: meeting.resumes,
+      iceRestarts: meeting.iceRestarts,
       participantId: meeting.participantId,
       role: meeting.role,
       roomSettings: meeting.roomSettings,

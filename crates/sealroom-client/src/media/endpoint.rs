@@ -2,7 +2,7 @@
 //! datagrams, timeouts and signalling commands into `Rtc`, sends what it outputs, and turns its
 //! events into protected sends and decrypted, counted receives.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use sealroom_e2ee::sframe::MediaKeyring;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::MediaData;
 use str0m::net::{DatagramRecv, Protocol, Receive};
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
@@ -33,6 +33,10 @@ pub(crate) enum Command {
         offer: SdpOffer,
         reply: oneshot::Sender<Result<String, MediaError>>,
     },
+    RestartIce {
+        bind_ip: IpAddr,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
 }
 
 pub(crate) struct Endpoint {
@@ -45,6 +49,9 @@ pub(crate) struct Endpoint {
     pub(crate) publisher: Publisher,
     /// Our offer waiting for the SFU's answer.
     pub(crate) pending_offer: Option<SdpPendingOffer>,
+    /// The host candidate of a new network, added once the SFU answered the ICE restart
+    /// (str0m drops the old candidates when it applies the answer).
+    pub(crate) restart_candidate: Option<Candidate>,
 }
 
 /// What woke the loop.
@@ -104,22 +111,59 @@ impl Endpoint {
                         .map_err(MediaError::Negotiation),
                     None => Err(MediaError::NoPendingOffer),
                 };
+                if result.is_ok()
+                    && let Some(candidate) = self.restart_candidate.take()
+                {
+                    self.rtc.add_local_candidate(candidate);
+                }
                 let _ = reply.send(result);
             }
             Command::AcceptOffer { offer, reply } => {
-                // str0m rolls back an offer of ours still waiting for its answer.
-                if self.pending_offer.take().is_some() {
-                    warn!("the SFU offered before answering our offer; our offer is void");
-                }
-                let result = self
-                    .rtc
-                    .sdp_api()
-                    .accept_offer(offer)
-                    .map(|answer| answer.to_sdp_string())
-                    .map_err(MediaError::Negotiation);
+                // Offers crossed: the SFU withdraws its own when ours arrives and offers again
+                // after its answer, so ours stands and its is ignored.
+                let result = if self.pending_offer.is_some() {
+                    debug!("the SFU's offer crossed ours: ignored");
+                    Err(MediaError::OffersCrossed)
+                } else {
+                    self.rtc
+                        .sdp_api()
+                        .accept_offer(offer)
+                        .map(|answer| answer.to_sdp_string())
+                        .map_err(MediaError::Negotiation)
+                };
                 let _ = reply.send(result);
             }
+            Command::RestartIce { bind_ip, reply } => {
+                let _ = reply.send(self.restart_ice(bind_ip));
+            }
         }
+    }
+
+    /// Moves to a new socket on `bind_ip` (the network changed) and returns the ICE-restart
+    /// offer for the SFU; media resumes once its answer is applied and a check gets through.
+    fn restart_ice(&mut self, bind_ip: IpAddr) -> Result<String, MediaError> {
+        let bind_error = |source| MediaError::Bind {
+            ip: bind_ip,
+            source,
+        };
+        let socket = std::net::UdpSocket::bind((bind_ip, 0))
+            .and_then(|socket| {
+                socket.set_nonblocking(true)?;
+                UdpSocket::from_std(socket)
+            })
+            .map_err(bind_error)?;
+        let local_addr = socket.local_addr().map_err(bind_error)?;
+        let candidate = Candidate::host(local_addr, "udp")
+            .map_err(|_| MediaError::UnusableAddress(local_addr))?;
+        let mut change = self.rtc.sdp_api();
+        change.ice_restart(false);
+        let (offer, pending) = change.apply().ok_or(MediaError::NoPendingOffer)?;
+        info!(%local_addr, "network changed: ICE restart");
+        self.socket = socket;
+        self.local_addr = local_addr;
+        self.pending_offer = Some(pending);
+        self.restart_candidate = Some(candidate);
+        Ok(offer.to_sdp_string())
     }
 
     fn handle_datagram(&mut self, datagram: &[u8], source: SocketAddr) {

@@ -94,9 +94,13 @@ fn malformed_or_misplaced_sdp_is_an_error() {
     sfu.add_participant(now, "room", "mallory", &offer)
         .expect("valid offer");
     assert!(matches!(
-        sfu.add_participant(now, "room", "mallory", &offer),
+        sfu.add_participant(now, "elsewhere", "mallory", &offer),
         Err(SfuError::ParticipantExists(_))
     ));
+    // A second offer in its own room renegotiates; it makes no second participant.
+    sfu.add_participant(now, "room", "mallory", &offer)
+        .expect("renegotiated");
+    assert_eq!(sfu.stats().participants, 1);
     assert!(matches!(
         sfu.accept_answer("nobody", &offer),
         Err(SfuError::UnknownParticipant(_))

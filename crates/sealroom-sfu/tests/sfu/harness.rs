@@ -154,6 +154,8 @@ pub struct World {
     pub tcp_datagrams: usize,
     in_flight: Vec<(Instant, Datagram)>,
     deaf: Vec<SocketAddr>,
+    /// Addresses gone from the network: nothing reaches them or leaves them.
+    gone: Vec<SocketAddr>,
     lossy: HashMap<SocketAddr, u32>,
     rng: u32,
     links: HashMap<SocketAddr, Link>,
@@ -181,6 +183,7 @@ impl World {
             tcp_datagrams: 0,
             in_flight: Vec::new(),
             deaf: Vec::new(),
+            gone: Vec::new(),
             lossy: HashMap::new(),
             rng: 0x9e37_79b9,
             links: HashMap::new(),
@@ -323,6 +326,43 @@ impl World {
         self.clients.retain(|c| c.name != name);
     }
 
+    /// The client's address goes away (its network is gone): nothing it sends from there
+    /// arrives, nothing sent there reaches it.
+    pub fn vanish_address(&mut self, name: &str) {
+        let addr = self.client(name).addr;
+        self.gone.push(addr);
+    }
+
+    /// The client's network changes (Wi-Fi to mobile): its old address is gone, and it
+    /// restarts ICE from `addr` with a new offer, as a browser's `restartIce()` does. An offer
+    /// from the SFU it held is dropped, as a client with an offer of its own out ignores one.
+    pub fn restart_ice_from(&mut self, name: &str, room: &str, addr: SocketAddr) {
+        let now = self.now;
+        let c = self.client_mut(name);
+        c.addr = addr;
+        c.held_offers.clear();
+        let mut change = c.rtc.sdp_api();
+        change.ice_restart(false);
+        let (offer, pending) = change.apply().expect("an ICE restart is a change");
+        let answer = self
+            .sfu
+            .add_participant(now, room, name, &offer.to_sdp_string())
+            .expect("the SFU takes a second offer");
+        let c = self.client_mut(name);
+        c.rtc
+            .sdp_api()
+            .accept_answer(
+                pending,
+                SdpAnswer::from_sdp_string(&answer).expect("answer"),
+            )
+            .expect("client accepts the answer");
+        c.rtc
+            .add_local_candidate(Candidate::host(addr, "udp").expect("candidate"));
+        c.drain();
+        self.sfu.offer_pending_changes(name);
+        self.collect();
+    }
+
     /// Injects a datagram towards the SFU's UDP port.
     pub fn inject(&mut self, source: SocketAddr, contents: &[u8]) {
         self.sfu
@@ -460,7 +500,10 @@ impl World {
         if d.proto == Protocol::Tcp {
             self.tcp_datagrams += 1;
         }
-        if self.deaf.contains(&d.destination) {
+        if self.deaf.contains(&d.destination)
+            || self.gone.contains(&d.destination)
+            || self.gone.contains(&d.source)
+        {
             return;
         }
         let loss = [d.source, d.destination]
