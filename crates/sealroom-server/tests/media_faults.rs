@@ -12,8 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sealroom_client::{media::MediaStats, session::RoomClient};
-use support::{SETTLE, TestServer, converge, wait_for_media};
+use sealroom_client::{
+    media::MediaStats,
+    session::{JoinOptions, RoomClient},
+};
+use support::{Proxy, SETTLE, TestServer, client_options, converge, wait_for_media};
 use tokio::net::UdpSocket;
 
 /// Where the relay listens: another loopback address, same port as the SFU's.
@@ -314,4 +317,104 @@ async fn ice_restart_from_a_new_network_brings_media_back() {
     );
     assert!(after.server_errors.is_empty(), "{:?}", after.server_errors);
     assert!(after.local_errors.is_empty(), "{:?}", after.local_errors);
+}
+
+/// Video frames each of the two decrypted from the other so far.
+async fn video_received(clients: [&RoomClient; 2]) -> [u64; 2] {
+    let mut counts = [0; 2];
+    for (count, client) in counts.iter_mut().zip(clients) {
+        *count = stats(client)
+            .await
+            .per_sender
+            .values()
+            .next()
+            .map_or(0, |s| s.video_frames);
+    }
+    counts
+}
+
+/// The whole network goes for `outage`: the media path through the relay, both ways, and
+/// alice's signalling connection. Returns the longest gap between two decrypted video frames
+/// each way (to alice, to bob) over the outage and until video has flowed again for 30 frames.
+/// Within the resume window (30 s), the SFU keeps both participants and their paths.
+async fn media_gap_after_an_outage(room: &str, outage: Duration) -> [Duration; 2] {
+    let server = TestServer::start_configured(|config| {
+        config.media.public_ip = Some(IpAddr::from(RELAY_IP));
+        config.media.threads = 1;
+    })
+    .await;
+    let relay = Relay::start(server.server.media.udp_addr()).await;
+    let proxy = Proxy::start(server.server.http_addr).await;
+    let alice = RoomClient::join(JoinOptions {
+        reconnect: true,
+        ..client_options(&format!("http://{}", proxy.addr), room, "alice")
+    })
+    .await
+    .unwrap();
+    let bob = server.join(room, "bob").await;
+    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
+    wait_for_media(&alice, &[statuses[1].leaf_index.unwrap()]).await;
+    wait_for_media(&bob, &[statuses[0].leaf_index.unwrap()]).await;
+
+    let clients = [&alice, &bob];
+    let mut last = video_received(clients).await;
+    let mut last_change = [Instant::now(); 2];
+    let mut gaps = [Duration::ZERO; 2];
+    relay.impair(|i| i.loss = 1.0);
+    proxy.cut_for(outage);
+    let cut_at = Instant::now();
+    let mut restored: Option<[u64; 2]> = None;
+    while cut_at.elapsed() < outage + SETTLE {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if restored.is_none() && cut_at.elapsed() >= outage {
+            relay.impair(|i| i.loss = 0.0);
+            restored = Some(last);
+        }
+        let now = video_received(clients).await;
+        for side in 0..2 {
+            if now[side] > last[side] {
+                gaps[side] = gaps[side].max(last_change[side].elapsed());
+                last_change[side] = Instant::now();
+            }
+        }
+        last = now;
+        if restored.is_some_and(|at| (0..2).all(|side| last[side] > at[side] + 30)) {
+            break;
+        }
+    }
+    assert!(
+        restored.is_some_and(|at| (0..2).all(|side| last[side] > at[side] + 30)),
+        "video did not flow again both ways after a {outage:?} outage"
+    );
+    let after = alice.status();
+    assert!(
+        after.rejoined_at_ms.is_empty(),
+        "alice resumed, not rejoined"
+    );
+    assert_eq!(
+        (after.leaf_index, after.epoch),
+        (statuses[0].leaf_index, statuses[0].epoch),
+        "the same MLS member, no new epoch"
+    );
+    gaps
+}
+
+/// Outages of the whole network of 2 s and 20 s (media and signalling): the meeting carries
+/// on in the same session, and the media gap each way is printed (its p95 over these samples is
+/// their maximum).
+#[tokio::test]
+async fn after_whole_network_outages_of_2_and_20_seconds_media_resumes() {
+    for (room, outage) in [
+        ("outage-2s", Duration::from_secs(2)),
+        ("outage-20s", Duration::from_secs(20)),
+    ] {
+        let gaps = media_gap_after_an_outage(room, outage).await;
+        println!(
+            "{outage:?} outage: longest gap between video frames to alice {:?}, to bob {:?}",
+            gaps[0], gaps[1]
+        );
+        for gap in gaps {
+            assert!(gap >= outage, "the outage stopped media: {gap:?}");
+        }
+    }
 }

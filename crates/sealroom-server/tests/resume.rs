@@ -6,14 +6,7 @@
 
 mod support;
 
-use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use sealroom_client::session::{JoinOptions, ReceivedApplication, RoomClient};
@@ -21,60 +14,10 @@ use sealroom_protocol::{
     ApplicationKind, ClientMessage, ServerMessage, decode_numbered, encode, encode_numbered,
 };
 use sealroom_server::config::AccessSettings;
-use support::{SETTLE, Socket, TestServer, client_options, connect, converge, wait_for_media};
-use tokio::{net::TcpListener, sync::watch};
+use support::{
+    Proxy, SETTLE, Socket, TestServer, client_options, connect, converge, wait_for_media,
+};
 use tokio_tungstenite::tungstenite::Message;
-
-/// A TCP proxy to the server whose connections the test can cut.
-struct Proxy {
-    addr: SocketAddr,
-    cuts: watch::Sender<u64>,
-    blocked: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (cuts, _) = watch::channel(0);
-        let blocked = Arc::new(AtomicBool::new(false));
-        let (cuts_rx, blocked_in) = (cuts.subscribe(), blocked.clone());
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                if blocked_in.load(Ordering::SeqCst) {
-                    continue; // dropped: the network is down
-                }
-                let mut cut = cuts_rx.clone();
-                cut.mark_unchanged();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            cuts,
-            blocked,
-        }
-    }
-
-    /// Drops every connection through the proxy and refuses new ones for `outage`.
-    fn cut_for(&self, outage: Duration) {
-        self.blocked.store(true, Ordering::SeqCst);
-        self.cuts.send_modify(|n| *n += 1);
-        let blocked = self.blocked.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(outage).await;
-            blocked.store(false, Ordering::SeqCst);
-        });
-    }
-}
 
 /// Alice reaches the server through the proxy, Bob directly; they meet, then Alice's
 /// signalling is cut for `outage` while Bob sends three chat messages.

@@ -2,7 +2,14 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use std::time::Duration;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use sealroom_client::{
     media::SyntheticMedia,
@@ -209,4 +216,55 @@ pub fn assert_only_members_decrypt(
         .unprotect(member.started().elapsed(), &frame)
         .unwrap();
     assert_eq!(opened.payload, text);
+}
+
+/// A TCP proxy to the server whose connections the test can cut.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    cuts: tokio::sync::watch::Sender<u64>,
+    blocked: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cuts, _) = tokio::sync::watch::channel(0);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let (cuts_rx, blocked_in) = (cuts.subscribe(), blocked.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if blocked_in.load(Ordering::SeqCst) {
+                    continue; // dropped: the network is down
+                }
+                let mut cut = cuts_rx.clone();
+                cut.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            cuts,
+            blocked,
+        }
+    }
+
+    /// Drops every connection through the proxy and refuses new ones for `outage`.
+    pub fn cut_for(&self, outage: Duration) {
+        self.blocked.store(true, Ordering::SeqCst);
+        self.cuts.send_modify(|n| *n += 1);
+        let blocked = self.blocked.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(outage).await;
+            blocked.store(false, Ordering::SeqCst);
+        });
+    }
 }
