@@ -629,6 +629,10 @@ export class Meeting {
         this.syncRemotes();
         break;
       }
+      case 'waiting':
+        this.lobbyWait = message.group === 'wait_for_moderator' ? 'moderator' : 'admission';
+        this.onChange();
+        break;
       case 'lobby': {
         this.lobby = message.waiting;
         const waiting = new Set(message.waiting.map((p) => p.id));

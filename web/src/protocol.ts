@@ -105,6 +105,9 @@ export type ServerMessage =
   | { type: 'moderator_key'; key: string }
   /** To moderators: who waits in the lobby, with each device's key fingerprint once known. */
   | { type: 'lobby'; waiting: ParticipantInfo[] }
+  /** To someone waiting: what it waits for now (a moderator arrived in a room with a lobby, or
+   *  the last one left a room where nobody joins before a moderator). */
+  | { type: 'waiting'; group: 'wait_in_lobby' | 'wait_for_moderator' }
   /** The server removed us (see `RemovalReason`); it closes the connection right after. */
   | { type: 'removed'; reason: RemovalReason }
   /** `retry_after_ms` comes with `rate_limited`. */

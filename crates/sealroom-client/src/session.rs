@@ -26,6 +26,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
 
+/// How long a leaving client waits for the server to close the connection after its goodbye.
+const GOODBYE_GRACE: Duration = Duration::from_secs(1);
+
 /// The SFrame cipher suite Sealroom uses for media (AES-GCM, which browsers have in WebCrypto).
 pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 
@@ -121,6 +124,8 @@ pub struct Status {
     pub room_wait_for_moderator: bool,
     /// We wait in the lobby to be admitted, or for a moderator to arrive.
     pub in_lobby: bool,
+    /// While `in_lobby`: we wait for a moderator to arrive (not for admission).
+    pub waiting_for_moderator: bool,
     /// Moderators: the room's moderator key (a host link's secret).
     pub moderator_key: Option<String>,
     /// Moderators: who waits in the lobby.
@@ -774,6 +779,13 @@ impl Signalling {
                     Some(Command::Leave) | None => {
                         let _ = sink.send(text(&ClientMessage::Leave)).await;
                         let _ = sink.close().await;
+                        // Read on until the server closes: a socket dropped with unread
+                        // messages is reset, and the reset can discard our goodbye at the
+                        // server before it reads it (we would stay in the room, parked).
+                        let _ = tokio::time::timeout(GOODBYE_GRACE, async {
+                            while stream.next().await.is_some() {}
+                        })
+                        .await;
                         return Ended::Left;
                     }
                 },
@@ -803,7 +815,10 @@ impl Signalling {
             GroupAction::AwaitWelcome
             | GroupAction::WaitInLobby
             | GroupAction::WaitForModerator => {
-                self.with_status(|s| s.in_lobby = action != GroupAction::AwaitWelcome);
+                self.with_status(|s| {
+                    s.in_lobby = action != GroupAction::AwaitWelcome;
+                    s.waiting_for_moderator = action == GroupAction::WaitForModerator;
+                });
                 Ok(vec![ClientMessage::KeyPackage {
                     key_package: Bytes(self.device.key_package()?),
                 }])
@@ -884,7 +899,10 @@ impl Signalling {
             ServerMessage::Welcome { welcome } => {
                 match self.device.join_group(welcome.as_ref()) {
                     Ok(group) => {
-                        self.with_status(|s| s.in_lobby = false);
+                        self.with_status(|s| {
+                            s.in_lobby = false;
+                            s.waiting_for_moderator = false;
+                        });
                         self.group = Some(group);
                         self.epoch_changed(None);
                     }
@@ -965,6 +983,12 @@ impl Signalling {
             }
             ServerMessage::Lobby { waiting } => {
                 self.with_status(|s| s.lobby = waiting);
+                Vec::new()
+            }
+            ServerMessage::Waiting { group } => {
+                self.with_status(|s| {
+                    s.waiting_for_moderator = group == GroupAction::WaitForModerator
+                });
                 Vec::new()
             }
             ServerMessage::ResumeToken { token } => {

@@ -448,6 +448,14 @@ pub enum ServerMessage {
         /// 128 random bits, hex.
         key: String,
     },
+    /// To someone waiting to be let in: what it waits for now changed — a moderator arrived
+    /// in a room with a lobby ([`GroupAction::WaitInLobby`]: now for admission), or the last
+    /// one left a room where nobody joins before a moderator
+    /// ([`GroupAction::WaitForModerator`]).
+    Waiting {
+        /// [`GroupAction::WaitInLobby`] or [`GroupAction::WaitForModerator`].
+        group: GroupAction,
+    },
     /// To moderators: who waits in the lobby (the whole list, on every change).
     Lobby {
         /// Waiting participants, in arrival order, with their key fingerprint once their key

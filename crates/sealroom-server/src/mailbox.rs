@@ -233,6 +233,7 @@ fn replaces_earlier(message: &ServerMessage) -> bool {
         ServerMessage::Participants { .. }
             | ServerMessage::RoomSettings { .. }
             | ServerMessage::Lobby { .. }
+            | ServerMessage::Waiting { .. }
     )
 }
 

@@ -263,14 +263,32 @@ impl Room {
         id: &ParticipantId,
         display_name: DisplayName,
     ) -> Vec<Outgoing> {
+        let waited_for_moderator = self.wait_for_moderator && !self.has_moderator_inside();
         let mut out = self.join_as(id, display_name, Role::Moderator);
         if !self.lobby {
             for pid in self.waiting() {
                 out.extend(self.let_in(&pid, None));
             }
+        } else if waited_for_moderator {
+            out.extend(self.tell_waiters(GroupAction::WaitInLobby));
         }
         out.extend(self.lobby_for_moderators());
         out
+    }
+
+    /// Whether a moderator is in the meeting (not waiting).
+    fn has_moderator_inside(&self) -> bool {
+        self.participants
+            .values()
+            .any(|(_, p)| p.is_admitted() && p.role == Role::Moderator)
+    }
+
+    /// Tells everyone waiting what it waits for now.
+    fn tell_waiters(&self, group: GroupAction) -> Vec<Outgoing> {
+        self.waiting()
+            .into_iter()
+            .map(|pid| (pid, ServerMessage::Waiting { group }))
+            .collect()
     }
 
     fn join_as(
@@ -281,13 +299,9 @@ impl Room {
     ) -> Vec<Outgoing> {
         let order = self.next_order;
         self.next_order += 1;
-        let no_moderator = !self
-            .participants
-            .values()
-            .any(|(_, p)| p.is_admitted() && p.role == Role::Moderator);
         let wait = if role == Role::Moderator {
             None
-        } else if self.wait_for_moderator && no_moderator {
+        } else if self.wait_for_moderator && !self.has_moderator_inside() {
             Some(GroupAction::WaitForModerator)
         } else if self.lobby {
             Some(GroupAction::WaitInLobby)
@@ -961,7 +975,15 @@ impl Room {
         if !gone.is_admitted() {
             return self.lobby_for_moderators();
         }
-        let mut out = Vec::new();
+        // Those waiting for admission now wait for a moderator to come back.
+        let mut out = if gone.role == Role::Moderator
+            && self.wait_for_moderator
+            && !self.has_moderator_inside()
+        {
+            self.tell_waiters(GroupAction::WaitForModerator)
+        } else {
+            Vec::new()
+        };
         if self.admitted().next().is_none() && self.wait_for_moderator {
             // Those waiting wait on, for a moderator to come back; the group is gone.
             self.group = None;

@@ -803,6 +803,50 @@ async fn nobody_joins_before_a_moderator_arrives_with_the_key() {
 /// A joiner behind a trusted reverse proxy: one per-address bucket per forwarded client.
 /// Without trust, the header is ignored, so a client cannot spread its guesses over made-up
 /// addresses.
+/// In a room with a lobby where nobody joins before a moderator, a joiner waiting for a
+/// moderator is told when one arrives that it now waits for admission, and told again when the
+/// last moderator leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
+    let server = TestServer::start().await;
+    let alice = server.join("antechamber", "alice").await;
+    let bob = server.join("antechamber", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    alice.set_wait_for_moderator(true);
+    alice.set_lobby(true);
+    let key = alice
+        .wait_until(SETTLE, |s| {
+            s.room_wait_for_moderator && s.room_lobby && s.moderator_key.is_some()
+        })
+        .await
+        .unwrap()
+        .moderator_key
+        .unwrap();
+    alice.leave().await;
+    converge(&[&bob], &["bob"]).await;
+
+    let carol = server.join("antechamber", "carol").await;
+    carol
+        .wait_until(SETTLE, |s| s.in_lobby && s.waiting_for_moderator)
+        .await
+        .unwrap();
+    let host = RoomClient::join(sealroom_client::session::JoinOptions {
+        moderator_key: Some(key),
+        ..server.join_options("antechamber", "alice")
+    })
+    .await
+    .unwrap();
+    carol
+        .wait_until(SETTLE, |s| s.in_lobby && !s.waiting_for_moderator)
+        .await
+        .unwrap_or_else(|s| panic!("not told it now waits for admission: {s:#?}"));
+    host.leave().await;
+    carol
+        .wait_until(SETTLE, |s| s.in_lobby && s.waiting_for_moderator)
+        .await
+        .unwrap_or_else(|s| panic!("not told it waits for a moderator again: {s:#?}"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_behind_a_trusted_proxy_count_the_forwarded_client() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
