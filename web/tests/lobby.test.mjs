@@ -99,8 +99,10 @@ test('lobby: a moderator admits one knocker and denies another', { timeout: 6000
   }
 });
 
-test('wait for a moderator: the host link brings the moderator back, and those waiting in', { timeout: 90000 }, async () => {
-  const room = 'host-link-test';
+/** Alice and Bob meet in `room`; Alice turns "wait for a moderator" on (and, with `lobby`, the
+ *  lobby), copies the host link and leaves: Bob stays without inheriting moderation, and Carol
+ *  joins and waits for a moderator. Returns the pages and the link. */
+async function moderatorLeavesWithTheHostLink(room, { lobby = false } = {}) {
   const [alice, bob, carol] = await Promise.all(['Alice', 'Bob', 'Carol'].map((name) => newPage(browser, name)));
   await alice.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
   await join(alice, server.url, room, 'Alice');
@@ -112,12 +114,16 @@ test('wait for a moderator: the host link brings the moderator back, and those w
   await alice.getByTestId('wait-for-moderator-toggle').click();
   await alice.locator('[data-testid="wait-for-moderator-toggle"][aria-pressed="true"]').waitFor();
   await eventually('Bob sees the setting', async () => (await state(bob)).roomSettings.waitForModerator);
+  if (lobby) {
+    await alice.getByTestId('lobby-toggle').click();
+    await eventually('Bob sees the lobby', async () => (await state(bob)).roomSettings.lobby);
+  }
   assert.match(await alice.getByTestId('host-link-warning').textContent(), /Whoever has the host link is a moderator/);
   await alice.getByTestId('copy-host-link-button').click();
   await alice.getByTestId('toast').filter({ hasText: 'Host link copied' }).waitFor({ timeout: 5000 });
   const link = await alice.evaluate(() => navigator.clipboard.readText());
   assert.match(link, new RegExp(`^${server.url}/${room}#host=[0-9a-f]{32}$`), 'the key travels in the fragment only');
-  await alice.screenshot({ path: pathJoin(artifactsDir, 'host-link-moderator.png') });
+  if (!lobby) await alice.screenshot({ path: pathJoin(artifactsDir, 'host-link-moderator.png') });
 
   // Alice leaves: Bob stays, and does not inherit moderation; Carol waits for a moderator.
   await alice.getByTestId('leave-button').click();
@@ -129,8 +135,14 @@ test('wait for a moderator: the host link brings the moderator back, and those w
   await join(carol, server.url, room, 'Carol', { until: 'lobby-waiting' });
   assert.equal(await carol.getByTestId('lobby-waiting').getAttribute('data-wait'), 'moderator');
   assert.equal(await carol.getByTestId('lobby-waiting-title').textContent(), 'Waiting for a moderator to start the meeting');
-  assert.doesNotMatch(await carol.getByTestId('lobby-waiting').textContent(), /let you in/, 'not the lobby text');
   assert.equal(await hasRemoteDescription(carol), false, 'no media while waiting');
+  return { bob, carol, link };
+}
+
+test('wait for a moderator: the host link brings the moderator back, and those waiting in', { timeout: 90000 }, async () => {
+  const room = 'host-link-test';
+  const { bob, carol, link } = await moderatorLeavesWithTheHostLink(room);
+  assert.doesNotMatch(await carol.getByTestId('lobby-waiting').textContent(), /let you in/, 'not the lobby text');
   await carol.screenshot({ path: pathJoin(artifactsDir, 'wait-for-moderator.png') });
 
   // The host link, opened in a new page: the key leaves the address bar, Alice joins as a
@@ -177,4 +189,23 @@ test('wait for a moderator: the host link brings the moderator back, and those w
     const s = await state(host);
     return (s.connection === 'connected' && s.participantId !== before.participantId && s.role === 'moderator') || { ok: false, connection: s.connection, role: s.role };
   }, { timeout: 15000 });
+});
+
+test('wait for a moderator in a room with a lobby: the waiting screen follows the moderator', { timeout: 90000 }, async () => {
+  const room = 'host-link-lobby-test';
+  const { carol, link } = await moderatorLeavesWithTheHostLink(room, { lobby: true });
+  const host = await newPage(browser, 'Alice (host link)');
+  await host.goto(link);
+  await host.getByTestId('display-name-input').fill('Alice');
+  await host.getByTestId('join-button').click();
+  await host.getByTestId('e2ee-status').waitFor();
+  // A moderator is in: Carol now waits for admission, in the lobby, and is told so.
+  await carol.locator('[data-testid="lobby-waiting"][data-wait="admission"]').waitFor({ timeout: 15000 });
+  assert.equal(await carol.getByTestId('lobby-waiting-title').textContent(), 'Waiting for a moderator to let you in');
+  await host.getByTestId('people-button').click();
+  await lobbyEntry(host, 'Carol').waitFor({ timeout: 15000 });
+  assert.equal(await hasRemoteDescription(carol), false, 'still no media');
+  // The moderator leaves again: Carol waits for one, and is told so.
+  await host.getByTestId('leave-button').click();
+  await carol.locator('[data-testid="lobby-waiting"][data-wait="moderator"]').waitFor({ timeout: 15000 });
 });
