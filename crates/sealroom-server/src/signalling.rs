@@ -1056,13 +1056,7 @@ impl AppState {
         room: &RoomName,
         f: impl FnOnce(&mut Room) -> Result<T, RoomError>,
     ) -> Result<T, RoomError> {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        let room = rooms
-            .get_mut(room)
-            .ok_or(RoomError::OutOfOrder("no such room"))?;
-        let mut output = f(room)?;
-        self.dispatch_in(room.name(), output.take_messages());
-        Ok(output)
+        self.with_room_then(room, f, |_, _| {})
     }
 
     /// [`Self::with_room`] for a moderator's action: if `f` succeeds, `by`'s record of it
@@ -1075,13 +1069,26 @@ impl AppState {
         f: impl FnOnce(&mut Room) -> Result<T, RoomError>,
         audit: impl FnOnce(&T) -> (AuditAction, Option<String>),
     ) -> Result<T, RoomError> {
+        self.with_room_then(room, f, |room, output| {
+            let (action, detail) = audit(output);
+            self.record(action, room, Some(by), detail.as_deref());
+        })
+    }
+
+    /// [`Self::with_room`], with `before_answer` run on the output before its messages are
+    /// queued.
+    fn with_room_then<T: RoomOutput>(
+        &self,
+        room: &RoomName,
+        f: impl FnOnce(&mut Room) -> Result<T, RoomError>,
+        before_answer: impl FnOnce(&RoomName, &T),
+    ) -> Result<T, RoomError> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let room = rooms
             .get_mut(room)
             .ok_or(RoomError::OutOfOrder("no such room"))?;
         let mut output = f(room)?;
-        let (action, detail) = audit(&output);
-        self.record(action, room.name(), Some(by), detail.as_deref());
+        before_answer(room.name(), &output);
         self.dispatch_in(room.name(), output.take_messages());
         Ok(output)
     }
