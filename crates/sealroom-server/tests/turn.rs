@@ -58,10 +58,12 @@ fn coturn(port: u16) -> Coturn {
 }
 
 /// `turnutils_uclient` against the relay: allocate with these credentials and send one
-/// message to `peer`; its output.
+/// message to `peer` with a Send indication (`-s`: no channel, whose number uclient picks at
+/// random and coturn sometimes refuses as already bound); its output. uclient waits for
+/// answers the peer never sends and reports its counters every second: 5 s is enough.
 fn uclient(port: u16, username: &str, password: &str, peer: &str) -> String {
     let output = Command::new("timeout")
-        .args(["10", "turnutils_uclient"])
+        .args(["5", "turnutils_uclient"])
         .args(["-u", username, "-w", password])
         .args([
             "-p",
@@ -71,6 +73,7 @@ fn uclient(port: u16, username: &str, password: &str, peer: &str) -> String {
             "-n",
             "1",
             "-c",
+            "-s",
             "127.0.0.1",
         ])
         .output()
