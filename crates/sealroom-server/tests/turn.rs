@@ -8,9 +8,10 @@
 mod support;
 
 use std::{
+    io::{BufRead, BufReader, Read},
     path::Path,
     process::{Child, Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures_util::{SinkExt, StreamExt};
@@ -59,27 +60,53 @@ fn coturn(port: u16) -> Coturn {
 
 /// `turnutils_uclient` against the relay: allocate with these credentials and send one
 /// message to `peer` with a Send indication (`-s`: no channel, whose number uclient picks at
-/// random and coturn sometimes refuses as already bound); its output. uclient waits for
-/// answers the peer never sends and reports its counters every second: 5 s is enough.
-fn uclient(port: u16, username: &str, password: &str, peer: &str) -> String {
-    let output = Command::new("timeout")
-        .args(["5", "turnutils_uclient"])
+/// random and coturn sometimes refuses as already bound). uclient then waits for answers the
+/// peer never sends, reporting its counters every second: its output is read until a line has
+/// `until`, it exits, or [`UCLIENT_PATIENCE`] passes (a busy machine is slow to allocate).
+fn uclient(port: u16, username: &str, password: &str, peer: &str, until: &str) -> String {
+    let mut child = Command::new("turnutils_uclient")
         .args(["-u", username, "-w", password])
-        .args([
-            "-p",
-            &port.to_string(),
-            "-e",
-            peer,
-            "-n",
-            "1",
-            "-c",
-            "-s",
-            "127.0.0.1",
-        ])
-        .output()
+        .args(["-p", &port.to_string(), "-e", peer, "-n", "1", "-c", "-s"])
+        .arg("127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("turnutils_uclient runs");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+    let (lines, received) = std::sync::mpsc::channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ];
+    for reader in readers.into_iter().flatten() {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+    }
+    drop(lines);
+    let deadline = Instant::now() + UCLIENT_PATIENCE;
+    let mut output = String::new();
+    while let Ok(line) = received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        output.push_str(&line);
+        output.push('\n');
+        if line.contains(until) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    output
 }
+
+const UCLIENT_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The relays the server hands a joiner, right after its resume token.
 async fn ice_servers_for_a_participant(server: &TestServer) -> Vec<IceServer> {
@@ -138,31 +165,34 @@ async fn coturn_accepts_sealroom_credentials_and_refuses_to_relay_to_loopback() 
     assert_eq!(ice.urls, [format!("turn:127.0.0.1:{port}")]);
     tokio::time::sleep(Duration::from_millis(300)).await; // coturn listening
 
-    let public = uclient(port, &ice.username, &ice.credential, "198.51.100.7");
+    let sent = "tot_send_msgs=1";
+    let public = uclient(port, &ice.username, &ice.credential, "198.51.100.7", sent);
     assert!(
-        public.contains("tot_send_msgs=1"),
+        public.contains(sent),
         "relays to a public address with Sealroom's credentials:\n{public}"
     );
-    let loopback = uclient(port, &ice.username, &ice.credential, "127.0.0.1");
+    let loopback = uclient(port, &ice.username, &ice.credential, "127.0.0.1", "403");
     assert!(
         loopback.contains("403 (Forbidden IP)"),
         "refuses to relay to loopback:\n{loopback}"
     );
+    let refused = "Cannot complete Allocation";
     let forged = uclient(
         port,
         &ice.username,
         "AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         "198.51.100.7",
+        refused,
     );
     assert!(
-        forged.contains("Cannot complete Allocation"),
+        forged.contains(refused),
         "refuses a forged password:\n{forged}"
     );
     let (expiry, participant) = ice.username.split_once(':').unwrap();
     let stretched = format!("{}:{participant}", expiry.parse::<u64>().unwrap() + 86_400);
-    let stretched = uclient(port, &stretched, &ice.credential, "198.51.100.7");
+    let stretched = uclient(port, &stretched, &ice.credential, "198.51.100.7", refused);
     assert!(
-        stretched.contains("Cannot complete Allocation"),
+        stretched.contains(refused),
         "refuses a username whose expiry was pushed out:\n{stretched}"
     );
 }
