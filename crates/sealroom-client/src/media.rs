@@ -120,7 +120,7 @@ impl Media {
         keys: Arc<Mutex<MediaKeyring>>,
         clock_origin: Instant,
     ) -> Result<(Media, String), MediaError> {
-        let (socket, local_addr, mut rtc) = bind(&config, &keys).await?;
+        let (socket, local_addr, mut rtc) = bind(&config, &keys)?;
         let mut change = rtc.sdp_api();
         let publisher = Publisher::offer(&mut change, config.publish);
         if publisher.is_empty() {
@@ -157,7 +157,7 @@ impl Media {
             "an answering engine only receives"
         );
         let offer = SdpOffer::from_sdp_string(offer)?;
-        let (socket, local_addr, mut rtc) = bind(&config, &keys).await?;
+        let (socket, local_addr, mut rtc) = bind(&config, &keys)?;
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -240,7 +240,7 @@ impl Media {
 
 /// Checks the keyring's suite, binds the UDP socket and builds a peer connection with it as the
 /// ICE host candidate.
-async fn bind(
+fn bind(
     config: &MediaConfig,
     keys: &Mutex<MediaKeyring>,
 ) -> Result<(UdpSocket, SocketAddr, Rtc), MediaError> {
@@ -251,19 +251,25 @@ async fn bind(
             room: config.suite.id(),
         });
     }
-    let bind_error = |source| MediaError::Bind {
-        ip: config.bind_ip,
-        source,
-    };
-    let socket = UdpSocket::bind((config.bind_ip, 0))
-        .await
-        .map_err(bind_error)?;
-    let local_addr = socket.local_addr().map_err(bind_error)?;
+    let (socket, local_addr, candidate) = host_socket(config.bind_ip)?;
     let mut rtc = Rtc::builder().build(Instant::now());
-    let candidate =
-        Candidate::host(local_addr, "udp").map_err(|_| MediaError::UnusableAddress(local_addr))?;
     if rtc.add_local_candidate(candidate).is_none() {
         return Err(MediaError::UnusableAddress(local_addr));
     }
     Ok((socket, local_addr, rtc))
+}
+
+/// A UDP socket on `ip` (port chosen by the system) and its ICE host candidate.
+fn host_socket(ip: IpAddr) -> Result<(UdpSocket, SocketAddr, Candidate), MediaError> {
+    let bind_error = |source| MediaError::Bind { ip, source };
+    let socket = std::net::UdpSocket::bind((ip, 0))
+        .and_then(|socket| {
+            socket.set_nonblocking(true)?;
+            UdpSocket::from_std(socket)
+        })
+        .map_err(bind_error)?;
+    let local_addr = socket.local_addr().map_err(bind_error)?;
+    let candidate =
+        Candidate::host(local_addr, "udp").map_err(|_| MediaError::UnusableAddress(local_addr))?;
+    Ok((socket, local_addr, candidate))
 }

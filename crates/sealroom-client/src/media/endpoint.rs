@@ -142,22 +142,10 @@ impl Endpoint {
     /// Moves to a new socket on `bind_ip` (the network changed) and returns the ICE-restart
     /// offer for the SFU; media resumes once its answer is applied and a check gets through.
     fn restart_ice(&mut self, bind_ip: IpAddr) -> Result<String, MediaError> {
-        let bind_error = |source| MediaError::Bind {
-            ip: bind_ip,
-            source,
-        };
-        let socket = std::net::UdpSocket::bind((bind_ip, 0))
-            .and_then(|socket| {
-                socket.set_nonblocking(true)?;
-                UdpSocket::from_std(socket)
-            })
-            .map_err(bind_error)?;
-        let local_addr = socket.local_addr().map_err(bind_error)?;
-        let candidate = Candidate::host(local_addr, "udp")
-            .map_err(|_| MediaError::UnusableAddress(local_addr))?;
+        let (socket, local_addr, candidate) = super::host_socket(bind_ip)?;
         let mut change = self.rtc.sdp_api();
         change.ice_restart(false);
-        let (offer, pending) = change.apply().ok_or(MediaError::NoPendingOffer)?;
+        let (offer, pending) = change.apply().expect("an ICE restart is a change");
         info!(%local_addr, "network changed: ICE restart");
         self.socket = socket;
         self.local_addr = local_addr;
