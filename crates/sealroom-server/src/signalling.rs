@@ -490,6 +490,9 @@ async fn handle(
                 },
                 |removal| removal_record(removal, participant_id),
             );
+            // The removed participant is told, then cut off at once: out of the SFU, its
+            // connection closed once told (its task then runs the ordinary leave, which finds
+            // it already out of the room); the others get the removal proposal.
             removal.map(|removal| {
                 state.media.remove_participant(participant_id);
                 tracing::info!(room = %room, moderator = %id, participant = %participant_id, reason = ?removal.reason, "removed");
@@ -716,9 +719,7 @@ fn target(action: AuditAction, target: &ParticipantId) -> (AuditAction, Option<S
     (action, Some(format!("target={target}")))
 }
 
-/// The record of a kick, ban or denial. The removed participant is told, then cut off at once:
-/// out of the SFU, its connection closed once told (its task then runs the ordinary leave,
-/// which finds it already out of the room); the others get the removal proposal.
+/// The record of a kick, ban or denial.
 fn removal_record(removal: &Removal, removed: &ParticipantId) -> (AuditAction, Option<String>) {
     match removal.reason {
         RemovalReason::Banned => {
