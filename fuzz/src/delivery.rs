@@ -80,6 +80,7 @@ impl DeliveryFixture {
         let mut room = Room::new(
             RoomName::parse("fuzz-room").expect("valid room name"),
             self.server.clone(),
+            true,
         );
         let (alice, bob, carol) = (id("alice"), id("bob"), id("carol"));
         room.join(&alice, display_name("alice"));

@@ -52,6 +52,20 @@ pub struct JoinArgs {
     /// as a new member, until the server is back).
     #[arg(long)]
     pub no_reconnect: bool,
+    /// Sign in to this account before joining (else join as a guest).
+    #[arg(long, env = "SEALROOM_ACCOUNT")]
+    pub account: Option<String>,
+    /// The account's password (prefer the variable).
+    #[arg(
+        long,
+        env = "SEALROOM_ACCOUNT_PASSWORD",
+        hide_env_values = true,
+        requires = "account"
+    )]
+    pub account_password: Option<String>,
+    /// The account's current TOTP code, if it has a second factor.
+    #[arg(long, requires = "account")]
+    pub totp_code: Option<String>,
     /// Log filter.
     #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
     pub log: String,
@@ -259,6 +273,21 @@ impl Report {
 
 /// Runs `sealroom join`.
 pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
+    let session_token = match &args.account {
+        Some(username) => Some(
+            crate::account::sign_in(
+                &args.server,
+                args.ca_file.as_deref(),
+                &crate::account::Credentials {
+                    username: username.clone(),
+                    password: args.account_password.clone().unwrap_or_default(),
+                    totp_code: args.totp_code.clone(),
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let client = RoomClient::join(JoinOptions {
         server: args.server.clone(),
         room: args.room.clone(),
@@ -273,6 +302,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         moderator_key: args.moderator_key.clone(),
         ca_file: args.ca_file.clone(),
         reconnect: !args.no_reconnect,
+        session_token,
     })
     .await?;
     match args.duration {

@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod cli;
 pub mod load;
 pub mod media;

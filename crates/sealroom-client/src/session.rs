@@ -56,6 +56,9 @@ pub struct JoinOptions {
     /// join again on our own — a new MLS member with fresh media — until it works. Not after a
     /// moderator removed us, nor after [`RoomClient::leave`].
     pub reconnect: bool,
+    /// A session token from [`crate::account::sign_in`]: join as that account, not as a
+    /// guest.
+    pub session_token: Option<String>,
 }
 
 /// Why joining failed.
@@ -70,6 +73,9 @@ pub enum SessionError {
     /// The CA file could not be used.
     #[error("TLS trust: {0}")]
     Tls(String),
+    /// The session token cannot go in a header.
+    #[error("the session token has characters a header cannot carry")]
+    InvalidSessionToken,
     /// The server refused us.
     #[error("server error {code:?}: {message}")]
     Refused {
@@ -503,14 +509,31 @@ struct Session {
     token: String,
 }
 
+/// Opens the signalling WebSocket, signed in with the options' session token if there is one.
+async fn open_socket(options: &JoinOptions) -> Result<(WsSink, WsStream), SessionError> {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http};
+    let mut request = websocket_url(&options.server)?.into_client_request()?;
+    if let Some(token) = &options.session_token {
+        let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| SessionError::InvalidSessionToken)?;
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value);
+    }
+    let connector = options
+        .ca_file
+        .as_deref()
+        .map(pinned_roots)
+        .transpose()?
+        .map(|config| tokio_tungstenite::Connector::Rustls(Arc::new(config)));
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector).await?;
+    Ok(socket.split())
+}
+
 /// Opens the signalling connection and joins: the server's answer, or its refusal.
 async fn connect(options: &JoinOptions) -> Result<(WsSink, WsStream, Joined), SessionError> {
-    let url = websocket_url(&options.server)?;
-    let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
-    let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
-            .await?;
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = open_socket(options).await?;
     sink.send(text(&ClientMessage::Join {
         room: options.room.clone(),
         display_name: options.display_name.clone(),
@@ -568,12 +591,7 @@ async fn resume(
     session: &Session,
     last_seq: u64,
 ) -> Result<(WsSink, WsStream, u64), SessionError> {
-    let url = websocket_url(&options.server)?;
-    let connector = options.ca_file.as_deref().map(pinned_roots).transpose()?;
-    let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector)
-            .await?;
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = open_socket(options).await?;
     sink.send(text(&ClientMessage::Resume {
         participant_id: session.participant_id.clone(),
         resume_token: session.token.clone(),
@@ -1322,7 +1340,8 @@ async fn next_server_message(
 }
 
 /// A TLS connector that trusts only the certificates in `ca_file`.
-fn pinned_roots(ca_file: &Path) -> Result<tokio_tungstenite::Connector, SessionError> {
+/// TLS that trusts only the certificates in `ca_file`.
+pub(crate) fn pinned_roots(ca_file: &Path) -> Result<rustls::ClientConfig, SessionError> {
     use rustls_pki_types::{CertificateDer, pem::PemObject};
     let tls = |e: &dyn std::fmt::Display| SessionError::Tls(format!("{}: {e}", ca_file.display()));
     let mut roots = rustls::RootCertStore::empty();
@@ -1332,14 +1351,13 @@ fn pinned_roots(ca_file: &Path) -> Result<tokio_tungstenite::Connector, SessionE
     if roots.is_empty() {
         return Err(tls(&"no certificate in the file"));
     }
-    let config = rustls::ClientConfig::builder()
+    Ok(rustls::ClientConfig::builder()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_tungstenite::Connector::Rustls(Arc::new(config)))
+        .with_no_client_auth())
 }
 
 /// `http://host:port` → `ws://host:port/ws` (and https → wss).
-fn websocket_url(server: &str) -> Result<String, SessionError> {
+pub(crate) fn websocket_url(server: &str) -> Result<String, SessionError> {
     let server = server.trim_end_matches('/');
     let rest = server
         .strip_prefix("http://")

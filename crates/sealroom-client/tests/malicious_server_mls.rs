@@ -47,6 +47,7 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
         moderator_key: None,
         ca_file: None,
         reconnect: false,
+        session_token: None,
     }
 }
 
@@ -151,6 +152,7 @@ fn info(id: &str, name: &str, role: Role, device: &sealroom_e2ee::Fingerprint) -
         role,
         fingerprint: Some(device.to_string()),
         muted: false,
+        account: None,
     }
 }
 

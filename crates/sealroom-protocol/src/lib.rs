@@ -175,9 +175,11 @@ pub enum ClientMessage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Allowed {
-    /// Every participant.
+    /// Every participant, guests too.
     #[default]
     Everyone,
+    /// Moderators and signed-in participants, not guests.
+    Members,
     /// Moderators only.
     Moderators,
 }
@@ -187,6 +189,7 @@ impl Allowed {
     pub fn permits(self, role: Role) -> bool {
         match self {
             Allowed::Everyone => true,
+            Allowed::Members => role != Role::Guest,
             Allowed::Moderators => role == Role::Moderator,
         }
     }
@@ -266,9 +269,12 @@ impl ApplicationKind {
 pub enum Role {
     /// May lock, set the password, kick, ban and grant moderation.
     Moderator,
-    /// May take part.
+    /// Signed in to an account of the server's organisation: may take part.
     #[default]
     Participant,
+    /// Joined without signing in: may take part as far as the room's [`Permissions`] let
+    /// guests.
+    Guest,
 }
 
 /// Why the server removed a participant.
@@ -319,6 +325,9 @@ pub struct ParticipantInfo {
     /// A moderator muted it: the SFU forwards none of its audio until it unmutes itself.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub muted: bool,
+    /// The account it signed in with, as the server vouches; `None` for a guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// One ICE server, as a browser's `RTCIceServer`.

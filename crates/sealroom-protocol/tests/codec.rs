@@ -220,9 +220,10 @@ fn moderation_messages_round_trip() {
             waiting: vec![ParticipantInfo {
                 id: "p3".into(),
                 display_name: "carol".into(),
-                role: Role::Participant,
+                role: Role::Guest,
                 fingerprint: None,
                 muted: false,
+                account: None,
             }],
         },
         ServerMessage::Participants {
@@ -232,6 +233,7 @@ fn moderation_messages_round_trip() {
                 role: Role::Moderator,
                 fingerprint: Some("d688 523a 9a07 8465 2cc8 3cab 5c7f 0322".into()),
                 muted: true,
+                account: Some("alice".into()),
             }],
         },
         ServerMessage::Error {

@@ -67,23 +67,27 @@ impl AuditLog {
     }
 
     /// Queues a record for the writer; the room's messages made from now on wait for it.
+    /// `room` is `None` for what happens outside rooms (sign-ins): nothing waits for those
+    /// but whoever awaits [`AuditLog::written`].
     pub(crate) fn record(
         &self,
         action: AuditAction,
-        room: &RoomName,
+        room: Option<&RoomName>,
         participant: Option<&str>,
         detail: Option<&str>,
     ) -> Ticket {
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.issued += 1;
         let ticket = queue.issued;
-        queue.rooms.entry(room.clone()).or_default().last = ticket;
+        if let Some(room) = room {
+            queue.rooms.entry(room.clone()).or_default().last = ticket;
+        }
         // Sent under the lock, so the writer gets records in ticket order.
         let _ = self.records.send((
             ticket,
             NewAuditRecord {
                 action,
-                room: room.as_str().to_owned(),
+                room: room.map(|room| room.as_str().to_owned()),
                 participant: participant.map(str::to_owned),
                 detail: detail.map(str::to_owned),
             },
@@ -201,7 +205,7 @@ mod tests {
         log.dispatch_after_records(&a, message(1), sent(&mut out));
         assert_eq!(out, ["p1"], "no record yet: sent at once");
 
-        let first = log.record(AuditAction::RoomLocked, &a, None, None);
+        let first = log.record(AuditAction::RoomLocked, Some(&a), None, None);
         log.dispatch_after_records(&a, message(2), sent(&mut out));
         log.dispatch_after_records(&b, message(3), sent(&mut out));
         assert_eq!(
@@ -210,7 +214,7 @@ mod tests {
             "room a's answer waits; room b's does not"
         );
 
-        let second = log.record(AuditAction::RoomUnlocked, &a, None, None);
+        let second = log.record(AuditAction::RoomUnlocked, Some(&a), None, None);
         log.dispatch_after_records(&a, message(4), sent(&mut out));
         log.written_up_to(first, sent(&mut out));
         assert_eq!(

@@ -29,6 +29,47 @@ pub struct Config {
     pub tls: TlsSettings,
     /// TURN relays (coturn) handed to clients.
     pub turn: TurnSettings,
+    /// Organisation accounts: signing in, and what guests (not signed in) may do.
+    pub accounts: AccountSettings,
+}
+
+/// Accounts (made with `sealroom account add`) sign in at `POST /api/session`; whoever joins
+/// without signing in is a guest.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// Whether a guest's join may create a room (and moderate it). Off: a guest who comes to a
+    /// room first waits until someone signed in arrives, who moderates it; moderation passes
+    /// only to signed-in participants.
+    pub guests_create_rooms: bool,
+    /// Minimum length of an account password, in characters (at least 8; NIST SP 800-63B-4
+    /// asks 15 for a password used alone).
+    pub password_min_chars: usize,
+    /// Hours a sign-in lasts.
+    pub session_hours: u64,
+    /// Sign-in attempts per client address.
+    pub sign_in_per_address: RateLimit,
+    /// Sign-in attempts per account name (from any address): bounds guessing one account's
+    /// password from many addresses.
+    pub sign_in_per_account: RateLimit,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            guests_create_rooms: true,
+            password_min_chars: 15,
+            session_hours: 12,
+            sign_in_per_address: RateLimit {
+                burst: 10,
+                per_minute: 10,
+            },
+            sign_in_per_account: RateLimit {
+                burst: 5,
+                per_minute: 5,
+            },
+        }
+    }
 }
 
 /// TURN relays for clients whose direct path to the SFU fails, with TURN REST API credentials
@@ -156,6 +197,7 @@ impl Default for Config {
             access: AccessSettings::default(),
             tls: TlsSettings::default(),
             turn: TurnSettings::default(),
+            accounts: AccountSettings::default(),
         }
     }
 }
@@ -226,12 +268,33 @@ impl Config {
                 web_dir.display()
             )));
         }
-        if !(8..=64).contains(&self.access.password_min_chars) {
+        for (key, min_chars) in [
+            ("access.password_min_chars", self.access.password_min_chars),
+            (
+                "accounts.password_min_chars",
+                self.accounts.password_min_chars,
+            ),
+        ] {
+            if !(8..=64).contains(&min_chars) {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be between 8 and 64"
+                )));
+            }
+        }
+        if self.accounts.session_hours == 0 {
             return Err(ConfigError::Invalid(
-                "access.password_min_chars must be between 8 and 64".into(),
+                "accounts.session_hours must be at least 1".into(),
             ));
         }
         for (key, limit) in [
+            (
+                "accounts.sign_in_per_address",
+                self.accounts.sign_in_per_address,
+            ),
+            (
+                "accounts.sign_in_per_account",
+                self.accounts.sign_in_per_account,
+            ),
             ("access.join_per_address", self.access.join_per_address),
             ("access.join_per_room", self.access.join_per_room),
             (

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 mod audit;
 pub mod client_address;
 pub mod config;
@@ -15,6 +16,7 @@ mod mailbox;
 pub mod media;
 pub mod metrics;
 pub mod password;
+pub mod persistent_rooms;
 pub mod rate_limit;
 pub mod room;
 pub mod signalling;
@@ -29,7 +31,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 use sealroom_e2ee::ExternalSender;
 use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
 use tokio::task::JoinHandle;
@@ -76,6 +81,15 @@ pub struct AppState {
     idle_timeout: Duration,
     /// Each connection's message budget.
     messages_per_connection: rate_limit::RateLimit,
+    /// Accounts and sessions.
+    storage: Storage,
+    sign_in_limits: Mutex<accounts::SignInLimits>,
+    /// How long a sign-in lasts.
+    session_hours: u64,
+    /// Served over HTTPS: session cookies are `Secure`.
+    https: bool,
+    /// Whether a guest's join may create (and moderate) a room.
+    guests_create_rooms: bool,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -171,6 +185,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         connections_per_address: config.access.connections_per_address,
         idle_timeout: Duration::from_secs(config.access.idle_timeout_secs),
         messages_per_connection: config.access.messages_per_connection,
+        storage: storage.clone(),
+        sign_in_limits: accounts::SignInLimits::new(&config.accounts),
+        session_hours: config.accounts.session_hours,
+        https: config.tls.enabled(),
+        guests_create_rooms: config.accounts.guests_create_rooms,
     });
     tokio::spawn(audit::write_records(
         Arc::downgrade(&state),
@@ -184,6 +203,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
         .route("/ws", get(signalling::upgrade))
+        .route(
+            "/api/session",
+            post(accounts::sign_in)
+                .get(accounts::current_session)
+                .delete(accounts::sign_out),
+        )
         .with_state(state);
     if let Some(web_dir) = &config.web_dir {
         // Files by name; any other path (a room, `/<room-name>`) gets the single-page app.
@@ -238,6 +263,11 @@ async fn tick_rooms(state: Arc<AppState>) {
             limits.per_address.prune(now);
             limits.per_room.prune(now);
         }
+        state
+            .sign_in_limits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .prune(now);
         {
             let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
             for room in rooms.values_mut() {

@@ -6,7 +6,10 @@ use std::{
 };
 
 use clap::{Args, Parser, Subcommand};
-use sealroom_server::config::Config;
+use sealroom_server::{
+    config::Config, password::PasswordPolicy, persistent_rooms, room::KeptSettings,
+    storage::Storage,
+};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -30,6 +33,99 @@ enum Command {
     /// Generate load: many native participants in rooms, with join, rekey, forwarding and
     /// server CPU figures.
     Load(sealroom_client::cli::LoadArgs),
+    /// Manage the organisation's accounts (in the server's data directory).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage the organisation's persistent rooms: kept between meetings with their settings
+    /// and password (in the server's data directory).
+    #[command(subcommand)]
+    Room(RoomCommand),
+}
+
+#[derive(Subcommand)]
+enum RoomCommand {
+    /// Make a persistent room.
+    Add(RoomAddArgs),
+    /// Remove a persistent room (a meeting going on in it carries on as an ordinary room).
+    Remove {
+        /// Room name.
+        name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the persistent rooms.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Args)]
+struct RoomAddArgs {
+    /// Room name: 1-64 of a-z 0-9 -.
+    name: String,
+    /// Joiners wait in the lobby until a moderator admits them.
+    #[arg(long)]
+    lobby: bool,
+    /// Nobody joins before a moderator.
+    #[arg(long)]
+    wait_for_moderator: bool,
+    /// Give the room a password, read from standard input (one line; access.password_min_chars,
+    /// not a common password).
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+/// Where the data directory is, for the commands that manage it.
+#[derive(Args)]
+struct DataArgs {
+    /// TOML config file (for the data directory and the password policies).
+    #[arg(long, env = "SEALROOM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory [default: the config's, or ./sealroom-data].
+    #[arg(long = "data", env = "SEALROOM_DATA")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(data_dir) = &self.data_dir {
+            config.data_dir = data_dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// One line of standard input, without its line ending.
+fn read_secret_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Make an account. The password is read from standard input (one line) and must meet the
+    /// policy (accounts.password_min_chars, not a common password).
+    Add(AccountAddArgs),
+}
+
+#[derive(Args)]
+struct AccountAddArgs {
+    /// Account name: 1-64 letters, digits, '.', '_', '-' or '@'.
+    username: String,
+    /// Give the account a second factor: prints an otpauth:// URI for an authenticator app;
+    /// signing in then needs its current code.
+    #[arg(long)]
+    totp: bool,
+    #[command(flatten)]
+    data: DataArgs,
 }
 
 /// Flags and `SEALROOM_*` variables override the config file, which overrides the defaults.
@@ -135,7 +231,61 @@ async fn main() -> anyhow::Result<()> {
             init_logging(&args.log)?;
             sealroom_client::cli::run_load(args).await
         }
+        Command::Account(AccountCommand::Add(args)) => add_account(args).await,
+        Command::Room(command) => manage_rooms(command).await,
     }
+}
+
+async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
+    match command {
+        RoomCommand::Add(args) => {
+            let config = args.data.config()?;
+            let password = args.password_stdin.then(read_secret_line).transpose()?;
+            let storage = Storage::open(&config.data_dir).await?;
+            let settings = KeptSettings {
+                lobby: args.lobby,
+                wait_for_moderator: args.wait_for_moderator,
+                ..KeptSettings::default()
+            };
+            let policy = PasswordPolicy {
+                min_chars: config.access.password_min_chars,
+            };
+            persistent_rooms::create(&storage, policy, &args.name, settings, password.as_deref())
+                .await?;
+            println!("persistent room {} made", args.name);
+        }
+        RoomCommand::Remove { name, data } => {
+            let storage = Storage::open(&data.config()?.data_dir).await?;
+            persistent_rooms::remove(&storage, &name).await?;
+            println!("persistent room {name} removed");
+        }
+        RoomCommand::List { data } => {
+            let storage = Storage::open(&data.config()?.data_dir).await?;
+            for name in storage.persistent_room_names().await? {
+                println!("{name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn add_account(args: AccountAddArgs) -> anyhow::Result<()> {
+    let config = args.data.config()?;
+    let password = read_secret_line()?;
+    let storage = Storage::open(&config.data_dir).await?;
+    let created = sealroom_server::accounts::create_account(
+        &storage,
+        &config.accounts,
+        &args.username,
+        &password,
+        args.totp,
+    )
+    .await?;
+    println!("account {} made", args.username);
+    if let Some(uri) = created.totp_uri {
+        println!("{uri}");
+    }
+    Ok(())
 }
 
 fn init_logging(filter: &str) -> anyhow::Result<()> {

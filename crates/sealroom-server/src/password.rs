@@ -1,5 +1,5 @@
-//! Room passwords: the central policy a new password must meet, and the argon2id hash that is
-//! all the server keeps of it. Checking is deliberately slow (argon2id) and runs off the async
+//! Room and account passwords: the central policy a new password must meet, and the argon2id
+//! hash that is all the server keeps of it. Checking is deliberately slow (argon2id) and runs off the async
 //! threads; a refused join costs the same whether the room exists or not, because a join that
 //! names a missing room is checked against a dummy hash.
 
@@ -17,21 +17,21 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 /// make the server hash a megabyte.
 pub const MAX_PASSWORD_CHARS: usize = 256;
 
-/// Why a new room password was refused.
+/// Why a new password was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {
     /// Shorter than the policy's minimum.
-    #[error("a room password needs at least {0} characters")]
+    #[error("a password needs at least {0} characters")]
     TooShort(usize),
     /// Longer than [`MAX_PASSWORD_CHARS`].
-    #[error("a room password has at most {MAX_PASSWORD_CHARS} characters")]
+    #[error("a password has at most {MAX_PASSWORD_CHARS} characters")]
     TooLong,
     /// On the list of common passwords.
     #[error("this password is too common")]
     Common,
 }
 
-/// The server-wide rules for room passwords (NIST SP 800-63B §5.1.1.2: a minimum length and a
+/// The server-wide rules for passwords (NIST SP 800-63B §5.1.1.2: a minimum length and a
 /// blocklist, no composition rules).
 #[derive(Clone, Copy, Debug)]
 pub struct PasswordPolicy {
@@ -40,7 +40,7 @@ pub struct PasswordPolicy {
 }
 
 impl PasswordPolicy {
-    /// Whether `password` may become a room password.
+    /// Whether `password` may become a password.
     pub fn check(&self, password: &str) -> Result<(), PolicyError> {
         let chars = password.chars().count();
         if chars < self.min_chars {
@@ -61,15 +61,15 @@ impl PasswordPolicy {
     }
 }
 
-/// A room password as the server keeps it: an argon2id PHC string, never the password.
+/// A password as the server keeps it: an argon2id PHC string, never the password.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RoomPassword {
+pub struct StoredPassword {
     phc: String,
 }
 
-impl std::fmt::Debug for RoomPassword {
+impl std::fmt::Debug for StoredPassword {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RoomPassword(argon2id)")
+        f.write_str("StoredPassword(argon2id)")
     }
 }
 
@@ -78,16 +78,16 @@ impl std::fmt::Debug for RoomPassword {
 #[error("password hashing failed: {0}")]
 pub struct HashError(argon2::password_hash::Error);
 
-/// argon2id with OWASP's smallest recommended setting (19 MiB, 2 passes, 1 lane): a room
-/// password guards one meeting, is tried once per join, and the join rate limits bound online
-/// guessing far below what these parameters would allow offline.
+/// argon2id with OWASP's smallest recommended setting (19 MiB, 2 passes, 1 lane): a password is
+/// tried once per join or sign-in, and the rate limits bound online guessing far below what
+/// these parameters would allow offline.
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None)
         .unwrap_or_else(|e| unreachable!("constant argon2 parameters are valid: {e}"));
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-impl RoomPassword {
+impl StoredPassword {
     /// Hashes a new password under a fresh random salt. Slow: call off the async threads.
     pub fn hash(password: &str) -> Result<Self, HashError> {
         let salt_bytes: [u8; 16] = rand::random();
@@ -97,6 +97,16 @@ impl RoomPassword {
             .map_err(HashError)?
             .to_string();
         Ok(Self { phc })
+    }
+
+    /// The PHC string, to store.
+    pub fn phc(&self) -> &str {
+        &self.phc
+    }
+
+    /// A stored PHC string (it is parsed when verified: a damaged one verifies nothing).
+    pub fn from_phc(phc: String) -> Self {
+        Self { phc }
     }
 
     /// Whether `candidate` is the password; the final comparison is constant-time (the
@@ -110,10 +120,11 @@ impl RoomPassword {
     }
 
     /// Spends the time of a verification and refuses: used when a join names a room that does
-    /// not exist, so it takes as long as a wrong password.
+    /// not exist, or a sign-in an account that does not exist, so it takes as long as a wrong
+    /// password.
     pub fn verify_against_nothing(candidate: &str) -> bool {
-        static DUMMY: OnceLock<Option<RoomPassword>> = OnceLock::new();
-        if let Some(dummy) = DUMMY.get_or_init(|| RoomPassword::hash("no room has this").ok()) {
+        static DUMMY: OnceLock<Option<StoredPassword>> = OnceLock::new();
+        if let Some(dummy) = DUMMY.get_or_init(|| StoredPassword::hash("nobody has this").ok()) {
             let _ = dummy.verify(candidate);
         }
         false
@@ -141,12 +152,12 @@ mod tests {
 
     #[test]
     fn only_the_right_password_verifies_and_the_hash_is_argon2id() {
-        let stored = RoomPassword::hash("velvet harbour sings").unwrap();
+        let stored = StoredPassword::hash("velvet harbour sings").unwrap();
         assert!(stored.phc.starts_with("$argon2id$"));
         assert!(!stored.phc.contains("velvet"));
         assert!(stored.verify("velvet harbour sings"));
         assert!(!stored.verify("velvet harbour sing"));
-        assert!(!RoomPassword::verify_against_nothing(
+        assert!(!StoredPassword::verify_against_nothing(
             "velvet harbour sings"
         ));
         let started = std::time::Instant::now();

@@ -4,7 +4,7 @@
 //! sockets. It never holds a group secret: it follows the group's public state only.
 //!
 //! It also keeps the room's access control: roles, the lock, the password's hash, and the
-//! device keys banned for the room's life. Every moderation method checks the sender's role
+//! device keys and accounts banned for the room's life. Every moderation method checks the sender's role
 //! itself, so no message from a participant can claim a moderator's power.
 
 use std::{
@@ -19,7 +19,10 @@ use sealroom_protocol::{
     Permissions, RemovalReason, Role, RoomName, ServerMessage,
 };
 
-use crate::password::{PolicyError, RoomPassword};
+use crate::{
+    accounts::Account,
+    password::{PolicyError, StoredPassword},
+};
 
 /// A message for one participant.
 pub type Outgoing = (ParticipantId, ServerMessage);
@@ -77,7 +80,7 @@ pub enum Gate {
     /// Nobody may enter.
     Locked,
     /// Whoever gives this password may enter.
-    Password(RoomPassword),
+    Password(StoredPassword),
 }
 
 /// A kicked, banned or denied participant: the caller removes it from the SFU; its connection
@@ -92,6 +95,21 @@ pub struct Removal {
     /// The device key banned, if a ban found one (a participant that never uploaded a key
     /// package has none).
     pub banned_device: Option<Fingerprint>,
+    /// The account banned, if a ban removed a signed-in participant.
+    pub banned_account: Option<String>,
+}
+
+/// The settings an organisation's persistent room keeps between meetings (see
+/// [`Room::kept`]); the lock and bans are the meeting's alone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct KeptSettings {
+    /// Joiners wait in the lobby.
+    pub lobby: bool,
+    /// Nobody joins before a moderator.
+    pub wait_for_moderator: bool,
+    /// What each role may do.
+    pub permissions: Permissions,
 }
 
 /// Whether a participant is in the meeting or still in its lobby.
@@ -113,6 +131,8 @@ struct CommitRequest {
 struct Participant {
     display_name: DisplayName,
     role: Role,
+    /// The account it signed in with; `None` for a guest.
+    account: Option<Account>,
     /// Signature-key fingerprint: from the key package, or from the tree for the creator.
     fingerprint: Option<Fingerprint>,
     /// A key package waiting to be committed.
@@ -138,6 +158,7 @@ impl Participant {
             role: self.role,
             fingerprint: self.fingerprint.map(|f| f.to_string()),
             muted: self.muted,
+            account: self.account.as_ref().map(|a| a.username.clone()),
         }
     }
 }
@@ -160,9 +181,17 @@ pub struct Room {
     /// Members that let a request time out; asked again only when nobody else is left.
     unresponsive: Vec<ParticipantId>,
     locked: bool,
-    password: Option<RoomPassword>,
+    password: Option<StoredPassword>,
     /// Signature-key fingerprints refused for the room's life.
     banned: HashSet<Fingerprint>,
+    /// Accounts (by id) refused for the room's life.
+    banned_accounts: HashSet<i64>,
+    /// An organisation's persistent room: its settings are kept (see [`Room::kept`]).
+    persistent: bool,
+    /// Whether guests may moderate: a guest's join creates the room as its moderator, and
+    /// moderation may pass to a guest. Off, only signed-in participants moderate, and guests
+    /// wait while none is in the meeting.
+    guests_moderate: bool,
     lobby: bool,
     /// Devices denied once from the lobby: a second denial bans.
     denied: HashSet<Fingerprint>,
@@ -173,8 +202,8 @@ pub struct Room {
 }
 
 impl Room {
-    /// An empty room.
-    pub fn new(name: RoomName, server: Arc<ExternalSender>) -> Self {
+    /// An empty room; see [`Room::guests_moderate`] for `guests_moderate`.
+    pub fn new(name: RoomName, server: Arc<ExternalSender>, guests_moderate: bool) -> Self {
         Self {
             name,
             server,
@@ -188,6 +217,9 @@ impl Room {
             locked: false,
             password: None,
             banned: HashSet::new(),
+            banned_accounts: HashSet::new(),
+            guests_moderate,
+            persistent: false,
             lobby: false,
             denied: HashSet::new(),
             permissions: Permissions::default(),
@@ -216,6 +248,37 @@ impl Room {
         }
     }
 
+    /// An organisation's persistent room, opening for a meeting with its kept settings and
+    /// password.
+    pub fn persistent(mut self, kept: KeptSettings, password: Option<StoredPassword>) -> Self {
+        self.persistent = true;
+        self.lobby = kept.lobby;
+        self.wait_for_moderator = kept.wait_for_moderator;
+        self.permissions = kept.permissions;
+        self.password = password;
+        self
+    }
+
+    /// What a persistent room keeps for its next meeting (`None` for a room that vanishes
+    /// with its meeting).
+    pub fn kept(&self) -> Option<(KeptSettings, Option<StoredPassword>)> {
+        self.persistent.then(|| {
+            (
+                KeptSettings {
+                    lobby: self.lobby,
+                    wait_for_moderator: self.wait_for_moderator,
+                    permissions: self.permissions,
+                },
+                self.password.clone(),
+            )
+        })
+    }
+
+    /// Whether the account was banned from this room.
+    pub fn is_banned_account(&self, account: &Account) -> bool {
+        self.banned_accounts.contains(&account.id)
+    }
+
     /// Whether `id` is a moderator here.
     pub fn is_moderator(&self, id: &ParticipantId) -> bool {
         self.participant(id)
@@ -242,29 +305,47 @@ impl Room {
         self.group.as_ref().map(ObservedGroup::epoch)
     }
 
-    /// A participant enters (the caller has passed it through the [`Gate`]). The first one
-    /// (or the first after the group was lost) creates the group; the others upload a key
-    /// package and wait for a Welcome — in the lobby first, if the room has one. The room's
-    /// creator — its first participant — is its moderator.
+    /// A guest enters (the caller has passed it through the [`Gate`]); see
+    /// [`Room::join_signed_in`].
     pub fn join(&mut self, id: &ParticipantId, display_name: DisplayName) -> Vec<Outgoing> {
-        let role = if self.next_order == 0 {
-            Role::Moderator
-        } else {
-            Role::Participant
-        };
-        self.join_as(id, display_name, role)
+        self.join_signed_in(id, display_name, None)
     }
 
-    /// A participant enters with the room's moderator key (the caller checked it with
-    /// [`Room::is_moderator_key`]): as a moderator, past the lobby. Whoever waits only for a
-    /// moderator to arrive is let in.
+    /// A participant enters, signed in to `account` or as a guest (`None`). The first one (or
+    /// the first after the group was lost) creates the group; the others upload a key package
+    /// and wait for a Welcome — in the lobby first, if the room has one. The first signed-in
+    /// participant while no moderator is in the meeting moderates; so does the room's creator
+    /// where guests may moderate. Anyone else is a participant (signed in) or a guest.
+    pub fn join_signed_in(
+        &mut self,
+        id: &ParticipantId,
+        display_name: DisplayName,
+        account: Option<Account>,
+    ) -> Vec<Outgoing> {
+        let role = match &account {
+            Some(_) if !self.has_moderator_inside() => Role::Moderator,
+            Some(_) => Role::Participant,
+            None if self.next_order == 0 && self.guests_moderate => Role::Moderator,
+            None => Role::Guest,
+        };
+        if role == Role::Moderator {
+            self.join_as_moderator(id, display_name, account)
+        } else {
+            self.join_as(id, display_name, role, account)
+        }
+    }
+
+    /// A participant enters as a moderator: with the room's moderator key (the caller checked
+    /// it with [`Room::is_moderator_key`]) or as the room's first. Past the lobby; whoever
+    /// waits only for a moderator to arrive is let in.
     pub fn join_as_moderator(
         &mut self,
         id: &ParticipantId,
         display_name: DisplayName,
+        account: Option<Account>,
     ) -> Vec<Outgoing> {
-        let waited_for_moderator = self.wait_for_moderator && !self.has_moderator_inside();
-        let mut out = self.join_as(id, display_name, Role::Moderator);
+        let waited_for_moderator = self.waits_for_moderator();
+        let mut out = self.join_as(id, display_name, Role::Moderator, account);
         if !self.lobby {
             for pid in self.waiting() {
                 out.extend(self.let_in(&pid, None));
@@ -274,6 +355,12 @@ impl Room {
         }
         out.extend(self.lobby_for_moderators());
         out
+    }
+
+    /// Whether a joiner who is no moderator must wait for one: the room asks it, or guests
+    /// may not moderate; and no moderator is in the meeting.
+    fn waits_for_moderator(&self) -> bool {
+        (self.wait_for_moderator || !self.guests_moderate) && !self.has_moderator_inside()
     }
 
     /// Whether a moderator is in the meeting (not waiting).
@@ -296,12 +383,13 @@ impl Room {
         id: &ParticipantId,
         display_name: DisplayName,
         role: Role,
+        account: Option<Account>,
     ) -> Vec<Outgoing> {
         let order = self.next_order;
         self.next_order += 1;
         let wait = if role == Role::Moderator {
             None
-        } else if self.wait_for_moderator && !self.has_moderator_inside() {
+        } else if self.waits_for_moderator() {
             Some(GroupAction::WaitForModerator)
         } else if self.lobby {
             Some(GroupAction::WaitInLobby)
@@ -320,6 +408,7 @@ impl Room {
                 Participant {
                     display_name,
                     role,
+                    account,
                     fingerprint: None,
                     key_package: None,
                     leaf: None,
@@ -625,7 +714,7 @@ impl Room {
     pub fn set_password(
         &mut self,
         by: &ParticipantId,
-        password: Option<RoomPassword>,
+        password: Option<StoredPassword>,
     ) -> Result<Vec<Outgoing>, RoomError> {
         self.require_moderator(by)?;
         self.password = password;
@@ -677,20 +766,24 @@ impl Room {
         if by == target {
             return Err(RoomError::OutOfOrder("to remove yourself, leave"));
         }
-        let fingerprint = self
+        let removed = self
             .participant(target)
-            .ok_or(RoomError::UnknownParticipant)?
-            .fingerprint;
-        let banned_device = (reason == RemovalReason::Banned)
-            .then_some(fingerprint)
-            .flatten();
+            .ok_or(RoomError::UnknownParticipant)?;
+        let (banned_device, banned_account) = if reason == RemovalReason::Banned {
+            (removed.fingerprint, removed.account.clone())
+        } else {
+            (None, None)
+        };
         self.banned.extend(banned_device);
+        self.banned_accounts
+            .extend(banned_account.as_ref().map(|a| a.id));
         let mut out = vec![(target.clone(), ServerMessage::Removed { reason })];
         out.extend(self.leave(target));
         Ok(Removal {
             out,
             reason,
             banned_device,
+            banned_account: banned_account.map(|a| a.username),
         })
     }
 
@@ -984,7 +1077,7 @@ impl Room {
         } else {
             Vec::new()
         };
-        if self.admitted().next().is_none() && self.wait_for_moderator {
+        if self.admitted().next().is_none() && (self.wait_for_moderator || !self.guests_moderate) {
             // Those waiting wait on, for a moderator to come back; the group is gone.
             self.group = None;
             self.creator = None;
@@ -1016,6 +1109,7 @@ impl Room {
                 p.admission = Admission::Waiting;
             }
         }
+        let guests_moderate = self.guests_moderate;
         if gone.role == Role::Moderator
             && !self.wait_for_moderator
             && !self
@@ -1025,7 +1119,7 @@ impl Room {
             && let Some((pid, longest_present)) = self
                 .participants
                 .values_mut()
-                .find(|(_, p)| p.is_admitted())
+                .find(|(_, p)| p.is_admitted() && (guests_moderate || p.role != Role::Guest))
         {
             // A room is never left without a moderator: someone must be able to unlock it.
             longest_present.role = Role::Moderator;

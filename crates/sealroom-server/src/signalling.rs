@@ -32,14 +32,15 @@ use tracing::Instrument;
 
 use crate::{
     AppState,
+    accounts::{Account, signed_in},
     audit::Ticket,
     client_address::client_address,
     http_security::origin_allowed,
     mailbox::{Connection, Mailbox, Outbound, Posted, ResumeRefused},
-    password::RoomPassword,
+    password::StoredPassword,
     rate_limit::{Limited, TokenBuckets},
     room::{Gate, Outgoing, Removal, Room, RoomError},
-    storage::AuditAction,
+    storage::{AuditAction, PersistentRoom},
 };
 
 /// The one answer to every refused join, whatever the reason, so that it does not tell whether
@@ -57,8 +58,9 @@ const OUTBOX_CAPACITY: usize = 1024;
 /// `too_large` answer; above this the connection is closed to protect memory.
 const WEBSOCKET_MESSAGE_CAP: usize = 4 * MAX_MESSAGE_BYTES;
 
-/// `GET /ws`. Refused before the upgrade: a browser page from another origin (403), and a
-/// client address over its number of open connections (429).
+/// `GET /ws`. Refused before the upgrade: a browser page from another origin (403), a session
+/// token that is unknown or expired (401), and a client address over its number of open
+/// connections (429). A valid token makes the connection's joins its account's.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -71,6 +73,13 @@ pub async fn upgrade(
         state.metrics.signalling_errors.inc();
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
+    let account = match signed_in(&state, &headers).await {
+        Ok(account) => account,
+        Err(refused) => {
+            state.metrics.signalling_errors.inc();
+            return refused;
+        }
+    };
     let Some(slot) = ConnectionSlot::take(&state, address) else {
         state.metrics.signalling_errors.inc();
         return (StatusCode::TOO_MANY_REQUESTS, "too many connections").into_response();
@@ -78,7 +87,7 @@ pub async fn upgrade(
     ws.max_message_size(WEBSOCKET_MESSAGE_CAP)
         .max_frame_size(WEBSOCKET_MESSAGE_CAP)
         .on_upgrade(move |socket| async move {
-            connection(state, socket, address).await;
+            connection(state, socket, address, account).await;
             drop(slot);
         })
 }
@@ -131,7 +140,12 @@ enum Phase {
     Joined { room: RoomName, id: ParticipantId },
 }
 
-async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
+async fn connection(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    address: IpAddr,
+    account: Option<Account>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut outbox_rx) = mpsc::channel::<Outbound>(OUTBOX_CAPACITY);
     let (pings, mut pings_rx) = mpsc::channel::<()>(1);
@@ -282,6 +296,13 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     refuse_rate_limited(&state, &outbox, &room, address, limited).await;
                     continue;
                 }
+                let persistent = match persistent_room_to_open(&state, &room).await {
+                    Ok(persistent) => persistent,
+                    Err(reason) => {
+                        refuse_join(&state, &outbox, &room, address, reason).await;
+                        continue;
+                    }
+                };
                 let entry = match moderator_key {
                     // The host's way in: past the lock, the password and the lobby.
                     Some(key) => match check_moderator_key(&state, &room, &key) {
@@ -291,7 +312,7 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                             continue;
                         }
                     },
-                    None => match pass_gate(&state, &room, password).await {
+                    None => match pass_gate(&state, &room, password, persistent.as_ref()).await {
                         Ok(passed) => Entry::Gate(passed),
                         Err(reason) => {
                             refuse_join(&state, &outbox, &room, address, reason).await;
@@ -300,7 +321,12 @@ async fn connection(state: Arc<AppState>, socket: WebSocket, address: IpAddr) {
                     },
                 };
                 let id = new_participant_id();
-                match join(&state, &room, &id, display_name, connection(), entry).await {
+                let joiner = Joiner {
+                    id: id.clone(),
+                    display_name,
+                    account: account.clone(),
+                };
+                match join(&state, &room, joiner, connection(), entry, persistent).await {
                     Ok(()) => phase = Phase::Joined { room, id },
                     Err(reason) => refuse_join(&state, &outbox, &room, address, reason).await,
                 }
@@ -567,6 +593,16 @@ async fn handle(
             Ok(Vec::new())
         }
     };
+    let changes_kept_settings = matches!(
+        message,
+        ClientMessage::SetPassword { .. }
+            | ClientMessage::SetLobby { .. }
+            | ClientMessage::SetPermissions { .. }
+            | ClientMessage::SetWaitForModerator { .. }
+    );
+    if result.is_ok() && changes_kept_settings {
+        keep_settings(state, room).await;
+    }
     match result {
         Ok(out) => state.dispatch(out),
         Err(error) => {
@@ -675,6 +711,26 @@ fn end_meeting(
     Ok(Vec::new())
 }
 
+/// A persistent room keeps what its moderators change for its next meeting.
+async fn keep_settings(state: &AppState, room: &RoomName) {
+    let kept = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(room)
+        .and_then(Room::kept);
+    if let Some((settings, password)) = kept {
+        let persistent = PersistentRoom { settings, password };
+        if let Err(error) = state
+            .storage
+            .update_persistent_room(room.as_str(), &persistent)
+            .await
+        {
+            tracing::error!(%room, %error, "persistent room settings not kept");
+        }
+    }
+}
+
 /// A moderator sets or removes the room password. The role is checked before the policy, so a
 /// participant learns nothing about the policy, and before the (slow) hash.
 async fn set_password(
@@ -699,7 +755,7 @@ async fn set_password(
                 return Err(RoomError::WeakPassword(error));
             }
             let _permit = state.password_work.acquire().await;
-            let hashed = tokio::task::spawn_blocking(move || RoomPassword::hash(&password)).await;
+            let hashed = tokio::task::spawn_blocking(move || StoredPassword::hash(&password)).await;
             match hashed {
                 Ok(Ok(hashed)) => Some(hashed),
                 _ => return Err(RoomError::Internal("the password could not be hashed")),
@@ -726,9 +782,12 @@ fn removal_record(removal: &Removal, removed: &ParticipantId) -> (AuditAction, O
             let device = removal
                 .banned_device
                 .map_or_else(|| "none".to_owned(), |f| f.to_string());
+            let account = removal.banned_account.as_deref().unwrap_or("none");
             (
                 AuditAction::ParticipantBanned,
-                Some(format!("target={removed} device={device}")),
+                Some(format!(
+                    "target={removed} device={device} account={account}"
+                )),
             )
         }
         RemovalReason::Denied => target(AuditAction::LobbyDenied, removed),
@@ -750,6 +809,10 @@ enum Refusal {
     GateChanged,
     /// A moderator key that is not the room's (or for a room that does not exist).
     ModeratorKeyWrong,
+    /// The account was banned from the room.
+    BannedAccount,
+    /// A persistent room's settings could not be read.
+    StorageFailed,
 }
 
 impl Refusal {
@@ -761,25 +824,61 @@ impl Refusal {
             Refusal::PasswordWrong => "password_wrong",
             Refusal::GateChanged => "gate_changed",
             Refusal::ModeratorKeyWrong => "moderator_key_wrong",
+            Refusal::BannedAccount => "banned_account",
+            Refusal::StorageFailed => "storage_failed",
         }
     }
 }
 
-/// Checks the room's gate. Returns the gate passed (`None`: the room does not exist and the
-/// join will create it). Every refusal of a join that supplied a password costs one argon2id
+/// A persistent room's kept settings, when a join would open it for a meeting (it has none
+/// going). A room whose settings cannot be read is not opened without them.
+async fn persistent_room_to_open(
+    state: &AppState,
+    room: &RoomName,
+) -> Result<Option<PersistentRoom>, Refusal> {
+    let live = state
+        .rooms
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(room);
+    if live {
+        return Ok(None);
+    }
+    state
+        .storage
+        .persistent_room(room.as_str())
+        .await
+        .map_err(|error| {
+            tracing::error!(%room, %error, "persistent room unreadable: join refused");
+            Refusal::StorageFailed
+        })
+}
+
+/// The gate of a persistent room that has no meeting going.
+fn kept_gate(room: &PersistentRoom) -> Gate {
+    match &room.password {
+        Some(password) => Gate::Password(password.clone()),
+        None => Gate::Open,
+    }
+}
+
+/// Checks the room's gate (a persistent room's kept one if it has no meeting going). Returns
+/// the gate passed (`None`: the room does not exist and the join will create it). Every refusal of a join that supplied a password costs one argon2id
 /// verification, whether the room exists, is locked, or has another password; a refusal of a
 /// join without one costs none. So the time tells no more than the answer.
 async fn pass_gate(
     state: &AppState,
     room: &RoomName,
     password: Option<String>,
+    persistent: Option<&PersistentRoom>,
 ) -> Result<Option<Gate>, Refusal> {
     let gate = state
         .rooms
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .get(room)
-        .map(Room::gate);
+        .map(Room::gate)
+        .or_else(|| persistent.map(kept_gate));
     let (gate, password) = match (gate, password) {
         (None, None) => return Ok(None),
         (Some(Gate::Open), _) => return Ok(Some(Gate::Open)),
@@ -792,7 +891,7 @@ async fn pass_gate(
     let _permit = state.password_work.acquire().await;
     let verified = tokio::task::spawn_blocking(move || match &checked {
         Some(Gate::Password(stored)) => stored.verify(&password),
-        _ => RoomPassword::verify_against_nothing(&password),
+        _ => StoredPassword::verify_against_nothing(&password),
     })
     .await
     .unwrap_or(false);
@@ -865,25 +964,50 @@ fn check_moderator_key(state: &AppState, room: &RoomName, key: &str) -> Result<(
     }
 }
 
+/// Who joins.
+struct Joiner {
+    id: ParticipantId,
+    display_name: DisplayName,
+    /// The account its connection signed in with; `None` for a guest.
+    account: Option<Account>,
+}
+
 /// Enters the room if its gate is still the one passed (a lock or a new password may have
-/// come while the password was being checked).
+/// come while the password was being checked) and the account is not banned from it. A room
+/// that does not exist is made: with `persistent`'s settings if it is one.
 async fn join(
     state: &Arc<AppState>,
     room: &RoomName,
-    id: &ParticipantId,
-    display_name: DisplayName,
+    joiner: Joiner,
     connection: Connection,
     entry: Entry,
+    persistent: Option<PersistentRoom>,
 ) -> Result<(), Refusal> {
+    let Joiner {
+        id,
+        display_name,
+        account,
+    } = joiner;
+    let id = &id;
     let knocked = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let gate = rooms.get(room).map(Room::gate);
-        let still_open = match (&entry, &gate) {
+        let passed_gate = gate.clone().or_else(|| persistent.as_ref().map(kept_gate));
+        let still_open = match (&entry, &passed_gate) {
             (Entry::Host, _) | (_, None | Some(Gate::Open)) => true,
             (Entry::Gate(passed), Some(gate)) => passed.as_ref() == Some(gate),
         };
         if !still_open {
             return Err(Refusal::GateChanged);
+        }
+        if let Some(account) = &account
+            && rooms
+                .get(room)
+                .is_some_and(|r| r.is_banned_account(account))
+        {
+            let detail = format!("account={}", account.username);
+            state.record(AuditAction::BannedAccountRefused, room, None, Some(&detail));
+            return Err(Refusal::BannedAccount);
         }
         state
             .mailboxes
@@ -891,12 +1015,20 @@ async fn join(
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(id.clone(), Mailbox::new(room.clone(), connection));
         let created = gate.is_none();
-        let room_state = rooms
-            .entry(room.clone())
-            .or_insert_with(|| Room::new(room.clone(), state.external_sender.clone()));
+        let room_state = rooms.entry(room.clone()).or_insert_with(|| {
+            let new = Room::new(
+                room.clone(),
+                state.external_sender.clone(),
+                state.guests_create_rooms,
+            );
+            match persistent {
+                Some(kept) => new.persistent(kept.settings, kept.password),
+                None => new,
+            }
+        });
         let out = match entry {
-            Entry::Host => room_state.join_as_moderator(id, display_name),
-            Entry::Gate(_) => room_state.join(id, display_name),
+            Entry::Host => room_state.join_as_moderator(id, display_name, account.clone()),
+            Entry::Gate(_) => room_state.join_signed_in(id, display_name, account.clone()),
         };
         state.metrics.rooms.set(rooms.len() as i64);
         let knocked = out.iter().any(|(_, m)| {
@@ -911,7 +1043,13 @@ async fn join(
         if created {
             state.record(AuditAction::RoomCreated, room, None, None);
         }
-        state.record(AuditAction::ParticipantJoined, room, Some(id), None);
+        let detail = account.as_ref().map(|a| format!("account={}", a.username));
+        state.record(
+            AuditAction::ParticipantJoined,
+            room,
+            Some(id),
+            detail.as_deref(),
+        );
         if knocked {
             state.record(AuditAction::LobbyKnocked, room, Some(id), None);
         }
@@ -1176,7 +1314,7 @@ impl AppState {
     }
 
     /// Counts an action in the metrics without writing it to the log.
-    fn count(&self, action: AuditAction) {
+    pub(crate) fn count(&self, action: AuditAction) {
         self.metrics
             .audit_events
             .get_or_create(&vec![("action", action.as_str())])
@@ -1193,7 +1331,8 @@ impl AppState {
         detail: Option<&str>,
     ) -> Ticket {
         self.count(action);
-        self.audit_log.record(action, room, participant, detail)
+        self.audit_log
+            .record(action, Some(room), participant, detail)
     }
 
     /// [`Self::record`], returning once the record is on disk.

@@ -1,9 +1,12 @@
-//! The embedded SQLite database in the data directory: the server's keys and the audit log.
-//! Migrations run at start.
+//! The embedded SQLite database in the data directory: the server's keys, the audit log,
+//! accounts with their sessions, and the organisation's persistent rooms. Migrations run at
+//! start.
 
 use std::path::Path;
 
 use sealroom_e2ee::{DeviceIdentity, GroupError};
+
+use crate::{password::StoredPassword, room::KeptSettings};
 use sqlx::{
     Row, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
@@ -27,6 +30,9 @@ pub enum StorageError {
     /// The data directory could not be created.
     #[error("data directory: {0}")]
     DataDir(#[from] std::io::Error),
+    /// A persistent room's stored settings do not parse.
+    #[error("stored room settings: {0}")]
+    RoomSettings(#[from] serde_json::Error),
 }
 
 /// The database.
@@ -96,6 +102,23 @@ pub enum AuditAction {
     ConnectionFlooding,
     /// A participant whose connection dropped resumed its session from a new one.
     SessionResumed,
+    /// An account was made (detail: its name).
+    AccountCreated,
+    /// Someone signed in (detail: the account and the address).
+    SignedIn,
+    /// A sign-in was refused (detail: the true reason, the name tried and the address; the
+    /// client is told only that the credentials are wrong).
+    SignInRefused,
+    /// Sign-in attempts hit a rate limit (detail: which limit and the address).
+    SignInRateLimited,
+    /// A session ended by signing out (detail: the account).
+    SignedOut,
+    /// A banned account tried to come back (detail: the account).
+    BannedAccountRefused,
+    /// An administrator made a persistent room (detail: its settings).
+    PersistentRoomCreated,
+    /// An administrator removed a persistent room.
+    PersistentRoomRemoved,
 }
 
 impl AuditAction {
@@ -130,6 +153,14 @@ impl AuditAction {
             AuditAction::WaitForModeratorChanged => "wait_for_moderator_changed",
             AuditAction::ConnectionFlooding => "connection_flooding",
             AuditAction::SessionResumed => "session_resumed",
+            AuditAction::AccountCreated => "account_created",
+            AuditAction::SignedIn => "signed_in",
+            AuditAction::SignInRefused => "sign_in_refused",
+            AuditAction::SignInRateLimited => "sign_in_rate_limited",
+            AuditAction::SignedOut => "signed_out",
+            AuditAction::BannedAccountRefused => "banned_account_refused",
+            AuditAction::PersistentRoomCreated => "persistent_room_created",
+            AuditAction::PersistentRoomRemoved => "persistent_room_removed",
         }
     }
 }
@@ -140,12 +171,43 @@ impl AuditAction {
 pub struct NewAuditRecord {
     /// What.
     pub action: AuditAction,
-    /// Where.
-    pub room: String,
+    /// Where (`None` for what happens outside rooms: sign-ins, accounts).
+    pub room: Option<String>,
     /// Who did it, if a participant did.
     pub participant: Option<String>,
     /// To whom, or why.
     pub detail: Option<String>,
+}
+
+/// A persistent room as kept between meetings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersistentRoom {
+    /// Its settings.
+    pub settings: KeptSettings,
+    /// Its password's hash, if it has one.
+    pub password: Option<StoredPassword>,
+}
+
+/// An account as signing in needs it.
+#[derive(Clone, Debug)]
+pub struct StoredAccount {
+    /// Its id.
+    pub id: i64,
+    /// Its name, as made.
+    pub username: String,
+    /// The argon2id PHC string of its password.
+    pub password_phc: String,
+    /// Its TOTP secret (base32), if it has a second factor.
+    pub totp_secret: Option<String>,
+}
+
+fn audit_record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StorageError> {
+    Ok(AuditRecord {
+        at: row.try_get("at")?,
+        action: row.try_get("action")?,
+        participant: row.try_get("participant")?,
+        detail: row.try_get("detail")?,
+    })
 }
 
 /// One audit record.
@@ -223,16 +285,189 @@ impl Storage {
         .bind(room)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(AuditRecord {
-                    at: row.try_get("at")?,
-                    action: row.try_get("action")?,
-                    participant: row.try_get("participant")?,
-                    detail: row.try_get("detail")?,
-                })
+        rows.iter().map(audit_record).collect()
+    }
+
+    /// The audit records outside rooms (sign-ins, accounts), oldest first.
+    pub async fn account_audit_log(&self) -> Result<Vec<AuditRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT at, action, participant, detail FROM audit_log WHERE room IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(audit_record).collect()
+    }
+
+    /// Makes an account; `None` if the name is taken (names compare without case).
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password_phc: &str,
+        totp_secret: Option<&str>,
+    ) -> Result<Option<i64>, StorageError> {
+        let result = sqlx::query(
+            "INSERT INTO accounts (username, password_hash, totp_secret) VALUES (?, ?, ?) \
+             ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(username)
+        .bind(password_phc)
+        .bind(totp_secret)
+        .execute(&self.pool)
+        .await?;
+        Ok((result.rows_affected() == 1).then(|| result.last_insert_rowid()))
+    }
+
+    /// An account by name (without case), with what signing in checks.
+    pub async fn account_by_name(
+        &self,
+        username: &str,
+    ) -> Result<Option<StoredAccount>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, username, password_hash, totp_secret FROM accounts WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(StoredAccount {
+                id: row.try_get("id")?,
+                username: row.try_get("username")?,
+                password_phc: row.try_get("password_hash")?,
+                totp_secret: row.try_get("totp_secret")?,
             })
-            .collect()
+        })
+        .transpose()
+    }
+
+    /// Takes TOTP time step `step` for the account if it is later than the last one taken: a
+    /// code is good once, even within its 30 s.
+    pub async fn take_totp_step(&self, account: i64, step: i64) -> Result<bool, StorageError> {
+        let result = sqlx::query(
+            "UPDATE accounts SET totp_last_step = ? \
+             WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
+        )
+        .bind(step)
+        .bind(account)
+        .bind(step)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Keeps a new session (by its token's hash) until `expires_at` (Unix seconds).
+    pub async fn create_session(
+        &self,
+        token_hash: &[u8],
+        account: i64,
+        expires_at: i64,
+    ) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO sessions (token_hash, account_id, expires_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(account)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The account of an unexpired session, as (id, username).
+    pub async fn session_account(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<(i64, String)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT accounts.id, accounts.username FROM sessions \
+             JOIN accounts ON accounts.id = sessions.account_id \
+             WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .transpose()
+    }
+
+    /// Ends a session, and forgets every expired one.
+    pub async fn delete_session(&self, token_hash: &[u8], now: i64) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ? OR expires_at <= ?")
+            .bind(token_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes a persistent room; `false` if one has the name.
+    pub async fn create_persistent_room(
+        &self,
+        name: &str,
+        room: &PersistentRoom,
+    ) -> Result<bool, StorageError> {
+        let result = sqlx::query(
+            "INSERT INTO persistent_rooms (name, settings, password_hash) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(serde_json::to_string(&room.settings)?)
+        .bind(room.password.as_ref().map(StoredPassword::phc))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Keeps what a meeting changed in a persistent room (nothing if it was removed meanwhile).
+    pub async fn update_persistent_room(
+        &self,
+        name: &str,
+        room: &PersistentRoom,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE persistent_rooms SET settings = ?, password_hash = ? WHERE name = ?")
+            .bind(serde_json::to_string(&room.settings)?)
+            .bind(room.password.as_ref().map(StoredPassword::phc))
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A persistent room, if there is one of that name.
+    pub async fn persistent_room(
+        &self,
+        name: &str,
+    ) -> Result<Option<PersistentRoom>, StorageError> {
+        let row =
+            sqlx::query("SELECT settings, password_hash FROM persistent_rooms WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            let settings: String = row.try_get("settings")?;
+            let password: Option<String> = row.try_get("password_hash")?;
+            Ok(PersistentRoom {
+                settings: serde_json::from_str(&settings)?,
+                password: password.map(StoredPassword::from_phc),
+            })
+        })
+        .transpose()
+    }
+
+    /// Removes a persistent room; `false` if there was none.
+    pub async fn remove_persistent_room(&self, name: &str) -> Result<bool, StorageError> {
+        let result = sqlx::query("DELETE FROM persistent_rooms WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// The persistent rooms' names, sorted.
+    pub async fn persistent_room_names(&self) -> Result<Vec<String>, StorageError> {
+        let rows = sqlx::query("SELECT name FROM persistent_rooms ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
     }
 
     /// The audit records of a room, oldest first, as (action, participant).

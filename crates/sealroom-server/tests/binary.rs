@@ -202,3 +202,86 @@ fn bad_config_is_refused_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("lisen"), "{stderr}");
 }
+
+/// `sealroom <args> --data <dir>` with `stdin` as its input: (success, stdout, stderr).
+fn run_with_input(args: &[&str], data: &std::path::Path, stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(SEALROOM)
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// An administrator makes accounts and a persistent room with the binary; a user joins that
+/// room signed in with `sealroom join --account`, and a wrong password is refused plainly.
+#[test]
+fn accounts_and_persistent_rooms_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let (ok, _, stderr) = run_with_input(&["account", "add", "alice"], data.path(), "password1\n");
+    assert!(!ok);
+    assert!(stderr.contains("at least 15 characters"), "{stderr}");
+    let (ok, stdout, stderr) = run_with_input(
+        &["account", "add", "alice"],
+        data.path(),
+        "correct horse battery staple\n",
+    );
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("account alice made"), "{stdout}");
+    let (ok, stdout, _) = run_with_input(
+        &["account", "add", "bob", "--totp"],
+        data.path(),
+        "bob keeps a long passphrase\n",
+    );
+    assert!(ok);
+    assert!(
+        stdout.contains("otpauth://totp/Sealroom:bob?secret="),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = run_with_input(&["room", "add", "team-room", "--lobby"], data.path(), "");
+    assert!(ok, "{stderr}");
+    let (_, stdout, _) = run_with_input(&["room", "list"], data.path(), "");
+    assert_eq!(stdout.trim(), "team-room");
+
+    let (_serve, url) = serve(data.path());
+    let sign_in_and_join = |password: &str| {
+        Command::new(SEALROOM)
+            .args([
+                "join",
+                "--server",
+                &url,
+                "--room",
+                "team-room",
+                "--name",
+                "Alice",
+            ])
+            .args(["--account", "alice", "--duration", "1", "--report", "json"])
+            .env("SEALROOM_ACCOUNT_PASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let refused = sign_in_and_join("not the password at all");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("invalid_credentials"), "{stderr}");
+    let joined = sign_in_and_join("correct horse battery staple");
+    assert!(joined.status.success(), "{joined:?}");
+    let report: Value = serde_json::from_slice(&joined.stdout).unwrap();
+    assert!(report["epoch"].is_u64(), "{report}");
+}

@@ -17,7 +17,7 @@ fn room_with_alice_and_bob() -> (Room, GroupSession) {
         DeviceIdentity::generate("sealroom-ds").unwrap(),
     ));
     let external_sender: ExternalSenderKey = server.key().unwrap();
-    let mut room = Room::new(RoomName::parse("fuzz-regressions").unwrap(), server);
+    let mut room = Room::new(RoomName::parse("fuzz-regressions").unwrap(), server, true);
     let (alice, bob) = ("alice".to_owned(), "bob".to_owned());
     room.join(&alice, DisplayName::parse("Alice").unwrap());
     let mut group = device("Alice").create_group(&[external_sender]).unwrap();

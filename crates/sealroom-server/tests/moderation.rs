@@ -104,7 +104,7 @@ async fn locked_room_refuses_new_joiners_until_unlocked() {
         Role::Moderator,
         "the creator moderates"
     );
-    assert_eq!(bob.status().role, Role::Participant);
+    assert_eq!(bob.status().role, Role::Guest);
 
     alice.lock();
     bob.wait_until(SETTLE, |s| s.room_locked).await.unwrap();
@@ -503,7 +503,7 @@ async fn participant_cannot_moderate_with_crafted_messages() {
             .iter()
             .all(|c| *c == ErrorCode::Forbidden)
     );
-    assert_eq!(status.role, Role::Participant);
+    assert_eq!(status.role, Role::Guest);
     assert!(!status.room_locked && !status.room_password_required && !status.room_lobby);
     assert!(!status.room_wait_for_moderator && status.moderator_key.is_none());
     assert_eq!(status.permissions, Permissions::default());
@@ -768,7 +768,7 @@ async fn nobody_joins_before_a_moderator_arrives_with_the_key() {
 
     let carol = server.join("hosted", "carol").await;
     carol.wait_until(SETTLE, |s| s.in_lobby).await.unwrap();
-    assert_eq!(bob.status().role, Role::Participant);
+    assert_eq!(bob.status().role, Role::Guest);
 
     for (room, key) in [
         ("hosted", "00112233445566778899aabbccddeeff"),
@@ -800,9 +800,6 @@ async fn nobody_joins_before_a_moderator_arrives_with_the_key() {
     }));
 }
 
-/// A joiner behind a trusted reverse proxy: one per-address bucket per forwarded client.
-/// Without trust, the header is ignored, so a client cannot spread its guesses over made-up
-/// addresses.
 /// In a room with a lobby where nobody joins before a moderator, a joiner waiting for a
 /// moderator is told when one arrives that it now waits for admission, and told again when the
 /// last moderator leaves.
@@ -847,6 +844,9 @@ async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
         .unwrap_or_else(|s| panic!("not told it waits for a moderator again: {s:#?}"));
 }
 
+/// A joiner behind a trusted reverse proxy: one per-address bucket per forwarded client.
+/// Without trust, the header is ignored, so a client cannot spread its guesses over made-up
+/// addresses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_behind_a_trusted_proxy_count_the_forwarded_client() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;

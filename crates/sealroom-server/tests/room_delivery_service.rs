@@ -13,7 +13,11 @@ use sealroom_server::room::{Outgoing, Room, RoomError};
 
 fn room() -> Room {
     let server = ExternalSender::new(DeviceIdentity::generate("sealroom-ds").unwrap());
-    Room::new(RoomName::parse("test-room").unwrap(), Arc::new(server))
+    Room::new(
+        RoomName::parse("test-room").unwrap(),
+        Arc::new(server),
+        true,
+    )
 }
 
 fn device(name: &str) -> Device {
@@ -738,7 +742,7 @@ fn nobody_joins_before_a_moderator_comes_back_with_the_key() {
         .unwrap();
 
     assert!(!room.is_moderator_key("00112233445566778899aabbccddeeff"));
-    let out = room.join_as_moderator(&"alice2".into(), name("Alice"));
+    let out = room.join_as_moderator(&"alice2".into(), name("Alice"), None);
     let key = to(&out, "alice2")
         .into_iter()
         .find_map(|m| match m {

@@ -76,6 +76,7 @@ pub(super) async fn run(
                     moderator_key: None,
                     ca_file: None,
                     reconnect: false,
+                    session_token: None,
                 })
                 .await?,
             );

@@ -64,11 +64,32 @@ impl TestServer {
     /// A bare HTTP/1.1 GET, so the tests need no HTTP client crate: (status line and
     /// headers, body).
     pub async fn get(&self, path: &str) -> (String, String) {
+        self.request("GET", path, &[], "").await
+    }
+
+    /// A bare HTTP/1.1 request with extra header lines and a body: (status line and headers,
+    /// body).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> (String, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(self.server.http_addr)
             .await
             .unwrap();
-        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).await.unwrap();
@@ -120,6 +141,7 @@ pub fn client_options(server: &str, room: &str, name: &str) -> JoinOptions {
         moderator_key: None,
         ca_file: None,
         reconnect: false,
+        session_token: None,
     }
 }
 

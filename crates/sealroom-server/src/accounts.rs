@@ -1,0 +1,564 @@
+//! Organisation accounts: made by an administrator (`sealroom account add`), signed in at
+//! `POST /api/session` with a password (argon2id, NIST SP 800-63B policy) and, where the account
+//! has one, a TOTP code (RFC 6238). A sign-in gives a random session token, kept by the server
+//! only as its SHA-256, that a browser holds as an `HttpOnly` cookie and a native client sends
+//! as `Authorization: Bearer`. The signalling WebSocket reads it before the upgrade: a join on
+//! a signed-in connection is the account's, any other is a guest's.
+//!
+//! Every refused sign-in gets one answer (`invalid_credentials`), whether the account exists,
+//! the password is wrong or the code is; a missing account costs an argon2id check like a wrong
+//! password. Attempts are limited per address and per account name.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Json,
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use totp_rs::{Algorithm, TOTP};
+
+use crate::{
+    AppState,
+    client_address::client_address,
+    config::AccountSettings,
+    password::{PasswordPolicy, PolicyError, StoredPassword},
+    rate_limit::{Limited, TokenBuckets},
+    storage::{AuditAction, NewAuditRecord, Storage, StorageError},
+};
+
+/// The cookie that carries a browser's session token.
+pub const SESSION_COOKIE: &str = "sealroom_session";
+
+/// Longest account name, in bytes.
+const MAX_USERNAME_BYTES: usize = 64;
+
+/// TOTP as authenticator apps default to: SHA-1, 6 digits, 30 s steps, one step of clock skew
+/// either way.
+const TOTP_DIGITS: usize = 6;
+const TOTP_STEP_SECS: u64 = 30;
+
+/// A signed-in account, as a connection carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Its id in the database.
+    pub id: i64,
+    /// Its name.
+    pub username: String,
+}
+
+/// Sign-in attempts, limited per client address and per account name.
+pub(crate) struct SignInLimits {
+    per_address: TokenBuckets<IpAddr>,
+    per_account: TokenBuckets<String>,
+}
+
+impl SignInLimits {
+    pub(crate) fn new(settings: &AccountSettings) -> Mutex<Self> {
+        Mutex::new(Self {
+            per_address: TokenBuckets::new(settings.sign_in_per_address),
+            per_account: TokenBuckets::new(settings.sign_in_per_account),
+        })
+    }
+
+    fn take(&mut self, address: IpAddr, username: &str, now: Instant) -> Result<(), Limited> {
+        self.per_address
+            .take(&address, now)
+            .map_err(|limited| limited.named("per_address"))?;
+        self.per_account
+            .take(&username.to_lowercase(), now)
+            .map_err(|limited| limited.named("per_account"))
+    }
+
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.per_address.prune(now);
+        self.per_account.prune(now);
+    }
+}
+
+/// Why an account could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The name is not 1–64 of letters, digits, `.`, `_`, `-`, `@`.
+    #[error("account names are 1-{MAX_USERNAME_BYTES} letters, digits, '.', '_', '-' or '@'")]
+    InvalidUsername,
+    /// The name is taken (names compare without case).
+    #[error("an account named {0:?} exists")]
+    Exists(String),
+    /// The password does not meet the policy.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] crate::password::HashError),
+}
+
+/// A made account: with a second factor, the URI an authenticator app scans.
+#[derive(Debug)]
+pub struct CreatedAccount {
+    /// `otpauth://totp/...` with the TOTP secret, if the account has one.
+    pub totp_uri: Option<String>,
+}
+
+fn valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && username.len() <= MAX_USERNAME_BYTES
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+/// Makes an account under the policy; with `totp`, a new TOTP secret too.
+pub async fn create_account(
+    storage: &Storage,
+    settings: &AccountSettings,
+    username: &str,
+    password: &str,
+    totp: bool,
+) -> Result<CreatedAccount, AccountError> {
+    if !valid_username(username) {
+        return Err(AccountError::InvalidUsername);
+    }
+    PasswordPolicy {
+        min_chars: settings.password_min_chars,
+    }
+    .check(password)?;
+    let password = password.to_owned();
+    let hashed = tokio::task::spawn_blocking(move || StoredPassword::hash(&password))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+    let secret = totp.then(|| base32_encode(&rand::random::<[u8; 20]>()));
+    storage
+        .create_account(username, hashed.phc(), secret.as_deref())
+        .await?
+        .ok_or_else(|| AccountError::Exists(username.to_owned()))?;
+    let detail = format!("account={username} totp={}", secret.is_some());
+    storage
+        .append_audit(&[&NewAuditRecord {
+            action: AuditAction::AccountCreated,
+            room: None,
+            participant: None,
+            detail: Some(detail),
+        }])
+        .await?;
+    Ok(CreatedAccount {
+        totp_uri: secret.map(|secret| {
+            format!(
+                "otpauth://totp/Sealroom:{username}?secret={secret}&issuer=Sealroom&digits={TOTP_DIGITS}&period={TOTP_STEP_SECS}"
+            )
+        }),
+    })
+}
+
+/// RFC 4648 base32 without padding, as authenticator apps take secrets.
+fn base32_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn totp_for(secret_base32: &str) -> Option<TOTP> {
+    let secret = totp_rs::Secret::Encoded(secret_base32.to_owned())
+        .to_bytes()
+        .ok()?;
+    TOTP::new(Algorithm::SHA1, TOTP_DIGITS, 1, TOTP_STEP_SECS, secret).ok()
+}
+
+/// The time step a code is good for (now, or one step either side), if any.
+fn totp_step(secret_base32: &str, code: &str, now_secs: u64) -> Option<i64> {
+    let totp = totp_for(secret_base32)?;
+    let current = now_secs / TOTP_STEP_SECS;
+    [current.saturating_sub(1), current, current + 1]
+        .into_iter()
+        .find(|step| {
+            let expected = totp.generate(step * TOTP_STEP_SECS);
+            expected.len() == code.len()
+                && expected
+                    .bytes()
+                    .zip(code.bytes())
+                    .fold(0, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        })
+        .and_then(|step| i64::try_from(step).ok())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// `POST /api/session` body.
+#[derive(Deserialize)]
+pub struct SignIn {
+    username: String,
+    password: String,
+    /// The current TOTP code, for an account with a second factor.
+    #[serde(default)]
+    totp_code: Option<String>,
+}
+
+/// `POST /api/session` answer, and `GET /api/session`'s.
+#[derive(Serialize)]
+struct SessionInfo {
+    username: String,
+    /// The bearer token (a browser also gets it as an `HttpOnly` cookie and need not keep it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<u64>,
+}
+
+/// An API error: `{"error": code, "message": ...}`, with `Retry-After` when rate limited.
+fn api_error(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    retry_after: Option<Duration>,
+) -> Response {
+    let body = Json(serde_json::json!({ "error": code, "message": message }));
+    let mut response = (status, body).into_response();
+    if let Some(wait) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&wait.as_secs_f64().ceil().to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// Why a sign-in was refused (for the log; the client hears only `invalid_credentials`).
+enum Refused {
+    NoSuchAccount,
+    PasswordWrong,
+    CodeMissing,
+    CodeWrong,
+    CodeReused,
+}
+
+impl Refused {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Refused::NoSuchAccount => "no_such_account",
+            Refused::PasswordWrong => "password_wrong",
+            Refused::CodeMissing => "totp_code_missing",
+            Refused::CodeWrong => "totp_code_wrong",
+            Refused::CodeReused => "totp_code_reused",
+        }
+    }
+}
+
+/// `POST /api/session`: sign in.
+pub async fn sign_in(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(request): Json<SignIn>,
+) -> Response {
+    let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
+    let limited = state
+        .sign_in_limits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take(address, &request.username, Instant::now());
+    if let Err(limited) = limited {
+        let detail = format!("limit={} address={address}", limited.key);
+        if limited.first {
+            state
+                .audit_outside_rooms(AuditAction::SignInRateLimited, None, &detail)
+                .await;
+        } else {
+            state.count(AuditAction::SignInRateLimited);
+        }
+        return api_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!(
+                "too many sign-in attempts: retry after {:.0} s",
+                limited.wait.as_secs_f64().ceil()
+            ),
+            Some(limited.wait),
+        );
+    }
+    let account = match check_credentials(&state, &request).await {
+        Ok(account) => account,
+        Err(Ok(refused)) => {
+            let detail = format!(
+                "reason={} username={:?} address={address}",
+                refused.as_str(),
+                request.username
+            );
+            state
+                .audit_outside_rooms(AuditAction::SignInRefused, None, &detail)
+                .await;
+            return api_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the account name, the password or the code is wrong",
+                None,
+            );
+        }
+        Err(Err(error)) => return internal_error(&error),
+    };
+    let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let expires_at = unix_now() + state.session_hours * 3600;
+    if let Err(error) = state
+        .storage
+        .create_session(
+            &token_hash(&token),
+            account.id,
+            i64::try_from(expires_at).unwrap_or(i64::MAX),
+        )
+        .await
+    {
+        return internal_error(&error);
+    }
+    state
+        .audit_outside_rooms(
+            AuditAction::SignedIn,
+            Some(&account.username),
+            &format!("address={address}"),
+        )
+        .await;
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        state.session_hours * 3600,
+        if state.https { "; Secure" } else { "" }
+    );
+    let mut response = Json(SessionInfo {
+        username: account.username,
+        token: Some(token),
+        expires_at: Some(expires_at),
+    })
+    .into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn internal_error(error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(%error, "sign-in failed");
+    api_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server could not sign you in",
+        None,
+    )
+}
+
+/// The account, or why not (`Err(Ok)`), or a failure (`Err(Err)`).
+async fn check_credentials(
+    state: &AppState,
+    request: &SignIn,
+) -> Result<Account, Result<Refused, StorageError>> {
+    let stored = if valid_username(&request.username) {
+        state
+            .storage
+            .account_by_name(&request.username)
+            .await
+            .map_err(Err)?
+    } else {
+        None
+    };
+    let password = request.password.clone();
+    let phc = stored.as_ref().map(|a| a.password_phc.clone());
+    // Held until the check is done (the semaphore is never closed).
+    let _permit = state.password_work.acquire().await;
+    let verified = tokio::task::spawn_blocking(move || match phc {
+        Some(phc) => StoredPassword::from_phc(phc).verify(&password),
+        None => StoredPassword::verify_against_nothing(&password),
+    })
+    .await
+    .unwrap_or(false);
+    let Some(stored) = stored else {
+        return Err(Ok(Refused::NoSuchAccount));
+    };
+    if !verified {
+        return Err(Ok(Refused::PasswordWrong));
+    }
+    if let Some(secret) = &stored.totp_secret {
+        let code = request.totp_code.as_deref().map(str::trim);
+        let Some(code) = code.filter(|c| !c.is_empty()) else {
+            return Err(Ok(Refused::CodeMissing));
+        };
+        let Some(step) = totp_step(secret, code, unix_now()) else {
+            return Err(Ok(Refused::CodeWrong));
+        };
+        if !state
+            .storage
+            .take_totp_step(stored.id, step)
+            .await
+            .map_err(Err)?
+        {
+            return Err(Ok(Refused::CodeReused));
+        }
+    }
+    Ok(Account {
+        id: stored.id,
+        username: stored.username,
+    })
+}
+
+/// The session token a request carries: `Authorization: Bearer`, else the cookie.
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_owned());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A request's signed-in account: `Ok(None)` when it carries no token, `Err` when it carries
+/// one that is unknown or expired (the caller answers 401: a client that believes it is
+/// signed in should hear that it is not, not be taken for a guest).
+pub(crate) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Account>, Response> {
+    let Some(token) = presented_token(headers) else {
+        return Ok(None);
+    };
+    let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    match state
+        .storage
+        .session_account(&token_hash(&token), now)
+        .await
+    {
+        Ok(Some((id, username))) => Ok(Some(Account { id, username })),
+        Ok(None) => Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            "session_expired",
+            "the session is unknown or has expired: sign in again",
+            None,
+        )),
+        Err(error) => Err(internal_error(&error)),
+    }
+}
+
+/// `GET /api/session`: who is signed in.
+pub async fn current_session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match signed_in(&state, &headers).await {
+        Ok(Some(account)) => Json(SessionInfo {
+            username: account.username,
+            token: None,
+            expires_at: None,
+        })
+        .into_response(),
+        Ok(None) => api_error(
+            StatusCode::UNAUTHORIZED,
+            "signed_out",
+            "not signed in",
+            None,
+        ),
+        Err(response) => response,
+    }
+}
+
+/// `DELETE /api/session`: sign out; the token no longer works anywhere.
+pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(token) = presented_token(&headers) {
+        let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+        if let Ok(Some((_, username))) = state
+            .storage
+            .session_account(&token_hash(&token), now)
+            .await
+        {
+            state
+                .audit_outside_rooms(AuditAction::SignedOut, Some(&username), "")
+                .await;
+        }
+        if let Err(error) = state.storage.delete_session(&token_hash(&token), now).await {
+            return internal_error(&error);
+        }
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("sealroom_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+impl AppState {
+    /// Writes a record of something outside rooms (a sign-in), counts it, and returns once it
+    /// is on disk.
+    async fn audit_outside_rooms(&self, action: AuditAction, account: Option<&str>, detail: &str) {
+        self.count(action);
+        let detail = (!detail.is_empty()).then_some(detail);
+        let ticket = self.audit_log.record(action, None, account, detail);
+        self.audit_log.written(ticket).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_matches_rfc_4648() {
+        assert_eq!(base32_encode(b""), "");
+        assert_eq!(base32_encode(b"f"), "MY");
+        assert_eq!(base32_encode(b"foobar"), "MZXW6YTBOI");
+    }
+
+    #[test]
+    fn a_totp_code_names_its_step_and_codes_from_far_steps_fail() {
+        let secret = base32_encode(&[7; 20]);
+        let totp = totp_for(&secret).unwrap();
+        let now = 1_800_000_000;
+        let step = i64::try_from(now / TOTP_STEP_SECS).unwrap();
+        assert_eq!(totp_step(&secret, &totp.generate(now), now), Some(step));
+        assert_eq!(
+            totp_step(&secret, &totp.generate(now - 30), now),
+            Some(step - 1)
+        );
+        assert_eq!(totp_step(&secret, &totp.generate(now - 90), now), None);
+        assert_eq!(totp_step(&secret, "12345", now), None);
+    }
+
+    #[test]
+    fn usernames_are_plain() {
+        assert!(valid_username("alice.smith@example.org"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("alice smith"));
+        assert!(!valid_username(&"a".repeat(65)));
+    }
+}
