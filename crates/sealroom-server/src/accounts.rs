@@ -93,6 +93,9 @@ pub enum AccountError {
     /// The name is taken (names compare without case).
     #[error("an account named {0:?} exists")]
     Exists(String),
+    /// No account has the name.
+    #[error("no account is named {0:?}")]
+    Missing(String),
     /// The password does not meet the policy.
     #[error(transparent)]
     Policy(#[from] PolicyError),
@@ -159,6 +162,23 @@ pub async fn create_account(
             )
         }),
     })
+}
+
+/// Removes an account: its sessions end at once (a meeting it is in carries on until it
+/// leaves; its next join is a guest's or refused).
+pub async fn remove_account(storage: &Storage, username: &str) -> Result<(), AccountError> {
+    if !storage.remove_account(username).await? {
+        return Err(AccountError::Missing(username.to_owned()));
+    }
+    storage
+        .append_audit(&[&NewAuditRecord {
+            action: AuditAction::AccountRemoved,
+            room: None,
+            participant: None,
+            detail: Some(format!("account={username}")),
+        }])
+        .await?;
+    Ok(())
 }
 
 /// RFC 4648 base32 without padding, as authenticator apps take secrets.

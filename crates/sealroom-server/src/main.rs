@@ -114,6 +114,18 @@ enum AccountCommand {
     /// Make an account. The password is read from standard input (one line) and must meet the
     /// policy (accounts.password_min_chars, not a common password).
     Add(AccountAddArgs),
+    /// Remove an account; its sessions end at once.
+    Remove {
+        /// Account name.
+        username: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// List the accounts (with "totp" for those with a second factor).
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Args)]
@@ -232,6 +244,19 @@ async fn main() -> anyhow::Result<()> {
             sealroom_client::cli::run_load(args).await
         }
         Command::Account(AccountCommand::Add(args)) => add_account(args).await,
+        Command::Account(AccountCommand::Remove { username, data }) => {
+            let storage = Storage::open(&data.config()?.data_dir).await?;
+            sealroom_server::accounts::remove_account(&storage, &username).await?;
+            println!("account {username} removed");
+            Ok(())
+        }
+        Command::Account(AccountCommand::List { data }) => {
+            let storage = Storage::open(&data.config()?.data_dir).await?;
+            for (username, totp) in storage.account_names().await? {
+                println!("{username}{}", if totp { " totp" } else { "" });
+            }
+            Ok(())
+        }
         Command::Room(command) => manage_rooms(command).await,
     }
 }

@@ -104,6 +104,8 @@ pub enum AuditAction {
     SessionResumed,
     /// An account was made (detail: its name).
     AccountCreated,
+    /// An account was removed (detail: its name).
+    AccountRemoved,
     /// Someone signed in (detail: the account and the address).
     SignedIn,
     /// A sign-in was refused (detail: the true reason, the name tried and the address; the
@@ -154,6 +156,7 @@ impl AuditAction {
             AuditAction::ConnectionFlooding => "connection_flooding",
             AuditAction::SessionResumed => "session_resumed",
             AuditAction::AccountCreated => "account_created",
+            AuditAction::AccountRemoved => "account_removed",
             AuditAction::SignedIn => "signed_in",
             AuditAction::SignInRefused => "sign_in_refused",
             AuditAction::SignInRateLimited => "sign_in_rate_limited",
@@ -315,6 +318,26 @@ impl Storage {
         .execute(&self.pool)
         .await?;
         Ok((result.rows_affected() == 1).then(|| result.last_insert_rowid()))
+    }
+
+    /// Removes an account and ends its sessions; `false` if there was none.
+    pub async fn remove_account(&self, username: &str) -> Result<bool, StorageError> {
+        let result = sqlx::query("DELETE FROM accounts WHERE username = ?")
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Every account's name, with whether it has a second factor, sorted.
+    pub async fn account_names(&self) -> Result<Vec<(String, bool)>, StorageError> {
+        let rows =
+            sqlx::query("SELECT username, totp_secret IS NOT NULL FROM accounts ORDER BY username")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
     }
 
     /// An account by name (without case), with what signing in checks.

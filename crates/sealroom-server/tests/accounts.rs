@@ -461,3 +461,23 @@ async fn a_members_only_permission_refuses_guests() {
         "only bob's message arrived"
     );
 }
+
+/// Removing an account ends its sessions at once: its token no longer says who it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_account_ends_its_sessions() {
+    let (server, _) = server_with_accounts(false, |_| {}).await;
+    let token = sign_in(&server.url(), None, &credentials("bob", BOB_PASSWORD))
+        .await
+        .unwrap();
+    let bearer = format!("Authorization: Bearer {token}");
+    let (head, _) = server.request("GET", "/api/session", &[&bearer], "").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    sealroom_server::accounts::remove_account(&server.server.storage, "bob")
+        .await
+        .unwrap();
+    let (head, body) = server.request("GET", "/api/session", &[&bearer], "").await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(body.contains("session_expired"), "{body}");
+    let records = account_records(&server, "account_removed").await;
+    assert!(records.iter().any(|(a, _)| a == "account_created"));
+}

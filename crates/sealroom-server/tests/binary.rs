@@ -259,6 +259,13 @@ fn accounts_and_persistent_rooms_from_the_command_line() {
     let (_, stdout, _) = run_with_input(&["room", "list"], data.path(), "");
     assert_eq!(stdout.trim(), "team-room");
 
+    let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
+    assert_eq!(stdout, "alice\nbob totp\n");
+    let (ok, _, _) = run_with_input(&["account", "remove", "bob"], data.path(), "");
+    assert!(ok);
+    let (ok, _, stderr) = run_with_input(&["account", "remove", "bob"], data.path(), "");
+    assert!(!ok && stderr.contains("no account is named"), "{stderr}");
+
     let (_serve, url) = serve(data.path());
     let sign_in_and_join = |password: &str| {
         Command::new(SEALROOM)
