@@ -195,8 +195,10 @@ export class MlsSession {
     }];
   }
 
-  /** In a lobby room, only devices our user admitted: a server that asks us to add anyone else
-   *  is refused, and the user told (once per device). */
+  /** In a lobby room, only devices our user admitted, and moderators (who enter past the lobby,
+   *  with the host link or signed in when none was in the meeting: their role is the server's
+   *  word, shown to everyone): a server that asks us to add anyone else is refused, and the user
+   *  told (once per device). */
   private admissible(keyPackages: Uint8Array[]): Uint8Array[] {
     if (!this.admission.lobby()) return keyPackages;
     return keyPackages.filter((keyPackage) => {
@@ -207,7 +209,7 @@ export class MlsSession {
         this.events.error(`commit_requested: an unreadable key package was left out: ${errorText(e)}`);
         return false;
       }
-      if (this.admission.admitted(fingerprint)) return true;
+      if (this.admission.admitted(fingerprint) || this.admission.isModerator(fingerprint)) return true;
       if (!this.refusedDevices.has(fingerprint)) {
         this.refusedDevices.add(fingerprint);
         this.events.warning(`The server asked us to add a device we did not admit (key ${fingerprint}); refused.`);
@@ -217,14 +219,17 @@ export class MlsSession {
   }
 
   /** In a lobby room, every member added must have been added by a moderator (the client of the
-   *  moderator who admitted it): anyone else is flagged to the user. Called before
-   *  `epochChanged`, with the group already in the new epoch. */
+   *  moderator who admitted it), or be a moderator itself (entered past the lobby): anyone else
+   *  is flagged to the user. Called before `epochChanged`, with the group already in the new
+   *  epoch. */
   private checkAdmissions(change: EpochChange): void {
     const group = this.group;
     if (!group || change.added.length === 0 || !this.admission.lobby()) return;
     const committer = group.roster().find((m) => m.leaf === change.committer);
     if (committer && this.admission.isModerator(committer.fingerprint)) return;
-    const added = change.added.map((m) => `"${m.name}"`).join(', ');
+    const unadmitted = change.added.filter((m) => !this.admission.isModerator(m.fingerprint));
+    if (unadmitted.length === 0) return;
+    const added = unadmitted.map((m) => `"${m.name}"`).join(', ');
     const by = committer ? `"${committer.name}"` : `leaf ${change.committer}`;
     this.events.warning(`${added} joined the encrypted group without a moderator's admission (added by ${by}, who is not a moderator).`);
   }

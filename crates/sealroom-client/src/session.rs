@@ -177,6 +177,16 @@ pub struct ReceivedApplication {
     pub data: Vec<u8>,
 }
 
+impl Status {
+    /// The role the server lists for the participant with this device key, if it lists one.
+    pub fn role_of(&self, fingerprint: &str) -> Option<Role> {
+        self.participants
+            .iter()
+            .find(|p| p.fingerprint.as_deref() == Some(fingerprint))
+            .map(|p| p.role)
+    }
+}
+
 /// One member of the roster as reported.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RosterEntry {
@@ -877,8 +887,10 @@ impl Signalling {
         }
     }
 
-    /// In a lobby room, only devices our user admitted: a server that asks us to add anyone
-    /// else is refused, and the user told.
+    /// In a lobby room, only devices our user admitted, and moderators (who enter past the
+    /// lobby: with the host link, or signed in when none was in the meeting; their role is the
+    /// server's word, shown to everyone): a server that asks us to add anyone else is refused,
+    /// and the user told.
     fn admissible<'a>(&self, key_packages: &'a [Bytes]) -> Vec<&'a [u8]> {
         let lobby = self.with_status(|s| s.room_lobby);
         key_packages
@@ -890,6 +902,12 @@ impl Signalling {
                 }
                 match key_package_fingerprint(kp) {
                     Ok(f) if self.admitted.contains(&f.to_string()) => true,
+                    Ok(f)
+                        if self.with_status(|s| s.role_of(&f.to_string()))
+                            == Some(Role::Moderator) =>
+                    {
+                        true
+                    }
                     Ok(f) => {
                         self.with_status(|s| {
                             s.warnings.push(format!(
@@ -1167,7 +1185,8 @@ impl Signalling {
     }
 
     /// In a lobby room, every member added must have been added by a moderator (the client of
-    /// the moderator who admitted it): anyone else is flagged to the user.
+    /// the moderator who admitted it), or be a moderator itself (entered past the lobby): anyone
+    /// else is flagged to the user.
     fn check_admissions(&self, change: &EpochChange) {
         let Some(group) = self.group.as_ref() else {
             return;
@@ -1180,19 +1199,21 @@ impl Signalling {
             .into_iter()
             .find(|m| m.leaf_index == change.committer);
         self.with_status(|s| {
-            let committer_role = committer.as_ref().and_then(|c| {
-                let fingerprint = c.fingerprint.to_string();
-                s.participants
-                    .iter()
-                    .find(|p| p.fingerprint.as_deref() == Some(fingerprint.as_str()))
-                    .map(|p| p.role)
-            });
-            if committer_role != Some(Role::Moderator) {
+            let committer_role = committer
+                .as_ref()
+                .and_then(|c| s.role_of(&c.fingerprint.to_string()));
+            let unadmitted: Vec<RosterMember> = change
+                .added
+                .iter()
+                .filter(|m| s.role_of(&m.fingerprint.to_string()) != Some(Role::Moderator))
+                .cloned()
+                .collect();
+            if committer_role != Some(Role::Moderator) && !unadmitted.is_empty() {
                 let by = committer.map_or_else(|| "?".to_owned(), |c| c.credential_name);
                 s.warnings.push(format!(
                     "{:?} joined the encrypted group without a moderator's admission \
                      (added by {by:?}, not a moderator)",
-                    names(&change.added)
+                    names(&unadmitted)
                 ));
             }
         });

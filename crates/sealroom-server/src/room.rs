@@ -862,9 +862,10 @@ impl Room {
         }
         // A new joiner may need a commit even if one was requested for others before.
         self.commit_request = None;
-        // Everyone learns the joiner's key fingerprint.
-        let mut out = self.request_commit_if_needed();
-        out.extend(self.participant_list());
+        // Everyone learns the joiner's key fingerprint (and role) before a member is asked to
+        // add it: in a lobby room a client adds a moderator it did not admit by that role.
+        let mut out = self.participant_list();
+        out.extend(self.request_commit_if_needed());
         Ok(out)
     }
 
@@ -1253,11 +1254,14 @@ impl Room {
                 .filter(|(_, p)| !p.away)
                 .filter_map(|(pid, p)| p.leaf.map(|leaf| (leaf, pid)))
         };
+        // In a lobby room, members' clients expect adds from moderators: ask one if any is in.
+        let order =
+            |(leaf, pid): &(u32, &ParticipantId)| (self.lobby && !self.is_moderator(pid), *leaf);
         let Some(committer) = admitter.or_else(|| {
             members()
                 .filter(|(_, pid)| !self.unresponsive.contains(pid))
-                .min()
-                .or_else(|| members().min())
+                .min_by_key(order)
+                .or_else(|| members().min_by_key(order))
                 .map(|(_, pid)| pid.clone())
         }) else {
             return Vec::new();

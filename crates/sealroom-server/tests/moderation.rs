@@ -844,6 +844,55 @@ async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
         .unwrap_or_else(|s| panic!("not told it waits for a moderator again: {s:#?}"));
 }
 
+/// A lobby room where nobody joins before a moderator: the moderator leaves, and comes back
+/// with the host link to a meeting where nobody moderates. The members' clients add it — a
+/// moderator enters past the lobby, by a role the server shows everyone — and nobody is warned;
+/// a knocker still waits for admission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_with_the_host_link_enters_a_lobby_rooms_group() {
+    let server = TestServer::start().await;
+    let alice = server.join("hosted-lobby", "alice").await;
+    let bob = server.join("hosted-lobby", "bob").await;
+    let carol = server.join("hosted-lobby", "carol").await;
+    converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
+    alice.set_wait_for_moderator(true);
+    alice.set_lobby(true);
+    let key = alice
+        .wait_until(SETTLE, |s| {
+            s.room_wait_for_moderator && s.room_lobby && s.moderator_key.is_some()
+        })
+        .await
+        .unwrap()
+        .moderator_key
+        .unwrap();
+    alice.leave().await;
+    converge(&[&bob, &carol], &["bob", "carol"]).await;
+
+    let host = RoomClient::join(sealroom_client::session::JoinOptions {
+        moderator_key: Some(key),
+        ..server.join_options("hosted-lobby", "alice")
+    })
+    .await
+    .unwrap();
+    let statuses = converge(&[&host, &bob, &carol], &["alice", "bob", "carol"]).await;
+    assert_eq!(statuses[0].role, Role::Moderator);
+    for status in &statuses {
+        assert!(status.warnings.is_empty(), "{:?}", status.warnings);
+    }
+    let dave = server.join("hosted-lobby", "dave").await;
+    dave.wait_until(SETTLE, |s| s.in_lobby && !s.waiting_for_moderator)
+        .await
+        .unwrap();
+    host.wait_until(SETTLE, |s| s.lobby.iter().any(|p| p.display_name == "dave"))
+        .await
+        .unwrap();
+    assert_eq!(
+        bob.status().roster.len(),
+        3,
+        "the knocker is in nobody's group"
+    );
+}
+
 /// A joiner behind a trusted reverse proxy: one per-address bucket per forwarded client.
 /// Without trust, the header is ignored, so a client cannot spread its guesses over made-up
 /// addresses.
