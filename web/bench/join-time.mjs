@@ -5,8 +5,7 @@
 // stats through `window.sealroomDebug`), then it leaves. Not part of the test suite.
 // Run: npm --prefix web run bench:join   (JOINS=20; SEALROOM_BIN=... to pick the server binary)
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,9 +23,7 @@ const room = `join-time-bench-${Date.now()}`;
 console.log(`server: ${process.env.SEALROOM_BIN} (${process.env.SEALROOM_BIN.includes('/release/') ? 'release' : 'debug'} build)`);
 
 // Every join comes from 127.0.0.1: lift the server's join rate limits for the run.
-const config = pathJoin(mkdtempSync(pathJoin(tmpdir(), 'sealroom-bench-')), 'sealroom.toml');
-writeFileSync(config, '[access]\njoin_per_address = { burst = 1000, per_minute = 6000 }\njoin_per_room = { burst = 1000, per_minute = 6000 }\n');
-const server = await startServer(['--config', config]);
+const server = await startServer([], { config: '[access]\njoin_per_address = { burst = 1000, per_minute = 6000 }\njoin_per_room = { burst = 1000, per_minute = 6000 }\n' });
 const browser = await launchBrowser();
 const samples = [];
 try {

@@ -7,15 +7,17 @@
 // a token, or when the media connection itself failed, is everything but the local capture
 // rebuilt: a fresh join, a new device key, a new member of the group. A removal by the server
 // (`removed`: kicked, banned, denied from the lobby, meeting ended) ends it for good: no
-// reconnect. In a lobby room a joiner waits (`inLobby`) without media until a moderator lets it
+// reconnect, and so does a sign-in that expired (the server refuses the connection before it
+// opens). In a lobby room a joiner waits (`inLobby`) without media until a moderator lets it
 // in; a moderator's client adds only the devices its user admitted. A join from a host link
 // carries the room's moderator key and enters as a moderator.
 
 import { Device, type RosterMember } from 'sealroom-wasm';
+import { currentSession } from './account';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
 import {
   type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type GroupAction, type ParticipantInfo, type Permissions, type RemovalReason,
-  type Role, type ServerMessage, decodeMessage, encodeMessage, fromBase64,
+  type Role, type ServerMessage, decodeMessage, encodeMessage, fromBase64, permits,
 } from './protocol';
 import { type EpochState, MlsSession, errorText } from './session';
 
@@ -29,6 +31,9 @@ export type JoinRefusal =
   | { code: 'host_link_refused' }
   | { code: 'rate_limited'; retryAfterMs: number }
   | { code: 'banned' }
+  /** Our sign-in expired: the server refused the connection (its cookie is cleared now, so
+   *  the next attempt joins as a guest). */
+  | { code: 'session_expired' }
   /** The connection closed before the server answered. */
   | { code: 'unreachable' }
   | { code: 'invalid'; message: string };
@@ -100,6 +105,8 @@ export class Meeting {
   cameraOff = false;
   /** Our role, as the server's participant list says. */
   role: Role = 'participant';
+  /** The account we are signed in to, as the server's participant list says (null: a guest). */
+  account: string | null = null;
   roomSettings: RoomSettings = { locked: false, passwordRequired: false, lobby: false, permissions: DEFAULT_PERMISSIONS, waitForModerator: false };
   /** The room's moderator key, once the server gave it to us (moderators only): the secret of
    *  the host link. Kept in memory only. */
@@ -229,7 +236,7 @@ export class Meeting {
 
   /** Whether the room's permissions let our role share the screen. */
   get mayShareScreen(): boolean {
-    return this.roomSettings.permissions.screen_share === 'everyone' || this.isModerator;
+    return permits(this.roomSettings.permissions.screen_share, this.role);
   }
 
   /** Our device's key fingerprint (what the lobby shows moderators), once connected. */
@@ -272,8 +279,10 @@ export class Meeting {
     this.socket = socket;
     this.resuming = resume !== null;
     this.joining = resume === null;
+    let opened = false;
     socket.onopen = () => {
       if (generation !== this.socketGeneration) return;
+      opened = true;
       if (resume) {
         this.sendNow({ type: 'resume', participant_id: resume.participantId, resume_token: resume.token, last_seq: this.lastSeq });
         return;
@@ -306,8 +315,24 @@ export class Meeting {
     };
     socket.onclose = () => {
       if (generation !== this.socketGeneration) return;
-      this.signallingLost('The connection to the server dropped.');
+      if (opened) this.signallingLost('The connection to the server dropped.');
+      else void this.notOpened(generation);
     };
+  }
+
+  /** The connection closed before it opened. A page is not told why; one reason is ours to
+   *  tell the user: the server refuses a sign-in that expired (401) before the upgrade, and
+   *  would refuse every retry. */
+  private async notOpened(generation: number): Promise<void> {
+    const session = await currentSession();
+    if (generation !== this.socketGeneration) return;
+    if (session.signedIn || !session.expired) {
+      this.signallingLost('The connection to the server dropped.');
+      return;
+    }
+    // Rejoining as a guest instead would silently take the user's role away: they choose.
+    if (!this.admitted) this.refuse({ code: 'session_expired' });
+    else this.fail('Your sign-in expired, so you are signed out now. Rejoin as a guest, or sign in again on the home page.');
   }
 
   /** The server sends every joiner its TURN relays (an empty list if it has none) right after
@@ -404,12 +429,11 @@ export class Meeting {
   }
 
   /** The moderator key to join with: the host link's on the first join; on a reconnect, the
-   *  key we hold, so a moderator comes back as one (past a lock a moderator set meanwhile) —
-   *  except in a lobby room, where clients add to the group only devices their user admitted
-   *  and so would not add ours; there we knock like anyone. */
+   *  key we hold, so a moderator comes back as one (past a lock or a lobby a moderator set
+   *  meanwhile: clients add a listed moderator to a lobby room's group). */
   private keyForJoin(): string | null {
     if (!this.admitted) return this.hostKey;
-    if (this.keyRefused || this.roomSettings.lobby) return null;
+    if (this.keyRefused) return null;
     return this.moderatorKey;
   }
 
@@ -625,6 +649,7 @@ export class Meeting {
         this.serverParticipants = message.participants;
         const me = message.participants.find((p) => p.id === this.participantId);
         this.role = me?.role ?? 'participant';
+        this.account = me?.account ?? null;
         this.setMutedByModerator(me?.muted ?? false);
         this.syncRemotes();
         break;
@@ -652,7 +677,7 @@ export class Meeting {
         };
         if (sharing && !this.mayShareScreen) {
           await this.stopScreenShare();
-          this.onNotice('A moderator turned screen sharing off for participants.');
+          this.onNotice(`A moderator left screen sharing to ${this.roomSettings.permissions.screen_share === 'members' ? 'signed-in members' : 'moderators'}.`);
         }
         // Our own new password is the one to rejoin with after a drop.
         const pending = this.pendingPassword;

@@ -12,16 +12,26 @@ export type ErrorCode =
   | 'rate_limited' | 'access_denied' | 'banned' | 'forbidden' | 'unknown_participant'
   | 'weak_password' | 'resume_failed' | 'internal';
 
-/** What a participant may do in a room (assigned by the server only). */
-export type Role = 'moderator' | 'participant';
+/** What a participant may do in a room (assigned by the server only): a `guest` joined
+ *  without signing in, a `participant` signed in to an account of the server. */
+export type Role = 'moderator' | 'participant' | 'guest';
 /** Why the server removed a participant: a moderator's kick or ban, a denial from the lobby,
  *  or the meeting ended for everyone. */
 export type RemovalReason = 'kicked' | 'banned' | 'denied' | 'meeting_ended';
-/** Which roles may do something. */
-export type Allowed = 'everyone' | 'moderators';
+/** Which roles may do something: `members` are moderators and signed-in participants. */
+export type Allowed = 'everyone' | 'members' | 'moderators';
 /** What each role may do in a room (the server enforces each). */
 export interface Permissions { screen_share: Allowed; chat: Allowed; files: Allowed; recording: Allowed }
 export const DEFAULT_PERMISSIONS: Permissions = { screen_share: 'everyone', chat: 'everyone', files: 'everyone', recording: 'everyone' };
+
+/** Whether `allowed` lets `role` do it: the server's rule (`Allowed::permits`). */
+export function permits(allowed: Allowed, role: Role): boolean {
+  switch (allowed) {
+    case 'everyone': return true;
+    case 'members': return role !== 'guest';
+    case 'moderators': return role === 'moderator';
+  }
+}
 
 /** What an application message carries, bound to it as MLS authenticated data: in the clear
  *  for the server to enforce the room's permissions, authenticated for the receivers. */
@@ -72,8 +82,9 @@ export type ClientMessage =
   | { type: 'resume'; participant_id: string; resume_token: string; last_seq: number };
 
 /** `role` is absent from older servers' lists: it then means `participant`. `muted`: a
- *  moderator muted it (the SFU drops its audio until it unmutes itself). */
-export interface ParticipantInfo { id: string; display_name: string; role?: Role; fingerprint?: string; muted?: boolean }
+ *  moderator muted it (the SFU drops its audio until it unmutes itself). `account`: the
+ *  account it signed in with, as the server vouches (absent for a guest). */
+export interface ParticipantInfo { id: string; display_name: string; role?: Role; fingerprint?: string; muted?: boolean; account?: string }
 
 /** A TURN relay, as `RTCIceServer` takes it (credentials of the TURN REST API that expire). */
 export interface IceServer { urls: string[]; username: string; credential: string }

@@ -4,8 +4,8 @@
 // occurred: the whole client is proven to run under the server's CSP (the server sends it on
 // every response, the test server included).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join as pathJoin } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -39,10 +39,22 @@ if (/\.test\.mjs$/.test(process.argv[1] ?? '')) {
 }
 
 /** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens.
- *  `extraArgs` go to it (e.g. a `--config`); `mediaUdp` is the SFU's address (a free port). */
-export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0' } = {}) {
+ *  `extraArgs` go to it; `mediaUdp` is the SFU's address (a free port); `config` is the text of
+ *  a TOML config file for it; `accounts` (name -> password) are made in its data dir first,
+ *  with `sealroom account add` as an admin would. */
+export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', config, accounts = {} } = {}) {
   const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
-  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', mediaUdp, '--data', data, '--web', pathJoin(webDir, 'dist'), ...extraArgs], {
+  const configArgs = [];
+  if (config !== undefined) {
+    const file = pathJoin(data, 'sealroom.toml');
+    writeFileSync(file, config);
+    configArgs.push('--config', file);
+  }
+  for (const [name, password] of Object.entries(accounts)) {
+    const made = spawnSync(sealroomBin, ['account', 'add', name, '--data', data, ...configArgs], { input: `${password}\n`, encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`sealroom account add ${name} failed: ${made.stderr}`);
+  }
+  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', mediaUdp, '--data', data, '--web', pathJoin(webDir, 'dist'), ...configArgs, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SEALROOM_LOG: process.env.SEALROOM_LOG ?? 'warn' },
   });
@@ -112,18 +124,26 @@ export async function newPage(browser, label, viewport = { width: 1280, height: 
   });
   page.on('console', (message) => {
     if (/Content Security Policy/i.test(message.text())) cspViolations.push({ page: label, console: message.text() });
-    if (process.env.SEALROOM_TEST_VERBOSE || message.type() === 'error') console.error(`[${label}] ${message.type()}: ${message.text()}`);
+    // Chromium logs every 401 as an error; from `/api/session` it only means "signed out".
+    const signedOut = message.text().includes('status of 401') && new URL(message.location().url || 'about:blank').pathname === '/api/session';
+    if (process.env.SEALROOM_TEST_VERBOSE || (message.type() === 'error' && !signedOut)) console.error(`[${label}] ${message.type()}: ${message.text()}`);
   });
   return page;
+}
+
+/** Opens the room's pre-join screen and enters a name; resolves once Join can be clicked (the
+ *  camera and microphone are open). */
+export async function openPrejoin(page, serverUrl, room, name) {
+  await page.goto(`${serverUrl}/${room}`);
+  await page.getByTestId('display-name-input').fill(name);
+  await page.getByTestId('join-button').waitFor({ state: 'visible' });
+  await page.waitForFunction(() => !document.querySelector('[data-testid="join-button"]')?.disabled, null, { timeout: 15000 });
 }
 
 /** Opens the room's pre-join screen, enters a name and joins; resolves once the meeting shows
  *  (or, with `until: 'lobby-waiting'`, once the page waits in the room's lobby). */
 export async function join(page, serverUrl, room, name, { screenshot, until = 'e2ee-status' } = {}) {
-  await page.goto(`${serverUrl}/${room}`);
-  await page.getByTestId('display-name-input').fill(name);
-  await page.getByTestId('join-button').waitFor({ state: 'visible' });
-  await page.waitForFunction(() => !document.querySelector('[data-testid="join-button"]')?.disabled, null, { timeout: 15000 });
+  await openPrejoin(page, serverUrl, room, name);
   if (screenshot) {
     await page.waitForFunction(() => (document.querySelector('.preview-video')?.videoWidth ?? 0) > 0, null, { timeout: 10000 });
     await page.waitForTimeout(300);
@@ -133,6 +153,16 @@ export async function join(page, serverUrl, room, name, { screenshot, until = 'e
   await page.getByTestId(until).waitFor({ state: 'visible' });
 }
 
+
+/** Waits until `page` decodes `name`'s video: more than a stray key frame, so frames the E2EE
+ *  worker decrypted. */
+export async function decodesVideoFrom(page, name, timeout = 20000) {
+  await eventually(`video from ${name} decodes`, async () => {
+    const media = await remoteMedia(page);
+    const frames = media.find((m) => m.name === name)?.video?.framesDecoded ?? 0;
+    return frames > 10 || { ok: false, media };
+  }, { timeout });
+}
 
 /** Waits until the page's E2EE status reads `encrypted`. */
 export async function waitEncrypted(page, timeout = 30000) {

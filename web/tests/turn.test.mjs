@@ -2,28 +2,17 @@
 // resume token, and the page's PeerConnection is made with them (a PeerConnection takes its ICE
 // servers only when it is made). The relay here is unreachable: the direct path still works.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join as pathJoin } from 'node:path';
 import { after, before, test } from 'node:test';
 import { join, launchBrowser, newPage, startServer, state, waitEncrypted } from './support.mjs';
 
 const RELAY = 'turn:127.0.0.1:9?transport=udp';
-let configDir;
 let server;
 let browser;
 before(async () => {
-  configDir = mkdtempSync(pathJoin(tmpdir(), 'sealroom-turn-test-'));
-  const config = pathJoin(configDir, 'sealroom.toml');
-  writeFileSync(config, `[turn]\nurls = ["${RELAY}"]\nshared_secret = "browser-test-shared-secret"\n`);
-  server = await startServer(['--config', config]);
+  server = await startServer([], { config: `[turn]\nurls = ["${RELAY}"]\nshared_secret = "browser-test-shared-secret"\n` });
   browser = await launchBrowser();
 });
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  if (configDir) rmSync(configDir, { recursive: true, force: true });
-});
+after(async () => { await browser?.close(); await server?.stop(); });
 
 test('the PeerConnection is made with the TURN relays the server gives', { timeout: 30000 }, async () => {
   const page = await newPage(browser, 'alice');

@@ -1,7 +1,9 @@
-// The home page: start a room with a generated, hard-to-guess name, or join one by name.
+// The home page: start a room with a generated, hard-to-guess name, or join one by name; sign
+// in to an account of the server, or out.
 
 import { generateRoomName } from 'sealroom-wasm';
 import { isValidRoomName } from '../protocol';
+import { accountControl } from './account';
 import { h, icon } from './dom';
 
 export function renderHome(root: HTMLElement, navigate: (path: string) => void, error?: string): void {
@@ -24,7 +26,7 @@ export function renderHome(root: HTMLElement, navigate: (path: string) => void, 
   };
   root.replaceChildren(
     h('div', { class: 'home' },
-      h('header', { class: 'home-header' }, brand()),
+      h('header', { class: 'home-header' }, brand(), accountControl()),
       h('main', { class: 'home-main' },
         h('section', { class: 'hero' },
           h('h1', {}, 'Video meetings only the people in them can see.'),

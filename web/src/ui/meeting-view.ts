@@ -294,7 +294,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       meeting.roomSettings.waitForModerator, meeting.moderatorKey !== null,
       JSON.stringify(meeting.roomSettings.permissions), meeting.mutedByModerator,
       ...meeting.lobby.map((p) => `lobby:${p.id}:${p.display_name}:${p.fingerprint ?? ''}`), ...[...meeting.admitting].map((id) => `admitting:${id}`),
-      ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}:${p.muted ?? false}`), ...removing].join('|');
+      ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}:${p.muted ?? false}:${p.account ?? ''}`), ...removing].join('|');
     if (key === panelKey) return;
     panelKey = key;
     const close = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close panel', onclick: () => { panel = null; update(); } }, icon('close'));
@@ -324,18 +324,22 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     return h('div', { class: 'panel-body' },
       lobbyList({ meeting, toast, update }),
       moderator ? roomAccessCard() : null,
-      h('p', { class: 'muted small' }, 'From the encrypted group itself, not from the server.'),
+      h('p', { class: 'muted small' }, 'Names and keys from the encrypted group itself; who is signed in, from the server.'),
       h('ul', { class: 'people-list', 'data-testid': 'participant-list' }, ...roster.map((m) => {
         const v = verification(m.name, m.fingerprint);
         const self = m.leaf === ownLeaf;
         const info = byLeaf.get(m.leaf);
         const isMod = self ? moderator : info?.role === 'moderator';
         const muted = self ? meeting.mutedByModerator : info?.muted === true;
+        const account = self ? meeting.account : info?.account;
+        const guest = self ? meeting.role === 'guest' : info?.role === 'guest';
         return h('li', { class: 'person', 'data-name': m.name },
           h('div', { class: 'person-main' },
             h('span', { class: 'avatar avatar-sm' }, initials(m.name)),
             h('span', { class: 'person-name' }, m.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
             isMod ? h('span', { class: 'pill mod', 'data-testid': 'moderator-badge' }, icon('star'), 'Moderator') : null,
+            account ? h('span', { class: 'pill account', 'data-testid': 'account-badge', title: `The server vouches that they signed in to the account ${account}` }, `signed in as ${account}`)
+              : guest ? h('span', { class: 'pill', 'data-testid': 'guest-badge', title: 'Joined without signing in' }, 'Guest') : null,
             muted ? h('span', { class: 'pill warn', 'data-testid': 'muted-badge', title: 'Muted by a moderator: nobody hears them until they unmute' }, icon('micOff'), 'Muted') : null,
             v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null),
           moderator && !self && info ? personActions(info) : null);
@@ -412,11 +416,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         },
       }, icon('copy'), 'Copy host link'),
       h('p', { class: 'host-link-warning', 'data-testid': 'host-link-warning' }, icon('warning'),
-        'Whoever has the host link is a moderator: they join past the lock, the password and the lobby, and can remove anyone. Give it only to co-hosts, or keep it to come back as a moderator.'),
-      // Clients add to the group only devices their user admitted from the lobby (the server
-      // knows the key too, so its word that a joiner holds it proves nothing to them).
-      meeting.roomSettings.lobby ? h('p', { class: 'muted small', 'data-testid': 'host-link-lobby-note' },
-        'While the lobby is on, someone who comes in with the host link is not added to the encrypted group: they see and hear nothing until the lobby is off.') : null);
+        'Whoever has the host link is a moderator: they join past the lock, the password and the lobby, and can remove anyone. Give it only to co-hosts, or keep it to come back as a moderator.'));
   }
 
   /** Where the clipboard is out of reach: the host link in a field to copy by hand. */
@@ -470,7 +470,9 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       h('div', { class: 'dialog-head' }, h('h2', { id: 'mod-dialog-title' }, `Ban ${p.display_name}?`),
         h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => modDialog.close() }, icon('close'))),
       h('p', {}, `${p.display_name} is removed at once, and their device key is refused for as long as this room exists. Their keys open nothing sent after the removal.`),
-      h('p', { class: 'muted small' }, 'Guests have no accounts: someone banned can come back with a new key. Lock the room or set a password to keep them out.'),
+      h('p', { class: 'muted small' }, p.account
+        ? `They are signed in as ${p.account}: that account is banned from this room too.`
+        : 'Guests have no accounts: someone banned can come back with a new key. Lock the room or set a password to keep them out.'),
       h('div', { class: 'dialog-actions' },
         h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => modDialog.close() }, 'Cancel'),
         confirm));
@@ -693,6 +695,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       iceRestarts: meeting.iceRestarts,
       participantId: meeting.participantId,
       role: meeting.role,
+      account: meeting.account,
       roomSettings: meeting.roomSettings,
       removedReason: meeting.removedReason,
       inLobby: meeting.inLobby,

@@ -13,6 +13,13 @@ const ROWS: { key: keyof Permissions; label: string }[] = [
   { key: 'recording', label: 'Record' },
 ];
 
+/** Members: moderators and participants signed in to an account, not guests. */
+const CHOICES: { value: Allowed; label: string }[] = [
+  { value: 'everyone', label: 'Everyone' },
+  { value: 'members', label: 'Signed-in members' },
+  { value: 'moderators', label: 'Moderators only' },
+];
+
 export function permissionsCard(meeting: Meeting, toast: (text: string) => void): HTMLElement {
   const current = meeting.roomSettings.permissions;
   return h('section', { class: 'access-card perm-card', 'aria-labelledby': 'permissions-title', 'data-testid': 'permissions-card' },
@@ -20,12 +27,12 @@ export function permissionsCard(meeting: Meeting, toast: (text: string) => void)
     h('div', { class: 'perm-grid' }, ...ROWS.map(({ key, label }) => {
       const id = `permission-${key}`;
       const select = h('select', { id, 'data-testid': id },
-        h('option', { value: 'everyone', selected: current[key] === 'everyone' }, 'Everyone'),
-        h('option', { value: 'moderators', selected: current[key] === 'moderators' }, 'Moderators only'));
+        ...CHOICES.map((choice) => h('option', { value: choice.value, selected: current[key] === choice.value }, choice.label)));
       select.addEventListener('change', () => {
-        const next: Permissions = { ...meeting.roomSettings.permissions, [key]: select.value as Allowed };
-        meeting.setPermissions(next);
-        toast(`${label}: ${select.value === 'everyone' ? 'everyone' : 'moderators only'}`);
+        const choice = CHOICES[select.selectedIndex];
+        if (!choice) return;
+        meeting.setPermissions({ ...meeting.roomSettings.permissions, [key]: choice.value });
+        toast(`${label}: ${choice.label.toLowerCase()}`);
       });
       return h('div', { class: 'perm-row' }, h('label', { for: id }, label), select);
     })));

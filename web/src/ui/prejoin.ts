@@ -2,8 +2,10 @@
 // Joining is tried from here (`attempt`): a refusal (locked room, password, rate limit, ban)
 // is shown on this screen, with a password field once the server asked for one, and the user
 // may try again. Opened from a host link, it says so; a refused host link is said once, and the
-// next attempt joins like anyone. Resolves with what the successful attempt returned.
+// next attempt joins like anyone. It says whether we join signed in or as a guest. Resolves with
+// what the successful attempt returned.
 
+import { type SessionStatus, currentSession } from '../account';
 import { LevelMeter, deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
 import type { JoinRefusal } from '../meeting';
 import { isValidDisplayName } from '../protocol';
@@ -60,6 +62,15 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, options: Prejo
       h('p', { class: 'field-hint', id: 'room-password-hint' }, 'Ask the person who invited you. A locked room lets nobody in until a moderator unlocks it, password or not.'));
     const hostNote = h('p', { class: 'host-note', 'data-testid': 'host-link-note', hidden: options.hostLink !== 'valid' },
       icon('star'), 'You are joining with a host link: as a moderator, past the lock, the password and the lobby.');
+    const accountNote = h('p', { class: 'account-note', 'data-testid': 'prejoin-account', role: 'status' });
+    const showAccount = (session: SessionStatus) => {
+      accountNote.dataset.state = session.signedIn ? 'signed-in' : 'signed-out';
+      accountNote.replaceChildren(icon(session.signedIn ? 'check' : 'people'), session.signedIn
+        ? `Signed in as ${session.username}: you join as a member.`
+        : session.expired ? 'Your sign-in has expired: you join as a guest. Sign in again on the home page to join as a member.'
+        : 'You join as a guest. Sign in on the home page to join as a member.');
+    };
+    void currentSession().then(showAccount);
     let busy = false;
     let blocked = false;
     let countdown = 0;
@@ -93,7 +104,12 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, options: Prejo
       switch (refusal.code) {
         case 'host_link_refused':
           hostNote.hidden = true;
-          setError('This host link did not work: the meeting it was made for has ended, or the link is wrong. You can still join as a guest.');
+          setError('This host link did not work: the meeting it was made for has ended, or the link is wrong. You can still join, without moderating.');
+          setJoinButton('Join without moderating', false);
+          break;
+        case 'session_expired':
+          showAccount({ signedIn: false, expired: true });
+          setError('Your sign-in has expired, so you are signed out now. Join as a guest, or sign in again on the home page.');
           setJoinButton('Join as a guest', false);
           break;
         case 'access_denied':
@@ -211,6 +227,7 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, options: Prejo
     } },
       h('h1', { id: 'prejoin-title' }, 'Ready to join?'),
       h('p', { class: 'room-label' }, h('span', { class: 'muted' }, 'Room '), h('code', { class: 'room-name', 'data-testid': 'room-name' }, room)),
+      accountNote,
       h('div', { class: 'field' }, h('label', { for: 'display-name' }, 'Your name'), nameInput),
       h('div', { class: 'field' }, h('label', { for: 'camera-select' }, 'Camera'), cameraSelect),
       h('div', { class: 'field' }, h('label', { for: 'mic-select' }, 'Microphone'), micSelect),
@@ -236,7 +253,7 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, options: Prejo
       await fillDevices();
       meterLoop();
       setJoinButton('Join meeting', false);
-      if (options.hostLink === 'malformed') setError('This host link is incomplete, so you would join as a guest. Ask for the link again to join as a moderator.');
+      if (options.hostLink === 'malformed') setError('This host link is incomplete, so you would join without moderating. Ask for the link again to join as a moderator.');
       if (!nameInput.value) nameInput.focus();
     })();
     refreshPreview();

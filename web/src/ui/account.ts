@@ -1,0 +1,102 @@
+// The home page's account control: "Sign in" (a form for the account name, the password and,
+// for an account with a second factor, its one-time code), or "Signed in as …" and "Sign out".
+// Accounts are made by the server's admin; whoever does not sign in joins as a guest.
+
+import { currentSession, signIn, signOut } from '../account';
+import { h, icon } from './dom';
+
+export function accountControl(): HTMLElement {
+  const area = h('div', { class: 'account', 'data-testid': 'account', 'data-state': 'loading' });
+  const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'sign-in-title' });
+
+  function showSignedOut(notice = ''): void {
+    area.dataset.state = 'signed-out';
+    area.replaceChildren(
+      h('span', { class: 'account-notice', role: 'status', 'data-testid': 'session-notice', hidden: !notice }, notice),
+      h('button', { type: 'button', class: 'btn btn-secondary', 'data-testid': 'sign-in-button', onclick: openForm }, 'Sign in'),
+      dialog);
+  }
+
+  function showSignedIn(username: string): void {
+    area.dataset.state = 'signed-in';
+    const error = h('span', { class: 'form-error', role: 'alert', 'data-testid': 'sign-out-error', hidden: true });
+    const button = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'sign-out-button' }, 'Sign out');
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      if (await signOut()) {
+        showSignedOut('Signed out.');
+        return;
+      }
+      button.disabled = false;
+      error.textContent = 'Could not reach the server to sign out.';
+      error.hidden = false;
+    });
+    area.replaceChildren(
+      h('span', { class: 'account-name', 'data-testid': 'signed-in-as' }, 'Signed in as ', h('strong', {}, username)),
+      button, error);
+  }
+
+  function openForm(): void {
+    const username = h('input', {
+      id: 'sign-in-username', type: 'text', maxlength: '64', required: true, autocomplete: 'username',
+      autocapitalize: 'none', spellcheck: 'false', 'data-testid': 'sign-in-username',
+    });
+    const password = h('input', { id: 'sign-in-password', type: 'password', required: true, autocomplete: 'current-password', 'data-testid': 'sign-in-password' });
+    const code = h('input', {
+      id: 'sign-in-code', type: 'text', maxlength: '10', inputmode: 'numeric', autocomplete: 'one-time-code',
+      'data-testid': 'sign-in-code', 'aria-describedby': 'sign-in-code-hint',
+    });
+    const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'sign-in-error' });
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'sign-in-submit' }, 'Sign in');
+    let countdown = 0;
+    /** Refused for too many attempts: the form waits it out, the seconds counting down. */
+    const waitOut = (secs: number) => {
+      const until = performance.now() + secs * 1000;
+      const tick = () => {
+        const left = Math.ceil((until - performance.now()) / 1000);
+        submit.disabled = left > 0;
+        error.textContent = left > 0 ? `Too many sign-in attempts. Try again in ${left} s.` : '';
+        if (left <= 0) window.clearInterval(countdown);
+      };
+      tick();
+      countdown = window.setInterval(tick, 250);
+    };
+    const form = h('form', { onsubmit: async (event: Event) => {
+      event.preventDefault();
+      submit.disabled = true;
+      error.textContent = '';
+      const result = await signIn(username.value.trim(), password.value, code.value.replace(/\s+/g, ''));
+      submit.disabled = false;
+      if (result.ok) {
+        dialog.close();
+        showSignedIn(result.username);
+        return;
+      }
+      password.value = '';
+      code.value = '';
+      if (result.reason === 'rate_limited') waitOut(result.retryAfterSecs);
+      else error.textContent = result.reason === 'invalid_credentials' ? 'The account name, the password or the one-time code is wrong.' : result.message;
+      password.focus();
+    } },
+      h('div', { class: 'dialog-head' }, h('h2', { id: 'sign-in-title' }, 'Sign in'),
+        h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close', onclick: () => dialog.close() }, icon('close'))),
+      h('p', { class: 'muted small' }, 'With an account of this server you join as a member, and moderate a meeting you enter while no moderator is in it. Without one you join as a guest.'),
+      h('div', { class: 'field' }, h('label', { for: 'sign-in-username' }, 'Account name'), username),
+      h('div', { class: 'field' }, h('label', { for: 'sign-in-password' }, 'Password'), password),
+      h('div', { class: 'field' }, h('label', { for: 'sign-in-code' }, 'One-time code'), code,
+        h('p', { class: 'field-hint', id: 'sign-in-code-hint' }, 'Only if your account has a second factor: the code your authenticator app shows.')),
+      error,
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn btn-secondary', onclick: () => dialog.close() }, 'Cancel'), submit));
+    dialog.addEventListener('close', () => window.clearInterval(countdown), { once: true });
+    dialog.replaceChildren(form);
+    dialog.showModal();
+    username.focus();
+  }
+
+  void currentSession().then((session) => {
+    if (session.signedIn) showSignedIn(session.username);
+    else showSignedOut(session.expired ? 'Your sign-in has expired. Sign in again.' : '');
+  });
+  return area;
+}
