@@ -48,6 +48,18 @@ async fn server_with_accounts(
     (server, secret)
 }
 
+/// `POST /api/session` as a browser's page does it: (status line and headers, body).
+async fn post_sign_in(server: &TestServer, username: &str, password: &str) -> (String, String) {
+    let body = serde_json::json!({ "username": username, "password": password }).to_string();
+    let json = "Content-Type: application/json";
+    server.request("POST", "/api/session", &[json], &body).await
+}
+
+/// `GET /api/session` with one header line: (status line and headers, body).
+async fn session_with(server: &TestServer, header: &str) -> (String, String) {
+    server.request("GET", "/api/session", &[header], "").await
+}
+
 fn credentials(username: &str, password: &str) -> Credentials {
     Credentials {
         username: username.into(),
@@ -108,16 +120,8 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
         ("alice", "not alice's password at all"),
         ("nobody", ALICE_PASSWORD),
     ] {
-        let body = serde_json::json!({ "username": username, "password": password }).to_string();
         let started = Instant::now();
-        let (head, body) = server
-            .request(
-                "POST",
-                "/api/session",
-                &["Content-Type: application/json"],
-                &body,
-            )
-            .await;
+        let (head, body) = post_sign_in(&server, username, password).await;
         println!(
             "refused sign-in for {username:?} took {:?}",
             started.elapsed()
@@ -142,15 +146,7 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
         );
     }
 
-    let body = serde_json::json!({ "username": "Alice", "password": ALICE_PASSWORD }).to_string();
-    let (head, body) = server
-        .request(
-            "POST",
-            "/api/session",
-            &["Content-Type: application/json"],
-            &body,
-        )
-        .await;
+    let (head, body) = post_sign_in(&server, "Alice", ALICE_PASSWORD).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let cookie = head
         .lines()
@@ -167,14 +163,7 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
     assert_eq!(cookie_pair, format!("sealroom_session={token}"));
 
     // The cookie says who is signed in, and the WebSocket takes it as the account's.
-    let (head, body) = server
-        .request(
-            "GET",
-            "/api/session",
-            &[&format!("Cookie: {cookie_pair}")],
-            "",
-        )
-        .await;
+    let (head, body) = session_with(&server, &format!("Cookie: {cookie_pair}")).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(body.contains(r#""username":"alice""#), "{body}");
     let alice = RoomClient::join(JoinOptions {
@@ -203,14 +192,7 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
         )
         .await;
     assert!(head.starts_with("HTTP/1.1 204"), "{head}");
-    let (head, _) = server
-        .request(
-            "GET",
-            "/api/session",
-            &[&format!("Cookie: {cookie_pair}")],
-            "",
-        )
-        .await;
+    let (head, _) = session_with(&server, &format!("Cookie: {cookie_pair}")).await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     // A client that believes it is signed in hears that it is not, before the upgrade.
     let refused = RoomClient::join(JoinOptions {
@@ -470,12 +452,12 @@ async fn removing_an_account_ends_its_sessions() {
         .await
         .unwrap();
     let bearer = format!("Authorization: Bearer {token}");
-    let (head, _) = server.request("GET", "/api/session", &[&bearer], "").await;
+    let (head, _) = session_with(&server, &bearer).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     sealroom_server::accounts::remove_account(&server.server.storage, "bob")
         .await
         .unwrap();
-    let (head, body) = server.request("GET", "/api/session", &[&bearer], "").await;
+    let (head, body) = session_with(&server, &bearer).await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(body.contains("session_expired"), "{body}");
     let records = account_records(&server, "account_removed").await;

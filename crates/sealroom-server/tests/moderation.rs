@@ -800,15 +800,24 @@ async fn nobody_joins_before_a_moderator_arrives_with_the_key() {
     }));
 }
 
-/// In a room with a lobby where nobody joins before a moderator, a joiner waiting for a
-/// moderator is told when one arrives that it now waits for admission, and told again when the
-/// last moderator leaves.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
-    let server = TestServer::start().await;
-    let alice = server.join("antechamber", "alice").await;
-    let bob = server.join("antechamber", "bob").await;
-    converge(&[&alice, &bob], &["alice", "bob"]).await;
+/// Alice, the room's creator, turns the lobby and "nobody joins before a moderator" on with
+/// `others` in the meeting, and leaves with the room's moderator key: the others stay, nobody
+/// moderating.
+async fn moderator_leaves_a_lobby_room(
+    server: &TestServer,
+    room: &str,
+    others: &[&str],
+) -> (String, Vec<RoomClient>) {
+    let alice = server.join(room, "alice").await;
+    let mut stayed = Vec::new();
+    for name in others {
+        stayed.push(server.join(room, name).await);
+    }
+    let everyone: Vec<&RoomClient> = std::iter::once(&alice).chain(&stayed).collect();
+    let names: Vec<&str> = std::iter::once("alice")
+        .chain(others.iter().copied())
+        .collect();
+    converge(&everyone, &names).await;
     alice.set_wait_for_moderator(true);
     alice.set_lobby(true);
     let key = alice
@@ -820,19 +829,35 @@ async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
         .moderator_key
         .unwrap();
     alice.leave().await;
-    converge(&[&bob], &["bob"]).await;
+    let stayed_refs: Vec<&RoomClient> = stayed.iter().collect();
+    converge(&stayed_refs, others).await;
+    (key, stayed)
+}
+
+/// Alice comes back with the room's moderator key (a host link).
+async fn join_with_key(server: &TestServer, room: &str, key: String) -> RoomClient {
+    RoomClient::join(sealroom_client::session::JoinOptions {
+        moderator_key: Some(key),
+        ..server.join_options(room, "alice")
+    })
+    .await
+    .unwrap()
+}
+
+/// In a room with a lobby where nobody joins before a moderator, a joiner waiting for a
+/// moderator is told when one arrives that it now waits for admission, and told again when the
+/// last moderator leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
+    let server = TestServer::start().await;
+    let (key, _bob) = moderator_leaves_a_lobby_room(&server, "antechamber", &["bob"]).await;
 
     let carol = server.join("antechamber", "carol").await;
     carol
         .wait_until(SETTLE, |s| s.in_lobby && s.waiting_for_moderator)
         .await
         .unwrap();
-    let host = RoomClient::join(sealroom_client::session::JoinOptions {
-        moderator_key: Some(key),
-        ..server.join_options("antechamber", "alice")
-    })
-    .await
-    .unwrap();
+    let host = join_with_key(&server, "antechamber", key).await;
     carol
         .wait_until(SETTLE, |s| s.in_lobby && !s.waiting_for_moderator)
         .await
@@ -851,30 +876,13 @@ async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderator_with_the_host_link_enters_a_lobby_rooms_group() {
     let server = TestServer::start().await;
-    let alice = server.join("hosted-lobby", "alice").await;
-    let bob = server.join("hosted-lobby", "bob").await;
-    let carol = server.join("hosted-lobby", "carol").await;
-    converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
-    alice.set_wait_for_moderator(true);
-    alice.set_lobby(true);
-    let key = alice
-        .wait_until(SETTLE, |s| {
-            s.room_wait_for_moderator && s.room_lobby && s.moderator_key.is_some()
-        })
-        .await
-        .unwrap()
-        .moderator_key
-        .unwrap();
-    alice.leave().await;
-    converge(&[&bob, &carol], &["bob", "carol"]).await;
-
-    let host = RoomClient::join(sealroom_client::session::JoinOptions {
-        moderator_key: Some(key),
-        ..server.join_options("hosted-lobby", "alice")
-    })
-    .await
-    .unwrap();
-    let statuses = converge(&[&host, &bob, &carol], &["alice", "bob", "carol"]).await;
+    let (key, others) =
+        moderator_leaves_a_lobby_room(&server, "hosted-lobby", &["bob", "carol"]).await;
+    let [bob, carol] = &others[..] else {
+        unreachable!("two stayed")
+    };
+    let host = join_with_key(&server, "hosted-lobby", key).await;
+    let statuses = converge(&[&host, bob, carol], &["alice", "bob", "carol"]).await;
     assert_eq!(statuses[0].role, Role::Moderator);
     for status in &statuses {
         assert!(status.warnings.is_empty(), "{:?}", status.warnings);
