@@ -42,6 +42,7 @@ test('lobby: a moderator admits one knocker and denies another', { timeout: 6000
   const shown = await lobbyEntry(alice, 'Bob').getByTestId('lobby-fingerprint').textContent();
   assert.equal(shown, await bob.getByTestId('own-fingerprint').textContent(), 'the moderator sees the key Bob sees');
   assert.equal(await lobbyEntry(alice, 'Bob').getByTestId('admit-button').isEnabled(), true);
+  assert.equal(await lobbyEntry(alice, 'Bob').getByTestId('guest-badge').textContent(), 'Guest', 'the knocker did not sign in');
   assert.equal(await hasRemoteDescription(bob), false, 'no SDP exchange while knocking');
   await bob.screenshot({ path: pathJoin(artifactsDir, 'lobby-waiting.png') });
   await alice.screenshot({ path: pathJoin(artifactsDir, 'lobby-moderator.png') });

@@ -5,6 +5,12 @@
 import { currentSession, signIn, signOut } from '../account';
 import { h, icon } from './dom';
 
+/** Who someone is, as the server vouches: "signed in as …", or "Guest" (null: neither known). */
+export function accountBadge(account: string | null | undefined, guest: boolean): HTMLElement | null {
+  if (account) return h('span', { class: 'pill account', 'data-testid': 'account-badge', title: `The server vouches that they signed in to the account ${account}` }, `signed in as ${account}`);
+  return guest ? h('span', { class: 'pill', 'data-testid': 'guest-badge', title: 'Joined without signing in' }, 'Guest') : null;
+}
+
 export function accountControl(): HTMLElement {
   const area = h('div', { class: 'account', 'data-testid': 'account', 'data-state': 'loading' });
   const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'sign-in-title' });

@@ -5,6 +5,7 @@
 import type { Meeting } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
 import { brand } from './home';
+import { accountBadge } from './account';
 import { h, icon, initials } from './dom';
 
 export interface LobbyWaitingScreen {
@@ -91,7 +92,8 @@ export function lobbyList({ meeting, toast, update }: LobbyListContext): HTMLEle
     return h('li', { class: 'person lobby-entry', 'data-name': p.display_name, 'data-participant-id': p.id },
       h('div', { class: 'person-main' },
         h('span', { class: 'avatar avatar-sm' }, initials(p.display_name)),
-        h('span', { class: 'person-name' }, p.display_name)),
+        h('span', { class: 'person-name' }, p.display_name),
+        accountBadge(p.account, p.role === 'guest')),
       p.fingerprint
         ? h('p', { class: 'lobby-key' }, h('span', { class: 'muted small' }, 'Device key '), h('code', { class: 'fingerprint', 'data-testid': 'lobby-fingerprint' }, p.fingerprint))
         : h('p', { class: 'muted small', 'data-testid': 'lobby-fingerprint-pending' }, 'Waiting for their device key…'),

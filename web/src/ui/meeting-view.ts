@@ -9,6 +9,7 @@ import { deviceLabel, listDevices, openCamera, openMicrophone } from '../devices
 import type { Meeting, RemoteParticipant } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
 import { markVerified, verification } from '../verified';
+import { accountBadge } from './account';
 import { h, icon, initials } from './dom';
 import { lobbyList, lobbyWaitingScreen } from './lobby';
 import { permissionsCard } from './permissions';
@@ -338,8 +339,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
             h('span', { class: 'avatar avatar-sm' }, initials(m.name)),
             h('span', { class: 'person-name' }, m.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
             isMod ? h('span', { class: 'pill mod', 'data-testid': 'moderator-badge' }, icon('star'), 'Moderator') : null,
-            account ? h('span', { class: 'pill account', 'data-testid': 'account-badge', title: `The server vouches that they signed in to the account ${account}` }, `signed in as ${account}`)
-              : guest ? h('span', { class: 'pill', 'data-testid': 'guest-badge', title: 'Joined without signing in' }, 'Guest') : null,
+            accountBadge(account, guest),
             muted ? h('span', { class: 'pill warn', 'data-testid': 'muted-badge', title: 'Muted by a moderator: nobody hears them until they unmute' }, icon('micOff'), 'Muted') : null,
             v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null),
           moderator && !self && info ? personActions(info) : null);
