@@ -1,7 +1,8 @@
 //! Room and account passwords: the central policy a new password must meet, and the argon2id
-//! hash that is all the server keeps of it. Checking is deliberately slow (argon2id) and runs off the async
-//! threads; a refused join costs the same whether the room exists or not, because a join that
-//! names a missing room is checked against a dummy hash.
+//! hash that is all the server keeps of it. Checking is deliberately slow (argon2id) and runs
+//! off the async threads; a refused join costs the same whether the room exists or not, because
+//! a join that names a missing room is checked against a dummy hash (and a sign-in that names a
+//! missing account, likewise).
 
 use std::sync::OnceLock;
 

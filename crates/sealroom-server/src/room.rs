@@ -4,8 +4,8 @@
 //! sockets. It never holds a group secret: it follows the group's public state only.
 //!
 //! It also keeps the room's access control: roles, the lock, the password's hash, and the
-//! device keys and accounts banned for the room's life. Every moderation method checks the sender's role
-//! itself, so no message from a participant can claim a moderator's power.
+//! device keys and accounts banned for the room's life. Every moderation method checks the
+//! sender's role itself, so no message from a participant can claim a moderator's power.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -202,7 +202,9 @@ pub struct Room {
 }
 
 impl Room {
-    /// An empty room; see [`Room::guests_moderate`] for `guests_moderate`.
+    /// An empty room. `guests_moderate`: whether a guest who creates it moderates it, and
+    /// moderation may pass to a guest (else only signed-in participants moderate, and guests
+    /// wait while none is in the meeting).
     pub fn new(name: RoomName, server: Arc<ExternalSender>, guests_moderate: bool) -> Self {
         Self {
             name,
