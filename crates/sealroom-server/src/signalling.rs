@@ -910,11 +910,12 @@ async fn refuse_join(
     address: IpAddr,
     reason: Refusal,
 ) {
-    reply_error(state, outbox, ErrorCode::AccessDenied, ACCESS_DENIED);
+    // Recorded before the answer, like every audited action.
     let detail = format!("reason={} address={address}", reason.as_str());
     state
         .audit(AuditAction::JoinRefused, room, None, Some(&detail))
         .await;
+    reply_error(state, outbox, ErrorCode::AccessDenied, ACCESS_DENIED);
 }
 
 async fn refuse_rate_limited(
@@ -924,6 +925,16 @@ async fn refuse_rate_limited(
     address: IpAddr,
     limited: Limited,
 ) {
+    // A flood is counted in full but written to the log once per run of refusals, so that it
+    // cannot turn into a flood of synchronous disk writes; either before the answer.
+    if limited.first {
+        let detail = format!("limit={} address={address}", limited.key);
+        state
+            .audit(AuditAction::JoinRateLimited, room, None, Some(&detail))
+            .await;
+    } else {
+        state.count(AuditAction::JoinRateLimited);
+    }
     state.metrics.signalling_errors.inc();
     let retry_after_ms = u64::try_from(limited.wait.as_millis()).unwrap_or(u64::MAX);
     let _ = outbox.try_send(Outbound::plain(ServerMessage::Error {
@@ -934,16 +945,6 @@ async fn refuse_rate_limited(
         ),
         retry_after_ms: Some(retry_after_ms),
     }));
-    // A flood is counted in full but written to the log once per run of refusals, so that it
-    // cannot turn into a flood of synchronous disk writes.
-    if limited.first {
-        let detail = format!("limit={} address={address}", limited.key);
-        state
-            .audit(AuditAction::JoinRateLimited, room, None, Some(&detail))
-            .await;
-    } else {
-        state.count(AuditAction::JoinRateLimited);
-    }
 }
 
 /// How a joiner got past the door.

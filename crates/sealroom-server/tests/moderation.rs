@@ -405,10 +405,14 @@ async fn password_brute_force_hits_the_rate_limit() {
             .count(),
         1
     );
-    assert!(
-        metrics(&server)
-            .await
-            .contains(r#"sealroom_audit_events_total{action="join_rate_limited"} 4"#)
+    let metrics = metrics(&server).await;
+    let counted = metrics.lines().find(|line| {
+        line.starts_with(r#"sealroom_audit_events_total{action="join_rate_limited"}"#)
+    });
+    assert_eq!(
+        counted,
+        Some(r#"sealroom_audit_events_total{action="join_rate_limited"} 4"#),
+        "{metrics}"
     );
 }
 
