@@ -146,6 +146,7 @@ impl RunningServer {
 /// Starts everything `config` describes and returns once it listens.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     config.validate()?;
+    tokio::task::spawn_blocking(password::StoredPassword::prepare_dummy).await?;
     let storage = Storage::open(&config.data_dir).await?;
     let external_sender = Arc::new(ExternalSender::new(
         storage.external_sender_identity().await?,

@@ -124,12 +124,26 @@ impl StoredPassword {
     /// not exist, or a sign-in an account that does not exist, so it takes as long as a wrong
     /// password.
     pub fn verify_against_nothing(candidate: &str) -> bool {
-        static DUMMY: OnceLock<Option<StoredPassword>> = OnceLock::new();
-        if let Some(dummy) = DUMMY.get_or_init(|| StoredPassword::hash("nobody has this").ok()) {
+        if let Some(dummy) = dummy() {
             let _ = dummy.verify(candidate);
         }
         false
     }
+
+    /// Makes the dummy hash [`StoredPassword::verify_against_nothing`] checks against, at
+    /// start: made on first use instead, it would double the time of the first refusal for a
+    /// missing room or account, and so tell it from a wrong password. Slow: call off the async
+    /// threads.
+    pub fn prepare_dummy() {
+        dummy();
+    }
+}
+
+fn dummy() -> Option<&'static StoredPassword> {
+    static DUMMY: OnceLock<Option<StoredPassword>> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| StoredPassword::hash("nobody has this").ok())
+        .as_ref()
 }
 
 #[cfg(test)]
