@@ -17,6 +17,7 @@ use std::{
 };
 
 use sealroom_protocol::{RoomName, ServerMessage};
+use subtle::ConstantTimeEq;
 use tokio::sync::{Notify, mpsc};
 
 /// Messages kept for a resume. A session that missed more than this cannot resume (it joins
@@ -196,8 +197,7 @@ impl Mailbox {
         connection: Connection,
         resumed: impl FnOnce(u64, u64) -> ServerMessage,
     ) -> Result<(), ResumeRefused> {
-        let (a, b) = (self.token.as_bytes(), token.as_bytes());
-        if a.len() != b.len() || a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) != 0 {
+        if !bool::from(self.token.as_bytes().ct_eq(token.as_bytes())) {
             return Err(ResumeRefused::WrongToken);
         }
         if last_seq + 1 < self.complete_from || last_seq >= self.next_seq {

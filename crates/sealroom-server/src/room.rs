@@ -18,6 +18,7 @@ use sealroom_protocol::{
     ApplicationKind, Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
     Permissions, RemovalReason, Role, RoomName, ServerMessage,
 };
+use subtle::ConstantTimeEq;
 
 use crate::{
     accounts::Account,
@@ -236,8 +237,7 @@ impl Room {
     /// Whether `key` is this room's moderator key (compared in constant time: a guesser learns
     /// nothing from how long a refusal took).
     pub fn is_moderator_key(&self, key: &str) -> bool {
-        let (a, b) = (self.moderator_key.as_bytes(), key.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+        self.moderator_key.as_bytes().ct_eq(key.as_bytes()).into()
     }
 
     /// What a joiner must pass. The caller checks a password (slowly, off the lock) and calls
