@@ -12,12 +12,12 @@
 // in; a moderator's client adds only the devices its user admitted. A join from a host link
 // carries the room's moderator key and enters as a moderator.
 
-import { Device, type RosterMember } from 'sealroom-wasm';
+import type { RosterMember } from 'sealroom-wasm';
 import { currentSession } from './account';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
 import {
-  type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type GroupAction, type ParticipantInfo, type Permissions, type RemovalReason,
-  type Role, type ServerMessage, decodeMessage, encodeMessage, fromBase64, permits,
+  type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type ParticipantInfo, type Permissions, type RemovalReason,
+  type Role, type ServerMessage, decodeMessage, encodeMessage, permits,
 } from './protocol';
 import { type EpochState, MlsSession, errorText } from './session';
 
@@ -188,9 +188,6 @@ export class Meeting {
   private admitted = false;
   private admission: ((refusal: JoinRefusal | null) => void) | null = null;
   private pendingPassword: { password: string | null; done: (error: string | null) => void } | null = null;
-  /** Key fingerprints of the devices our user admitted from the lobby: in a lobby room our client
-   *  commits the Add of these and no others. Kept across reconnects (the lobby entries stay). */
-  private readonly admittedDevices = new Set<string>();
   /** Our SDP offer waits until we are let in from the lobby. */
   private offerPending = false;
   /** The join in flight carries a moderator key. */
@@ -218,12 +215,14 @@ export class Meeting {
     if (!this.epoch) return 'waiting';
     const sent = this.workerStats ? this.workerStats.sent.audio + this.workerStats.sent.video : 0;
     const sending = this.local.audio !== null || this.local.video !== null || this.screen !== null;
-    return sent > 0 || !sending ? 'encrypted' : 'waiting';
+    // The worker holds no key (one failed to install): nothing of ours goes out.
+    const keyless = this.workerStats !== null && this.workerStats.epoch === undefined;
+    return (sent > 0 && !keyless) || !sending ? 'encrypted' : 'waiting';
   }
 
   /** Roster names by leaf, for stats of members who left. */
   nameOfLeaf(leaf: number): string | undefined {
-    return this.session?.namesByLeaf.get(leaf);
+    return this.session?.nameAtLeaf(leaf);
   }
 
   get roster(): RosterMember[] {
@@ -617,11 +616,8 @@ export class Meeting {
           this.admission?.(null);
           this.admission = null;
         }
-        if (!this.session) {
-          await this.onFirstJoined(message.participant_id, message.external_sender, message.group);
-        } else {
-          this.send(this.session.onMessage(message));
-        }
+        if (!this.session) this.onFirstJoined(message);
+        else this.forward(message);
         break;
       }
       case 'moderator_key':
@@ -652,6 +648,7 @@ export class Meeting {
         this.account = me?.account ?? null;
         this.setMutedByModerator(me?.muted ?? false);
         this.syncRemotes();
+        this.forward(message);
         break;
       }
       case 'waiting':
@@ -662,6 +659,7 @@ export class Meeting {
         this.lobby = message.waiting;
         const waiting = new Set(message.waiting.map((p) => p.id));
         for (const id of [...this.admitting]) if (!waiting.has(id)) this.admitting.delete(id);
+        this.forward(message);
         break;
       }
       case 'room_settings': {
@@ -684,6 +682,7 @@ export class Meeting {
         this.pendingPassword = null;
         if (pending?.password) this.password = pending.password;
         pending?.done(null);
+        this.forward(message);
         break;
       }
       case 'error': {
@@ -701,16 +700,21 @@ export class Meeting {
       }
       case 'welcome':
         await this.leaveLobby();
-        if (this.session) this.send(this.session.onMessage(message));
+        this.forward(message);
         break;
       default:
-        if (this.session) this.send(this.session.onMessage(message));
+        this.forward(message);
     }
     this.onChange();
   }
 
-  private async onFirstJoined(participantId: string, externalSender: string, action: GroupAction): Promise<void> {
-    this.participantId = participantId;
+  /** Hands a server message to the MLS core and sends what it answers. */
+  private forward(message: ServerMessage): void {
+    if (this.session) this.send(this.session.onMessage(message));
+  }
+
+  private onFirstJoined(joined: ServerMessage & { type: 'joined' }): void {
+    this.participantId = joined.participant_id;
     this.attempt = 0;
     this.connection = 'connected';
     this.connectionDetail = '';
@@ -719,13 +723,8 @@ export class Meeting {
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;
 
-    const admission = {
-      lobby: () => this.roomSettings.lobby,
-      admitted: (fingerprint: string) => this.admittedDevices.has(fingerprint),
-      isModerator: (fingerprint: string) => this.serverParticipants.some((p) => p.fingerprint === fingerprint && p.role === 'moderator'),
-    };
-    this.session = new MlsSession(new Device(this.displayName), fromBase64(externalSender), {
-      epoch: (state) => this.onEpoch(state),
+    this.session = new MlsSession(this.displayName, {
+      epoch: (state, baseKey) => this.onEpoch(state, baseKey),
       removed: () => {
         this.removed = true;
         this.epoch = null;
@@ -735,13 +734,13 @@ export class Meeting {
         this.warnings.push(text);
         this.onChange();
       },
+      notice: (change, member) => this.onNotice(`${member.name} ${change === 'joined' ? 'joined' : 'left'} the encrypted meeting (key ${member.fingerprint}).`),
       error: (text) => this.noteError(`mls: ${text}`),
-      application: () => {},
-    }, admission);
+    });
     // From the lobby, no media before we are let in: the SFU would otherwise offer us the
     // room's (encrypted) tracks, and who talks when, while we only knock.
     this.offerPending = true;
-    this.send(this.session.onJoined(action));
+    this.forward(joined);
     // Outside the message queue, which goes on meanwhile: nothing in it needs the
     // PeerConnection before our offer is answered (`leaveLobby` offers once it exists).
     this.startMedia(worker).catch((e: unknown) => this.noteError(`media: ${errorText(e)}`));
@@ -836,18 +835,24 @@ export class Meeting {
     this.mutedByModerator = muted;
   }
 
-  private onEpoch(state: EpochState): void {
+  private onEpoch(state: EpochState, baseKey: Uint8Array): void {
     this.epoch = state;
     this.removed = false;
-    this.worker?.postMessage({ type: 'epoch', epoch: state.epoch, baseKey: state.baseKey, ownLeaf: state.ownLeaf });
+    // Transferred, not copied: the page keeps no copy of the key.
+    const fresh = state.change === null;
+    this.worker?.postMessage({ type: 'epoch', epoch: state.epoch, baseKey, ownLeaf: state.ownLeaf, fresh }, [baseKey.buffer]);
     this.onChange();
   }
 
   private onWorkerMessage(data: unknown): void {
     if (typeof data !== 'object' || data === null) return;
-    const message = data as { type?: string } & Partial<WorkerStats>;
+    const message = data as { type?: string; where?: string; message?: string } & Partial<WorkerStats>;
     if (message.type === 'stats') {
       this.workerStats = message as WorkerStats;
+      this.onChange();
+    } else if (message.type === 'error' && message.where === 'epoch') {
+      // The worker emptied its keyring: our media stops until the next epoch installs.
+      this.warnings.push(`This device could not install the new media keys (${message.message ?? 'unknown error'}): it sends nothing until the next key change.`);
       this.onChange();
     }
   }
@@ -1030,11 +1035,10 @@ export class Meeting {
    *  first: the server then asks our client to add it, and we add no device we did not admit.
    *  False if its key has not arrived yet. */
   admit(participantId: string): boolean {
-    const fingerprint = this.lobby.find((p) => p.id === participantId)?.fingerprint;
-    if (!fingerprint) return false;
-    this.admittedDevices.add(fingerprint);
+    const sent = this.session?.admit(participantId);
+    if (!sent) return false;
     this.admitting.add(participantId);
-    this.sendRaw({ type: 'admit', participant_id: participantId });
+    this.send(sent);
     this.onChange();
     return true;
   }

@@ -4,13 +4,14 @@
 // Alice's client, and Alice denies her: Carol gets a final screen and never enters the group. Saves the waiting screen and the moderator's lobby list into
 // web/test-artifacts/.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, decodesVideoFrom, eventually, join, launchBrowser, newPage, securityCode, startServer, state, waitEncrypted } from './support.mjs';
+import { artifactsDir, closePages, decodesVideoFrom, eventually, join, launchBrowser, newPage, securityCode, startServer, state, waitEncrypted, wasmCore } from './support.mjs';
 
 let server;
 let browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
+afterEach(closePages);
 after(async () => { await browser?.close(); await server?.stop(); });
 
 function lobbyEntry(page, name) {
@@ -64,11 +65,12 @@ test('lobby: a moderator admits one knocker and denies another', { timeout: 6000
   await lobbyEntry(alice, 'Bob').waitFor({ state: 'detached' });
   assert.equal(await alice.getByTestId('lobby-badge').isHidden(), true);
 
-  // Carol knocks. A server that asks Alice's client to add a device nobody admitted (Carol's)
-  // gets nothing committed, and Alice is warned.
+  // Carol knocks. A server that asks Alice's client to add a device nobody admitted (one of its
+  // own, made here with the same wasm core) gets nothing committed, and Alice is warned.
   await join(carol, server.url, room, 'Carol', { until: 'lobby-waiting' });
-  const carolKeyPackage = await carol.evaluate(() => btoa(String.fromCharCode(...window.sealroomDebug.meeting.session.device.keyPackage())));
-  const reply = await alice.evaluate((kp) => window.sealroomDebug.meeting.session.onMessage({ type: 'commit_requested', key_packages: [kp] }), carolKeyPackage);
+  const { Device } = await wasmCore();
+  const ghostKeyPackage = Buffer.from(new Device('Ghost').keyPackage()).toString('base64');
+  const reply = await alice.evaluate((kp) => window.sealroomDebug.meeting.session.onMessage({ type: 'commit_requested', key_packages: [kp] }), ghostKeyPackage);
   assert.deepEqual(reply, [], 'no commit for a device nobody admitted');
   await alice.getByTestId('mls-warning').filter({ hasText: 'asked us to add a device we did not admit' }).waitFor({ timeout: 5000 });
 

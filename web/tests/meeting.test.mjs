@@ -104,3 +104,28 @@ test('the CSP guard sees a violation: an injected inline script is refused and r
   assert.ok(seen.some((v) => /Content Security Policy/.test(v.console ?? '')), 'Chromium reported it too');
   assert.equal(await page.evaluate(() => window.injected), undefined, 'the script did not run');
 });
+
+test('a worker that cannot install an epoch stops sending and the page says so', { timeout: 90000 }, async () => {
+  const room = 'worker-error-test';
+  const [alice, bob] = await Promise.all(['Alice', 'Bob'].map((name) => newPage(browser, name)));
+  await join(alice, server.url, room, 'Alice');
+  await join(bob, server.url, room, 'Bob');
+  await Promise.all([waitEncrypted(alice), waitEncrypted(bob)]);
+  const sent = (s) => s.worker.sent.audio + s.worker.sent.video;
+  await eventually('Alice sends', async () => sent(await state(alice)) > 0);
+
+  // A key of the wrong length for the next epoch: the worker cannot install it.
+  await alice.evaluate(() => {
+    const { meeting } = window.sealroomDebug;
+    meeting.worker.postMessage({ type: 'epoch', epoch: BigInt(meeting.epoch.epoch) + 1n, baseKey: new Uint8Array(3), ownLeaf: meeting.epoch.ownLeaf, fresh: false });
+  });
+  await eventually('Alice is warned and no longer shown as encrypted', async () => {
+    const s = await state(alice);
+    return (s.e2ee === 'waiting' && s.warnings.some((w) => w.includes('could not install'))) || { ok: false, e2ee: s.e2ee, warnings: s.warnings };
+  });
+  // Her worker holds no key any more: what it counted as sent stops growing.
+  const stopped = sent(await state(alice));
+  await eventually('the worker reports no epoch', async () => (await state(alice)).worker.epoch === undefined);
+  await alice.waitForTimeout(1200);
+  assert.equal(sent(await state(alice)), stopped, 'nothing sent after the failed install');
+});

@@ -5,7 +5,7 @@
 // every response, the test server included).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join as pathJoin } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +16,13 @@ import { chromium } from 'playwright-core';
 export const webDir = pathJoin(dirname(fileURLToPath(import.meta.url)), '..');
 export const repoDir = pathJoin(webDir, '..');
 export const artifactsDir = pathJoin(webDir, 'test-artifacts');
+
+/** The wasm core (web/pkg) loaded in Node: for a test that plays the server or a rogue device. */
+export async function wasmCore() {
+  const wasm = await import(pathJoin(webDir, 'pkg', 'sealroom_wasm.js'));
+  wasm.initSync({ module: readFileSync(pathJoin(webDir, 'pkg', 'sealroom_wasm_bg.wasm')) });
+  return wasm;
+}
 export const sealroomBin = process.env.SEALROOM_BIN ?? pathJoin(repoDir, 'target/debug/sealroom');
 export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -97,6 +104,16 @@ export async function launchBrowser() {
   return chromium.launch({ executablePath: chromiumPath, headless: false, args: chromiumArgs, timeout: 30000 });
 }
 
+/** The contexts `newPage` opened and that are still open. */
+const openContexts = new Set();
+
+/** Closes every page `newPage` opened. A test's meeting left running (fake camera, encoder,
+ *  decoders, the SFU's forwarding) takes CPU from the tests after it: on a 2-core machine the
+ *  last test of a file otherwise runs beside every earlier test's meeting. */
+export async function closePages() {
+  await Promise.all([...openContexts].map((context) => context.close()));
+}
+
 /** A new page in its own context (own storage, own fake devices), logging its console on demand
  *  and recording CSP violations: the document's `securitypolicyviolation` events, listened for
  *  before any of the app's scripts run on every load, Chromium's console report of each, and the
@@ -106,6 +123,8 @@ export async function launchBrowser() {
  *  meeting test notices. */
 export async function newPage(browser, label, viewport = { width: 1280, height: 800 }) {
   const context = await browser.newContext({ viewport });
+  openContexts.add(context);
+  context.once('close', () => openContexts.delete(context));
   await context.exposeBinding('__sealroomCspViolation', (_source, violation) => cspViolations.push({ page: label, ...violation }));
   await context.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (e) => {

@@ -84,6 +84,9 @@ pub struct LoadArgs {
     /// The Sealroom server's process id, to measure its CPU time and memory.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// The server's `/metrics` bearer token, to read how many packets it forwarded.
+    #[arg(long, env = "SEALROOM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Janus API URL (its HTTP transport), for `--target janus`.
     #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
     pub janus_url: String,
@@ -139,6 +142,7 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
             Target::Sealroom => Endpoint::Sealroom {
                 server: args.server.clone(),
                 pid: args.server_pid,
+                metrics_token: args.metrics_token.clone(),
             },
             Target::Janus => Endpoint::Janus {
                 url: args.janus_url.clone(),

@@ -64,6 +64,8 @@ pub enum Endpoint {
         server: String,
         /// Its process id, for CPU time and memory; `None` skips those figures.
         pid: Option<u32>,
+        /// Its `/metrics` bearer token; `None` skips the server's own packet count.
+        metrics_token: Option<String>,
     },
     /// A Janus server.
     Janus {
@@ -108,7 +110,11 @@ pub async fn run(plan: &LoadPlan, endpoint: &Endpoint) -> anyhow::Result<LoadRep
         "--publishers must be between 1 and --room-size"
     );
     match endpoint {
-        Endpoint::Sealroom { server, pid } => sealroom::run(plan, server, *pid).await,
+        Endpoint::Sealroom {
+            server,
+            pid,
+            metrics_token,
+        } => sealroom::run(plan, server, *pid, metrics_token.as_deref()).await,
         Endpoint::Janus { url, pid } => janus::run(plan, url, *pid).await,
     }
 }

@@ -1,9 +1,10 @@
-//! A participant in a room: the signalling connection, the MLS group session, and the media
-//! engine, tied together. The MLS state lives in one task (the signalling loop); the media
-//! engine only sees the SFrame keyring, which the loop refreshes on every epoch.
+//! A participant in a room: the signalling connection, the meeting's MLS side (the shared
+//! sans-IO [`Participant`] core, which the browser runs too), and the media engine, tied
+//! together. The core lives in one task (the signalling loop); the media engine only sees the
+//! SFrame keyring, which the loop refreshes on every epoch the core announces.
 
 use std::{
-    collections::{BTreeMap, HashSet, VecDeque},
+    collections::{BTreeMap, VecDeque},
     net::IpAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
@@ -11,11 +12,8 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use sealroom_e2ee::{
-    Device, DeviceIdentity, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming,
-    ProposalSender, ProposedChange, RosterMember, key_package_fingerprint,
-    sframe::{CipherSuite, MediaKeyring},
-};
+use sealroom_e2ee::{DeviceIdentity, GroupError, RosterMember, sframe::MediaKeyring};
+use sealroom_participant::{Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
     Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode, encode_numbered,
@@ -29,8 +27,7 @@ use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
 /// How long a leaving client waits for the server to close the connection after its goodbye.
 const GOODBYE_GRACE: Duration = Duration::from_secs(1);
 
-/// The SFrame cipher suite Sealroom uses for media (AES-GCM, which browsers have in WebCrypto).
-pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
+pub use sealroom_participant::{MEDIA_SUITE, ReceivedApplication};
 
 /// How to join.
 #[derive(Clone, Debug)]
@@ -162,19 +159,13 @@ pub struct Status {
     /// Times the connection dropped and we resumed the session (same participant, same MLS
     /// leaf), with when.
     pub resumed_at_ms: Vec<u64>,
-    /// A roster member the server proposed that nobody should have added: shown as a warning.
+    /// What the user must know about the group's security: a device the server wanted added
+    /// that nobody admitted, a member added without admission.
     pub warnings: Vec<String>,
-}
-
-/// An application message from a member.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct ReceivedApplication {
-    /// Sender's leaf.
-    pub sender: u32,
-    /// Its kind, as bound to it by the sender (`None`: no kind Sealroom knows).
-    pub kind: Option<ApplicationKind>,
-    /// The decrypted bytes.
-    pub data: Vec<u8>,
+    /// Every member the encrypted group gained or lost, as announced to the user.
+    pub notices: Vec<String>,
+    /// Members of the encrypted group whom the server does not list: flagged as ghosts.
+    pub unlisted_members: Vec<RosterEntry>,
 }
 
 impl Status {
@@ -246,16 +237,12 @@ impl RoomClient {
         let identity = DeviceIdentity::generate(&options.display_name)?;
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let mut state = Signalling {
-            device: Device::new(identity),
-            group: None,
-            external_sender: ExternalSenderKey(Vec::new()),
+            core: Participant::new(identity.clone()),
+            identity,
             keys: keys.clone(),
             status: status.clone(),
             media: media.clone(),
             started,
-            wants_update: false,
-            admitted: HashSet::new(),
-            removals_pending: false,
             session: None,
             last_seq: 0,
             sent: SentLog::default(),
@@ -461,22 +448,16 @@ impl RoomClient {
     }
 }
 
-/// The signalling loop's state: the only owner of the MLS session.
+/// The signalling loop's state: the only owner of the MLS core.
 struct Signalling {
-    device: Device,
-    group: Option<GroupSession>,
-    external_sender: ExternalSenderKey,
+    /// The meeting's MLS side, made anew for every fresh join.
+    core: Participant,
+    /// Our device's signing identity, the same across rejoins.
+    identity: DeviceIdentity,
     keys: Arc<Mutex<MediaKeyring>>,
     status: Arc<Mutex<Status>>,
     media: Arc<tokio::sync::Mutex<Option<Media>>>,
     started: Instant,
-    /// A self-update was asked for and has not landed yet.
-    wants_update: bool,
-    /// Fingerprints of the devices our user admitted from the lobby: in a lobby room, the
-    /// only ones our client adds.
-    admitted: HashSet<String>,
-    /// The server proposed removals that no commit has carried out yet.
-    removals_pending: bool,
     /// Our session at the server, once it gave the resume token.
     session: Option<Session>,
     /// The highest message number received in the session.
@@ -651,15 +632,12 @@ impl Signalling {
             old.stop().await;
         }
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = MediaKeyring::new(MEDIA_SUITE);
-        self.external_sender = ExternalSenderKey(joined.external_sender.0);
+        self.core = Participant::new(self.identity.clone());
         self.session = None;
         self.last_seq = joined.seq;
         self.sent = SentLog::default();
-        self.wants_update = false;
-        self.admitted.clear();
-        self.removals_pending = false;
         self.with_status(|s| {
-            s.participant_id = Some(joined.participant_id);
+            s.participant_id = Some(joined.participant_id.clone());
             s.epoch = None;
             s.leaf_index = None;
             s.security_code = None;
@@ -691,7 +669,13 @@ impl Signalling {
         } else {
             out.push(ClientMessage::SdpOffer { sdp: offer });
         }
-        out.extend(self.on_joined(joined.action)?);
+        self.on_joined(joined.action);
+        self.core.handle_message(&ServerMessage::Joined {
+            participant_id: joined.participant_id,
+            external_sender: joined.external_sender,
+            group: joined.action,
+        });
+        out.extend(self.drain_core());
         Ok(out)
     }
 
@@ -797,13 +781,6 @@ impl Signalling {
                     }
                 },
                 command = commands.recv() => match command {
-                    Some(Command::SelfUpdate) => {
-                        self.wants_update = true;
-                        self.commit(&[])
-                    }
-                    Some(Command::Send(message)) => vec![message],
-                    Some(Command::Admit(participant_id)) => self.admit(participant_id),
-                    Some(Command::Application(kind, data)) => self.encrypt_application(kind, &data),
                     Some(Command::Leave) | None => {
                         let _ = sink.send(text(&ClientMessage::Leave)).await;
                         let _ = sink.close().await;
@@ -816,6 +793,7 @@ impl Signalling {
                         .await;
                         return Ended::Left;
                     }
+                    Some(command) => self.on_command(command),
                 },
             };
             for message in out {
@@ -826,207 +804,55 @@ impl Signalling {
         }
     }
 
-    fn on_joined(&mut self, action: GroupAction) -> Result<Vec<ClientMessage>, SessionError> {
-        self.group = None;
-        match action {
-            GroupAction::CreateGroup => {
-                let group = self
-                    .device
-                    .create_group(std::slice::from_ref(&self.external_sender))?;
-                let group_info = group.group_info()?;
-                self.group = Some(group);
-                self.epoch_changed(None);
-                Ok(vec![ClientMessage::GroupCreated {
-                    group_info: Bytes(group_info),
-                }])
-            }
-            GroupAction::AwaitWelcome
-            | GroupAction::WaitInLobby
-            | GroupAction::WaitForModerator => {
-                self.with_status(|s| {
-                    s.in_lobby = action != GroupAction::AwaitWelcome;
-                    s.waiting_for_moderator = action == GroupAction::WaitForModerator;
-                });
-                Ok(vec![ClientMessage::KeyPackage {
-                    key_package: Bytes(self.device.key_package()?),
-                }])
-            }
-        }
-    }
-
-    fn admit(&mut self, participant_id: ParticipantId) -> Vec<ClientMessage> {
-        let fingerprint = self.with_status(|s| {
-            s.lobby
-                .iter()
-                .find(|p| p.id == participant_id)
-                .and_then(|p| p.fingerprint.clone())
+    /// What the native side shows of a join's group action (the core does the MLS part).
+    fn on_joined(&self, action: GroupAction) {
+        self.with_status(|s| {
+            s.in_lobby = matches!(
+                action,
+                GroupAction::WaitInLobby | GroupAction::WaitForModerator
+            );
+            s.waiting_for_moderator = action == GroupAction::WaitForModerator;
         });
-        let Some(fingerprint) = fingerprint else {
-            self.note_local_error(format!(
-                "cannot admit {participant_id}: its device key has not arrived yet"
-            ));
-            return Vec::new();
-        };
-        self.admitted.insert(fingerprint);
-        vec![ClientMessage::Admit { participant_id }]
     }
 
-    fn encrypt_application(&mut self, kind: ApplicationKind, data: &[u8]) -> Vec<ClientMessage> {
-        let Some(group) = self.group.as_mut() else {
-            self.note_local_error("no group to send an application message to".into());
-            return Vec::new();
-        };
-        match group.encrypt_application(kind.label(), data) {
-            Ok(message) => vec![ClientMessage::Application {
-                message: Bytes(message),
-            }],
-            Err(e) => {
-                self.note_local_error(format!("application message: {e}"));
-                Vec::new()
+    fn on_command(&mut self, command: Command) -> Vec<ClientMessage> {
+        let done = match command {
+            Command::SelfUpdate => {
+                self.core.self_update();
+                Ok(())
             }
+            Command::Admit(participant_id) => self.core.admit(&participant_id),
+            Command::Application(kind, data) => self.core.send_application(kind, &data),
+            Command::Send(message) => return vec![message],
+            Command::Leave => unreachable!("the signalling loop leaves itself"),
+        };
+        if let Err(e) = done {
+            self.note_local_error(e.to_string());
         }
+        self.drain_core()
     }
 
-    /// In a lobby room, only devices our user admitted, and moderators (who enter past the
-    /// lobby: with the host link, or signed in when none was in the meeting; their role is the
-    /// server's word, shown to everyone): a server that asks us to add anyone else is refused,
-    /// and the user told.
-    fn admissible<'a>(&self, key_packages: &'a [Bytes]) -> Vec<&'a [u8]> {
-        let lobby = self.with_status(|s| s.room_lobby);
-        key_packages
-            .iter()
-            .map(AsRef::as_ref)
-            .filter(|kp| {
-                if !lobby {
-                    return true;
-                }
-                match key_package_fingerprint(kp) {
-                    Ok(f) if self.admitted.contains(&f.to_string()) => true,
-                    Ok(f)
-                        if self.with_status(|s| s.role_of(&f.to_string()))
-                            == Some(Role::Moderator) =>
-                    {
-                        true
-                    }
-                    Ok(f) => {
-                        self.with_status(|s| {
-                            s.warnings.push(format!(
-                                "the server asked us to add device {f}, whom we did not admit; \
-                                 refused"
-                            ))
-                        });
-                        false
-                    }
-                    Err(_) => false,
-                }
-            })
-            .collect()
-    }
-
+    /// A server message: the core takes every one (its rules read the room's settings and
+    /// lists too); media, lobby and moderation state are the native side's.
     async fn on_message(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
+        self.core.handle_message(&message);
+        let mut out = self.on_message_natively(message).await;
+        out.extend(self.drain_core());
+        out
+    }
+
+    async fn on_message_natively(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
         match message {
-            ServerMessage::Joined { group, .. } => {
-                // The group was lost (everyone holding it left): start again.
-                self.on_joined(group).unwrap_or_else(|e| {
-                    self.note_local_error(e.to_string());
-                    Vec::new()
-                })
-            }
-            ServerMessage::Welcome { welcome } => {
-                match self.device.join_group(welcome.as_ref()) {
-                    Ok(group) => {
-                        self.with_status(|s| {
-                            s.in_lobby = false;
-                            s.waiting_for_moderator = false;
-                        });
-                        self.group = Some(group);
-                        self.epoch_changed(None);
-                    }
-                    Err(e) => self.note_local_error(format!("welcome: {e}")),
-                }
-                Vec::new()
-            }
-            ServerMessage::Commit { commit, .. } => self.on_commit(commit.as_ref()),
-            ServerMessage::CommitAccepted { .. } => {
-                self.with_status(|s| s.commits_accepted += 1);
-                let Some(group) = self.group.as_mut() else {
-                    return Vec::new();
-                };
-                match group.merge_pending_commit() {
-                    Ok(change) => {
-                        self.wants_update = false;
-                        self.check_admissions(&change);
-                        self.epoch_changed(Some(change));
-                    }
-                    Err(e) => self.note_local_error(format!("merge: {e}")),
-                }
-                Vec::new()
-            }
-            ServerMessage::CommitRejected { epoch, code } => self.on_commit_rejected(epoch, code),
-            ServerMessage::Proposal { proposal } => {
-                let Some(group) = self.group.as_mut() else {
-                    return Vec::new();
-                };
-                match group.process(proposal.as_ref()) {
-                    // The server may only propose removals; Sealroom's rules keep any other
-                    // proposal out of every commit, and the user is told someone tried.
-                    Ok(Incoming::Proposal {
-                        sender: ProposalSender::ExternalSender(_),
-                        change: ProposedChange::Add { credential_name },
-                    }) => self.with_status(|s| {
-                        s.warnings.push(format!(
-                            "the server tried to add {credential_name:?} to the group; refused"
-                        ));
-                    }),
-                    Ok(Incoming::Proposal {
-                        change: ProposedChange::Remove { .. },
-                        ..
-                    }) => self.removals_pending = true,
-                    Ok(_) => {}
-                    Err(e) => self.note_local_error(format!("proposal: {e}")),
-                }
-                Vec::new()
-            }
-            ServerMessage::CommitRequested { key_packages } => {
-                let admissible = self.admissible(&key_packages);
-                let all_refused = admissible.is_empty() && !key_packages.is_empty();
-                if all_refused && !self.removals_pending && !self.wants_update {
-                    // Nothing we may do: a commit now would only be asked for again.
-                    return Vec::new();
-                }
-                self.commit(&admissible)
-            }
-            ServerMessage::Application { message } => {
-                let Some(group) = self.group.as_mut() else {
-                    return Vec::new();
-                };
-                match group.process(message.as_ref()) {
-                    Ok(Incoming::Application {
-                        sender,
-                        data,
-                        authenticated_data,
-                    }) => self.with_status(|s| {
-                        s.received.push(ReceivedApplication {
-                            sender,
-                            kind: ApplicationKind::from_label(&authenticated_data),
-                            data,
-                        })
-                    }),
-                    Ok(_) => self.note_local_error("expected an application message".into()),
-                    Err(e) => self.note_local_error(format!("application message: {e}")),
-                }
-                Vec::new()
-            }
-            ServerMessage::Lobby { waiting } => {
-                self.with_status(|s| s.lobby = waiting);
-                Vec::new()
-            }
-            ServerMessage::Waiting { group } => {
-                self.with_status(|s| {
-                    s.waiting_for_moderator = group == GroupAction::WaitForModerator
-                });
-                Vec::new()
-            }
+            ServerMessage::Joined { group, .. } => self.on_joined(group),
+            ServerMessage::Welcome { .. } => self.with_status(|s| {
+                s.in_lobby = false;
+                s.waiting_for_moderator = false;
+            }),
+            ServerMessage::CommitAccepted { .. } => self.with_status(|s| s.commits_accepted += 1),
+            ServerMessage::CommitRejected { .. } => self.with_status(|s| s.commits_rejected += 1),
+            ServerMessage::Lobby { waiting } => self.with_status(|s| s.lobby = waiting),
+            ServerMessage::Waiting { group } => self
+                .with_status(|s| s.waiting_for_moderator = group == GroupAction::WaitForModerator),
             ServerMessage::ResumeToken { token } => {
                 if let Some(participant_id) = self.with_status(|s| s.participant_id.clone()) {
                     self.session = Some(Session {
@@ -1034,55 +860,26 @@ impl Signalling {
                         token,
                     });
                 }
-                Vec::new()
             }
-            // Only the first answer on a resumed connection; `resume` reads it.
-            ServerMessage::Resumed { .. } => Vec::new(),
-            // str0m has no TURN client: the native client reaches the SFU directly.
-            ServerMessage::IceServers { .. } => Vec::new(),
             ServerMessage::ModeratorKey { key } => {
-                self.with_status(|s| s.moderator_key = Some(key));
-                Vec::new()
+                self.with_status(|s| s.moderator_key = Some(key))
             }
-            ServerMessage::SdpAnswer { sdp } => {
-                if let Some(media) = self.media.lock().await.as_ref()
-                    && let Err(e) = media.accept_answer(&sdp).await
+            ServerMessage::SdpAnswer { sdp } => self.accept_answer(&sdp).await,
+            ServerMessage::SdpOffer { sdp } => return self.accept_offer(&sdp).await,
+            ServerMessage::Participants { participants } => self.with_status(|s| {
+                s.server_participants = participants
+                    .iter()
+                    .map(|p| p.display_name.clone())
+                    .collect();
+                if let Some(me) = participants
+                    .iter()
+                    .find(|p| s.participant_id.as_ref() == Some(&p.id))
                 {
-                    self.note_local_error(format!("sdp answer: {e}"));
+                    s.role = me.role;
+                    s.muted_by_moderator = me.muted;
                 }
-                Vec::new()
-            }
-            ServerMessage::SdpOffer { sdp } => {
-                let answer = match self.media.lock().await.as_ref() {
-                    Some(media) => media.accept_offer(&sdp).await,
-                    None => return Vec::new(),
-                };
-                match answer {
-                    Ok(sdp) => vec![ClientMessage::SdpAnswer { sdp }],
-                    Err(MediaError::OffersCrossed) => Vec::new(),
-                    Err(e) => {
-                        self.note_local_error(format!("sdp offer: {e}"));
-                        Vec::new()
-                    }
-                }
-            }
-            ServerMessage::Participants { participants } => {
-                self.with_status(|s| {
-                    s.server_participants = participants
-                        .iter()
-                        .map(|p| p.display_name.clone())
-                        .collect();
-                    if let Some(me) = participants
-                        .iter()
-                        .find(|p| s.participant_id.as_ref() == Some(&p.id))
-                    {
-                        s.role = me.role;
-                        s.muted_by_moderator = me.muted;
-                    }
-                    s.participants = participants;
-                });
-                Vec::new()
-            }
+                s.participants = participants;
+            }),
             ServerMessage::RoomSettings {
                 locked,
                 password_required,
@@ -1098,179 +895,121 @@ impl Signalling {
                     s.room_wait_for_moderator = wait_for_moderator;
                 });
                 // Only those in the meeting get its settings: we were let in.
-                self.held_offer
+                return self
+                    .held_offer
                     .take()
                     .map(|sdp| ClientMessage::SdpOffer { sdp })
                     .into_iter()
-                    .collect()
+                    .collect();
             }
             ServerMessage::Removed { reason } => {
                 // The server closes the connection next; the group session ends with it.
-                self.with_status(|s| s.removed_by_moderator = Some(reason));
-                Vec::new()
+                self.with_status(|s| s.removed_by_moderator = Some(reason))
             }
-            ServerMessage::Error { code, message, .. } => {
-                self.with_status(|s| {
-                    s.server_errors.push(format!("{code:?}: {message}"));
-                    s.server_error_codes.push(code);
-                });
-                Vec::new()
-            }
-        }
-    }
-
-    fn on_commit(&mut self, commit: &[u8]) -> Vec<ClientMessage> {
-        let Some(group) = self.group.as_mut() else {
-            return Vec::new();
-        };
-        // Another commit won the epoch: ours, if any, is void.
-        if group.has_pending_commit() {
-            let _ = group.discard_pending_commit();
-        }
-        match group.process(commit) {
-            Ok(Incoming::Commit(change)) => {
-                let removed = change.removed_us;
-                self.check_admissions(&change);
-                self.epoch_changed(Some(change));
-                if removed {
-                    return Vec::new();
-                }
-                if self.wants_update {
-                    return self.commit(&[]);
-                }
-            }
-            Ok(_) => self.note_local_error("expected a commit".into()),
-            Err(e) => self.note_local_error(format!("commit: {e}")),
+            ServerMessage::Error { code, message, .. } => self.with_status(|s| {
+                s.server_errors.push(format!("{code:?}: {message}"));
+                s.server_error_codes.push(code);
+            }),
+            // The core's alone; `Resumed` is only the first answer on a resumed connection
+            // (`resume` reads it); str0m has no TURN client, so the native client reaches the
+            // SFU directly and ignores `IceServers`.
+            ServerMessage::Commit { .. }
+            | ServerMessage::Proposal { .. }
+            | ServerMessage::CommitRequested { .. }
+            | ServerMessage::Application { .. }
+            | ServerMessage::Resumed { .. }
+            | ServerMessage::IceServers { .. } => {}
         }
         Vec::new()
     }
 
-    fn on_commit_rejected(&mut self, server_epoch: u64, code: ErrorCode) -> Vec<ClientMessage> {
-        self.with_status(|s| s.commits_rejected += 1);
-        let Some(group) = self.group.as_mut() else {
-            return Vec::new();
-        };
-        // A rejection can overtake nothing, but it can be stale: if we already moved to the
-        // server's epoch and committed again there, that newer commit is still in play.
-        let stale = code == ErrorCode::WrongEpoch && group.epoch() >= server_epoch;
-        if group.has_pending_commit() && !stale {
-            let _ = group.discard_pending_commit();
+    async fn accept_answer(&self, sdp: &str) {
+        if let Some(media) = self.media.lock().await.as_ref()
+            && let Err(e) = media.accept_answer(sdp).await
+        {
+            self.note_local_error(format!("sdp answer: {e}"));
         }
-        // The winning commit, if any, arrives (or arrived) as a Commit; the server asks again
-        // for pending joins, and a wanted self-update is retried once we are on its epoch.
-        if self.wants_update && group.epoch() >= server_epoch && !group.has_pending_commit() {
-            return self.commit(&[]);
-        }
-        Vec::new()
     }
 
-    fn commit(&mut self, key_packages: &[&[u8]]) -> Vec<ClientMessage> {
-        let Some(group) = self.group.as_mut() else {
-            return Vec::new();
+    async fn accept_offer(&self, sdp: &str) -> Vec<ClientMessage> {
+        let answer = match self.media.lock().await.as_ref() {
+            Some(media) => media.accept_offer(sdp).await,
+            None => return Vec::new(),
         };
-        if group.has_pending_commit() || group.is_removed() {
-            return Vec::new();
-        }
-        match group.commit(key_packages, &[]) {
-            Ok(outgoing) => vec![ClientMessage::Commit {
-                epoch: outgoing.epoch,
-                commit: Bytes(outgoing.commit),
-                welcome: outgoing.welcome.map(Bytes),
-            }],
+        match answer {
+            Ok(sdp) => vec![ClientMessage::SdpAnswer { sdp }],
+            Err(MediaError::OffersCrossed) => Vec::new(),
             Err(e) => {
-                self.note_local_error(format!("commit: {e}"));
+                self.note_local_error(format!("sdp offer: {e}"));
                 Vec::new()
             }
         }
     }
 
-    /// In a lobby room, every member added must have been added by a moderator (the client of
-    /// the moderator who admitted it), or be a moderator itself (entered past the lobby): anyone
-    /// else is flagged to the user.
-    fn check_admissions(&self, change: &EpochChange) {
-        let Some(group) = self.group.as_ref() else {
-            return;
-        };
-        if change.added.is_empty() || !self.with_status(|s| s.room_lobby) {
-            return;
-        }
-        let committer = group
-            .roster()
-            .into_iter()
-            .find(|m| m.leaf_index == change.committer);
-        self.with_status(|s| {
-            let committer_role = committer
-                .as_ref()
-                .and_then(|c| s.role_of(&c.fingerprint.to_string()));
-            let unadmitted: Vec<RosterMember> = change
-                .added
-                .iter()
-                .filter(|m| s.role_of(&m.fingerprint.to_string()) != Some(Role::Moderator))
-                .cloned()
-                .collect();
-            if committer_role != Some(Role::Moderator) && !unadmitted.is_empty() {
-                let by = committer.map_or_else(|| "?".to_owned(), |c| c.credential_name);
-                s.warnings.push(format!(
-                    "{:?} joined the encrypted group without a moderator's admission \
-                     (added by {by:?}, not a moderator)",
-                    names(&unadmitted)
-                ));
+    /// Carries out what the core asks for: messages to send (returned), keys to install, and
+    /// what the status shows.
+    fn drain_core(&mut self) -> Vec<ClientMessage> {
+        let mut out = Vec::new();
+        while let Some(output) = self.core.poll_output() {
+            match output {
+                Output::Send(message) => out.push(message),
+                Output::Epoch(epoch) => self.install_epoch(*epoch),
+                Output::Removed => self.with_status(|s| {
+                    s.removed = true;
+                    s.epoch = None;
+                    s.security_code = None;
+                    s.security_words = None;
+                }),
+                Output::Notice(notice) => {
+                    self.with_status(|s| s.notices.push(notice_text(&notice)))
+                }
+                Output::Warning(text) => self.with_status(|s| s.warnings.push(text)),
+                Output::Error(text) => self.note_local_error(text),
+                Output::Application(received) => self.with_status(|s| s.received.push(received)),
             }
-        });
+        }
+        let unlisted: Vec<RosterEntry> = self
+            .core
+            .unlisted_members()
+            .iter()
+            .map(roster_entry)
+            .collect();
+        self.with_status(|s| s.unlisted_members = unlisted);
+        out
     }
 
-    /// A new epoch: fresh media keys, a new security code, a new roster.
-    fn epoch_changed(&mut self, change: Option<EpochChange>) {
-        // Proposals do not outlive their epoch; the server proposes again what is still due.
-        self.removals_pending = false;
-        let Some(group) = self.group.as_ref() else {
-            return;
-        };
-        let at_ms = self.started.elapsed().as_millis() as u64;
-        if group.is_removed() {
-            self.with_status(|s| {
-                s.removed = true;
-                s.epoch = None;
-                s.security_code = None;
-                s.security_words = None;
-            });
-            return;
-        }
+    /// A new epoch: fresh media keys, a new security code, a new roster. The first epoch of a
+    /// group we just created or joined goes into a new keyring (its epochs count afresh); an
+    /// epoch that fails to install empties the keyring, so nothing goes out under an older key.
+    fn install_epoch(&self, epoch: Epoch) {
         let now = self.started.elapsed();
-        let installed = group
-            .sframe_epoch_secret(MEDIA_SUITE)
-            .map_err(|e| e.to_string())
-            .and_then(|secret| {
-                self.keys
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .install_epoch(now, group.epoch(), &secret, group.own_leaf_index())
-                    .map_err(|e| e.to_string())
-            });
-        let code = group.security_code();
-        let roster = group.roster();
-        let epoch = group.epoch();
-        let leaf = group.own_leaf_index();
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if epoch.change.is_none() {
+            *keys = MediaKeyring::new(MEDIA_SUITE);
+        }
+        let installed = keys.install_epoch(now, epoch.epoch, &epoch.media_secret, epoch.own_leaf);
         if let Err(e) = installed {
+            *keys = MediaKeyring::new(MEDIA_SUITE);
             self.note_local_error(format!("media keys: {e}"));
         }
+        drop(keys);
+        let at_ms = now.as_millis() as u64;
         self.with_status(|s| {
-            s.leaf_index = Some(leaf);
-            s.epoch = Some(epoch);
-            if let Ok(code) = &code {
-                s.security_code = Some(code.digits());
-                s.security_words = Some(code.words().iter().map(|w| (*w).to_owned()).collect());
-            }
-            for m in &roster {
+            s.leaf_index = Some(epoch.own_leaf);
+            s.epoch = Some(epoch.epoch);
+            s.security_code = Some(epoch.security_code.digits());
+            s.security_words = Some(epoch.security_code.words().map(str::to_owned).to_vec());
+            for m in &epoch.roster {
                 s.names_by_leaf
                     .insert(m.leaf_index, m.credential_name.clone());
             }
-            s.roster = roster.iter().map(roster_entry).collect();
-            let (added, removed) = change
+            s.roster = epoch.roster.iter().map(roster_entry).collect();
+            let (added, removed) = epoch
+                .change
                 .map(|c| (names(&c.added), names(&c.removed)))
                 .unwrap_or_default();
             s.epoch_changes.push(EpochEvent {
-                epoch,
+                epoch: epoch.epoch,
                 at_ms,
                 added,
                 removed,
@@ -1295,6 +1034,18 @@ fn roster_entry(member: &RosterMember) -> RosterEntry {
         name: member.credential_name.clone(),
         fingerprint: member.fingerprint.to_string(),
     }
+}
+
+/// How a notice reads to the user: the name, and the key a name cannot fake.
+fn notice_text(notice: &Notice) -> String {
+    let (member, what) = match notice {
+        Notice::Joined(member) => (member, "joined"),
+        Notice::Left(member) => (member, "left"),
+    };
+    format!(
+        "{:?} {what} the encrypted meeting (key {})",
+        member.credential_name, member.fingerprint
+    )
 }
 
 fn names(members: &[RosterMember]) -> Vec<String> {

@@ -12,14 +12,13 @@ use mls_rs::{
             WithIdentityProvider, WithMlsRules,
         },
     },
-    mls_rs_codec::MlsDecode,
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
 use crate::{
     group::{
-        ExternalSenderKey, GroupError, RoomRules, RosterMember, decode_message,
-        encode_signing_identity,
+        ExternalSenderKey, GroupError, RoomRules, RosterMember, application_authenticated_data,
+        decode_message, encode_signing_identity, ensure_sole_external_sender,
     },
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
 };
@@ -75,23 +74,18 @@ impl ExternalSender {
     }
 
     /// Starts following a group from a group info a member uploaded (with the ratchet tree).
+    /// The group must list this sender, and it alone, as its external sender, or the service
+    /// could never propose removing a member who left ([`GroupError::ExternalSenderMismatch`]);
+    /// Sealroom's rules then refuse any commit that changes that list.
     pub fn observe(&self, group_info: &[u8]) -> Result<ObservedGroup, GroupError> {
         let group_info = decode_message(group_info)?;
         let group = self.client.observe_group(group_info, None, None)?;
+        ensure_sole_external_sender(
+            &group.group_context().extensions,
+            &self.identity.signing_identity,
+        )?;
         Ok(ObservedGroup { group })
     }
-}
-
-/// The clear `authenticated_data` of a PrivateMessage (RFC 9420 §6.3: after the MLSMessage's
-/// version and wire format come the group id, the epoch and the content type). mls-rs keeps
-/// its PrivateMessage type private, so the fields are read here.
-fn private_message_authenticated_data(bytes: &[u8]) -> Result<Vec<u8>, GroupError> {
-    let malformed = |e: mls_rs::mls_rs_codec::Error| GroupError::Malformed(e.to_string());
-    let mut reader = bytes.get(4..).unwrap_or_default();
-    Vec::<u8>::mls_decode(&mut reader).map_err(malformed)?; // group_id
-    u64::mls_decode(&mut reader).map_err(malformed)?; // epoch
-    u8::mls_decode(&mut reader).map_err(malformed)?; // content_type
-    Vec::<u8>::mls_decode(&mut reader).map_err(malformed)
 }
 
 /// Whose key package it is.
@@ -151,7 +145,7 @@ impl ObservedGroup {
 
     /// The clear authenticated data of an application message (a PrivateMessage of this
     /// group), without touching the observed state: anything else — a commit sent as an
-    /// application message — is refused, not applied.
+    /// application message, in the clear or encrypted — is refused, not applied.
     pub fn application_data(&self, bytes: &[u8]) -> Result<Vec<u8>, GroupError> {
         let message = decode_message(bytes)?;
         if message.group_id() != Some(self.group_id()) {
@@ -160,7 +154,7 @@ impl ObservedGroup {
         if message.wire_format() != WireFormat::PrivateMessage {
             return Err(GroupError::Malformed("not an application message".into()));
         }
-        private_message_authenticated_data(bytes)
+        application_authenticated_data(bytes)
     }
 
     /// Checks a message a member sent and, if it is a valid commit for the current epoch,
@@ -172,7 +166,7 @@ impl ObservedGroup {
         }
         if message.wire_format() == WireFormat::PrivateMessage {
             return Ok(ObservedMessage::Application {
-                authenticated_data: private_message_authenticated_data(bytes)?,
+                authenticated_data: application_authenticated_data(bytes)?,
             });
         }
         if let Some(message_epoch) = message.epoch() {

@@ -5,13 +5,13 @@
 mod rules;
 
 use mls_rs::{
-    CipherSuite, Client, ExtensionList, MlsMessage,
+    CipherSuite, Client, ExtensionList, MlsMessage, MlsMessageDescription, WireFormat,
     client_builder::{
         BaseConfig, IntoConfigOutput, WithCryptoProvider, WithIdentityProvider, WithMlsRules,
     },
     error::MlsError,
     extension::built_in::ExternalSendersExt,
-    group::{CommitEffect, ReceivedMessage, proposal::Proposal},
+    group::{CommitEffect, ContentType, ReceivedMessage, proposal::Proposal},
     identity::SigningIdentity,
     mls_rs_codec::{MlsDecode, MlsEncode},
 };
@@ -59,6 +59,22 @@ pub enum GroupError {
     /// Sealroom's rules); the text says which.
     #[error("MLS validation failed: {0}")]
     Rejected(String),
+    /// A commit or proposal sent encrypted (an MLS PrivateMessage): the delivery service
+    /// cannot check or order it, so it is refused unopened. Sealroom sends handshake messages
+    /// as PublicMessages only.
+    #[error("commit or proposal sent encrypted; handshake messages must be public")]
+    EncryptedHandshake,
+    /// The group does not list exactly the expected key as its one external sender (the
+    /// delivery service), so that service could not propose removing a departed member.
+    #[error("the group does not list exactly the expected external sender")]
+    ExternalSenderMismatch,
+    /// The message is not what the delivery service relayed it as (a commit relayed as an
+    /// application message or as a proposal): refused before it touches the group.
+    #[error("message relayed as a {relayed:?} is not one")]
+    NotAsRelayed {
+        /// What it was relayed as.
+        relayed: Relayed,
+    },
     /// A commit or proposal names a member that is not in the group.
     #[error("no member at leaf index {0}")]
     NoSuchMember(u32),
@@ -92,6 +108,9 @@ impl GroupError {
             Self::WrongEpoch { .. } => "wrong_epoch",
             Self::WrongGroup => "wrong_group",
             Self::Rejected(_) => "rejected",
+            Self::EncryptedHandshake => "encrypted_handshake",
+            Self::ExternalSenderMismatch => "external_sender_mismatch",
+            Self::NotAsRelayed { .. } => "not_as_relayed",
             Self::NoSuchMember(_) => "no_such_member",
             Self::CommitPending => "commit_pending",
             Self::NoPendingCommit => "no_pending_commit",
@@ -283,6 +302,38 @@ pub enum ProposedChange {
     Other,
 }
 
+/// What the delivery service relays a message as; it must be exactly that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relayed {
+    /// A commit it sequenced (a PublicMessage).
+    Commit,
+    /// A proposal (a PublicMessage; the server's removals).
+    Proposal,
+    /// An application message (a PrivateMessage).
+    Application,
+}
+
+impl Relayed {
+    /// Whether a message of this wire format and content type is what it was relayed as.
+    fn matches(self, description: &MlsMessageDescription<'_>) -> bool {
+        match (self, description) {
+            (
+                Relayed::Commit,
+                MlsMessageDescription::PublicProtocolMessage { content_type, .. },
+            ) => *content_type == ContentType::Commit,
+            (
+                Relayed::Proposal,
+                MlsMessageDescription::PublicProtocolMessage { content_type, .. },
+            ) => *content_type == ContentType::Proposal,
+            (
+                Relayed::Application,
+                MlsMessageDescription::PrivateProtocolMessage { content_type, .. },
+            ) => *content_type == ContentType::Application,
+            _ => false,
+        }
+    }
+}
+
 /// What processing a message from the delivery service produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Incoming {
@@ -347,6 +398,17 @@ impl GroupSession {
             .members_iter()
             .map(|m| RosterMember::from_mls(&m))
             .collect()
+    }
+
+    /// Fails with [`GroupError::ExternalSenderMismatch`] unless the group lists exactly
+    /// `expected` (the delivery service's key) as its one external sender: without it the
+    /// service cannot propose removing a member who left, and another key listed could propose
+    /// too. Check after joining and after every commit.
+    pub fn check_external_sender(&self, expected: &ExternalSenderKey) -> Result<(), GroupError> {
+        ensure_sole_external_sender(
+            &self.group.context().extensions,
+            &expected.to_signing_identity()?,
+        )
     }
 
     /// The security code every member sees for this epoch.
@@ -463,12 +525,32 @@ impl GroupSession {
         Ok(message.to_bytes()?)
     }
 
+    /// Processes a message the delivery service relayed as `relayed`, after checking — before
+    /// it touches the group — that it is one: what changes the group is exactly what the
+    /// service sequenced as a commit, never a commit slipped in as an application message or
+    /// a proposal.
+    pub fn process_relayed(
+        &mut self,
+        relayed: Relayed,
+        bytes: &[u8],
+    ) -> Result<Incoming, GroupError> {
+        if !relayed.matches(&decode_message(bytes)?.description()) {
+            return Err(GroupError::NotAsRelayed { relayed });
+        }
+        self.process(bytes)
+    }
+
     /// Processes a commit, proposal or application message relayed by the delivery service.
-    pub fn process(&mut self, message: &[u8]) -> Result<Incoming, GroupError> {
+    pub fn process(&mut self, bytes: &[u8]) -> Result<Incoming, GroupError> {
         self.ensure_member()?;
-        let message = decode_message(message)?;
+        let message = decode_message(bytes)?;
         if message.group_id() != Some(self.group.group_id()) {
             return Err(GroupError::WrongGroup);
+        }
+        if message.wire_format() == WireFormat::PrivateMessage {
+            // mls-rs would decrypt and apply an encrypted commit or proposal, which the
+            // delivery service could neither check nor order: refuse it from its clear header.
+            application_authenticated_data(bytes)?;
         }
         if let Some(message_epoch) = message.epoch() {
             let group_epoch = self.epoch();
@@ -570,6 +652,41 @@ pub(crate) fn decode_message(bytes: &[u8]) -> Result<MlsMessage, GroupError> {
         return Err(GroupError::Malformed("trailing bytes".into()));
     }
     Ok(message)
+}
+
+/// The clear `authenticated_data` of an application message, read from its PrivateMessage
+/// header (RFC 9420 §6.3: after the MLSMessage's version and wire format come the group id, the
+/// epoch and the content type) without decrypting anything. An encrypted commit or proposal is
+/// refused: handshake messages must be public for the delivery service to check and order them.
+/// mls-rs keeps its PrivateMessage type private, so the fields are read here.
+pub(crate) fn application_authenticated_data(
+    private_message: &[u8],
+) -> Result<Vec<u8>, GroupError> {
+    /// RFC 9420 §6: ContentType `application`.
+    const APPLICATION: u8 = 1;
+    let malformed = |e: mls_rs::mls_rs_codec::Error| GroupError::Malformed(e.to_string());
+    let mut reader = private_message.get(4..).unwrap_or_default();
+    Vec::<u8>::mls_decode(&mut reader).map_err(malformed)?; // group_id
+    u64::mls_decode(&mut reader).map_err(malformed)?; // epoch
+    if u8::mls_decode(&mut reader).map_err(malformed)? != APPLICATION {
+        return Err(GroupError::EncryptedHandshake);
+    }
+    Vec::<u8>::mls_decode(&mut reader).map_err(malformed)
+}
+
+/// Fails unless a group context's `extensions` list `expected` as the group's one external
+/// sender.
+pub(crate) fn ensure_sole_external_sender(
+    extensions: &ExtensionList,
+    expected: &SigningIdentity,
+) -> Result<(), GroupError> {
+    let senders = extensions
+        .get_as::<ExternalSendersExt>()
+        .map_err(|e| GroupError::Malformed(e.to_string()))?;
+    match senders.as_ref().map(ExternalSendersExt::allowed_senders) {
+        Some([sender]) if sender == expected => Ok(()),
+        _ => Err(GroupError::ExternalSenderMismatch),
+    }
 }
 
 /// Serializes an MLS signing identity; used for the external sender's key.

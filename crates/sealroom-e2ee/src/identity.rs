@@ -19,6 +19,10 @@ use zeroize::Zeroizing;
 
 use crate::group::{CIPHER_SUITE, GroupError};
 
+// The table of Unicode format characters the server's display-name check uses.
+#[path = "../../sealroom-protocol/src/names/format_characters.rs"]
+mod format_characters;
+
 /// Longest credential name accepted, in bytes. Names travel in every key package and roster.
 pub const MAX_CREDENTIAL_NAME_BYTES: usize = 256;
 
@@ -34,9 +38,7 @@ pub struct DeviceIdentity {
 impl DeviceIdentity {
     /// Generates a fresh Ed25519 key pair for `credential_name`.
     pub fn generate(credential_name: &str) -> Result<Self, GroupError> {
-        if credential_name.is_empty() || credential_name.len() > MAX_CREDENTIAL_NAME_BYTES {
-            return Err(GroupError::InvalidCredentialName);
-        }
+        check_credential_name(credential_name)?;
         let suite = cipher_suite_provider()?;
         let (secret, public) = suite
             .signature_key_generate()
@@ -51,9 +53,7 @@ impl DeviceIdentity {
 
     /// Restores an identity saved with [`DeviceIdentity::to_secret_bytes`].
     pub fn from_secret_bytes(credential_name: &str, secret: &[u8]) -> Result<Self, GroupError> {
-        if credential_name.is_empty() || credential_name.len() > MAX_CREDENTIAL_NAME_BYTES {
-            return Err(GroupError::InvalidCredentialName);
-        }
+        check_credential_name(credential_name)?;
         let suite = cipher_suite_provider()?;
         let secret = SignatureSecretKey::from(secret.to_vec());
         let public = suite
@@ -136,14 +136,40 @@ impl fmt::Debug for Fingerprint {
     }
 }
 
-/// The credential name of a signing identity; a non-basic credential (which Sealroom never issues)
-/// shows as empty so that it stands out in the roster.
+/// A credential name is 1 to [`MAX_CREDENTIAL_NAME_BYTES`] bytes with no control or format
+/// characters: a right-to-left override or a zero-width character would make it read as
+/// another name.
+fn check_credential_name(name: &str) -> Result<(), GroupError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_CREDENTIAL_NAME_BYTES
+        && !name.chars().any(hidden_in_a_name);
+    valid.then_some(()).ok_or(GroupError::InvalidCredentialName)
+}
+
+fn hidden_in_a_name(c: char) -> bool {
+    c.is_control() || format_characters::is_format_character(c)
+}
+
+/// The credential name of a signing identity. Another client's name is shown with what would
+/// make it read as another name escaped (`\u{202e}`, and `\xff` for bytes that are not UTF-8),
+/// never cleaned up silently. A non-basic credential (which Sealroom never issues) shows as
+/// empty so that it stands out in the roster.
 pub(crate) fn credential_name(identity: &SigningIdentity) -> String {
-    identity
-        .credential
-        .as_basic()
-        .map(|basic| String::from_utf8_lossy(basic.identifier()).into_owned())
-        .unwrap_or_default()
+    let Some(basic) = identity.credential.as_basic() else {
+        return String::new();
+    };
+    let Ok(name) = std::str::from_utf8(basic.identifier()) else {
+        return basic.identifier().escape_ascii().to_string();
+    };
+    let mut shown = String::with_capacity(name.len());
+    for c in name.chars() {
+        if hidden_in_a_name(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 pub(crate) fn cipher_suite_provider() -> Result<impl CipherSuiteProvider, GroupError> {
@@ -183,6 +209,52 @@ mod tests {
             DeviceIdentity::generate(&long),
             Err(GroupError::InvalidCredentialName)
         ));
+    }
+
+    #[test]
+    fn names_that_would_read_as_other_names_are_refused() {
+        let alice = DeviceIdentity::generate("alice").unwrap();
+        for bad in [
+            "Mallory\u{202E}gnp.exe",
+            "Al\u{200B}ice",
+            "\u{FEFF}Bob",
+            "bell\u{7}",
+        ] {
+            assert!(
+                matches!(
+                    DeviceIdentity::generate(bad),
+                    Err(GroupError::InvalidCredentialName)
+                ),
+                "{bad:?}"
+            );
+            assert!(matches!(
+                DeviceIdentity::from_secret_bytes(bad, &alice.to_secret_bytes()),
+                Err(GroupError::InvalidCredentialName)
+            ));
+        }
+        assert!(DeviceIdentity::generate("Zoë Ōsaka 🙂").is_ok());
+    }
+
+    #[test]
+    fn a_received_name_that_would_read_as_another_is_shown_escaped() {
+        let key = DeviceIdentity::generate("alice")
+            .unwrap()
+            .signing_identity
+            .signature_key;
+        let received = |name: &[u8]| {
+            let credential = BasicCredential::new(name.to_vec()).into_credential();
+            credential_name(&SigningIdentity::new(credential, key.clone()))
+        };
+        assert_eq!(
+            received("Mallory\u{202E}gnp.exe".as_bytes()),
+            "Mallory\\u{202e}gnp.exe"
+        );
+        assert_eq!(
+            received(b"Zo\xc3\xab\xff"),
+            "Zo\\xc3\\xab\\xff",
+            "not UTF-8"
+        );
+        assert_eq!(received("Zoë".as_bytes()), "Zoë");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod sframe;
 pub use external_sender::{ExternalSender, KeyPackageOwner, ObservedGroup, ObservedMessage};
 pub use group::{
     Device, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming, OutgoingCommit,
-    ProposalSender, ProposedChange, RosterMember, key_package_fingerprint,
+    ProposalSender, ProposedChange, Relayed, RosterMember, key_package_fingerprint,
 };
 pub use identity::{DeviceIdentity, Fingerprint};
 pub use security_code::SecurityCode;

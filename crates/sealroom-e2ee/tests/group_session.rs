@@ -3,8 +3,8 @@
 //! delivery service proposes as external sender.
 
 use sealroom_e2ee::{
-    Device, DeviceIdentity, EpochChange, ExternalSender, GroupError, GroupSession, Incoming,
-    ObservedMessage, ProposalSender, ProposedChange, sframe::CipherSuite,
+    Device, DeviceIdentity, EpochChange, ExternalSender, ExternalSenderKey, GroupError,
+    GroupSession, Incoming, ObservedMessage, ProposalSender, ProposedChange, sframe::CipherSuite,
 };
 
 fn device(name: &str) -> Device {
@@ -13,8 +13,16 @@ fn device(name: &str) -> Device {
 
 /// Creates a group of `names` (the first creates it and adds the rest in one commit).
 fn group_of(names: &[&str]) -> (Vec<Device>, Vec<GroupSession>) {
+    group_listing(&[], names)
+}
+
+/// The same, for a group that lists `external_senders` (the delivery service).
+fn group_listing(
+    external_senders: &[ExternalSenderKey],
+    names: &[&str],
+) -> (Vec<Device>, Vec<GroupSession>) {
     let devices: Vec<Device> = names.iter().map(|n| device(n)).collect();
-    let mut creator = devices[0].create_group(&[]).expect("create");
+    let mut creator = devices[0].create_group(external_senders).expect("create");
     let key_packages: Vec<Vec<u8>> = devices[1..]
         .iter()
         .map(|d| d.key_package().expect("key package"))
@@ -154,8 +162,9 @@ fn application_messages_reach_every_other_member() {
 
 #[test]
 fn concurrent_commits_one_wins_the_other_rebases_and_the_group_converges() {
-    let (devices, mut sessions) = group_of(&["alice", "bob", "carol"]);
     let server = ExternalSender::new(DeviceIdentity::generate("sealroom-ds").unwrap());
+    let (devices, mut sessions) =
+        group_listing(&[server.key().unwrap()], &["alice", "bob", "carol"]);
     let mut observed = server
         .observe(&sessions[0].group_info().unwrap())
         .expect("observe");

@@ -8,8 +8,8 @@ use openmls::prelude::{self as om, OpenMlsProvider as _, tls_codec::DeserializeB
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::OpenMlsRustCrypto;
 use sealroom_e2ee::{
-    Device, DeviceIdentity, ExternalSender, GroupError, GroupSession, Incoming, ObservedMessage,
-    ProposalSender, ProposedChange, SecurityCode,
+    Device, DeviceIdentity, ExternalSender, ExternalSenderKey, GroupError, GroupSession, Incoming,
+    ObservedMessage, ProposalSender, ProposedChange, SecurityCode,
 };
 
 const CIPHERSUITE: om::Ciphersuite = om::Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -81,12 +81,24 @@ impl OpenMlsMember {
         om::MlsMessageOut::from(bundle).to_bytes().unwrap()
     }
 
-    fn create_group(&mut self, policy: om::WireFormatPolicy) {
-        let config = om::MlsGroupCreateConfig::builder()
+    /// Creates a group, listing `external_sender` (the delivery service) if given.
+    fn create_group(
+        &mut self,
+        policy: om::WireFormatPolicy,
+        external_sender: Option<&ExternalSenderKey>,
+    ) {
+        let mut config = om::MlsGroupCreateConfig::builder()
             .ciphersuite(CIPHERSUITE)
             .wire_format_policy(policy)
-            .use_ratchet_tree_extension(true)
-            .build();
+            .use_ratchet_tree_extension(true);
+        if let Some(key) = external_sender {
+            // The key is a serialized MLS ExternalSender (signature key, credential).
+            let sender = om::ExternalSender::tls_deserialize_exact_bytes(&key.0).unwrap();
+            let extension = om::Extension::ExternalSenders(vec![sender]);
+            config =
+                config.with_group_context_extensions(om::Extensions::single(extension).unwrap());
+        }
+        let config = config.build();
         let group = om::MlsGroup::new(
             &self.provider,
             &self.signer,
@@ -511,11 +523,13 @@ fn openmls_member_joins_sealroom_group() {
     assert_eq!(sealroom_roster(&alice), vec![(0, "alice".to_owned())]);
 }
 
-/// The openmls creator's scenario, with handshake messages in the wire format `policy` makes
-/// openmls send.
-fn sealroom_member_joins_openmls_group_with(policy: om::WireFormatPolicy) {
+#[test]
+fn sealroom_member_joins_openmls_group() {
+    // openmls sends handshakes as PublicMessage (what Sealroom's delivery service needs to check
+    // and order commits) and accepts Sealroom's PublicMessage commits.
+    let policy = om::MIXED_PLAINTEXT_WIRE_FORMAT_POLICY;
     let mut alice = OpenMlsMember::new("alice");
-    alice.create_group(policy);
+    alice.create_group(policy, None);
 
     // Alice (openmls) adds Bob (Sealroom); Bob joins from the Welcome, tree inside.
     let bob_device = sealroom_device("bob");
@@ -601,44 +615,69 @@ fn sealroom_member_joins_openmls_group_with(policy: om::WireFormatPolicy) {
     assert_eq!(alice.sframe_secret(), carol.sframe_secret());
 }
 
-#[test]
-fn sealroom_member_joins_openmls_group() {
-    // openmls sends handshakes as PublicMessage (what Sealroom's delivery service needs to check
-    // and order commits) and accepts Sealroom's PublicMessage commits.
-    sealroom_member_joins_openmls_group_with(om::MIXED_PLAINTEXT_WIRE_FORMAT_POLICY);
-}
-
-#[test]
-fn sealroom_member_processes_openmls_private_handshake_messages() {
-    // openmls encrypts its commits (PrivateMessage); mls-rs is built with `private_message`, so
-    // Sealroom members still follow the group.
-    sealroom_member_joins_openmls_group_with(om::MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY);
-}
-
-#[test]
-fn delivery_service_cannot_check_private_openmls_commits() {
-    // A commit sent as PrivateMessage is opaque to the delivery service: it can only relay it,
-    // not validate it before sequencing. Sealroom members must send PublicMessage commits.
+/// An openmls creator that encrypts its handshakes (PrivateMessage) adds Bob (Sealroom); the
+/// group lists `server` as its external sender.
+fn openmls_group_with_private_handshakes(server: &ExternalSender) -> (OpenMlsMember, GroupSession) {
     let mut alice = OpenMlsMember::new("alice");
-    alice.create_group(om::MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY);
+    alice.create_group(
+        om::MIXED_CIPHERTEXT_WIRE_FORMAT_POLICY,
+        Some(&server.key().unwrap()),
+    );
     let bob_device = sealroom_device("bob");
     let (_, welcome) = alice.add(&[&bob_device.key_package().unwrap()]);
     alice.merge_pending_commit();
-    let bob = bob_device.join_group(&welcome).unwrap();
-    let server = ExternalSender::new(DeviceIdentity::generate("delivery-service").unwrap());
-    let mut observed = server.observe(&bob.group_info().unwrap()).unwrap();
+    (alice, bob_device.join_group(&welcome).unwrap())
+}
 
+#[test]
+fn sealroom_member_refuses_openmls_private_handshake_messages() {
+    // Encrypted application messages still flow both ways, but an encrypted commit is refused
+    // unopened (the delivery service could not have checked or ordered it): a Sealroom member
+    // follows an openmls member only under the PublicMessage policy above.
+    let server = ExternalSender::new(DeviceIdentity::generate("delivery-service").unwrap());
+    let (mut alice, mut bob) = openmls_group_with_private_handshakes(&server);
+    let to_bob = alice.encrypt(b"hello from openmls");
+    assert!(matches!(
+        bob.process(&to_bob).unwrap(),
+        Incoming::Application { sender: 0, ref data, .. } if data == b"hello from openmls"
+    ));
+    let to_alice = bob.encrypt_application(b"", b"hello from mls-rs").unwrap();
+    assert!(matches!(
+        alice.process(&to_alice),
+        OpenMlsIncoming::Application { sender: 1, ref data } if data == b"hello from mls-rs"
+    ));
+
+    let code = bob.security_code().unwrap();
     let update = alice.self_update();
     assert_eq!(
         decode(&update).wire_format(),
         om::WireFormat::PrivateMessage
     );
-    assert_eq!(
-        observed.process(&update).unwrap(),
-        ObservedMessage::Application {
-            authenticated_data: Vec::new()
-        }
-    );
+    assert!(matches!(
+        bob.process(&update),
+        Err(GroupError::EncryptedHandshake)
+    ));
+    assert_eq!(bob.epoch(), 1);
+    assert_eq!(bob.security_code().unwrap(), code);
+}
+
+#[test]
+fn delivery_service_refuses_private_openmls_commits() {
+    // A commit sent as PrivateMessage is opaque to the delivery service: it can neither check
+    // nor order it, so it refuses it, as a commit and as an application message to relay.
+    let server = ExternalSender::new(DeviceIdentity::generate("delivery-service").unwrap());
+    let (mut alice, bob) = openmls_group_with_private_handshakes(&server);
+    let mut observed = server.observe(&bob.group_info().unwrap()).unwrap();
+
+    let update = alice.self_update();
+    assert!(matches!(
+        observed.process(&update),
+        Err(GroupError::EncryptedHandshake)
+    ));
+    assert!(matches!(
+        observed.application_data(&update),
+        Err(GroupError::EncryptedHandshake)
+    ));
     assert_eq!(observed.epoch(), 1);
 }
 

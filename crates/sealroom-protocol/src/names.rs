@@ -1,6 +1,10 @@
 //! Room and display names: a value of these types has been validated.
 
+mod format_characters;
+
 use std::fmt;
+
+use format_characters::is_format_character;
 
 /// Longest room name, in bytes.
 pub const MAX_ROOM_NAME_BYTES: usize = 64;
@@ -34,7 +38,9 @@ impl fmt::Display for RoomName {
     }
 }
 
-/// A display name: 1 to 64 characters, no control characters, not only white space.
+/// A display name: 1 to 64 characters, no control or format characters (bidirectional
+/// overrides, zero-width characters: they would make it read as other text), not only white
+/// space.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DisplayName(String);
 
@@ -43,7 +49,9 @@ impl DisplayName {
     pub fn parse(name: &str) -> Option<Self> {
         let valid = !name.trim().is_empty()
             && name.chars().count() <= MAX_DISPLAY_NAME_CHARS
-            && !name.chars().any(char::is_control);
+            && !name
+                .chars()
+                .any(|c| c.is_control() || is_format_character(c));
         valid.then(|| Self(name.to_owned()))
     }
 
@@ -56,5 +64,30 @@ impl DisplayName {
 impl fmt::Display for DisplayName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_that_would_read_as_other_text_are_refused() {
+        for bad in [
+            "Mallory\u{202E}gnp.exe",
+            "\u{2067}Alice",
+            "Al\u{200B}ice",
+            "Bob\u{200D}",
+            "\u{FEFF}Carol",
+            "Dave\u{061C}",
+            "Eve\u{2060}",
+            "tag\u{E0041}",
+            "soft\u{AD}hyphen",
+        ] {
+            assert!(DisplayName::parse(bad).is_none(), "{bad:?}");
+        }
+        for good in ["Zoë Ōsaka", "李小龍", "مريم", "Alex 🙂"] {
+            assert!(DisplayName::parse(good).is_some(), "{good:?}");
+        }
     }
 }

@@ -31,6 +31,7 @@ use crate::{
     AppState,
     client_address::client_address,
     config::AccountSettings,
+    http_security::bearer_token,
     password::{PasswordPolicy, PolicyError, StoredPassword},
     rate_limit::{Limited, TokenBuckets},
     storage::{AuditAction, NewAuditRecord, Storage, StorageError},
@@ -229,7 +230,8 @@ pub struct SignIn {
 #[derive(Serialize)]
 struct SessionInfo {
     username: String,
-    /// The bearer token (a browser also gets it as an `HttpOnly` cookie and need not keep it).
+    /// The bearer token, for the native client; a browser gets it only as the `HttpOnly`
+    /// cookie.
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
     /// Unix seconds.
@@ -352,9 +354,12 @@ pub async fn sign_in(
         state.session_hours * 3600,
         if state.https { "; Secure" } else { "" }
     );
+    // A browser sends `Origin` with every POST: its answer's body, which page scripts read,
+    // holds no token, so an injected script cannot carry the session off.
+    let browser = headers.contains_key(header::ORIGIN);
     let mut response = Json(SessionInfo {
         username: account.username,
-        token: Some(token),
+        token: (!browser).then_some(token),
         expires_at: Some(expires_at),
     })
     .into_response();
@@ -429,12 +434,8 @@ async fn check_credentials(
 
 /// The session token a request carries: `Authorization: Bearer`, else the cookie.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(bearer.trim().to_owned());
+    if let Some(bearer) = bearer_token(headers) {
+        return Some(bearer.to_owned());
     }
     headers
         .get_all(header::COOKIE)

@@ -16,6 +16,14 @@ use crate::rate_limit::RateLimit;
 pub struct Config {
     /// HTTP address (API, WebSocket signalling at `/ws`, metrics).
     pub listen: SocketAddr,
+    /// The origin browsers load the web client from (`https://meet.example`): browser pages
+    /// from it (and from `access.allowed_origins`) may open the signalling WebSocket, no
+    /// others. Needed to serve the web client off loopback or behind a proxy; on loopback it
+    /// defaults to the address listened on.
+    pub public_origin: Option<String>,
+    /// Serve plain HTTP on an address other than loopback without a trusted proxy in front:
+    /// passwords, session cookies and signalling then cross the network in the clear.
+    pub insecure_http: bool,
     /// Directory holding the SQLite database and the server's keys.
     pub data_dir: PathBuf,
     /// Directory of the built browser client (`web/dist`), served at `/`; `None` serves no web
@@ -31,6 +39,18 @@ pub struct Config {
     pub turn: TurnSettings,
     /// Organisation accounts: signing in, and what guests (not signed in) may do.
     pub accounts: AccountSettings,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsSettings,
+}
+
+/// `/metrics` tells who meets when (room and participant counts, packet rates, audit counts),
+/// so only the operator's scraper reads it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// The bearer token a scrape presents (Prometheus: `authorization: { credentials: … }`);
+    /// at least 16 characters. None: `/metrics` is not served.
+    pub token: Option<String>,
 }
 
 /// Accounts (made with `sealroom account add`) sign in at `POST /api/session`; whoever joins
@@ -191,6 +211,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_origin: None,
+            insecure_http: false,
             data_dir: PathBuf::from("sealroom-data"),
             web_dir: None,
             media: MediaSettings::default(),
@@ -198,6 +220,7 @@ impl Default for Config {
             tls: TlsSettings::default(),
             turn: TurnSettings::default(),
             accounts: AccountSettings::default(),
+            metrics: MetricsSettings::default(),
         }
     }
 }
@@ -253,6 +276,7 @@ impl Config {
 
     /// Checks what the types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_http_exposure()?;
         if self.media.udp_listen.ip().is_unspecified() && self.media.public_ip.is_none() {
             return Err(ConfigError::Invalid(
                 "media.udp_listen is a wildcard address: set media.public_ip (--media-public-ip) \
@@ -355,8 +379,58 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid("data_dir must not be empty".into()));
         }
+        if let Some(token) = &self.metrics.token
+            && token.chars().count() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "metrics.token must be at least 16 characters".into(),
+            ));
+        }
         Ok(())
     }
+
+    /// Off loopback: HTTPS, a trusted TLS-terminating proxy, or the operator's word that the
+    /// network is trusted; and a public origin wherever browsers cannot reach the web client
+    /// at the address listened on.
+    fn validate_http_exposure(&self) -> Result<(), ConfigError> {
+        let on_loopback = self.listen.ip().is_loopback();
+        let behind_proxy = !self.access.trusted_proxies.is_empty();
+        if !on_loopback && !self.tls.enabled() && !behind_proxy && !self.insecure_http {
+            return Err(ConfigError::Invalid(format!(
+                "listen {} is not a loopback address, and without TLS passwords, session \
+                 cookies and signalling would cross the network in plain HTTP: serve HTTPS \
+                 (--tls-cert and --tls-key, or --tls-self-signed), or put a TLS-terminating \
+                 proxy in front and list it in access.trusted_proxies, or, on a network you \
+                 trust, pass --insecure-http (insecure_http = true)",
+                self.listen
+            )));
+        }
+        match &self.public_origin {
+            Some(origin) if !is_origin(origin) => Err(ConfigError::Invalid(format!(
+                "public_origin {origin:?} must be http(s)://host[:port], without a path"
+            ))),
+            None if self.web_dir.is_some() && (!on_loopback || behind_proxy) => {
+                Err(ConfigError::Invalid(
+                    "set public_origin (--public-origin) to the origin browsers load the web \
+                     client from, e.g. https://meet.example: off loopback or behind a proxy \
+                     the server cannot tell it, and the signalling WebSocket admits pages from \
+                     it only"
+                        .into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Whether `value` is an origin as browsers send it: a scheme, a host and perhaps a port.
+fn is_origin(value: &str) -> bool {
+    let authority = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    authority.is_some_and(|a| {
+        !a.is_empty() && !a.contains(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+    })
 }
 
 #[cfg(test)]
@@ -400,6 +474,80 @@ mod tests {
         let behind_proxy: Config =
             toml::from_str("[access]\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n").unwrap();
         assert_eq!(behind_proxy.access.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_tls_a_trusted_proxy_or_the_operators_word() {
+        let exposed = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            ..Config::default()
+        };
+        let refused = exposed.validate().unwrap_err().to_string();
+        assert!(refused.contains("plain HTTP"), "{refused}");
+        assert!(
+            refused.contains("--insecure-http"),
+            "says the way out: {refused}"
+        );
+        for allowed in [
+            Config {
+                insecure_http: true,
+                ..exposed.clone()
+            },
+            Config {
+                tls: TlsSettings {
+                    self_signed: true,
+                    ..TlsSettings::default()
+                },
+                ..exposed.clone()
+            },
+            Config {
+                access: AccessSettings {
+                    trusted_proxies: vec!["10.0.0.2".parse().unwrap()],
+                    ..AccessSettings::default()
+                },
+                ..exposed.clone()
+            },
+        ] {
+            assert!(allowed.validate().is_ok(), "{allowed:?}");
+        }
+        let from_toml: Config =
+            toml::from_str("listen = \"192.0.2.7:80\"\ninsecure_http = true\n").unwrap();
+        assert!(from_toml.validate().is_ok());
+    }
+
+    #[test]
+    fn the_public_origin_is_an_origin_and_needed_where_it_cannot_be_told() {
+        let mut config = Config {
+            public_origin: Some("https://meet.example/".into()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err(), "a path is not an origin");
+        config.public_origin = Some("https://meet.example:8443".into());
+        assert!(config.validate().is_ok());
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "").unwrap();
+        let mut proxied = Config {
+            web_dir: Some(dir.path().to_owned()),
+            ..Config::default()
+        };
+        assert!(proxied.validate().is_ok(), "on loopback: its own address");
+        proxied.access.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        assert!(
+            proxied.validate().is_err(),
+            "behind a proxy: pages come from elsewhere"
+        );
+        proxied.public_origin = Some("https://meet.example".into());
+        assert!(proxied.validate().is_ok());
+    }
+
+    #[test]
+    fn a_metrics_token_is_long() {
+        let mut config = Config::default();
+        config.metrics.token = Some("short".into());
+        assert!(config.validate().is_err());
+        config.metrics.token = Some("a-token-of-twenty-chars".into());
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -9,8 +9,12 @@
 //!   Permissions-Policy that grants camera, microphone and screen capture to this origin only,
 //!   `Cross-Origin-Opener-Policy: same-origin`, and HSTS when serving over TLS.
 //! - The WebSocket's `Origin`: a browser page from another site must not open a signalling
-//!   connection with the user's network position (cross-site WebSocket hijacking). Clients
-//!   that send no `Origin` (the native client) are not browsers and are let through.
+//!   connection with the user's network position (cross-site WebSocket hijacking, or DNS
+//!   rebinding against a server on loopback or a LAN), so it must be the server's public origin
+//!   or an allowed one. Clients that send no `Origin` (the native client) are not browsers and
+//!   are let through.
+
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     Router,
@@ -54,23 +58,56 @@ pub fn with_security_headers<S: Clone + Send + Sync + 'static>(
     })
 }
 
-/// Whether a WebSocket upgrade may proceed: no `Origin` (not a browser), an `Origin` whose
-/// host and port are the request's `Host`, or one listed in `allowed_origins`.
-pub fn origin_allowed(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+/// The origins whose pages may open the signalling WebSocket: the public origin, or without
+/// one the origin of a loopback address listened on (by its address and as `localhost`), and
+/// the `allowed` ones. Never the request's `Host`: a hostile site whose name it made resolve to
+/// the server (DNS rebinding) sends its own name there, and its pages would pass as the
+/// server's.
+pub fn websocket_origins(
+    public_origin: Option<&str>,
+    listen: SocketAddr,
+    tls: bool,
+    allowed: &[String],
+) -> Vec<String> {
+    let own = match public_origin {
+        Some(origin) => vec![origin.to_owned()],
+        None if listen.ip().is_loopback() => loopback_origins(listen, tls),
+        None => Vec::new(),
+    };
+    own.into_iter().chain(allowed.iter().cloned()).collect()
+}
+
+fn loopback_origins(listen: SocketAddr, tls: bool) -> Vec<String> {
+    let (scheme, default_port) = if tls { ("https", 443) } else { ("http", 80) };
+    // Browsers leave the scheme's default port out of an origin.
+    let port = match listen.port() {
+        port if port == default_port => String::new(),
+        port => format!(":{port}"),
+    };
+    let address = match listen.ip() {
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    [address, "localhost".to_owned()]
+        .map(|host| format!("{scheme}://{host}{port}"))
+        .into()
+}
+
+/// Whether a WebSocket upgrade may proceed: no `Origin` (not a browser), or one of `origins`
+/// (see [`websocket_origins`]).
+pub fn origin_allowed(headers: &HeaderMap, origins: &[String]) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    if allowed_origins.iter().any(|allowed| allowed == origin) {
-        return true;
-    }
-    let origin_host = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"));
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    origin
+        .to_str()
+        .is_ok_and(|origin| origins.iter().any(|o| o.eq_ignore_ascii_case(origin)))
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(str::trim)
 }
 
 #[cfg(test)]
@@ -84,30 +121,68 @@ mod tests {
             .collect()
     }
 
+    fn origins(public_origin: Option<&str>, listen: &str, tls: bool) -> Vec<String> {
+        websocket_origins(public_origin, listen.parse().unwrap(), tls, &[])
+    }
+
     #[test]
-    fn same_origin_and_non_browsers_may_connect() {
-        let own = headers(&[
+    fn on_loopback_the_own_origin_is_the_address_listened_on() {
+        assert_eq!(
+            origins(None, "127.0.0.1:8080", false),
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert_eq!(
+            origins(None, "[::1]:443", true),
+            ["https://[::1]", "https://localhost"]
+        );
+        assert!(origins(None, "0.0.0.0:8080", false).is_empty());
+        assert_eq!(
+            origins(Some("https://meet.example"), "127.0.0.1:8080", false),
+            ["https://meet.example"]
+        );
+    }
+
+    #[test]
+    fn the_own_origin_and_non_browsers_may_connect() {
+        let own = origins(Some("https://meet.example:8080"), "127.0.0.1:1", false);
+        let page = headers(&[
             ("host", "meet.example:8080"),
-            ("origin", "https://meet.example:8080"),
+            ("origin", "https://Meet.Example:8080"),
         ]);
-        assert!(origin_allowed(&own, &[]));
-        assert!(origin_allowed(&headers(&[("host", "meet.example")]), &[]));
+        assert!(origin_allowed(&page, &own));
+        assert!(origin_allowed(&headers(&[("host", "meet.example")]), &own));
     }
 
     #[test]
     fn another_site_may_not_unless_listed() {
+        let own = origins(Some("https://meet.example"), "127.0.0.1:1", false);
         let foreign = headers(&[("host", "meet.example"), ("origin", "https://evil.example")]);
-        assert!(!origin_allowed(&foreign, &[]));
-        assert!(origin_allowed(
-            &foreign,
-            &["https://evil.example".to_owned()]
-        ));
+        assert!(!origin_allowed(&foreign, &own));
+        let listed = websocket_origins(
+            Some("https://meet.example"),
+            "127.0.0.1:1".parse().unwrap(),
+            false,
+            &["https://evil.example".to_owned()],
+        );
+        assert!(origin_allowed(&foreign, &listed));
+        let rebound = headers(&[("host", "evil.example"), ("origin", "https://evil.example")]);
+        assert!(!origin_allowed(&rebound, &own), "Host proves nothing");
         let prefix = headers(&[
             ("host", "meet.example"),
             ("origin", "https://meet.example.evil"),
         ]);
-        assert!(!origin_allowed(&prefix, &[]));
+        assert!(!origin_allowed(&prefix, &own));
         let opaque = headers(&[("host", "meet.example"), ("origin", "null")]);
-        assert!(!origin_allowed(&opaque, &[]));
+        assert!(!origin_allowed(&opaque, &own));
+    }
+
+    #[test]
+    fn a_bearer_token_is_read_from_authorization() {
+        let bearer = headers(&[("authorization", "Bearer abc ")]);
+        assert_eq!(bearer_token(&bearer), Some("abc"));
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
     }
 }

@@ -33,10 +33,14 @@ use std::{
 
 use axum::{
     Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use sealroom_e2ee::ExternalSender;
 use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
+use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -72,8 +76,8 @@ pub struct AppState {
     trusted_proxies: Vec<IpAddr>,
     /// Permits for argon2id work (room-password checks and hashes), server-wide.
     password_work: tokio::sync::Semaphore,
-    /// Other origins whose pages may open the WebSocket.
-    allowed_origins: Vec<String>,
+    /// Origins whose pages may open the WebSocket (see [`http_security::websocket_origins`]).
+    websocket_origins: Vec<String>,
     /// Open signalling connections per client address, and the cap.
     open_connections: Mutex<HashMap<IpAddr, usize>>,
     connections_per_address: usize,
@@ -90,6 +94,8 @@ pub struct AppState {
     https: bool,
     /// Whether a guest's join may create (and moderate) a room.
     guests_create_rooms: bool,
+    /// The bearer token `/metrics` takes; none: not served.
+    metrics_token: Option<String>,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -161,6 +167,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             threads => threads,
         },
     })?;
+    // Bound before the state is made: a loopback server's own origin has the port bound.
+    let listener = std::net::TcpListener::bind(config.listen)?;
+    listener.set_nonblocking(true)?;
+    let http_addr = listener.local_addr()?;
     let (audit_log, audit_records) = audit::AuditLog::new();
     let state = Arc::new(AppState {
         rooms: Mutex::default(),
@@ -181,7 +191,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         },
         trusted_proxies: config.access.trusted_proxies.clone(),
         password_work: tokio::sync::Semaphore::new(config.access.password_checks_at_once),
-        allowed_origins: config.access.allowed_origins.clone(),
+        websocket_origins: http_security::websocket_origins(
+            config.public_origin.as_deref(),
+            http_addr,
+            config.tls.enabled(),
+            &config.access.allowed_origins,
+        ),
         open_connections: Mutex::default(),
         connections_per_address: config.access.connections_per_address,
         idle_timeout: Duration::from_secs(config.access.idle_timeout_secs),
@@ -191,6 +206,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         session_hours: config.accounts.session_hours,
         https: config.tls.enabled(),
         guests_create_rooms: config.accounts.guests_create_rooms,
+        metrics_token: config.metrics.token.clone(),
     });
     tokio::spawn(audit::write_records(
         Arc::downgrade(&state),
@@ -218,9 +234,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let tls = tls::server_config(&config).await?;
     let app = http_security::with_security_headers(app, tls.is_some());
-    let listener = std::net::TcpListener::bind(config.listen)?;
-    listener.set_nonblocking(true)?;
-    let http_addr = listener.local_addr()?;
     tracing::info!(%http_addr, tls = tls.is_some(), media_addrs = ?media.udp_addrs(), "sealroom serving");
     // The peer address feeds the per-address join limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -245,8 +258,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     })
 }
 
-async fn metrics_text(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> String {
-    state.metrics.render()
+/// `GET /metrics`: for the operator's scraper, with the configured bearer token (401 without
+/// it); without one configured, not served (404).
+async fn metrics_text(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let Some(token) = &state.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let presented = http_security::bearer_token(&headers).unwrap_or_default();
+    if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+        let challenge = [(header::WWW_AUTHENTICATE, "Bearer")];
+        return (StatusCode::UNAUTHORIZED, challenge).into_response();
+    }
+    state.metrics.render().into_response()
 }
 
 /// How long a member asked to commit may take before the next member is asked.
@@ -271,9 +294,10 @@ async fn tick_rooms(state: Arc<AppState>) {
             .prune(now);
         {
             let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            for room in rooms.values_mut() {
-                // Queued under the lock, like every room's messages, to keep their order.
-                state.dispatch(room.tick(now, COMMIT_REQUEST_TIMEOUT));
+            for (name, room) in rooms.iter_mut() {
+                // Queued under the lock, like every room's messages, and behind any held for
+                // an audit record, to keep their order.
+                state.dispatch_in(name, room.tick(now, COMMIT_REQUEST_TIMEOUT));
             }
         }
         // Sessions that waited for a resume in vain: their participants leave.

@@ -200,7 +200,8 @@ impl Mailbox {
         if !bool::from(self.token.as_bytes().ct_eq(token.as_bytes())) {
             return Err(ResumeRefused::WrongToken);
         }
-        if last_seq + 1 < self.complete_from || last_seq >= self.next_seq {
+        // Saturating: a client may claim any number, u64::MAX included.
+        if last_seq.saturating_add(1) < self.complete_from || last_seq >= self.next_seq {
             return Err(ResumeRefused::TooFarBehind(self.room.clone()));
         }
         self.kick();
@@ -316,6 +317,20 @@ mod tests {
             mailbox.resume(&token, 3, third, resumed),
             Err(ResumeRefused::TooFarBehind(RoomName::parse("r").unwrap())),
             "messages 4 to 10 are no longer kept"
+        );
+    }
+
+    #[test]
+    fn a_resume_from_the_largest_number_is_refused_not_a_panic() {
+        let (first, _rx) = connection(1);
+        let mut mailbox = Mailbox::new(RoomName::parse("r").unwrap(), first);
+        mailbox.post(note(1));
+        let token = mailbox.token().to_owned();
+        let (second, _rx2) = connection(2);
+        assert_eq!(
+            mailbox.resume(&token, u64::MAX, second, resumed),
+            Err(ResumeRefused::TooFarBehind(RoomName::parse("r").unwrap())),
+            "a number the server never sent"
         );
     }
 

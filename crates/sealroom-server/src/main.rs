@@ -150,6 +150,19 @@ struct ServeArgs {
     /// [default: 127.0.0.1:8080].
     #[arg(long, env = "SEALROOM_LISTEN")]
     listen: Option<SocketAddr>,
+    /// The origin browsers load the web client from, e.g. https://meet.example: pages from it
+    /// (and from access.allowed_origins) may open the WebSocket, no others. Needed with --web
+    /// off loopback or behind a proxy [default on loopback: the listen address].
+    #[arg(long, env = "SEALROOM_PUBLIC_ORIGIN")]
+    public_origin: Option<String>,
+    /// Serve plain HTTP on an address other than loopback with no trusted proxy in front:
+    /// passwords, session cookies and signalling then cross the network in the clear.
+    #[arg(long, env = "SEALROOM_INSECURE_HTTP")]
+    insecure_http: bool,
+    /// Bearer token a scrape of /metrics presents, at least 16 characters [default: /metrics
+    /// not served]. Prefer the variable or the config file: a flag shows in the process list.
+    #[arg(long, env = "SEALROOM_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Data directory: the SQLite database (audit log, server keys) [default: ./sealroom-data].
     #[arg(long = "data", env = "SEALROOM_DATA")]
     data_dir: Option<PathBuf>,
@@ -193,6 +206,13 @@ impl ServeArgs {
         };
         if let Some(listen) = self.listen {
             config.listen = listen;
+        }
+        if let Some(origin) = self.public_origin {
+            config.public_origin = Some(origin);
+        }
+        config.insecure_http |= self.insecure_http;
+        if let Some(token) = self.metrics_token {
+            config.metrics.token = Some(token);
         }
         if let Some(data_dir) = self.data_dir {
             config.data_dir = data_dir;

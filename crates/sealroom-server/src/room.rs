@@ -168,6 +168,8 @@ impl Participant {
 pub struct Room {
     name: RoomName,
     server: Arc<ExternalSender>,
+    /// The server's external-sender key, encoded once for every [`ServerMessage::Joined`].
+    external_sender: Bytes,
     /// In join order (ids are assigned increasing).
     participants: BTreeMap<u64, (ParticipantId, Participant)>,
     next_order: u64,
@@ -207,9 +209,14 @@ impl Room {
     /// moderation may pass to a guest (else only signed-in participants moderate, and guests
     /// wait while none is in the meeting).
     pub fn new(name: RoomName, server: Arc<ExternalSender>, guests_moderate: bool) -> Self {
+        // Never an empty key: a group created without the server as external sender is refused.
+        let external_sender = server
+            .key()
+            .expect("a device identity (credential name of at most 256 bytes) always encodes");
         Self {
             name,
             server,
+            external_sender: Bytes(external_sender.0),
             participants: BTreeMap::new(),
             next_order: 0,
             creator: None,
@@ -790,22 +797,18 @@ impl Room {
     }
 
     fn joined(&self, id: &ParticipantId, group: GroupAction) -> Outgoing {
-        let external_sender = self
-            .server
-            .key()
-            .map(|key| Bytes(key.0))
-            .unwrap_or_default();
         (
             id.clone(),
             ServerMessage::Joined {
                 participant_id: id.clone(),
-                external_sender,
+                external_sender: self.external_sender.clone(),
                 group,
             },
         )
     }
 
-    /// The creator uploads its new group's GroupInfo.
+    /// The creator uploads its new group's GroupInfo. Refused unless the group lists the
+    /// server, alone, as its external sender: without it no departed member could be removed.
     pub fn group_created(
         &mut self,
         id: &ParticipantId,
@@ -1021,7 +1024,8 @@ impl Room {
             .as_mut()
             .ok_or(RoomError::OutOfOrder("no group"))?;
         // Read, never applied: a commit sent as an application message must not move the
-        // delivery service's epoch behind the members' backs (found by fuzzing).
+        // delivery service's epoch behind the members' backs (found by fuzzing). An encrypted
+        // commit or proposal, which nobody could check before members apply it, is refused.
         let authenticated_data = group.application_data(message)?;
         let kind = ApplicationKind::from_label(&authenticated_data).ok_or(
             RoomError::OutOfOrder("an application message must carry its kind"),

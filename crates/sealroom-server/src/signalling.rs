@@ -68,8 +68,13 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
-    if !origin_allowed(&headers, &state.allowed_origins) {
-        tracing::warn!(%address, origin = ?headers.get(header::ORIGIN), "WebSocket from another origin refused");
+    if !origin_allowed(&headers, &state.websocket_origins) {
+        tracing::warn!(
+            %address,
+            origin = ?headers.get(header::ORIGIN),
+            allowed = ?state.websocket_origins,
+            "WebSocket from an origin not public_origin nor in access.allowed_origins: refused"
+        );
         state.metrics.signalling_errors.inc();
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
@@ -288,7 +293,8 @@ async fn connection(
                         &state,
                         &outbox,
                         ErrorCode::InvalidDisplayName,
-                        "display names are 1-64 printable characters",
+                        "display names are 1-64 characters, without control or invisible \
+                         formatting characters",
                     );
                     continue;
                 };
@@ -1235,7 +1241,7 @@ impl AppState {
 
     /// Queues messages `room` made, at once or once its last audit record is on disk (see
     /// [`crate::audit`]). Called under the rooms' lock.
-    fn dispatch_in(&self, room: &RoomName, out: Vec<Outgoing>) {
+    pub(crate) fn dispatch_in(&self, room: &RoomName, out: Vec<Outgoing>) {
         self.audit_log
             .dispatch_after_records(room, out, |out| self.dispatch(out));
     }

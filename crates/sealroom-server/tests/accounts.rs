@@ -48,11 +48,34 @@ async fn server_with_accounts(
     (server, secret)
 }
 
-/// `POST /api/session` as a browser's page does it: (status line and headers, body).
+/// `POST /api/session` with a JSON body, as the native client does it (no `Origin`): (status
+/// line and headers, body).
 async fn post_sign_in(server: &TestServer, username: &str, password: &str) -> (String, String) {
+    post_sign_in_with(server, &[], username, password).await
+}
+
+/// [`post_sign_in`] with extra header lines.
+async fn post_sign_in_with(
+    server: &TestServer,
+    headers: &[&str],
+    username: &str,
+    password: &str,
+) -> (String, String) {
     let body = serde_json::json!({ "username": username, "password": password }).to_string();
-    let json = "Content-Type: application/json";
-    server.request("POST", "/api/session", &[json], &body).await
+    let headers: Vec<&str> = ["Content-Type: application/json"]
+        .into_iter()
+        .chain(headers.iter().copied())
+        .collect();
+    server
+        .request("POST", "/api/session", &headers, &body)
+        .await
+}
+
+/// The `Set-Cookie` value of a response head.
+fn set_cookie(head: &str) -> &str {
+    head.lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .unwrap_or_else(|| panic!("a session cookie in {head}"))
 }
 
 /// `GET /api/session` with one header line: (status line and headers, body).
@@ -148,10 +171,7 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
 
     let (head, body) = post_sign_in(&server, "Alice", ALICE_PASSWORD).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|line| line.strip_prefix("set-cookie: "))
-        .unwrap_or_else(|| panic!("a session cookie in {head}"));
+    let cookie = set_cookie(&head);
     assert!(cookie.starts_with("sealroom_session="), "{cookie}");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(flag), "{flag} in {cookie}");
@@ -211,6 +231,35 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
     assert!(
         records.iter().any(|(a, _)| a == "signed_in"),
         "{records:#?}"
+    );
+}
+
+/// A browser's sign-in (it sends `Origin`) gets the session only as the `HttpOnly` cookie:
+/// the answer's body, which the page's scripts read, holds no token, so a script injected into
+/// the page cannot take the session away. The native client (no `Origin`) gets it in the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_gets_its_session_only_as_an_http_only_cookie() {
+    let (server, _) = server_with_accounts(false, |_| {}).await;
+    let origin = format!("Origin: {}", server.url());
+    let (head, body) = post_sign_in_with(&server, &[&origin], "alice", ALICE_PASSWORD).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["username"], "alice");
+    assert!(
+        answer.get("token").is_none(),
+        "no token for page scripts: {body}"
+    );
+    let cookie_pair = set_cookie(&head).split(';').next().unwrap().to_owned();
+    let (head, _) = session_with(&server, &format!("Cookie: {cookie_pair}")).await;
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "the cookie signs the browser in: {head}"
+    );
+
+    let token = sign_in(&server.url(), None, &credentials("alice", ALICE_PASSWORD)).await;
+    assert!(
+        token.is_ok_and(|t| !t.is_empty()),
+        "the native client's token"
     );
 }
 
@@ -294,7 +343,7 @@ async fn guessing_a_password_hits_the_sign_in_limit() {
             && d.as_deref()
                 .is_some_and(|d| d.contains("limit=per_account"))
     }));
-    let metrics = server.get("/metrics").await.1;
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains(r#"action="sign_in_rate_limited""#),
         "counted in metrics"

@@ -11,6 +11,10 @@ use serde_json::Value;
 
 const SEALROOM: &str = env!("CARGO_BIN_EXE_sealroom");
 
+/// `/metrics`' bearer token, which `sealroom serve` and `sealroom load` read from
+/// `SEALROOM_METRICS_TOKEN`.
+const METRICS_TOKEN: &str = "binary-test-metrics-token";
+
 struct Serve(Child);
 
 impl Drop for Serve {
@@ -34,6 +38,7 @@ fn serve(data: &std::path::Path) -> (Serve, String) {
         ])
         .arg("--data")
         .arg(data)
+        .env("SEALROOM_METRICS_TOKEN", METRICS_TOKEN)
         .stdout(Stdio::piped())
         .spawn()
         .expect("sealroom serve starts");
@@ -140,6 +145,7 @@ fn load_through_the_binary_counts_what_arrives() {
         ])
         .args(["--publishers", "1", "--duration", "2", "--json"])
         .args(["--server-pid", &server.0.id().to_string()])
+        .env("SEALROOM_METRICS_TOKEN", METRICS_TOKEN)
         .output()
         .expect("sealroom load runs");
     assert!(output.status.success(), "sealroom load failed: {output:?}");
@@ -182,6 +188,9 @@ fn serve_help_explains_every_option() {
         "--media-udp",
         "--media-public-ip",
         "--media-tcp",
+        "--public-origin",
+        "--insecure-http",
+        "--metrics-token",
         "--log",
     ] {
         assert!(help.contains(option), "{option} missing from:\n{help}");
@@ -201,6 +210,28 @@ fn bad_config_is_refused_with_a_clear_message() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("lisen"), "{stderr}");
+}
+
+/// Plain HTTP on an address others can reach is refused at start, saying what to do instead.
+#[test]
+fn plain_http_off_loopback_is_refused_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(SEALROOM)
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--media-udp",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("plain HTTP"), "{stderr}");
+    assert!(stderr.contains("--insecure-http"), "{stderr}");
 }
 
 /// `sealroom <args> --data <dir>` with `stdin` as its input: (success, stdout, stderr).

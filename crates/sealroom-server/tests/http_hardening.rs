@@ -75,6 +75,59 @@ async fn a_page_from_another_site_cannot_open_the_websocket() {
     );
 }
 
+/// DNS rebinding: a hostile site's name, made to resolve to the server, puts that name in
+/// `Host` and in its pages' `Origin`, which then agree. Only the server's own origin (on
+/// loopback: its address, or `localhost`) and the configured ones may connect.
+#[tokio::test]
+async fn a_page_from_a_rebound_host_name_cannot_open_the_websocket() {
+    let server = TestServer::start().await;
+    let port = server.server.http_addr.port();
+    let rebound = format!("rebound.example:{port}");
+    let rebound_origin = format!("http://{rebound}");
+    assert_eq!(
+        open(&server, &[("host", &rebound), ("origin", &rebound_origin)])
+            .await
+            .err(),
+        Some(403)
+    );
+    let localhost = format!("http://localhost:{port}");
+    assert!(open(&server, &[("origin", &localhost)]).await.is_ok());
+
+    let behind_a_name = TestServer::start_configured(|c| {
+        c.public_origin = Some("https://meet.example".into());
+    })
+    .await;
+    let own = format!("http://{}", behind_a_name.server.http_addr);
+    assert_eq!(
+        open(&behind_a_name, &[("origin", &own)]).await.err(),
+        Some(403),
+        "the public origin replaces the address's"
+    );
+    let public = [("host", "meet.example"), ("origin", "https://meet.example")];
+    assert!(open(&behind_a_name, &public).await.is_ok());
+}
+
+/// `/metrics` tells who meets when (room and participant counts, packet rates, audit
+/// counters): only the operator's scraper, with the configured bearer token, reads it, and
+/// without a token configured it is not served at all.
+#[tokio::test]
+async fn metrics_are_served_only_with_the_operators_token() {
+    let server = TestServer::start().await;
+    for refused in [&[][..], &["Authorization: Bearer not-the-token"]] {
+        let (head, body) = server.request("GET", "/metrics", refused, "").await;
+        assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+        assert!(!body.contains("sealroom_"), "{body}");
+    }
+    assert!(server.metrics().await.contains("sealroom_rooms"));
+
+    let unconfigured = TestServer::start_configured(|c| c.metrics.token = None).await;
+    let bearer = format!("Authorization: Bearer {}", support::METRICS_TOKEN);
+    let (head, _) = unconfigured
+        .request("GET", "/metrics", &[&bearer], "")
+        .await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+}
+
 #[tokio::test]
 async fn one_address_may_hold_only_so_many_connections() {
     let server = TestServer::start_with_access(AccessSettings {

@@ -89,10 +89,6 @@ async fn audited(server: &TestServer, room: &str, action: &str) -> Vec<(String, 
     }
 }
 
-async fn metrics(server: &TestServer) -> String {
-    server.get("/metrics").await.1
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn locked_room_refuses_new_joiners_until_unlocked() {
     let server = TestServer::start().await;
@@ -123,7 +119,8 @@ async fn locked_room_refuses_new_joiners_until_unlocked() {
             && d.as_deref().is_some_and(|d| d.contains("reason=locked")))
     );
     assert!(
-        metrics(&server)
+        server
+            .metrics()
             .await
             .contains(r#"sealroom_audit_events_total{action="room_locked"} 1"#)
     );
@@ -405,7 +402,7 @@ async fn password_brute_force_hits_the_rate_limit() {
             .count(),
         1
     );
-    let metrics = metrics(&server).await;
+    let metrics = server.metrics().await;
     let counted = metrics.lines().find(|line| {
         line.starts_with(r#"sealroom_audit_events_total{action="join_rate_limited"}"#)
     });
@@ -621,7 +618,8 @@ async fn lobby_admit_and_deny_with_native_clients() {
         );
     }
     assert!(
-        metrics(&server)
+        server
+            .metrics()
             .await
             .contains(r#"sealroom_audit_events_total{action="lobby_knocked"} 2"#)
     );

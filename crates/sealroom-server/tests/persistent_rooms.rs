@@ -28,7 +28,7 @@ fn access_denied(result: Result<sealroom_client::session::RoomClient, SessionErr
 /// Waits until no room is open (the last participant's leave has been processed).
 async fn no_room_open(server: &TestServer) {
     let deadline = std::time::Instant::now() + SETTLE;
-    while !server.get("/metrics").await.1.contains("sealroom_rooms 0") {
+    while !server.metrics().await.contains("sealroom_rooms 0") {
         assert!(std::time::Instant::now() < deadline, "a room stayed open");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }

@@ -2,9 +2,14 @@
 //! commit, one commit per epoch, removals proposed as external sender, and a group that starts
 //! over when nobody holding its keys is left.
 
+#[path = "../../sealroom-e2ee/tests/support/rogue_member.rs"]
+mod rogue_member;
+
 use std::sync::Arc;
 
-use sealroom_e2ee::{Device, DeviceIdentity, ExternalSender, GroupSession, Incoming};
+use mls_rs::{ExtensionList, Group, MlsMessage, client_builder::MlsConfig};
+use rogue_member::{Handshakes, commit_extensions, rogue_client, rogue_key_package};
+use sealroom_e2ee::{Device, DeviceIdentity, ExternalSender, GroupError, GroupSession, Incoming};
 use sealroom_protocol::{
     Allowed, ApplicationKind, DisplayName, ErrorCode, GroupAction, Permissions, RemovalReason,
     RoomName, ServerMessage,
@@ -52,6 +57,16 @@ fn external_sender(out: &[Outgoing], id: &str) -> sealroom_e2ee::ExternalSenderK
             _ => None,
         })
         .unwrap()
+}
+
+fn welcome_for(out: &[Outgoing], id: &str) -> Vec<u8> {
+    to(out, id)
+        .into_iter()
+        .find_map(|m| match m {
+            ServerMessage::Welcome { welcome } => Some(welcome.0.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{id} gets the Welcome"))
 }
 
 fn commit_request(out: &[Outgoing], id: &str) -> Option<Vec<Vec<u8>>> {
@@ -113,13 +128,7 @@ fn alice_and_bob(room: &mut Room) -> (GroupSession, GroupSession) {
         to(&out, "alice")[..],
         [ServerMessage::CommitAccepted { epoch: 1 }]
     ));
-    let welcome = to(&out, "bob")
-        .into_iter()
-        .find_map(|m| match m {
-            ServerMessage::Welcome { welcome } => Some(welcome.0.clone()),
-            _ => None,
-        })
-        .expect("Bob gets the Welcome");
+    let welcome = welcome_for(&out, "bob");
     alice_group.merge_pending_commit().unwrap();
     (alice_group, bob.join_group(&welcome).unwrap())
 }
@@ -542,14 +551,7 @@ fn lobby_admission_goes_to_the_admitting_moderator_alone() {
         to(&out, "alice")[..],
         [ServerMessage::CommitAccepted { epoch: 2 }]
     ));
-    let welcome = to(&out, "carol")
-        .into_iter()
-        .find_map(|m| match m {
-            ServerMessage::Welcome { welcome } => Some(welcome.0.clone()),
-            _ => None,
-        })
-        .expect("Carol gets the Welcome");
-    carol.join_group(&welcome).unwrap();
+    carol.join_group(&welcome_for(&out, "carol")).unwrap();
 }
 
 #[test]
@@ -776,4 +778,95 @@ fn a_member_whose_connection_dropped_is_not_asked_to_commit() {
         commit_request(&out, "bob").is_some(),
         "bob commits, though alice has the lower leaf"
     );
+}
+
+/// Alice and Bob in the room, and Mallory, a rogue member (plain mls-rs) Alice added on the
+/// room's request.
+fn room_with_rogue(handshakes: Handshakes) -> (Room, Group<impl MlsConfig>) {
+    let mut room = room();
+    let (mut alice, _bob) = alice_and_bob(&mut room);
+    room.join(&"mallory".into(), name("Mallory"));
+    let rogue = rogue_client("Mallory", handshakes);
+    let out = room
+        .key_package(&"mallory".into(), rogue_key_package(&rogue))
+        .unwrap();
+    let requested = commit_request(&out, "alice").expect("Alice is asked to add Mallory");
+    let refs: Vec<&[u8]> = requested.iter().map(Vec::as_slice).collect();
+    let add = alice.commit(&refs, &[]).unwrap();
+    let out = room
+        .commit(&"alice".into(), &add.commit, add.welcome.as_deref())
+        .unwrap();
+    let welcome = MlsMessage::from_bytes(&welcome_for(&out, "mallory")).unwrap();
+    let (rogue_group, _) = rogue.join_group(None, &welcome, None).unwrap();
+    (room, rogue_group)
+}
+
+/// Mallory encrypts a commit, labels it as chat and sends it as an application message: the
+/// room refuses it unopened and relays it to nobody.
+#[test]
+fn encrypted_commit_sent_as_an_application_message_is_relayed_to_nobody() {
+    let (mut room, mut mallory) = room_with_rogue(Handshakes::Encrypted);
+    let commit = mallory
+        .commit_builder()
+        .authenticated_data(ApplicationKind::Chat.label().to_vec())
+        .build()
+        .unwrap()
+        .commit_message
+        .to_bytes()
+        .unwrap();
+    assert!(matches!(
+        room.application(&"mallory".into(), &commit),
+        Err(RoomError::InvalidMls(GroupError::EncryptedHandshake))
+    ));
+    assert_eq!(room.epoch(), Some(2));
+}
+
+/// Mallory commits dropping the server from the group's external senders: the room refuses to
+/// sequence the commit, and can still propose removing whoever leaves.
+#[test]
+fn commit_dropping_the_external_sender_is_refused() {
+    let (mut room, mut mallory) = room_with_rogue(Handshakes::InTheClear);
+    let commit = commit_extensions(&mut mallory, ExtensionList::new());
+    let out = room.commit(&"mallory".into(), &commit, None).unwrap();
+    assert_eq!(
+        to(&out, "mallory"),
+        [&ServerMessage::CommitRejected {
+            epoch: 2,
+            code: ErrorCode::InvalidMlsMessage
+        }]
+    );
+    assert_eq!(out.len(), 1, "relayed to nobody");
+    let out = room.leave(&"mallory".into());
+    assert!(
+        to(&out, "alice")
+            .iter()
+            .any(|m| matches!(m, ServerMessage::Proposal { .. })),
+        "the server proposes Mallory's removal"
+    );
+}
+
+/// A founder uploads a group that does not list exactly the server as its external sender
+/// (none, another key, or a second one), so that the server could never propose removing a
+/// departed member: the room refuses it and waits for a proper one from the same founder.
+#[test]
+fn group_not_listing_exactly_the_server_is_refused() {
+    let mut room = room();
+    let out = room.join(&"alice".into(), name("Alice"));
+    let own = external_sender(&out, "alice");
+    let other = ExternalSender::new(DeviceIdentity::generate("other").unwrap())
+        .key()
+        .unwrap();
+    let alice = device("Alice");
+    for senders in [vec![], vec![other.clone()], vec![own.clone(), other]] {
+        let group = alice.create_group(&senders).unwrap();
+        assert!(matches!(
+            room.group_created(&"alice".into(), &group.group_info().unwrap()),
+            Err(RoomError::InvalidMls(GroupError::ExternalSenderMismatch))
+        ));
+        assert_eq!(room.epoch(), None);
+    }
+    let group = alice.create_group(&[own]).unwrap();
+    room.group_created(&"alice".into(), &group.group_info().unwrap())
+        .unwrap();
+    assert_eq!(room.epoch(), Some(0));
 }

@@ -76,6 +76,12 @@ async fn bad_messages_get_error_codes_and_the_room_keeps_working() {
             r#"{"v":1,"type":"join","room":"robust","display_name":"bell\u0007"}"#.to_owned(),
             ErrorCode::InvalidDisplayName,
         ),
+        (
+            // A right-to-left override: shown as "Malloryexe.png".
+            r#"{"v":1,"type":"join","room":"robust","display_name":"Mallory\u202egnp.exe"}"#
+                .to_owned(),
+            ErrorCode::InvalidDisplayName,
+        ),
     ];
     for (text, expected) in cases {
         let reply = exchange(&mut attacker, text.clone()).await;
@@ -111,7 +117,7 @@ async fn bad_messages_get_error_codes_and_the_room_keeps_working() {
     // The room still works for everyone else.
     let bob = server.join("robust", "bob").await;
     converge(&[&alice, &bob], &["alice", "bob"]).await;
-    let metrics = http_get(&server, "/metrics").await;
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("sealroom_signalling_errors_total"),
         "{metrics}"

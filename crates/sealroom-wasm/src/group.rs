@@ -212,7 +212,7 @@ impl Group {
     }
 }
 
-fn roster_member(member: &RosterMember) -> JsValue {
+pub(crate) fn roster_member(member: &RosterMember) -> JsValue {
     JsObject::new()
         .with("leaf", member.leaf_index)
         .with("name", member.credential_name.as_str())
@@ -220,7 +220,7 @@ fn roster_member(member: &RosterMember) -> JsValue {
         .build()
 }
 
-fn epoch_change(change: &EpochChange) -> JsValue {
+pub(crate) fn epoch_change(change: &EpochChange) -> JsValue {
     JsObject::new()
         .with("epoch", change.epoch)
         .with("committer", change.committer)

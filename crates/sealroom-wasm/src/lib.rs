@@ -1,9 +1,10 @@
 //! # sealroom-wasm
 //!
 //! The browser's face of [`sealroom_e2ee`], through wasm-bindgen, and nothing else:
-//! - [`Device`] and [`Group`]: the participant's MLS session (key packages, create/join, commits,
-//!   processing what the delivery service relays, roster, security code, the epoch's SFrame base
-//!   key);
+//! - [`Participant`]: the meeting's MLS side, the same sans-IO core as the native client's
+//!   (`sealroom-participant`): server messages in, messages to send, epochs, notices and
+//!   warnings out;
+//! - [`Device`] and [`Group`]: the MLS session's parts, for tests of the core through wasm;
 //! - [`Keyring`]: the SFrame [`MediaKeyring`](sealroom_e2ee::sframe::MediaKeyring) the
 //!   frame-transform worker protects and unprotects encoded frames with;
 //! - [`generate_room_name`]: readable room names with 88 bits from `crypto.getRandomValues`.
@@ -24,9 +25,11 @@ mod error;
 mod group;
 mod js_object;
 mod keyring;
+mod participant;
 mod room_name;
 
 pub use device::Device;
 pub use group::Group;
 pub use keyring::Keyring;
+pub use participant::Participant;
 pub use room_name::{ROOM_NAME_WORDS, generate_room_name, room_name_from_entropy};

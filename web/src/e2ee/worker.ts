@@ -8,9 +8,11 @@
  * every simulcast layer) share one SFrame sending counter, which must never repeat under a key.
  *
  * Page → worker:
- * - `{ type: 'epoch', epoch: bigint, baseKey: Uint8Array, ownLeaf: number }`: installs an epoch's
- *   SFrame base key (from `Group.sframeBaseKey()`); the previous epoch keeps decrypting for the
- *   keyring's grace period.
+ * - `{ type: 'epoch', epoch: bigint, baseKey: Uint8Array, ownLeaf: number, fresh: boolean }`:
+ *   installs an epoch's SFrame base key (from the page's MLS core, its buffer transferred); the
+ *   previous epoch keeps decrypting for the keyring's grace period. `fresh`: the first epoch of
+ *   a new group, installed in a new keyring. An epoch that fails to install empties the keyring:
+ *   nothing is sent until a later one installs.
  * - `new RTCRtpScriptTransform(worker, { side, kind, label })` → `rtctransform` event.
  * - Fallback where `RTCRtpScriptTransform` is missing: `{ type: 'streams', side, kind, label,
  *   readable, writable }` with the streams of `createEncodedStreams()` transferred.
@@ -72,7 +74,7 @@ interface Stats {
   sendFailures: Record<string, number>;
   /** When the first frame was decrypted, in Unix-epoch milliseconds (comparable with `Date.now()`). */
   firstDecryptedAtMs?: number;
-  /** The epoch frames are sent under. */
+  /** The epoch frames are sent under; absent while none is installed (nothing is sent). */
   epoch?: number;
 }
 
@@ -90,6 +92,13 @@ const scope = globalThis as unknown as WorkerScope;
 
 let keyring: Keyring | undefined;
 let epochInstalled = false;
+
+/** Drops every key: nothing is sent or received until an epoch installs. */
+function replaceKeyring(): void {
+  keyring?.free();
+  keyring = new Keyring();
+  epochInstalled = false;
+}
 /** Epochs the page sent before wasm was ready, installed in order once it is. */
 const pendingEpochs: EpochMessage[] = [];
 
@@ -106,6 +115,8 @@ interface EpochMessage {
   epoch: bigint;
   baseKey: Uint8Array;
   ownLeaf: number;
+  /** The first epoch of a group we just created or joined. */
+  fresh: boolean;
 }
 
 function count(counters: Record<string, number>, code: string): void {
@@ -154,20 +165,26 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 
 function parseEpoch(message: Record<string, unknown>): EpochMessage | undefined {
   const { epoch, baseKey, ownLeaf } = message;
+  const fresh = message.fresh === true;
   if (!(baseKey instanceof Uint8Array)) return undefined;
   if (typeof ownLeaf !== 'number' || !Number.isInteger(ownLeaf) || ownLeaf < 0) return undefined;
-  if (typeof epoch === 'bigint' && epoch >= 0n) return { epoch, baseKey, ownLeaf };
+  if (typeof epoch === 'bigint' && epoch >= 0n) return { epoch, baseKey, ownLeaf, fresh };
   if (typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0) {
-    return { epoch: BigInt(epoch), baseKey, ownLeaf };
+    return { epoch: BigInt(epoch), baseKey, ownLeaf, fresh };
   }
   return undefined;
 }
 
-function installEpoch(ring: Keyring, message: EpochMessage): void {
+/** Installs an epoch. A new group (`fresh`) gets a new keyring: its epochs count from zero
+ *  again. An epoch that cannot be installed empties the keyring, so that nothing goes out under
+ *  an older key until a later epoch installs. */
+function installEpoch(message: EpochMessage): void {
   try {
-    ring.installEpoch(performance.now(), message.epoch, message.baseKey, message.ownLeaf);
+    if (message.fresh) replaceKeyring();
+    keyring?.installEpoch(performance.now(), message.epoch, message.baseKey, message.ownLeaf);
     epochInstalled = true;
   } catch (error) {
+    replaceKeyring();
     reportError('epoch', error);
   } finally {
     // The page hands the key over; this copy is not needed once the keyring holds it.
@@ -293,7 +310,7 @@ scope.onmessage = (event) => {
       } else if (keyring === undefined) {
         pendingEpochs.push(epoch);
       } else {
-        installEpoch(keyring, epoch);
+        installEpoch(epoch);
       }
       break;
     }
@@ -320,7 +337,7 @@ setInterval(() => {
     try {
       keyring.expire(performance.now());
       const epoch = keyring.currentEpoch();
-      if (epoch !== undefined) stats.epoch = Number(epoch);
+      stats.epoch = epoch === undefined ? undefined : Number(epoch);
     } catch (error) {
       reportError('expire', error);
     }
@@ -331,9 +348,8 @@ setInterval(() => {
 // A promise chain rather than top-level await, so the worker works in any bundle format.
 init({ module_or_path: new URL('sealroom_wasm_bg.wasm', scope.location.href) })
   .then(() => {
-    const ring = new Keyring();
-    for (const epoch of pendingEpochs.splice(0)) installEpoch(ring, epoch);
-    keyring = ring;
+    keyring = new Keyring();
+    for (const epoch of pendingEpochs.splice(0)) installEpoch(epoch);
     scope.postMessage({ type: 'ready' });
   })
   .catch((error: unknown) => {

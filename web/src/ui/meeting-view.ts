@@ -546,17 +546,21 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const epoch = meeting.epoch;
     if (!epoch) return h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, 'The security code appears once the encrypted group is set up.'));
     const digits = epoch.code.digits;
-    // Groups as spans with the original spaces between them: the text stays exactly the code.
-    const groups = digits.split(/(\s+)/).map((part) => (/^\s+$/.test(part) ? part : h('span', {}, part)));
     return h('div', { class: 'panel-body' },
       h('section', { class: 'code-card', 'aria-labelledby': 'code-title' },
         h('h3', { id: 'code-title' }, 'Security code'),
         h('p', { class: 'muted small' }, 'Compare it with everyone, out loud or side by side. If all of you see the same code, nobody else holds the keys to this meeting.'),
-        h('div', { class: 'code-digits', 'data-testid': 'security-code', 'aria-label': `Security code ${digits.split('').join(' ')}` }, ...groups),
-        h('p', { class: 'code-words', 'data-testid': 'security-words' }, epoch.code.words.join(' · ')),
+        h('div', { class: 'code-digits', 'data-testid': 'security-code', 'aria-label': `Security code ${digits.split('').join(' ')}` }, ...codeRows(digits.split(' '))),
+        h('div', { class: 'code-words', 'data-testid': 'security-words' }, ...codeRows(epoch.code.words)),
         h('p', { class: 'muted small' }, `Changes whenever someone joins or leaves · epoch ${epoch.epoch.toString()}`)),
       h('h3', {}, 'Participants’ keys'),
       h('ul', { class: 'key-list' }, ...epoch.roster.map((m) => keyRow(m, m.leaf === epoch.ownLeaf))));
+  }
+
+  // Each part in a span with a plain space between: the text stays exactly the code, and the
+  // stylesheet's grid sets the parts out in rows (the spaces between grid items take no room).
+  function codeRows(parts: string[]): (HTMLElement | string)[] {
+    return parts.flatMap((part, i) => (i === 0 ? [h('span', {}, part)] : [' ', h('span', {}, part)]));
   }
 
   function keyRow(m: RosterMember, self: boolean): HTMLElement {

@@ -16,6 +16,7 @@ use crate::{
 
 struct Rooms<'a> {
     server: &'a str,
+    metrics_token: Option<&'a str>,
     clients: Vec<Vec<RoomClient>>,
 }
 
@@ -37,7 +38,8 @@ impl Participants for Rooms<'_> {
     }
 
     async fn server_counted_packets(&self) -> Option<u64> {
-        match scrape(self.server).await {
+        let token = self.metrics_token?;
+        match scrape(self.server, token).await {
             Ok(forwarded) => Some(forwarded),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the server's /metrics");
@@ -51,6 +53,7 @@ pub(super) async fn run(
     plan: &LoadPlan,
     server: &str,
     pid: Option<u32>,
+    metrics_token: Option<&str>,
 ) -> anyhow::Result<LoadReport> {
     let rooms = plan.participants / plan.room_size;
     let run_id: u32 = rand::random();
@@ -94,7 +97,11 @@ pub(super) async fn run(
         }
     }
 
-    let rooms_of_clients = Rooms { server, clients };
+    let rooms_of_clients = Rooms {
+        server,
+        metrics_token,
+        clients,
+    };
     let measurement = figures::measure(plan, &rooms_of_clients, pid).await;
     let mut report = LoadReport::new(
         Target::Sealroom,
@@ -138,7 +145,7 @@ pub(super) async fn run(
 }
 
 /// Reads the SFU's forwarded-packet total from the server's Prometheus endpoint.
-async fn scrape(server: &str) -> anyhow::Result<u64> {
+async fn scrape(server: &str, token: &str) -> anyhow::Result<u64> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = server
         .strip_prefix("http://")
@@ -147,8 +154,11 @@ async fn scrape(server: &str) -> anyhow::Result<u64> {
     let mut stream = tokio::net::TcpStream::connect(host).await?;
     stream
         .write_all(
-            format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "GET /metrics HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+                 Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .await?;
     let mut text = String::new();

@@ -3,12 +3,13 @@
 
 use mls_rs::group::GroupContext;
 use mls_rs::{
+    extension::ExtensionType,
     group::{
         Roster, Sender,
         mls_rules::{CommitDirection, CommitOptions, CommitSource, EncryptionOptions, MlsRules},
         proposal::BorrowedProposal,
     },
-    mls_rules::ProposalBundle,
+    mls_rules::{ProposalBundle, ProposalInfo, ProposalSource},
 };
 
 /// Why a commit broke Sealroom's rules.
@@ -21,6 +22,38 @@ pub enum RuleViolation {
     /// Joining happens only through a Welcome from a member, never by external commit.
     #[error("external commits are not allowed")]
     ExternalCommit,
+    /// A group-context-extensions proposal that changes or drops the group's external senders:
+    /// without the delivery service listed, nobody could propose removing a member who left.
+    #[error("a commit may not change the group's external senders")]
+    ExternalSendersChanged,
+    /// An Add proposed by someone other than the committer (by reference): committed by an
+    /// honest member, it would bring in whoever the proposer chose under the committer's name.
+    /// A member adds only in its own commit, where its client's admission rules apply.
+    #[error("an add may not be proposed by reference")]
+    AddByReference,
+}
+
+/// Which rule, if any, a proposal breaks in a group whose context is `context`.
+fn violation(
+    info: &ProposalInfo<BorrowedProposal<'_>>,
+    context: &GroupContext,
+) -> Option<RuleViolation> {
+    match &info.proposal {
+        BorrowedProposal::Remove(_) => None,
+        _ if matches!(info.sender, Sender::External(_) | Sender::NewMemberProposal) => {
+            Some(RuleViolation::ExternalSenderOverreach)
+        }
+        BorrowedProposal::Add(_) if matches!(info.source, ProposalSource::ByReference(_)) => {
+            Some(RuleViolation::AddByReference)
+        }
+        BorrowedProposal::GroupContextExtensions(extensions)
+            if extensions.get(ExtensionType::EXTERNAL_SENDERS)
+                != context.extensions.get(ExtensionType::EXTERNAL_SENDERS) =>
+        {
+            Some(RuleViolation::ExternalSendersChanged)
+        }
+        _ => None,
+    }
 }
 
 impl mls_rs::error::IntoAnyError for RuleViolation {
@@ -43,26 +76,22 @@ impl MlsRules for RoomRules {
         direction: CommitDirection,
         source: CommitSource,
         _roster: &Roster,
-        _context: &GroupContext,
+        context: &GroupContext,
         mut proposals: ProposalBundle,
     ) -> Result<ProposalBundle, Self::Error> {
         if matches!(source, CommitSource::NewMember(_)) {
             return Err(RuleViolation::ExternalCommit);
         }
-        let overreach = |sender: &Sender, proposal: &BorrowedProposal<'_>| {
-            matches!(sender, Sender::External(_) | Sender::NewMemberProposal)
-                && !matches!(proposal, BorrowedProposal::Remove(_))
-        };
         match direction {
-            // Building our own commit: silently leave out what the rules forbid, so a server that
-            // sends a forbidden proposal cannot stop the group from making progress.
+            // Building our own commit: silently leave out what the rules forbid, so a server or
+            // member that sends a forbidden proposal cannot stop the group from making progress.
             CommitDirection::Send => proposals
-                .retain(|info| Ok::<_, RuleViolation>(!overreach(&info.sender, &info.proposal)))?,
+                .retain(|info| Ok::<_, RuleViolation>(violation(info, context).is_none()))?,
             // A commit from someone else that includes one is rejected as a whole.
             CommitDirection::Receive => {
                 for info in proposals.iter_proposals() {
-                    if overreach(&info.sender, &info.proposal) {
-                        return Err(RuleViolation::ExternalSenderOverreach);
+                    if let Some(violation) = violation(&info, context) {
+                        return Err(violation);
                     }
                 }
             }

@@ -17,12 +17,15 @@ use sealroom_client::{
 };
 use sealroom_server::{
     RunningServer,
-    config::{AccessSettings, Config, MediaSettings},
+    config::{AccessSettings, Config, MediaSettings, MetricsSettings},
 };
 use tempfile::TempDir;
 
 /// Long enough for a 2-core machine running several clients; tests measure, not race.
 pub const SETTLE: Duration = Duration::from_secs(30);
+
+/// The bearer token the test servers' `/metrics` takes.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
 
 pub struct TestServer {
     pub server: RunningServer,
@@ -53,6 +56,9 @@ impl TestServer {
             media: MediaSettings {
                 udp_listen: "127.0.0.1:0".parse().unwrap(),
                 ..MediaSettings::default()
+            },
+            metrics: MetricsSettings {
+                token: Some(METRICS_TOKEN.into()),
             },
             ..Config::default()
         };
@@ -95,6 +101,14 @@ impl TestServer {
         stream.read_to_string(&mut response).await.unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         (head.to_owned(), body.to_owned())
+    }
+
+    /// `/metrics`, read with the token.
+    pub async fn metrics(&self) -> String {
+        let bearer = format!("Authorization: Bearer {METRICS_TOKEN}");
+        let (head, body) = self.request("GET", "/metrics", &[&bearer], "").await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body
     }
 
     pub fn url(&self) -> String {

@@ -1,0 +1,522 @@
+//! # sealroom-participant
+//!
+//! The client side of a meeting's end-to-end encryption as one sans-IO state machine, in the
+//! grammar of str0m's `Rtc`: what the server says and what the user does go in
+//! ([`Participant::handle_message`], [`Participant::admit`], [`Participant::self_update`],
+//! [`Participant::send_application`]), and what follows comes out of
+//! [`Participant::poll_output`] — messages to send, new epochs (the frame layer's key, the
+//! roster, the security code), membership notices, warnings and errors. It holds the device's
+//! MLS state and every rule about it; it has no socket, no clock and no thread.
+//!
+//! The native client (`sealroom-client`) drives it from its tokio loop and the browser through
+//! `sealroom-wasm`, so both follow exactly these rules:
+//! - a device the server asks us to add is added only where the room allows it (in a lobby room,
+//!   devices our user admitted, and moderators), and a refusal is said to the user;
+//! - every member a commit adds or removes is announced with its key's fingerprint
+//!   ([`Notice`]); in a lobby room, a member added without a moderator's admission is flagged;
+//! - a proposal by the server to add anyone is refused and flagged;
+//! - a relayed message must be what it is relayed as: an application message that is in fact a
+//!   handshake, or a commit that is not one, is an error and changes nothing.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod admission;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use sealroom_e2ee::{
+    Device, DeviceIdentity, EpochChange, ExternalSenderKey, Fingerprint, GroupError, GroupSession,
+    Incoming, ProposalSender, ProposedChange, Relayed, RosterMember, SecurityCode,
+    sframe::CipherSuite,
+};
+use sealroom_protocol::{
+    ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ServerMessage,
+};
+use zeroize::Zeroizing;
+
+use admission::{Admission, Refusal};
+
+/// The SFrame cipher suite of every client's media: AES_128_GCM_SHA256_128 (0x0004).
+pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
+
+/// What the caller is to do next, drained with [`Participant::poll_output`] in order.
+#[derive(Debug)]
+pub enum Output {
+    /// Send this message to the server.
+    Send(ClientMessage),
+    /// The group is at a new epoch (or we just entered it): install its media secret in the
+    /// frame layer, show its roster and security code.
+    Epoch(Box<Epoch>),
+    /// A commit removed us from the group: no further keys.
+    Removed,
+    /// A member joined or left the encrypted group.
+    Notice(Notice),
+    /// Something the user must know about the group's security (a device the server wanted
+    /// added that nobody admitted, a member added without admission).
+    Warning(String),
+    /// A message could not be handled; nothing changed because of it.
+    Error(String),
+    /// An application message from a member.
+    Application(ReceivedApplication),
+}
+
+/// A new epoch of the group.
+#[derive(Debug)]
+pub struct Epoch {
+    /// The epoch number.
+    pub epoch: u64,
+    /// Our leaf: our SFrame sender index.
+    pub own_leaf: u32,
+    /// The members, from the MLS tree (not from the server).
+    pub roster: Vec<RosterMember>,
+    /// What people compare aloud.
+    pub security_code: SecurityCode,
+    /// The epoch's SFrame base key for [`MEDIA_SUITE`]; hand it to the frame layer and drop it.
+    pub media_secret: Zeroizing<Vec<u8>>,
+    /// How the group changed, or `None` when we just created or joined it: the frame layer
+    /// then starts a new keyring, since a new group's epochs count afresh.
+    pub change: Option<EpochChange>,
+}
+
+/// A change of the group's membership, for every screen to announce.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The member joined the encrypted group.
+    Joined(RosterMember),
+    /// The member left it, or was removed.
+    Left(RosterMember),
+}
+
+/// An application message from a member.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReceivedApplication {
+    /// The sender's leaf.
+    pub sender: u32,
+    /// Its kind, as the sender bound it (`None`: a kind Sealroom does not know).
+    pub kind: Option<ApplicationKind>,
+    /// The decrypted bytes.
+    pub data: Vec<u8>,
+}
+
+/// Why a command of the user's could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The participant is not in the lobby, or its device key has not arrived yet.
+    #[error("cannot admit {0}: not in the lobby, or its device key has not arrived yet")]
+    UnknownWaiter(ParticipantId),
+    /// We are not in a group yet (or any more).
+    #[error("not in the encrypted group")]
+    NoGroup,
+    /// MLS refused.
+    #[error("MLS: {0}")]
+    Group(#[from] GroupError),
+}
+
+/// One participant's side of a meeting: its device, its group, and the rules.
+pub struct Participant {
+    device: Device,
+    external_sender: ExternalSenderKey,
+    group: Option<GroupSession>,
+    /// A self-update was asked for and has not landed yet.
+    wants_update: bool,
+    /// The server proposed removals that no commit has carried out yet.
+    removals_pending: bool,
+    admission: Admission,
+    /// Everyone ever seen at a leaf, so frames from a member who left still get a name.
+    names_by_leaf: BTreeMap<u32, String>,
+    outputs: VecDeque<Output>,
+}
+
+impl Participant {
+    /// A participant signing with `identity`, before the server has let it in.
+    pub fn new(identity: DeviceIdentity) -> Self {
+        Self {
+            device: Device::new(identity),
+            external_sender: ExternalSenderKey(Vec::new()),
+            group: None,
+            wants_update: false,
+            removals_pending: false,
+            admission: Admission::default(),
+            names_by_leaf: BTreeMap::new(),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Our device key's fingerprint, as rosters and the lobby show it.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.device.identity().fingerprint()
+    }
+
+    /// Whether we are a member of the group.
+    pub fn is_member(&self) -> bool {
+        self.group.as_ref().is_some_and(|g| !g.is_removed())
+    }
+
+    /// The name last seen at a leaf (members who left keep theirs).
+    pub fn name_at_leaf(&self, leaf: u32) -> Option<&str> {
+        self.names_by_leaf.get(&leaf).map(String::as_str)
+    }
+
+    /// Members of the encrypted group whom the server does not list as participants: a ghost
+    /// the server hides, for every screen to flag.
+    pub fn unlisted_members(&self) -> Vec<RosterMember> {
+        let Some(group) = self.group.as_ref().filter(|g| !g.is_removed()) else {
+            return Vec::new();
+        };
+        let own_leaf = group.own_leaf_index();
+        let listed = |m: &RosterMember| {
+            let fingerprint = m.fingerprint.to_string();
+            self.admission
+                .participants
+                .iter()
+                .any(|p| p.fingerprint.as_deref() == Some(fingerprint.as_str()))
+        };
+        group
+            .roster()
+            .into_iter()
+            .filter(|m| m.leaf_index != own_leaf && !listed(m))
+            .collect()
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Takes a message from the server. Every message goes here: the lobby rules read the
+    /// room's settings, the participant list and the lobby too.
+    pub fn handle_message(&mut self, message: &ServerMessage) {
+        match message {
+            ServerMessage::Joined {
+                external_sender,
+                group,
+                ..
+            } => {
+                self.external_sender = ExternalSenderKey(external_sender.0.clone());
+                self.on_joined(*group);
+            }
+            ServerMessage::Welcome { welcome } => self.on_welcome(welcome),
+            ServerMessage::Commit { commit, .. } => self.on_commit(commit),
+            ServerMessage::CommitAccepted { .. } => self.on_commit_accepted(),
+            ServerMessage::CommitRejected { epoch, code } => self.on_commit_rejected(*epoch, *code),
+            ServerMessage::Proposal { proposal } => self.on_proposal(proposal),
+            ServerMessage::CommitRequested { key_packages } => {
+                self.on_commit_requested(key_packages)
+            }
+            ServerMessage::Application { message } => self.on_application(message),
+            ServerMessage::Participants { participants } => {
+                self.admission.participants = participants.clone();
+            }
+            ServerMessage::Lobby { waiting } => self.admission.waiting = waiting.clone(),
+            ServerMessage::RoomSettings { lobby, .. } => self.admission.lobby_room = *lobby,
+            _ => {}
+        }
+    }
+
+    /// Our user admits a participant from the lobby: the server is told, and our client will
+    /// add that device (and no other for it) when asked to commit.
+    pub fn admit(&mut self, participant_id: &ParticipantId) -> Result<(), CommandError> {
+        if self.admission.admit(participant_id).is_none() {
+            return Err(CommandError::UnknownWaiter(participant_id.clone()));
+        }
+        self.send(ClientMessage::Admit {
+            participant_id: participant_id.clone(),
+        });
+        Ok(())
+    }
+
+    /// Commits a self-update (post-compromise security); tried again on the new epoch if
+    /// another commit wins.
+    pub fn self_update(&mut self) {
+        self.wants_update = true;
+        self.commit(&[]);
+    }
+
+    /// Encrypts `data` for the group, marked as `kind` (the server refuses a kind our role may
+    /// not send).
+    pub fn send_application(
+        &mut self,
+        kind: ApplicationKind,
+        data: &[u8],
+    ) -> Result<(), CommandError> {
+        let group = self.group.as_mut().ok_or(CommandError::NoGroup)?;
+        let message = group.encrypt_application(kind.label(), data)?;
+        self.send(ClientMessage::Application {
+            message: Bytes(message),
+        });
+        Ok(())
+    }
+
+    fn on_joined(&mut self, action: GroupAction) {
+        self.group = None;
+        self.wants_update = false;
+        self.removals_pending = false;
+        match action {
+            GroupAction::CreateGroup => self.create_group(),
+            // A key package, then a Welcome (or, from the lobby, a denial).
+            GroupAction::AwaitWelcome
+            | GroupAction::WaitInLobby
+            | GroupAction::WaitForModerator => match self.device.key_package() {
+                Ok(key_package) => self.send(ClientMessage::KeyPackage {
+                    key_package: Bytes(key_package),
+                }),
+                Err(e) => self.error(format!("key package: {e}")),
+            },
+        }
+    }
+
+    fn create_group(&mut self) {
+        let created = self
+            .device
+            .create_group(std::slice::from_ref(&self.external_sender))
+            .and_then(|group| Ok((group.group_info()?, group)));
+        match created {
+            Ok((group_info, group)) => {
+                self.group = Some(group);
+                self.epoch_changed(None);
+                self.send(ClientMessage::GroupCreated {
+                    group_info: Bytes(group_info),
+                });
+            }
+            Err(e) => self.error(format!("create group: {e}")),
+        }
+    }
+
+    /// Joins the group a Welcome brings us into, if it lists the server as its one external
+    /// sender (else the server could not remove departed members, who would keep every key).
+    fn on_welcome(&mut self, welcome: &Bytes) {
+        let joined = self.device.join_group(welcome.as_ref()).and_then(|group| {
+            group.check_external_sender(&self.external_sender)?;
+            Ok(group)
+        });
+        match joined {
+            Ok(group) => {
+                self.group = Some(group);
+                self.epoch_changed(None);
+            }
+            Err(GroupError::ExternalSenderMismatch) => self.warning(
+                "We were invited into an encrypted group that does not let the server remove \
+                 departed members. We did not join it."
+                    .into(),
+            ),
+            Err(e) => self.error(format!("welcome: {e}")),
+        }
+    }
+
+    fn on_commit(&mut self, commit: &Bytes) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        // Another commit won the epoch: ours, if any, is void.
+        if group.has_pending_commit() {
+            let _ = group.discard_pending_commit();
+        }
+        match group.process_relayed(Relayed::Commit, commit.as_ref()) {
+            Ok(Incoming::Commit(change)) => {
+                let removed_us = change.removed_us;
+                self.epoch_changed(Some(change));
+                if !removed_us && self.wants_update {
+                    self.commit(&[]);
+                }
+            }
+            Ok(_) => self.error("commit: not a commit".into()),
+            Err(e) => self.error(format!("commit: {e}")),
+        }
+    }
+
+    fn on_commit_accepted(&mut self) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        if !group.has_pending_commit() {
+            return;
+        }
+        match group.merge_pending_commit() {
+            Ok(change) => {
+                self.wants_update = false;
+                self.epoch_changed(Some(change));
+            }
+            Err(e) => self.error(format!("merge: {e}")),
+        }
+    }
+
+    fn on_commit_rejected(&mut self, server_epoch: u64, code: ErrorCode) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        // A rejection can be stale: if we already moved to the server's epoch and committed
+        // again there, that newer commit is still in play.
+        let stale = code == ErrorCode::WrongEpoch && group.epoch() >= server_epoch;
+        if group.has_pending_commit() && !stale {
+            let _ = group.discard_pending_commit();
+        }
+        // The winner arrives (or arrived) as a Commit; the server asks again for pending joins,
+        // and a wanted self-update is tried again once we are on its epoch.
+        if self.wants_update && group.epoch() >= server_epoch && !group.has_pending_commit() {
+            self.commit(&[]);
+        }
+    }
+
+    fn on_proposal(&mut self, proposal: &Bytes) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        match group.process_relayed(Relayed::Proposal, proposal.as_ref()) {
+            // The server may only propose removals; the MLS rules keep any other proposal out
+            // of every commit, and the user is told someone tried.
+            Ok(Incoming::Proposal {
+                sender: ProposalSender::ExternalSender(_),
+                change: ProposedChange::Add { credential_name },
+            }) => self.warning(format!(
+                "The server tried to add {credential_name:?} to the encrypted group. It was refused."
+            )),
+            Ok(Incoming::Proposal {
+                change: ProposedChange::Remove { .. },
+                ..
+            }) => self.removals_pending = true,
+            Ok(Incoming::Proposal { .. }) => {}
+            Ok(_) => self.error("proposal: not a proposal".into()),
+            Err(e) => self.error(format!("proposal: {e}")),
+        }
+    }
+
+    fn on_commit_requested(&mut self, key_packages: &[Bytes]) {
+        let (admissible, refusals) = self.admission.admissible(key_packages);
+        for refusal in refusals {
+            match refusal {
+                Refusal::NotAdmitted(fingerprint) => self.warning(format!(
+                    "The server asked us to add a device we did not admit (key {fingerprint}). It was refused."
+                )),
+                Refusal::Unreadable(e) => {
+                    self.error(format!("commit_requested: an unreadable key package was left out: {e}"))
+                }
+            }
+        }
+        // Nobody we may add: pending removals still get committed; otherwise a commit now would
+        // only be asked for again.
+        let all_refused = admissible.is_empty() && !key_packages.is_empty();
+        if all_refused && !self.removals_pending && !self.wants_update {
+            return;
+        }
+        let admissible: Vec<Vec<u8>> = admissible.into_iter().map(<[u8]>::to_vec).collect();
+        let refs: Vec<&[u8]> = admissible.iter().map(Vec::as_slice).collect();
+        self.commit(&refs);
+    }
+
+    fn on_application(&mut self, message: &Bytes) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        match group.process_relayed(Relayed::Application, message.as_ref()) {
+            Ok(Incoming::Application {
+                sender,
+                data,
+                authenticated_data,
+            }) => self
+                .outputs
+                .push_back(Output::Application(ReceivedApplication {
+                    sender,
+                    kind: ApplicationKind::from_label(&authenticated_data),
+                    data,
+                })),
+            Ok(_) => self.error("application message: not an application message".into()),
+            Err(e) => self.error(format!("application message: {e}")),
+        }
+    }
+
+    fn commit(&mut self, key_packages: &[&[u8]]) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        if group.has_pending_commit() || group.is_removed() {
+            return;
+        }
+        match group.commit(key_packages, &[]) {
+            Ok(outgoing) => self.send(ClientMessage::Commit {
+                epoch: outgoing.epoch,
+                commit: Bytes(outgoing.commit),
+                welcome: outgoing.welcome.map(Bytes),
+            }),
+            Err(e) => self.error(format!("commit: {e}")),
+        }
+    }
+
+    /// A new epoch: its warnings and notices first, then its keys, roster and code.
+    fn epoch_changed(&mut self, change: Option<EpochChange>) {
+        // Proposals do not outlive their epoch; the server proposes again what is still due.
+        self.removals_pending = false;
+        let Some(group) = self.group.as_ref() else {
+            return;
+        };
+        if group.is_removed() {
+            self.outputs.push_back(Output::Removed);
+            return;
+        }
+        if let Some(change) = &change {
+            self.announce(change);
+        }
+        match self.epoch_state(change) {
+            Ok(epoch) => self.outputs.push_back(Output::Epoch(Box::new(epoch))),
+            Err(e) => self.error(format!("epoch: {e}")),
+        }
+    }
+
+    /// Flags members added without admission, then announces every addition and removal.
+    fn announce(&mut self, change: &EpochChange) {
+        let roster = self
+            .group
+            .as_ref()
+            .map(GroupSession::roster)
+            .unwrap_or_default();
+        let committer = roster.iter().find(|m| m.leaf_index == change.committer);
+        let unadmitted = self.admission.unadmitted(change, committer);
+        if !unadmitted.is_empty() {
+            let names: Vec<&str> = unadmitted
+                .iter()
+                .map(|m| m.credential_name.as_str())
+                .collect();
+            let by = committer.map_or("someone", |c| c.credential_name.as_str());
+            let warning = format!(
+                "{names:?} joined the encrypted group without a moderator's admission (added by {by:?}, who is not a moderator)."
+            );
+            self.warning(warning);
+        }
+        let notices = change
+            .added
+            .iter()
+            .cloned()
+            .map(Notice::Joined)
+            .chain(change.removed.iter().cloned().map(Notice::Left));
+        self.outputs.extend(notices.map(Output::Notice));
+    }
+
+    fn epoch_state(&mut self, change: Option<EpochChange>) -> Result<Epoch, GroupError> {
+        let group = self.group.as_ref().ok_or(GroupError::Removed)?;
+        let roster = group.roster();
+        for member in &roster {
+            self.names_by_leaf
+                .insert(member.leaf_index, member.credential_name.clone());
+        }
+        Ok(Epoch {
+            epoch: group.epoch(),
+            own_leaf: group.own_leaf_index(),
+            security_code: group.security_code()?,
+            media_secret: group.sframe_epoch_secret(MEDIA_SUITE)?,
+            roster,
+            change,
+        })
+    }
+
+    fn send(&mut self, message: ClientMessage) {
+        self.outputs.push_back(Output::Send(message));
+    }
+
+    fn warning(&mut self, text: String) {
+        self.outputs.push_back(Output::Warning(text));
+    }
+
+    fn error(&mut self, text: String) {
+        self.outputs.push_back(Output::Error(text));
+    }
+}

@@ -1,0 +1,198 @@
+//! The client core driven without sockets: honest meetings, and a server that tries to get a
+//! member in or to desync the group, played by the test.
+
+mod support;
+
+use sealroom_e2ee::{Device, DeviceIdentity};
+use sealroom_participant::Notice;
+use sealroom_protocol::{Bytes, ClientMessage, GroupAction, Role, ServerMessage};
+use support::{DeliveryService, Member, list, settings};
+
+/// Alice founds the group; Bob, then Carol, join through commits of Alice's.
+fn meeting_of_three() -> (DeliveryService, Vec<Member>) {
+    let mut ds = DeliveryService::new();
+    let mut members = vec![Member::new("p1", "alice")];
+    ds.found(&mut members[0]);
+    for (id, name) in [("p2", "bob"), ("p3", "carol")] {
+        let mut joiner = Member::new(id, name);
+        let key_package = ds.key_package(&mut joiner, GroupAction::AwaitWelcome);
+        assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut joiner]));
+        members.push(joiner);
+    }
+    (ds, members)
+}
+
+fn joined_names(member: &Member) -> Vec<String> {
+    member
+        .screen
+        .notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::Joined(m) => Some(m.credential_name.clone()),
+            Notice::Left(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn members_who_join_are_announced_on_every_screen_with_their_keys() {
+    let (_, members) = meeting_of_three();
+    let code = members[0].screen.code();
+    for member in &members {
+        assert_eq!(
+            member.screen.code(),
+            code,
+            "{} shares the code",
+            member.name
+        );
+        assert_eq!(member.screen.roster_names(), ["alice", "bob", "carol"]);
+        assert!(
+            member.screen.warnings.is_empty(),
+            "{:?}",
+            member.screen.warnings
+        );
+        assert!(
+            member.screen.errors.is_empty(),
+            "{:?}",
+            member.screen.errors
+        );
+    }
+    assert_eq!(joined_names(&members[0]), ["bob", "carol"]);
+    assert_eq!(joined_names(&members[1]), ["carol"]);
+    assert!(
+        joined_names(&members[2]).is_empty(),
+        "Carol saw no one join after her"
+    );
+    let Notice::Joined(carol) = &members[1].screen.notices[0] else {
+        panic!("a join");
+    };
+    assert_eq!(carol.fingerprint, members[2].core.fingerprint());
+}
+
+#[test]
+fn a_ghost_the_server_gets_committed_in_an_open_room_is_announced_and_flagged_as_unlisted() {
+    let (mut ds, mut members) = meeting_of_three();
+    list(&mut members, &[Role::Moderator, Role::Guest, Role::Guest]);
+    // The attack: the server asks Alice to add a key package of its own, and lists nobody new.
+    let mut ghost = Member::new("ghost", "ghost");
+    let key_package = ds.key_package(&mut ghost, GroupAction::AwaitWelcome);
+    assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut ghost]));
+    for member in &members {
+        assert_eq!(
+            joined_names(member).last().map(String::as_str),
+            Some("ghost")
+        );
+        let unlisted = member.core.unlisted_members();
+        assert_eq!(unlisted.len(), 1, "{} flags the ghost", member.name);
+        assert_eq!(unlisted[0].fingerprint, ghost.core.fingerprint());
+    }
+}
+
+#[test]
+fn in_a_lobby_room_a_device_nobody_admitted_is_refused_and_said_once() {
+    let (mut ds, mut members) = meeting_of_three();
+    list(&mut members, &[Role::Moderator, Role::Guest, Role::Guest]);
+    settings(&mut members, true);
+    let mut knocker = Member::new("p4", "dana");
+    let key_package = ds.key_package(&mut knocker, GroupAction::WaitInLobby);
+    for _ in 0..2 {
+        let committed = ds.request_commit(
+            0,
+            vec![key_package.clone()],
+            &mut members,
+            &mut [&mut knocker],
+        );
+        assert!(!committed, "nobody admitted Dana: no commit");
+    }
+    assert_eq!(members[0].screen.warnings.len(), 1, "said once per device");
+    assert!(members[0].screen.warnings[0].contains("did not admit"));
+
+    // Alice admits Dana from the lobby: her client adds exactly that device.
+    let mut waiting = knocker.info(Role::Guest);
+    waiting.id = "p4".into();
+    members[0].hear(&ServerMessage::Lobby {
+        waiting: vec![waiting],
+    });
+    members[0].core.admit(&"p4".to_owned()).unwrap();
+    members[0].drain();
+    assert_eq!(
+        members[0].take(|m| match m {
+            ClientMessage::Admit { participant_id } => Some(participant_id.clone()),
+            _ => None,
+        }),
+        Some("p4".to_owned())
+    );
+    assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut knocker]));
+    assert_eq!(
+        knocker.screen.roster_names(),
+        ["alice", "bob", "carol", "dana"]
+    );
+    assert!(members.iter().all(|m| m.screen.warnings.len() <= 1));
+}
+
+#[test]
+fn a_commit_relayed_as_an_application_message_is_refused_and_changes_nothing() {
+    let (mut ds, mut members) = meeting_of_three();
+    // Bob commits a self-update; the server hands it to Alice as an application message.
+    members[1].core.self_update();
+    members[1].drain();
+    let commit = members[1]
+        .take(|m| match m {
+            ClientMessage::Commit { commit, .. } => Some(commit.clone()),
+            _ => None,
+        })
+        .expect("Bob's commit");
+    let before = (members[0].screen.epochs.len(), members[0].screen.code());
+    members[0].hear(&ServerMessage::Application {
+        message: commit.clone(),
+    });
+    assert_eq!(
+        (members[0].screen.epochs.len(), members[0].screen.code()),
+        before
+    );
+    assert_eq!(
+        members[0].screen.errors.len(),
+        1,
+        "{:?}",
+        members[0].screen.errors
+    );
+
+    // The group did not move under Alice: the same commit, sequenced as a commit, still
+    // applies, and Alice and Bob agree on the new epoch.
+    let epoch = match ds.group.as_mut().unwrap().process(commit.as_ref()).unwrap() {
+        sealroom_e2ee::ObservedMessage::Commit { epoch } => epoch,
+        other => panic!("not a commit: {other:?}"),
+    };
+    members[1].hear(&ServerMessage::CommitAccepted { epoch });
+    members[0].hear(&ServerMessage::Commit { commit, epoch });
+    assert_eq!(
+        members[0].screen.errors.len(),
+        1,
+        "{:?}",
+        members[0].screen.errors
+    );
+    assert_eq!(members[0].screen.epoch().epoch, epoch);
+    assert_eq!(members[0].screen.code(), members[1].screen.code());
+}
+
+#[test]
+fn a_welcome_into_a_group_the_server_cannot_remove_members_from_is_refused() {
+    let ds = DeliveryService::new();
+    let mut joiner = Member::new("p2", "bob");
+    let key_package = ds.key_package(&mut joiner, GroupAction::AwaitWelcome);
+    // A rogue founder's group lists no external sender: departed members would stay in it.
+    let rogue = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let mut group = rogue.create_group(&[]).unwrap();
+    let outgoing = group.commit(&[key_package.as_ref()], &[]).unwrap();
+    joiner.hear(&ServerMessage::Welcome {
+        welcome: Bytes(outgoing.welcome.unwrap()),
+    });
+    assert!(!joiner.core.is_member());
+    assert!(joiner.screen.epochs.is_empty(), "no keys from that group");
+    assert_eq!(
+        joiner.screen.warnings.len(),
+        1,
+        "{:?}",
+        joiner.screen.errors
+    );
+}

@@ -1,0 +1,186 @@
+//! `Participant`: the meeting's MLS side for the page — the same sans-IO core the native client
+//! runs ([`sealroom_participant::Participant`]). The page passes every server message in and
+//! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
+
+use sealroom_e2ee::DeviceIdentity;
+use sealroom_participant::{Epoch, Notice, Output};
+use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
+use wasm_bindgen::prelude::*;
+
+use crate::{
+    error::{INVALID_ARGUMENT, group_error, js_error},
+    group::{epoch_change, roster_member},
+    js_object::{JsObject, array, bytes},
+};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** What the page is to do next, in order. `send`: a client message (the page numbers and sends
+ *  it). `epoch`: hand `baseKey` to the frame worker (transferred) and show the roster and code.
+ *  `notice`: a member joined or left the encrypted group. `warning`: a security problem for the
+ *  user. `error`: a message that could not be handled. */
+export type ParticipantOutput =
+  | { kind: 'send', message: any }
+  | { kind: 'epoch', epoch: bigint, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null }
+  | { kind: 'removed' }
+  | { kind: 'notice', change: 'joined' | 'left', member: RosterMember }
+  | { kind: 'warning', text: string }
+  | { kind: 'error', text: string }
+  | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array };
+"#;
+
+/// One participant's side of a meeting: its device, its group, and the rules.
+#[wasm_bindgen]
+pub struct Participant {
+    core: sealroom_participant::Participant,
+}
+
+#[wasm_bindgen]
+impl Participant {
+    /// A participant with a fresh Ed25519 device key for the credential `name`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str) -> Result<Participant, JsValue> {
+        let identity = DeviceIdentity::generate(name).map_err(group_error)?;
+        Ok(Self {
+            core: sealroom_participant::Participant::new(identity),
+        })
+    }
+
+    /// Our device key's fingerprint, as rosters and the lobby show it.
+    pub fn fingerprint(&self) -> String {
+        self.core.fingerprint().to_string()
+    }
+
+    /// Whether we are a member of the encrypted group.
+    #[wasm_bindgen(js_name = isMember)]
+    pub fn is_member(&self) -> bool {
+        self.core.is_member()
+    }
+
+    /// The name last seen at a leaf, for frames from members who already left.
+    #[wasm_bindgen(js_name = nameAtLeaf)]
+    pub fn name_at_leaf(&self, leaf: u32) -> Option<String> {
+        self.core.name_at_leaf(leaf).map(str::to_owned)
+    }
+
+    /// Members of the encrypted group whom the server does not list: ghosts to flag.
+    #[wasm_bindgen(js_name = unlistedMembers, unchecked_return_type = "RosterMember[]")]
+    pub fn unlisted_members(&self) -> JsValue {
+        array(self.core.unlisted_members().iter().map(roster_member)).into()
+    }
+
+    /// Takes a server message, as the JSON text the server sent (strictly decoded).
+    #[wasm_bindgen(js_name = handleMessage)]
+    pub fn handle_message(&mut self, text: &str) -> Result<(), JsValue> {
+        let message: ServerMessage = decode(text).map_err(|e| js_error(INVALID_ARGUMENT, e))?;
+        self.core.handle_message(&message);
+        Ok(())
+    }
+
+    /// Our user admits the participant from the lobby.
+    pub fn admit(
+        &mut self,
+        #[wasm_bindgen(js_name = participantId)] participant_id: &str,
+    ) -> Result<(), JsValue> {
+        self.core
+            .admit(&participant_id.to_owned())
+            .map_err(|e| js_error("unknown_waiter", e))
+    }
+
+    /// Commits a self-update (post-compromise security).
+    #[wasm_bindgen(js_name = selfUpdate)]
+    pub fn self_update(&mut self) {
+        self.core.self_update();
+    }
+
+    /// Encrypts `data` for the group as an application message of `kind` (`chat`, `file`, …).
+    #[wasm_bindgen(js_name = sendApplication)]
+    pub fn send_application(&mut self, kind: &str, data: &[u8]) -> Result<(), JsValue> {
+        let kind = ApplicationKind::from_label(format!("sealroom/{kind}").as_bytes())
+            .ok_or_else(|| js_error(INVALID_ARGUMENT, format!("no application kind {kind:?}")))?;
+        self.core
+            .send_application(kind, data)
+            .map_err(|e| js_error("not_sent", e))
+    }
+
+    /// The next thing to do, or `undefined`.
+    #[wasm_bindgen(js_name = pollOutput, unchecked_return_type = "ParticipantOutput | undefined")]
+    pub fn poll_output(&mut self) -> JsValue {
+        self.core.poll_output().map_or(JsValue::UNDEFINED, output)
+    }
+}
+
+fn output(output: Output) -> JsValue {
+    let kind = |kind: &str| JsObject::new().with("kind", kind);
+    match output {
+        Output::Send(message) => kind("send")
+            .with("message", client_message(&message))
+            .build(),
+        Output::Epoch(epoch) => epoch_output(*epoch),
+        Output::Removed => kind("removed").build(),
+        Output::Notice(Notice::Joined(member)) => kind("notice")
+            .with("change", "joined")
+            .with("member", roster_member(&member))
+            .build(),
+        Output::Notice(Notice::Left(member)) => kind("notice")
+            .with("change", "left")
+            .with("member", roster_member(&member))
+            .build(),
+        Output::Warning(text) => kind("warning").with("text", text).build(),
+        Output::Error(text) => kind("error").with("text", text).build(),
+        Output::Application(received) => kind("application")
+            .with("sender", received.sender)
+            .with(
+                "applicationKind",
+                received
+                    .kind
+                    .map_or(JsValue::NULL, |k| application_kind_name(k).into()),
+            )
+            .with("data", bytes(&received.data))
+            .build(),
+    }
+}
+
+/// A client message as the plain object `JSON.parse` makes of its protocol JSON.
+fn client_message(message: &ClientMessage) -> JsValue {
+    // Protocol messages always serialize (`sealroom_protocol::encode` relies on it too), and
+    // serde_json's output always parses.
+    let json = serde_json::to_string(message).unwrap_or_else(|e| unreachable!("{e}"));
+    js_sys::JSON::parse(&json).unwrap_or_else(|_| unreachable!("serde_json writes JSON"))
+}
+
+fn epoch_output(epoch: Epoch) -> JsValue {
+    let code = JsObject::new()
+        .with("digits", epoch.security_code.digits())
+        .with(
+            "words",
+            array(
+                epoch
+                    .security_code
+                    .words()
+                    .iter()
+                    .map(|w| JsValue::from_str(w)),
+            ),
+        )
+        .build();
+    JsObject::new()
+        .with("kind", "epoch")
+        .with("epoch", epoch.epoch)
+        .with("ownLeaf", epoch.own_leaf)
+        .with("roster", array(epoch.roster.iter().map(roster_member)))
+        .with("code", code)
+        // Copied straight into a JS array: the wasm-side copy is zeroized when `epoch` drops.
+        .with("baseKey", bytes(&epoch.media_secret))
+        .with(
+            "change",
+            epoch.change.as_ref().map_or(JsValue::NULL, epoch_change),
+        )
+        .build()
+}
+
+/// The kind's name as the page calls it: its label without the `sealroom/` prefix.
+fn application_kind_name(kind: ApplicationKind) -> String {
+    String::from_utf8_lossy(kind.label())
+        .trim_start_matches("sealroom/")
+        .to_owned()
+}
