@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const dist = join(root, 'dist');
+const dist = process.env.SEALROOM_WEB_DIST ?? join(root, 'dist');
 const wasm = join(root, 'pkg', 'sealroom_wasm_bg.wasm');
 if (!existsSync(wasm)) {
   console.error(`build: ${wasm} is missing; run \`cargo run --release --locked -p sealroom-web-build\` first`);
@@ -24,9 +24,11 @@ const common = {
   minify: process.env.SEALROOM_WEB_MINIFY !== '0',
   logLevel: 'warning',
   tsconfig: join(root, 'tsconfig.json'),
+  // The tests' handle on the meeting (`window.sealroomDebug`) exists only in a test build.
+  define: { SEALROOM_TEST_HOOKS: process.env.SEALROOM_TEST_HOOKS === '1' ? 'true' : 'false' },
 };
 await build({ ...common, entryPoints: [join(root, 'src/main.ts')], outfile: join(dist, 'app.js') });
 await build({ ...common, entryPoints: [join(root, 'src/e2ee/worker.ts')], outfile: join(dist, 'e2ee-worker.js') });
 for (const file of ['index.html', 'styles.css']) copyFileSync(join(root, 'static', file), join(dist, file));
 copyFileSync(wasm, join(dist, 'sealroom_wasm_bg.wasm'));
-console.log('build: web/dist ready');
+console.log(`build: ${dist} ready`);

@@ -141,6 +141,10 @@ impl MediaWorld {
             .sfu
             .add_participant(self.now, ROOM, name, &offer.to_sdp_string())
             .map_err(|e| e.to_string())?;
+        // A member of the room's group, as the server would let it receive.
+        self.sfu
+            .set_receives_media(name, true)
+            .map_err(|e| e.to_string())?;
         let answer = SdpAnswer::from_sdp_string(&answer).map_err(|e| e.to_string())?;
         rtc.sdp_api()
             .accept_answer(pending, answer)

@@ -3,7 +3,8 @@
 // screen in a fresh browser context, clicks `join-button`, and we read when its E2EE worker
 // decrypted its first frame from the other (`firstDecryptedAtMs`, Unix ms, from the worker's
 // stats through `window.sealroomDebug`), then it leaves. Not part of the test suite.
-// Run: npm --prefix web run bench:join   (JOINS=20; SEALROOM_BIN=... to pick the server binary)
+// Run: npm --prefix web run bench:join   (JOINS=20; SEALROOM_BIN=... to pick the server binary),
+// after a test build of the page (`SEALROOM_TEST_HOOKS=1 scripts/build-web`), whose handle it reads.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';

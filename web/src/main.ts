@@ -1,9 +1,10 @@
 // Entry point: loads the e2ee core (wasm) and routes: `/` is the home page, `/<room-name>` the
-// pre-join screen and then the meeting; `/<room-name>#host=<key>` (a host link) joins with the
-// room's moderator key.
+// pre-join screen and then the meeting; `/<room-name>#k=<secret>` (a room link) joins with the
+// link's secret, which the fragment keeps from the server; `/<room-name>#host=<key>` (a host
+// link) joins with the room's moderator key.
 
 import init from 'sealroom-wasm';
-import { isModeratorKey, isValidRoomName } from './protocol';
+import { isModeratorKey, isValidRoomName, linkSecretIn } from './protocol';
 import { renderHome } from './ui/home';
 import { renderPrejoin } from './ui/prejoin';
 import { renderMeeting } from './ui/meeting-view';
@@ -53,7 +54,9 @@ async function route(): Promise<void> {
     return;
   }
   const meeting = await renderPrejoin(root, name, { hostLink: hostLink === 'malformed' ? 'malformed' : hostKey ? 'valid' : null }, async (choice) => {
-    const meeting = new Meeting(name, choice.displayName, { audio: choice.audio, video: choice.video }, choice.password, hostKey);
+    // Read at joining: the address keeps the room link's secret, for a reload and for copying.
+    const linkSecret = linkSecretIn(location.hash.slice(1));
+    const meeting = new Meeting(name, choice.displayName, { audio: choice.audio, video: choice.video }, choice.password, hostKey, linkSecret);
     if (choice.audio) choice.audio.enabled = !choice.micMuted;
     meeting.micMuted = choice.micMuted || !choice.audio;
     meeting.cameraOff = choice.cameraOff || !choice.video;

@@ -1,6 +1,6 @@
 // The one RTCPeerConnection to the SFU. Three send-only transceivers are created up front (audio,
 // camera, screen), each with its SFrame transform set at once: a transform set after SDP was
-// applied is silently ignored by Chromium (DESIGN §8), which would send media unprotected. The
+// applied is silently ignored by Chromium (seen in its tests), which would send media unprotected. The
 // SFU offers other participants' tracks later; their receive transforms are set in `ontrack`,
 // while the offer is being applied and before our answer exists.
 

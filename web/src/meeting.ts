@@ -60,8 +60,13 @@ export interface WorkerStats {
 
 export interface RemoteParticipant {
   id: string;
-  /** The name the server claims; the MLS roster decides what is shown as verified truth. */
+  /** The name in the MLS roster for the key the server pairs with this participant, or the
+   *  server's display name while that key is in no roster. */
   name: string;
+  /** The key fingerprint the server pairs with this participant (its word). */
+  fingerprint: string | null;
+  /** The roster member with that key: the only leaf this participant's tracks show frames of. */
+  member: RosterMember | null;
   tracks: Partial<Record<TrackRole, { mid: string; track: MediaStreamTrack }>>;
   cameraLive: boolean;
   screenLive: boolean;
@@ -188,6 +193,8 @@ export class Meeting {
   private admitted = false;
   private admission: ((refusal: JoinRefusal | null) => void) | null = null;
   private pendingPassword: { password: string | null; done: (error: string | null) => void } | null = null;
+  /** The leaf last told to the worker per receiving mid. */
+  private readonly expectedSenders = new Map<string, number | null>();
   /** Our SDP offer waits until we are let in from the lobby. */
   private offerPending = false;
   /** The join in flight carries a moderator key. */
@@ -196,8 +203,9 @@ export class Meeting {
   private keyRefused = false;
 
   /** `password` is sent with every join, reconnects included. `hostKey`: the moderator key of
-   *  a host link, sent with the first join. */
-  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null) {
+   *  a host link, sent with the first join. `linkSecret`: the room link's secret, if we came with
+   *  the link (our MLS core proves it, or founds the link's group). */
+  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null, private readonly linkSecret: string | null = null) {
     this.micMuted = !local.audio;
     this.cameraOff = !local.video;
   }
@@ -334,12 +342,14 @@ export class Meeting {
     else this.fail('Your sign-in expired, so you are signed out now. Rejoin as a guest, or sign in again on the home page.');
   }
 
-  /** The server sends every joiner its TURN relays (an empty list if it has none) right after
-   *  the resume token, and a PeerConnection takes its ICE servers only when it is made
-   *  (gathering starts with our offer): the first one waits for them. */
+  /** The server sends a participant its short-lived TURN relays (an empty list if it has none)
+   *  once it is let into the meeting. The first PeerConnection waits for them (a second at
+   *  most); one made meanwhile, in the lobby, takes them before its first offer gathers. */
   private relaysArrived(servers: RTCIceServer[]): void {
     this.iceServers = servers;
     this.relaysKnown = true;
+    const pc = this.link?.pc;
+    if (pc) pc.setConfiguration({ ...pc.getConfiguration(), iceServers: servers });
     this.wakePeerSetup();
   }
 
@@ -596,6 +606,7 @@ export class Meeting {
     this.pendingPassword?.done('The connection dropped before the server answered. Try again.');
     this.pendingPassword = null;
     this.remotes.clear();
+    this.expectedSenders.clear();
     this.serverParticipants = [];
     this.lobby = [];
     this.lastFrames.clear();
@@ -723,7 +734,7 @@ export class Meeting {
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;
 
-    this.session = new MlsSession(this.displayName, {
+    this.session = new MlsSession(this.displayName, this.linkSecret, {
       epoch: (state, baseKey) => this.onEpoch(state, baseKey),
       removed: () => {
         this.removed = true;
@@ -838,6 +849,7 @@ export class Meeting {
   private onEpoch(state: EpochState, baseKey: Uint8Array): void {
     this.epoch = state;
     this.removed = false;
+    this.syncRemotes();
     // Transferred, not copied: the page keeps no copy of the key.
     const fresh = state.change === null;
     this.worker?.postMessage({ type: 'epoch', epoch: state.epoch, baseKey, ownLeaf: state.ownLeaf, fresh }, [baseKey.buffer]);
@@ -860,34 +872,49 @@ export class Meeting {
   private onRemoteTrack(remote: RemoteTrack): void {
     const participant = this.remoteFor(remote.participantId);
     participant.tracks[remote.role] = { mid: remote.mid, track: remote.track };
+    this.syncRemotes();
     this.onChange();
   }
 
   private onRemoteTrackGone(remote: RemoteTrack): void {
     const participant = this.remotes.get(remote.participantId);
     if (participant && participant.tracks[remote.role]?.mid === remote.mid) delete participant.tracks[remote.role];
+    this.expectSender(remote.mid, null);
     this.onChange();
   }
 
   private remoteFor(id: string): RemoteParticipant {
     let participant = this.remotes.get(id);
     if (!participant) {
-      const name = this.serverParticipants.find((p) => p.id === id)?.display_name ?? 'Someone';
-      participant = { id, name, tracks: {}, cameraLive: false, screenLive: false, audioLevel: 0 };
+      participant = { id, name: 'Someone', fingerprint: null, member: null, tracks: {}, cameraLive: false, screenLive: false, audioLevel: 0 };
       this.remotes.set(id, participant);
     }
     return participant;
   }
 
-  /** The server's list says who is connected; tiles follow it (the MLS roster says who can decrypt). */
+  /** The server's list says who is connected; tiles follow it, each paired by key fingerprint
+   *  with a roster member, whose name it shows and whose frames alone it shows. */
   private syncRemotes(): void {
     const present = new Set<string>();
     for (const p of this.serverParticipants) {
       if (p.id === this.participantId) continue;
       present.add(p.id);
-      this.remoteFor(p.id).name = p.display_name;
+      const remote = this.remoteFor(p.id);
+      remote.fingerprint = p.fingerprint ?? null;
+      remote.member = this.roster.find((m) => m.fingerprint === remote.fingerprint) ?? null;
+      remote.name = remote.member?.name ?? p.display_name;
     }
     for (const id of [...this.remotes.keys()]) if (!present.has(id)) this.remotes.delete(id);
+    for (const remote of this.remotes.values()) {
+      for (const track of Object.values(remote.tracks)) if (track) this.expectSender(track.mid, remote.member?.leaf ?? null);
+    }
+  }
+
+  /** Tells the worker whose frames the receive transform of `mid` may show (none: `null`). */
+  private expectSender(mid: string, leaf: number | null): void {
+    if (this.expectedSenders.get(mid) === leaf) return;
+    this.expectedSenders.set(mid, leaf);
+    this.worker?.postMessage({ type: 'expect', label: `recv-${mid}`, leaf });
   }
 
   private async pollStats(): Promise<void> {

@@ -179,3 +179,10 @@ export function isValidDisplayName(name: string): boolean {
   const chars = [...name];
   return chars.length >= 1 && chars.length <= 64 && !/\p{Cc}/u.test(name) && name.trim().length > 0;
 }
+
+/** The room link's secret in a URL fragment (without its `#`): `k=` and 22 characters of
+ *  base64url (128 bits), among `&`-separated parts; null if there is none. */
+export function linkSecretIn(fragment: string): string | null {
+  const secret = fragment.split('&').find((part) => part.startsWith('k='))?.slice(2);
+  return secret !== undefined && /^[A-Za-z0-9_-]{22}$/.test(secret) ? secret : null;
+}

@@ -28,8 +28,9 @@ export interface SessionEvents {
 export class MlsSession {
   private readonly participant: Participant;
 
-  constructor(displayName: string, private readonly events: SessionEvents) {
-    this.participant = new Participant(displayName);
+  /** `linkSecret`: the room link's secret we came with (null: we typed the room's name). */
+  constructor(displayName: string, linkSecret: string | null, private readonly events: SessionEvents) {
+    this.participant = new Participant(displayName, linkSecret ?? undefined);
   }
 
   /** Our device's key fingerprint: the one the lobby shows moderators. */

@@ -4,14 +4,16 @@
 // the meeting (laptop and phone sizes) into web/test-artifacts/. And the CSP guard every test
 // runs under (support.mjs) does see a violation.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, takeCspViolations, videoVariance, waitEncrypted } from './support.mjs';
+import { artifactsDir, closePages, decodesVideoFrom, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, takeCspViolations, videoVariance, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
 before(async () => { server = await startServer(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await server?.stop(); });
+// Each test's meeting ends with it: live pages left open would load the next test's machine.
+afterEach(closePages);
 
 test('three browsers see, hear and verify each other', { timeout: 150000 }, async () => {
   const room = 'three-browsers-test';
@@ -128,4 +130,43 @@ test('a worker that cannot install an epoch stops sending and the page says so',
   await eventually('the worker reports no epoch', async () => (await state(alice)).worker.epoch === undefined);
   await alice.waitForTimeout(1200);
   assert.equal(sent(await state(alice)), stopped, 'nothing sent after the failed install');
+});
+
+test("a track the server relabels as another member's shows nothing of the true sender under the wrong name", { timeout: 120000 }, async () => {
+  const room = 'relabel-test';
+  const names = ['Alice', 'Bob', 'Carol'];
+  const [alice, bob, carol] = await Promise.all(names.map((name) => newPage(browser, name)));
+  await join(alice, server.url, room, 'Alice');
+  await Promise.all([join(bob, server.url, room, 'Bob'), join(carol, server.url, room, 'Carol')]);
+  await Promise.all([alice, bob, carol].map((p) => waitEncrypted(p, 40000)));
+  await Promise.all([decodesVideoFrom(bob, 'Alice'), decodesVideoFrom(bob, 'Carol')]);
+  const leaves = Object.fromEntries((await state(bob)).roster.map((m) => [m.name, m.leaf]));
+  const shown = async () => {
+    const s = await state(bob);
+    const video = (name) => s.worker.decrypted[leaves[name]]?.video ?? 0;
+    return { alice: video('Alice'), carol: video('Carol'), refused: s.worker.failures.unexpected_sender ?? 0 };
+  };
+
+  // The server tells Bob that Alice's participant (and so her tracks) holds Carol's key, and
+  // Carol's holds Alice's: each track now carries frames of a member other than the one it is
+  // labelled with.
+  const swap = (list) => list.map((p) => ({ ...p, fingerprint: list.find((o) => o.display_name === (p.display_name === 'Alice' ? 'Carol' : p.display_name === 'Carol' ? 'Alice' : p.display_name)).fingerprint }));
+  const truth = await bob.evaluate(() => window.sealroomDebug.meeting.serverParticipants);
+  await bob.evaluate((participants) => window.sealroomDebug.meeting.handle({ type: 'participants', participants }), swap(truth));
+  const before = await eventually('Bob drops the relabelled frames', async () => {
+    const now = await shown();
+    return now.refused > 0 ? now : { ok: false, now };
+  });
+  await bob.waitForTimeout(1500);
+  const later = await shown();
+  assert.ok(later.refused > before.refused, `frames keep being refused: ${JSON.stringify([before, later])}`);
+  assert.equal(later.alice, before.alice, 'no frame of Alice is shown under Carol\'s label');
+  assert.equal(later.carol, before.carol, 'no frame of Carol is shown under Alice\'s label');
+
+  // The true list again: both show again.
+  await bob.evaluate((participants) => window.sealroomDebug.meeting.handle({ type: 'participants', participants }), truth);
+  await eventually('Bob shows both again', async () => {
+    const now = await shown();
+    return (now.alice > later.alice && now.carol > later.carol) || { ok: false, now };
+  });
 });

@@ -1,6 +1,6 @@
-// TURN: a server with relays configured hands each participant its credentials right after the
-// resume token, and the page's PeerConnection is made with them (a PeerConnection takes its ICE
-// servers only when it is made). The relay here is unreachable: the direct path still works.
+// TURN: a server with relays configured hands each participant short-lived credentials once it
+// is let into the meeting, and the page's PeerConnection uses them for its first offer. The
+// relay here is unreachable: the direct path still works.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join, launchBrowser, newPage, startServer, state, waitEncrypted } from './support.mjs';

@@ -17,9 +17,20 @@ pub struct JoinArgs {
     /// Server base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// Room name (1-64 of a-z, 0-9, -).
-    #[arg(long)]
-    pub room: String,
+    /// Room name (1-64 of a-z, 0-9, -), typed: without the room link's secret, members of a
+    /// room link's group add us only once a moderator admits us.
+    #[arg(long, required_unless_present = "link")]
+    pub room: Option<String>,
+    /// The room link as people share it, `http(s)://host[:port]/<room>#k=<secret>`: the
+    /// server, the room and the secret that lets members add us (instead of --server and
+    /// --room; prefer the variable: flags show in `ps`).
+    #[arg(
+        long,
+        env = "SEALROOM_ROOM_LINK",
+        hide_env_values = true,
+        conflicts_with = "room"
+    )]
+    pub link: Option<String>,
     /// Display name, also the MLS credential name others see.
     #[arg(long)]
     pub name: String,
@@ -275,12 +286,56 @@ impl Report {
     }
 }
 
+/// Where `sealroom join` goes: from `--link`, or from `--server` and `--room`.
+struct Place {
+    server: String,
+    room: String,
+    /// The link's secret.
+    link: Option<String>,
+}
+
+impl Place {
+    fn of(args: &JoinArgs) -> anyhow::Result<Self> {
+        match (&args.link, &args.room) {
+            (Some(link), _) => Self::from_link(link),
+            (None, Some(room)) => Ok(Self {
+                server: args.server.clone(),
+                room: room.clone(),
+                link: None,
+            }),
+            (None, None) => anyhow::bail!("say which room: --room or --link"),
+        }
+    }
+
+    /// `http(s)://host[:port]/<room>#k=<secret>` (other `&`-separated fragment parts, such as
+    /// a host link's `host=`, are left alone).
+    fn from_link(link: &str) -> anyhow::Result<Self> {
+        let malformed =
+            || anyhow::anyhow!("a room link reads http(s)://host[:port]/<room>#k=<secret>");
+        let (address, fragment) = link.split_once('#').ok_or_else(malformed)?;
+        let secret = fragment
+            .split('&')
+            .find_map(|part| part.strip_prefix("k="))
+            .ok_or_else(malformed)?;
+        let (server, room) = address
+            .rsplit_once('/')
+            .filter(|(server, room)| !room.is_empty() && server.contains("://"))
+            .ok_or_else(malformed)?;
+        Ok(Self {
+            server: server.to_owned(),
+            room: room.to_owned(),
+            link: Some(secret.to_owned()),
+        })
+    }
+}
+
 /// Runs `sealroom join`.
 pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
+    let place = Place::of(&args)?;
     let session_token = match &args.account {
         Some(username) => Some(
             crate::account::sign_in(
-                &args.server,
+                &place.server,
                 args.ca_file.as_deref(),
                 &crate::account::Credentials {
                     username: username.clone(),
@@ -293,8 +348,8 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         None => None,
     };
     let client = RoomClient::join(JoinOptions {
-        server: args.server.clone(),
-        room: args.room.clone(),
+        server: place.server.clone(),
+        room: place.room.clone(),
         display_name: args.name.clone(),
         publish: args.synthetic.then_some(SyntheticMedia {
             audio: true,
@@ -307,6 +362,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         ca_file: args.ca_file.clone(),
         reconnect: !args.no_reconnect,
         session_token,
+        link: place.link,
     })
     .await?;
     match args.duration {
@@ -323,7 +379,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
     }
     let media = client.media_stats().await.unwrap_or_default();
     let status = client.leave().await;
-    let report = Report::new(&args.name, &args.room, &status, &media);
+    let report = Report::new(&args.name, &place.room, &status, &media);
     match args.report {
         Some(ReportFormat::Json) => println!("{}", serde_json::to_string_pretty(&report)?),
         Some(ReportFormat::Text) => print_text(&report),
@@ -352,5 +408,29 @@ fn print_text(report: &Report) {
     }
     if let Some(ms) = report.join_time_ms {
         println!("join time {ms} ms");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_room_link_names_the_server_the_room_and_the_secret() {
+        let place =
+            Place::from_link("https://meet.example:8443/quiet-otter#k=abc_DEF-123").unwrap();
+        assert_eq!(place.server, "https://meet.example:8443");
+        assert_eq!(place.room, "quiet-otter");
+        assert_eq!(place.link.as_deref(), Some("abc_DEF-123"));
+        let host_link = Place::from_link("http://127.0.0.1:8080/r#k=s3cret&host=00ff").unwrap();
+        assert_eq!(host_link.link.as_deref(), Some("s3cret"));
+        for bad in [
+            "http://127.0.0.1:8080/quiet-otter",
+            "http://127.0.0.1:8080/#k=x",
+            "quiet-otter#k=x",
+            "http://127.0.0.1:8080/quiet-otter#host=00ff",
+        ] {
+            assert!(Place::from_link(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use sealroom_e2ee::{DeviceIdentity, GroupError, RosterMember, sframe::MediaKeyring};
+use sealroom_e2ee::{DeviceIdentity, GroupError, LinkSecret, RosterMember, sframe::MediaKeyring};
 use sealroom_participant::{Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
@@ -56,6 +56,9 @@ pub struct JoinOptions {
     /// A session token from [`crate::account::sign_in`]: join as that account, not as a
     /// guest.
     pub session_token: Option<String>,
+    /// The secret of the room link we came with (its `#k=` part): members then add us without
+    /// a moderator, and we join only that link's group. `None`: we typed the room's name.
+    pub link: Option<String>,
 }
 
 /// Why joining failed.
@@ -237,7 +240,7 @@ impl RoomClient {
         let identity = DeviceIdentity::generate(&options.display_name)?;
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let mut state = Signalling {
-            core: Participant::new(identity.clone()),
+            core: participant(&identity, &options)?,
             identity,
             keys: keys.clone(),
             status: status.clone(),
@@ -500,6 +503,15 @@ struct Session {
     token: String,
 }
 
+/// A fresh MLS core for a join with these options.
+fn participant(
+    identity: &DeviceIdentity,
+    options: &JoinOptions,
+) -> Result<Participant, SessionError> {
+    let link = options.link.as_deref().map(LinkSecret::parse).transpose()?;
+    Ok(Participant::new(identity.clone(), link))
+}
+
 /// Opens the signalling WebSocket, signed in with the options' session token if there is one.
 async fn open_socket(options: &JoinOptions) -> Result<(WsSink, WsStream), SessionError> {
     use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http};
@@ -632,7 +644,7 @@ impl Signalling {
             old.stop().await;
         }
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = MediaKeyring::new(MEDIA_SUITE);
-        self.core = Participant::new(self.identity.clone());
+        self.core = participant(&self.identity, options)?;
         self.session = None;
         self.last_seq = joined.seq;
         self.sent = SentLog::default();

@@ -48,6 +48,7 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
         ca_file: None,
         reconnect: false,
         session_token: None,
+        link: None,
     }
 }
 

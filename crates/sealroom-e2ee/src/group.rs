@@ -23,6 +23,7 @@ pub use rules::RuleViolation;
 
 use crate::{
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
+    room_link::{LinkKey, LinkSecret, ROOM_POLICY_EXTENSION},
     security_code::SecurityCode,
     sframe,
 };
@@ -68,6 +69,9 @@ pub enum GroupError {
     /// delivery service), so that service could not propose removing a departed member.
     #[error("the group does not list exactly the expected external sender")]
     ExternalSenderMismatch,
+    /// A room link's secret is not 128 bits of base64url.
+    #[error("a room link's secret is 22 characters of base64url")]
+    InvalidLinkSecret,
     /// The message is not what the delivery service relayed it as (a commit relayed as an
     /// application message or as a proposal): refused before it touches the group.
     #[error("message relayed as a {relayed:?} is not one")]
@@ -111,6 +115,7 @@ impl GroupError {
             Self::EncryptedHandshake => "encrypted_handshake",
             Self::ExternalSenderMismatch => "external_sender_mismatch",
             Self::NotAsRelayed { .. } => "not_as_relayed",
+            Self::InvalidLinkSecret => "invalid_link_secret",
             Self::NoSuchMember(_) => "no_such_member",
             Self::CommitPending => "commit_pending",
             Self::NoPendingCommit => "no_pending_commit",
@@ -171,6 +176,8 @@ impl Device {
             .crypto_provider(RustCryptoProvider::default())
             .identity_provider(DeviceIdentityProvider)
             .mls_rules(RoomRules)
+            // Every member must support the room policy for a group to carry it.
+            .extension_type(ROOM_POLICY_EXTENSION)
             .signing_identity(
                 identity.signing_identity.clone(),
                 identity.secret.clone(),
@@ -188,11 +195,20 @@ impl Device {
     /// A fresh single-use key package (a serialized MLS message) to upload to the delivery
     /// service, so a member can add this device.
     pub fn key_package(&self) -> Result<Vec<u8>, GroupError> {
-        let message = self.client.generate_key_package_message(
-            ExtensionList::new(),
-            ExtensionList::new(),
-            None,
-        )?;
+        self.key_package_with(ExtensionList::new())
+    }
+
+    /// A key package carrying the proof that this device holds the room link: a member of the
+    /// link's group adds it without a moderator's admission.
+    pub fn key_package_with_link(&self, link: &LinkSecret) -> Result<Vec<u8>, GroupError> {
+        let signature_key = &self.identity.signing_identity.signature_key;
+        self.key_package_with(link.proof_extensions(signature_key))
+    }
+
+    fn key_package_with(&self, extensions: ExtensionList) -> Result<Vec<u8>, GroupError> {
+        let message =
+            self.client
+                .generate_key_package_message(extensions, ExtensionList::new(), None)?;
         Ok(message.to_bytes()?)
     }
 
@@ -202,7 +218,26 @@ impl Device {
         &self,
         external_senders: &[ExternalSenderKey],
     ) -> Result<GroupSession, GroupError> {
+        self.create_group_with(external_senders, ExtensionList::new())
+    }
+
+    /// Creates the group of a room link: its context names the link's key, which no commit can
+    /// change, so every member can tell a joiner who held the link from one who did not.
+    pub fn create_group_with_link(
+        &self,
+        external_senders: &[ExternalSenderKey],
+        link: &LinkKey,
+    ) -> Result<GroupSession, GroupError> {
         let mut extensions = ExtensionList::new();
+        extensions.set(link.policy_extension());
+        self.create_group_with(external_senders, extensions)
+    }
+
+    fn create_group_with(
+        &self,
+        external_senders: &[ExternalSenderKey],
+        mut extensions: ExtensionList,
+    ) -> Result<GroupSession, GroupError> {
         if !external_senders.is_empty() {
             let senders = external_senders
                 .iter()
@@ -268,6 +303,9 @@ pub struct EpochChange {
     pub committer: u32,
     /// Members that joined.
     pub added: Vec<RosterMember>,
+    /// Those of them whose key package proved that they held the room link (only in a group
+    /// of a room link).
+    pub added_with_link: Vec<RosterMember>,
     /// Members that left or were removed.
     pub removed: Vec<RosterMember>,
     /// True when this commit removed us: the session is over.
@@ -606,14 +644,21 @@ impl GroupSession {
         let removed_us = matches!(effect, CommitEffect::Removed { .. });
         self.removed |= removed_us;
         let after = self.roster();
+        let added: Vec<RosterMember> = after
+            .iter()
+            .filter(|m| !before.contains(m))
+            .cloned()
+            .collect();
+        let proven = self.link_proven(effect);
         EpochChange {
             epoch: self.epoch(),
             committer,
-            added: after
+            added_with_link: added
                 .iter()
-                .filter(|m| !before.contains(m))
+                .filter(|m| proven.contains(&m.fingerprint))
                 .cloned()
                 .collect(),
+            added,
             removed: before
                 .iter()
                 .filter(|m| !after.contains(m))
@@ -623,6 +668,35 @@ impl GroupSession {
         }
     }
 
+    /// The room link's key this group's policy names, if the group is a room link's.
+    pub fn link_key(&self) -> Option<LinkKey> {
+        LinkKey::from_context(&self.group.context().extensions)
+    }
+
+    /// The fingerprints of the members a commit added whose key packages proved the link.
+    fn link_proven(&self, effect: &CommitEffect) -> Vec<Fingerprint> {
+        let (CommitEffect::NewEpoch(new_epoch) | CommitEffect::Removed { new_epoch, .. }) = effect
+        else {
+            return Vec::new();
+        };
+        let Some(link) = self.link_key() else {
+            return Vec::new();
+        };
+        new_epoch
+            .applied_proposals
+            .iter()
+            .filter_map(|info| match &info.proposal {
+                Proposal::Add(add) => Some(add),
+                _ => None,
+            })
+            .filter(|add| {
+                let identity = add.signing_identity();
+                link.proven_by(&identity.signature_key, &add.key_package_extensions())
+            })
+            .map(|add| Fingerprint::of_signing_identity(add.signing_identity()))
+            .collect()
+    }
+
     fn ensure_member(&self) -> Result<(), GroupError> {
         if self.removed {
             Err(GroupError::Removed)
@@ -630,6 +704,19 @@ impl GroupSession {
             Ok(())
         }
     }
+}
+
+/// Whether a key package proves that its device held the link whose key is `link`, unchecked
+/// otherwise (the commit that adds it validates the rest).
+pub fn key_package_proves_link(key_package: &[u8], link: &LinkKey) -> Result<bool, GroupError> {
+    let message = decode_message(key_package)?;
+    let key_package = message
+        .as_key_package()
+        .ok_or_else(|| GroupError::Malformed("not a key package".into()))?;
+    Ok(link.proven_by(
+        &key_package.signing_identity().signature_key,
+        &key_package.extensions,
+    ))
 }
 
 /// The fingerprint of the signature key in a key package, unchecked: for a client deciding

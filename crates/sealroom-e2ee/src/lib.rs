@@ -5,7 +5,8 @@
 //! - [`external_sender`]: what the delivery service may do with a group (observe its public
 //!   state, propose removals) — never commit, never hold a group secret;
 //! - [`sframe`]: SFrame (RFC 9605) media frame protection with keys from the MLS epoch;
-//! - [`security_code`] and [`identity`]: what people compare to verify each other.
+//! - [`security_code`] and [`identity`]: what people compare to verify each other;
+//! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings.
 //!
 //! This crate does no I/O, spawns nothing, reads no clock (time comes in as arguments) and builds
 //! for `wasm32-unknown-unknown`, so the browser, the native client and the server share one
@@ -17,6 +18,7 @@
 pub mod external_sender;
 pub mod group;
 pub mod identity;
+pub mod room_link;
 pub mod security_code;
 pub mod sframe;
 
@@ -24,6 +26,8 @@ pub use external_sender::{ExternalSender, KeyPackageOwner, ObservedGroup, Observ
 pub use group::{
     Device, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming, OutgoingCommit,
     ProposalSender, ProposedChange, Relayed, RosterMember, key_package_fingerprint,
+    key_package_proves_link,
 };
 pub use identity::{DeviceIdentity, Fingerprint};
+pub use room_link::{LinkKey, LinkSecret};
 pub use security_code::SecurityCode;

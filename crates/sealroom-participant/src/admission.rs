@@ -2,12 +2,17 @@
 //!
 //! In a lobby room only a moderator's client adds members, and only devices its user admitted,
 //! or moderators (who enter past the lobby: with the host link, or signed in when none was in
-//! the meeting). Whether the room has a lobby and who moderates is still the server's word here
-//! (`room_settings`, `participants`).
+//! the meeting). In the group of a room link (its context names the link's key), a client adds
+//! only devices whose key package proves they hold the link, or moderators. Whether the room has
+//! a lobby and who moderates is still the server's word here (`room_settings`, `participants`);
+//! the link is not: the server never sees its secret.
 
 use std::collections::HashSet;
 
-use sealroom_e2ee::{EpochChange, RosterMember, key_package_fingerprint};
+use sealroom_e2ee::{
+    EpochChange, GroupError, LinkKey, RosterMember, key_package_fingerprint,
+    key_package_proves_link,
+};
 use sealroom_protocol::{Bytes, ParticipantId, ParticipantInfo, Role};
 
 /// What the lobby rules know: the server's settings and list, and what our user did.
@@ -29,6 +34,8 @@ pub(crate) struct Admission {
 pub(crate) enum Refusal {
     /// A device nobody admitted (the fingerprint); said once per device.
     NotAdmitted(String),
+    /// A device without the room link's proof (the fingerprint); said once per device.
+    NoLinkProof(String),
     /// Not a key package we can read.
     Unreadable(String),
 }
@@ -48,27 +55,21 @@ impl Admission {
     }
 
     /// The key packages the server asked us to commit that we may add, and the refusals to
-    /// tell the user about.
+    /// tell the user about. `link` is the link key of our group, if it is a room link's.
     pub(crate) fn admissible<'a>(
         &mut self,
         key_packages: &'a [Bytes],
+        link: Option<&LinkKey>,
     ) -> (Vec<&'a [u8]>, Vec<Refusal>) {
-        if !self.lobby_room {
-            return (key_packages.iter().map(AsRef::as_ref).collect(), Vec::new());
-        }
         let mut refusals = Vec::new();
         let admissible = key_packages
             .iter()
             .map(AsRef::as_ref)
-            .filter(|key_package| match key_package_fingerprint(key_package) {
-                Ok(fingerprint) => {
-                    let fingerprint = fingerprint.to_string();
-                    let may =
-                        self.admitted.contains(&fingerprint) || self.is_moderator(&fingerprint);
-                    if !may && self.refused.insert(fingerprint.clone()) {
-                        refusals.push(Refusal::NotAdmitted(fingerprint));
-                    }
-                    may
+            .filter(|key_package| match self.refusal(key_package, link) {
+                Ok(None) => true,
+                Ok(Some(refusal)) => {
+                    refusals.extend(refusal);
+                    false
                 }
                 Err(error) => {
                     refusals.push(Refusal::Unreadable(error.to_string()));
@@ -79,21 +80,45 @@ impl Admission {
         (admissible, refusals)
     }
 
-    /// In a lobby room, the members a commit added without a moderator's admission: anyone
-    /// but a moderator, added by a committer who is not one.
+    /// `None` if we may add the key package's device; else the refusal to say (`None` inside
+    /// when it was said before for that device).
+    fn refusal(
+        &mut self,
+        key_package: &[u8],
+        link: Option<&LinkKey>,
+    ) -> Result<Option<Option<Refusal>>, GroupError> {
+        let fingerprint = key_package_fingerprint(key_package)?.to_string();
+        let moderator = self.is_moderator(&fingerprint);
+        let refusal = if self.lobby_room {
+            let may = moderator || self.admitted.contains(&fingerprint);
+            (!may).then(|| Refusal::NotAdmitted(fingerprint.clone()))
+        } else if let Some(link) = link {
+            let may = moderator || key_package_proves_link(key_package, link)?;
+            (!may).then(|| Refusal::NoLinkProof(fingerprint.clone()))
+        } else {
+            None
+        };
+        Ok(refusal.map(|refusal| self.refused.insert(fingerprint).then_some(refusal)))
+    }
+
+    /// The members a commit added without the evidence the room asks for, by a committer who
+    /// is not a moderator: in a lobby room, anyone but a moderator; in a room link's group
+    /// (`link_room`), anyone but a moderator whose key package did not prove the link.
     pub(crate) fn unadmitted<'a>(
         &self,
         change: &'a EpochChange,
         committer: Option<&RosterMember>,
+        link_room: bool,
     ) -> Vec<&'a RosterMember> {
         let by_moderator = committer.is_some_and(|c| self.is_moderator(&c.fingerprint.to_string()));
-        if !self.lobby_room || by_moderator {
+        if by_moderator || !(self.lobby_room || link_room) {
             return Vec::new();
         }
+        let proved_link = |m: &RosterMember| !self.lobby_room && change.added_with_link.contains(m);
         change
             .added
             .iter()
-            .filter(|m| !self.is_moderator(&m.fingerprint.to_string()))
+            .filter(|m| !self.is_moderator(&m.fingerprint.to_string()) && !proved_link(m))
             .collect()
     }
 

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use sealroom_e2ee::{
     Device, DeviceIdentity, EpochChange, ExternalSenderKey, Fingerprint, GroupError, GroupSession,
-    Incoming, ProposalSender, ProposedChange, Relayed, RosterMember, SecurityCode,
+    Incoming, LinkSecret, ProposalSender, ProposedChange, Relayed, RosterMember, SecurityCode,
     sframe::CipherSuite,
 };
 use sealroom_protocol::{
@@ -116,6 +116,8 @@ pub enum CommandError {
 /// One participant's side of a meeting: its device, its group, and the rules.
 pub struct Participant {
     device: Device,
+    /// The secret of the room link we came with, if we came with one.
+    link: Option<LinkSecret>,
     external_sender: ExternalSenderKey,
     group: Option<GroupSession>,
     /// A self-update was asked for and has not landed yet.
@@ -129,10 +131,14 @@ pub struct Participant {
 }
 
 impl Participant {
-    /// A participant signing with `identity`, before the server has let it in.
-    pub fn new(identity: DeviceIdentity) -> Self {
+    /// A participant signing with `identity`, before the server has let it in, holding the
+    /// secret of the room link it came with (`None`: it typed the room's name). With a link, it
+    /// proves the link when it joins, founds the link's group if it is first, and joins only
+    /// that group.
+    pub fn new(identity: DeviceIdentity, link: Option<LinkSecret>) -> Self {
         Self {
             device: Device::new(identity),
+            link,
             external_sender: ExternalSenderKey(Vec::new()),
             group: None,
             wants_update: false,
@@ -257,7 +263,7 @@ impl Participant {
             // A key package, then a Welcome (or, from the lobby, a denial).
             GroupAction::AwaitWelcome
             | GroupAction::WaitInLobby
-            | GroupAction::WaitForModerator => match self.device.key_package() {
+            | GroupAction::WaitForModerator => match self.key_package() {
                 Ok(key_package) => self.send(ClientMessage::KeyPackage {
                     key_package: Bytes(key_package),
                 }),
@@ -266,11 +272,22 @@ impl Participant {
         }
     }
 
+    fn key_package(&self) -> Result<Vec<u8>, GroupError> {
+        match &self.link {
+            Some(link) => self.device.key_package_with_link(link),
+            None => self.device.key_package(),
+        }
+    }
+
     fn create_group(&mut self) {
-        let created = self
-            .device
-            .create_group(std::slice::from_ref(&self.external_sender))
-            .and_then(|group| Ok((group.group_info()?, group)));
+        let external_senders = std::slice::from_ref(&self.external_sender);
+        let created = match &self.link {
+            Some(link) => self
+                .device
+                .create_group_with_link(external_senders, &link.link_key()),
+            None => self.device.create_group(external_senders),
+        }
+        .and_then(|group| Ok((group.group_info()?, group)));
         match created {
             Ok((group_info, group)) => {
                 self.group = Some(group);
@@ -284,17 +301,23 @@ impl Participant {
     }
 
     /// Joins the group a Welcome brings us into, if it lists the server as its one external
-    /// sender (else the server could not remove departed members, who would keep every key).
+    /// sender (else the server could not remove departed members, who would keep every key)
+    /// and, when we came with a room link, if it is that link's group.
     fn on_welcome(&mut self, welcome: &Bytes) {
         let joined = self.device.join_group(welcome.as_ref()).and_then(|group| {
             group.check_external_sender(&self.external_sender)?;
             Ok(group)
         });
         match joined {
-            Ok(group) => {
+            Ok(group) if self.is_links_group(&group) => {
                 self.group = Some(group);
                 self.epoch_changed(None);
             }
+            Ok(_) => self.warning(
+                "We were invited into an encrypted group that is not the one of our room link. \
+                 We did not join it."
+                    .into(),
+            ),
             Err(GroupError::ExternalSenderMismatch) => self.warning(
                 "We were invited into an encrypted group that does not let the server remove \
                  departed members. We did not join it."
@@ -302,6 +325,13 @@ impl Participant {
             ),
             Err(e) => self.error(format!("welcome: {e}")),
         }
+    }
+
+    /// Whether `group` is our room link's group, or we came without a link.
+    fn is_links_group(&self, group: &GroupSession) -> bool {
+        self.link
+            .as_ref()
+            .is_none_or(|link| group.link_key() == Some(link.link_key()))
     }
 
     fn on_commit(&mut self, commit: &Bytes) {
@@ -382,11 +412,15 @@ impl Participant {
     }
 
     fn on_commit_requested(&mut self, key_packages: &[Bytes]) {
-        let (admissible, refusals) = self.admission.admissible(key_packages);
+        let link = self.group.as_ref().and_then(GroupSession::link_key);
+        let (admissible, refusals) = self.admission.admissible(key_packages, link.as_ref());
         for refusal in refusals {
             match refusal {
                 Refusal::NotAdmitted(fingerprint) => self.warning(format!(
                     "The server asked us to add a device we did not admit (key {fingerprint}). It was refused."
+                )),
+                Refusal::NoLinkProof(fingerprint) => self.warning(format!(
+                    "The server asked us to add a device that does not hold the room link (key {fingerprint}). It was refused."
                 )),
                 Refusal::Unreadable(e) => {
                     self.error(format!("commit_requested: an unreadable key package was left out: {e}"))
@@ -470,15 +504,21 @@ impl Participant {
             .map(GroupSession::roster)
             .unwrap_or_default();
         let committer = roster.iter().find(|m| m.leaf_index == change.committer);
-        let unadmitted = self.admission.unadmitted(change, committer);
+        let link_room = self.group.as_ref().is_some_and(|g| g.link_key().is_some());
+        let unadmitted = self.admission.unadmitted(change, committer, link_room);
         if !unadmitted.is_empty() {
             let names: Vec<&str> = unadmitted
                 .iter()
                 .map(|m| m.credential_name.as_str())
                 .collect();
             let by = committer.map_or("someone", |c| c.credential_name.as_str());
+            let evidence = if self.admission.lobby_room {
+                "a moderator's admission"
+            } else {
+                "the room link or a moderator's admission"
+            };
             let warning = format!(
-                "{names:?} joined the encrypted group without a moderator's admission (added by {by:?}, who is not a moderator)."
+                "{names:?} joined the encrypted group without {evidence} (added by {by:?}, who is not a moderator)."
             );
             self.warning(warning);
         }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use sealroom_e2ee::{Device, DeviceIdentity};
+use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret};
 use sealroom_participant::Notice;
 use sealroom_protocol::{Bytes, ClientMessage, GroupAction, Role, ServerMessage};
 use support::{DeliveryService, Member, list, settings};
@@ -195,4 +195,127 @@ fn a_welcome_into_a_group_the_server_cannot_remove_members_from_is_refused() {
         "{:?}",
         joiner.screen.errors
     );
+}
+
+/// Alice founds the group of a room link; Bob joins with the link.
+fn link_meeting() -> (DeliveryService, Vec<Member>) {
+    let link = LinkSecret::generate().unwrap().to_text();
+    let mut ds = DeliveryService::new();
+    let mut members = vec![Member::with_link("p1", "alice", Some(&link))];
+    ds.found(&mut members[0]);
+    let mut bob = Member::with_link("p2", "bob", Some(&link));
+    let key_package = ds.key_package(&mut bob, GroupAction::AwaitWelcome);
+    assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut bob]));
+    members.push(bob);
+    (ds, members)
+}
+
+#[test]
+fn in_a_room_links_group_no_member_adds_a_device_the_server_brings() {
+    let (mut ds, mut members) = link_meeting();
+    list(&mut members, &[Role::Moderator, Role::Guest]);
+    for member in &members {
+        assert_eq!(member.screen.roster_names(), ["alice", "bob"]);
+        assert!(
+            member.screen.warnings.is_empty(),
+            "Bob held the link: {:?}",
+            member.screen.warnings
+        );
+    }
+    // Review finding C1, in a room without a lobby: the server asks each member in turn to add
+    // a key package of its own. Nobody does, and each says so once.
+    let mut ghost = Member::new("ghost", "ghost");
+    let key_package = ds.key_package(&mut ghost, GroupAction::AwaitWelcome);
+    for committer in [0, 1, 0] {
+        let committed = ds.request_commit(
+            committer,
+            vec![key_package.clone()],
+            &mut members,
+            &mut [&mut ghost],
+        );
+        assert!(!committed, "member {committer} added the server's device");
+    }
+    assert!(!ghost.core.is_member());
+    for member in &members {
+        assert_eq!(
+            member.screen.warnings.len(),
+            1,
+            "{:?}",
+            member.screen.warnings
+        );
+        assert!(member.screen.warnings[0].contains("does not hold the room link"));
+        assert_eq!(member.screen.roster_names(), ["alice", "bob"]);
+    }
+}
+
+#[test]
+fn a_device_a_colluding_member_adds_without_the_link_is_flagged() {
+    let link = LinkSecret::generate().unwrap();
+    let mut ds = DeliveryService::new();
+    // Mallory founds the link's group with a client that follows no rule of ours.
+    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let mut group = mallory
+        .create_group_with_link(&[ds.server.key().unwrap()], &link.link_key())
+        .unwrap();
+    ds.group = Some(ds.server.observe(&group.group_info().unwrap()).unwrap());
+    let mut bob = Member::with_link("p2", "bob", Some(&link.to_text()));
+    let key_package = ds.key_package(&mut bob, GroupAction::AwaitWelcome);
+    let welcome = commit_add(&mut ds, &mut group, &key_package, &mut [&mut bob]);
+    bob.hear(&ServerMessage::Welcome { welcome });
+    assert!(bob.core.is_member() && bob.screen.warnings.is_empty());
+
+    let ghost = Device::new(DeviceIdentity::generate("ghost").unwrap());
+    commit_add(
+        &mut ds,
+        &mut group,
+        &Bytes(ghost.key_package().unwrap()),
+        &mut [&mut bob],
+    );
+    assert_eq!(bob.screen.roster_names(), ["mallory", "bob", "ghost"]);
+    assert_eq!(bob.screen.warnings.len(), 1, "{:?}", bob.screen.warnings);
+    assert!(bob.screen.warnings[0].contains("without the room link"));
+}
+
+/// The rogue `group` commits the Add of `key_package`; the delivery service sequences it and
+/// relays it to `members`. Returns the Welcome.
+fn commit_add(
+    ds: &mut DeliveryService,
+    group: &mut sealroom_e2ee::GroupSession,
+    key_package: &Bytes,
+    members: &mut [&mut Member],
+) -> Bytes {
+    let add = group.commit(&[key_package.as_ref()], &[]).unwrap();
+    group.merge_pending_commit().unwrap();
+    let epoch = match ds.group.as_mut().unwrap().process(&add.commit).unwrap() {
+        sealroom_e2ee::ObservedMessage::Commit { epoch } => epoch,
+        other => panic!("not a commit: {other:?}"),
+    };
+    for member in members.iter_mut().filter(|m| m.core.is_member()) {
+        member.hear(&ServerMessage::Commit {
+            commit: Bytes(add.commit.clone()),
+            epoch,
+        });
+    }
+    Bytes(add.welcome.unwrap())
+}
+
+#[test]
+fn a_joiner_with_a_room_link_joins_only_that_links_group() {
+    let ds = DeliveryService::new();
+    let link = LinkSecret::generate().unwrap();
+    let mut bob = Member::with_link("p2", "bob", Some(&link.to_text()));
+    let key_package = ds.key_package(&mut bob, GroupAction::AwaitWelcome);
+    // The server invites Bob into a group of another link (one it made up).
+    let other = LinkSecret::generate().unwrap();
+    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let mut group = mallory
+        .create_group_with_link(&[ds.server.key().unwrap()], &other.link_key())
+        .unwrap();
+    let add = group.commit(&[key_package.as_ref()], &[]).unwrap();
+    bob.hear(&ServerMessage::Welcome {
+        welcome: Bytes(add.welcome.unwrap()),
+    });
+    assert!(!bob.core.is_member());
+    assert!(bob.screen.epochs.is_empty(), "no keys from that group");
+    assert!(bob.screen.warnings[0].contains("not the one of our room link"));
 }

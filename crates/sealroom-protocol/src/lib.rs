@@ -434,9 +434,11 @@ pub enum ServerMessage {
         /// 128 random bits, hex.
         token: String,
     },
-    /// Right after [`ServerMessage::ResumeToken`]: the TURN relays to use where a direct path
-    /// to the SFU fails (a browser puts them in its RTCPeerConnection's `iceServers`), with
-    /// credentials for this participant that expire (TURN REST API); empty without relays.
+    /// When the participant is let into the meeting (on joining, or on leaving the lobby),
+    /// before what the meeting sends it: the TURN relays to use where a direct path to the SFU
+    /// fails (a browser puts them in its RTCPeerConnection's `iceServers`), with credentials
+    /// for this participant that expire soon (TURN REST API); empty without relays. Someone
+    /// waiting in the lobby gets none.
     IceServers {
         /// The relays.
         servers: Vec<IceServer>,
@@ -452,7 +454,9 @@ pub enum ServerMessage {
         last_client_seq: u64,
     },
     /// To moderators: the room's moderator key. Whoever joins with it (a host link) enters as
-    /// a moderator, past the lobby — so a moderator who dropped out can come back as one.
+    /// a moderator, past the lobby — so a moderator who dropped out can come back as one. Sent
+    /// again, with a new key, when a moderator leaves or is removed while others moderate: the
+    /// old key then opens nothing.
     ModeratorKey {
         /// 128 random bits, hex.
         key: String,

@@ -4,11 +4,12 @@
 use std::{
     net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use serde::Deserialize;
 
-use crate::rate_limit::RateLimit;
+use crate::{media::IceTcpLimits, rate_limit::RateLimit};
 
 /// Everything `sealroom serve` needs.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -103,7 +104,9 @@ pub struct TurnSettings {
     pub urls: Vec<String>,
     /// coturn's `static-auth-secret` (at least 16 characters).
     pub shared_secret: Option<String>,
-    /// How long a credential stays valid [default: 12 h].
+    /// How long a credential may start new relay allocations [default: 10 min]. Each
+    /// participant gets one when it is let into a meeting; an allocation made with it runs on
+    /// after it expires.
     pub credential_ttl_secs: Option<u64>,
 }
 
@@ -199,6 +202,15 @@ pub struct MediaSettings {
     pub public_ip: Option<IpAddr>,
     /// Optional TCP address for ICE-TCP, for clients whose UDP is blocked.
     pub tcp_listen: Option<SocketAddr>,
+    /// ICE-TCP connections open at once from one client address (many clients may share one
+    /// behind a NAT).
+    pub tcp_connections_per_address: usize,
+    /// Seconds an ICE-TCP connection may take to bring an ICE check with a participant's
+    /// credentials before it is closed.
+    pub tcp_handshake_timeout_secs: u64,
+    /// Seconds an ICE-TCP connection may stay silent before it is closed (a live client sends
+    /// ICE consent checks every few seconds).
+    pub tcp_idle_timeout_secs: u64,
     /// Payload bits per second one participant may publish, all tracks together; beyond it
     /// the SFU drops its packets before forwarding them.
     pub max_publish_bps: u64,
@@ -225,12 +237,27 @@ impl Default for Config {
     }
 }
 
+impl MediaSettings {
+    /// The ICE-TCP limits these settings give.
+    pub fn ice_tcp_limits(&self) -> IceTcpLimits {
+        IceTcpLimits {
+            connections_per_address: self.tcp_connections_per_address,
+            handshake_timeout: Duration::from_secs(self.tcp_handshake_timeout_secs),
+            idle_timeout: Duration::from_secs(self.tcp_idle_timeout_secs),
+        }
+    }
+}
+
 impl Default for MediaSettings {
     fn default() -> Self {
+        let tcp = IceTcpLimits::default();
         Self {
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             public_ip: None,
             tcp_listen: None,
+            tcp_connections_per_address: tcp.connections_per_address,
+            tcp_handshake_timeout_secs: tcp.handshake_timeout.as_secs(),
+            tcp_idle_timeout_secs: tcp.idle_timeout.as_secs(),
             max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
             threads: 0,
         }
@@ -344,6 +371,18 @@ impl Config {
             (
                 "access.idle_timeout_secs",
                 self.access.idle_timeout_secs as usize,
+            ),
+            (
+                "media.tcp_connections_per_address",
+                self.media.tcp_connections_per_address,
+            ),
+            (
+                "media.tcp_handshake_timeout_secs",
+                self.media.tcp_handshake_timeout_secs as usize,
+            ),
+            (
+                "media.tcp_idle_timeout_secs",
+                self.media.tcp_idle_timeout_secs as usize,
             ),
         ] {
             if value == 0 {
@@ -548,6 +587,25 @@ mod tests {
         assert!(config.validate().is_err());
         config.metrics.token = Some("a-token-of-twenty-chars".into());
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn ice_tcp_limits_read_from_toml_and_are_validated() {
+        let config: Config = toml::from_str(
+            "[media]\ntcp_connections_per_address = 4\ntcp_idle_timeout_secs = 60\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.media.ice_tcp_limits(),
+            IceTcpLimits {
+                connections_per_address: 4,
+                idle_timeout: Duration::from_secs(60),
+                ..IceTcpLimits::default()
+            }
+        );
+        let mut no_time_to_connect = Config::default();
+        no_time_to_connect.media.tcp_handshake_timeout_secs = 0;
+        assert!(no_time_to_connect.validate().is_err());
     }
 
     #[test]

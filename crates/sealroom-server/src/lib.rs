@@ -161,6 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         udp_listen: config.media.udp_listen,
         public_ip: config.media.public_ip,
         tcp_listen: config.media.tcp_listen,
+        tcp_limits: config.media.ice_tcp_limits(),
         max_publish_bps: config.media.max_publish_bps,
         threads: match config.media.threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),

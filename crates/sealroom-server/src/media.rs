@@ -4,14 +4,13 @@
 //! forwarding takes no lock and spreads over cores room by room.
 //!
 //! The participants of a shard share its one UDP port; with `tcp_listen` set, ICE-TCP
-//! connections (RFC 4571 framing, see [`ice_tcp`]) are a fallback where UDP is blocked. A
-//! shard reads its UDP socket in batches (see [`Driver::receive_batch`]); still one syscall
-//! per datagram.
+//! connections (RFC 4571 framing, see [`ice_tcp`]; held to [`IceTcpLimits`]) are a fallback
+//! where UDP is blocked. A shard reads its UDP socket in batches (see
+//! [`Driver::receive_batch`]); still one syscall per datagram.
 
 mod ice_tcp;
 mod placement;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -25,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use ice_tcp::TcpEvent;
 use placement::Placement;
 
+pub use ice_tcp::IceTcpLimits;
 pub use sealroom_sfu::RefusedTrack;
 
 /// Where the media server listens.
@@ -37,6 +37,8 @@ pub struct MediaConfig {
     pub public_ip: Option<IpAddr>,
     /// An ICE-TCP listener, for clients that cannot use UDP.
     pub tcp_listen: Option<SocketAddr>,
+    /// What an ICE-TCP client may hold open, and for how long.
+    pub tcp_limits: IceTcpLimits,
     /// Payload bits per second one participant may publish (see
     /// [`SfuConfig::max_publish_bps`]).
     pub max_publish_bps: u64,
@@ -107,17 +109,19 @@ enum Command {
     },
     OfferPendingChanges(String),
     RemoveParticipant(String),
-    SetAudioMuted {
+    Control {
         participant: String,
-        muted: bool,
-        reply: oneshot::Sender<Result<(), SfuError>>,
-    },
-    SetScreenShareAllowed {
-        participant: String,
-        allowed: bool,
+        control: Control,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     SetPayloadTap(Option<PayloadTap>),
+}
+
+/// What the room decides about one participant's media.
+enum Control {
+    AudioMuted(bool),
+    ScreenShareAllowed(bool),
+    ReceivesMedia(bool),
 }
 
 /// The receive buffer: above any WebRTC datagram (str0m keeps them under 1200 bytes).
@@ -209,13 +213,7 @@ impl MediaServer {
     /// Fails with [`SfuError::UnknownParticipant`] if its media is not in the SFU (yet): set
     /// it again once [`MediaServer::add_participant`] succeeded.
     pub async fn set_audio_muted(&self, participant: &str, muted: bool) -> Result<(), MediaError> {
-        let (reply, done) = oneshot::channel();
-        self.shard_of(participant)?.send(Command::SetAudioMuted {
-            participant: participant.to_owned(),
-            muted,
-            reply,
-        })?;
-        Ok(done.await.map_err(|_| MediaError::Stopped)??)
+        self.control(participant, Control::AudioMuted(muted)).await
     }
 
     /// Allows or refuses a participant's screen share (see
@@ -226,13 +224,29 @@ impl MediaServer {
         participant: &str,
         allowed: bool,
     ) -> Result<(), MediaError> {
+        self.control(participant, Control::ScreenShareAllowed(allowed))
+            .await
+    }
+
+    /// Lets a participant receive the room's media, or stops it (see
+    /// [`Sfu::set_receives_media`]); nobody receives before this. Fails as
+    /// [`MediaServer::set_audio_muted`] does.
+    pub async fn set_receives_media(
+        &self,
+        participant: &str,
+        receives: bool,
+    ) -> Result<(), MediaError> {
+        self.control(participant, Control::ReceivesMedia(receives))
+            .await
+    }
+
+    async fn control(&self, participant: &str, control: Control) -> Result<(), MediaError> {
         let (reply, done) = oneshot::channel();
-        self.shard_of(participant)?
-            .send(Command::SetScreenShareAllowed {
-                participant: participant.to_owned(),
-                allowed,
-                reply,
-            })?;
+        self.shard_of(participant)?.send(Command::Control {
+            participant: participant.to_owned(),
+            control,
+            reply,
+        })?;
         Ok(done.await.map_err(|_| MediaError::Stopped)??)
     }
 
@@ -333,6 +347,7 @@ impl Shard {
         sfu_config.tcp_candidate = tcp_addr.map(advertise);
         sfu_config.max_publish_bps = config.max_publish_bps;
         let sfu = Sfu::new(sfu_config.clone(), Instant::now())?;
+        let tcp_limits = config.tcp_limits;
 
         let (commands, command_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(Mutex::new(SfuStats::default()));
@@ -356,7 +371,7 @@ impl Shard {
                         udp,
                         udp_candidate: sfu_config.udp_candidate,
                         tcp_candidate: sfu_config.tcp_candidate,
-                        tcp_connections: HashMap::new(),
+                        tcp_connections: ice_tcp::Connections::new(tcp_limits),
                         events,
                         stats: driver_stats,
                     };
@@ -397,8 +412,7 @@ struct Driver {
     /// which behind NAT is not the socket's own address.
     udp_candidate: SocketAddr,
     tcp_candidate: Option<SocketAddr>,
-    /// Outgoing packet queues of the ICE-TCP connections, by remote address.
-    tcp_connections: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    tcp_connections: ice_tcp::Connections,
     events: mpsc::UnboundedSender<MediaEvent>,
     stats: Arc<Mutex<SfuStats>>,
 }
@@ -410,6 +424,7 @@ impl Driver {
         tcp: Option<TcpListener>,
     ) {
         let (tcp_events, mut tcp_rx) = mpsc::channel(ice_tcp::INBOUND_QUEUE);
+        let mut tcp_sweep = tokio::time::interval(ice_tcp::SWEEP_INTERVAL);
         let mut buf = vec![0u8; RECEIVE_BUFFER];
         loop {
             let timeout = self.flush().await;
@@ -424,10 +439,15 @@ impl Driver {
                     Err(e) => tracing::debug!("media UDP socket not readable: {e}"),
                 },
                 accepted = ice_tcp::accept(tcp.as_ref()) => match accepted {
-                    Ok((stream, peer)) => ice_tcp::spawn_connection(stream, peer, tcp_events.clone()),
+                    Ok((stream, peer)) => {
+                        self.tcp_connections.accept(stream, peer, &tcp_events, Instant::now());
+                    }
                     Err(e) => tracing::debug!("ICE-TCP accept failed: {e}"),
                 },
                 Some(event) = tcp_rx.recv() => self.handle_tcp(event),
+                _ = tcp_sweep.tick(), if tcp.is_some() => {
+                    self.tcp_connections.close_stale(Instant::now());
+                }
                 () = tokio::time::sleep_until(wake.into()) => self.sfu.handle_timeout(Instant::now()),
             }
         }
@@ -442,13 +462,15 @@ impl Driver {
     fn receive_batch(&mut self, buf: &mut [u8]) {
         for _ in 0..RECEIVE_BATCH {
             match self.udp.try_recv_from(buf) {
-                Ok((n, source)) => self.sfu.handle_packet(
-                    Instant::now(),
-                    Protocol::Udp,
-                    source,
-                    self.udp_candidate,
-                    &buf[..n],
-                ),
+                Ok((n, source)) => {
+                    self.sfu.handle_packet(
+                        Instant::now(),
+                        Protocol::Udp,
+                        source,
+                        self.udp_candidate,
+                        &buf[..n],
+                    );
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 // E.g. ICMP port unreachable reported on a later receive: not fatal.
                 Err(e) => tracing::debug!("media UDP receive failed: {e}"),
@@ -498,7 +520,7 @@ impl Driver {
             _ => {
                 // ICE-TCP is passive here: without the client's connection there is no way
                 // to reach it. A full queue drops the packet, as a congested UDP path would.
-                if let Some(queue) = self.tcp_connections.get(&transmit.destination) {
+                if let Some(queue) = self.tcp_connections.outgoing(&transmit.destination) {
                     let _ = queue.try_send(transmit.contents.to_vec());
                 }
             }
@@ -531,19 +553,21 @@ impl Driver {
                 self.sfu.offer_pending_changes(&participant);
             }
             Command::RemoveParticipant(participant) => self.sfu.remove_participant(&participant),
-            Command::SetAudioMuted {
+            Command::Control {
                 participant,
-                muted,
+                control,
                 reply,
             } => {
-                let _ = reply.send(self.sfu.set_audio_muted(&participant, muted));
-            }
-            Command::SetScreenShareAllowed {
-                participant,
-                allowed,
-                reply,
-            } => {
-                let _ = reply.send(self.sfu.set_screen_share_allowed(&participant, allowed));
+                let result = match control {
+                    Control::AudioMuted(muted) => self.sfu.set_audio_muted(&participant, muted),
+                    Control::ScreenShareAllowed(allowed) => {
+                        self.sfu.set_screen_share_allowed(&participant, allowed)
+                    }
+                    Control::ReceivesMedia(receives) => {
+                        self.sfu.set_receives_media(&participant, receives)
+                    }
+                };
+                let _ = reply.send(result);
             }
             Command::SetPayloadTap(tap) => self.sfu.set_payload_tap(tap),
         }
@@ -551,24 +575,17 @@ impl Driver {
 
     fn handle_tcp(&mut self, event: TcpEvent) {
         match event {
-            TcpEvent::Opened { peer, outgoing } => {
-                self.tcp_connections.insert(peer, outgoing);
-            }
             TcpEvent::Packet { peer, contents } => {
                 if let Some(candidate) = self.tcp_candidate {
-                    self.sfu.handle_packet(
-                        Instant::now(),
-                        Protocol::Tcp,
-                        peer,
-                        candidate,
-                        &contents,
-                    );
-                    self.sfu.handle_timeout(Instant::now());
+                    let now = Instant::now();
+                    let taken =
+                        self.sfu
+                            .handle_packet(now, Protocol::Tcp, peer, candidate, &contents);
+                    self.tcp_connections.heard(peer, now, taken);
+                    self.sfu.handle_timeout(now);
                 }
             }
-            TcpEvent::Closed { peer } => {
-                self.tcp_connections.remove(&peer);
-            }
+            TcpEvent::Closed { peer, number } => self.tcp_connections.closed(peer, number),
         }
     }
 }
@@ -583,6 +600,7 @@ mod tests {
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_ip: None,
             tcp_listen: None,
+            tcp_limits: IceTcpLimits::default(),
             max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
             threads: 2,
         })

@@ -200,8 +200,18 @@ pub struct Room {
     denied: HashSet<Fingerprint>,
     permissions: Permissions,
     wait_for_moderator: bool,
-    /// Whoever joins with it enters as a moderator (hex of 128 random bits).
+    /// Whoever joins with it enters as a moderator (see [`new_moderator_key`]).
     moderator_key: String,
+    /// Participants let into the meeting since [`Room::take_newly_admitted`] last asked.
+    newly_admitted: Vec<ParticipantId>,
+}
+
+/// 128 random bits, in hex. A new one whenever a moderator goes.
+fn new_moderator_key() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Room {
@@ -234,10 +244,8 @@ impl Room {
             denied: HashSet::new(),
             permissions: Permissions::default(),
             wait_for_moderator: false,
-            moderator_key: rand::random::<[u8; 16]>()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            moderator_key: new_moderator_key(),
+            newly_admitted: Vec::new(),
         }
     }
 
@@ -445,7 +453,8 @@ impl Room {
     }
 
     /// What an admitted participant gets on entering, and what the others learn.
-    fn enter(&self, id: &ParticipantId) -> Vec<Outgoing> {
+    fn enter(&mut self, id: &ParticipantId) -> Vec<Outgoing> {
+        self.newly_admitted.push(id.clone());
         let mut out = vec![(id.clone(), self.settings())];
         out.extend(self.moderation_for(id));
         out.extend(self.participant_list());
@@ -646,6 +655,12 @@ impl Room {
     /// Whether `id` is in the meeting (not in the lobby).
     pub fn is_admitted(&self, id: &ParticipantId) -> bool {
         self.participant(id).is_some_and(Participant::is_admitted)
+    }
+
+    /// Those let into the meeting since the last call, in order: the caller hands each what
+    /// only the meeting's participants get from outside the room (TURN relays).
+    pub fn take_newly_admitted(&mut self) -> Vec<ParticipantId> {
+        std::mem::take(&mut self.newly_admitted)
     }
 
     /// Whether a moderator muted `id`.
@@ -1116,22 +1131,8 @@ impl Room {
                 p.admission = Admission::Waiting;
             }
         }
-        let guests_moderate = self.guests_moderate;
-        if gone.role == Role::Moderator
-            && !self.wait_for_moderator
-            && !self
-                .participants
-                .values()
-                .any(|(_, p)| p.role == Role::Moderator)
-            && let Some((pid, longest_present)) = self
-                .participants
-                .values_mut()
-                .find(|(_, p)| p.is_admitted() && (guests_moderate || p.role != Role::Guest))
-        {
-            // A room is never left without a moderator: someone must be able to unlock it.
-            longest_present.role = Role::Moderator;
-            let heir = pid.clone();
-            out.extend(self.moderation_for(&heir));
+        if gone.role == Role::Moderator {
+            out.extend(self.moderator_left());
         }
         if self.members().next().is_none() {
             // Nobody left holds the group's keys: start over with a new group.
@@ -1144,6 +1145,37 @@ impl Room {
         out.extend(self.participant_list());
         out.extend(self.lobby_for_moderators());
         out
+    }
+
+    /// A moderator left, was kicked or banned. Unless the room waits for a moderator,
+    /// moderation passes to the longest present participant who may moderate when nobody else
+    /// does: a room is never left without someone able to unlock it. Whoever moderates now gets
+    /// a new moderator key, so the one who went cannot come back as a moderator with the old
+    /// one. With nobody moderating, the key stays: it is the host link a moderator comes back
+    /// with, and nobody would hold a new one.
+    fn moderator_left(&mut self) -> Vec<Outgoing> {
+        if !self.wait_for_moderator && !self.has_moderator_inside() {
+            let guests_moderate = self.guests_moderate;
+            if let Some((_, longest_present)) = self
+                .participants
+                .values_mut()
+                .find(|(_, p)| p.is_admitted() && (guests_moderate || p.role != Role::Guest))
+            {
+                longest_present.role = Role::Moderator;
+            }
+        }
+        if !self.has_moderator_inside() {
+            return Vec::new();
+        }
+        self.moderator_key = new_moderator_key();
+        let key = ServerMessage::ModeratorKey {
+            key: self.moderator_key.clone(),
+        };
+        self.participants
+            .values()
+            .filter(|(_, p)| p.role == Role::Moderator)
+            .map(|(id, _)| (id.clone(), key.clone()))
+            .collect()
     }
 
     fn restart_group(&mut self) -> Vec<Outgoing> {
@@ -1321,7 +1353,9 @@ impl Room {
         self.members().filter(move |pid| pid != id)
     }
 
-    fn is_member(&self, id: &ParticipantId) -> bool {
+    /// Whether `id` is a member of the room's MLS group, as the observed group says: it created
+    /// the group, or a commit added it.
+    pub fn is_member(&self, id: &ParticipantId) -> bool {
         self.participants
             .values()
             .any(|(pid, p)| pid == id && p.leaf.is_some())

@@ -415,22 +415,36 @@ async fn handle(
 ) {
     let result = match &message {
         ClientMessage::GroupCreated { group_info } => {
-            state.with_room(room, |r| r.group_created(id, group_info.as_ref()))
+            let result = state.with_room(room, |r| r.group_created(id, group_info.as_ref()));
+            if result.is_ok() {
+                // Its founder is the group's first member.
+                apply_media_policy(state, room, std::slice::from_ref(id)).await;
+            }
+            result
         }
         ClientMessage::Commit {
             commit, welcome, ..
-        } => state.with_room(room, |r| {
-            let out = r.commit(id, commit.as_ref(), welcome.as_ref().map(AsRef::as_ref))?;
-            let accepted = out
-                .iter()
-                .any(|(_, m)| matches!(m, ServerMessage::CommitAccepted { .. }));
+        } => {
+            let mut accepted = false;
+            let result = state.with_room(room, |r| {
+                let out = r.commit(id, commit.as_ref(), welcome.as_ref().map(AsRef::as_ref))?;
+                accepted = out
+                    .iter()
+                    .any(|(_, m)| matches!(m, ServerMessage::CommitAccepted { .. }));
+                if accepted {
+                    state.metrics.commits_sequenced.inc();
+                } else {
+                    state.metrics.commits_rejected.inc();
+                }
+                Ok(out)
+            });
             if accepted {
-                state.metrics.commits_sequenced.inc();
-            } else {
-                state.metrics.commits_rejected.inc();
+                // It may have added or removed members.
+                let everyone = state.with_room(room, |r| Ok(r.participant_ids()));
+                apply_media_policy(state, room, &everyone.unwrap_or_default()).await;
             }
-            Ok(out)
-        }),
+            result
+        }
         ClientMessage::Application { message } => {
             state.with_room(room, |r| r.application(id, message.as_ref()))
         }
@@ -671,22 +685,25 @@ fn message_type(message: &ClientMessage) -> &'static str {
     }
 }
 
-/// Tells the SFU what the room allows these participants: a moderator's mute, and whether
-/// their role may share the screen. A participant whose media is not in the SFU yet gets it
+/// Tells the SFU what the room allows these participants: a moderator's mute, whether their
+/// role may share the screen, and whether they receive the room's media — only members of its
+/// MLS group do, so nobody without the keys gets the encrypted frames, or the audio-level
+/// extension that tells who speaks. A participant whose media is not in the SFU yet gets it
 /// when its media arrives (this is called again then).
 async fn apply_media_policy(state: &AppState, room: &RoomName, ids: &[ParticipantId]) {
-    let policy: Vec<(bool, bool)> = {
+    let policy: Vec<(bool, bool, bool)> = {
         let rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let Some(r) = rooms.get(room) else {
             return;
         };
         ids.iter()
-            .map(|id| (r.is_muted(id), r.may_share_screen(id)))
+            .map(|id| (r.is_muted(id), r.may_share_screen(id), r.is_member(id)))
             .collect()
     };
-    for (id, (muted, screen_share)) in ids.iter().zip(policy) {
+    for (id, (muted, screen_share, member)) in ids.iter().zip(policy) {
         let _ = state.media.set_audio_muted(id, muted).await;
         let _ = state.media.set_screen_share_allowed(id, screen_share).await;
+        let _ = state.media.set_receives_media(id, member).await;
     }
 }
 
@@ -1037,6 +1054,8 @@ async fn join(
             Entry::Host => room_state.join_as_moderator(id, display_name, account.clone()),
             Entry::Gate(_) => room_state.join_signed_in(id, display_name, account.clone()),
         };
+        // Relays for the joiner, if it is in the meeting, and for whoever its arrival let in.
+        let out = state.with_relays_first(room_state, out);
         state.metrics.rooms.set(rooms.len() as i64);
         let knocked = out.iter().any(|(_, m)| {
             matches!(
@@ -1067,19 +1086,11 @@ async fn join(
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .map(|m| m.token().to_owned());
-        // Sent even when empty: a browser makes its PeerConnection once it knows its relays.
-        let ice_servers = ServerMessage::IceServers {
-            servers: crate::turn::ice_servers(&state.turn, id, std::time::SystemTime::now())
-                .into_iter()
-                .collect(),
-        };
         state.dispatch_in(
             room,
             token
-                .map(|token| ServerMessage::ResumeToken { token })
+                .map(|token| (id.clone(), ServerMessage::ResumeToken { token }))
                 .into_iter()
-                .chain([ice_servers])
-                .map(|message| (id.clone(), message))
                 .collect(),
         );
         knocked
@@ -1235,8 +1246,29 @@ impl AppState {
             .ok_or(RoomError::OutOfOrder("no such room"))?;
         let mut output = f(room)?;
         before_answer(room.name(), &output);
-        self.dispatch_in(room.name(), output.take_messages());
+        let out = self.with_relays_first(room, output.take_messages());
+        self.dispatch_in(room.name(), out);
         Ok(output)
+    }
+
+    /// `out`, the room's messages, after TURN relays for each participant the room let into
+    /// the meeting since it was last asked: none before, as a relay is no way in for someone
+    /// only knocking; credentials that expire soon (see [`crate::turn`]). First, so that a page
+    /// let in from the lobby, whose PeerConnection exists already, has them before it offers;
+    /// and sent even when there are none, as a browser makes its PeerConnection once it knows
+    /// its relays.
+    fn with_relays_first(&self, room: &mut Room, out: Vec<Outgoing>) -> Vec<Outgoing> {
+        let now = std::time::SystemTime::now();
+        room.take_newly_admitted()
+            .into_iter()
+            .map(|id| {
+                let servers = crate::turn::ice_servers(&self.turn, &id, now)
+                    .into_iter()
+                    .collect();
+                (id, ServerMessage::IceServers { servers })
+            })
+            .chain(out)
+            .collect()
     }
 
     /// Queues messages `room` made, at once or once its last audit record is on disk (see

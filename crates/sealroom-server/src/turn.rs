@@ -1,7 +1,9 @@
 //! TURN REST API credentials (draft-uberti-behave-turn-rest, as coturn's `use-auth-secret`
 //! implements it): the username is the expiry time and the participant, the password the
 //! HMAC-SHA1 of the username under the secret shared with coturn. coturn checks them without
-//! asking Sealroom, and they stop working when they expire.
+//! asking Sealroom, and they stop working when they expire: only for new allocations (coturn
+//! checks a credential when a relay is allocated, and lets an allocation made with it run
+//! on), so a short life costs a meeting nothing and leaves little to whoever copies one.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,7 +15,7 @@ use sha1::Sha1;
 use crate::config::TurnSettings;
 
 /// Credentials last this long unless configured otherwise.
-const DEFAULT_TTL: Duration = Duration::from_secs(12 * 60 * 60);
+const DEFAULT_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// The ICE servers for one participant, if TURN is configured.
 pub fn ice_servers(

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sealroom_server::media::{MediaConfig, MediaEvent, MediaServer};
+use sealroom_server::media::{IceTcpLimits, MediaConfig, MediaEvent, MediaServer};
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
@@ -107,6 +107,11 @@ impl Peer {
             .add_participant(room, self.name, &offer.to_sdp_string())
             .await
             .expect("SFU answers");
+        // As the server does for a member of the room's group.
+        media
+            .set_receives_media(self.name, true)
+            .await
+            .expect("a participant of the SFU");
         // a=candidate:<foundation> <component> udp <priority> <ip> <port> typ host
         self.sfu_port = answer
             .lines()
@@ -271,6 +276,7 @@ async fn media_flows_between_clients_over_udp() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: None,
+        tcp_limits: IceTcpLimits::default(),
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
         threads: 1,
     })
@@ -330,6 +336,7 @@ async fn rooms_spread_over_media_threads_and_media_stays_in_its_room() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: None,
+        tcp_limits: IceTcpLimits::default(),
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
         threads: 2,
     })
@@ -387,6 +394,7 @@ async fn ice_tcp_client_exchanges_media_with_a_udp_client() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: Some(local(0)),
+        tcp_limits: IceTcpLimits::default(),
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
         threads: 1,
     })
@@ -413,6 +421,7 @@ async fn bad_requests_are_errors_not_crashes() {
         udp_listen: local(0),
         public_ip: None,
         tcp_listen: None,
+        tcp_limits: IceTcpLimits::default(),
         max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
         threads: 1,
     })
@@ -439,4 +448,132 @@ async fn bad_requests_are_errors_not_crashes() {
     }
     assert_eq!(media.stats().dropped_packets, 20);
     assert_eq!(media.stats().participants, 0);
+}
+
+/// A media server with an ICE-TCP port and these limits on its connections.
+fn ice_tcp_server(limits: IceTcpLimits) -> (MediaServer, mpsc::UnboundedReceiver<MediaEvent>) {
+    MediaServer::start(MediaConfig {
+        udp_listen: local(0),
+        public_ip: None,
+        tcp_listen: Some(local(0)),
+        tcp_limits: limits,
+        max_publish_bps: sealroom_sfu::DEFAULT_MAX_PUBLISH_BPS,
+        threads: 1,
+    })
+    .expect("media server starts")
+}
+
+/// A raw TCP connection from `ip` (any 127.0.0.0/8 address is this machine's).
+async fn connect_from(ip: [u8; 4], server: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((ip, 0)))
+        .expect("bind a loopback address");
+    socket.connect(server).await.expect("connect")
+}
+
+/// Whether the server closes the connection within `within` (what it sends is skipped).
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0; 2048];
+    let closed = async { while let Ok(1..) = stream.read(&mut buf).await {} };
+    tokio::time::timeout(within, closed).await.is_ok()
+}
+
+/// One address opens as many ICE-TCP connections as it may: one more is closed at once, while
+/// another address still connects; once one closes, the address may open another.
+#[tokio::test]
+async fn ice_tcp_connections_from_one_address_are_capped() {
+    let (media, _events) = ice_tcp_server(IceTcpLimits {
+        connections_per_address: 3,
+        handshake_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+    });
+    let tcp = media.tcp_addr().expect("TCP bound");
+    let still_open = Duration::from_millis(500);
+    let mut allowed = Vec::new();
+    for _ in 0..3 {
+        let mut stream = connect_from([127, 0, 0, 1], tcp).await;
+        assert!(!closed_within(&mut stream, still_open).await);
+        allowed.push(stream);
+    }
+    let mut one_more = connect_from([127, 0, 0, 1], tcp).await;
+    assert!(
+        closed_within(&mut one_more, Duration::from_secs(5)).await,
+        "a fourth connection from one address is closed"
+    );
+    let mut elsewhere = connect_from([127, 0, 0, 2], tcp).await;
+    assert!(!closed_within(&mut elsewhere, still_open).await);
+
+    drop(allowed.pop());
+    tokio::time::sleep(still_open).await;
+    let mut again = connect_from([127, 0, 0, 1], tcp).await;
+    assert!(!closed_within(&mut again, still_open).await);
+}
+
+/// A connection that never brings an ICE check with a participant's credentials is closed once
+/// the handshake timeout has passed, though it keeps sending (frames that are not ICE checks).
+#[tokio::test]
+async fn ice_tcp_connection_without_an_ice_check_is_closed() {
+    let handshake_timeout = Duration::from_secs(1);
+    let (media, _events) = ice_tcp_server(IceTcpLimits {
+        handshake_timeout,
+        ..IceTcpLimits::default()
+    });
+    let tcp = media.tcp_addr().expect("TCP bound");
+    let started = Instant::now();
+    let (mut reader, mut writer) = connect_from([127, 0, 0, 1], tcp).await.into_split();
+    let chatter = tokio::spawn(async move {
+        let garbage = [0, 4, 0xde, 0xad, 0xbe, 0xef];
+        while writer.write_all(&garbage).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut buf = [0; 64];
+    let closed = tokio::time::timeout(handshake_timeout * 5, reader.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0) | Err(_))),
+        "not closed: {closed:?}"
+    );
+    assert!(
+        started.elapsed() >= handshake_timeout,
+        "{:?}",
+        started.elapsed()
+    );
+    chatter.abort();
+}
+
+/// A client whose ICE check came (it exchanges media) outlives the handshake timeout; once it
+/// falls silent, its connection is closed after the idle timeout.
+#[tokio::test]
+async fn silent_ice_tcp_connection_is_closed() {
+    let idle_timeout = Duration::from_secs(2);
+    let (media, mut events) = ice_tcp_server(IceTcpLimits {
+        handshake_timeout: Duration::from_millis(500),
+        idle_timeout,
+        ..IceTcpLimits::default()
+    });
+    let tcp = media.tcp_addr().expect("TCP bound");
+    let mut peers = [Peer::tcp("alice", tcp).await, Peer::udp("bob").await];
+    for peer in &mut peers {
+        peer.join(&media, "room").await;
+    }
+    assert!(run_until(&media, &mut events, &mut peers, |p| exchanged(p, 25)).await);
+    let (flowing_since, received) = (Instant::now(), peers[0].received.len());
+    let outlived_the_handshake_timeout = run_until(&media, &mut events, &mut peers, |p| {
+        flowing_since.elapsed() > Duration::from_secs(1) && p[0].received.len() > received + 25
+    })
+    .await;
+    assert!(outlived_the_handshake_timeout, "alice's media stopped");
+
+    // Alice falls silent (nothing is read or sent for her any more, but her socket).
+    let silent_since = Instant::now();
+    let Link::Tcp { incoming, .. } = &mut peers[0].link else {
+        unreachable!("alice is on TCP")
+    };
+    let closed = tokio::time::timeout(idle_timeout * 5, async {
+        while incoming.recv().await.is_some() {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the silent connection stayed open");
+    assert!(silent_since.elapsed() >= idle_timeout);
 }

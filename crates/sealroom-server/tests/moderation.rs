@@ -964,3 +964,212 @@ async fn rate_limits_behind_a_trusted_proxy_count_the_forwarded_client() {
     }
     assert_eq!(codes, [None, None, Some(ErrorCode::RateLimited)]);
 }
+
+/// Reads the socket until `pick` takes a message (every message counts, keepalives aside).
+async fn until<T>(socket: &mut Socket, mut pick: impl FnMut(ServerMessage) -> Option<T>) -> T {
+    let read = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(picked) = pick(decode(&text).unwrap()) {
+                        return picked;
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("the connection closed: {other:?}"),
+            }
+        }
+    };
+    tokio::time::timeout(SETTLE, read)
+        .await
+        .expect("the awaited message came")
+}
+
+async fn moderator_key(socket: &mut Socket) -> String {
+    until(socket, |message| match message {
+        ServerMessage::ModeratorKey { key } => Some(key),
+        _ => None,
+    })
+    .await
+}
+
+fn join_with_moderator_key(room: &str, name: &str, key: &str) -> ClientMessage {
+    ClientMessage::Join {
+        room: room.into(),
+        display_name: name.into(),
+        password: None,
+        moderator_key: Some(key.into()),
+    }
+}
+
+/// How a co-moderator goes.
+#[derive(Clone, Copy, Debug)]
+enum Exit {
+    Kicked,
+    Banned,
+    Left,
+}
+
+/// Alice makes Mallory (a raw socket) a co-moderator; Mallory goes (`exit`) and comes back on a
+/// new connection with the moderator key she was given: `access_denied`, as for any wrong key.
+/// Alice, still moderating, got a new key, which opens the room as a moderator.
+async fn old_moderator_key_after(exit: Exit) {
+    let server = TestServer::start().await;
+    let alice = server.join("co-hosted", "alice").await;
+    let mut mallory = connect(&server).await;
+    send(&mut mallory, &join("co-hosted", "mallory", None)).await;
+    let listed = alice
+        .wait_until(SETTLE, |s| {
+            s.participants.iter().any(|p| p.display_name == "mallory")
+        })
+        .await
+        .unwrap();
+    let mallory_id = participant_id(&listed, "mallory");
+    alice.grant_moderator(&mallory_id);
+    let old_key = moderator_key(&mut mallory).await;
+    match exit {
+        Exit::Kicked => alice.kick(&mallory_id),
+        Exit::Banned => alice.ban(&mallory_id),
+        Exit::Left => send(&mut mallory, &ClientMessage::Leave).await,
+    }
+    alice
+        .wait_until(SETTLE, |s| {
+            s.participants.iter().all(|p| p.display_name != "mallory")
+        })
+        .await
+        .unwrap_or_else(|s| panic!("mallory still listed: {s:#?}"));
+
+    let mut back = connect(&server).await;
+    send(
+        &mut back,
+        &join_with_moderator_key("co-hosted", "mallory", &old_key),
+    )
+    .await;
+    let answer = next(&mut back).await;
+    assert!(
+        matches!(
+            answer,
+            Some(ServerMessage::Error {
+                code: ErrorCode::AccessDenied,
+                ..
+            })
+        ),
+        "{exit:?}, back with the old key: {answer:?}"
+    );
+
+    let new_key = alice
+        .wait_until(SETTLE, |s| {
+            s.moderator_key.as_ref().is_some_and(|k| *k != old_key)
+        })
+        .await
+        .unwrap_or_else(|s| panic!("alice got no new key: {s:#?}"))
+        .moderator_key
+        .unwrap();
+    let mut co_host = connect(&server).await;
+    send(
+        &mut co_host,
+        &join_with_moderator_key("co-hosted", "carol", &new_key),
+    )
+    .await;
+    assert_eq!(
+        moderator_key(&mut co_host).await,
+        new_key,
+        "the new key makes its holder a moderator"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kicked_moderator_cannot_come_back_with_the_old_key() {
+    old_moderator_key_after(Exit::Kicked).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_moderator_cannot_come_back_with_the_old_key() {
+    old_moderator_key_after(Exit::Banned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_who_left_cannot_come_back_with_the_old_key() {
+    old_moderator_key_after(Exit::Left).await;
+}
+
+/// Waits until the client's media has a working ICE path to the SFU.
+async fn wait_for_ice(client: &RoomClient) {
+    let deadline = Instant::now() + SETTLE;
+    while !client
+        .media_stats()
+        .await
+        .is_some_and(|stats| stats.ice_connected)
+    {
+        assert!(Instant::now() < deadline, "no ICE path");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// In a lobby room, Eve is admitted by a moderator whose client never adds her to the group (a
+/// raw socket, standing for any that sits on the Add): she is in the meeting and connected to
+/// the SFU, not in the encrypted group. The SFU sends her no packet — neither the others'
+/// frames nor the audio-level extension that tells who speaks. That moderator leaves, Eve is
+/// back in the lobby, and Alice admits her: her client adds Eve, who then receives and
+/// decrypts everyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_outside_the_encrypted_group_receives_no_media() {
+    let server = TestServer::start().await;
+    let alice = server.join("members-only", "alice").await;
+    let bob = server.join("members-only", "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    let mut doorman = connect(&server).await;
+    send(&mut doorman, &join("members-only", "doorman", None)).await;
+    let listed = alice
+        .wait_until(SETTLE, |s| {
+            s.participants.iter().any(|p| p.display_name == "doorman")
+        })
+        .await
+        .unwrap();
+    alice.grant_moderator(&participant_id(&listed, "doorman"));
+    moderator_key(&mut doorman).await;
+    alice.set_lobby(true);
+    alice.wait_until(SETTLE, |s| s.room_lobby).await.unwrap();
+
+    let eve = server.join("members-only", "eve").await;
+    let eve_id = until(&mut doorman, |message| match message {
+        ServerMessage::Lobby { waiting } => waiting
+            .into_iter()
+            .find(|p| p.display_name == "eve" && p.fingerprint.is_some())
+            .map(|p| p.id),
+        _ => None,
+    })
+    .await;
+    send(
+        &mut doorman,
+        &ClientMessage::Admit {
+            participant_id: eve_id.clone(),
+        },
+    )
+    .await;
+    // Only those in the meeting are sent its participant list.
+    eve.wait_until(SETTLE, |s| !s.participants.is_empty())
+        .await
+        .unwrap();
+    wait_for_ice(&eve).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let outside = eve.media_stats().await.unwrap();
+    assert_eq!(
+        outside.rtp_packets_received, 0,
+        "a participant outside the group got packets: {outside:#?}"
+    );
+    assert!(eve.status().epoch.is_none(), "{:#?}", eve.status());
+
+    send(&mut doorman, &ClientMessage::Leave).await;
+    alice
+        .wait_until(SETTLE, |s| s.lobby.iter().any(|p| p.id == eve_id))
+        .await
+        .unwrap_or_else(|s| panic!("eve not back in the lobby: {s:#?}"));
+    alice.admit(&eve_id);
+    let statuses = converge(&[&alice, &bob, &eve], &["alice", "bob", "eve"]).await;
+    wait_for_media(
+        &eve,
+        &[leaf_of(&statuses[2], "alice"), leaf_of(&statuses[2], "bob")],
+    )
+    .await;
+}

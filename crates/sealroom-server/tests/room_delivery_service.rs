@@ -870,3 +870,51 @@ fn group_not_listing_exactly_the_server_is_refused() {
         .unwrap();
     assert_eq!(room.epoch(), Some(0));
 }
+
+fn moderator_key_for(out: &[Outgoing], id: &str) -> Option<String> {
+    to(out, id).into_iter().find_map(|m| match m {
+        ServerMessage::ModeratorKey { key } => Some(key.clone()),
+        _ => None,
+    })
+}
+
+type Exit = fn(&mut Room, &String) -> Vec<Outgoing>;
+
+/// Alice makes Bob, Carol and Dave moderators; Bob is kicked, Carol banned, Dave leaves. Each
+/// time the moderators who stay get a new moderator key, the one who went does not, and the
+/// key it held opens nothing.
+#[test]
+fn a_moderator_who_goes_leaves_the_moderator_key_behind() {
+    let mut room = room();
+    let (_alice, _bob) = alice_and_bob(&mut room);
+    room.join(&"carol".into(), name("Carol"));
+    room.join(&"dave".into(), name("Dave"));
+    let mut key = String::new();
+    for id in ["bob", "carol", "dave"] {
+        let out = room.grant_moderator(&"alice".into(), &id.into()).unwrap();
+        key = moderator_key_for(&out, id).expect("a new moderator gets the key");
+    }
+    let exits: [(&str, Exit); 3] = [
+        ("bob", |room, id| {
+            room.kick(&"alice".into(), id).unwrap().out
+        }),
+        ("carol", |room, id| {
+            room.ban(&"alice".into(), id).unwrap().out
+        }),
+        ("dave", |room, id| room.leave(id)),
+    ];
+    let mut moderators = vec!["alice", "bob", "carol", "dave"];
+    for (gone, exit) in exits {
+        let out = exit(&mut room, &gone.into());
+        moderators.retain(|m| *m != gone);
+        assert!(!room.is_moderator_key(&key), "{gone}'s key still works");
+        assert_eq!(moderator_key_for(&out, gone), None);
+        let new_keys: Vec<Option<String>> = moderators
+            .iter()
+            .map(|m| moderator_key_for(&out, m))
+            .collect();
+        key = new_keys[0].clone().expect("the moderators left get a key");
+        assert!(new_keys.iter().all(|k| k.as_ref() == Some(&key)));
+        assert!(room.is_moderator_key(&key));
+    }
+}

@@ -11,13 +11,13 @@ use std::{
     io::{BufRead, BufReader, Read},
     path::Path,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use futures_util::{SinkExt, StreamExt};
 use sealroom_protocol::{ClientMessage, IceServer, ServerMessage, decode, encode};
 use sealroom_server::config::TurnSettings;
-use support::{TestServer, connect};
+use support::{SETTLE, Socket, TestServer, connect};
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "a-secret-shared-with-coturn";
@@ -108,7 +108,7 @@ fn uclient(port: u16, username: &str, password: &str, peer: &str, until: &str) -
 
 const UCLIENT_PATIENCE: Duration = Duration::from_secs(30);
 
-/// The relays the server hands a joiner, right after its resume token.
+/// The relays the server hands a joiner as it enters the meeting.
 async fn ice_servers_for_a_participant(server: &TestServer) -> Vec<IceServer> {
     let mut socket = connect(server).await;
     let join = ClientMessage::Join {
@@ -121,22 +121,9 @@ async fn ice_servers_for_a_participant(server: &TestServer) -> Vec<IceServer> {
         .send(Message::Text(encode(&join).into()))
         .await
         .unwrap();
-    let mut after_token = false;
     loop {
-        let Some(Ok(frame)) = socket.next().await else {
-            panic!("no ice_servers message");
-        };
-        let Message::Text(text) = frame else {
-            continue;
-        };
-        match decode(&text) {
-            Ok(ServerMessage::ResumeToken { .. }) => after_token = true,
-            Ok(ServerMessage::IceServers { servers }) => {
-                assert!(after_token, "relays come right after the resume token");
-                return servers;
-            }
-            Ok(other) => assert!(!after_token, "{other:?} between token and relays"),
-            Err(e) => panic!("{e}"),
+        if let ServerMessage::IceServers { servers } = receive(&mut socket).await {
+            return servers;
         }
     }
 }
@@ -195,4 +182,106 @@ async fn coturn_accepts_sealroom_credentials_and_refuses_to_relay_to_loopback() 
         stretched.contains(refused),
         "refuses a username whose expiry was pushed out:\n{stretched}"
     );
+}
+
+fn join(room: &str, name: &str) -> ClientMessage {
+    ClientMessage::Join {
+        room: room.into(),
+        display_name: name.into(),
+        password: None,
+        moderator_key: None,
+    }
+}
+
+async fn send(socket: &mut Socket, message: &ClientMessage) {
+    socket
+        .send(Message::Text(encode(message).into()))
+        .await
+        .unwrap();
+}
+
+/// The next message, keepalives aside.
+async fn receive(socket: &mut Socket) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(SETTLE, socket.next())
+            .await
+            .expect("a message in time");
+        match frame {
+            Some(Ok(Message::Text(text))) => return decode(&text).unwrap(),
+            Some(Ok(_)) => {}
+            other => panic!("the connection closed: {other:?}"),
+        }
+    }
+}
+
+/// TURN credentials are for those in the meeting: a knocker in a lobby room gets none while it
+/// waits. Admitted, it gets them, made then and expiring within the configured lifetime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_knocker_gets_relays_only_once_admitted_and_they_expire_soon() {
+    let ttl_secs = 300;
+    let server = TestServer::start_configured(|config| {
+        config.turn = TurnSettings {
+            urls: vec!["turn:turn.example:3478".into()],
+            shared_secret: Some(SECRET.into()),
+            credential_ttl_secs: Some(ttl_secs),
+        }
+    })
+    .await;
+    let mut host = connect(&server).await;
+    send(&mut host, &join("door", "alice")).await;
+    send(&mut host, &ClientMessage::SetLobby { enabled: true }).await;
+    while !matches!(
+        receive(&mut host).await,
+        ServerMessage::RoomSettings { lobby: true, .. }
+    ) {}
+
+    let mut knocker = connect(&server).await;
+    send(&mut knocker, &join("door", "bob")).await;
+    loop {
+        match receive(&mut knocker).await {
+            ServerMessage::ResumeToken { .. } => break,
+            ServerMessage::IceServers { servers } => panic!("a knocker got relays: {servers:?}"),
+            _ => {}
+        }
+    }
+    let waiting = tokio::time::timeout(Duration::from_secs(2), receive(&mut knocker)).await;
+    assert!(waiting.is_err(), "a knocker was sent {waiting:?}");
+    let knocker_id = loop {
+        if let ServerMessage::Lobby { waiting } = receive(&mut host).await
+            && let [knock] = &waiting[..]
+        {
+            break knock.id.clone();
+        }
+    };
+    let admitted_at = unix_secs();
+    send(
+        &mut host,
+        &ClientMessage::Admit {
+            participant_id: knocker_id.clone(),
+        },
+    )
+    .await;
+    let relays = loop {
+        if let ServerMessage::IceServers { servers } = receive(&mut knocker).await {
+            break servers;
+        }
+    };
+    let [relay] = &relays[..] else {
+        panic!("one relay: {relays:?}")
+    };
+    let (expiry, participant) = relay.username.split_once(':').unwrap();
+    assert_eq!(participant, knocker_id);
+    let expiry: u64 = expiry.parse().unwrap();
+    let now = unix_secs();
+    assert!(
+        (admitted_at + ttl_secs..=now + ttl_secs).contains(&expiry),
+        "expires at {expiry}: admitted at {admitted_at}, now {now}, lifetime {ttl_secs} s"
+    );
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

@@ -3,8 +3,9 @@
 //! # What it owns
 //! One str0m PeerConnection (`Rtc`) per participant, all multiplexed on the server's one
 //! UDP port (and optionally one ICE-TCP port), with the server as ICE-lite. It decides which
-//! track goes to whom (every participant receives every other participant *of the same
-//! room*), renegotiates SDP when tracks come and go, picks one simulcast layer per receiver,
+//! track goes to whom (every participant the server lets receive, see
+//! [`Sfu::set_receives_media`], receives every other participant *of the same room*),
+//! renegotiates SDP when tracks come and go, picks one simulcast layer per receiver,
 //! relays keyframe requests to publishers and, when bandwidth estimation is on
 //! ([`SfuConfig::initial_bandwidth_bps`]), adapts to each receiver's estimate.
 //! str0m does ICE, DTLS-SRTP, NACK/RTX, TWCC and the estimate itself.
@@ -281,8 +282,9 @@ impl Sfu {
     }
 
     /// Adds a participant to `room` from its initial offer (it sends audio and video, maybe
-    /// simulcast) and returns the SDP answer. It will receive the room's other tracks in a
-    /// later [`SfuOutput::Offer`], once connected.
+    /// simulcast) and returns the SDP answer. It receives nothing until
+    /// [`Self::set_receives_media`] lets it; then the room's other tracks come in a later
+    /// [`SfuOutput::Offer`], once it is connected.
     ///
     /// A later offer from a participant already here renegotiates its connection: with new
     /// ICE credentials it is an ICE restart (the client's network changed), answered with new
@@ -331,15 +333,8 @@ impl Sfu {
         );
         joining.span.in_scope(|| info!("joined"));
 
-        // It receives every track already published in the room.
-        let members = self.rooms.entry(room.to_owned()).or_default();
-        for (track_id, track) in &mut self.tracks {
-            if members.contains(&track_id.publisher) {
-                track.subscribers.push(id);
-                joining.subscriptions.insert(*track_id, subscription(track));
-            }
-        }
-        members.push(id);
+        // It receives nothing until the server lets it (`set_receives_media`).
+        self.rooms.entry(room.to_owned()).or_default().push(id);
         self.by_name.insert(participant.to_owned(), id);
         joining.drain(&mut self.outputs, &mut self.work);
         self.participants.insert(id, joining);
@@ -427,6 +422,60 @@ impl Sfu {
         Ok(())
     }
 
+    /// Lets a participant receive the room's media (`true`), or stops it. Off for a new
+    /// participant: the server lets receive only those who hold the room's keys (the members of
+    /// its MLS group), so nobody else gets the encrypted frames, or the audio-level extension
+    /// that tells who speaks. Let in, it is offered every track of the others it lacks; shut out,
+    /// no packet is forwarded to it, and each track resumes at a keyframe if it is let in again.
+    pub fn set_receives_media(
+        &mut self,
+        participant: &str,
+        receives: bool,
+    ) -> Result<(), SfuError> {
+        let id = self.id_of(participant)?;
+        let Some(p) = self
+            .participants
+            .get_mut(&id)
+            .filter(|p| p.receives_media != receives)
+        else {
+            return Ok(());
+        };
+        p.receives_media = receives;
+        p.span
+            .in_scope(|| info!(receives, "receiving media changed"));
+        if receives {
+            self.subscribe_to_room(id);
+            self.negotiate(id);
+            self.run_work();
+        } else {
+            for subscription in p.subscriptions.values_mut() {
+                subscription.forwarder.restart();
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes a participant to every track of its room's others it is not subscribed to.
+    fn subscribe_to_room(&mut self, id: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let room = self
+            .rooms
+            .get(&p.room)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (track_id, track) in &mut self.tracks {
+            if track_id.publisher != id
+                && room.contains(&track_id.publisher)
+                && !p.subscriptions.contains_key(track_id)
+            {
+                track.subscribers.push(id);
+                p.subscriptions.insert(*track_id, subscription(track));
+            }
+        }
+    }
+
     /// Allows or refuses a participant's screen share: its second (and any later) video
     /// track, by the clients' convention (the first is its camera). While refused, those
     /// tracks' packets are dropped and each attempt is reported once as
@@ -464,6 +513,9 @@ impl Sfu {
     /// `destination` is the candidate it was sent to ([`SfuConfig::udp_candidate`] or
     /// [`SfuConfig::tcp_candidate`]): str0m matches connectivity checks against it, so
     /// behind NAT it is the advertised address, not the socket's own.
+    ///
+    /// Returns whether a participant's connection took it. From an address no participant has
+    /// used yet, only an ICE check with a participant's credentials is taken.
     pub fn handle_packet(
         &mut self,
         now: Instant,
@@ -471,11 +523,11 @@ impl Sfu {
         source: SocketAddr,
         destination: SocketAddr,
         contents: &[u8],
-    ) {
+    ) -> bool {
         self.advance(now);
         let Ok(datagram) = DatagramRecv::try_from(contents) else {
             self.stats.dropped_packets += 1;
-            return;
+            return false;
         };
         let input = Input::Receive(
             now,
@@ -488,17 +540,22 @@ impl Sfu {
         );
         let Some(id) = self.route(&input, proto, source, contents) else {
             self.stats.dropped_packets += 1;
-            return;
+            return false;
         };
         let Some(p) = self.participants.get_mut(&id) else {
-            return;
+            return false;
         };
-        if let Err(e) = p.rtc.handle_input(input) {
-            p.span.in_scope(|| debug!("packet refused: {e}"));
-            self.stats.dropped_packets += 1;
-        }
+        let taken = match p.rtc.handle_input(input) {
+            Ok(()) => true,
+            Err(e) => {
+                p.span.in_scope(|| debug!("packet refused: {e}"));
+                self.stats.dropped_packets += 1;
+                false
+            }
+        };
         p.drain(&mut self.outputs, &mut self.work);
         self.run_work();
+        taken
     }
 
     /// Time passed: drives retransmissions, feedback, pacing and timeouts.
@@ -750,7 +807,11 @@ impl Sfu {
         track.withheld = publisher.withholds(role);
         let room = self.rooms.get(&publisher.room).cloned().unwrap_or_default();
         for member in room.into_iter().filter(|m| *m != track_id.publisher) {
-            if let Some(p) = self.participants.get_mut(&member) {
+            if let Some(p) = self
+                .participants
+                .get_mut(&member)
+                .filter(|p| p.receives_media)
+            {
                 p.subscriptions.insert(track_id, subscription(&track));
                 track.subscribers.push(member);
             }
@@ -790,7 +851,7 @@ impl Sfu {
         let view = incoming.view();
         let mut wants_keyframe: Vec<LayerId> = Vec::new();
         for id in &track.subscribers {
-            let Some(p) = self.participants.get_mut(id) else {
+            let Some(p) = self.participants.get_mut(id).filter(|p| p.receives_media) else {
                 continue;
             };
             let Some(target) = track.choose_layer(arrival, p.video_budget_bps) else {

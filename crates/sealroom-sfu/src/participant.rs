@@ -142,6 +142,9 @@ pub(crate) struct Participant {
     /// The estimate shared among the video tracks this participant receives.
     pub video_budget_bps: Option<u64>,
     pub desired_bps: u64,
+    /// Whether the server lets it receive the room's media (see
+    /// [`crate::Sfu::set_receives_media`]).
+    pub receives_media: bool,
     /// Moderation: none of its audio is forwarded.
     pub audio_muted: bool,
     /// Moderation: whether its screen tracks (second and later video) are forwarded.
@@ -207,6 +210,7 @@ impl Participant {
             bandwidth_bps: None,
             video_budget_bps: None,
             desired_bps: 0,
+            receives_media: false,
             audio_muted: false,
             screen_share_allowed: true,
             screen_share_refusals: RefusalReports::default(),

@@ -2,7 +2,7 @@
 //! runs ([`sealroom_participant::Participant`]). The page passes every server message in and
 //! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
 
-use sealroom_e2ee::DeviceIdentity;
+use sealroom_e2ee::{DeviceIdentity, LinkSecret};
 use sealroom_participant::{Epoch, Notice, Output};
 use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
 use wasm_bindgen::prelude::*;
@@ -37,13 +37,27 @@ pub struct Participant {
 
 #[wasm_bindgen]
 impl Participant {
-    /// A participant with a fresh Ed25519 device key for the credential `name`.
+    /// A participant with a fresh Ed25519 device key for the credential `name`, holding the
+    /// secret of the room link it came with (the `k=` of the link's fragment), if it did.
     #[wasm_bindgen(constructor)]
-    pub fn new(name: &str) -> Result<Participant, JsValue> {
+    pub fn new(name: &str, link: Option<String>) -> Result<Participant, JsValue> {
         let identity = DeviceIdentity::generate(name).map_err(group_error)?;
+        let link = link
+            .as_deref()
+            .map(LinkSecret::parse)
+            .transpose()
+            .map_err(group_error)?;
         Ok(Self {
-            core: sealroom_participant::Participant::new(identity),
+            core: sealroom_participant::Participant::new(identity, link),
         })
+    }
+
+    /// A fresh secret for a new room's link (`k=` in its fragment).
+    #[wasm_bindgen(js_name = newLinkSecret)]
+    pub fn new_link_secret() -> Result<String, JsValue> {
+        LinkSecret::generate()
+            .map(|secret| secret.to_text())
+            .map_err(group_error)
     }
 
     /// Our device key's fingerprint, as rosters and the lobby show it.

@@ -1,5 +1,6 @@
 //! Room names people can read aloud and nobody can guess: eight BIP-39 English words, 88 bits
-//! from the browser's `crypto.getRandomValues` (DESIGN §5 asks for at least 80).
+//! from the browser's `crypto.getRandomValues` (at least 80 bits keeps a room's name out of
+//! reach of guessing at any join rate the server allows).
 
 use sealroom_protocol::MAX_ROOM_NAME_BYTES;
 use wasm_bindgen::prelude::*;

@@ -6,7 +6,7 @@
 //! The inner build uses its own target directory (`target/web-wasm`), so it never waits on the
 //! lock of the `cargo run` that started it. wasm-bindgen comes in as a library of exactly the
 //! macro's version, so no `wasm-bindgen-cli` needs installing; no `wasm-opt` is run (Debian's
-//! breaks modules, DESIGN §8).
+//! breaks modules).
 
 use std::{
     path::{Path, PathBuf},

@@ -13,6 +13,9 @@
  *   previous epoch keeps decrypting for the keyring's grace period. `fresh`: the first epoch of
  *   a new group, installed in a new keyring. An epoch that fails to install empties the keyring:
  *   nothing is sent until a later one installs.
+ * - `{ type: 'expect', label: string, leaf: number | null }`: frames of the receive transform
+ *   `label` must come from MLS leaf `leaf` (the track's publisher); others, and every frame of a
+ *   transform with no expected leaf, are dropped (counted as `unexpected_sender`).
  * - `new RTCRtpScriptTransform(worker, { side, kind, label })` → `rtctransform` event.
  * - Fallback where `RTCRtpScriptTransform` is missing: `{ type: 'streams', side, kind, label,
  *   readable, writable }` with the streams of `createEncodedStreams()` transferred.
@@ -83,7 +86,7 @@ const STATS_INTERVAL_MS = 500;
 /**
  * Bytes of a VP8 frame left clear (authenticated) so the packetiser and the SFU can read them:
  * the 10-byte key frame header (frame tag, start code, dimensions) and the 3-byte frame tag of a
- * delta frame (DESIGN §3, §8).
+ * delta frame (the packetiser needs the frame tag; the key frame's size is stated anyway).
  */
 const VP8_KEY_FRAME_CLEAR_BYTES = 10;
 const VP8_DELTA_FRAME_CLEAR_BYTES = 3;
@@ -99,6 +102,9 @@ function replaceKeyring(): void {
   keyring = new Keyring();
   epochInstalled = false;
 }
+/** Receive transform label → the MLS leaf of the track's publisher, as the page matched the
+ *  SFU's label to the roster by key fingerprint. A track with no entry shows nothing. */
+const expectedSenders = new Map<string, number>();
 /** Epochs the page sent before wasm was ready, installed in order once it is. */
 const pendingEpochs: EpochMessage[] = [];
 
@@ -213,6 +219,7 @@ function videoCodec(frame: EncodedFrame): string {
 function protectFrame(
   frame: EncodedFrame,
   kind: MediaKind,
+  _label: string,
   controller: TransformStreamDefaultController<EncodedFrame>,
 ): void {
   if (keyring === undefined || !epochInstalled) {
@@ -236,6 +243,7 @@ function protectFrame(
 function unprotectFrame(
   frame: EncodedFrame,
   kind: MediaKind,
+  label: string,
   controller: TransformStreamDefaultController<EncodedFrame>,
 ): void {
   if (keyring === undefined || !epochInstalled) {
@@ -249,6 +257,12 @@ function unprotectFrame(
     sender = opened.senderIndex;
   } catch (error) {
     count(stats.failures, errorCode(error));
+    return;
+  }
+  // The SFU says whose track this is; the authenticated KID says who sent the frame. A frame
+  // from anyone but the track's publisher (a relabelled track) is never shown.
+  if (expectedSenders.get(label) !== sender) {
+    count(stats.failures, 'unexpected_sender');
     return;
   }
   const perSender = (stats.decrypted[sender] ??= { audio: 0, video: 0 });
@@ -284,7 +298,7 @@ function attach(
   readable
     .pipeThrough(
       new TransformStream<EncodedFrame, EncodedFrame>({
-        transform: (frame, controller) => transform(frame, kind, controller),
+        transform: (frame, controller) => transform(frame, kind, label, controller),
       }),
     )
     .pipeTo(writable)
@@ -312,6 +326,13 @@ scope.onmessage = (event) => {
       } else {
         installEpoch(epoch);
       }
+      break;
+    }
+    case 'expect': {
+      const { label, leaf } = fields;
+      if (typeof label !== 'string') break;
+      if (typeof leaf === 'number' && Number.isInteger(leaf) && leaf >= 0) expectedSenders.set(label, leaf);
+      else expectedSenders.delete(label);
       break;
     }
     case 'streams': {

@@ -1,8 +1,8 @@
 // The home page: start a room with a generated, hard-to-guess name, or join one by name; sign
 // in to an account of the server, or out.
 
-import { generateRoomName } from 'sealroom-wasm';
-import { isValidRoomName } from '../protocol';
+import { Participant, generateRoomName } from 'sealroom-wasm';
+import { isValidRoomName, linkSecretIn } from '../protocol';
 import { accountControl } from './account';
 import { h, icon } from './dom';
 
@@ -14,7 +14,9 @@ export function renderHome(root: HTMLElement, navigate: (path: string) => void, 
   const message = h('p', { class: 'form-error', role: 'alert', id: 'room-error' }, error ?? '');
   const join = (event: Event) => {
     event.preventDefault();
-    const name = input.value.trim().toLowerCase().replace(/\s+/g, '-');
+    // A pasted meeting link keeps its secret (the fragment's `k=`), which is case-sensitive.
+    const [address, fragment = ''] = input.value.trim().split('#', 2);
+    const name = address.toLowerCase().replace(/\s+/g, '-');
     const fromLink = /\/([a-z0-9-]+)\/?$/.exec(name)?.[1];
     const room = isValidRoomName(name) ? name : fromLink;
     if (!room) {
@@ -22,7 +24,8 @@ export function renderHome(root: HTMLElement, navigate: (path: string) => void, 
       input.focus();
       return;
     }
-    navigate(`/${room}`);
+    const secret = linkSecretIn(fragment);
+    navigate(secret ? `/${room}#k=${secret}` : `/${room}`);
   };
   root.replaceChildren(
     h('div', { class: 'home' },
@@ -34,13 +37,13 @@ export function renderHome(root: HTMLElement, navigate: (path: string) => void, 
           h('div', { class: 'hero-actions' },
             h('button', {
               class: 'btn btn-primary btn-lg', type: 'button', 'data-testid': 'create-room-button',
-              onclick: () => navigate(`/${generateRoomName()}`),
+              onclick: () => navigate(`/${generateRoomName()}#k=${Participant.newLinkSecret()}`),
             }, icon('plus'), 'New meeting'),
             h('form', { class: 'join-form', onsubmit: join, 'aria-label': 'Join a meeting' },
               h('label', { for: 'room-name', class: 'visually-hidden' }, 'Room name or link'),
               input,
               h('button', { class: 'btn btn-secondary btn-lg', type: 'submit', 'data-testid': 'join-room-button' }, 'Join'))),
-          h('p', { class: 'hint', id: 'room-hint' }, 'New rooms get an eight-word name that is practically impossible to guess.'),
+          h('p', { class: 'hint', id: 'room-hint' }, 'New rooms get an eight-word name that is practically impossible to guess, and a link with a secret the server never sees: whoever has the link is let into the encrypted meeting; whoever only knows the name waits for a moderator.'),
           message),
         h('section', { class: 'features', 'aria-label': 'Why Sealroom' },
           feature('lock', 'End-to-end encrypted', 'MLS group keys and SFrame media encryption. The server relays what it cannot read.'),

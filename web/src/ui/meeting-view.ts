@@ -28,6 +28,9 @@ type Panel = 'people' | 'security' | null;
 declare global {
   interface Window { sealroomDebug?: unknown }
 }
+/** True only in a test build (`SEALROOM_TEST_HOOKS=1 scripts/build-web`): then the page hands
+ *  its meeting to the tests as `window.sealroomDebug`. */
+declare const SEALROOM_TEST_HOOKS: boolean;
 
 /** Shows a meeting the server has let us in to (see `Meeting.start`). */
 export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => void): void {
@@ -116,10 +119,6 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     t.el.classList.toggle('video-on', !!track && live);
   }
 
-  function rosterFor(name: string): RosterMember | undefined {
-    return meeting.roster.find((m) => m.name === name);
-  }
-
   function renderTiles(): void {
     const seen = new Set<string>();
     // Ourselves.
@@ -194,7 +193,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     t.mic.hidden = !muted;
     t.mic.title = muted ? 'Muted by a moderator' : '';
     setVideo(t, p.tracks.camera?.track, p.cameraLive);
-    const member = rosterFor(p.name);
+    const member = p.member;
     if (meeting.epoch && !member) {
       badge(t, 'Not in the encrypted group', 'danger');
     } else if (member && verification(member.name, member.fingerprint) === 'changed') {
@@ -321,7 +320,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const ownLeaf = meeting.epoch?.ownLeaf;
     const moderator = meeting.isModerator;
     const byLeaf = serverPeopleByLeaf();
-    const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !rosterFor(p.name));
+    const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !p.member);
     return h('div', { class: 'panel-body' },
       lobbyList({ meeting, toast, update }),
       moderator ? roomAccessCard() : null,
@@ -341,6 +340,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
             isMod ? h('span', { class: 'pill mod', 'data-testid': 'moderator-badge' }, icon('star'), 'Moderator') : null,
             accountBadge(account, guest),
             muted ? h('span', { class: 'pill warn', 'data-testid': 'muted-badge', title: 'Muted by a moderator: nobody hears them until they unmute' }, icon('micOff'), 'Muted') : null,
+            // In the encrypted group, but the server does not list them: a member it hides.
+            !self && !info ? h('span', { class: 'pill danger', 'data-testid': 'unlisted-badge', title: 'This key is in the encrypted group, but the server lists nobody with it' }, 'Not listed by the server') : null,
             v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null),
           moderator && !self && info ? personActions(info) : null);
       })),
@@ -416,7 +417,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         },
       }, icon('copy'), 'Copy host link'),
       h('p', { class: 'host-link-warning', 'data-testid': 'host-link-warning' }, icon('warning'),
-        'Whoever has the host link is a moderator: they join past the lock, the password and the lobby, and can remove anyone. Give it only to co-hosts, or keep it to come back as a moderator.'));
+        'Whoever has the host link is a moderator: they join past the lock, the password and the lobby, and can remove anyone. Give it only to co-hosts. When a moderator leaves or is removed while another stays, the link changes: copy it again.'));
   }
 
   /** Where the clipboard is out of reach: the host link in a field to copy by hand. */
@@ -690,6 +691,13 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   };
   meeting.onNotice = toast;
 
+  if (SEALROOM_TEST_HOOKS) exposeToTests(meeting);
+  update();
+}
+
+/** The tests' handle on the meeting: the meeting object itself (the wasm core's handle and the
+ *  moderator key through it) and a plain snapshot of its state. */
+function exposeToTests(meeting: Meeting): void {
   window.sealroomDebug = {
     meeting,
     pc: () => meeting.peerConnection,
@@ -718,7 +726,6 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),
   };
-  update();
 }
 
 /** A server message as a sentence: capitalised, with a full stop. */

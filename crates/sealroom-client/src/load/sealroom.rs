@@ -80,6 +80,7 @@ pub(super) async fn run(
                     ca_file: None,
                     reconnect: false,
                     session_token: None,
+                    link: None,
                 })
                 .await?,
             );

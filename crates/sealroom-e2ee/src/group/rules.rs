@@ -1,7 +1,9 @@
 //! Sealroom's MLS rules: what every member's client accepts in a commit. All members apply the
 //! same rules, so a proposal one client refuses is refused by all.
 
-use mls_rs::group::GroupContext;
+use mls_rs::{ExtensionList, group::GroupContext};
+
+use crate::room_link::ROOM_POLICY_EXTENSION;
 use mls_rs::{
     extension::ExtensionType,
     group::{
@@ -26,6 +28,10 @@ pub enum RuleViolation {
     /// without the delivery service listed, nobody could propose removing a member who left.
     #[error("a commit may not change the group's external senders")]
     ExternalSendersChanged,
+    /// A group-context-extensions proposal that changes or drops the room's policy (the room
+    /// link's key): it would let whoever holds another link's secret, or nobody, prove the link.
+    #[error("a commit may not change the room's policy")]
+    RoomPolicyChanged,
     /// An Add proposed by someone other than the committer (by reference): committed by an
     /// honest member, it would bring in whoever the proposer chose under the committer's name.
     /// A member adds only in its own commit, where its client's admission rules apply.
@@ -47,13 +53,22 @@ fn violation(
             Some(RuleViolation::AddByReference)
         }
         BorrowedProposal::GroupContextExtensions(extensions)
-            if extensions.get(ExtensionType::EXTERNAL_SENDERS)
-                != context.extensions.get(ExtensionType::EXTERNAL_SENDERS) =>
+            if changes(extensions, context, ExtensionType::EXTERNAL_SENDERS) =>
         {
             Some(RuleViolation::ExternalSendersChanged)
         }
+        BorrowedProposal::GroupContextExtensions(extensions)
+            if changes(extensions, context, ROOM_POLICY_EXTENSION) =>
+        {
+            Some(RuleViolation::RoomPolicyChanged)
+        }
         _ => None,
     }
+}
+
+/// Whether new group context `extensions` change the extension `kind` of `context`.
+fn changes(extensions: &ExtensionList, context: &GroupContext, kind: ExtensionType) -> bool {
+    extensions.get(kind) != context.extensions.get(kind)
 }
 
 impl mls_rs::error::IntoAnyError for RuleViolation {

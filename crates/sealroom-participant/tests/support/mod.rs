@@ -3,7 +3,7 @@
 //! with the real `ExternalSender`, sequences one commit per epoch and relays it; a test that
 //! plays a malicious server sends the cores what it likes instead.
 
-use sealroom_e2ee::{DeviceIdentity, ExternalSender, ObservedGroup, ObservedMessage};
+use sealroom_e2ee::{DeviceIdentity, ExternalSender, LinkSecret, ObservedGroup, ObservedMessage};
 use sealroom_participant::{Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
     Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, Role, ServerMessage,
@@ -45,10 +45,16 @@ pub struct Member {
 
 impl Member {
     pub fn new(id: &str, name: &str) -> Self {
+        Self::with_link(id, name, None)
+    }
+
+    /// A member who came with the room link whose secret is `link`.
+    pub fn with_link(id: &str, name: &str, link: Option<&str>) -> Self {
+        let link = link.map(|text| LinkSecret::parse(text).unwrap());
         Self {
             id: id.into(),
             name: name.into(),
-            core: Participant::new(DeviceIdentity::generate(name).unwrap()),
+            core: Participant::new(DeviceIdentity::generate(name).unwrap(), link),
             screen: Screen::default(),
             outbox: Vec::new(),
         }

@@ -156,6 +156,7 @@ pub fn client_options(server: &str, room: &str, name: &str) -> JoinOptions {
         ca_file: None,
         reconnect: false,
         session_token: None,
+        link: None,
     }
 }
 

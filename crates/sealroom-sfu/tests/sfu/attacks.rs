@@ -263,3 +263,43 @@ fn a_publisher_over_its_budget_is_cut_down_and_the_others_flow() {
         "carol's audio flows in full: {carol:?}"
     );
 }
+
+/// Eve is in the room's SFU and connected, but the server has not let her receive (she is not
+/// in the encrypted group): the SFU offers her no track and sends her no packet, so not even
+/// the audio level of whoever speaks reaches her. Let in, she gets everyone's frames; shut out
+/// again, no more.
+#[test]
+fn a_participant_not_let_receive_gets_nothing() {
+    let mut world = World::new();
+    world.join("alice", "room", Publish::AUDIO_VIDEO);
+    world.join("bob", "room", Publish::AUDIO_VIDEO);
+    world.join_without_receiving("eve", "room", Publish::NOTHING);
+    world.run_for(Duration::from_secs(2));
+    assert!(world.client("eve").connected);
+    assert!(world.client("bob").frames_from("alice").count() > 40);
+    let eve = world.client("eve");
+    assert!(
+        eve.receiving.is_empty() && eve.received.is_empty() && eve.offers_answered == 0,
+        "eve was offered {:?} and got {} frames",
+        eve.receiving,
+        eve.received.len()
+    );
+    world.set_receives_media("eve", true);
+    let received_both = world.run_until(Duration::from_secs(5), |w| {
+        ["alice", "bob"].iter().all(|publisher| {
+            let counts = w.identical_frames("eve", publisher);
+            counts.audio > 10 && counts.camera > 10
+        })
+    });
+    assert!(
+        received_both,
+        "eve got {} frames",
+        world.client("eve").received.len()
+    );
+
+    world.set_receives_media("eve", false);
+    world.run_for(Duration::from_millis(100));
+    let shut_out_at = world.client("eve").received.len();
+    world.run_for(Duration::from_secs(1));
+    assert_eq!(world.client("eve").received.len(), shut_out_at);
+}

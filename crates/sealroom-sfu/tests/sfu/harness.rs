@@ -192,6 +192,24 @@ impl World {
 
     /// A client joins `room` publishing `publish`; returns its index.
     pub fn join(&mut self, name: &str, room: &str, publish: Publish) -> usize {
+        let index = self.join_without_receiving(name, room, publish);
+        self.set_receives_media(name, true);
+        index
+    }
+
+    /// Lets the client receive, or stops it, as the server does when it joins or leaves the
+    /// encrypted group.
+    pub fn set_receives_media(&mut self, name: &str, receives: bool) {
+        self.sfu
+            .set_receives_media(name, receives)
+            .expect("a participant of the SFU");
+        self.collect();
+    }
+
+    /// A client joins `room` publishing `publish`, and the SFU is not told to let it receive
+    /// (as the server does for a participant not yet in the encrypted group); returns its
+    /// index.
+    pub fn join_without_receiving(&mut self, name: &str, room: &str, publish: Publish) -> usize {
         let now = self.now;
         let index = self.clients.len();
         let ip = Ipv4Addr::new(192, 0, 2, 10 + index as u8);

@@ -1,0 +1,189 @@
+//! The room link's secret, and the evidence of it that lets a member add a joiner the server
+//! cannot forge.
+//!
+//! A room link carries 128 random bits in its fragment (`#k=…`), which browsers never send to
+//! a server. From them comes an Ed25519 *link key*: its public half is written into the group
+//! context when the group is founded (the room policy extension, which no commit may change),
+//! and a joiner who holds the link signs its own MLS signature key with the private half and
+//! carries that *link proof* in its key package. Every member can check the proof of a key
+//! package it is asked to add, and of every member a commit adds, against the group's link key;
+//! the server, which never sees the secret, cannot make one for a device of its own.
+
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use hkdf::Hkdf;
+use mls_rs::{CryptoProvider, Extension, ExtensionList, extension::ExtensionType};
+use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::group::{CIPHER_SUITE, GroupError};
+
+/// Group context extension (private-use range): the room's policy, today its link key.
+pub const ROOM_POLICY_EXTENSION: ExtensionType = ExtensionType::new(0xF5A0);
+/// Key package extension (private-use range): a joiner's link proof.
+pub const LINK_PROOF_EXTENSION: ExtensionType = ExtensionType::new(0xF5A1);
+
+/// Bytes of a link secret: 128 bits.
+const SECRET_BYTES: usize = 16;
+/// The room policy's encoding version, its first byte.
+const POLICY_VERSION: u8 = 1;
+const KEY_LABEL: &[u8] = b"sealroom link key v1";
+const PROOF_LABEL: &[u8] = b"sealroom link proof v1";
+
+/// The secret in a room link.
+pub struct LinkSecret(Zeroizing<[u8; SECRET_BYTES]>);
+
+impl LinkSecret {
+    /// A fresh secret for a new room link.
+    pub fn generate() -> Result<Self, GroupError> {
+        let suite = RustCryptoProvider::default()
+            .cipher_suite_provider(CIPHER_SUITE)
+            .ok_or_else(|| GroupError::Crypto("cipher suite unavailable".into()))?;
+        let mut secret = Zeroizing::new([0; SECRET_BYTES]);
+        suite
+            .random_bytes(secret.as_mut())
+            .map_err(|e| GroupError::Crypto(format!("{e:?}")))?;
+        Ok(Self(secret))
+    }
+
+    /// The secret as the link's fragment carries it (`k=` and this): base64url, no padding.
+    pub fn parse(text: &str) -> Result<Self, GroupError> {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let bytes = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .map_err(|_| GroupError::InvalidLinkSecret)?,
+        );
+        let secret: [u8; SECRET_BYTES] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| GroupError::InvalidLinkSecret)?;
+        Ok(Self(Zeroizing::new(secret)))
+    }
+
+    /// The text form [`LinkSecret::parse`] reads.
+    pub fn to_text(&self) -> String {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        URL_SAFE_NO_PAD.encode(self.0.as_ref())
+    }
+
+    /// The public half of the link key, for the group context.
+    pub fn link_key(&self) -> LinkKey {
+        LinkKey(self.signing_key().verifying_key())
+    }
+
+    /// The key package extensions of a device that holds the link: its proof, a signature of
+    /// its own signature key under the link key.
+    pub(crate) fn proof_extensions(&self, member_signature_key: &[u8]) -> ExtensionList {
+        let proof = self
+            .signing_key()
+            .sign(&proof_message(member_signature_key));
+        let mut extensions = ExtensionList::new();
+        extensions.set(Extension::new(
+            LINK_PROOF_EXTENSION,
+            proof.to_bytes().to_vec(),
+        ));
+        extensions
+    }
+
+    fn signing_key(&self) -> SigningKey {
+        let mut seed = Zeroizing::new([0; 32]);
+        Hkdf::<Sha256>::new(None, self.0.as_ref())
+            .expand(KEY_LABEL, seed.as_mut())
+            .unwrap_or_else(|_| unreachable!("32 bytes is a valid HKDF-SHA256 output length"));
+        SigningKey::from_bytes(&seed)
+    }
+}
+
+/// The public link key a group's policy names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkKey(VerifyingKey);
+
+impl LinkKey {
+    /// The group context extensions that name this key as the room's link key.
+    pub(crate) fn policy_extension(&self) -> Extension {
+        let mut data = vec![POLICY_VERSION];
+        data.extend_from_slice(self.0.as_bytes());
+        Extension::new(ROOM_POLICY_EXTENSION, data)
+    }
+
+    /// The link key a group context's policy extension names, if it has one.
+    pub(crate) fn from_context(extensions: &ExtensionList) -> Option<Self> {
+        let policy = extensions.get(ROOM_POLICY_EXTENSION)?;
+        let (&version, key) = policy.extension_data.split_first()?;
+        let key: &[u8; 32] = key.try_into().ok()?;
+        (version == POLICY_VERSION)
+            .then(|| VerifyingKey::from_bytes(key).ok().map(Self))
+            .flatten()
+    }
+
+    /// Whether a key package's extensions prove that its owner (signing with
+    /// `member_signature_key`) held the link.
+    pub(crate) fn proven_by(
+        &self,
+        member_signature_key: &[u8],
+        key_package_extensions: &ExtensionList,
+    ) -> bool {
+        let Some(proof) = key_package_extensions.get(LINK_PROOF_EXTENSION) else {
+            return false;
+        };
+        let Ok(signature) = ed25519_dalek::Signature::from_slice(&proof.extension_data) else {
+            return false;
+        };
+        self.0
+            .verify(&proof_message(member_signature_key), &signature)
+            .is_ok()
+    }
+}
+
+fn proof_message(member_signature_key: &[u8]) -> Vec<u8> {
+    [PROOF_LABEL, member_signature_key].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_secret_reads_back_from_its_text_and_keeps_its_key() {
+        let secret = LinkSecret::generate().unwrap();
+        let text = secret.to_text();
+        assert_eq!(text.len(), 22, "128 bits in base64url");
+        let again = LinkSecret::parse(&text).unwrap();
+        assert_eq!(again.link_key(), secret.link_key());
+        assert_ne!(
+            LinkSecret::generate().unwrap().link_key(),
+            secret.link_key()
+        );
+        for bad in ["", "short", &format!("{text}AA"), "!!!!!!!!!!!!!!!!!!!!!!"] {
+            assert!(matches!(
+                LinkSecret::parse(bad),
+                Err(GroupError::InvalidLinkSecret)
+            ));
+        }
+    }
+
+    #[test]
+    fn a_proof_holds_only_for_its_key_and_its_link() {
+        let secret = LinkSecret::generate().unwrap();
+        let proof = secret.proof_extensions(b"alice's key");
+        assert!(secret.link_key().proven_by(b"alice's key", &proof));
+        assert!(!secret.link_key().proven_by(b"mallory's key", &proof));
+        let other = LinkSecret::generate().unwrap();
+        assert!(!other.link_key().proven_by(b"alice's key", &proof));
+        assert!(
+            !secret
+                .link_key()
+                .proven_by(b"alice's key", &ExtensionList::new())
+        );
+    }
+
+    #[test]
+    fn the_policy_names_the_link_key() {
+        let key = LinkSecret::generate().unwrap().link_key();
+        let mut context = ExtensionList::new();
+        context.set(key.policy_extension());
+        assert_eq!(LinkKey::from_context(&context), Some(key));
+        assert_eq!(LinkKey::from_context(&ExtensionList::new()), None);
+    }
+}
