@@ -19,6 +19,7 @@ import {
   type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type ParticipantInfo, type Permissions, type RemovalReason,
   type Role, type ServerMessage, decodeMessage, encodeMessage, permits,
 } from './protocol';
+import { deviceSecret } from './device-key';
 import { type EpochState, MlsSession, errorText } from './session';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed' | 'removed';
@@ -627,7 +628,7 @@ export class Meeting {
           this.admission?.(null);
           this.admission = null;
         }
-        if (!this.session) this.onFirstJoined(message);
+        if (!this.session) await this.onFirstJoined(message);
         else this.forward(message);
         break;
       }
@@ -724,7 +725,10 @@ export class Meeting {
     if (this.session) this.send(this.session.onMessage(message));
   }
 
-  private onFirstJoined(joined: ServerMessage & { type: 'joined' }): void {
+  private async onFirstJoined(joined: ServerMessage & { type: 'joined' }): Promise<void> {
+    // This browser's device key (the same fingerprint in every meeting), out of its sealed
+    // store only for as long as the MLS core takes to read it.
+    const deviceKey = await deviceSecret();
     this.participantId = joined.participant_id;
     this.attempt = 0;
     this.connection = 'connected';
@@ -734,7 +738,7 @@ export class Meeting {
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;
 
-    this.session = new MlsSession(this.displayName, this.linkSecret, {
+    this.session = new MlsSession(this.displayName, this.linkSecret, deviceKey, {
       epoch: (state, baseKey) => this.onEpoch(state, baseKey),
       removed: () => {
         this.removed = true;

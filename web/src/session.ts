@@ -28,9 +28,15 @@ export interface SessionEvents {
 export class MlsSession {
   private readonly participant: Participant;
 
-  /** `linkSecret`: the room link's secret we came with (null: we typed the room's name). */
-  constructor(displayName: string, linkSecret: string | null, private readonly events: SessionEvents) {
-    this.participant = new Participant(displayName, linkSecret ?? undefined);
+  /** `linkSecret`: the room link's secret we came with (null: we typed the room's name).
+   *  `deviceKey`: this browser's kept device key (null: a new one for this join); zeroed here
+   *  once the core holds it. */
+  constructor(displayName: string, linkSecret: string | null, deviceKey: Uint8Array | null, private readonly events: SessionEvents) {
+    try {
+      this.participant = new Participant(displayName, linkSecret ?? undefined, deviceKey ?? undefined);
+    } finally {
+      deviceKey?.fill(0);
+    }
   }
 
   /** Our device's key fingerprint: the one the lobby shows moderators. */

@@ -258,6 +258,11 @@ test('worker protects outgoing and unprotects incoming frames, fails closed', {
   const microphone = transform(alice, { side: 'send', kind: 'audio', label: 'microphone' }, true);
   const remoteCamera = transform(bob, { side: 'receive', kind: 'video', label: 'alice-camera' });
   const remoteMicrophone = transform(bob, { side: 'receive', kind: 'audio', label: 'alice-mic' });
+  // A track the SFU says is Carol's (leaf 2): Alice's frames on it are not shown.
+  const relabelled = transform(bob, { side: 'receive', kind: 'video', label: 'carol-camera' });
+  for (const [label, leaf] of [['alice-camera', 0], ['alice-mic', 0], ['carol-camera', 2]]) {
+    bob.onmessage({ data: { type: 'expect', label, leaf } });
+  }
   const original = Array.from({ length: 100 }, (_, i) => i);
 
   camera.push(videoFrame(original, 'key'));
@@ -290,6 +295,11 @@ test('worker protects outgoing and unprotects incoming frames, fails closed', {
   remoteMicrophone.push({ data: microphone.out[0].data });
   await sleep(20);
   assert.equal(remoteCamera.out.length, 3, 'the tampered and the replayed frame are dropped');
+  camera.push(videoFrame(original, 'delta'));
+  await sleep(20);
+  relabelled.push({ data: camera.out[3].data.slice(0), type: 'delta' });
+  await sleep(20);
+  assert.equal(relabelled.out.length, 0, 'a frame of another sender than the track\'s is dropped');
   for (const frame of remoteCamera.out) assert.deepEqual(bytesOf(frame), original);
   assert.deepEqual(bytesOf(remoteMicrophone.out[0]), [9, 8, 7, 6]);
 
@@ -297,11 +307,11 @@ test('worker protects outgoing and unprotects incoming frames, fails closed', {
   const stats = posted.filter((m) => m.type === 'stats');
   const sender = stats.filter((s) => s.sent.video > 0).at(-1);
   const receiver = stats.filter((s) => Object.keys(s.decrypted).length > 0).at(-1);
-  assert.deepEqual(sender.sent, { audio: 1, video: 3 });
+  assert.deepEqual(sender.sent, { audio: 1, video: 4 });
   assert.equal(sender.droppedNoKey, 1);
   assert.equal(sender.epoch, 1);
   assert.deepEqual(receiver.decrypted, { 0: { audio: 1, video: 3 } });
-  assert.deepEqual(receiver.failures, { authentication_failed: 1, replayed: 1 });
+  assert.deepEqual(receiver.failures, { authentication_failed: 1, replayed: 1, unexpected_sender: 1 });
   assert.ok(Math.abs(receiver.firstDecryptedAtMs - Date.now()) < 60_000);
   assert.deepEqual(posted.filter((m) => m.type === 'error'), []);
 });

@@ -31,6 +31,11 @@ pub struct JoinArgs {
         conflicts_with = "room"
     )]
     pub link: Option<String>,
+    /// A file that keeps this device's signature key (made on first use, mode 0600): the
+    /// same fingerprint in every meeting, so a "verified" mark lasts. Without it, a new key
+    /// for every join.
+    #[arg(long, env = "SEALROOM_DEVICE_KEY")]
+    pub device_key: Option<std::path::PathBuf>,
     /// Display name, also the MLS credential name others see.
     #[arg(long)]
     pub name: String,
@@ -363,6 +368,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         reconnect: !args.no_reconnect,
         session_token,
         link: place.link,
+        device_key: args.device_key.clone(),
     })
     .await?;
     match args.duration {

@@ -12,6 +12,7 @@
 
 pub mod account;
 pub mod cli;
+mod device_key;
 pub mod load;
 pub mod media;
 pub mod session;

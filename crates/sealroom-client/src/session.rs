@@ -59,6 +59,9 @@ pub struct JoinOptions {
     /// The secret of the room link we came with (its `#k=` part): members then add us without
     /// a moderator, and we join only that link's group. `None`: we typed the room's name.
     pub link: Option<String>,
+    /// A file that keeps this device's signature key (made there on first use, mode 0600), so
+    /// that its fingerprint is the same in every meeting. `None`: a new key for this join.
+    pub device_key: Option<PathBuf>,
 }
 
 /// Why joining failed.
@@ -92,6 +95,9 @@ pub enum SessionError {
     /// The media engine failed.
     #[error("media: {0}")]
     Media(String),
+    /// The device key file could not be used.
+    #[error("device key file {0}")]
+    DeviceKey(String),
 }
 
 /// What the client knows, for reports and tests.
@@ -237,7 +243,10 @@ impl RoomClient {
         let keys = Arc::new(Mutex::new(MediaKeyring::new(MEDIA_SUITE)));
         let status = Arc::new(Mutex::new(Status::default()));
         let media = Arc::new(tokio::sync::Mutex::new(None));
-        let identity = DeviceIdentity::generate(&options.display_name)?;
+        let identity = match &options.device_key {
+            Some(path) => crate::device_key::load_or_create(path, &options.display_name)?,
+            None => DeviceIdentity::generate(&options.display_name)?,
+        };
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let mut state = Signalling {
             core: participant(&identity, &options)?,

@@ -49,6 +49,7 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
         reconnect: false,
         session_token: None,
         link: None,
+        device_key: None,
     }
 }
 
@@ -335,4 +336,80 @@ async fn member_no_moderator_admitted_is_flagged_by_every_client() {
             status.warnings
         );
     }
+}
+
+/// The group is founded again under a client that has moved past its first epoch (the server
+/// says the group was lost: everyone else left): the new group's epochs count from 0 again. Its
+/// keys go into a new keyring; before, the install was refused (epoch 0 is not after 1) and the
+/// client went on sending under the old group's key.
+#[tokio::test]
+async fn a_refounded_group_gets_a_new_keyring_not_the_old_groups_key() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = ExternalSender::new(DeviceIdentity::generate("ds").unwrap());
+    let joined = ServerMessage::Joined {
+        participant_id: "p1".into(),
+        external_sender: Bytes(server.key().unwrap().0),
+        group: GroupAction::CreateGroup,
+    };
+    let client = tokio::spawn(RoomClient::join(join_options(addr, "alice")));
+    let (stream, _) = listener.accept().await.unwrap();
+    let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
+    next(&mut socket, |m| {
+        matches!(m, ClientMessage::Join { .. }).then_some(())
+    })
+    .await;
+    send(&mut socket, joined.clone()).await;
+    let client = client.await.unwrap().expect("joined");
+    let first_group = next(&mut socket, |m| match m {
+        ClientMessage::GroupCreated { group_info } => Some(group_info),
+        _ => None,
+    })
+    .await;
+
+    // A self-update moves the first group to epoch 1.
+    client.self_update();
+    next(&mut socket, |m| {
+        matches!(m, ClientMessage::Commit { .. }).then_some(())
+    })
+    .await;
+    send(&mut socket, ServerMessage::CommitAccepted { epoch: 1 }).await;
+    client
+        .wait_until(Duration::from_secs(10), |s| s.epoch == Some(1))
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    let old_key = client
+        .media_keys()
+        .lock()
+        .unwrap()
+        .current_key(0)
+        .unwrap()
+        .key()
+        .to_vec();
+
+    // The server has the client found the group again.
+    send(&mut socket, joined).await;
+    let second_group = next(&mut socket, |m| match m {
+        ClientMessage::GroupCreated { group_info } => Some(group_info),
+        _ => None,
+    })
+    .await;
+    assert_ne!(first_group, second_group);
+    let status = client
+        .wait_until(Duration::from_secs(10), |s| s.epoch == Some(0))
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"));
+    assert!(status.local_errors.is_empty(), "{:?}", status.local_errors);
+    let keys = client.media_keys();
+    let keys = keys.lock().unwrap();
+    assert_eq!(
+        keys.current_epoch(),
+        Some(0),
+        "the new group's first epoch is installed"
+    );
+    assert_ne!(
+        keys.current_key(0).unwrap().key(),
+        old_key.as_slice(),
+        "and sent under, not the old group's key"
+    );
 }

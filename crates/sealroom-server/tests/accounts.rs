@@ -115,6 +115,7 @@ async fn signed_in_options(
     JoinOptions {
         session_token: Some(token),
         link: None,
+        device_key: None,
         ..server.join_options(room, name)
     }
 }
@@ -190,6 +191,7 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
     let alice = RoomClient::join(JoinOptions {
         session_token: Some(token.clone()),
         link: None,
+        device_key: None,
         ..server.join_options("signed-in", "Alice A.")
     })
     .await
@@ -220,6 +222,7 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
     let refused = RoomClient::join(JoinOptions {
         session_token: Some(token),
         link: None,
+        device_key: None,
         ..server.join_options("signed-in", "Alice A.")
     })
     .await;

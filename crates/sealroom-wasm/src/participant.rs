@@ -6,6 +6,7 @@ use sealroom_e2ee::{DeviceIdentity, LinkSecret};
 use sealroom_participant::{Epoch, Notice, Output};
 use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
 use wasm_bindgen::prelude::*;
+use zeroize::Zeroizing;
 
 use crate::{
     error::{INVALID_ARGUMENT, group_error, js_error},
@@ -37,11 +38,21 @@ pub struct Participant {
 
 #[wasm_bindgen]
 impl Participant {
-    /// A participant with a fresh Ed25519 device key for the credential `name`, holding the
+    /// A participant for the credential `name`, signing with the device key `deviceSecret`
+    /// (from `newDeviceSecret`, kept by the page) or, without one, a fresh key; holding the
     /// secret of the room link it came with (the `k=` of the link's fragment), if it did.
     #[wasm_bindgen(constructor)]
-    pub fn new(name: &str, link: Option<String>) -> Result<Participant, JsValue> {
-        let identity = DeviceIdentity::generate(name).map_err(group_error)?;
+    pub fn new(
+        name: &str,
+        link: Option<String>,
+        #[wasm_bindgen(js_name = deviceSecret)] device_secret: Option<Vec<u8>>,
+    ) -> Result<Participant, JsValue> {
+        let device_secret = device_secret.map(Zeroizing::new);
+        let identity = match &device_secret {
+            Some(secret) => DeviceIdentity::from_secret_bytes(name, secret),
+            None => DeviceIdentity::generate(name),
+        }
+        .map_err(group_error)?;
         let link = link
             .as_deref()
             .map(LinkSecret::parse)
@@ -50,6 +61,14 @@ impl Participant {
         Ok(Self {
             core: sealroom_participant::Participant::new(identity, link),
         })
+    }
+
+    /// A new device signature key, for the page to keep (wrapped) across meetings.
+    #[wasm_bindgen(js_name = newDeviceSecret)]
+    pub fn new_device_secret() -> Result<js_sys::Uint8Array, JsValue> {
+        // The name is not part of the key: each join binds the key to its own name.
+        let identity = DeviceIdentity::generate("device").map_err(group_error)?;
+        Ok(bytes(&identity.to_secret_bytes()))
     }
 
     /// A fresh secret for a new room's link (`k=` in its fragment).

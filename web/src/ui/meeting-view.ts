@@ -45,7 +45,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   // --- skeleton ---
   const e2eeStatus = h('span', { class: 'e2ee-pill', 'data-testid': 'e2ee-status', role: 'status', 'aria-live': 'polite' }, 'connecting');
   const countNumber = h('span', {});
-  const count = h('span', { class: 'count', 'aria-label': 'People in the meeting' }, icon('people'), countNumber);
+  const count = h('span', { class: 'count', 'aria-label': 'People in the encrypted meeting' }, icon('people'), countNumber);
   const copyButton = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Copy meeting link', title: 'Copy meeting link', 'data-testid': 'copy-link-button' }, icon('copy'));
   copyButton.addEventListener('click', () => {
     void navigator.clipboard?.writeText(location.href).then(() => toast('Meeting link copied'), () => toast(location.href));
@@ -177,7 +177,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     grid.style.setProperty('--rows', String(Math.max(people, 3)));
     // Screens first: they take the big area.
     for (const el of grid.querySelectorAll('.tile.screen')) grid.prepend(el);
-    countNumber.textContent = String(people);
+    // The encrypted group's own count, once we are in it; the server's before.
+    countNumber.textContent = String(meeting.roster.length || people);
   }
 
   function renderRemote(p: RemoteParticipant): void {

@@ -81,6 +81,7 @@ pub(super) async fn run(
                     reconnect: false,
                     session_token: None,
                     link: None,
+                    device_key: None,
                 })
                 .await?,
             );

@@ -157,6 +157,7 @@ pub fn client_options(server: &str, room: &str, name: &str) -> JoinOptions {
         reconnect: false,
         session_token: None,
         link: None,
+        device_key: None,
     }
 }
 
