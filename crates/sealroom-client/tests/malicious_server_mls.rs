@@ -53,30 +53,40 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
     }
 }
 
-#[tokio::test]
-async fn ghost_proposed_by_a_malicious_server_is_refused_and_flagged() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// The server's side of a join: accepts `name`'s connection, waits for its `join` and answers
+/// that it is let in, to do `action` about the group. The joined client and the socket.
+async fn accept_join(
+    listener: &TcpListener,
+    server: &ExternalSender,
+    name: &str,
+    action: GroupAction,
+) -> (RoomClient, Socket) {
     let addr = listener.local_addr().unwrap();
-    let server = ExternalSender::new(DeviceIdentity::generate("evil-ds").unwrap());
-    let external_sender = Bytes(server.key().unwrap().0);
-
-    let client = tokio::spawn(RoomClient::join(join_options(addr, "alice")));
+    let client = tokio::spawn(RoomClient::join(join_options(addr, name)));
     let (stream, _) = listener.accept().await.unwrap();
     let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
     next(&mut socket, |m| {
         matches!(m, ClientMessage::Join { .. }).then_some(())
     })
     .await;
-    send(
-        &mut socket,
-        ServerMessage::Joined {
-            participant_id: "p1".into(),
-            external_sender,
-            group: GroupAction::CreateGroup,
-        },
-    )
-    .await;
-    let client = client.await.unwrap().expect("joined");
+    send(&mut socket, joined(server, name, action)).await;
+    (client.await.unwrap().expect("joined"), socket)
+}
+
+fn joined(server: &ExternalSender, name: &str, action: GroupAction) -> ServerMessage {
+    ServerMessage::Joined {
+        participant_id: name.into(),
+        external_sender: Bytes(server.key().unwrap().0),
+        group: action,
+    }
+}
+
+#[tokio::test]
+async fn ghost_proposed_by_a_malicious_server_is_refused_and_flagged() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = ExternalSender::new(DeviceIdentity::generate("evil-ds").unwrap());
+    let (client, mut socket) =
+        accept_join(&listener, &server, "alice", GroupAction::CreateGroup).await;
     let group_info = next(&mut socket, |m| match m {
         ClientMessage::GroupCreated { group_info } => Some(group_info),
         _ => None,
@@ -165,28 +175,9 @@ fn info(id: &str, name: &str, role: Role, device: &sealroom_e2ee::Fingerprint) -
 #[tokio::test]
 async fn member_no_moderator_admitted_is_flagged_by_every_client() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let server = ExternalSender::new(DeviceIdentity::generate("evil-ds").unwrap());
-    let external_sender = Bytes(server.key().unwrap().0);
-    let accept = async |name: &str, action: GroupAction| {
-        let client = tokio::spawn(RoomClient::join(join_options(addr, name)));
-        let (stream, _) = listener.accept().await.unwrap();
-        let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
-        next(&mut socket, |m| {
-            matches!(m, ClientMessage::Join { .. }).then_some(())
-        })
-        .await;
-        send(
-            &mut socket,
-            ServerMessage::Joined {
-                participant_id: name.into(),
-                external_sender: external_sender.clone(),
-                group: action,
-            },
-        )
-        .await;
-        (client.await.unwrap().expect("joined"), socket)
-    };
+    let accept =
+        async |name: &str, action: GroupAction| accept_join(&listener, &server, name, action).await;
 
     let (alice, mut alice_socket) = accept("alice", GroupAction::CreateGroup).await;
     let group_info = next(&mut alice_socket, |m| match m {
@@ -345,22 +336,9 @@ async fn member_no_moderator_admitted_is_flagged_by_every_client() {
 #[tokio::test]
 async fn a_refounded_group_gets_a_new_keyring_not_the_old_groups_key() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let server = ExternalSender::new(DeviceIdentity::generate("ds").unwrap());
-    let joined = ServerMessage::Joined {
-        participant_id: "p1".into(),
-        external_sender: Bytes(server.key().unwrap().0),
-        group: GroupAction::CreateGroup,
-    };
-    let client = tokio::spawn(RoomClient::join(join_options(addr, "alice")));
-    let (stream, _) = listener.accept().await.unwrap();
-    let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
-    next(&mut socket, |m| {
-        matches!(m, ClientMessage::Join { .. }).then_some(())
-    })
-    .await;
-    send(&mut socket, joined.clone()).await;
-    let client = client.await.unwrap().expect("joined");
+    let (client, mut socket) =
+        accept_join(&listener, &server, "alice", GroupAction::CreateGroup).await;
     let first_group = next(&mut socket, |m| match m {
         ClientMessage::GroupCreated { group_info } => Some(group_info),
         _ => None,
@@ -388,7 +366,11 @@ async fn a_refounded_group_gets_a_new_keyring_not_the_old_groups_key() {
         .to_vec();
 
     // The server has the client found the group again.
-    send(&mut socket, joined).await;
+    send(
+        &mut socket,
+        joined(&server, "alice", GroupAction::CreateGroup),
+    )
+    .await;
     let second_group = next(&mut socket, |m| match m {
         ClientMessage::GroupCreated { group_info } => Some(group_info),
         _ => None,
