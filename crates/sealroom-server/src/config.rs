@@ -304,6 +304,13 @@ impl Config {
     /// Checks what the types cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_http_exposure()?;
+        self.validate_places()?;
+        self.validate_limits()?;
+        self.validate_tls_and_secrets()
+    }
+
+    /// The addresses and directories.
+    fn validate_places(&self) -> Result<(), ConfigError> {
         if self.media.udp_listen.ip().is_unspecified() && self.media.public_ip.is_none() {
             return Err(ConfigError::Invalid(
                 "media.udp_listen is a wildcard address: set media.public_ip (--media-public-ip) \
@@ -319,6 +326,14 @@ impl Config {
                 web_dir.display()
             )));
         }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid("data_dir must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Password policies, session lengths, rate limits, caps and timeouts.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         for (key, min_chars) in [
             ("access.password_min_chars", self.access.password_min_chars),
             (
@@ -389,6 +404,11 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
         }
+        Ok(())
+    }
+
+    /// TLS files, TURN's shared secret and the metrics token.
+    fn validate_tls_and_secrets(&self) -> Result<(), ConfigError> {
         match (
             &self.tls.cert_file,
             &self.tls.key_file,
@@ -414,9 +434,6 @@ impl Config {
                     "turn: give urls and a shared_secret of at least 16 characters together".into(),
                 ));
             }
-        }
-        if self.data_dir.as_os_str().is_empty() {
-            return Err(ConfigError::Invalid("data_dir must not be empty".into()));
         }
         if let Some(token) = &self.metrics.token
             && token.chars().count() < 16
