@@ -319,3 +319,26 @@ fn a_joiner_with_a_room_link_joins_only_that_links_group() {
     assert!(bob.screen.epochs.is_empty(), "no keys from that group");
     assert!(bob.screen.warnings[0].contains("not the one of our room link"));
 }
+
+#[test]
+fn a_server_that_tells_members_different_lobby_settings_gets_no_silent_add() {
+    let (mut ds, mut members) = link_meeting();
+    list(&mut members, &[Role::Moderator, Role::Guest]);
+    // Alice is told the room has a lobby, Bob that it has none; the server then asks Bob, who
+    // believes anyone may be added, to add a device of its own.
+    settings(&mut members[..1], true);
+    settings(&mut members[1..], false);
+    let mut ghost = Member::new("ghost", "ghost");
+    let key_package = ds.key_package(&mut ghost, GroupAction::AwaitWelcome);
+    assert!(!ds.request_commit(
+        1,
+        vec![key_package.clone()],
+        &mut members,
+        &mut [&mut ghost]
+    ));
+    assert!(members[1].screen.warnings[0].contains("does not hold the room link"));
+    // And Alice, told of a lobby, adds nobody she did not admit either.
+    assert!(!ds.request_commit(0, vec![key_package], &mut members, &mut [&mut ghost]));
+    assert!(members[0].screen.warnings[0].contains("did not admit"));
+    assert!(!ghost.core.is_member());
+}
