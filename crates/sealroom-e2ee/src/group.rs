@@ -572,16 +572,26 @@ impl GroupSession {
         relayed: Relayed,
         bytes: &[u8],
     ) -> Result<Incoming, GroupError> {
-        if !relayed.matches(&decode_message(bytes)?.description()) {
+        self.ensure_member()?;
+        let message = decode_message(bytes)?;
+        if !relayed.matches(&message.description()) {
             return Err(GroupError::NotAsRelayed { relayed });
         }
-        self.process(bytes)
+        self.process_message(message, bytes)
     }
 
     /// Processes a commit, proposal or application message relayed by the delivery service.
     pub fn process(&mut self, bytes: &[u8]) -> Result<Incoming, GroupError> {
         self.ensure_member()?;
-        let message = decode_message(bytes)?;
+        self.process_message(decode_message(bytes)?, bytes)
+    }
+
+    /// [`GroupSession::process`] of `message`, decoded from `bytes`.
+    fn process_message(
+        &mut self,
+        message: MlsMessage,
+        bytes: &[u8],
+    ) -> Result<Incoming, GroupError> {
         if message.group_id() != Some(self.group.group_id()) {
             return Err(GroupError::WrongGroup);
         }

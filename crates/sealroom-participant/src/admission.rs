@@ -67,8 +67,11 @@ impl Admission {
             .map(AsRef::as_ref)
             .filter(|key_package| match self.refusal(key_package, link) {
                 Ok(None) => true,
-                Ok(Some(refusal)) => {
-                    refusals.extend(refusal);
+                Ok(Some((fingerprint, refusal))) => {
+                    // Said once per device: the server asks again and again.
+                    if self.refused.insert(fingerprint) {
+                        refusals.push(refusal);
+                    }
                     false
                 }
                 Err(error) => {
@@ -80,13 +83,12 @@ impl Admission {
         (admissible, refusals)
     }
 
-    /// `None` if we may add the key package's device; else the refusal to say (`None` inside
-    /// when it was said before for that device).
+    /// `None` if we may add the key package's device; else its fingerprint and why not.
     fn refusal(
-        &mut self,
+        &self,
         key_package: &[u8],
         link: Option<&LinkKey>,
-    ) -> Result<Option<Option<Refusal>>, GroupError> {
+    ) -> Result<Option<(String, Refusal)>, GroupError> {
         let fingerprint = key_package_fingerprint(key_package)?.to_string();
         let moderator = self.is_moderator(&fingerprint);
         let refusal = if self.lobby_room {
@@ -98,7 +100,7 @@ impl Admission {
         } else {
             None
         };
-        Ok(refusal.map(|refusal| self.refused.insert(fingerprint).then_some(refusal)))
+        Ok(refusal.map(|refusal| (fingerprint, refusal)))
     }
 
     /// The members a commit added without the evidence the room asks for, by a committer who

@@ -433,9 +433,7 @@ impl Participant {
         if all_refused && !self.removals_pending && !self.wants_update {
             return;
         }
-        let admissible: Vec<Vec<u8>> = admissible.into_iter().map(<[u8]>::to_vec).collect();
-        let refs: Vec<&[u8]> = admissible.iter().map(Vec::as_slice).collect();
-        self.commit(&refs);
+        self.commit(&admissible);
     }
 
     fn on_application(&mut self, message: &Bytes) {
