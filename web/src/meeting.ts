@@ -853,7 +853,7 @@ export class Meeting {
   private onEpoch(state: EpochState, baseKey: Uint8Array): void {
     this.epoch = state;
     this.removed = false;
-    this.syncRemotes();
+    this.pairAllWithRoster();
     // Transferred, not copied: the page keeps no copy of the key.
     const fresh = state.change === null;
     this.worker?.postMessage({ type: 'epoch', epoch: state.epoch, baseKey, ownLeaf: state.ownLeaf, fresh }, [baseKey.buffer]);
@@ -876,7 +876,7 @@ export class Meeting {
   private onRemoteTrack(remote: RemoteTrack): void {
     const participant = this.remoteFor(remote.participantId);
     participant.tracks[remote.role] = { mid: remote.mid, track: remote.track };
-    this.syncRemotes();
+    this.pairWithRoster(participant);
     this.onChange();
   }
 
@@ -896,22 +896,30 @@ export class Meeting {
     return participant;
   }
 
-  /** The server's list says who is connected; tiles follow it, each paired by key fingerprint
-   *  with a roster member, whose name it shows and whose frames alone it shows. */
+  /** The server's list says who is connected; tiles follow it. */
   private syncRemotes(): void {
     const present = new Set<string>();
     for (const p of this.serverParticipants) {
       if (p.id === this.participantId) continue;
       present.add(p.id);
-      const remote = this.remoteFor(p.id);
-      remote.fingerprint = p.fingerprint ?? null;
-      remote.member = this.roster.find((m) => m.fingerprint === remote.fingerprint) ?? null;
-      remote.name = remote.member?.name ?? p.display_name;
+      this.remoteFor(p.id);
     }
     for (const id of [...this.remotes.keys()]) if (!present.has(id)) this.remotes.delete(id);
-    for (const remote of this.remotes.values()) {
-      for (const track of Object.values(remote.tracks)) if (track) this.expectSender(track.mid, remote.member?.leaf ?? null);
-    }
+    this.pairAllWithRoster();
+  }
+
+  private pairAllWithRoster(): void {
+    for (const remote of this.remotes.values()) this.pairWithRoster(remote);
+  }
+
+  /** Pairs a participant, by the key fingerprint the server lists for it, with a member of the
+   *  MLS roster: its tile shows that member's name, and its tracks that member's frames alone. */
+  private pairWithRoster(remote: RemoteParticipant): void {
+    const listed = this.serverParticipants.find((p) => p.id === remote.id);
+    remote.fingerprint = listed?.fingerprint ?? null;
+    remote.member = this.roster.find((m) => m.fingerprint === remote.fingerprint) ?? null;
+    remote.name = remote.member?.name ?? listed?.display_name ?? 'Someone';
+    for (const track of Object.values(remote.tracks)) if (track) this.expectSender(track.mid, remote.member?.leaf ?? null);
   }
 
   /** Tells the worker whose frames the receive transform of `mid` may show (none: `null`). */
