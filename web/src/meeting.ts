@@ -234,6 +234,11 @@ export class Meeting {
     return this.session?.nameAtLeaf(leaf);
   }
 
+  /** Members of the encrypted group whom the server does not list (the MLS core's word). */
+  unlistedMembers(): RosterMember[] {
+    return this.session?.unlistedMembers() ?? [];
+  }
+
   get roster(): RosterMember[] {
     return this.epoch?.roster ?? [];
   }

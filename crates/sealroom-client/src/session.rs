@@ -887,20 +887,23 @@ impl Signalling {
             }
             ServerMessage::SdpAnswer { sdp } => self.accept_answer(&sdp).await,
             ServerMessage::SdpOffer { sdp } => return self.accept_offer(&sdp).await,
-            ServerMessage::Participants { participants } => self.with_status(|s| {
-                s.server_participants = participants
-                    .iter()
-                    .map(|p| p.display_name.clone())
-                    .collect();
-                if let Some(me) = participants
-                    .iter()
-                    .find(|p| s.participant_id.as_ref() == Some(&p.id))
-                {
-                    s.role = me.role;
-                    s.muted_by_moderator = me.muted;
-                }
-                s.participants = participants;
-            }),
+            ServerMessage::Participants { participants } => {
+                self.with_status(|s| {
+                    s.server_participants = participants
+                        .iter()
+                        .map(|p| p.display_name.clone())
+                        .collect();
+                    if let Some(me) = participants
+                        .iter()
+                        .find(|p| s.participant_id.as_ref() == Some(&p.id))
+                    {
+                        s.role = me.role;
+                        s.muted_by_moderator = me.muted;
+                    }
+                    s.participants = participants;
+                });
+                self.flag_unlisted_members();
+            }
             ServerMessage::RoomSettings {
                 locked,
                 password_required,
@@ -974,13 +977,19 @@ impl Signalling {
         while let Some(output) = self.core.poll_output() {
             match output {
                 Output::Send(message) => out.push(message),
-                Output::Epoch(epoch) => self.install_epoch(*epoch),
-                Output::Removed => self.with_status(|s| {
-                    s.removed = true;
-                    s.epoch = None;
-                    s.security_code = None;
-                    s.security_words = None;
-                }),
+                Output::Epoch(epoch) => {
+                    self.install_epoch(*epoch);
+                    self.flag_unlisted_members();
+                }
+                Output::Removed => {
+                    self.with_status(|s| {
+                        s.removed = true;
+                        s.epoch = None;
+                        s.security_code = None;
+                        s.security_words = None;
+                    });
+                    self.flag_unlisted_members();
+                }
                 Output::Notice(notice) => {
                     self.with_status(|s| s.notices.push(notice_text(&notice)))
                 }
@@ -989,6 +998,12 @@ impl Signalling {
                 Output::Application(received) => self.with_status(|s| s.received.push(received)),
             }
         }
+        out
+    }
+
+    /// Members of the group whom the server does not list: what changes with the roster (a new
+    /// epoch) and with the server's list.
+    fn flag_unlisted_members(&self) {
         let unlisted: Vec<RosterEntry> = self
             .core
             .unlisted_members()
@@ -996,7 +1011,6 @@ impl Signalling {
             .map(roster_entry)
             .collect();
         self.with_status(|s| s.unlisted_members = unlisted);
-        out
     }
 
     /// A new epoch: fresh media keys, a new security code, a new roster. The first epoch of a

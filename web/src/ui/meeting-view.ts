@@ -321,6 +321,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const ownLeaf = meeting.epoch?.ownLeaf;
     const moderator = meeting.isModerator;
     const byLeaf = serverPeopleByLeaf();
+    const unlisted = new Set(meeting.unlistedMembers().map((m) => m.fingerprint));
     const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !p.member);
     return h('div', { class: 'panel-body' },
       lobbyList({ meeting, toast, update }),
@@ -342,7 +343,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
             accountBadge(account, guest),
             muted ? h('span', { class: 'pill warn', 'data-testid': 'muted-badge', title: 'Muted by a moderator: nobody hears them until they unmute' }, icon('micOff'), 'Muted') : null,
             // In the encrypted group, but the server does not list them: a member it hides.
-            !self && !info ? h('span', { class: 'pill danger', 'data-testid': 'unlisted-badge', title: 'This key is in the encrypted group, but the server lists nobody with it' }, 'Not listed by the server') : null,
+            unlisted.has(m.fingerprint) ? h('span', { class: 'pill danger', 'data-testid': 'unlisted-badge', title: 'This key is in the encrypted group, but the server lists nobody with it' }, 'Not listed by the server') : null,
             v === 'verified' ? h('span', { class: 'pill ok' }, icon('check'), 'Verified') : v === 'changed' ? h('span', { class: 'pill danger' }, 'Key changed') : null),
           moderator && !self && info ? personActions(info) : null);
       })),
