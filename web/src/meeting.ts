@@ -1071,8 +1071,11 @@ export class Meeting {
     this.sendRaw({ type: 'grant_moderator', participant_id: participantId });
   }
 
+  /** The core tells the server, and commits the change to a room link group's policy if we
+   *  moderate it. */
   setLobby(enabled: boolean): void {
-    this.sendRaw({ type: 'set_lobby', enabled });
+    if (this.session) this.send(this.session.setLobby(enabled));
+    else this.sendRaw({ type: 'set_lobby', enabled });
   }
 
   /** Lets a participant in from the lobby. Its device key (from the lobby list) is recorded

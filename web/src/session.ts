@@ -78,6 +78,13 @@ export class MlsSession {
     return this.drain();
   }
 
+  /** Our user turns the lobby on or off: the server is told, and the group's policy follows
+   *  by our commit if we moderate the room link's group. */
+  setLobby(enabled: boolean): ClientMessage[] {
+    this.participant.setLobby(enabled);
+    return this.drain();
+  }
+
   /** Commits a self-update (post-compromise security). */
   selfUpdate(): ClientMessage[] {
     this.participant.selfUpdate();

@@ -217,6 +217,8 @@ enum Command {
     SelfUpdate,
     /// Admit from the lobby: our client alone then commits the participant's Add.
     Admit(ParticipantId),
+    /// Turn the lobby on or off, on the server and in the group's policy.
+    SetLobby(bool),
     /// Encrypt and send an application message.
     Application(ApplicationKind, Vec<u8>),
     /// A message to pass on as it is (moderation).
@@ -358,9 +360,10 @@ impl RoomClient {
         });
     }
 
-    /// Moderators: turn the lobby on or off (off lets everyone waiting in).
+    /// Moderators: turn the lobby on or off (off lets everyone waiting in). If we moderate the
+    /// room link's group, our client also commits the change to the group's policy.
     pub fn set_lobby(&self, enabled: bool) {
-        self.send(ClientMessage::SetLobby { enabled });
+        let _ = self.commands.send(Command::SetLobby(enabled));
     }
 
     /// Moderators: let a participant in from the lobby (by its id in [`Status::lobby`], once
@@ -843,6 +846,10 @@ impl Signalling {
                 Ok(())
             }
             Command::Admit(participant_id) => self.core.admit(&participant_id),
+            Command::SetLobby(enabled) => {
+                self.core.set_lobby(enabled);
+                Ok(())
+            }
             Command::Application(kind, data) => self.core.send_application(kind, &data),
             Command::Send(message) => return vec![message],
             Command::Leave => unreachable!("the signalling loop leaves itself"),

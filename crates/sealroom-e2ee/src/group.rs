@@ -23,7 +23,8 @@ pub use rules::RuleViolation;
 
 use crate::{
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
-    room_link::{LinkKey, LinkSecret, ROOM_POLICY_EXTENSION},
+    room_link::{LinkKey, LinkSecret},
+    room_policy::{ROOM_POLICY_EXTENSION, RoomPolicy},
     security_code::SecurityCode,
     sframe,
 };
@@ -221,15 +222,16 @@ impl Device {
         self.create_group_with(external_senders, ExtensionList::new())
     }
 
-    /// Creates the group of a room link: its context names the link's key, which no commit can
-    /// change, so every member can tell a joiner who held the link from one who did not.
-    pub fn create_group_with_link(
+    /// Creates the group of a room link under `policy`: its context names the link's key, the
+    /// lobby and the moderators, which only a moderator's commit can change, so every member
+    /// can tell a joiner who held the link or was admitted from one who was not.
+    pub fn create_group_with_policy(
         &self,
         external_senders: &[ExternalSenderKey],
-        link: &LinkKey,
+        policy: &RoomPolicy,
     ) -> Result<GroupSession, GroupError> {
         let mut extensions = ExtensionList::new();
-        extensions.set(link.policy_extension());
+        extensions.set(policy.extension());
         self.create_group_with(external_senders, extensions)
     }
 
@@ -499,17 +501,41 @@ impl GroupSession {
         key_packages: &[&[u8]],
         remove: &[u32],
     ) -> Result<OutgoingCommit, GroupError> {
+        self.commit_with(key_packages, remove, None)
+    }
+
+    /// Commits a new room policy (a moderator's lobby or moderator change, or a new link key)
+    /// with the stored proposals, like [`GroupSession::commit`]. Every member refuses it
+    /// unless we moderate.
+    pub fn commit_policy(&mut self, policy: &RoomPolicy) -> Result<OutgoingCommit, GroupError> {
+        self.commit_with(&[], &[], Some(policy))
+    }
+
+    fn commit_with(
+        &mut self,
+        key_packages: &[&[u8]],
+        remove: &[u32],
+        policy: Option<&RoomPolicy>,
+    ) -> Result<OutgoingCommit, GroupError> {
         self.ensure_member()?;
         if self.group.has_pending_commit() {
             return Err(GroupError::CommitPending);
         }
         let epoch = self.epoch();
+        let new_extensions = policy.map(|policy| {
+            let mut extensions = self.group.context().extensions.clone();
+            extensions.set(policy.extension());
+            extensions
+        });
         let mut builder = self.group.commit_builder();
         for key_package in key_packages {
             builder = builder.add_member(decode_message(key_package)?)?;
         }
         for &leaf_index in remove {
             builder = builder.remove_member(leaf_index)?;
+        }
+        if let Some(extensions) = new_extensions {
+            builder = builder.set_group_context_ext(extensions)?;
         }
         let output = builder.build()?;
         Ok(OutgoingCommit {
@@ -678,9 +704,14 @@ impl GroupSession {
         }
     }
 
+    /// The room's policy in the group context, if the group is a room link's.
+    pub fn policy(&self) -> Option<RoomPolicy> {
+        RoomPolicy::from_context(&self.group.context().extensions)
+    }
+
     /// The room link's key this group's policy names, if the group is a room link's.
     pub fn link_key(&self) -> Option<LinkKey> {
-        LinkKey::from_context(&self.group.context().extensions)
+        self.policy().map(|p| p.link_key)
     }
 
     /// The fingerprints of the members a commit added whose key packages proved the link.

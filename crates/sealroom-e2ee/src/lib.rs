@@ -6,7 +6,8 @@
 //!   state, propose removals) — never commit, never hold a group secret;
 //! - [`sframe`]: SFrame (RFC 9605) media frame protection with keys from the MLS epoch;
 //! - [`security_code`] and [`identity`]: what people compare to verify each other;
-//! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings.
+//! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings;
+//! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context.
 //!
 //! This crate does no I/O, spawns nothing, reads no clock (time comes in as arguments) and builds
 //! for `wasm32-unknown-unknown`, so the browser, the native client and the server share one
@@ -19,6 +20,7 @@ pub mod external_sender;
 pub mod group;
 pub mod identity;
 pub mod room_link;
+pub mod room_policy;
 pub mod security_code;
 pub mod sframe;
 
@@ -30,4 +32,5 @@ pub use group::{
 };
 pub use identity::{DeviceIdentity, Fingerprint};
 pub use room_link::{LinkKey, LinkSecret};
+pub use room_policy::RoomPolicy;
 pub use security_code::SecurityCode;

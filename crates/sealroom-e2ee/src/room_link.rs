@@ -3,7 +3,7 @@
 //!
 //! A room link carries 128 random bits in its fragment (`#k=…`), which browsers never send to
 //! a server. From them comes an Ed25519 *link key*: its public half is written into the group
-//! context when the group is founded (the room policy extension, which no commit may change),
+//! context when the group is founded (in the room policy, which only a moderator may change),
 //! and a joiner who holds the link signs its own MLS signature key with the private half and
 //! carries that *link proof* in its key package. Every member can check the proof of a key
 //! package it is asked to add, and of every member a commit adds, against the group's link key;
@@ -18,15 +18,13 @@ use zeroize::Zeroizing;
 
 use crate::group::{CIPHER_SUITE, GroupError};
 
-/// Group context extension (private-use range): the room's policy, today its link key.
+/// Group context extension (private-use range): the room's policy (`room_policy`).
 pub const ROOM_POLICY_EXTENSION: ExtensionType = ExtensionType::new(0xF5A0);
 /// Key package extension (private-use range): a joiner's link proof.
 pub const LINK_PROOF_EXTENSION: ExtensionType = ExtensionType::new(0xF5A1);
 
 /// Bytes of a link secret: 128 bits.
 const SECRET_BYTES: usize = 16;
-/// The room policy's encoding version, its first byte.
-const POLICY_VERSION: u8 = 1;
 const KEY_LABEL: &[u8] = b"sealroom link key v1";
 const PROOF_LABEL: &[u8] = b"sealroom link proof v1";
 
@@ -100,21 +98,12 @@ impl LinkSecret {
 pub struct LinkKey(VerifyingKey);
 
 impl LinkKey {
-    /// The group context extensions that name this key as the room's link key.
-    pub(crate) fn policy_extension(&self) -> Extension {
-        let mut data = vec![POLICY_VERSION];
-        data.extend_from_slice(self.0.as_bytes());
-        Extension::new(ROOM_POLICY_EXTENSION, data)
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
     }
 
-    /// The link key a group context's policy extension names, if it has one.
-    pub(crate) fn from_context(extensions: &ExtensionList) -> Option<Self> {
-        let policy = extensions.get(ROOM_POLICY_EXTENSION)?;
-        let (&version, key) = policy.extension_data.split_first()?;
-        let key: &[u8; 32] = key.try_into().ok()?;
-        (version == POLICY_VERSION)
-            .then(|| VerifyingKey::from_bytes(key).ok().map(Self))
-            .flatten()
+    pub(crate) fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        VerifyingKey::from_bytes(bytes).ok().map(Self)
     }
 
     /// Whether a key package's extensions prove that its owner (signing with
@@ -176,14 +165,5 @@ mod tests {
                 .link_key()
                 .proven_by(b"alice's key", &ExtensionList::new())
         );
-    }
-
-    #[test]
-    fn the_policy_names_the_link_key() {
-        let key = LinkSecret::generate().unwrap().link_key();
-        let mut context = ExtensionList::new();
-        context.set(key.policy_extension());
-        assert_eq!(LinkKey::from_context(&context), Some(key));
-        assert_eq!(LinkKey::from_context(&ExtensionList::new()), None);
     }
 }

@@ -1,16 +1,20 @@
 //! Whom a client adds to the group, and which additions it flags: the lobby rules.
 //!
-//! In a lobby room only a moderator's client adds members, and only devices its user admitted,
-//! or moderators (who enter past the lobby: with the host link, or signed in when none was in
-//! the meeting). In the group of a room link (its context names the link's key), a client adds
-//! only devices whose key package proves they hold the link, or moderators. Whether the room has
-//! a lobby and who moderates is still the server's word here (`room_settings`, `participants`);
-//! the link is not: the server never sees its secret.
+//! In the group of a room link, the room's policy in the group context decides, as every
+//! member's MLS rules do (`sealroom_e2ee::RoomPolicy`): a moderator it names adds the devices
+//! its user admitted; anyone adds a returning moderator, or, with no lobby, a device whose key
+//! package proves it holds the link. Nothing there is the server's word, and a commit that
+//! breaks the policy is refused by every member, so there is nothing to flag.
+//!
+//! In a group founded without a link, the server's word is all there is: in a lobby room only
+//! a moderator's client adds members, and only devices its user admitted, or moderators; a
+//! member added otherwise is flagged. Whether the room has a lobby and who moderates come from
+//! the server (`room_settings`, `participants`).
 
 use std::collections::HashSet;
 
 use sealroom_e2ee::{
-    EpochChange, GroupError, LinkKey, RosterMember, key_package_fingerprint,
+    EpochChange, Fingerprint, GroupError, RoomPolicy, RosterMember, key_package_fingerprint,
     key_package_proves_link,
 };
 use sealroom_protocol::{Bytes, ParticipantId, ParticipantInfo, Role};
@@ -18,7 +22,7 @@ use sealroom_protocol::{Bytes, ParticipantId, ParticipantInfo, Role};
 /// What the lobby rules know: the server's settings and list, and what our user did.
 #[derive(Default)]
 pub(crate) struct Admission {
-    /// The room has a lobby (the server's `room_settings`).
+    /// The room has a lobby (the server's `room_settings`; a room link's group has its own).
     pub(crate) lobby_room: bool,
     /// Who the server says is in the meeting, with roles and key fingerprints.
     pub(crate) participants: Vec<ParticipantInfo>,
@@ -26,13 +30,14 @@ pub(crate) struct Admission {
     pub(crate) waiting: Vec<ParticipantInfo>,
     /// Fingerprints of devices our user admitted from the lobby.
     admitted: HashSet<String>,
-    /// Devices the server asked us to add that our user did not admit, warned about once each.
+    /// Devices the server asked us to add that we may not, warned about once each.
     refused: HashSet<String>,
 }
 
 /// Why a key package was left out of our commit, for the user.
 pub(crate) enum Refusal {
-    /// A device nobody admitted (the fingerprint); said once per device.
+    /// A device our user did not admit, in a room with a lobby (the fingerprint); said once
+    /// per device.
     NotAdmitted(String),
     /// A device without the room link's proof (the fingerprint); said once per device.
     NoLinkProof(String),
@@ -55,17 +60,17 @@ impl Admission {
     }
 
     /// The key packages the server asked us to commit that we may add, and the refusals to
-    /// tell the user about. `link` is the link key of our group, if it is a room link's.
+    /// tell the user about. `group` is what our group's context says, if it is a room link's.
     pub(crate) fn admissible<'a>(
         &mut self,
         key_packages: &'a [Bytes],
-        link: Option<&LinkKey>,
+        group: Option<GroupPolicy<'_>>,
     ) -> (Vec<&'a [u8]>, Vec<Refusal>) {
         let mut refusals = Vec::new();
         let admissible = key_packages
             .iter()
             .map(AsRef::as_ref)
-            .filter(|key_package| match self.refusal(key_package, link) {
+            .filter(|key_package| match self.refusal(key_package, group) {
                 Ok(None) => true,
                 Ok(Some((fingerprint, refusal))) => {
                     // Said once per device: the server asks again and again.
@@ -87,47 +92,74 @@ impl Admission {
     fn refusal(
         &self,
         key_package: &[u8],
-        link: Option<&LinkKey>,
+        group: Option<GroupPolicy<'_>>,
     ) -> Result<Option<(String, Refusal)>, GroupError> {
-        let fingerprint = key_package_fingerprint(key_package)?.to_string();
-        let moderator = self.is_moderator(&fingerprint);
-        let refusal = if self.lobby_room {
-            let may = moderator || self.admitted.contains(&fingerprint);
-            (!may).then(|| Refusal::NotAdmitted(fingerprint.clone()))
-        } else if let Some(link) = link {
-            let may = moderator || key_package_proves_link(key_package, link)?;
-            (!may).then(|| Refusal::NoLinkProof(fingerprint.clone()))
-        } else {
-            None
+        let fingerprint = key_package_fingerprint(key_package)?;
+        let (may, lobby) = match group {
+            Some(group) => (
+                self.policy_allows(key_package, &fingerprint, group)?,
+                group.policy.lobby,
+            ),
+            None => {
+                let moderator = self.is_listed_moderator(&fingerprint.to_string());
+                let admitted = self.admitted.contains(&fingerprint.to_string());
+                (!self.lobby_room || moderator || admitted, self.lobby_room)
+            }
         };
-        Ok(refusal.map(|refusal| (fingerprint, refusal)))
+        let fingerprint = fingerprint.to_string();
+        let refusal = match lobby {
+            true => Refusal::NotAdmitted(fingerprint.clone()),
+            false => Refusal::NoLinkProof(fingerprint.clone()),
+        };
+        Ok((!may).then_some((fingerprint, refusal)))
     }
 
-    /// The members a commit added without the evidence the room asks for, by a committer who
-    /// is not a moderator: in a lobby room, anyone but a moderator; in a room link's group
-    /// (`link_room`), anyone but a moderator whose key package did not prove the link.
+    /// Whether the room policy lets our commit add the key package's device: what every
+    /// member's MLS rules check, with "admitted" meaning admitted by our user.
+    fn policy_allows(
+        &self,
+        key_package: &[u8],
+        fingerprint: &Fingerprint,
+        group: GroupPolicy<'_>,
+    ) -> Result<bool, GroupError> {
+        let policy = group.policy;
+        let we_admitted =
+            policy.is_moderator(group.own) && self.admitted.contains(&fingerprint.to_string());
+        Ok(we_admitted
+            || policy.is_moderator(fingerprint)
+            || (!policy.lobby && key_package_proves_link(key_package, &policy.link_key)?))
+    }
+
+    /// The members a commit added without the server-listed moderator's admission a lobby room
+    /// asks for, in a group founded without a link (a room link's group refuses such a commit).
     pub(crate) fn unadmitted<'a>(
         &self,
         change: &'a EpochChange,
         committer: Option<&RosterMember>,
-        link_room: bool,
     ) -> Vec<&'a RosterMember> {
-        let by_moderator = committer.is_some_and(|c| self.is_moderator(&c.fingerprint.to_string()));
-        if by_moderator || !(self.lobby_room || link_room) {
+        let by_moderator =
+            committer.is_some_and(|c| self.is_listed_moderator(&c.fingerprint.to_string()));
+        if by_moderator || !self.lobby_room {
             return Vec::new();
         }
-        let proved_link = |m: &RosterMember| !self.lobby_room && change.added_with_link.contains(m);
         change
             .added
             .iter()
-            .filter(|m| !self.is_moderator(&m.fingerprint.to_string()) && !proved_link(m))
+            .filter(|m| !self.is_listed_moderator(&m.fingerprint.to_string()))
             .collect()
     }
 
     /// Whether the server lists the participant with this device key as a moderator.
-    fn is_moderator(&self, fingerprint: &str) -> bool {
+    pub(crate) fn is_listed_moderator(&self, fingerprint: &str) -> bool {
         self.participants
             .iter()
             .any(|p| p.fingerprint.as_deref() == Some(fingerprint) && p.role == Role::Moderator)
     }
+}
+
+/// A room link's group as the admission rules see it: its policy, and our device key.
+#[derive(Clone, Copy)]
+pub(crate) struct GroupPolicy<'a> {
+    pub(crate) policy: &'a RoomPolicy,
+    pub(crate) own: &'a Fingerprint,
 }

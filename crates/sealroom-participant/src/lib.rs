@@ -10,10 +10,13 @@
 //!
 //! The native client (`sealroom-client`) drives it from its tokio loop and the browser through
 //! `sealroom-wasm`, so both follow exactly these rules:
-//! - a device the server asks us to add is added only where the room allows it (in a lobby room,
-//!   devices our user admitted, and moderators), and a refusal is said to the user;
+//! - a device the server asks us to add is added only where the room allows it (in a room
+//!   link's group, what its policy allows: see `admission`), and a refusal is said to the user;
+//! - as a moderator of a room link's group, we keep its policy as our user and the room ask
+//!   (the lobby, who moderates), by commits every member checks;
 //! - every member a commit adds or removes is announced with its key's fingerprint
-//!   ([`Notice`]); in a lobby room, a member added without a moderator's admission is flagged;
+//!   ([`Notice`]); in a lobby room founded without a link, a member added without a
+//!   moderator's admission is flagged;
 //! - a proposal by the server to add anyone is refused and flagged;
 //! - a relayed message must be what it is relayed as: an application message that is in fact a
 //!   handshake, or a commit that is not one, is an error and changes nothing.
@@ -27,15 +30,15 @@ use std::collections::{BTreeMap, VecDeque};
 
 use sealroom_e2ee::{
     Device, DeviceIdentity, EpochChange, ExternalSenderKey, Fingerprint, GroupError, GroupSession,
-    Incoming, LinkSecret, ProposalSender, ProposedChange, Relayed, RosterMember, SecurityCode,
-    sframe::CipherSuite,
+    Incoming, LinkSecret, OutgoingCommit, ProposalSender, ProposedChange, Relayed, RoomPolicy,
+    RosterMember, SecurityCode, sframe::CipherSuite,
 };
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ServerMessage,
 };
 use zeroize::Zeroizing;
 
-use admission::{Admission, Refusal};
+use admission::{Admission, GroupPolicy, Refusal};
 
 /// The SFrame cipher suite of every client's media: AES_128_GCM_SHA256_128 (0x0004).
 pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
@@ -77,6 +80,9 @@ pub struct Epoch {
     /// How the group changed, or `None` when we just created or joined it: the frame layer
     /// then starts a new keyring, since a new group's epochs count afresh.
     pub change: Option<EpochChange>,
+    /// The room's policy in the group context (its lobby and moderators), in a room link's
+    /// group.
+    pub policy: Option<RoomPolicy>,
 }
 
 /// A change of the group's membership, for every screen to announce.
@@ -124,6 +130,9 @@ pub struct Participant {
     wants_update: bool,
     /// The server proposed removals that no commit has carried out yet.
     removals_pending: bool,
+    /// The lobby setting our user chose, or the server's room turned on, that the group's
+    /// policy does not have yet: we commit it if we moderate.
+    wanted_lobby: Option<bool>,
     admission: Admission,
     /// Everyone ever seen at a leaf, so frames from a member who left still get a name.
     names_by_leaf: BTreeMap<u32, String>,
@@ -143,6 +152,7 @@ impl Participant {
             group: None,
             wants_update: false,
             removals_pending: false,
+            wanted_lobby: None,
             admission: Admission::default(),
             names_by_leaf: BTreeMap::new(),
             outputs: VecDeque::new(),
@@ -215,9 +225,25 @@ impl Participant {
                 self.admission.participants = participants.clone();
             }
             ServerMessage::Lobby { waiting } => self.admission.waiting = waiting.clone(),
-            ServerMessage::RoomSettings { lobby, .. } => self.admission.lobby_room = *lobby,
+            ServerMessage::RoomSettings { lobby, .. } => {
+                self.admission.lobby_room = *lobby;
+                // The server may tighten the group's lobby, never open it.
+                if *lobby {
+                    self.wanted_lobby = Some(true);
+                }
+            }
             _ => {}
         }
+        self.maintain_policy();
+    }
+
+    /// Our user turns the room's lobby on or off: the server is told, and, if we moderate a
+    /// room link's group, we commit the change to its policy (which every member's client
+    /// then follows).
+    pub fn set_lobby(&mut self, enabled: bool) {
+        self.send(ClientMessage::SetLobby { enabled });
+        self.wanted_lobby = Some(enabled);
+        self.maintain_policy();
     }
 
     /// Our user admits a participant from the lobby: the server is told, and our client will
@@ -282,9 +308,11 @@ impl Participant {
     fn create_group(&mut self) {
         let external_senders = std::slice::from_ref(&self.external_sender);
         let created = match &self.link {
-            Some(link) => self
-                .device
-                .create_group_with_link(external_senders, &link.link_key()),
+            Some(link) => {
+                let policy = RoomPolicy::founded(link.link_key(), self.fingerprint());
+                self.device
+                    .create_group_with_policy(external_senders, &policy)
+            }
             None => self.device.create_group(external_senders),
         }
         .and_then(|group| Ok((group.group_info()?, group)));
@@ -412,8 +440,12 @@ impl Participant {
     }
 
     fn on_commit_requested(&mut self, key_packages: &[Bytes]) {
-        let link = self.group.as_ref().and_then(GroupSession::link_key);
-        let (admissible, refusals) = self.admission.admissible(key_packages, link.as_ref());
+        let policy = self.group.as_ref().and_then(GroupSession::policy);
+        let own = self.fingerprint();
+        let group = policy
+            .as_ref()
+            .map(|policy| GroupPolicy { policy, own: &own });
+        let (admissible, refusals) = self.admission.admissible(key_packages, group);
         for refusal in refusals {
             match refusal {
                 Refusal::NotAdmitted(fingerprint) => self.warning(format!(
@@ -464,7 +496,46 @@ impl Participant {
         if group.has_pending_commit() || group.is_removed() {
             return;
         }
-        match group.commit(key_packages, &[]) {
+        let committed = group.commit(key_packages, &[]);
+        self.send_commit(committed);
+    }
+
+    /// As a moderator of a room link's group, commits the policy our user and the room ask
+    /// for: the lobby as [`Participant::set_lobby`] or the server's settings want it, and
+    /// moderator status for members the server lists as moderators. The server can thus make
+    /// a member a moderator, but only one already in the group: never a device of its own.
+    fn maintain_policy(&mut self) {
+        let Some(group) = self.group.as_mut() else {
+            return;
+        };
+        let Some(policy) = group.policy() else {
+            return;
+        };
+        if self.wanted_lobby == Some(policy.lobby) {
+            self.wanted_lobby = None;
+        }
+        let own = self.device.identity().fingerprint();
+        if !policy.is_moderator(&own) || group.has_pending_commit() || group.is_removed() {
+            return;
+        }
+        let mut wanted = policy.clone();
+        wanted.lobby = self.wanted_lobby.unwrap_or(policy.lobby);
+        for member in group.roster() {
+            let listed = self
+                .admission
+                .is_listed_moderator(&member.fingerprint.to_string());
+            if listed && !wanted.is_moderator(&member.fingerprint) {
+                wanted.moderators.push(member.fingerprint);
+            }
+        }
+        if wanted != policy {
+            let committed = group.commit_policy(&wanted);
+            self.send_commit(committed);
+        }
+    }
+
+    fn send_commit(&mut self, committed: Result<OutgoingCommit, GroupError>) {
+        match committed {
             Ok(outgoing) => self.send(ClientMessage::Commit {
                 epoch: outgoing.epoch,
                 commit: Bytes(outgoing.commit),
@@ -503,22 +574,8 @@ impl Participant {
             .unwrap_or_default();
         let committer = roster.iter().find(|m| m.leaf_index == change.committer);
         let link_room = self.group.as_ref().is_some_and(|g| g.link_key().is_some());
-        let unadmitted = self.admission.unadmitted(change, committer, link_room);
-        if !unadmitted.is_empty() {
-            let names: Vec<&str> = unadmitted
-                .iter()
-                .map(|m| m.credential_name.as_str())
-                .collect();
-            let by = committer.map_or("someone", |c| c.credential_name.as_str());
-            let evidence = if self.admission.lobby_room {
-                "a moderator's admission"
-            } else {
-                "the room link or a moderator's admission"
-            };
-            let warning = format!(
-                "{names:?} joined the encrypted group without {evidence} (added by {by:?}, who is not a moderator)."
-            );
-            self.warning(warning);
+        if !link_room {
+            self.flag_unadmitted(change, committer);
         }
         let notices = change
             .added
@@ -527,6 +584,23 @@ impl Participant {
             .map(Notice::Joined)
             .chain(change.removed.iter().cloned().map(Notice::Left));
         self.outputs.extend(notices.map(Output::Notice));
+    }
+
+    /// In a lobby room founded without a link, warns of members added by a committer the
+    /// server does not list as a moderator.
+    fn flag_unadmitted(&mut self, change: &EpochChange, committer: Option<&RosterMember>) {
+        let unadmitted = self.admission.unadmitted(change, committer);
+        if !unadmitted.is_empty() {
+            let names: Vec<&str> = unadmitted
+                .iter()
+                .map(|m| m.credential_name.as_str())
+                .collect();
+            let by = committer.map_or("someone", |c| c.credential_name.as_str());
+            let warning = format!(
+                "{names:?} joined the encrypted group without a moderator's admission (added by {by:?}, who is not a moderator)."
+            );
+            self.warning(warning);
+        }
     }
 
     fn epoch_state(&mut self, change: Option<EpochChange>) -> Result<Epoch, GroupError> {
@@ -543,6 +617,7 @@ impl Participant {
             media_secret: group.sframe_epoch_secret(MEDIA_SUITE)?,
             roster,
             change,
+            policy: group.policy(),
         })
     }
 

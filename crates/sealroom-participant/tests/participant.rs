@@ -3,7 +3,7 @@
 
 mod support;
 
-use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret};
+use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret, RoomPolicy};
 use sealroom_participant::Notice;
 use sealroom_protocol::{Bytes, ClientMessage, GroupAction, Role, ServerMessage};
 use support::{DeliveryService, Member, list, settings};
@@ -199,11 +199,14 @@ fn a_welcome_into_a_group_the_server_cannot_remove_members_from_is_refused() {
 
 /// Alice founds the group of a room link; Bob joins with the link.
 fn link_meeting() -> (DeliveryService, Vec<Member>) {
-    let link = LinkSecret::generate().unwrap().to_text();
+    link_meeting_of(&LinkSecret::generate().unwrap().to_text())
+}
+
+fn link_meeting_of(link: &str) -> (DeliveryService, Vec<Member>) {
     let mut ds = DeliveryService::new();
-    let mut members = vec![Member::with_link("p1", "alice", Some(&link))];
+    let mut members = vec![Member::with_link("p1", "alice", Some(link))];
     ds.found(&mut members[0]);
-    let mut bob = Member::with_link("p2", "bob", Some(&link));
+    let mut bob = Member::with_link("p2", "bob", Some(link));
     let key_package = ds.key_package(&mut bob, GroupAction::AwaitWelcome);
     assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut bob]));
     members.push(bob);
@@ -248,55 +251,110 @@ fn in_a_room_links_group_no_member_adds_a_device_the_server_brings() {
     }
 }
 
+/// The residual of review finding M2 before the policy moved into the group context: the
+/// server lists a device of its own as a moderator (moderators enter past the lobby), and
+/// members added it. Now only the group's policy names moderators.
 #[test]
-fn a_device_a_colluding_member_adds_without_the_link_is_flagged() {
-    let link = LinkSecret::generate().unwrap();
-    let mut ds = DeliveryService::new();
-    // Mallory founds the link's group with a client that follows no rule of ours.
-    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
-    let mut group = mallory
-        .create_group_with_link(&[ds.server.key().unwrap()], &link.link_key())
-        .unwrap();
-    ds.group = Some(ds.server.observe(&group.group_info().unwrap()).unwrap());
-    let mut bob = Member::with_link("p2", "bob", Some(&link.to_text()));
-    let key_package = ds.key_package(&mut bob, GroupAction::AwaitWelcome);
-    let welcome = commit_add(&mut ds, &mut group, &key_package, &mut [&mut bob]);
-    bob.hear(&ServerMessage::Welcome { welcome });
-    assert!(bob.core.is_member() && bob.screen.warnings.is_empty());
-
-    let ghost = Device::new(DeviceIdentity::generate("ghost").unwrap());
-    commit_add(
-        &mut ds,
-        &mut group,
-        &Bytes(ghost.key_package().unwrap()),
-        &mut [&mut bob],
-    );
-    assert_eq!(bob.screen.roster_names(), ["mallory", "bob", "ghost"]);
-    assert_eq!(bob.screen.warnings.len(), 1, "{:?}", bob.screen.warnings);
-    assert!(bob.screen.warnings[0].contains("without the room link"));
-}
-
-/// The rogue `group` commits the Add of `key_package`; the delivery service sequences it and
-/// relays it to `members`. Returns the Welcome.
-fn commit_add(
-    ds: &mut DeliveryService,
-    group: &mut sealroom_e2ee::GroupSession,
-    key_package: &Bytes,
-    members: &mut [&mut Member],
-) -> Bytes {
-    let add = group.commit(&[key_package.as_ref()], &[]).unwrap();
-    group.merge_pending_commit().unwrap();
-    let epoch = match ds.group.as_mut().unwrap().process(&add.commit).unwrap() {
-        sealroom_e2ee::ObservedMessage::Commit { epoch } => epoch,
-        other => panic!("not a commit: {other:?}"),
-    };
-    for member in members.iter_mut().filter(|m| m.core.is_member()) {
-        member.hear(&ServerMessage::Commit {
-            commit: Bytes(add.commit.clone()),
-            epoch,
+fn a_device_the_server_lists_as_a_moderator_is_not_added_to_a_room_links_group() {
+    let (mut ds, mut members) = link_meeting();
+    let mut ghost = Member::new("ghost", "ghost");
+    let key_package = ds.key_package(&mut ghost, GroupAction::AwaitWelcome);
+    let mut listed = vec![
+        members[0].info(Role::Moderator),
+        members[1].info(Role::Guest),
+    ];
+    listed.push(ghost.info(Role::Moderator));
+    for member in &mut members {
+        member.hear(&ServerMessage::Participants {
+            participants: listed.clone(),
         });
     }
-    Bytes(add.welcome.unwrap())
+    for committer in [0, 1] {
+        let committed = ds.request_commit(
+            committer,
+            vec![key_package.clone()],
+            &mut members,
+            &mut [&mut ghost],
+        );
+        assert!(
+            !committed,
+            "member {committer} added the server's moderator"
+        );
+    }
+    assert!(!ghost.core.is_member());
+    for member in &members {
+        assert_eq!(member.screen.roster_names(), ["alice", "bob"]);
+        let policy = member.screen.epoch().policy.as_ref().unwrap();
+        assert_eq!(policy.moderators, [members[0].core.fingerprint()]);
+    }
+}
+
+/// Alice, who moderates, turns the lobby on: her commit puts it in the group's policy, which
+/// every member then follows whatever the server tells it. A link holder then waits for
+/// Alice's admission; so does someone who typed the room's name.
+#[test]
+fn a_moderator_turns_the_lobby_on_and_every_member_follows_the_group_not_the_server() {
+    let link = LinkSecret::generate().unwrap().to_text();
+    let (mut ds, mut members) = link_meeting_of(&link);
+    list(&mut members, &[Role::Moderator, Role::Guest]);
+    members[0].core.set_lobby(true);
+    members[0].drain();
+    assert!(ds.sequence(0, &mut members, &mut []));
+    assert!(
+        members
+            .iter()
+            .all(|m| m.screen.epoch().policy.as_ref().unwrap().lobby)
+    );
+    settings(&mut members[1..], false);
+
+    let mut carol = Member::with_link("p3", "carol", Some(&link));
+    let mut dana = Member::new("p4", "dana");
+    let carols = ds.key_package(&mut carol, GroupAction::WaitInLobby);
+    let danas = ds.key_package(&mut dana, GroupAction::WaitInLobby);
+    let both = vec![carols.clone(), danas.clone()];
+    assert!(!ds.request_commit(1, both.clone(), &mut members, &mut []));
+    assert!(!ds.request_commit(0, both, &mut members, &mut []));
+    assert!(members[1].screen.warnings[0].contains("did not admit"));
+
+    members[0].hear(&ServerMessage::Lobby {
+        waiting: vec![carol.info(Role::Guest), dana.info(Role::Guest)],
+    });
+    for joiner in [&carol, &dana] {
+        members[0].core.admit(&joiner.id).unwrap();
+    }
+    members[0].drain();
+    assert!(ds.request_commit(
+        0,
+        vec![carols, danas],
+        &mut members,
+        &mut [&mut carol, &mut dana]
+    ));
+    assert_eq!(
+        dana.screen.roster_names(),
+        ["alice", "bob", "carol", "dana"]
+    );
+}
+
+/// The server lists Bob, already a member, as a moderator (a host link, a sign-in): Alice's
+/// client names him in the group's policy, so his admissions count for every member.
+#[test]
+fn a_member_the_server_lists_as_a_moderator_is_named_in_the_policy_by_a_moderator() {
+    let (mut ds, mut members) = link_meeting();
+    list(&mut members, &[Role::Moderator, Role::Moderator]);
+    assert!(ds.sequence(0, &mut members, &mut []));
+    let bob = members[1].core.fingerprint();
+    for member in &members {
+        let policy = member.screen.epoch().policy.as_ref().unwrap();
+        assert!(
+            policy.is_moderator(&bob),
+            "{} sees Bob moderate",
+            member.name
+        );
+    }
+    assert!(
+        !ds.sequence(1, &mut members, &mut []),
+        "Bob has nothing to commit"
+    );
 }
 
 #[test]
@@ -308,8 +366,9 @@ fn a_joiner_with_a_room_link_joins_only_that_links_group() {
     // The server invites Bob into a group of another link (one it made up).
     let other = LinkSecret::generate().unwrap();
     let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let policy = RoomPolicy::founded(other.link_key(), mallory.identity().fingerprint());
     let mut group = mallory
-        .create_group_with_link(&[ds.server.key().unwrap()], &other.link_key())
+        .create_group_with_policy(&[ds.server.key().unwrap()], &policy)
         .unwrap();
     let add = group.commit(&[key_package.as_ref()], &[]).unwrap();
     bob.hear(&ServerMessage::Welcome {
@@ -324,10 +383,17 @@ fn a_joiner_with_a_room_link_joins_only_that_links_group() {
 fn a_server_that_tells_members_different_lobby_settings_gets_no_silent_add() {
     let (mut ds, mut members) = link_meeting();
     list(&mut members, &[Role::Moderator, Role::Guest]);
-    // Alice is told the room has a lobby, Bob that it has none; the server then asks Bob, who
-    // believes anyone may be added, to add a device of its own.
+    // Alice is told the room has a lobby, Bob that it has none. Alice, who moderates, puts the
+    // lobby in the group's policy; both then follow the group, not what they were told.
     settings(&mut members[..1], true);
     settings(&mut members[1..], false);
+    assert!(ds.sequence(0, &mut members, &mut []));
+    assert!(
+        members
+            .iter()
+            .all(|m| m.screen.epoch().policy.as_ref().unwrap().lobby)
+    );
+    // The server asks Bob, who was told anyone may be added, to add a device of its own.
     let mut ghost = Member::new("ghost", "ghost");
     let key_package = ds.key_package(&mut ghost, GroupAction::AwaitWelcome);
     assert!(!ds.request_commit(
@@ -336,8 +402,8 @@ fn a_server_that_tells_members_different_lobby_settings_gets_no_silent_add() {
         &mut members,
         &mut [&mut ghost]
     ));
-    assert!(members[1].screen.warnings[0].contains("does not hold the room link"));
-    // And Alice, told of a lobby, adds nobody she did not admit either.
+    assert!(members[1].screen.warnings[0].contains("did not admit"));
+    // And Alice adds nobody she did not admit either.
     assert!(!ds.request_commit(0, vec![key_package], &mut members, &mut [&mut ghost]));
     assert!(members[0].screen.warnings[0].contains("did not admit"));
     assert!(!ghost.core.is_member());

@@ -120,6 +120,13 @@ impl Participant {
             .map_err(|e| js_error("unknown_waiter", e))
     }
 
+    /// Our user turns the lobby on or off: the server is told, and, if we moderate the room
+    /// link's group, its policy follows by our commit.
+    #[wasm_bindgen(js_name = setLobby)]
+    pub fn set_lobby(&mut self, enabled: bool) {
+        self.core.set_lobby(enabled);
+    }
+
     /// Commits a self-update (post-compromise security).
     #[wasm_bindgen(js_name = selfUpdate)]
     pub fn self_update(&mut self) {

@@ -1,17 +1,20 @@
 //! Sealroom's MLS rules: what every member's client accepts in a commit. All members apply the
 //! same rules, so a proposal one client refuses is refused by all.
 
-use mls_rs::{ExtensionList, group::GroupContext};
-
-use crate::room_link::ROOM_POLICY_EXTENSION;
 use mls_rs::{
+    ExtensionList,
     extension::ExtensionType,
     group::{
-        Roster, Sender,
+        GroupContext, Roster, Sender,
         mls_rules::{CommitDirection, CommitOptions, CommitSource, EncryptionOptions, MlsRules},
-        proposal::BorrowedProposal,
+        proposal::{AddProposal, BorrowedProposal},
     },
     mls_rules::{ProposalBundle, ProposalInfo, ProposalSource},
+};
+
+use crate::{
+    identity::Fingerprint,
+    room_policy::{ROOM_POLICY_EXTENSION, RoomPolicy},
 };
 
 /// Why a commit broke Sealroom's rules.
@@ -28,10 +31,15 @@ pub enum RuleViolation {
     /// without the delivery service listed, nobody could propose removing a member who left.
     #[error("a commit may not change the group's external senders")]
     ExternalSendersChanged,
-    /// A group-context-extensions proposal that changes or drops the room's policy (the room
-    /// link's key): it would let whoever holds another link's secret, or nobody, prove the link.
-    #[error("a commit may not change the room's policy")]
+    /// A change of the room's policy (link key, lobby, moderators) that is not a moderator's
+    /// own, well-formed one: the server, or a member it colludes with, could otherwise open the
+    /// lobby or make its own device a moderator.
+    #[error("only a moderator's own commit may change the room's policy")]
     RoomPolicyChanged,
+    /// An Add the room's policy does not allow: by a committer who does not moderate, of a
+    /// device that neither moderates nor (with no lobby) proves it holds the room link.
+    #[error("an add without a moderator's admission or the room link")]
+    UnadmittedAdd,
     /// An Add proposed by someone other than the committer (by reference): committed by an
     /// honest member, it would bring in whoever the proposer chose under the committer's name.
     /// A member adds only in its own commit, where its client's admission rules apply.
@@ -39,11 +47,14 @@ pub enum RuleViolation {
     AddByReference,
 }
 
-/// Which rule, if any, a proposal breaks in a group whose context is `context`.
+/// Which rule, if any, a proposal breaks in a group whose context is `context`, in a commit by
+/// the member with the fingerprint `committer`.
 fn violation(
     info: &ProposalInfo<BorrowedProposal<'_>>,
     context: &GroupContext,
+    committer: &Fingerprint,
 ) -> Option<RuleViolation> {
+    let policy = RoomPolicy::from_context(&context.extensions);
     match &info.proposal {
         BorrowedProposal::Remove(_) => None,
         _ if matches!(info.sender, Sender::External(_) | Sender::NewMemberProposal) => {
@@ -52,6 +63,7 @@ fn violation(
         BorrowedProposal::Add(_) if matches!(info.source, ProposalSource::ByReference(_)) => {
             Some(RuleViolation::AddByReference)
         }
+        BorrowedProposal::Add(add) => add_violation(add, policy.as_ref(), committer),
         BorrowedProposal::GroupContextExtensions(extensions)
             if changes(extensions, context, ExtensionType::EXTERNAL_SENDERS) =>
         {
@@ -60,10 +72,29 @@ fn violation(
         BorrowedProposal::GroupContextExtensions(extensions)
             if changes(extensions, context, ROOM_POLICY_EXTENSION) =>
         {
-            Some(RuleViolation::RoomPolicyChanged)
+            let by_moderator = policy.is_some_and(|p| p.is_moderator(committer))
+                && matches!(info.source, ProposalSource::ByValue);
+            let well_formed = RoomPolicy::from_context(extensions).is_some();
+            (!(by_moderator && well_formed)).then_some(RuleViolation::RoomPolicyChanged)
         }
         _ => None,
     }
+}
+
+/// Whether an Add breaks the room's policy (a group founded without one has no Add rule).
+fn add_violation(
+    add: &AddProposal,
+    policy: Option<&RoomPolicy>,
+    committer: &Fingerprint,
+) -> Option<RuleViolation> {
+    let allowed = policy.is_none_or(|policy| {
+        policy.allows_add(
+            committer,
+            add.signing_identity(),
+            &add.key_package_extensions(),
+        )
+    });
+    (!allowed).then_some(RuleViolation::UnadmittedAdd)
 }
 
 /// Whether new group context `extensions` change the extension `kind` of `context`.
@@ -94,18 +125,22 @@ impl MlsRules for RoomRules {
         context: &GroupContext,
         mut proposals: ProposalBundle,
     ) -> Result<ProposalBundle, Self::Error> {
-        if matches!(source, CommitSource::NewMember(_)) {
-            return Err(RuleViolation::ExternalCommit);
-        }
+        let committer = match &source {
+            CommitSource::ExistingMember(member) => {
+                Fingerprint::of_signing_identity(&member.signing_identity)
+            }
+            CommitSource::NewMember(_) => return Err(RuleViolation::ExternalCommit),
+        };
         match direction {
             // Building our own commit: silently leave out what the rules forbid, so a server or
             // member that sends a forbidden proposal cannot stop the group from making progress.
-            CommitDirection::Send => proposals
-                .retain(|info| Ok::<_, RuleViolation>(violation(info, context).is_none()))?,
+            CommitDirection::Send => proposals.retain(|info| {
+                Ok::<_, RuleViolation>(violation(info, context, &committer).is_none())
+            })?,
             // A commit from someone else that includes one is rejected as a whole.
             CommitDirection::Receive => {
                 for info in proposals.iter_proposals() {
-                    if let Some(violation) = violation(&info, context) {
+                    if let Some(violation) = violation(&info, context, &committer) {
                         return Err(violation);
                     }
                 }

@@ -3,6 +3,9 @@
 //! allows either). Shared by the attack tests of `sealroom-e2ee` and of the server's delivery
 //! service.
 
+// Each test file that includes this module uses a part of it.
+#![allow(dead_code)]
+
 use mls_rs::{
     CipherSuiteProvider, Client, CryptoProvider, ExtensionList, Group,
     client_builder::{MlsConfig, PaddingMode},
@@ -13,7 +16,7 @@ use mls_rs::{
     mls_rules::{DefaultMlsRules, EncryptionOptions},
 };
 use mls_rs_crypto_rustcrypto::RustCryptoProvider;
-use sealroom_e2ee::group::CIPHER_SUITE;
+use sealroom_e2ee::{group::CIPHER_SUITE, room_policy::ROOM_POLICY_EXTENSION};
 
 /// How the rogue member sends its commits and proposals.
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +43,8 @@ pub fn rogue_client(name: &str, handshakes: Handshakes) -> Client<impl MlsConfig
         .crypto_provider(RustCryptoProvider::default())
         .identity_provider(BasicIdentityProvider)
         .mls_rules(DefaultMlsRules::new().with_encryption_options(encryption))
+        // Like Sealroom's clients, so it can be in a room link's group.
+        .extension_type(ROOM_POLICY_EXTENSION)
         .signing_identity(
             SigningIdentity::new(credential, public),
             secret,

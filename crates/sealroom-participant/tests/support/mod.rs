@@ -153,6 +153,17 @@ impl DeliveryService {
         joiners: &mut [&mut Member],
     ) -> bool {
         members[committer].hear(&ServerMessage::CommitRequested { key_packages });
+        self.sequence(committer, members, joiners)
+    }
+
+    /// Sequences the commit `committer` sent, relays it to the others and its Welcome, if
+    /// any, to `joiners`. False if it sent no commit.
+    pub fn sequence(
+        &mut self,
+        committer: usize,
+        members: &mut [Member],
+        joiners: &mut [&mut Member],
+    ) -> bool {
         let Some((commit, welcome)) = members[committer].take(|m| match m {
             ClientMessage::Commit {
                 commit, welcome, ..
