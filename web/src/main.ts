@@ -21,11 +21,15 @@ export function navigate(path: string): void {
 
 /** Takes a host link's key out of the address as the page loads: read once, then removed from
  *  the address bar (and so from this history entry), so it is neither left on screen nor
- *  copied on with the meeting link. `malformed`: a `#host=` fragment that holds no key. */
+ *  copied on with the meeting link; the room link's `k=` stays. `malformed`: a `host=` part
+ *  that holds no key. */
 function takeHostKey(): string | 'malformed' | null {
-  if (!location.hash.startsWith('#host=')) return null;
-  const key = location.hash.slice('#host='.length).toLowerCase();
-  history.replaceState(history.state, '', location.pathname + location.search);
+  const parts = location.hash.slice(1).split('&');
+  const host = parts.find((part) => part.startsWith('host='));
+  if (host === undefined) return null;
+  const rest = parts.filter((part) => part !== host).join('&');
+  history.replaceState(history.state, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  const key = host.slice('host='.length).toLowerCase();
   return isModeratorKey(key) ? key : 'malformed';
 }
 

@@ -205,8 +205,9 @@ export class Meeting {
 
   /** `password` is sent with every join, reconnects included. `hostKey`: the moderator key of
    *  a host link, sent with the first join. `linkSecret`: the room link's secret, if we came with
-   *  the link (our MLS core proves it, or founds the link's group). */
-  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null, private readonly linkSecret: string | null = null) {
+   *  the link (our MLS core proves it, or founds the link's group); if we found the group
+   *  without one, the link our core made. */
+  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null, private linkSecret: string | null = null) {
     this.micMuted = !local.audio;
     this.cameraOff = !local.video;
   }
@@ -215,7 +216,8 @@ export class Meeting {
    *  send in no request and no Referer), once we know the key. */
   get hostLink(): string | null {
     if (!this.moderatorKey) return null;
-    return `${location.origin}/${encodeURIComponent(this.room)}#host=${this.moderatorKey}`;
+    const link = this.linkSecret ? `&k=${this.linkSecret}` : '';
+    return `${location.origin}/${encodeURIComponent(this.room)}#host=${this.moderatorKey}${link}`;
   }
 
   get e2ee(): E2eeState {
@@ -303,7 +305,7 @@ export class Meeting {
       const key = this.keyForJoin();
       this.joinedWithKey = key !== null;
       this.sendNow({
-        type: 'join', room: this.room, display_name: this.displayName,
+        type: 'join', room: this.room, display_name: this.displayName, holds_link: this.linkSecret !== null,
         ...(key ? { moderator_key: key } : this.password ? { password: this.password } : {}),
       });
     };
@@ -755,6 +757,7 @@ export class Meeting {
         this.onChange();
       },
       notice: (change, member) => this.onNotice(`${member.name} ${change === 'joined' ? 'joined' : 'left'} the encrypted meeting (key ${member.fingerprint}).`),
+      roomLink: (secret) => this.useMadeLink(secret),
       error: (text) => this.noteError(`mls: ${text}`),
     });
     // From the lobby, no media before we are let in: the SFU would otherwise offer us the
@@ -1069,6 +1072,14 @@ export class Meeting {
 
   grantModerator(participantId: string): void {
     this.sendRaw({ type: 'grant_moderator', participant_id: participantId });
+  }
+
+  /** Our core founded the group with a link it made: the address bar (and so "Copy meeting
+   *  link") carries it from now on, and a rejoin proves it. */
+  private useMadeLink(secret: string): void {
+    this.linkSecret = secret;
+    history.replaceState(history.state, '', `${location.pathname}${location.search}#k=${secret}`);
+    this.onChange();
   }
 
   /** The core tells the server, and commits the change to a room link group's policy if we

@@ -51,8 +51,9 @@ export function applicationKind(label: Uint8Array): ApplicationKind | null {
 
 export type ClientMessage =
   /** `password` is left out when the room has none, `moderator_key` unless we join from a host
-   *  link; a join with either never creates a room. */
-  | { type: 'join'; room: string; display_name: string; password?: string; moderator_key?: string }
+   *  link; a join with either never creates a room. `holds_link`: we came with the room link
+   *  (without it, once the room's group exists, we wait for a moderator's admission). */
+  | { type: 'join'; room: string; display_name: string; password?: string; moderator_key?: string; holds_link?: boolean }
   | { type: 'group_created'; group_info: string }
   | { type: 'key_package'; key_package: string }
   | { type: 'commit'; epoch: number; commit: string; welcome: string | null }

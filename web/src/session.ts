@@ -21,6 +21,8 @@ export interface SessionEvents {
   removed(): void;
   /** A member joined or left the encrypted group. */
   notice(change: 'joined' | 'left', member: RosterMember): void;
+  /** We founded the group with a room link of our own making, having come without one. */
+  roomLink(secret: string): void;
   warning(text: string): void;
   error(text: string): void;
 }
@@ -103,6 +105,7 @@ export class MlsSession {
         }
         case 'removed': this.events.removed(); break;
         case 'notice': this.events.notice(output.change, output.member); break;
+        case 'roomLink': this.events.roomLink(output.secret); break;
         case 'warning': this.events.warning(output.text); break;
         case 'error': this.events.error(output.text); break;
         // No client shows application messages yet (chat, files).

@@ -44,7 +44,8 @@ async function eavesdrop(room) {
     });
   };
   await new Promise((resolve) => { ws.onopen = resolve; });
-  send({ type: 'join', room, display_name: 'eve' });
+  // She claims the room link, so the server admits her to the meeting rather than the lobby.
+  send({ type: 'join', room, display_name: 'eve', holds_link: true });
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   send({ type: 'sdp_offer', sdp: offer.sdp });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, eventually, join, launchBrowser, newPage, personRow, securityCode, startServer, state, waitEncrypted } from './support.mjs';
+import { artifactsDir, eventually, join, launchBrowser, newPage, personRow, roomLinkSecret, securityCode, startServer, state, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
@@ -53,7 +53,7 @@ test('moderators lock, set a password and kick; participants cannot', { timeout:
   // Locked: Carol is refused on the pre-join screen, and asked for a password.
   await alice.getByTestId('lock-button').click();
   await Promise.all([alice, bob].map((p) => p.getByTestId('room-locked').waitFor()));
-  await carol.goto(`${server.url}/${room}`);
+  await carol.goto(`${server.url}/${room}#k=${roomLinkSecret(room)}`);
   await carol.getByTestId('display-name-input').fill('Carol');
   assert.match(await tryJoin(carol), /locked or needs a password/);
   await carol.getByTestId('password-input').waitFor();

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { eventually, join, launchBrowser, newPage, sealroomBin, startServer, state, waitEncrypted } from './support.mjs';
+import { eventually, join, launchBrowser, newPage, roomLinkSecret, sealroomBin, startServer, state, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
@@ -17,7 +17,8 @@ test('browser and native client decrypt each other', { timeout: 90000 }, async (
   await join(page, server.url, room, 'browser');
   await waitEncrypted(page);
 
-  const native = spawn(sealroomBin, ['join', '--server', server.url, '--room', room, '--name', 'native', '--synthetic', '--duration', '15', '--report', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const link = `${server.url}/${room}#k=${roomLinkSecret(room)}`;
+  const native = spawn(sealroomBin, ['join', '--link', link, '--name', 'native', '--synthetic', '--duration', '15', '--report', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const out = [];
   const err = [];
   native.stdout.on('data', (c) => out.push(c));

@@ -1,7 +1,7 @@
 // A new meeting's link carries a secret in its fragment, which the browser never sends to the
 // server: whoever opens the link is let into the encrypted meeting, and the members' clients
 // add nobody else the server asks them to add — not a device of the server's own (review
-// finding C1), not someone who only knows the room's name.
+// finding C1). Someone who only knows the room's name waits in the lobby for a moderator.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
@@ -13,7 +13,7 @@ before(async () => { server = await startServer(); browser = await launchBrowser
 after(async () => { await browser?.close(); await server?.stop(); });
 afterEach(closePages);
 
-test('a room link lets its holders in; the server cannot get its own device or a name-typer added', { timeout: 120000 }, async () => {
+test('a room link lets its holders in; the server cannot get its own device added, and a name-typer waits for admission', { timeout: 120000 }, async () => {
   const [alice, bob, carol] = await Promise.all(['Alice', 'Bob', 'Carol'].map((name) => newPage(browser, name)));
   await alice.goto(server.url);
   await alice.getByTestId('create-room-button').click();
@@ -38,15 +38,21 @@ test('a room link lets its holders in; the server cannot get its own device or a
   assert.deepEqual(reply, [], 'no commit for a device without the link');
   await alice.getByTestId('mls-warning').filter({ hasText: 'does not hold the room link' }).waitFor();
 
-  // Carol types the room's name: the server lets her in, but no member's client adds her.
-  await join(carol, server.url, room, 'Carol');
-  await eventually('both members refused Carol', async () => {
-    const all = await Promise.all([alice, bob].map(state));
-    return all.every((s) => s.warnings.some((w) => w.includes('does not hold the room link'))) || { ok: false, warnings: all.map((s) => s.warnings) };
-  });
+  // Carol types the room's name: without the link no member would add her, so the server
+  // keeps her in the lobby; she gets no key until Alice, who moderates, admits her.
+  await join(carol, server.url, room, 'Carol', { typed: true, until: 'lobby-waiting' });
   await carol.screenshot({ path: pathJoin(artifactsDir, 'room-link-name-typer.png') });
+  await alice.getByTestId('people-button').click();
+  const carolWaits = alice.locator('[data-testid="lobby-list"] [data-name="Carol"]');
+  await carolWaits.getByTestId('lobby-fingerprint').waitFor();
   for (const page of [alice, bob]) {
     assert.deepEqual((await state(page)).roster.map((m) => m.name).sort(), ['Alice', 'Bob'], 'Carol is not in the group');
   }
   assert.equal((await state(carol)).epoch, null, 'Carol holds no key of the meeting');
+  await carolWaits.getByTestId('admit-button').click();
+  await carol.getByTestId('e2ee-status').waitFor({ timeout: 15000 });
+  await eventually('Carol is in the group, with one code for all', async () => {
+    const codes = await Promise.all([alice, bob, carol].map(securityCode));
+    return (codes[0] && codes.every((c) => c === codes[0])) || { ok: false, codes };
+  }, { timeout: 20000 });
 });

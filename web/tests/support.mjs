@@ -5,6 +5,7 @@
 // every response, the test server included).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join as pathJoin } from 'node:path';
@@ -150,19 +151,32 @@ export async function newPage(browser, label, viewport = { width: 1280, height: 
   return page;
 }
 
+const roomLinks = new Map();
+
+/** The secret of the room link every page of `room` opens (one per room name, made on first
+ *  use), as people do who were sent the link. A test of someone who only typed the name goes
+ *  to `/<room>` itself. */
+export function roomLinkSecret(room) {
+  if (!roomLinks.has(room)) roomLinks.set(room, randomBytes(16).toString('base64url'));
+  return roomLinks.get(room);
+}
+
 /** Opens the room's pre-join screen and enters a name; resolves once Join can be clicked (the
- *  camera and microphone are open). */
-export async function openPrejoin(page, serverUrl, room, name) {
-  await page.goto(`${serverUrl}/${room}`);
+ *  camera and microphone are open). The page comes with the room's link, unless `typed` (only
+ *  the name) or `room` carries its own fragment. */
+export async function openPrejoin(page, serverUrl, room, name, typed = false) {
+  const fragment = typed || room.includes('#') ? '' : `#k=${roomLinkSecret(room)}`;
+  await page.goto(`${serverUrl}/${room}${fragment}`);
   await page.getByTestId('display-name-input').fill(name);
   await page.getByTestId('join-button').waitFor({ state: 'visible' });
   await page.waitForFunction(() => !document.querySelector('[data-testid="join-button"]')?.disabled, null, { timeout: 15000 });
 }
 
 /** Opens the room's pre-join screen, enters a name and joins; resolves once the meeting shows
- *  (or, with `until: 'lobby-waiting'`, once the page waits in the room's lobby). */
-export async function join(page, serverUrl, room, name, { screenshot, until = 'e2ee-status' } = {}) {
-  await openPrejoin(page, serverUrl, room, name);
+ *  (or, with `until: 'lobby-waiting'`, once the page waits in the room's lobby). `typed`: with
+ *  the room's name only, not its link. */
+export async function join(page, serverUrl, room, name, { screenshot, until = 'e2ee-status', typed = false } = {}) {
+  await openPrejoin(page, serverUrl, room, name, typed);
   if (screenshot) {
     await page.waitForFunction(() => (document.querySelector('.preview-video')?.videoWidth ?? 0) > 0, null, { timeout: 10000 });
     await page.waitForTimeout(300);

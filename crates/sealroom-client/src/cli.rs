@@ -367,10 +367,11 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         ca_file: args.ca_file.clone(),
         reconnect: !args.no_reconnect,
         session_token,
-        link: place.link,
+        link: place.link.clone(),
         device_key: args.device_key.clone(),
     })
     .await?;
+    tell_made_link(&client, &place).await;
     match args.duration {
         Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
             tokio::select! {
@@ -392,6 +393,19 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         None => {}
     }
     Ok(())
+}
+
+/// If we founded the group without a link, our client made one: it is printed for the user
+/// to share, since someone with only the room's name waits for a moderator's admission.
+async fn tell_made_link(client: &RoomClient, place: &Place) {
+    let settled = |s: &Status| s.epoch.is_some() || s.in_lobby || s.removed;
+    let status = client
+        .wait_until(Duration::from_secs(10), settled)
+        .await
+        .unwrap_or_else(|status| status);
+    if let Some(secret) = status.made_link {
+        eprintln!("room link: {}/{}#k={secret}", place.server, place.room);
+    }
 }
 
 fn print_text(report: &Report) {

@@ -140,6 +140,9 @@ pub struct Status {
     pub waiting_for_moderator: bool,
     /// Moderators: the room's moderator key (a host link's secret).
     pub moderator_key: Option<String>,
+    /// The room link's secret we made when we founded the group, having come without one:
+    /// for the user to share (`/<room>#k=<secret>`).
+    pub made_link: Option<String>,
     /// Moderators: who waits in the lobby.
     pub lobby: Vec<ParticipantInfo>,
     /// A moderator muted us (the SFU forwards none of our audio until we unmute).
@@ -554,6 +557,7 @@ async fn connect(options: &JoinOptions) -> Result<(WsSink, WsStream, Joined), Se
         display_name: options.display_name.clone(),
         password: options.password.clone(),
         moderator_key: options.moderator_key.clone(),
+        holds_link: options.link.is_some(),
     }))
     .await?;
     // The first answer decides: joined, or an error.
@@ -997,6 +1001,7 @@ impl Signalling {
                     });
                     self.flag_unlisted_members();
                 }
+                Output::RoomLink(secret) => self.with_status(|s| s.made_link = Some(secret)),
                 Output::Notice(notice) => {
                     self.with_status(|s| s.notices.push(notice_text(&notice)))
                 }

@@ -36,7 +36,7 @@ async fn next<T>(socket: &mut Socket, pick: impl Fn(ClientMessage) -> Option<T>)
     }
 }
 
-fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
+fn join_options(addr: std::net::SocketAddr, name: &str, link: Option<String>) -> JoinOptions {
     JoinOptions {
         server: format!("http://{addr}"),
         room: "ghost-town".into(),
@@ -48,7 +48,7 @@ fn join_options(addr: std::net::SocketAddr, name: &str) -> JoinOptions {
         ca_file: None,
         reconnect: false,
         session_token: None,
-        link: None,
+        link,
         device_key: None,
     }
 }
@@ -61,8 +61,18 @@ async fn accept_join(
     name: &str,
     action: GroupAction,
 ) -> (RoomClient, Socket) {
+    accept_join_with(listener, server, (name, None), action).await
+}
+
+/// [`accept_join`] of a client that comes with the room link `link`.
+async fn accept_join_with(
+    listener: &TcpListener,
+    server: &ExternalSender,
+    (name, link): (&str, Option<String>),
+    action: GroupAction,
+) -> (RoomClient, Socket) {
     let addr = listener.local_addr().unwrap();
-    let client = tokio::spawn(RoomClient::join(join_options(addr, name)));
+    let client = tokio::spawn(RoomClient::join(join_options(addr, name, link)));
     let (stream, _) = listener.accept().await.unwrap();
     let mut socket = tokio_tungstenite::accept_async(stream).await.unwrap();
     next(&mut socket, |m| {
@@ -168,164 +178,127 @@ fn info(id: &str, name: &str, role: Role, device: &sealroom_e2ee::Fingerprint) -
     }
 }
 
-/// A lobby room: Alice moderates, Bob and Mallory take part. The server asks each honest
-/// client to add a ghost nobody admitted (both refuse and say so), then has Mallory, who
-/// colludes, commit the ghost's Add: the ghost is in the group, and both honest clients show
-/// that no moderator admitted it.
+/// A lobby room: Alice opened it by typing its name (her client made the room link and put
+/// her key in the room policy as moderator), Bob came with the link. The server turns the
+/// lobby on, then asks each client to add a ghost nobody admitted, and tells Bob that Mallory,
+/// its own device, is a moderator: neither client adds the ghost or Mallory, and both say so.
 #[tokio::test]
-async fn member_no_moderator_admitted_is_flagged_by_every_client() {
+async fn a_device_no_moderator_admitted_is_refused_by_every_client() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = ExternalSender::new(DeviceIdentity::generate("evil-ds").unwrap());
-    let accept =
-        async |name: &str, action: GroupAction| accept_join(&listener, &server, name, action).await;
-
-    let (alice, mut alice_socket) = accept("alice", GroupAction::CreateGroup).await;
+    let (alice, mut alice_socket) =
+        accept_join(&listener, &server, "alice", GroupAction::CreateGroup).await;
     let group_info = next(&mut alice_socket, |m| match m {
         ClientMessage::GroupCreated { group_info } => Some(group_info),
         _ => None,
     })
     .await;
     let mut observed = server.observe(group_info.as_ref()).unwrap();
-    let (bob, mut bob_socket) = accept("bob", GroupAction::AwaitWelcome).await;
+    let link = alice
+        .wait_until(Duration::from_secs(10), |s| s.made_link.is_some())
+        .await
+        .unwrap_or_else(|s| panic!("{s:#?}"))
+        .made_link;
+    let bob_joins = ("bob", link);
+    let (bob, mut bob_socket) =
+        accept_join_with(&listener, &server, bob_joins, GroupAction::AwaitWelcome).await;
     let bob_key_package = next(&mut bob_socket, |m| match m {
         ClientMessage::KeyPackage { key_package } => Some(key_package),
         _ => None,
     })
     .await;
-    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let key_packages = vec![bob_key_package];
+    let (commit, welcome) = commit_asked(&mut alice_socket, key_packages).await;
+    sequence(&mut observed, &commit, &mut alice_socket, &mut []).await;
+    let welcome = welcome.expect("Bob, who holds the link, is added");
+    send(&mut bob_socket, ServerMessage::Welcome { welcome }).await;
 
-    // Before the lobby is on, Alice's client adds Bob and Mallory when asked.
-    send(
+    // The lobby goes on: Alice's client puts it in the room policy, by a commit Bob applies.
+    send(&mut alice_socket, lobby_settings()).await;
+    let (commit, _) = next_commit(&mut alice_socket).await;
+    sequence(
+        &mut observed,
+        &commit,
         &mut alice_socket,
-        ServerMessage::CommitRequested {
-            key_packages: vec![bob_key_package, Bytes(mallory.key_package().unwrap())],
-        },
+        &mut [&mut bob_socket],
     )
     .await;
-    let (commit, welcome) = next(&mut alice_socket, |m| match m {
-        ClientMessage::Commit {
-            commit, welcome, ..
-        } => Some((commit, welcome.unwrap())),
-        _ => None,
-    })
-    .await;
-    observed.process(commit.as_ref()).unwrap();
-    send(
-        &mut alice_socket,
-        ServerMessage::CommitAccepted { epoch: 1 },
-    )
-    .await;
-    send(
-        &mut bob_socket,
-        ServerMessage::Welcome {
-            welcome: welcome.clone(),
-        },
-    )
-    .await;
-    let mut mallory_group = mallory.join_group(welcome.as_ref()).unwrap();
-
-    let roster = observed.roster();
-    let fingerprint = |name: &str| {
-        roster
-            .iter()
-            .find(|m| m.credential_name == name)
-            .unwrap()
-            .fingerprint
-    };
-    let participants = vec![
-        info("alice", "alice", Role::Moderator, &fingerprint("alice")),
-        info("bob", "bob", Role::Participant, &fingerprint("bob")),
-        info(
-            "mallory",
-            "mallory",
-            Role::Participant,
-            &fingerprint("mallory"),
-        ),
-    ];
-    for socket in [&mut alice_socket, &mut bob_socket] {
-        send(socket, lobby_settings()).await;
-        send(
-            socket,
-            ServerMessage::Participants {
-                participants: participants.clone(),
-            },
-        )
-        .await;
-    }
     for client in [&alice, &bob] {
         client
-            .wait_until(Duration::from_secs(10), |s| {
-                s.epoch == Some(1) && s.room_lobby && s.participants.len() == 3
-            })
+            .wait_until(Duration::from_secs(10), |s| s.epoch == Some(2))
             .await
             .unwrap_or_else(|s| panic!("{s:#?}"));
     }
 
-    // Attack 1: each honest client is asked to add the ghost; neither admitted it.
     let ghost = Device::new(DeviceIdentity::generate("ghost").unwrap());
+    let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let listed = vec![info(
+        "mallory",
+        "mallory",
+        Role::Moderator,
+        &mallory.identity().fingerprint(),
+    )];
+    send(
+        &mut bob_socket,
+        ServerMessage::Participants {
+            participants: listed,
+        },
+    )
+    .await;
     for socket in [&mut alice_socket, &mut bob_socket] {
-        send(
-            socket,
-            ServerMessage::CommitRequested {
-                key_packages: vec![Bytes(ghost.key_package().unwrap())],
-            },
-        )
-        .await;
+        let key_packages = vec![
+            Bytes(ghost.key_package().unwrap()),
+            Bytes(mallory.key_package().unwrap()),
+        ];
+        send(socket, ServerMessage::CommitRequested { key_packages }).await;
     }
     for client in [&alice, &bob] {
         let status = client
-            .wait_until(Duration::from_secs(10), |s| !s.warnings.is_empty())
+            .wait_until(Duration::from_secs(10), |s| s.warnings.len() == 2)
             .await
             .unwrap_or_else(|s| panic!("{s:#?}"));
         assert!(
-            status.warnings[0].contains("did not admit"),
+            status.warnings.iter().all(|w| w.contains("did not admit")),
             "{:?}",
             status.warnings
         );
     }
     for socket in [&mut alice_socket, &mut bob_socket] {
-        let commit = tokio::time::timeout(
-            Duration::from_millis(500),
-            next(socket, |m| {
-                matches!(m, ClientMessage::Commit { .. }).then_some(())
-            }),
-        )
-        .await;
+        let commit = tokio::time::timeout(Duration::from_millis(500), next_commit(socket)).await;
         assert!(commit.is_err(), "nothing to commit: no commit at all");
     }
+}
 
-    // Attack 2: the colluding member commits the ghost's Add; the server sequences it.
-    let commit = mallory_group
-        .commit(&[&ghost.key_package().unwrap()], &[])
-        .unwrap();
-    observed.process(&commit.commit).unwrap();
-    for socket in [&mut alice_socket, &mut bob_socket] {
-        send(
-            socket,
-            ServerMessage::Commit {
-                commit: Bytes(commit.commit.clone()),
-                epoch: 2,
-            },
-        )
-        .await;
-    }
-    for client in [&alice, &bob] {
-        let status = client
-            .wait_until(Duration::from_secs(10), |s| {
-                s.epoch == Some(2) && s.warnings.len() == 2
-            })
-            .await
-            .unwrap_or_else(|s| panic!("{s:#?}"));
-        assert!(
-            status.roster.iter().any(|m| m.name == "ghost"),
-            "the ghost is in the group, for all to see"
-        );
-        assert!(
-            status.warnings[1].contains("ghost")
-                && status.warnings[1].contains("without a moderator's admission"),
-            "{:?}",
-            status.warnings
-        );
+/// Asks the client on `socket` to commit `key_packages`; its commit and Welcome.
+async fn commit_asked(socket: &mut Socket, key_packages: Vec<Bytes>) -> (Bytes, Option<Bytes>) {
+    send(socket, ServerMessage::CommitRequested { key_packages }).await;
+    next_commit(socket).await
+}
+
+async fn next_commit(socket: &mut Socket) -> (Bytes, Option<Bytes>) {
+    next(socket, |m| match m {
+        ClientMessage::Commit {
+            commit, welcome, ..
+        } => Some((commit, welcome)),
+        _ => None,
+    })
+    .await
+}
+
+/// The server sequences the commit from `committer` and relays it to `others`.
+async fn sequence(
+    observed: &mut sealroom_e2ee::ObservedGroup,
+    commit: &Bytes,
+    committer: &mut Socket,
+    others: &mut [&mut Socket],
+) {
+    let ObservedMessage::Commit { epoch } = observed.process(commit.as_ref()).unwrap() else {
+        panic!("not a commit");
+    };
+    send(committer, ServerMessage::CommitAccepted { epoch }).await;
+    for socket in others {
+        let commit = commit.clone();
+        send(socket, ServerMessage::Commit { commit, epoch }).await;
     }
 }
 

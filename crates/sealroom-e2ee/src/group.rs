@@ -305,9 +305,6 @@ pub struct EpochChange {
     pub committer: u32,
     /// Members that joined.
     pub added: Vec<RosterMember>,
-    /// Those of them whose key package proved that they held the room link (only in a group
-    /// of a room link).
-    pub added_with_link: Vec<RosterMember>,
     /// Members that left or were removed.
     pub removed: Vec<RosterMember>,
     /// True when this commit removed us: the session is over.
@@ -685,15 +682,9 @@ impl GroupSession {
             .filter(|m| !before.contains(m))
             .cloned()
             .collect();
-        let proven = self.link_proven(effect);
         EpochChange {
             epoch: self.epoch(),
             committer,
-            added_with_link: added
-                .iter()
-                .filter(|m| proven.contains(&m.fingerprint))
-                .cloned()
-                .collect(),
             added,
             removed: before
                 .iter()
@@ -712,30 +703,6 @@ impl GroupSession {
     /// The room link's key this group's policy names, if the group is a room link's.
     pub fn link_key(&self) -> Option<LinkKey> {
         self.policy().map(|p| p.link_key)
-    }
-
-    /// The fingerprints of the members a commit added whose key packages proved the link.
-    fn link_proven(&self, effect: &CommitEffect) -> Vec<Fingerprint> {
-        let (CommitEffect::NewEpoch(new_epoch) | CommitEffect::Removed { new_epoch, .. }) = effect
-        else {
-            return Vec::new();
-        };
-        let Some(link) = self.link_key() else {
-            return Vec::new();
-        };
-        new_epoch
-            .applied_proposals
-            .iter()
-            .filter_map(|info| match &info.proposal {
-                Proposal::Add(add) => Some(add),
-                _ => None,
-            })
-            .filter(|add| {
-                let identity = add.signing_identity();
-                link.proven_by(&identity.signature_key, &add.key_package_extensions())
-            })
-            .map(|add| Fingerprint::of_signing_identity(add.signing_identity()))
-            .collect()
     }
 
     fn ensure_member(&self) -> Result<(), GroupError> {

@@ -1,29 +1,23 @@
-//! Whom a client adds to the group, and which additions it flags: the lobby rules.
+//! Whom a client adds to the group: the lobby rules.
 //!
-//! In the group of a room link, the room's policy in the group context decides, as every
-//! member's MLS rules do (`sealroom_e2ee::RoomPolicy`): a moderator it names adds the devices
-//! its user admitted; anyone adds a returning moderator, or, with no lobby, a device whose key
-//! package proves it holds the link. Nothing there is the server's word, and a commit that
-//! breaks the policy is refused by every member, so there is nothing to flag.
-//!
-//! In a group founded without a link, the server's word is all there is: in a lobby room only
-//! a moderator's client adds members, and only devices its user admitted, or moderators; a
-//! member added otherwise is flagged. Whether the room has a lobby and who moderates come from
-//! the server (`room_settings`, `participants`).
+//! The room policy in the group context decides, as every member's MLS rules do
+//! (`sealroom_e2ee::RoomPolicy`): a moderator it names adds the devices its user admitted;
+//! anyone adds a returning moderator, or, with no lobby, a device whose key package proves it
+//! holds the room link. None of it is the server's word, and a commit that breaks the policy is
+//! refused by every member. What the server says (who is in the meeting, who waits in the lobby)
+//! only names the devices our user admits, and the members a moderator's client names
+//! moderators.
 
 use std::collections::HashSet;
 
 use sealroom_e2ee::{
-    EpochChange, Fingerprint, GroupError, RoomPolicy, RosterMember, key_package_fingerprint,
-    key_package_proves_link,
+    Fingerprint, GroupError, RoomPolicy, key_package_fingerprint, key_package_proves_link,
 };
 use sealroom_protocol::{Bytes, ParticipantId, ParticipantInfo, Role};
 
 /// What the lobby rules know: the server's settings and list, and what our user did.
 #[derive(Default)]
 pub(crate) struct Admission {
-    /// The room has a lobby (the server's `room_settings`; a room link's group has its own).
-    pub(crate) lobby_room: bool,
     /// Who the server says is in the meeting, with roles and key fingerprints.
     pub(crate) participants: Vec<ParticipantInfo>,
     /// Who waits in the lobby (moderators only get this).
@@ -60,11 +54,11 @@ impl Admission {
     }
 
     /// The key packages the server asked us to commit that we may add, and the refusals to
-    /// tell the user about. `group` is what our group's context says, if it is a room link's.
+    /// tell the user about. `group` is what our group's context says.
     pub(crate) fn admissible<'a>(
         &mut self,
         key_packages: &'a [Bytes],
-        group: Option<GroupPolicy<'_>>,
+        group: GroupPolicy<'_>,
     ) -> (Vec<&'a [u8]>, Vec<Refusal>) {
         let mut refusals = Vec::new();
         let admissible = key_packages
@@ -92,26 +86,18 @@ impl Admission {
     fn refusal(
         &self,
         key_package: &[u8],
-        group: Option<GroupPolicy<'_>>,
+        group: GroupPolicy<'_>,
     ) -> Result<Option<(String, Refusal)>, GroupError> {
         let fingerprint = key_package_fingerprint(key_package)?;
-        let (may, lobby) = match group {
-            Some(group) => (
-                self.policy_allows(key_package, &fingerprint, group)?,
-                group.policy.lobby,
-            ),
-            None => {
-                let moderator = self.is_listed_moderator(&fingerprint.to_string());
-                let admitted = self.admitted.contains(&fingerprint.to_string());
-                (!self.lobby_room || moderator || admitted, self.lobby_room)
-            }
-        };
+        if self.policy_allows(key_package, &fingerprint, group)? {
+            return Ok(None);
+        }
         let fingerprint = fingerprint.to_string();
-        let refusal = match lobby {
+        let refusal = match group.policy.lobby {
             true => Refusal::NotAdmitted(fingerprint.clone()),
             false => Refusal::NoLinkProof(fingerprint.clone()),
         };
-        Ok((!may).then_some((fingerprint, refusal)))
+        Ok(Some((fingerprint, refusal)))
     }
 
     /// Whether the room policy lets our commit add the key package's device: what every
@@ -128,25 +114,6 @@ impl Admission {
         Ok(we_admitted
             || policy.is_moderator(fingerprint)
             || (!policy.lobby && key_package_proves_link(key_package, &policy.link_key)?))
-    }
-
-    /// The members a commit added without the server-listed moderator's admission a lobby room
-    /// asks for, in a group founded without a link (a room link's group refuses such a commit).
-    pub(crate) fn unadmitted<'a>(
-        &self,
-        change: &'a EpochChange,
-        committer: Option<&RosterMember>,
-    ) -> Vec<&'a RosterMember> {
-        let by_moderator =
-            committer.is_some_and(|c| self.is_listed_moderator(&c.fingerprint.to_string()));
-        if by_moderator || !self.lobby_room {
-            return Vec::new();
-        }
-        change
-            .added
-            .iter()
-            .filter(|m| !self.is_listed_moderator(&m.fingerprint.to_string()))
-            .collect()
     }
 
     /// Whether the server lists the participant with this device key as a moderator.

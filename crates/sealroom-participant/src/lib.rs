@@ -10,13 +10,15 @@
 //!
 //! The native client (`sealroom-client`) drives it from its tokio loop and the browser through
 //! `sealroom-wasm`, so both follow exactly these rules:
-//! - a device the server asks us to add is added only where the room allows it (in a room
-//!   link's group, what its policy allows: see `admission`), and a refusal is said to the user;
-//! - as a moderator of a room link's group, we keep its policy as our user and the room ask
-//!   (the lobby, who moderates), by commits every member checks;
+//! - every group is a room link's: a founder who came without a link makes one
+//!   ([`Output::RoomLink`]), and a joiner joins only a group with a room policy (of its link,
+//!   if it came with one);
+//! - a device the server asks us to add is added only where the group's room policy allows it
+//!   (see `admission`), and a refusal is said to the user;
+//! - as a moderator, we keep the room policy as our user and the room ask (the lobby, who
+//!   moderates), by commits every member checks;
 //! - every member a commit adds or removes is announced with its key's fingerprint
-//!   ([`Notice`]); in a lobby room founded without a link, a member added without a
-//!   moderator's admission is flagged;
+//!   ([`Notice`]);
 //! - a proposal by the server to add anyone is refused and flagged;
 //! - a relayed message must be what it is relayed as: an application message that is in fact a
 //!   handshake, or a commit that is not one, is an error and changes nothing.
@@ -62,6 +64,10 @@ pub enum Output {
     Error(String),
     /// An application message from a member.
     Application(ReceivedApplication),
+    /// We founded the group with a room link of our own making, having come without one: its
+    /// secret, for the user to share as `/<room>#k=<secret>`. Without it, joiners wait for a
+    /// moderator's admission.
+    RoomLink(String),
 }
 
 /// A new epoch of the group.
@@ -80,9 +86,8 @@ pub struct Epoch {
     /// How the group changed, or `None` when we just created or joined it: the frame layer
     /// then starts a new keyring, since a new group's epochs count afresh.
     pub change: Option<EpochChange>,
-    /// The room's policy in the group context (its lobby and moderators), in a room link's
-    /// group.
-    pub policy: Option<RoomPolicy>,
+    /// The room's policy in the group context: its lobby and moderators.
+    pub policy: RoomPolicy,
 }
 
 /// A change of the group's membership, for every screen to announce.
@@ -122,7 +127,7 @@ pub enum CommandError {
 /// One participant's side of a meeting: its device, its group, and the rules.
 pub struct Participant {
     device: Device,
-    /// The secret of the room link we came with, if we came with one.
+    /// The secret of the room link we came with, or made when we founded the group.
     link: Option<LinkSecret>,
     external_sender: ExternalSenderKey,
     group: Option<GroupSession>,
@@ -143,7 +148,8 @@ impl Participant {
     /// A participant signing with `identity`, before the server has let it in, holding the
     /// secret of the room link it came with (`None`: it typed the room's name). With a link, it
     /// proves the link when it joins, founds the link's group if it is first, and joins only
-    /// that group.
+    /// that group; without one, it makes a link if it founds the group, and otherwise waits
+    /// for a moderator's admission.
     pub fn new(identity: DeviceIdentity, link: Option<LinkSecret>) -> Self {
         Self {
             device: Device::new(identity),
@@ -225,13 +231,8 @@ impl Participant {
                 self.admission.participants = participants.clone();
             }
             ServerMessage::Lobby { waiting } => self.admission.waiting = waiting.clone(),
-            ServerMessage::RoomSettings { lobby, .. } => {
-                self.admission.lobby_room = *lobby;
-                // The server may tighten the group's lobby, never open it.
-                if *lobby {
-                    self.wanted_lobby = Some(true);
-                }
-            }
+            // The server may tighten the group's lobby, never open it.
+            ServerMessage::RoomSettings { lobby: true, .. } => self.wanted_lobby = Some(true),
             _ => {}
         }
         self.maintain_policy();
@@ -306,18 +307,20 @@ impl Participant {
     }
 
     fn create_group(&mut self) {
-        let external_senders = std::slice::from_ref(&self.external_sender);
-        let created = match &self.link {
-            Some(link) => {
-                let policy = RoomPolicy::founded(link.link_key(), self.fingerprint());
-                self.device
-                    .create_group_with_policy(external_senders, &policy)
-            }
-            None => self.device.create_group(external_senders),
-        }
-        .and_then(|group| Ok((group.group_info()?, group)));
+        let came_with_link = self.link.is_some();
+        let link = match self.link.take().map_or_else(LinkSecret::generate, Ok) {
+            Ok(link) => self.link.insert(link),
+            Err(e) => return self.error(format!("room link: {e}")),
+        };
+        let made_link = (!came_with_link).then(|| link.to_text());
+        let policy = RoomPolicy::founded(link.link_key(), self.device.identity().fingerprint());
+        let created = self
+            .device
+            .create_group_with_policy(std::slice::from_ref(&self.external_sender), &policy)
+            .and_then(|group| Ok((group.group_info()?, group)));
         match created {
             Ok((group_info, group)) => {
+                self.outputs.extend(made_link.map(Output::RoomLink));
                 self.group = Some(group);
                 self.epoch_changed(None);
                 self.send(ClientMessage::GroupCreated {
@@ -342,8 +345,8 @@ impl Participant {
                 self.epoch_changed(None);
             }
             Ok(_) => self.warning(
-                "We were invited into an encrypted group that is not the one of our room link. \
-                 We did not join it."
+                "We were invited into an encrypted group that is not the one of our room link, \
+                 or that has no room policy. We did not join it."
                     .into(),
             ),
             Err(GroupError::ExternalSenderMismatch) => self.warning(
@@ -355,11 +358,11 @@ impl Participant {
         }
     }
 
-    /// Whether `group` is our room link's group, or we came without a link.
+    /// Whether `group` has a room policy, of our room link if we came with one.
     fn is_links_group(&self, group: &GroupSession) -> bool {
-        self.link
-            .as_ref()
-            .is_none_or(|link| group.link_key() == Some(link.link_key()))
+        group
+            .link_key()
+            .is_some_and(|key| self.link.as_ref().is_none_or(|link| link.link_key() == key))
     }
 
     fn on_commit(&mut self, commit: &Bytes) {
@@ -440,11 +443,14 @@ impl Participant {
     }
 
     fn on_commit_requested(&mut self, key_packages: &[Bytes]) {
-        let policy = self.group.as_ref().and_then(GroupSession::policy);
+        let Some(policy) = self.group.as_ref().and_then(GroupSession::policy) else {
+            return;
+        };
         let own = self.fingerprint();
-        let group = policy
-            .as_ref()
-            .map(|policy| GroupPolicy { policy, own: &own });
+        let group = GroupPolicy {
+            policy: &policy,
+            own: &own,
+        };
         let (admissible, refusals) = self.admission.admissible(key_packages, group);
         for refusal in refusals {
             match refusal {
@@ -500,8 +506,7 @@ impl Participant {
         self.send_commit(committed);
     }
 
-    /// As a moderator of a room link's group, commits the policy our user and the room ask
-    /// for: the lobby as [`Participant::set_lobby`] or the server's settings want it, and
+    /// As a moderator, commits the room policy our user and the room ask for: the lobby as [`Participant::set_lobby`] or the server's settings want it, and
     /// moderator status for members the server lists as moderators. The server can thus make
     /// a member a moderator, but only one already in the group: never a device of its own.
     fn maintain_policy(&mut self) {
@@ -565,18 +570,9 @@ impl Participant {
         }
     }
 
-    /// Flags members added without admission, then announces every addition and removal.
+    /// Announces every addition and removal. (The room policy decides who may be added, and
+    /// every member refuses a commit that breaks it: there is nothing left to flag.)
     fn announce(&mut self, change: &EpochChange) {
-        let roster = self
-            .group
-            .as_ref()
-            .map(GroupSession::roster)
-            .unwrap_or_default();
-        let committer = roster.iter().find(|m| m.leaf_index == change.committer);
-        let link_room = self.group.as_ref().is_some_and(|g| g.link_key().is_some());
-        if !link_room {
-            self.flag_unadmitted(change, committer);
-        }
         let notices = change
             .added
             .iter()
@@ -584,23 +580,6 @@ impl Participant {
             .map(Notice::Joined)
             .chain(change.removed.iter().cloned().map(Notice::Left));
         self.outputs.extend(notices.map(Output::Notice));
-    }
-
-    /// In a lobby room founded without a link, warns of members added by a committer the
-    /// server does not list as a moderator.
-    fn flag_unadmitted(&mut self, change: &EpochChange, committer: Option<&RosterMember>) {
-        let unadmitted = self.admission.unadmitted(change, committer);
-        if !unadmitted.is_empty() {
-            let names: Vec<&str> = unadmitted
-                .iter()
-                .map(|m| m.credential_name.as_str())
-                .collect();
-            let by = committer.map_or("someone", |c| c.credential_name.as_str());
-            let warning = format!(
-                "{names:?} joined the encrypted group without a moderator's admission (added by {by:?}, who is not a moderator)."
-            );
-            self.warning(warning);
-        }
     }
 
     fn epoch_state(&mut self, change: Option<EpochChange>) -> Result<Epoch, GroupError> {
@@ -617,7 +596,9 @@ impl Participant {
             media_secret: group.sframe_epoch_secret(MEDIA_SUITE)?,
             roster,
             change,
-            policy: group.policy(),
+            policy: group
+                .policy()
+                .ok_or_else(|| GroupError::Malformed("no room policy".into()))?,
         })
     }
 

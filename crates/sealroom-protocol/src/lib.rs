@@ -51,6 +51,12 @@ pub enum ClientMessage {
         /// room that does not exist, is refused with [`ErrorCode::AccessDenied`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         moderator_key: Option<String>,
+        /// The joiner came with the room link: its key package proves it, so members add it
+        /// without a moderator's admission (unless the room has a lobby). The server cannot
+        /// check the claim and need not: a joiner without the link, once the room's group
+        /// exists, waits in the lobby for a moderator, since no member would add it.
+        #[serde(default)]
+        holds_link: bool,
     },
     /// After [`ServerMessage::Joined`] with [`GroupAction::CreateGroup`]: the new group's
     /// GroupInfo (public state, with the ratchet tree), so the delivery service can follow it.

@@ -111,6 +111,7 @@ fn join_password_is_optional_and_older_messages_still_parse() {
             display_name: "a".into(),
             password: None,
             moderator_key: None,
+            holds_link: false,
         }
     );
     assert!(!encode(&join).contains("password"), "no password, no field");
@@ -119,6 +120,7 @@ fn join_password_is_optional_and_older_messages_still_parse() {
         display_name: "a".into(),
         password: Some("correct horse".into()),
         moderator_key: Some("00112233445566778899aabbccddeeff".into()),
+        holds_link: true,
     };
     assert_eq!(decode::<ClientMessage>(&encode(&with)).unwrap(), with);
 }

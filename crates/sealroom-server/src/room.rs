@@ -129,9 +129,21 @@ struct CommitRequest {
     first_seen: Option<Instant>,
 }
 
+/// Someone arriving at the room, as the signalling layer knows them.
+pub struct Newcomer {
+    /// The name shown to others.
+    pub display_name: DisplayName,
+    /// The account it signed in with; `None` for a guest.
+    pub account: Option<Account>,
+    /// It says it came with the room link (`ClientMessage::Join::holds_link`).
+    pub holds_link: bool,
+}
+
 struct Participant {
     display_name: DisplayName,
     role: Role,
+    /// It said it came with the room link (members add it without a moderator's admission).
+    holds_link: bool,
     /// The account it signed in with; `None` for a guest.
     account: Option<Account>,
     /// Signature-key fingerprint: from the key package, or from the tree for the creator.
@@ -322,55 +334,65 @@ impl Room {
         self.group.as_ref().map(ObservedGroup::epoch)
     }
 
-    /// A guest enters (the caller has passed it through the [`Gate`]); see
+    /// A guest with the room link enters (the caller has passed it through the [`Gate`]); see
     /// [`Room::join_signed_in`].
     pub fn join(&mut self, id: &ParticipantId, display_name: DisplayName) -> Vec<Outgoing> {
-        self.join_signed_in(id, display_name, None)
+        let newcomer = Newcomer {
+            display_name,
+            account: None,
+            holds_link: true,
+        };
+        self.join_signed_in(id, newcomer)
     }
 
-    /// A participant enters, signed in to `account` or as a guest (`None`). The first one (or
-    /// the first after the group was lost) creates the group; the others upload a key package
-    /// and wait for a Welcome — in the lobby first, if the room has one. The first signed-in
-    /// participant while no moderator is in the meeting moderates; so does the room's creator
-    /// where guests may moderate. Anyone else is a participant (signed in) or a guest.
-    pub fn join_signed_in(
-        &mut self,
-        id: &ParticipantId,
-        display_name: DisplayName,
-        account: Option<Account>,
-    ) -> Vec<Outgoing> {
-        let role = match &account {
+    /// A participant enters, signed in or as a guest. The first one (or the first after the
+    /// group was lost) creates the group; the others upload a key package and wait for a
+    /// Welcome — in the lobby first, if the room has one or they came without the room link.
+    /// The first signed-in participant while no moderator is in the meeting moderates; so does
+    /// the room's creator where guests may moderate. Anyone else is a participant (signed in)
+    /// or a guest.
+    pub fn join_signed_in(&mut self, id: &ParticipantId, newcomer: Newcomer) -> Vec<Outgoing> {
+        let role = match &newcomer.account {
             Some(_) if !self.has_moderator_inside() => Role::Moderator,
             Some(_) => Role::Participant,
             None if self.next_order == 0 && self.guests_moderate => Role::Moderator,
             None => Role::Guest,
         };
         if role == Role::Moderator {
-            self.join_as_moderator(id, display_name, account)
+            self.join_as_moderator(id, newcomer)
         } else {
-            self.join_as(id, display_name, role, account)
+            self.join_as(id, newcomer, role)
         }
     }
 
     /// A participant enters as a moderator: with the room's moderator key (the caller checked
-    /// it with [`Room::is_moderator_key`]) or as the room's first. Past the lobby; whoever
-    /// waits only for a moderator to arrive is let in.
-    pub fn join_as_moderator(
-        &mut self,
-        id: &ParticipantId,
-        display_name: DisplayName,
-        account: Option<Account>,
-    ) -> Vec<Outgoing> {
+    /// it with [`Room::is_moderator_key`]) or as the room's first. Past the lobby, if it holds
+    /// the room link; whoever waits only for a moderator to arrive is then let in.
+    pub fn join_as_moderator(&mut self, id: &ParticipantId, newcomer: Newcomer) -> Vec<Outgoing> {
         let waited_for_moderator = self.waits_for_moderator();
-        let mut out = self.join_as(id, display_name, Role::Moderator, account);
-        if !self.lobby {
-            for pid in self.waiting() {
-                out.extend(self.let_in(&pid, None));
-            }
-        } else if waited_for_moderator {
-            out.extend(self.tell_waiters(GroupAction::WaitInLobby));
+        let mut out = self.join_as(id, newcomer, Role::Moderator);
+        let inside = self.participant(id).is_some_and(Participant::is_admitted);
+        if inside && (!self.lobby || waited_for_moderator) {
+            out.extend(self.release_waiters());
         }
         out.extend(self.lobby_for_moderators());
+        out
+    }
+
+    /// Everyone waiting, now that a moderator is in or the lobby is off: with no lobby, those
+    /// with the room link are let in; the others wait for a moderator's admission, since no
+    /// member would add them.
+    fn release_waiters(&mut self) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for pid in self.waiting() {
+            let with_link = self.participant(&pid).is_some_and(|p| p.holds_link);
+            if !self.lobby && with_link {
+                out.extend(self.let_in(&pid, None));
+            } else {
+                let group = GroupAction::WaitInLobby;
+                out.push((pid, ServerMessage::Waiting { group }));
+            }
+        }
         out
     }
 
@@ -395,24 +417,25 @@ impl Room {
             .collect()
     }
 
-    fn join_as(
-        &mut self,
-        id: &ParticipantId,
-        display_name: DisplayName,
-        role: Role,
-        account: Option<Account>,
-    ) -> Vec<Outgoing> {
+    fn join_as(&mut self, id: &ParticipantId, newcomer: Newcomer, role: Role) -> Vec<Outgoing> {
         let order = self.next_order;
         self.next_order += 1;
-        let wait = if role == Role::Moderator {
+        // Without the link, nobody in the group may add it until a moderator admits it.
+        let knocks = !newcomer.holds_link && (self.group.is_some() || self.creator.is_some());
+        let wait = if role == Role::Moderator && !knocks {
             None
-        } else if self.waits_for_moderator() {
+        } else if role != Role::Moderator && self.waits_for_moderator() {
             Some(GroupAction::WaitForModerator)
-        } else if self.lobby {
+        } else if self.lobby || knocks {
             Some(GroupAction::WaitInLobby)
         } else {
             None
         };
+        let Newcomer {
+            display_name,
+            account,
+            holds_link,
+        } = newcomer;
         let admission = if wait.is_some() {
             Admission::Waiting
         } else {
@@ -425,6 +448,7 @@ impl Room {
                 Participant {
                     display_name,
                     role,
+                    holds_link,
                     account,
                     fingerprint: None,
                     key_package: None,
@@ -538,9 +562,7 @@ impl Room {
         self.lobby = enabled;
         let mut out = self.settings_for_everyone();
         if !enabled {
-            for pid in self.waiting() {
-                out.extend(self.let_in(&pid, None));
-            }
+            out.extend(self.release_waiters());
             out.extend(self.lobby_for_moderators());
         }
         Ok(out)

@@ -39,7 +39,7 @@ use crate::{
     mailbox::{Connection, Mailbox, Outbound, Posted, ResumeRefused},
     password::StoredPassword,
     rate_limit::{Limited, TokenBuckets},
-    room::{Gate, Outgoing, Removal, Room, RoomError},
+    room::{Gate, Newcomer, Outgoing, Removal, Room, RoomError},
     storage::{AuditAction, PersistentRoom},
 };
 
@@ -277,6 +277,7 @@ async fn connection(
                     display_name,
                     password,
                     moderator_key,
+                    holds_link,
                 },
             ) => {
                 let Some(room) = RoomName::parse(&room) else {
@@ -329,8 +330,11 @@ async fn connection(
                 let id = new_participant_id();
                 let joiner = Joiner {
                     id: id.clone(),
-                    display_name,
-                    account: account.clone(),
+                    newcomer: Newcomer {
+                        display_name,
+                        account: account.clone(),
+                        holds_link,
+                    },
                 };
                 match join(&state, &room, joiner, connection(), entry, persistent).await {
                     Ok(()) => phase = Phase::Joined { room, id },
@@ -991,9 +995,7 @@ fn check_moderator_key(state: &AppState, room: &RoomName, key: &str) -> Result<(
 /// Who joins.
 struct Joiner {
     id: ParticipantId,
-    display_name: DisplayName,
-    /// The account its connection signed in with; `None` for a guest.
-    account: Option<Account>,
+    newcomer: Newcomer,
 }
 
 /// Enters the room if its gate is still the one passed (a lock or a new password may have
@@ -1007,12 +1009,9 @@ async fn join(
     entry: Entry,
     persistent: Option<PersistentRoom>,
 ) -> Result<(), Refusal> {
-    let Joiner {
-        id,
-        display_name,
-        account,
-    } = joiner;
+    let Joiner { id, newcomer } = joiner;
     let id = &id;
+    let account = newcomer.account.clone();
     let knocked = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let gate = rooms.get(room).map(Room::gate);
@@ -1051,8 +1050,8 @@ async fn join(
             }
         });
         let out = match entry {
-            Entry::Host => room_state.join_as_moderator(id, display_name, account.clone()),
-            Entry::Gate(_) => room_state.join_signed_in(id, display_name, account.clone()),
+            Entry::Host => room_state.join_as_moderator(id, newcomer),
+            Entry::Gate(_) => room_state.join_signed_in(id, newcomer),
         };
         // Relays for the joiner, if it is in the meeting, and for whoever its arrival let in.
         let out = state.with_relays_first(room_state, out);

@@ -114,8 +114,6 @@ async fn signed_in_options(
         .unwrap();
     JoinOptions {
         session_token: Some(token),
-        link: None,
-        device_key: None,
         ..server.join_options(room, name)
     }
 }
@@ -190,8 +188,6 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
     assert!(body.contains(r#""username":"alice""#), "{body}");
     let alice = RoomClient::join(JoinOptions {
         session_token: Some(token.clone()),
-        link: None,
-        device_key: None,
         ..server.join_options("signed-in", "Alice A.")
     })
     .await
@@ -221,8 +217,6 @@ async fn one_answer_for_every_wrong_sign_in_and_a_session_until_sign_out() {
     // A client that believes it is signed in hears that it is not, before the upgrade.
     let refused = RoomClient::join(JoinOptions {
         session_token: Some(token),
-        link: None,
-        device_key: None,
         ..server.join_options("signed-in", "Alice A.")
     })
     .await;

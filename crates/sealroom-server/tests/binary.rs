@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use sealroom_e2ee::LinkSecret;
 use serde_json::Value;
 
 const SEALROOM: &str = env!("CARGO_BIN_EXE_sealroom");
@@ -53,9 +54,10 @@ fn serve(data: &std::path::Path) -> (Serve, String) {
     (Serve(child), url)
 }
 
-fn join(url: &str, room: &str, name: &str, seconds: &str) -> Child {
+/// `sealroom join` with the room link `link` made.
+fn join(link: &str, name: &str, seconds: &str) -> Child {
     Command::new(SEALROOM)
-        .args(["join", "--server", url, "--room", room, "--name", name])
+        .args(["join", "--link", link, "--name", name])
         .args(["--synthetic", "--duration", seconds, "--report", "json"])
         .stdout(Stdio::piped())
         .spawn()
@@ -72,10 +74,14 @@ fn report(child: Child) -> Value {
 fn three_joins_through_the_binary_decrypt_each_other() {
     let data = tempfile::tempdir().unwrap();
     let (_server, url) = serve(data.path());
+    let link = format!(
+        "{url}/binary-room#k={}",
+        LinkSecret::generate().unwrap().to_text()
+    );
     let clients: Vec<Child> = ["alice", "bob", "carol"]
         .into_iter()
         .map(|name| {
-            let child = join(&url, "binary-room", name, "8");
+            let child = join(&link, name, "8");
             std::thread::sleep(Duration::from_millis(300));
             child
         })
@@ -126,6 +132,52 @@ fn three_joins_through_the_binary_decrypt_each_other() {
         .collect();
     assert!(codes[0].is_string());
     assert!(codes.iter().all(|c| *c == codes[0]), "{codes:?}");
+}
+
+/// Alice opens a room by typing its name: `sealroom join` prints the room link her client made
+/// as it founded the group, and Bob, who joins with that link, meets her.
+#[test]
+fn a_typed_room_prints_its_link_and_the_link_lets_the_next_one_in() {
+    let data = tempfile::tempdir().unwrap();
+    let (_server, url) = serve(data.path());
+    let mut alice = Command::new(SEALROOM)
+        .args([
+            "join",
+            "--server",
+            &url,
+            "--room",
+            "typed-room",
+            "--name",
+            "alice",
+        ])
+        .args(["--synthetic", "--duration", "8", "--report", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sealroom join starts");
+    // Read on a thread to the end, so Alice's client never writes to a closed pipe.
+    let stderr = BufReader::new(alice.stderr.take().expect("stderr"));
+    let (links, link) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some(made) = line.strip_prefix("room link: ") {
+                let _ = links.send(made.to_owned());
+            }
+        }
+    });
+    let link = link
+        .recv_timeout(Duration::from_secs(30))
+        .expect("alice's client prints the link it made");
+    assert!(link.starts_with(&format!("{url}/typed-room#k=")), "{link}");
+    let bob = report(join(&link, "bob", "4"));
+    let alice = report(alice);
+    for (report, other) in [(&alice, "bob"), (&bob, "alice")] {
+        let from = &report["received"][other];
+        assert!(
+            from["video_frames"].as_u64().unwrap_or(0) > 10,
+            "{report:#}"
+        );
+    }
 }
 
 #[test]

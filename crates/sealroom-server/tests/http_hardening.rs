@@ -294,6 +294,7 @@ async fn a_flooding_participant_is_cut_off_and_the_others_media_flows() {
         display_name: "mallory".into(),
         password: None,
         moderator_key: None,
+        holds_link: true,
     };
     mallory
         .send(tungstenite::Message::Text(encode(&join).into()))

@@ -7,6 +7,7 @@ use sealroom_server::config::AccessSettings;
 
 use std::time::{Duration, Instant};
 
+use sealroom_client::session::{JoinOptions, RoomClient};
 use support::{SETTLE, TestServer, assert_only_members_decrypt, converge, wait_for_media};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,5 +200,46 @@ async fn curious_server_captures_only_ciphertext() {
             stats.per_sender.values().all(|s| s.payload_intact),
             "receivers decrypted the exact plaintext"
         );
+    }
+}
+
+/// Alice opens a room by typing its name: her client makes the room link as it founds the
+/// group. Carol, sent that link, is added without anyone's admission; Bob, who only typed the
+/// name, waits in the lobby (the room has none of its own) until Alice admits him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_room_gets_a_link_and_whoever_lacks_it_waits_for_admission() {
+    let server = TestServer::start().await;
+    let typed = |name: &str| JoinOptions {
+        link: None,
+        ..server.join_options("typed-name", name)
+    };
+    let alice = RoomClient::join(typed("alice")).await.unwrap();
+    let made_link = alice
+        .wait_until(SETTLE, |s| s.made_link.is_some())
+        .await
+        .unwrap()
+        .made_link;
+    let carol = RoomClient::join(JoinOptions {
+        link: made_link,
+        ..typed("carol")
+    })
+    .await
+    .unwrap();
+    converge(&[&alice, &carol], &["alice", "carol"]).await;
+
+    let bob = RoomClient::join(typed("bob")).await.unwrap();
+    bob.wait_until(SETTLE, |s| s.in_lobby && !s.waiting_for_moderator)
+        .await
+        .unwrap_or_else(|s| panic!("Bob is not in the lobby: {s:#?}"));
+    let lobby = alice
+        .wait_until(SETTLE, |s| s.lobby.iter().any(|p| p.fingerprint.is_some()))
+        .await
+        .unwrap()
+        .lobby;
+    assert!(carol.status().roster.len() == 2, "nobody added Bob unasked");
+    alice.admit(&lobby[0].id);
+    let statuses = converge(&[&alice, &bob, &carol], &["alice", "bob", "carol"]).await;
+    for status in &statuses {
+        assert!(status.warnings.is_empty(), "{:?}", status.warnings);
     }
 }

@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use sealroom_client::session::{RoomClient, SessionError, Status};
-use sealroom_e2ee::{Device, DeviceIdentity};
+use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret};
 use sealroom_protocol::{
     Allowed, ApplicationKind, Bytes, ClientMessage, ErrorCode, Permissions, RemovalReason, Role,
     ServerMessage, decode, encode,
 };
 use sealroom_server::{config::AccessSettings, rate_limit::RateLimit};
 use support::{
-    SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge, wait_for_media,
+    SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge, room_link,
+    wait_for_media,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -55,6 +56,7 @@ fn join(room: &str, name: &str, password: Option<&str>) -> ClientMessage {
         display_name: name.into(),
         password: password.map(str::to_owned),
         moderator_key: None,
+        holds_link: true,
     }
 }
 
@@ -202,6 +204,7 @@ async fn banned_device_key_package_is_refused_on_rejoin() {
     let server = TestServer::start().await;
     let alice = server.join("no-mallory", "alice").await;
     let mallory = Device::new(DeviceIdentity::generate("mallory").unwrap());
+    let link = LinkSecret::parse(&room_link("no-mallory")).unwrap();
 
     let mut first = connect(&server).await;
     send(&mut first, &join("no-mallory", "mallory", None)).await;
@@ -212,7 +215,7 @@ async fn banned_device_key_package_is_refused_on_rejoin() {
     send(
         &mut first,
         &ClientMessage::KeyPackage {
-            key_package: Bytes(mallory.key_package().unwrap()),
+            key_package: Bytes(mallory.key_package_with_link(&link).unwrap()),
         },
     )
     .await;
@@ -242,7 +245,7 @@ async fn banned_device_key_package_is_refused_on_rejoin() {
     send(
         &mut again,
         &ClientMessage::KeyPackage {
-            key_package: Bytes(mallory.key_package().unwrap()),
+            key_package: Bytes(mallory.key_package_with_link(&link).unwrap()),
         },
     )
     .await;
@@ -810,7 +813,7 @@ async fn moderator_leaves_a_lobby_room(
     room: &str,
     others: &[&str],
 ) -> (String, Vec<RoomClient>) {
-    let alice = server.join(room, "alice").await;
+    let alice = RoomClient::join(alice_options(server, room)).await.unwrap();
     let mut stayed = Vec::new();
     for name in others {
         stayed.push(server.join(room, name).await);
@@ -836,14 +839,22 @@ async fn moderator_leaves_a_lobby_room(
     (key, stayed)
 }
 
-/// Alice comes back with the room's moderator key (a host link).
+/// Alice comes back with the room's moderator key (a host link), on the same device.
 async fn join_with_key(server: &TestServer, room: &str, key: String) -> RoomClient {
     RoomClient::join(sealroom_client::session::JoinOptions {
         moderator_key: Some(key),
-        ..server.join_options(room, "alice")
+        ..alice_options(server, room)
     })
     .await
     .unwrap()
+}
+
+/// Alice joins with a device key she keeps, so she is the same moderator when she returns.
+fn alice_options(server: &TestServer, room: &str) -> sealroom_client::session::JoinOptions {
+    sealroom_client::session::JoinOptions {
+        device_key: Some(server.data.path().join("alice.key")),
+        ..server.join_options(room, "alice")
+    }
 }
 
 /// In a room with a lobby where nobody joins before a moderator, a joiner waiting for a
@@ -872,8 +883,8 @@ async fn a_waiter_is_told_what_it_waits_for_as_moderators_come_and_go() {
 }
 
 /// A lobby room where nobody joins before a moderator: the moderator leaves, and comes back
-/// with the host link to a meeting where nobody moderates. The members' clients add it — a
-/// moderator enters past the lobby, by a role the server shows everyone — and nobody is warned;
+/// with the host link, on the same device, to a meeting where nobody moderates. The members'
+/// clients add it — its device key is a moderator's in the room policy — and nobody is warned;
 /// a knocker still waits for admission.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderator_with_the_host_link_enters_a_lobby_rooms_group() {
@@ -999,6 +1010,7 @@ fn join_with_moderator_key(room: &str, name: &str, key: &str) -> ClientMessage {
         display_name: name.into(),
         password: None,
         moderator_key: Some(key.into()),
+        holds_link: true,
     }
 }
 

@@ -191,6 +191,7 @@ async fn a_client_message_sent_again_after_a_resume_is_taken_once() {
         display_name: "alice".into(),
         password: None,
         moderator_key: None,
+        holds_link: true,
     };
     send_raw(&mut first, None, &join).await;
     let mut last_seq = 0;

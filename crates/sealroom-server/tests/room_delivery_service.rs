@@ -14,7 +14,7 @@ use sealroom_protocol::{
     Allowed, ApplicationKind, DisplayName, ErrorCode, GroupAction, Permissions, RemovalReason,
     RoomName, ServerMessage,
 };
-use sealroom_server::room::{Outgoing, Room, RoomError};
+use sealroom_server::room::{Newcomer, Outgoing, Room, RoomError};
 
 fn room() -> Room {
     let server = ExternalSender::new(DeviceIdentity::generate("sealroom-ds").unwrap());
@@ -744,7 +744,12 @@ fn nobody_joins_before_a_moderator_comes_back_with_the_key() {
         .unwrap();
 
     assert!(!room.is_moderator_key("00112233445566778899aabbccddeeff"));
-    let out = room.join_as_moderator(&"alice2".into(), name("Alice"), None);
+    let host = Newcomer {
+        display_name: name("Alice"),
+        account: None,
+        holds_link: true,
+    };
+    let out = room.join_as_moderator(&"alice2".into(), host);
     let key = to(&out, "alice2")
         .into_iter()
         .find_map(|m| match m {

@@ -88,10 +88,12 @@ async fn bad_messages_get_error_codes_and_the_room_keeps_working() {
         assert_eq!(code(&reply), expected, "for {:.80}", text);
     }
 
-    // Joined, the attacker sends a commit for a wrong epoch and garbage MLS.
+    // Joined (saying it holds the room link, so it is not held in the lobby), the attacker
+    // sends a commit for a wrong epoch and garbage MLS.
     let joined = exchange(
         &mut attacker,
-        r#"{"v":1,"type":"join","room":"robust","display_name":"mallory"}"#.to_owned(),
+        r#"{"v":1,"type":"join","room":"robust","display_name":"mallory","holds_link":true}"#
+            .to_owned(),
     )
     .await;
     assert!(matches!(joined, ServerMessage::Joined { .. }));

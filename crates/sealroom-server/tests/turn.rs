@@ -116,6 +116,7 @@ async fn ice_servers_for_a_participant(server: &TestServer) -> Vec<IceServer> {
         display_name: "alice".into(),
         password: None,
         moderator_key: None,
+        holds_link: true,
     };
     socket
         .send(Message::Text(encode(&join).into()))
@@ -190,6 +191,7 @@ fn join(room: &str, name: &str) -> ClientMessage {
         display_name: name.into(),
         password: None,
         moderator_key: None,
+        holds_link: true,
     }
 }
 

@@ -25,6 +25,7 @@ export type ParticipantOutput =
   | { kind: 'epoch', epoch: bigint, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null }
   | { kind: 'removed' }
   | { kind: 'notice', change: 'joined' | 'left', member: RosterMember }
+  | { kind: 'roomLink', secret: string }
   | { kind: 'warning', text: string }
   | { kind: 'error', text: string }
   | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array };
@@ -166,6 +167,7 @@ fn output(output: Output) -> JsValue {
             .with("change", "left")
             .with("member", roster_member(&member))
             .build(),
+        Output::RoomLink(secret) => kind("roomLink").with("secret", secret).build(),
         Output::Warning(text) => kind("warning").with("text", text).build(),
         Output::Error(text) => kind("error").with("text", text).build(),
         Output::Application(received) => kind("application")

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use sealroom_e2ee::LinkSecret;
+
 use super::{
     LoadPlan, LoadReport, Target,
     figures::{self, Participants, Sample},
@@ -62,6 +64,8 @@ pub(super) async fn run(
     // Join room by room, one participant at a time, as people trickle into meetings.
     let mut clients: Vec<Vec<RoomClient>> = Vec::new();
     for room in 0..rooms {
+        // Everyone in a room comes with its link, as people do who were sent one.
+        let link = LinkSecret::generate()?.to_text();
         let mut members = Vec::new();
         for i in 0..plan.room_size {
             members.push(
@@ -80,7 +84,7 @@ pub(super) async fn run(
                     ca_file: None,
                     reconnect: false,
                     session_token: None,
-                    link: None,
+                    link: Some(link.clone()),
                     device_key: None,
                 })
                 .await?,

@@ -17,6 +17,8 @@ pub struct Screen {
     pub warnings: Vec<String>,
     pub errors: Vec<String>,
     pub removed: bool,
+    /// The room link the core made when it founded the group.
+    pub room_link: Option<String>,
 }
 
 impl Screen {
@@ -76,6 +78,7 @@ impl Member {
                 Output::Warning(text) => self.screen.warnings.push(text),
                 Output::Error(text) => self.screen.errors.push(text),
                 Output::Application(_) => {}
+                Output::RoomLink(secret) => self.screen.room_link = Some(secret),
             }
         }
     }

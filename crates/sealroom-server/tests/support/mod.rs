@@ -3,9 +3,10 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, Ordering},
     },
     time::Duration,
@@ -15,6 +16,7 @@ use sealroom_client::{
     media::SyntheticMedia,
     session::{JoinOptions, RoomClient, SessionError, Status},
 };
+use sealroom_e2ee::LinkSecret;
 use sealroom_server::{
     RunningServer,
     config::{AccessSettings, Config, MediaSettings, MetricsSettings},
@@ -139,7 +141,20 @@ impl TestServer {
     }
 }
 
-/// How the tests' clients join: publishing synthetic audio and video from 127.0.0.1.
+/// The room link every test client of `room` comes with (one per room name, made on first
+/// use), as people do who were sent it. A test of someone who only typed the name clears
+/// `JoinOptions::link`.
+pub fn room_link(room: &str) -> String {
+    static LINKS: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    let mut links = LINKS.get_or_init(Default::default).lock().unwrap();
+    links
+        .entry(room.to_owned())
+        .or_insert_with(|| LinkSecret::generate().unwrap().to_text())
+        .clone()
+}
+
+/// How the tests' clients join: with the room's link, publishing synthetic audio and video
+/// from 127.0.0.1.
 pub fn client_options(server: &str, room: &str, name: &str) -> JoinOptions {
     JoinOptions {
         server: server.to_owned(),
@@ -156,7 +171,7 @@ pub fn client_options(server: &str, room: &str, name: &str) -> JoinOptions {
         ca_file: None,
         reconnect: false,
         session_token: None,
-        link: None,
+        link: Some(room_link(room)),
         device_key: None,
     }
 }
