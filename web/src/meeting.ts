@@ -757,7 +757,7 @@ export class Meeting {
         this.onChange();
       },
       notice: (change, member) => this.onNotice(`${member.name} ${change === 'joined' ? 'joined' : 'left'} the encrypted meeting (key ${member.fingerprint}).`),
-      roomLink: (secret) => this.useMadeLink(secret),
+      roomLink: (secret) => this.useRoomLink(secret),
       error: (text) => this.noteError(`mls: ${text}`),
     });
     // From the lobby, no media before we are let in: the SFU would otherwise offer us the
@@ -1074,12 +1074,22 @@ export class Meeting {
     this.sendRaw({ type: 'grant_moderator', participant_id: participantId });
   }
 
-  /** Our core founded the group with a link it made: the address bar (and so "Copy meeting
-   *  link") carries it from now on, and a rejoin proves it. */
-  private useMadeLink(secret: string): void {
+  /** A new room link (our core made it founding the group, or a moderator replaced it): the
+   *  address bar (and so "Copy meeting link") carries it from now on, and a rejoin proves it. */
+  private useRoomLink(secret: string): void {
+    if (this.linkSecret !== null) this.onNotice('A moderator made a new room link: copy the meeting link again to invite someone.');
     this.linkSecret = secret;
     history.replaceState(history.state, '', `${location.pathname}${location.search}#k=${secret}`);
     this.onChange();
+  }
+
+  /** Replaces the room link, so the old one lets nobody in without a moderator; false if our
+   *  key does not moderate the encrypted group. */
+  rotateLink(): boolean {
+    const sent = this.session?.rotateLink();
+    if (!sent) return false;
+    this.send(sent);
+    return true;
   }
 
   /** The core tells the server, and commits the change to a room link group's policy if we

@@ -21,7 +21,8 @@ export interface SessionEvents {
   removed(): void;
   /** A member joined or left the encrypted group. */
   notice(change: 'joined' | 'left', member: RosterMember): void;
-  /** We founded the group with a room link of our own making, having come without one. */
+  /** The room link is new: we made it founding the group without one, or a moderator replaced
+   *  it. */
   roomLink(secret: string): void;
   warning(text: string): void;
   error(text: string): void;
@@ -84,6 +85,17 @@ export class MlsSession {
    *  by our commit if we moderate the room link's group. */
   setLobby(enabled: boolean): ClientMessage[] {
     this.participant.setLobby(enabled);
+    return this.drain();
+  }
+
+  /** Our user, a moderator, replaces the room link; null if our key does not moderate the
+   *  group. The new link arrives as a `roomLink` event once the commit lands. */
+  rotateLink(): ClientMessage[] | null {
+    try {
+      this.participant.rotateLink();
+    } catch {
+      return null;
+    }
     return this.drain();
   }
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, closePages, decodesVideoFrom, eventually, join, launchBrowser, newPage, securityCode, startServer, state, waitEncrypted, wasmCore } from './support.mjs';
+import { artifactsDir, closePages, decodesVideoFrom, eventually, join, launchBrowser, newPage, roomLinkSecret, securityCode, startServer, state, waitEncrypted, wasmCore } from './support.mjs';
 
 let server;
 let browser;
@@ -53,6 +53,39 @@ test('a room link lets its holders in; the server cannot get its own device adde
   await carol.getByTestId('e2ee-status').waitFor({ timeout: 15000 });
   await eventually('Carol is in the group, with one code for all', async () => {
     const codes = await Promise.all([alice, bob, carol].map(securityCode));
+    return (codes[0] && codes.every((c) => c === codes[0])) || { ok: false, codes };
+  }, { timeout: 20000 });
+});
+
+test('a moderator replaces the room link: the members follow, and the old link lets nobody in', { timeout: 120000 }, async () => {
+  const room = 'rotated-link-test';
+  const oldSecret = roomLinkSecret(room);
+  const [alice, bob, carol, dana] = await Promise.all(['Alice', 'Bob', 'Carol', 'Dana'].map((name) => newPage(browser, name)));
+  await join(alice, server.url, room, 'Alice');
+  await join(bob, server.url, room, 'Bob');
+  await Promise.all([waitEncrypted(alice), waitEncrypted(bob)]);
+
+  await alice.getByTestId('people-button').click();
+  await alice.getByTestId('rotate-link-button').click();
+  const secretIn = (page) => new URL(page.url()).hash.replace(/^#k=/, '');
+  const newSecret = await eventually('both address bars carry the new link', async () => {
+    const [a, b] = [secretIn(alice), secretIn(bob)];
+    return (a !== oldSecret && a === b && a) || { ok: false, alice: a, bob: b };
+  }, { timeout: 20000 });
+  assert.match(newSecret, /^[A-Za-z0-9_-]{22}$/);
+
+  // Carol comes with the old link: the server lets her in, but no member's client adds her.
+  await join(carol, server.url, `${room}#k=${oldSecret}`, 'Carol');
+  await eventually('both members refused Carol', async () => {
+    const all = await Promise.all([alice, bob].map(state));
+    return all.every((s) => s.warnings.some((w) => w.includes('does not hold the room link'))) || { ok: false, warnings: all.map((s) => s.warnings) };
+  });
+  assert.equal((await state(carol)).epoch, null, 'Carol holds no key of the meeting');
+
+  // Dana comes with the new link: she is in, with one code for the three members.
+  await join(dana, server.url, `${room}#k=${newSecret}`, 'Dana');
+  await eventually('one code for Alice, Bob and Dana', async () => {
+    const codes = await Promise.all([alice, bob, dana].map(securityCode));
     return (codes[0] && codes.every((c) => c === codes[0])) || { ok: false, codes };
   }, { timeout: 20000 });
 });

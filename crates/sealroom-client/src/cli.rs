@@ -371,7 +371,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         device_key: args.device_key.clone(),
     })
     .await?;
-    tell_made_link(&client, &place).await;
+    tell_new_link(&client, &place).await;
     match args.duration {
         Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
             tokio::select! {
@@ -397,13 +397,13 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
 
 /// If we founded the group without a link, our client made one: it is printed for the user
 /// to share, since someone with only the room's name waits for a moderator's admission.
-async fn tell_made_link(client: &RoomClient, place: &Place) {
+async fn tell_new_link(client: &RoomClient, place: &Place) {
     let settled = |s: &Status| s.epoch.is_some() || s.in_lobby || s.removed;
     let status = client
         .wait_until(Duration::from_secs(10), settled)
         .await
         .unwrap_or_else(|status| status);
-    if let Some(secret) = status.made_link {
+    if let Some(secret) = status.new_link {
         eprintln!("room link: {}/{}#k={secret}", place.server, place.room);
     }
 }

@@ -140,9 +140,10 @@ pub struct Status {
     pub waiting_for_moderator: bool,
     /// Moderators: the room's moderator key (a host link's secret).
     pub moderator_key: Option<String>,
-    /// The room link's secret we made when we founded the group, having come without one:
-    /// for the user to share (`/<room>#k=<secret>`).
-    pub made_link: Option<String>,
+    /// The room link's secret, when it is not the one we came with: our client made it as we
+    /// founded the group without one, or a moderator replaced the link. For the user to share
+    /// (`/<room>#k=<secret>`).
+    pub new_link: Option<String>,
     /// Moderators: who waits in the lobby.
     pub lobby: Vec<ParticipantInfo>,
     /// A moderator muted us (the SFU forwards none of our audio until we unmute).
@@ -1001,7 +1002,7 @@ impl Signalling {
                     });
                     self.flag_unlisted_members();
                 }
-                Output::RoomLink(secret) => self.with_status(|s| s.made_link = Some(secret)),
+                Output::RoomLink(secret) => self.with_status(|s| s.new_link = Some(secret)),
                 Output::Notice(notice) => {
                     self.with_status(|s| s.notices.push(notice_text(&notice)))
                 }

@@ -195,10 +195,10 @@ async fn a_device_no_moderator_admitted_is_refused_by_every_client() {
     .await;
     let mut observed = server.observe(group_info.as_ref()).unwrap();
     let link = alice
-        .wait_until(Duration::from_secs(10), |s| s.made_link.is_some())
+        .wait_until(Duration::from_secs(10), |s| s.new_link.is_some())
         .await
         .unwrap_or_else(|s| panic!("{s:#?}"))
-        .made_link;
+        .new_link;
     let bob_joins = ("bob", link);
     let (bob, mut bob_socket) =
         accept_join_with(&listener, &server, bob_joins, GroupAction::AwaitWelcome).await;

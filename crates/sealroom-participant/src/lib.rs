@@ -36,7 +36,8 @@ use sealroom_e2ee::{
     RosterMember, SecurityCode, sframe::CipherSuite,
 };
 use sealroom_protocol::{
-    ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ServerMessage,
+    ApplicationKind, Bytes, ClientMessage, ControlMessage, ErrorCode, GroupAction, ParticipantId,
+    ServerMessage, decode, encode,
 };
 use zeroize::Zeroizing;
 
@@ -64,9 +65,9 @@ pub enum Output {
     Error(String),
     /// An application message from a member.
     Application(ReceivedApplication),
-    /// We founded the group with a room link of our own making, having come without one: its
-    /// secret, for the user to share as `/<room>#k=<secret>`. Without it, joiners wait for a
-    /// moderator's admission.
+    /// The room link's secret is new: we made it when we founded the group without one, or a
+    /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
+    /// joiners wait for a moderator's admission.
     RoomLink(String),
 }
 
@@ -119,6 +120,9 @@ pub enum CommandError {
     /// We are not in a group yet (or any more).
     #[error("not in the encrypted group")]
     NoGroup,
+    /// Only a moderator the room policy names may do this.
+    #[error("only a moderator of the encrypted group may do this")]
+    NotModerator,
     /// MLS refused.
     #[error("MLS: {0}")]
     Group(#[from] GroupError),
@@ -138,6 +142,8 @@ pub struct Participant {
     /// The lobby setting our user chose, or the server's room turned on, that the group's
     /// policy does not have yet: we commit it if we moderate.
     wanted_lobby: Option<bool>,
+    /// The new room link our user asked for, until the policy names its key.
+    wanted_link: Option<LinkSecret>,
     admission: Admission,
     /// Everyone ever seen at a leaf, so frames from a member who left still get a name.
     names_by_leaf: BTreeMap<u32, String>,
@@ -159,6 +165,7 @@ impl Participant {
             wants_update: false,
             removals_pending: false,
             wanted_lobby: None,
+            wanted_link: None,
             admission: Admission::default(),
             names_by_leaf: BTreeMap::new(),
             outputs: VecDeque::new(),
@@ -259,6 +266,21 @@ impl Participant {
         Ok(())
     }
 
+    /// Our user, a moderator, replaces the room link, so that whoever holds the old one needs a
+    /// moderator's admission: the room policy is committed with the new link's key, and the new
+    /// secret goes to the members inside the group ([`ControlMessage::RoomLink`]) once that
+    /// commit lands. Tried again on the new epoch if another commit wins.
+    pub fn rotate_link(&mut self) -> Result<(), CommandError> {
+        let policy = self.group.as_ref().and_then(GroupSession::policy);
+        let policy = policy.ok_or(CommandError::NoGroup)?;
+        if !policy.is_moderator(&self.fingerprint()) {
+            return Err(CommandError::NotModerator);
+        }
+        self.wanted_link = Some(LinkSecret::generate()?);
+        self.maintain_policy();
+        Ok(())
+    }
+
     /// Commits a self-update (post-compromise security); tried again on the new epoch if
     /// another commit wins.
     pub fn self_update(&mut self) {
@@ -312,7 +334,7 @@ impl Participant {
             Ok(link) => self.link.insert(link),
             Err(e) => return self.error(format!("room link: {e}")),
         };
-        let made_link = (!came_with_link).then(|| link.to_text());
+        let new_link = (!came_with_link).then(|| link.to_text());
         let policy = RoomPolicy::founded(link.link_key(), self.device.identity().fingerprint());
         let created = self
             .device
@@ -320,7 +342,7 @@ impl Participant {
             .and_then(|group| Ok((group.group_info()?, group)));
         match created {
             Ok((group_info, group)) => {
-                self.outputs.extend(made_link.map(Output::RoomLink));
+                self.outputs.extend(new_link.map(Output::RoomLink));
                 self.group = Some(group);
                 self.epoch_changed(None);
                 self.send(ClientMessage::GroupCreated {
@@ -483,13 +505,15 @@ impl Participant {
                 sender,
                 data,
                 authenticated_data,
-            }) => self
-                .outputs
-                .push_back(Output::Application(ReceivedApplication {
-                    sender,
-                    kind: ApplicationKind::from_label(&authenticated_data),
-                    data,
-                })),
+            }) => {
+                let kind = ApplicationKind::from_label(&authenticated_data);
+                if kind == Some(ApplicationKind::Control) && self.take_shared_link(&data).is_some()
+                {
+                    return;
+                }
+                let received = ReceivedApplication { sender, kind, data };
+                self.outputs.push_back(Output::Application(received));
+            }
             Ok(_) => self.error("application message: not an application message".into()),
             Err(e) => self.error(format!("application message: {e}")),
         }
@@ -519,12 +543,21 @@ impl Participant {
         if self.wanted_lobby == Some(policy.lobby) {
             self.wanted_lobby = None;
         }
+        if let Some(link) = self
+            .wanted_link
+            .take_if(|l| l.link_key() == policy.link_key)
+        {
+            return self.share_link(link);
+        }
         let own = self.device.identity().fingerprint();
         if !policy.is_moderator(&own) || group.has_pending_commit() || group.is_removed() {
             return;
         }
         let mut wanted = policy.clone();
         wanted.lobby = self.wanted_lobby.unwrap_or(policy.lobby);
+        if let Some(link) = &self.wanted_link {
+            wanted.link_key = link.link_key();
+        }
         for member in group.roster() {
             let listed = self
                 .admission
@@ -537,6 +570,37 @@ impl Participant {
             let committed = group.commit_policy(&wanted);
             self.send_commit(committed);
         }
+    }
+
+    /// The policy names our new link's key: it is ours, and the members get its secret.
+    fn share_link(&mut self, link: LinkSecret) {
+        let secret = link.to_text();
+        self.link = Some(link);
+        let message = ControlMessage::RoomLink {
+            secret: secret.clone(),
+        };
+        if let Err(e) = self.send_application(ApplicationKind::Control, encode(&message).as_bytes())
+        {
+            self.error(format!("room link: {e}"));
+        }
+        self.outputs.push_back(Output::RoomLink(secret));
+    }
+
+    /// A member sent the new room link: taken if the room policy names its key.
+    fn take_shared_link(&mut self, data: &[u8]) -> Option<()> {
+        let text = std::str::from_utf8(data).ok()?;
+        let ControlMessage::RoomLink { secret } = decode(text).ok()?;
+        let link = LinkSecret::parse(&secret).ok()?;
+        let policy = self.group.as_ref().and_then(GroupSession::policy)?;
+        if link.link_key() != policy.link_key {
+            self.warning(
+                "A member sent a room link that is not this room's. It was ignored.".into(),
+            );
+            return Some(());
+        }
+        self.link = Some(link);
+        self.outputs.push_back(Output::RoomLink(secret));
+        Some(())
     }
 
     fn send_commit(&mut self, committed: Result<OutgoingCommit, GroupError>) {

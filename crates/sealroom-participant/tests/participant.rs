@@ -451,3 +451,39 @@ fn a_server_that_tells_members_different_lobby_settings_gets_no_silent_add() {
     assert!(members[0].screen.warnings[0].contains("did not admit"));
     assert!(!ghost.core.is_member());
 }
+
+/// Alice, who moderates, replaces the room link: the policy names the new key by her commit,
+/// and the new secret reaches Bob inside the group. Someone with the old link is then added
+/// by nobody; someone with the new one is. Bob, who does not moderate, cannot replace it.
+#[test]
+fn a_moderator_replaces_the_room_link_and_the_old_one_lets_nobody_in() {
+    let old_link = LinkSecret::generate().unwrap().to_text();
+    let (mut ds, mut members) = link_meeting_of(&old_link);
+    list(&mut members, &[Role::Moderator, Role::Guest]);
+    assert!(matches!(
+        members[1].core.rotate_link(),
+        Err(sealroom_participant::CommandError::NotModerator)
+    ));
+    members[0].core.rotate_link().unwrap();
+    members[0].drain();
+    assert!(ds.sequence(0, &mut members, &mut []));
+    let message = members[0]
+        .take(|m| match m {
+            ClientMessage::Application { message } => Some(message.clone()),
+            _ => None,
+        })
+        .expect("the new link, for the members");
+    members[1].hear(&ServerMessage::Application { message });
+    let new_link = members[0].screen.room_link.clone().expect("a new link");
+    assert_ne!(new_link, old_link);
+    assert_eq!(members[1].screen.room_link.as_ref(), Some(&new_link));
+
+    let mut carol = Member::with_link("p3", "carol", Some(&old_link));
+    let carols = ds.key_package(&mut carol, GroupAction::AwaitWelcome);
+    assert!(!ds.request_commit(1, vec![carols], &mut members, &mut [&mut carol]));
+    assert!(members[1].screen.warnings[0].contains("does not hold the room link"));
+    let mut dana = Member::with_link("p4", "dana", Some(&new_link));
+    let danas = ds.key_package(&mut dana, GroupAction::AwaitWelcome);
+    assert!(ds.request_commit(1, vec![danas], &mut members, &mut [&mut dana]));
+    assert_eq!(dana.screen.roster_names(), ["alice", "bob", "dana"]);
+}

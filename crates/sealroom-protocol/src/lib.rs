@@ -269,6 +269,19 @@ impl ApplicationKind {
     }
 }
 
+/// What members' clients tell each other in an application message of kind
+/// [`ApplicationKind::Control`], encrypted for the group (the server never reads it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControlMessage {
+    /// A moderator replaced the room link: its new secret, whose key the room policy in the
+    /// group context now names (so a member checks it against the group, not the sender).
+    RoomLink {
+        /// The secret in the link's fragment (`#k=`).
+        secret: String,
+    },
+}
+
 /// What a participant may do in a room.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

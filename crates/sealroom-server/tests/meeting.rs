@@ -214,13 +214,13 @@ async fn a_typed_room_gets_a_link_and_whoever_lacks_it_waits_for_admission() {
         ..server.join_options("typed-name", name)
     };
     let alice = RoomClient::join(typed("alice")).await.unwrap();
-    let made_link = alice
-        .wait_until(SETTLE, |s| s.made_link.is_some())
+    let new_link = alice
+        .wait_until(SETTLE, |s| s.new_link.is_some())
         .await
         .unwrap()
-        .made_link;
+        .new_link;
     let carol = RoomClient::join(JoinOptions {
-        link: made_link,
+        link: new_link,
         ..typed("carol")
     })
     .await

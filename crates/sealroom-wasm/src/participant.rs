@@ -3,7 +3,7 @@
 //! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
 
 use sealroom_e2ee::{DeviceIdentity, LinkSecret};
-use sealroom_participant::{Epoch, Notice, Output};
+use sealroom_participant::{CommandError, Epoch, Notice, Output};
 use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -126,6 +126,16 @@ impl Participant {
     #[wasm_bindgen(js_name = setLobby)]
     pub fn set_lobby(&mut self, enabled: bool) {
         self.core.set_lobby(enabled);
+    }
+
+    /// Our user, a moderator, replaces the room link (see `Participant::rotate_link`); throws
+    /// `not_moderator` unless the room policy names our key.
+    #[wasm_bindgen(js_name = rotateLink)]
+    pub fn rotate_link(&mut self) -> Result<(), JsValue> {
+        self.core.rotate_link().map_err(|e| match e {
+            CommandError::NotModerator => js_error("not_moderator", e),
+            e => js_error("not_rotated", e),
+        })
     }
 
     /// Commits a self-update (post-compromise security).

@@ -399,7 +399,12 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
             meeting.setWaitForModerator(!waitForModerator);
             toast(waitForModerator ? 'Turning “wait for a moderator” off…' : 'Nobody joins without a moderator now. Copy the host link to come back as one.');
           },
-        }, icon('star'), waitForModerator ? 'Wait for moderator: on' : 'Wait for moderator: off')),
+        }, icon('star'), waitForModerator ? 'Wait for moderator: on' : 'Wait for moderator: off'),
+        h('button', {
+          type: 'button', class: 'btn btn-small', 'data-testid': 'rotate-link-button',
+          title: 'Make a new room link: whoever has only the old one waits for a moderator',
+          onclick: () => toast(meeting.rotateLink() ? 'Making a new room link…' : 'Only a moderator of the encrypted meeting can replace the link.'),
+        }, icon('key'), 'New room link')),
       hostLinkRow());
   }
 
