@@ -3,7 +3,7 @@
 // message goes in; what comes out is handed to the meeting — messages to send, epochs, notices,
 // warnings. No MLS rule lives in TypeScript.
 
-import { type EpochChange, Participant, type RosterMember } from 'sealroom-wasm';
+import { type EpochChange, Participant, type RoomPolicy, type RosterMember } from 'sealroom-wasm';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
 
 /** An epoch as the page shows it. Its media key is not kept here: it goes to the worker. */
@@ -13,6 +13,8 @@ export interface EpochState {
   roster: RosterMember[];
   code: { digits: string; words: string[] };
   change: EpochChange | null;
+  /** Who moderates, and whether there is a lobby: the group's word, not the server's. */
+  policy: RoomPolicy;
 }
 
 export interface SessionEvents {
@@ -112,7 +114,7 @@ export class MlsSession {
         case 'send': send.push(output.message as ClientMessage); break;
         case 'epoch': {
           const { baseKey, ...state } = output;
-          this.events.epoch({ epoch: state.epoch, ownLeaf: state.ownLeaf, roster: state.roster, code: state.code, change: state.change }, baseKey);
+          this.events.epoch({ epoch: state.epoch, ownLeaf: state.ownLeaf, roster: state.roster, code: state.code, change: state.change, policy: state.policy }, baseKey);
           break;
         }
         case 'removed': this.events.removed(); break;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, closePages, decodesVideoFrom, eventually, join, launchBrowser, newPage, remoteMedia, securityCode, startServer, state, takeCspViolations, videoVariance, waitEncrypted } from './support.mjs';
+import { artifactsDir, closePages, decodesVideoFrom, eventually, join, launchBrowser, newPage, personRow, remoteMedia, securityCode, startServer, state, takeCspViolations, videoVariance, waitEncrypted } from './support.mjs';
 
 let server;
 let browser;
@@ -169,4 +169,25 @@ test("a track the server relabels as another member's shows nothing of the true 
     const now = await shown();
     return (now.alice > later.alice && now.carol > later.carol) || { ok: false, now };
   });
+});
+
+test('the People panel takes members and moderators from the group: a member the server hides is flagged, a moderator it demotes keeps her badge', { timeout: 90000 }, async () => {
+  const room = 'people-from-the-group';
+  const [alice, bob] = await Promise.all(['Alice', 'Bob'].map((name) => newPage(browser, name)));
+  await join(alice, server.url, room, 'Alice');
+  await join(bob, server.url, room, 'Bob');
+  await Promise.all([alice, bob].map((p) => waitEncrypted(p)));
+  await bob.getByTestId('people-button').click();
+  const aliceRow = personRow(bob, 'Alice');
+  await aliceRow.getByTestId('moderator-badge').waitFor();
+  const truth = await bob.evaluate(() => window.sealroomDebug.meeting.serverParticipants);
+  const tell = (participants) => bob.evaluate((list) => window.sealroomDebug.meeting.handle({ type: 'participants', participants: list }), participants);
+
+  // The server hides Alice from Bob's list: she is in the group, so her row is flagged.
+  await tell(truth.filter((p) => p.display_name !== 'Alice'));
+  await aliceRow.getByTestId('unlisted-badge').waitFor();
+  // It lists her again, as a guest: the flag goes, and the room policy still names her key.
+  await tell(truth.map((p) => (p.display_name === 'Alice' ? { ...p, role: 'guest' } : p)));
+  await aliceRow.getByTestId('unlisted-badge').waitFor({ state: 'detached' });
+  assert.equal(await aliceRow.getByTestId('moderator-badge').count(), 1, 'the badge is the group\'s word, not the server\'s');
 });

@@ -2,7 +2,7 @@
 //! runs ([`sealroom_participant::Participant`]). The page passes every server message in and
 //! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
 
-use sealroom_e2ee::{DeviceIdentity, LinkSecret};
+use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
 use sealroom_participant::{CommandError, Epoch, Notice, Output};
 use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
 use wasm_bindgen::prelude::*;
@@ -18,17 +18,22 @@ use crate::{
 const TS_TYPES: &'static str = r#"
 /** What the page is to do next, in order. `send`: a client message (the page numbers and sends
  *  it). `epoch`: hand `baseKey` to the frame worker (transferred) and show the roster and code.
- *  `notice`: a member joined or left the encrypted group. `warning`: a security problem for the
- *  user. `error`: a message that could not be handled. */
+ *  `notice`: a member joined or left the encrypted group. `roomLink`: the room link's secret is
+ *  new. `warning`: a security problem for the user. `error`: a message that could not be
+ *  handled. */
 export type ParticipantOutput =
   | { kind: 'send', message: any }
-  | { kind: 'epoch', epoch: bigint, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null }
+  | { kind: 'epoch', epoch: bigint, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null, policy: RoomPolicy }
   | { kind: 'removed' }
   | { kind: 'notice', change: 'joined' | 'left', member: RosterMember }
   | { kind: 'roomLink', secret: string }
   | { kind: 'warning', text: string }
   | { kind: 'error', text: string }
   | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array };
+
+/** The room policy in the group context: whether joiners need a moderator's admission, and
+ *  the key fingerprints of the moderators. */
+export interface RoomPolicy { lobby: boolean, moderators: string[] }
 "#;
 
 /// One participant's side of a meeting: its device, its group, and the rules.
@@ -227,6 +232,16 @@ fn epoch_output(epoch: Epoch) -> JsValue {
             "change",
             epoch.change.as_ref().map_or(JsValue::NULL, epoch_change),
         )
+        .with("policy", room_policy(&epoch.policy))
+        .build()
+}
+
+/// The room policy as the page shows it: the lobby, and the moderators by key fingerprint.
+fn room_policy(policy: &RoomPolicy) -> JsValue {
+    let moderators = policy.moderators.iter().map(|f| JsValue::from_str(&f.to_string()));
+    JsObject::new()
+        .with("lobby", policy.lobby)
+        .with("moderators", array(moderators))
         .build()
 }
 

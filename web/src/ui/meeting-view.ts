@@ -331,7 +331,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         const v = verification(m.name, m.fingerprint);
         const self = m.leaf === ownLeaf;
         const info = byLeaf.get(m.leaf);
-        const isMod = self ? moderator : info?.role === 'moderator';
+        // The room policy in the group names moderators by key; the server's roles do not count.
+        const isMod = meeting.epoch?.policy.moderators.includes(m.fingerprint) ?? false;
         const muted = self ? meeting.mutedByModerator : info?.muted === true;
         const account = self ? meeting.account : info?.account;
         const guest = self ? meeting.role === 'guest' : info?.role === 'guest';
