@@ -238,7 +238,10 @@ fn epoch_output(epoch: Epoch) -> JsValue {
 
 /// The room policy as the page shows it: the lobby, and the moderators by key fingerprint.
 fn room_policy(policy: &RoomPolicy) -> JsValue {
-    let moderators = policy.moderators.iter().map(|f| JsValue::from_str(&f.to_string()));
+    let moderators = policy
+        .moderators
+        .iter()
+        .map(|f| JsValue::from_str(&f.to_string()));
     JsObject::new()
         .with("lobby", policy.lobby)
         .with("moderators", array(moderators))
