@@ -11,6 +11,7 @@ import { renderMeeting } from './ui/meeting-view';
 import { h } from './ui/dom';
 import { Meeting } from './meeting';
 import { transformMode } from './media';
+import { wasmModuleRequest } from './wasm-module';
 
 const root = document.getElementById('app') as HTMLElement;
 
@@ -76,7 +77,7 @@ window.addEventListener('popstate', () => void route());
 
 async function main(): Promise<void> {
   try {
-    await init({ module_or_path: '/sealroom_wasm_bg.wasm' });
+    await init({ module_or_path: wasmModuleRequest('/sealroom_wasm_bg.wasm') });
   } catch (e) {
     root.replaceChildren(h('main', { class: 'center-card' }, h('div', { class: 'card' }, h('h1', {}, 'Sealroom could not start'), h('p', {}, `The encryption module failed to load: ${String(e)}`))));
     return;

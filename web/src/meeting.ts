@@ -20,6 +20,7 @@ import {
   type Role, type ServerMessage, decodeMessage, encodeMessage, permits,
 } from './protocol';
 import { deviceSecret } from './device-key';
+import { startFrameWorker } from './wasm-module';
 import { type EpochState, MlsSession, errorText } from './session';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed' | 'removed';
@@ -740,7 +741,7 @@ export class Meeting {
     this.attempt = 0;
     this.connection = 'connected';
     this.connectionDetail = '';
-    const worker = new Worker('/e2ee-worker.js', { type: 'module', name: 'sealroom-e2ee' });
+    const worker = await startFrameWorker('/e2ee-worker.js');
     worker.onmessage = (event: MessageEvent) => this.onWorkerMessage(event.data);
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;

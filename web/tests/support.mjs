@@ -49,8 +49,8 @@ if (/\.test\.mjs$/.test(process.argv[1] ?? '')) {
 /** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens.
  *  `extraArgs` go to it; `mediaUdp` is the SFU's address (a free port); `config` is the text of
  *  a TOML config file for it; `accounts` (name -> password) are made in its data dir first,
- *  with `sealroom account add` as an admin would. */
-export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', config, accounts = {} } = {}) {
+ *  with `sealroom account add` as an admin would; `web` is the web client it serves. */
+export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', config, accounts = {}, web = pathJoin(webDir, 'dist') } = {}) {
   const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
   const configArgs = [];
   if (config !== undefined) {
@@ -62,7 +62,7 @@ export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', co
     const made = spawnSync(sealroomBin, ['account', 'add', name, '--data', data, ...configArgs], { input: `${password}\n`, encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`sealroom account add ${name} failed: ${made.stderr}`);
   }
-  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', mediaUdp, '--data', data, '--web', pathJoin(webDir, 'dist'), ...configArgs, ...extraArgs], {
+  const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', mediaUdp, '--data', data, '--web', web, ...configArgs, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, SEALROOM_LOG: process.env.SEALROOM_LOG ?? 'warn' },
   });

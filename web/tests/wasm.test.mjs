@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import { wasmCore } from './support.mjs';
 
 const { Device, Keyring, generateRoomName } = await wasmCore();
@@ -217,9 +218,13 @@ test('worker protects outgoing and unprotects incoming frames, fails closed', {
     location: { href: workerBundle.href },
     postMessage: (message) => posted.push(structuredClone(message)),
     setInterval: (...args) => { const id = realSetInterval(...args); intervals.push(id); return id; },
-    fetch: async (url) => new Response(fs.readFileSync(new URL(url)), {
-      headers: { 'content-type': 'application/wasm' },
-    }),
+    // As the browser does, hands over the module only if it matches the request's integrity
+    // hash, which the worker must ask with.
+    fetch: async (request) => {
+      const module = fs.readFileSync(new URL(request.url));
+      assert.equal(request.integrity, `sha384-${createHash('sha384').update(module).digest('base64')}`);
+      return new Response(module, { headers: { 'content-type': 'application/wasm' } });
+    },
   });
   t.after(() => {
     intervals.forEach(clearInterval);

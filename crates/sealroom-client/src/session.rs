@@ -1159,9 +1159,9 @@ async fn next_server_message(
     }
 }
 
-/// A TLS connector that trusts only the certificates in `ca_file`.
-/// TLS that trusts only the certificates in `ca_file`.
-pub(crate) fn pinned_roots(ca_file: &Path) -> Result<rustls::ClientConfig, SessionError> {
+/// TLS that trusts only the certificates in `ca_file` (`--ca-file`: a server with its own
+/// certificate); `sealroom verify-web` uses it too.
+pub fn pinned_roots(ca_file: &Path) -> Result<rustls::ClientConfig, SessionError> {
     use rustls_pki_types::{CertificateDer, pem::PemObject};
     let tls = |e: &dyn std::fmt::Display| SessionError::Tls(format!("{}: {e}", ca_file.display()));
     let mut roots = rustls::RootCertStore::empty();

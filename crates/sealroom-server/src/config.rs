@@ -27,8 +27,8 @@ pub struct Config {
     pub insecure_http: bool,
     /// Directory holding the SQLite database and the server's keys.
     pub data_dir: PathBuf,
-    /// Directory of the built browser client (`web/dist`), served at `/`; `None` serves no web
-    /// client.
+    /// Directory of the built browser client (`web/dist`), served at `/`; `None` serves the one
+    /// embedded in the binary (built with `embed-web`), or none.
     pub web_dir: Option<PathBuf>,
     /// Media (SFU) settings.
     pub media: MediaSettings,
@@ -445,6 +445,11 @@ impl Config {
         Ok(())
     }
 
+    /// Whether browsers load a web client from this server: a directory's or the embedded one.
+    pub fn serves_web_client(&self) -> bool {
+        self.web_dir.is_some() || crate::web_bundle::EMBEDDED
+    }
+
     /// Off loopback: HTTPS, a trusted TLS-terminating proxy, or the operator's word that the
     /// network is trusted; and a public origin wherever browsers cannot reach the web client
     /// at the address listened on.
@@ -465,7 +470,7 @@ impl Config {
             Some(origin) if !is_origin(origin) => Err(ConfigError::Invalid(format!(
                 "public_origin {origin:?} must be http(s)://host[:port], without a path"
             ))),
-            None if self.web_dir.is_some() && (!on_loopback || behind_proxy) => {
+            None if self.serves_web_client() && (!on_loopback || behind_proxy) => {
                 Err(ConfigError::Invalid(
                     "set public_origin (--public-origin) to the origin browsers load the web \
                      client from, e.g. https://meet.example: off loopback or behind a proxy \

@@ -23,6 +23,7 @@ pub mod signalling;
 pub mod storage;
 pub mod tls;
 pub mod turn;
+pub mod web_bundle;
 
 use std::{
     collections::HashMap,
@@ -42,7 +43,6 @@ use sealroom_e2ee::ExternalSender;
 use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
 use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
-use tower_http::services::{ServeDir, ServeFile};
 
 use crate::{
     config::Config,
@@ -228,10 +228,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .delete(accounts::sign_out),
         )
         .with_state(state);
-    if let Some(web_dir) = &config.web_dir {
-        // Files by name; any other path (a room, `/<room-name>`) gets the single-page app.
-        let index = web_dir.join("index.html");
-        app = app.fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)));
+    if let Some(bundle) = web_client(&config)? {
+        tracing::info!(bundle_hash = %bundle.manifest().bundle_hash(), "serving the web client");
+        app = app.merge(web_bundle::router(bundle));
     }
     let tls = tls::server_config(&config).await?;
     let app = http_security::with_security_headers(app, tls.is_some());
@@ -256,6 +255,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         media,
         storage,
         task,
+    })
+}
+
+/// The web client to serve: `web_dir`'s when one is configured, else the one embedded in the
+/// binary, if any.
+fn web_client(config: &Config) -> anyhow::Result<Option<web_bundle::WebBundle>> {
+    Ok(match &config.web_dir {
+        Some(dir) => Some(web_bundle::WebBundle::read_dir(dir)?),
+        None => web_bundle::WebBundle::embedded()?,
     })
 }
 

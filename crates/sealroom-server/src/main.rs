@@ -1,14 +1,20 @@
-//! The `sealroom` binary: `sealroom serve` runs the server, `sealroom join` the native client.
+//! The `sealroom` binary: `sealroom serve` runs the server, `sealroom join` the native client,
+//! `sealroom verify-web` checks the web client a server serves.
 
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
 };
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sealroom_server::{
-    config::Config, password::PasswordPolicy, persistent_rooms, room::KeptSettings,
+    config::Config,
+    password::PasswordPolicy,
+    persistent_rooms,
+    room::KeptSettings,
     storage::Storage,
+    web_bundle::{WebBundle, verify::Served},
 };
 use tracing_subscriber::EnvFilter;
 
@@ -33,6 +39,9 @@ enum Command {
     /// Generate load: many native participants in rooms, with join, rekey, forwarding and
     /// server CPU figures.
     Load(sealroom_client::cli::LoadArgs),
+    /// Check that a server serves the web client this binary embeds (or one built into a
+    /// directory): fetches every file, compares their SHA-256, names each that differs.
+    VerifyWeb(VerifyWebArgs),
     /// Manage the organisation's accounts (in the server's data directory).
     #[command(subcommand)]
     Account(AccountCommand),
@@ -40,6 +49,21 @@ enum Command {
     /// and password (in the server's data directory).
     #[command(subcommand)]
     Room(RoomCommand),
+}
+
+#[derive(Args)]
+struct VerifyWebArgs {
+    /// The server to check: http(s)://host[:port].
+    #[arg(long)]
+    server: String,
+    /// For an https:// server with its own certificate: trust only the certificates in this
+    /// PEM file (as `sealroom join --ca-file`).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// Compare with the web client built into this directory (e.g. web/dist, built from the
+    /// server's sources) [default: the one embedded in this binary].
+    #[arg(long = "web")]
+    web_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -166,7 +190,8 @@ struct ServeArgs {
     /// Data directory: the SQLite database (audit log, server keys) [default: ./sealroom-data].
     #[arg(long = "data", env = "SEALROOM_DATA")]
     data_dir: Option<PathBuf>,
-    /// Directory of the built browser client to serve at / (e.g. web/dist) [default: none].
+    /// Directory of the built browser client to serve at / (e.g. web/dist) [default: the one
+    /// embedded in the binary (scripts/run builds it so), else none].
     #[arg(long = "web", env = "SEALROOM_WEB")]
     web_dir: Option<PathBuf>,
     /// UDP address that all participants' media is multiplexed on [default: 127.0.0.1:8443].
@@ -263,6 +288,7 @@ async fn main() -> anyhow::Result<()> {
             init_logging(&args.log)?;
             sealroom_client::cli::run_load(args).await
         }
+        Command::VerifyWeb(args) => verify_web(args).await,
         Command::Account(AccountCommand::Add(args)) => add_account(args).await,
         Command::Account(AccountCommand::Remove { username, data }) => {
             let storage = Storage::open(&data.config()?.data_dir).await?;
@@ -312,6 +338,37 @@ async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints both bundle hashes, then "matches", or each difference and fails.
+async fn verify_web(args: VerifyWebArgs) -> anyhow::Result<()> {
+    let (expected, source) = match &args.web_dir {
+        Some(dir) => (WebBundle::read_dir(dir)?, dir.display().to_string()),
+        None => (
+            WebBundle::embedded()?.context(
+                "this binary embeds no web client (built without the embed-web feature): pass \
+                 --web DIR, a web client built from the server's sources",
+            )?,
+            "embedded in this binary".to_owned(),
+        ),
+    };
+    let expected = expected.manifest();
+    let served = Served::fetch(&args.server, args.ca_file.as_deref(), &expected).await?;
+    println!("expected web bundle {} ({source})", expected.bundle_hash());
+    println!("served web bundle   {}", served.files.bundle_hash());
+    let differences = served.differences(&expected);
+    if differences.is_empty() {
+        println!("matches");
+        return Ok(());
+    }
+    for difference in &differences {
+        println!("{difference}");
+    }
+    anyhow::bail!(
+        "{} does not serve the expected web client ({} differences)",
+        args.server,
+        differences.len()
+    )
 }
 
 async fn add_account(args: AccountAddArgs) -> anyhow::Result<()> {

@@ -70,6 +70,23 @@ fn repository_root() -> Result<PathBuf> {
     Ok(root.to_path_buf())
 }
 
+/// rustc writes the absolute paths of the sources it compiles into panic messages: the cargo
+/// home's (every dependency's source) and, for generated code, the repository's. Remapped, the
+/// module is the same byte for byte whichever directories the build ran in (a reproducible
+/// build, docs/SECURITY-MODEL.md, H2). Flags separated by 0x1f, as CARGO_ENCODED_RUSTFLAGS takes.
+fn machine_independent_paths(root: &Path) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    let mut remaps = vec![(root.to_path_buf(), "/sealroom")];
+    remaps.extend(cargo_home.map(|home| (home, "/cargo")));
+    remaps
+        .iter()
+        .map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()))
+        .collect::<Vec<_>>()
+        .join("\x1f")
+}
+
 fn build_wasm(root: &Path, target_dir: &Path) -> Result<()> {
     // `cargo run` tells us which cargo it is; fall back to the one on PATH.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -92,7 +109,7 @@ fn build_wasm(root: &Path, target_dir: &Path) -> Result<()> {
         .arg(target_dir)
         // The outer build's flags are for the host; the browser module gets its own.
         .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("CARGO_ENCODED_RUSTFLAGS", machine_independent_paths(root))
         .env_remove("CARGO_BUILD_TARGET")
         // Whole-program optimisation for the module only (the workspace profile stays as it is
         // for host builds): about 15% smaller, and the frame path gets inlined across crates.

@@ -26,6 +26,7 @@
  */
 
 import init, { Keyring } from '../../pkg/sealroom_wasm.js';
+import { wasmModuleRequest } from '../wasm-module';
 
 type Side = 'send' | 'receive';
 type MediaKind = 'audio' | 'video';
@@ -367,7 +368,10 @@ setInterval(() => {
 }, STATS_INTERVAL_MS);
 
 // A promise chain rather than top-level await, so the worker works in any bundle format.
-init({ module_or_path: new URL('sealroom_wasm_bg.wasm', scope.location.href) })
+// The page starts this script from a blob (see startFrameWorker): the module sits beside the
+// script's own URL, which a blob URL carries after its `blob:`.
+const scriptUrl = scope.location.href.replace(/^blob:/, '');
+init({ module_or_path: wasmModuleRequest(new URL('sealroom_wasm_bg.wasm', scriptUrl)) })
   .then(() => {
     keyring = new Keyring();
     for (const epoch of pendingEpochs.splice(0)) installEpoch(epoch);

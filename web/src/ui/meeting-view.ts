@@ -5,6 +5,7 @@
 // change and updates the DOM in place (video elements are kept, so playback never restarts).
 
 import type { RosterMember } from 'sealroom-wasm';
+import { servedBundleHash } from '../bundle-hash';
 import { deviceLabel, listDevices, openCamera, openMicrophone } from '../devices';
 import type { Meeting, RemoteParticipant } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
@@ -41,6 +42,9 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const removing = new Set<string>();
   /** Lobby entries already announced, so each knock is announced once. */
   const knocks = new Set<string>();
+  /** The bundle hash the server describes (`undefined` until it has been fetched). */
+  let bundleHash: string | null | undefined;
+  void servedBundleHash().then((hash) => { bundleHash = hash; if (panel === 'security') update(); });
 
   // --- skeleton ---
   const e2eeStatus = h('span', { class: 'e2ee-pill', 'data-testid': 'e2ee-status', role: 'status', 'aria-live': 'polite' }, 'connecting');
@@ -553,7 +557,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
 
   function securityPanel(): HTMLElement {
     const epoch = meeting.epoch;
-    if (!epoch) return h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, 'The security code appears once the encrypted group is set up.'));
+    if (!epoch) return h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, 'The security code appears once the encrypted group is set up.'), bundleCard());
     const digits = epoch.code.digits;
     return h('div', { class: 'panel-body' },
       h('section', { class: 'code-card', 'aria-labelledby': 'code-title' },
@@ -563,7 +567,19 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         h('div', { class: 'code-words', 'data-testid': 'security-words' }, ...codeRows(epoch.code.words)),
         h('p', { class: 'muted small' }, `Changes whenever someone joins or leaves · epoch ${epoch.epoch.toString()}`)),
       h('h3', {}, 'Participants’ keys'),
-      h('ul', { class: 'key-list' }, ...epoch.roster.map((m) => keyRow(m, m.leaf === epoch.ownLeaf))));
+      h('ul', { class: 'key-list' }, ...epoch.roster.map((m) => keyRow(m, m.leaf === epoch.ownLeaf))),
+      bundleCard());
+  }
+
+  /** The bundle hash of this page's code as the server describes it, and why that proves
+   *  nothing on its own. */
+  function bundleCard(): HTMLElement {
+    return h('section', { class: 'bundle-card', 'aria-labelledby': 'bundle-title' },
+      h('h3', { id: 'bundle-title' }, 'This page’s code'),
+      h('p', { class: 'muted small' }, 'Bundle hash, as this server describes the code it serves:'),
+      h('code', { class: 'fingerprint', 'data-testid': 'bundle-hash' }, bundleHash ?? (bundleHash === null ? 'not described by this server' : 'loading…')),
+      h('p', { class: 'muted small' }, 'A compromised server could serve other code and still show this hash. The check that counts runs outside the browser: ',
+        h('code', {}, `sealroom verify-web --server ${location.origin}`), ' with a Sealroom you built, or joining with the native client.'));
   }
 
   // Each part in a span with a plain space between: the text stays exactly the code, and the
