@@ -17,8 +17,8 @@ pub struct JoinArgs {
     /// Server base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub server: String,
-    /// Room name (1-64 of a-z, 0-9, -), typed: without the room link's secret, members of a
-    /// room link's group add us only once a moderator admits us.
+    /// Room name (1-64 of a-z, 0-9, -), typed: without the room link's secret we wait in the
+    /// lobby until a moderator admits us, or, if the room is free, open it and print its link.
     #[arg(long, required_unless_present = "link")]
     pub room: Option<String>,
     /// The room link as people share it, `http(s)://host[:port]/<room>#k=<secret>`: the
