@@ -242,7 +242,21 @@ impl Participant {
             ServerMessage::RoomSettings { lobby: true, .. } => self.wanted_lobby = Some(true),
             _ => {}
         }
-        self.maintain_policy();
+        // Only these change the group, the server's list or the room's settings, which decide
+        // the policy a moderator keeps: not every media or application message.
+        let may_change_policy = matches!(
+            message,
+            ServerMessage::Joined { .. }
+                | ServerMessage::Welcome { .. }
+                | ServerMessage::Commit { .. }
+                | ServerMessage::CommitAccepted { .. }
+                | ServerMessage::CommitRejected { .. }
+                | ServerMessage::Participants { .. }
+                | ServerMessage::RoomSettings { .. }
+        );
+        if may_change_policy {
+            self.maintain_policy();
+        }
     }
 
     /// Our user turns the room's lobby on or off: the server is told, and, if we moderate a
