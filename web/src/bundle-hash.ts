@@ -3,16 +3,14 @@
 // `sealroom verify-web` computes over the files it fetches). It is the server's word only: a
 // compromised server could serve other code beside this same manifest.
 
+import { toHex } from './hex';
+
 let served: Promise<string | null> | undefined;
 
 /** The hash in lowercase hex, or `null` when the server describes no bundle; fetched once. */
 export function servedBundleHash(): Promise<string | null> {
   served ??= fetch('/api/web-bundle', { cache: 'no-cache' })
-    .then(async (response) => (response.ok ? hex(await crypto.subtle.digest('SHA-256', await response.arrayBuffer())) : null))
+    .then(async (response) => (response.ok ? toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', await response.arrayBuffer()))) : null))
     .catch(() => null);
   return served;
-}
-
-function hex(digest: ArrayBuffer): string {
-  return [...new Uint8Array(digest)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
 }

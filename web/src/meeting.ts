@@ -19,6 +19,7 @@ import {
   type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type ParticipantInfo, type Permissions, type RemovalReason,
   type Role, type ServerMessage, decodeMessage, encodeMessage, permits,
 } from './protocol';
+import { ChatLog } from './chat';
 import { deviceSecret } from './device-key';
 import { startFrameWorker } from './wasm-module';
 import { type EpochState, MlsSession, errorText } from './session';
@@ -134,6 +135,10 @@ export class Meeting {
   readonly admitting = new Set<string>();
   /** A moderator muted us: the SFU drops our audio until we send `unmute`. */
   mutedByModerator = false;
+  /** The conversation, kept in this tab across reloads. */
+  readonly chat: ChatLog;
+  /** The view shows the chat: what arrives is read. */
+  chatVisible = false;
   /** Called whenever something the view shows changed. */
   onChange: () => void = () => {};
   /** A request the server refused (forbidden, unknown_participant, …). */
@@ -211,6 +216,7 @@ export class Meeting {
   constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null, private linkSecret: string | null = null) {
     this.micMuted = !local.audio;
     this.cameraOff = !local.video;
+    this.chat = ChatLog.load(room);
   }
 
   /** The host link (the room's address with the moderator key in the fragment, which browsers
@@ -248,6 +254,16 @@ export class Meeting {
 
   get isModerator(): boolean {
     return this.role === 'moderator';
+  }
+
+  /** Private messages other members sealed to someone else: our key could not open them. */
+  get privateMessagesNotForUs(): number {
+    return this.session?.privateMessagesNotForUs() ?? 0;
+  }
+
+  /** Whether the room's permissions let our role send chat messages. */
+  get mayChat(): boolean {
+    return permits(this.roomSettings.permissions.chat, this.role);
   }
 
   /** Whether the room's permissions let our role share the screen. */
@@ -760,7 +776,19 @@ export class Meeting {
       notice: (change, member) => this.onNotice(`${member.name} ${change === 'joined' ? 'joined' : 'left'} the encrypted meeting (key ${member.fingerprint}).`),
       roomLink: (secret) => this.useRoomLink(secret),
       error: (text) => this.noteError(`mls: ${text}`),
+      chat: (entry) => {
+        this.chat.received(entry, this.chatVisible);
+        this.onChange();
+      },
+      chatUnreadable: (count) => {
+        this.chat.unreadable(count);
+        this.onChange();
+      },
     });
+    // Back after a reload or a fresh join: the core asks for the chat that followed ours.
+    const chatGroup = this.chat.group;
+    if (chatGroup) this.send(this.session.catchUpChat(chatGroup, this.chat.lastSeq, this.chat.ownIds));
+    this.chat.addOwnId(joined.participant_id);
     // From the lobby, no media before we are let in: the SFU would otherwise offer us the
     // room's (encrypted) tracks, and who talks when, while we only knock.
     this.offerPending = true;
@@ -861,6 +889,7 @@ export class Meeting {
 
   private onEpoch(state: EpochState, baseKey: Uint8Array): void {
     this.epoch = state;
+    this.chat.enterGroup(state.groupId);
     this.removed = false;
     this.pairAllWithRoster();
     // Transferred, not copied: the page keeps no copy of the key.
@@ -1042,6 +1071,20 @@ export class Meeting {
     track?.stop();
     await this.link?.replace('screen', null);
     this.onChange();
+  }
+
+  /** Sends a chat message to everyone, or privately to `to` alone; the reason if it cannot be
+   *  sent. */
+  sendChat(text: string, to: RosterMember | null): string | null {
+    if (!this.session?.joined) return 'Not in the encrypted meeting yet.';
+    try {
+      this.send(this.session.sendChat(text, to?.leaf ?? null));
+    } catch (e) {
+      return errorText(e);
+    }
+    this.chat.sent(this.displayName, text, to?.name ?? null, Date.now());
+    this.onChange();
+    return null;
   }
 
   // --- moderation (the server checks the role; these only send) ---

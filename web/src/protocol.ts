@@ -58,6 +58,8 @@ export type ClientMessage =
   | { type: 'key_package'; key_package: string }
   | { type: 'commit'; epoch: number; commit: string; welcome: string | null }
   | { type: 'application'; message: string }
+  /** Members: the room's kept chat numbered after `after` (the core asks, after a reload). */
+  | { type: 'history'; after: number }
   | { type: 'sdp_offer'; sdp: string }
   | { type: 'sdp_answer'; sdp: string }
   | { type: 'leave' }
@@ -106,7 +108,10 @@ export type ServerMessage =
   | { type: 'commit_rejected'; epoch: number; code: ErrorCode }
   | { type: 'proposal'; proposal: string }
   | { type: 'commit_requested'; key_packages: string[] }
-  | { type: 'application'; message: string }
+  /** `number`: the room's number for it (not the envelope's `seq`). */
+  | { type: 'application'; message: string; number: number }
+  /** The room's kept chat, still encrypted, for the core to decrypt what it can. */
+  | { type: 'history'; messages: { number: number; from: string; message: string }[]; more: boolean }
   | { type: 'sdp_answer'; sdp: string }
   | { type: 'sdp_offer'; sdp: string }
   | { type: 'participants'; participants: ParticipantInfo[] }

@@ -3,12 +3,14 @@
 // message goes in; what comes out is handed to the meeting — messages to send, epochs, notices,
 // warnings. No MLS rule lives in TypeScript.
 
-import { type EpochChange, Participant, type RoomPolicy, type RosterMember } from 'sealroom-wasm';
+import { type ChatEntry, type EpochChange, Participant, type RoomPolicy, type RosterMember } from 'sealroom-wasm';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
 
 /** An epoch as the page shows it. Its media key is not kept here: it goes to the worker. */
 export interface EpochState {
   epoch: bigint;
+  /** The group's id: a room that emptied and filled again has a new group. */
+  groupId: Uint8Array;
   ownLeaf: number;
   roster: RosterMember[];
   code: { digits: string; words: string[] };
@@ -28,6 +30,10 @@ export interface SessionEvents {
   roomLink(secret: string): void;
   warning(text: string): void;
   error(text: string): void;
+  /** A member's chat message, decrypted, to everyone or to us alone. */
+  chat(entry: ChatEntry): void;
+  /** Messages of the room's history we cannot decrypt (sent before we joined). */
+  chatUnreadable(count: number): void;
 }
 
 export class MlsSession {
@@ -101,6 +107,25 @@ export class MlsSession {
     return this.drain();
   }
 
+  /** Sends a chat message to everyone, or sealed to the member at leaf `to`; throws (with the
+   *  core's reason) if it cannot be sent. */
+  sendChat(text: string, to: number | null): ClientMessage[] {
+    this.participant.sendChat(text, to ?? undefined, Date.now());
+    return this.drain();
+  }
+
+  /** We came back holding the chat of `groupId` up to `after`, sent as `ownIds`: once a
+   *  member of that group, the core asks the server for the rest. */
+  catchUpChat(groupId: Uint8Array, after: number, ownIds: string[]): ClientMessage[] {
+    this.participant.catchUpChat(groupId, after, ownIds);
+    return this.drain();
+  }
+
+  /** Private messages other members sealed to someone else (our key could not open them). */
+  privateMessagesNotForUs(): number {
+    return this.participant.privateMessagesNotForUs();
+  }
+
   /** Commits a self-update (post-compromise security). */
   selfUpdate(): ClientMessage[] {
     this.participant.selfUpdate();
@@ -114,7 +139,7 @@ export class MlsSession {
         case 'send': send.push(output.message as ClientMessage); break;
         case 'epoch': {
           const { baseKey, ...state } = output;
-          this.events.epoch({ epoch: state.epoch, ownLeaf: state.ownLeaf, roster: state.roster, code: state.code, change: state.change, policy: state.policy }, baseKey);
+          this.events.epoch({ epoch: state.epoch, groupId: state.groupId, ownLeaf: state.ownLeaf, roster: state.roster, code: state.code, change: state.change, policy: state.policy }, baseKey);
           break;
         }
         case 'removed': this.events.removed(); break;
@@ -122,7 +147,9 @@ export class MlsSession {
         case 'roomLink': this.events.roomLink(output.secret); break;
         case 'warning': this.events.warning(output.text); break;
         case 'error': this.events.error(output.text); break;
-        // No client shows application messages yet (chat, files).
+        case 'chat': this.events.chat(output.entry); break;
+        case 'chatUnreadable': this.events.chatUnreadable(output.count); break;
+        // No client shows other application messages yet (files).
         case 'application': break;
       }
     }

@@ -1,5 +1,7 @@
-//! `sealroom join`: join a room from the command line, optionally publish synthetic media, and
-//! print a report of what was sent, received and decrypted.
+//! `sealroom join`: join a room from the command line, optionally publish synthetic media and
+//! chat, and print a report of what was sent, received and decrypted.
+
+mod chat;
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
@@ -10,6 +12,8 @@ use crate::{
     media::{MediaStats, SyntheticMedia},
     session::{JoinOptions, RoomClient, Status},
 };
+
+pub use chat::ChatReceived;
 
 /// `sealroom join` flags.
 #[derive(Args, Debug)]
@@ -45,10 +49,19 @@ pub struct JoinArgs {
     /// Publish video as two simulcast layers.
     #[arg(long, requires = "synthetic")]
     pub simulcast: bool,
-    /// Leave after this many seconds (default: stay until Ctrl-C).
+    /// Chat, end-to-end encrypted: each line typed on standard input goes to everyone;
+    /// `/msg NAME TEXT` sends TEXT to the member named NAME alone (a NAME with spaces in double
+    /// quotes; a line starting with // sends one starting with /). Lines typed before we are in
+    /// the encrypted group wait for it. Prints who is in the group and the messages received
+    /// as they come, `[HH:MM:SS] name: text` (the sender's clock, UTC), or with `--report json`
+    /// one JSON object per line. At the end of the input the client stays, showing what comes,
+    /// until --duration, Ctrl-C or the meeting's end.
+    #[arg(long)]
+    pub chat: bool,
+    /// Leave after this many seconds (default: stay until Ctrl-C or the meeting's end).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Print a report when leaving.
+    /// Print a report when leaving (with --chat, a JSON report on one line, like the chat's).
     #[arg(long, value_enum)]
     pub report: Option<ReportFormat>,
     /// Local IP address for media.
@@ -222,6 +235,8 @@ pub struct Report {
     pub server_errors: Vec<String>,
     /// Problems on our side.
     pub local_errors: Vec<String>,
+    /// Chat messages received.
+    pub chat: Vec<ChatReceived>,
 }
 
 /// Frames we sent.
@@ -247,8 +262,14 @@ pub struct ReceivedFrom {
 }
 
 impl Report {
-    /// Builds the report from the client's status and media counters.
-    pub fn new(name: &str, room: &str, status: &Status, media: &MediaStats) -> Self {
+    /// Builds the report from the client's status, media counters and the chat received.
+    pub fn new(
+        name: &str,
+        room: &str,
+        status: &Status,
+        media: &MediaStats,
+        chat: Vec<ChatReceived>,
+    ) -> Self {
         let received = media
             .per_sender
             .iter()
@@ -287,6 +308,7 @@ impl Report {
             commits_rejected: status.commits_rejected,
             server_errors: status.server_errors.clone(),
             local_errors: status.local_errors.clone(),
+            chat,
         }
     }
 }
@@ -337,6 +359,7 @@ impl Place {
 /// Runs `sealroom join`.
 pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
     let place = Place::of(&args)?;
+    let duration = duration(args.duration)?;
     let session_token = match &args.account {
         Some(username) => Some(
             crate::account::sign_in(
@@ -352,7 +375,7 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let client = RoomClient::join(JoinOptions {
+    let mut client = RoomClient::join(JoinOptions {
         server: place.server.clone(),
         room: place.room.clone(),
         display_name: args.name.clone(),
@@ -371,28 +394,68 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         device_key: args.device_key.clone(),
     })
     .await?;
+    let events = client
+        .take_chat()
+        .expect("a new client's chat is there to take");
     tell_new_link(&client, &place).await;
-    match args.duration {
-        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Some(seconds) => anyhow::bail!("--duration must be a non-negative number, got {seconds}"),
-        None => {
-            tokio::signal::ctrl_c().await?;
-        }
-    }
+    let shown = args.chat.then(|| args.report.unwrap_or(ReportFormat::Text));
+    let mut chat = Vec::new();
+    let ended_by_itself = tokio::select! {
+        () = stop_after(duration) => false,
+        () = chat::show(events, shown, &mut chat) => true,
+        () = chat::send_typed_lines(&client), if args.chat => false,
+    };
     let media = client.media_stats().await.unwrap_or_default();
     let status = client.leave().await;
-    let report = Report::new(&args.name, &place.room, &status, &media);
+    if ended_by_itself {
+        eprintln!("{}", why_ended(&status));
+    }
+    let report = Report::new(&args.name, &place.room, &status, &media, chat);
     match args.report {
+        // One object per line, as the chat lines before it.
+        Some(ReportFormat::Json) if args.chat => println!("{}", serde_json::to_string(&report)?),
         Some(ReportFormat::Json) => println!("{}", serde_json::to_string_pretty(&report)?),
         Some(ReportFormat::Text) => print_text(&report),
         None => {}
     }
     Ok(())
+}
+
+/// `--duration`'s seconds, checked before we join.
+fn duration(seconds: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match seconds {
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Ok(Some(Duration::from_secs_f64(seconds)))
+        }
+        Some(seconds) => anyhow::bail!("--duration must be a non-negative number, got {seconds}"),
+        None => Ok(None),
+    }
+}
+
+/// Returns once `duration` (if any) has passed, or at Ctrl-C.
+async fn stop_after(duration: Option<Duration>) {
+    let timer = async {
+        match duration {
+            Some(duration) => tokio::time::sleep(duration).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = timer => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Why the session ended without us leaving.
+fn why_ended(status: &Status) -> &'static str {
+    use sealroom_protocol::RemovalReason;
+    match status.removed_by_moderator {
+        Some(RemovalReason::MeetingEnded) => "a moderator ended the meeting",
+        Some(RemovalReason::Kicked) => "a moderator removed us from the meeting",
+        Some(RemovalReason::Banned) => "a moderator banned this device from the room",
+        Some(RemovalReason::Denied) => "a moderator turned us away",
+        None => "the connection to the server closed",
+    }
 }
 
 /// If we founded the group without a link, our client made one: it is printed for the user
@@ -428,6 +491,9 @@ fn print_text(report: &Report) {
     }
     if let Some(ms) = report.join_time_ms {
         println!("join time {ms} ms");
+    }
+    if !report.chat.is_empty() {
+        println!("{} chat messages received", report.chat.len());
     }
 }
 

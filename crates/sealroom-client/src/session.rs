@@ -8,7 +8,7 @@ use std::{
     net::IpAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use futures_util::{SinkExt, StreamExt};
@@ -27,7 +27,7 @@ use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
 /// How long a leaving client waits for the server to close the connection after its goodbye.
 const GOODBYE_GRACE: Duration = Duration::from_secs(1);
 
-pub use sealroom_participant::{MEDIA_SUITE, ReceivedApplication};
+pub use sealroom_participant::{ChatEntry, MEDIA_SUITE, ReceivedApplication};
 
 /// How to join.
 #[derive(Clone, Debug)]
@@ -202,6 +202,24 @@ pub struct RosterEntry {
     pub fingerprint: String,
 }
 
+/// What the chat brings, in the order it comes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatEvent {
+    /// We entered the encrypted group, or its members changed: who is in it now.
+    Members(Vec<RosterEntry>),
+    /// A message from another member (ours are not echoed back).
+    Message(ChatEntry),
+    /// Messages of the room's history this device cannot decrypt: sent before it was a member.
+    Unreadable(u64),
+    /// A message of ours that did not go out.
+    NotSent {
+        /// Its text.
+        text: String,
+        /// Why.
+        error: String,
+    },
+}
+
 /// An epoch change, for measuring rekey times.
 #[derive(Clone, Debug, Serialize)]
 pub struct EpochEvent {
@@ -225,6 +243,11 @@ enum Command {
     SetLobby(bool),
     /// Encrypt and send an application message.
     Application(ApplicationKind, Vec<u8>),
+    /// Send a chat message, to everyone or to one member.
+    Chat {
+        text: String,
+        to: Option<RosterEntry>,
+    },
     /// A message to pass on as it is (moderation).
     Send(ClientMessage),
     Leave,
@@ -236,6 +259,7 @@ pub struct RoomClient {
     keys: Arc<Mutex<MediaKeyring>>,
     media: Arc<tokio::sync::Mutex<Option<Media>>>,
     commands: mpsc::UnboundedSender<Command>,
+    chat: Option<mpsc::UnboundedReceiver<ChatEvent>>,
     task: JoinHandle<()>,
     started: Instant,
 }
@@ -254,6 +278,7 @@ impl RoomClient {
             None => DeviceIdentity::generate(&options.display_name)?,
         };
         let (commands, mut command_rx) = mpsc::unbounded_channel();
+        let (chat_events, chat) = mpsc::unbounded_channel();
         let mut state = Signalling {
             core: participant(&identity, &options)?,
             identity,
@@ -265,6 +290,7 @@ impl RoomClient {
             last_seq: 0,
             sent: SentLog::default(),
             held_offer: None,
+            chat_events,
         };
         for message in state.enter(&options, joined).await? {
             sink.send(state.sent.frame(message)).await?;
@@ -279,6 +305,7 @@ impl RoomClient {
             keys,
             media,
             commands,
+            chat: Some(chat),
             task,
             started,
         })
@@ -422,6 +449,24 @@ impl RoomClient {
             .send(Command::Application(kind, data.to_vec()));
     }
 
+    /// Sends a chat message, end-to-end encrypted: to everyone, or to the member `to` alone
+    /// (sealed to that member's key). It is not sent if `to` has left the group meanwhile (its
+    /// leaf may hold someone else by then), nor while we are not a member: the chat says so
+    /// ([`ChatEvent::NotSent`]).
+    pub fn send_chat(&self, text: &str, to: Option<RosterEntry>) {
+        let _ = self.commands.send(Command::Chat {
+            text: text.to_owned(),
+            to,
+        });
+    }
+
+    /// The chat as it comes, from the join on (it waits here until taken, so nothing is
+    /// lost); `None` after the first call. It ends when the session does: we left, a moderator removed
+    /// us, or the connection dropped and we do not join again.
+    pub fn take_chat(&mut self) -> Option<mpsc::UnboundedReceiver<ChatEvent>> {
+        self.chat.take()
+    }
+
     /// Sends any client message: for moderation, and for tests that play a participant
     /// crafting messages it has no right to send.
     pub fn send(&self, message: ClientMessage) {
@@ -485,6 +530,8 @@ struct Signalling {
     sent: SentLog,
     /// Our media offer, held while we wait in the lobby.
     held_offer: Option<String>,
+    /// The chat, for [`RoomClient::take_chat`].
+    chat_events: mpsc::UnboundedSender<ChatEvent>,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -856,6 +903,10 @@ impl Signalling {
                 Ok(())
             }
             Command::Application(kind, data) => self.core.send_application(kind, &data),
+            Command::Chat { text, to } => {
+                self.send_chat(text, to);
+                Ok(())
+            }
             Command::Send(message) => return vec![message],
             Command::Leave => unreachable!("the signalling loop leaves itself"),
         };
@@ -953,6 +1004,7 @@ impl Signalling {
             | ServerMessage::Proposal { .. }
             | ServerMessage::CommitRequested { .. }
             | ServerMessage::Application { .. }
+            | ServerMessage::History { .. }
             | ServerMessage::Resumed { .. }
             | ServerMessage::IceServers { .. } => {}
         }
@@ -990,6 +1042,10 @@ impl Signalling {
             match output {
                 Output::Send(message) => out.push(message),
                 Output::Epoch(epoch) => {
+                    if changes_members(&epoch) {
+                        let members = epoch.roster.iter().map(roster_entry).collect();
+                        self.show_chat(ChatEvent::Members(members));
+                    }
                     self.install_epoch(*epoch);
                     self.flag_unlisted_members();
                 }
@@ -1009,9 +1065,33 @@ impl Signalling {
                 Output::Warning(text) => self.with_status(|s| s.warnings.push(text)),
                 Output::Error(text) => self.note_local_error(text),
                 Output::Application(received) => self.with_status(|s| s.received.push(received)),
+                Output::Chat(entry) => self.show_chat(ChatEvent::Message(entry)),
+                Output::ChatUnreadable(count) => self.show_chat(ChatEvent::Unreadable(count)),
             }
         }
         out
+    }
+
+    /// Our user's chat message, sent to `to` only if it is still at its leaf: the leaf of
+    /// someone who left can hold another member by now.
+    fn send_chat(&mut self, text: String, to: Option<RosterEntry>) {
+        let sent = match to {
+            Some(member) if !self.with_status(|s| s.roster.contains(&member)) => {
+                Err(format!("{:?} is no longer in the meeting", member.name))
+            }
+            to => self
+                .core
+                .send_chat(&text, to.map(|m| m.leaf), unix_millis())
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(error) = sent {
+            self.show_chat(ChatEvent::NotSent { text, error });
+        }
+    }
+
+    fn show_chat(&self, event: ChatEvent) {
+        // Fails only once the chat was taken and dropped: nobody is there to show it to.
+        let _ = self.chat_events.send(event);
     }
 
     /// Members of the group whom the server does not list: what changes with the roster (a new
@@ -1074,6 +1154,22 @@ impl Signalling {
     fn with_status<T>(&self, f: impl FnOnce(&mut Status) -> T) -> T {
         f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()))
     }
+}
+
+/// Whether an epoch is one the chat tells of: the group we entered, or members who came or went
+/// (not a key update).
+fn changes_members(epoch: &Epoch) -> bool {
+    epoch
+        .change
+        .as_ref()
+        .is_none_or(|c| !c.added.is_empty() || !c.removed.is_empty())
+}
+
+/// Now by our clock, in milliseconds since the Unix epoch.
+fn unix_millis() -> u64 {
+    SystemTime::UNIX_EPOCH
+        .elapsed()
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 fn roster_entry(member: &RosterMember) -> RosterEntry {

@@ -4,6 +4,8 @@
 
 mod rules;
 
+use std::sync::Arc;
+
 use mls_rs::{
     CipherSuite, Client, ExtensionList, MlsMessage, MlsMessageDescription, WireFormat,
     client_builder::{
@@ -23,6 +25,7 @@ pub use rules::RuleViolation;
 
 use crate::{
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
+    private_message::{self, PRIVATE_KEY_EXTENSION, PrivateMessageKey},
     room_link::{LinkKey, LinkSecret},
     room_policy::{ROOM_POLICY_EXTENSION, RoomPolicy},
     security_code::SecurityCode,
@@ -101,6 +104,9 @@ pub enum GroupError {
     /// The cryptographic provider failed.
     #[error("crypto provider: {0}")]
     Crypto(String),
+    /// A private message could not be sealed to that member, or did not open.
+    #[error("private message: {0}")]
+    PrivateMessage(&'static str),
 }
 
 impl GroupError {
@@ -124,6 +130,7 @@ impl GroupError {
             Self::InvalidCredentialName => "invalid_credential_name",
             Self::InvalidSecretKey => "invalid_secret_key",
             Self::Crypto(_) => "crypto",
+            Self::PrivateMessage(_) => "private_message",
         }
     }
 }
@@ -168,6 +175,8 @@ impl ExternalSenderKey {
 pub struct Device {
     identity: DeviceIdentity,
     client: Client<ClientConfig>,
+    /// `None` if the random generator failed; every group operation then fails.
+    private_key: Option<Arc<PrivateMessageKey>>,
 }
 
 impl Device {
@@ -179,13 +188,27 @@ impl Device {
             .mls_rules(RoomRules)
             // Every member must support the room policy for a group to carry it.
             .extension_type(ROOM_POLICY_EXTENSION)
+            // A leaf may carry only the extensions its capabilities list.
+            .extension_type(PRIVATE_KEY_EXTENSION)
             .signing_identity(
                 identity.signing_identity.clone(),
                 identity.secret.clone(),
                 CIPHER_SUITE,
             )
             .build();
-        Self { identity, client }
+        let private_key = PrivateMessageKey::generate().ok().map(Arc::new);
+        Self {
+            identity,
+            client,
+            private_key,
+        }
+    }
+
+    /// The device's private-message key, shared by every key package and group it makes.
+    fn private_key(&self) -> Result<&Arc<PrivateMessageKey>, GroupError> {
+        self.private_key
+            .as_ref()
+            .ok_or(GroupError::Crypto("no private-message key".into()))
     }
 
     /// The device's identity.
@@ -207,9 +230,10 @@ impl Device {
     }
 
     fn key_package_with(&self, extensions: ExtensionList) -> Result<Vec<u8>, GroupError> {
+        let leaf_extensions = self.private_key()?.leaf_extensions();
         let message =
             self.client
-                .generate_key_package_message(extensions, ExtensionList::new(), None)?;
+                .generate_key_package_message(extensions, leaf_extensions, None)?;
         Ok(message.to_bytes()?)
     }
 
@@ -249,17 +273,19 @@ impl Device {
                 .set_from(ExternalSendersExt::new(senders))
                 .map_err(MlsError::from)?;
         }
+        let private_key = self.private_key()?;
         let group = self
             .client
-            .create_group(extensions, ExtensionList::new(), None)?;
-        Ok(GroupSession::new(group))
+            .create_group(extensions, private_key.leaf_extensions(), None)?;
+        Ok(GroupSession::new(group, private_key.clone()))
     }
 
     /// Joins a group from a Welcome addressed to one of this device's key packages.
     pub fn join_group(&self, welcome: &[u8]) -> Result<GroupSession, GroupError> {
+        let private_key = self.private_key()?.clone();
         let welcome = decode_message(welcome)?;
         let (group, _info) = self.client.join_group(None, &welcome, None)?;
-        Ok(GroupSession::new(group))
+        Ok(GroupSession::new(group, private_key))
     }
 }
 
@@ -398,13 +424,15 @@ pub enum Incoming {
 pub struct GroupSession {
     group: mls_rs::Group<ClientConfig>,
     removed: bool,
+    private_key: Arc<PrivateMessageKey>,
 }
 
 impl GroupSession {
-    fn new(group: mls_rs::Group<ClientConfig>) -> Self {
+    fn new(group: mls_rs::Group<ClientConfig>, private_key: Arc<PrivateMessageKey>) -> Self {
         Self {
             group,
             removed: false,
+            private_key,
         }
     }
 
@@ -703,6 +731,38 @@ impl GroupSession {
     /// The room link's key this group's policy names, if the group is a room link's.
     pub fn link_key(&self) -> Option<LinkKey> {
         self.policy().map(|p| p.link_key)
+    }
+
+    /// Seals `plaintext` so that only the member at `recipient_leaf` can read it, with the
+    /// private-message key its leaf publishes: send the result with
+    /// [`GroupSession::encrypt_application`]. The recipient opens it with
+    /// [`GroupSession::open_private`] and the sender MLS names.
+    pub fn seal_private(
+        &self,
+        recipient_leaf: u32,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
+        self.ensure_member()?;
+        let own_leaf = self.own_leaf_index();
+        if recipient_leaf == own_leaf {
+            return Err(GroupError::PrivateMessage("sealed to ourselves"));
+        }
+        let recipient = self
+            .group
+            .member_at_index(recipient_leaf)
+            .ok_or(GroupError::NoSuchMember(recipient_leaf))?;
+        let key = private_message::published_key(&recipient.extensions)
+            .ok_or(GroupError::PrivateMessage("the member publishes no key"))?;
+        let info = private_message::info(self.group_id(), own_leaf, recipient_leaf);
+        private_message::seal(&key, &info, plaintext)
+    }
+
+    /// Opens a private message the member at `sender_leaf` (the sender of the application
+    /// message that carried it) sealed to us in this group. Anything else fails.
+    pub fn open_private(&self, sender_leaf: u32, sealed: &[u8]) -> Result<Vec<u8>, GroupError> {
+        self.ensure_member()?;
+        let info = private_message::info(self.group_id(), sender_leaf, self.own_leaf_index());
+        self.private_key.open(&info, sealed)
     }
 
     fn ensure_member(&self) -> Result<(), GroupError> {

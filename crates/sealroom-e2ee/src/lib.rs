@@ -7,7 +7,8 @@
 //! - [`sframe`]: SFrame (RFC 9605) media frame protection with keys from the MLS epoch;
 //! - [`security_code`] and [`identity`]: what people compare to verify each other;
 //! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings;
-//! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context.
+//! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context;
+//! - [`private_message`]: one-to-one messages inside a group, sealed to the recipient's key.
 //!
 //! This crate does no I/O, spawns nothing, reads no clock (time comes in as arguments) and builds
 //! for `wasm32-unknown-unknown`, so the browser, the native client and the server share one
@@ -19,6 +20,7 @@
 pub mod external_sender;
 pub mod group;
 pub mod identity;
+pub mod private_message;
 pub mod room_link;
 pub mod room_policy;
 pub mod security_code;

@@ -21,12 +21,15 @@
 //!   ([`Notice`]);
 //! - a proposal by the server to add anyone is refused and flagged;
 //! - a relayed message must be what it is relayed as: an application message that is in fact a
-//!   handshake, or a commit that is not one, is an error and changes nothing.
+//!   handshake, or a commit that is not one, is an error and changes nothing;
+//! - chat comes out decrypted, named from the sender's MLS credential, each message once (see
+//!   `chat`); a private message is sealed to its recipient's key inside the group's message.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod admission;
+mod chat;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -36,12 +39,14 @@ use sealroom_e2ee::{
     RosterMember, SecurityCode, sframe::CipherSuite,
 };
 use sealroom_protocol::{
-    ApplicationKind, Bytes, ClientMessage, ControlMessage, ErrorCode, GroupAction, ParticipantId,
-    ServerMessage, decode, encode,
+    ApplicationKind, Bytes, ChatMessage, ChatText, ClientMessage, ControlMessage, ErrorCode,
+    GroupAction, KeptMessage, MAX_CHAT_TEXT_CHARS, ParticipantId, ServerMessage, decode, encode,
 };
 use zeroize::Zeroizing;
 
 use admission::{Admission, GroupPolicy, Refusal};
+pub use chat::ChatEntry;
+use chat::ChatState;
 
 /// The SFrame cipher suite of every client's media: AES_128_GCM_SHA256_128 (0x0004).
 pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
@@ -63,8 +68,13 @@ pub enum Output {
     Warning(String),
     /// A message could not be handled; nothing changed because of it.
     Error(String),
-    /// An application message from a member.
+    /// An application message from a member, of a kind this core does not handle itself.
     Application(ReceivedApplication),
+    /// A chat message from a member, to everyone or to us alone.
+    Chat(ChatEntry),
+    /// Messages of the room's history we cannot decrypt: sent before we (re)joined the group,
+    /// under keys this device never had.
+    ChatUnreadable(u64),
     /// The room link's secret is new: we made it when we founded the group without one, or a
     /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
     /// joiners wait for a moderator's admission.
@@ -76,6 +86,8 @@ pub enum Output {
 pub struct Epoch {
     /// The epoch number.
     pub epoch: u64,
+    /// The group's id: a room that emptied and filled again has a new group.
+    pub group_id: Vec<u8>,
     /// Our leaf: our SFrame sender index.
     pub own_leaf: u32,
     /// The members, from the MLS tree (not from the server).
@@ -123,6 +135,9 @@ pub enum CommandError {
     /// Only a moderator the room policy names may do this.
     #[error("only a moderator of the encrypted group may do this")]
     NotModerator,
+    /// A chat message must have 1 to [`MAX_CHAT_TEXT_CHARS`] characters.
+    #[error("a chat message must have 1 to {MAX_CHAT_TEXT_CHARS} characters")]
+    ChatLength,
     /// MLS refused.
     #[error("MLS: {0}")]
     Group(#[from] GroupError),
@@ -147,6 +162,7 @@ pub struct Participant {
     admission: Admission,
     /// Everyone ever seen at a leaf, so frames from a member who left still get a name.
     names_by_leaf: BTreeMap<u32, String>,
+    chat: ChatState,
     outputs: VecDeque<Output>,
 }
 
@@ -168,6 +184,7 @@ impl Participant {
             wanted_link: None,
             admission: Admission::default(),
             names_by_leaf: BTreeMap::new(),
+            chat: ChatState::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -218,10 +235,11 @@ impl Participant {
     pub fn handle_message(&mut self, message: &ServerMessage) {
         match message {
             ServerMessage::Joined {
+                participant_id,
                 external_sender,
                 group,
-                ..
             } => {
+                self.chat.own_ids.push(participant_id.clone());
                 self.external_sender = ExternalSenderKey(external_sender.0.clone());
                 self.on_joined(*group);
             }
@@ -233,7 +251,8 @@ impl Participant {
             ServerMessage::CommitRequested { key_packages } => {
                 self.on_commit_requested(key_packages)
             }
-            ServerMessage::Application { message } => self.on_application(message),
+            ServerMessage::Application { message, number } => self.on_application(message, *number),
+            ServerMessage::History { messages, more } => self.on_history(messages, *more),
             ServerMessage::Participants { participants } => {
                 self.admission.participants = participants.clone();
             }
@@ -315,6 +334,52 @@ impl Participant {
             message: Bytes(message),
         });
         Ok(())
+    }
+
+    /// Our user sends a chat message: to everyone, or sealed to the member at leaf `to` alone.
+    /// `sent_at` is now by our clock, in milliseconds since the Unix epoch.
+    pub fn send_chat(
+        &mut self,
+        text: &str,
+        to: Option<u32>,
+        sent_at: u64,
+    ) -> Result<(), CommandError> {
+        let text = ChatText {
+            text: text.to_owned(),
+            sent_at,
+        };
+        if !text.is_acceptable() {
+            return Err(CommandError::ChatLength);
+        }
+        let message = match to {
+            None => ChatMessage::Text(text),
+            Some(leaf) => {
+                let group = self.group.as_ref().ok_or(CommandError::NoGroup)?;
+                let sealed = group.seal_private(leaf, encode(&text).as_bytes())?;
+                ChatMessage::Private {
+                    sealed: Bytes(sealed),
+                }
+            }
+        };
+        self.send_application(ApplicationKind::Chat, encode(&message).as_bytes())
+    }
+
+    /// Our client came back (a reload, a new session) holding the chat of `group` up to number
+    /// `after`, sent by us under `earlier_ids`: once we are a member of that group, we ask the
+    /// server for the rest, show what we can decrypt, and count what we cannot.
+    pub fn catch_up_chat(&mut self, group: &[u8], after: u64, earlier_ids: &[ParticipantId]) {
+        self.chat.had_up_to(after);
+        self.chat.own_ids.extend_from_slice(earlier_ids);
+        self.chat.catch_up_group = Some(group.to_vec());
+        if self.is_member() {
+            self.send_catch_up();
+        }
+    }
+
+    /// Private messages from other members that were sealed to someone else: our key could
+    /// not open them.
+    pub fn private_messages_not_for_us(&self) -> u64 {
+        self.chat.not_for_us
     }
 
     fn on_joined(&mut self, action: GroupAction) {
@@ -510,27 +575,110 @@ impl Participant {
         self.commit(&admissible);
     }
 
-    fn on_application(&mut self, message: &Bytes) {
-        let Some(group) = self.group.as_mut() else {
+    fn on_application(&mut self, message: &Bytes, seq: u64) {
+        if self.group.is_none() || !self.chat.first_sight(seq) {
+            return;
+        }
+        match self.decrypt_application(message.as_ref()) {
+            Ok(received) => self.dispatch_application(received, seq),
+            Err(e) => self.error(format!("application message: {e}")),
+        }
+    }
+
+    /// A page of the room's kept chat: what we have not handled and did not send ourselves.
+    fn on_history(&mut self, messages: &[KeptMessage], more: bool) {
+        for kept in messages {
+            let ours = self.chat.own_ids.contains(&kept.from);
+            if !self.chat.first_sight(kept.number) || ours {
+                continue;
+            }
+            match self.decrypt_application(kept.message.as_ref()) {
+                Ok(received) => self.dispatch_application(received, kept.number),
+                Err(_) => self.chat.unreadable += 1,
+            }
+        }
+        match messages.last() {
+            Some(last) if more => self.send(ClientMessage::History { after: last.number }),
+            _ if self.chat.unreadable > 0 => {
+                let unreadable = std::mem::take(&mut self.chat.unreadable);
+                self.outputs.push_back(Output::ChatUnreadable(unreadable));
+            }
+            _ => {}
+        }
+    }
+
+    fn send_catch_up(&mut self) {
+        let Some(group) = self.group.as_ref() else {
             return;
         };
-        match group.process_relayed(Relayed::Application, message.as_ref()) {
-            Ok(Incoming::Application {
+        if let Some(after) = self.chat.catch_up_in(group.group_id()) {
+            self.send(ClientMessage::History { after });
+        }
+    }
+
+    fn decrypt_application(&mut self, message: &[u8]) -> Result<ReceivedApplication, GroupError> {
+        let group = self.group.as_mut().ok_or(GroupError::Removed)?;
+        match group.process_relayed(Relayed::Application, message)? {
+            Incoming::Application {
                 sender,
                 data,
                 authenticated_data,
-            }) => {
-                let kind = ApplicationKind::from_label(&authenticated_data);
-                if kind == Some(ApplicationKind::Control) && self.take_shared_link(&data).is_some()
-                {
-                    return;
-                }
-                let received = ReceivedApplication { sender, kind, data };
-                self.outputs.push_back(Output::Application(received));
-            }
-            Ok(_) => self.error("application message: not an application message".into()),
-            Err(e) => self.error(format!("application message: {e}")),
+            } => Ok(ReceivedApplication {
+                sender,
+                kind: ApplicationKind::from_label(&authenticated_data),
+                data,
+            }),
+            _ => Err(GroupError::Malformed("not an application message".into())),
         }
+    }
+
+    fn dispatch_application(&mut self, received: ReceivedApplication, seq: u64) {
+        match received.kind {
+            Some(ApplicationKind::Control) if self.take_shared_link(&received.data).is_some() => {}
+            Some(ApplicationKind::Chat) => match self.read_chat(&received) {
+                Ok(Some((text, private))) => {
+                    let entry = ChatEntry {
+                        seq,
+                        sender: received.sender,
+                        sender_name: self.name_at_leaf(received.sender).unwrap_or("").to_owned(),
+                        private,
+                        text: text.text,
+                        sent_at: text.sent_at,
+                    };
+                    self.outputs.push_back(Output::Chat(entry));
+                }
+                Ok(None) => self.chat.not_for_us += 1,
+                Err(e) => self.error(format!("chat message: {e}")),
+            },
+            _ => self.outputs.push_back(Output::Application(received)),
+        }
+    }
+
+    /// The text of a chat message and whether it was private to us; `None` for a private
+    /// message our key does not open (sealed to another member).
+    fn read_chat(
+        &self,
+        received: &ReceivedApplication,
+    ) -> Result<Option<(ChatText, bool)>, String> {
+        let text = std::str::from_utf8(&received.data).map_err(|e| e.to_string())?;
+        let (text, private) = match decode::<ChatMessage>(text).map_err(|e| e.to_string())? {
+            ChatMessage::Text(text) => (text, false),
+            ChatMessage::Private { sealed } => {
+                let group = self.group.as_ref().ok_or("not in the group")?;
+                let Ok(opened) = group.open_private(received.sender, sealed.as_ref()) else {
+                    return Ok(None);
+                };
+                let opened = String::from_utf8(opened).map_err(|e| e.to_string())?;
+                (
+                    decode::<ChatText>(&opened).map_err(|e| e.to_string())?,
+                    true,
+                )
+            }
+        };
+        if !text.is_acceptable() {
+            return Err(format!("not 1 to {MAX_CHAT_TEXT_CHARS} characters"));
+        }
+        Ok(Some((text, private)))
     }
 
     fn commit(&mut self, key_packages: &[&[u8]]) {
@@ -642,9 +790,13 @@ impl Participant {
         if let Some(change) = &change {
             self.announce(change);
         }
+        let entered = change.is_none();
         match self.epoch_state(change) {
             Ok(epoch) => self.outputs.push_back(Output::Epoch(Box::new(epoch))),
             Err(e) => self.error(format!("epoch: {e}")),
+        }
+        if entered {
+            self.send_catch_up();
         }
     }
 
@@ -669,6 +821,7 @@ impl Participant {
         }
         Ok(Epoch {
             epoch: group.epoch(),
+            group_id: group.group_id().to_vec(),
             own_leaf: group.own_leaf_index(),
             security_code: group.security_code()?,
             media_secret: group.sframe_epoch_secret(MEDIA_SUITE)?,

@@ -6,27 +6,7 @@ mod support;
 use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret, RoomPolicy};
 use sealroom_participant::Notice;
 use sealroom_protocol::{Bytes, ClientMessage, GroupAction, Role, ServerMessage};
-use support::{DeliveryService, Member, list, settings};
-
-/// Alice opens the room by typing its name, so her client makes a room link as it founds the
-/// group; Bob, then Carol, come with that link and join through commits of Alice's.
-fn meeting_of_three() -> (DeliveryService, Vec<Member>) {
-    let mut ds = DeliveryService::new();
-    let mut members = vec![Member::new("p1", "alice")];
-    ds.found(&mut members[0]);
-    let link = members[0]
-        .screen
-        .room_link
-        .clone()
-        .expect("Alice made a link");
-    for (id, name) in [("p2", "bob"), ("p3", "carol")] {
-        let mut joiner = Member::with_link(id, name, Some(&link));
-        let key_package = ds.key_package(&mut joiner, GroupAction::AwaitWelcome);
-        assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut joiner]));
-        members.push(joiner);
-    }
-    (ds, members)
-}
+use support::{DeliveryService, Member, list, meeting_of_three, settings};
 
 fn joined_names(member: &Member) -> Vec<String> {
     member
@@ -175,6 +155,7 @@ fn a_commit_relayed_as_an_application_message_is_refused_and_changes_nothing() {
     let before = (members[0].screen.epochs.len(), members[0].screen.code());
     members[0].hear(&ServerMessage::Application {
         message: commit.clone(),
+        number: 1,
     });
     assert_eq!(
         (members[0].screen.epochs.len(), members[0].screen.code()),
@@ -473,7 +454,7 @@ fn a_moderator_replaces_the_room_link_and_the_old_one_lets_nobody_in() {
             _ => None,
         })
         .expect("the new link, for the members");
-    members[1].hear(&ServerMessage::Application { message });
+    members[1].hear(&ServerMessage::Application { message, number: 1 });
     let new_link = members[0].screen.room_link.clone().expect("a new link");
     assert_ne!(new_link, old_link);
     assert_eq!(members[1].screen.room_link.as_ref(), Some(&new_link));

@@ -12,11 +12,13 @@
 #![deny(missing_docs)]
 
 mod bytes;
+mod chat;
 mod names;
 
 use serde::{Deserialize, Serialize};
 
 pub use bytes::Bytes;
+pub use chat::{ChatMessage, ChatText, KeptMessage, MAX_CHAT_TEXT_CHARS};
 pub use names::{DisplayName, MAX_DISPLAY_NAME_CHARS, MAX_ROOM_NAME_BYTES, RoomName};
 
 /// The protocol version this build speaks.
@@ -83,6 +85,12 @@ pub enum ClientMessage {
     Application {
         /// MLS PrivateMessage.
         message: Bytes,
+    },
+    /// Members only: the application messages the server keeps for the room (chat), numbered
+    /// after `after`, answered with [`ServerMessage::History`].
+    History {
+        /// The highest number the client has (0: from the start).
+        after: u64,
     },
     /// The client's SDP offer for its PeerConnection (sends its tracks).
     SdpOffer {
@@ -413,6 +421,17 @@ pub enum ServerMessage {
     Application {
         /// MLS PrivateMessage.
         message: Bytes,
+        /// Its number in the room (see [`KeptMessage::number`]); not the envelope's `seq`,
+        /// which numbers what the server sends this one session.
+        #[serde(default)]
+        number: u64,
+    },
+    /// The answer to [`ClientMessage::History`]: kept messages in order.
+    History {
+        /// The next kept messages, oldest first.
+        messages: Vec<KeptMessage>,
+        /// More follow: ask again after the last one.
+        more: bool,
     },
     /// The SFU's answer to our offer.
     SdpAnswer {

@@ -2,8 +2,9 @@
 //! wrong.
 
 use sealroom_protocol::{
-    Bytes, ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES,
-    MAX_ROOM_NAME_BYTES, ProtocolError, RoomName, ServerMessage, decode, encode,
+    Bytes, ChatMessage, ChatText, ClientMessage, DisplayName, ErrorCode, GroupAction,
+    MAX_MESSAGE_BYTES, MAX_ROOM_NAME_BYTES, ProtocolError, RoomName, ServerMessage, decode,
+    decode_numbered, encode, encode_numbered,
 };
 
 #[test]
@@ -316,4 +317,31 @@ fn numbered_messages_carry_their_seq_and_still_decode_without_it() {
             last_client_seq: 0
         }
     );
+}
+
+/// An application message's number in the room and the envelope's number in the session are two
+/// fields: a relayed message keeps both.
+#[test]
+fn a_relayed_application_message_keeps_its_room_number_apart_from_the_envelope() {
+    let relayed = ServerMessage::Application {
+        message: Bytes(vec![1, 2, 3]),
+        number: 9,
+    };
+    let text = encode_numbered(5, &relayed);
+    assert_eq!(decode_numbered(&text).unwrap(), (Some(5), relayed));
+}
+
+#[test]
+fn chat_messages_round_trip_and_refuse_unknown_fields() {
+    let text = ChatMessage::Text(ChatText {
+        text: "<b>hi</b>".into(),
+        sent_at: 1,
+    });
+    assert_eq!(decode::<ChatMessage>(&encode(&text)).unwrap(), text);
+    let private = ChatMessage::Private {
+        sealed: Bytes(vec![7; 40]),
+    };
+    assert_eq!(decode::<ChatMessage>(&encode(&private)).unwrap(), private);
+    let extra = r#"{"v":1,"type":"text","text":"x","sent_at":1,"to":"bob"}"#;
+    assert!(decode::<ChatMessage>(extra).is_err());
 }

@@ -12,6 +12,7 @@ mod audit;
 pub mod client_address;
 pub mod config;
 pub mod http_security;
+pub mod kept_messages;
 mod mailbox;
 pub mod media;
 pub mod metrics;

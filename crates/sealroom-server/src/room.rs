@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     accounts::Account,
+    kept_messages::KeptMessages,
     password::{PolicyError, StoredPassword},
 };
 
@@ -216,6 +217,8 @@ pub struct Room {
     moderator_key: String,
     /// Participants let into the meeting since [`Room::take_newly_admitted`] last asked.
     newly_admitted: Vec<ParticipantId>,
+    /// The numbered application messages, and the chat kept still encrypted.
+    kept: KeptMessages,
 }
 
 /// 128 random bits, in hex. A new one whenever a moderator goes.
@@ -258,6 +261,7 @@ impl Room {
             wait_for_moderator: false,
             moderator_key: new_moderator_key(),
             newly_admitted: Vec::new(),
+            kept: KeptMessages::default(),
         }
     }
 
@@ -1076,6 +1080,10 @@ impl Room {
                 ApplicationKind::Recording => "record",
             }));
         }
+        let seq = self.kept.number();
+        if kind == ApplicationKind::Chat {
+            self.kept.keep(seq, id, message);
+        }
         Ok(self
             .members_except(id)
             .map(|pid| {
@@ -1083,10 +1091,25 @@ impl Room {
                     pid,
                     ServerMessage::Application {
                         message: Bytes(message.to_vec()),
+                        number: seq,
                     },
                 )
             })
             .collect())
+    }
+
+    /// A member asks for the kept chat numbered after `after` (it reconnected or reloaded).
+    pub fn history(&self, id: &ParticipantId, after: u64) -> Result<Vec<Outgoing>, RoomError> {
+        if !self.is_member(id) {
+            return Err(RoomError::OutOfOrder(
+                "only members read the room's history",
+            ));
+        }
+        let (messages, more) = self.kept.after(after);
+        Ok(vec![(
+            id.clone(),
+            ServerMessage::History { messages, more },
+        )])
     }
 
     /// A participant left or its connection died. Its removal from the group is proposed, and a

@@ -452,6 +452,7 @@ async fn handle(
         ClientMessage::Application { message } => {
             state.with_room(room, |r| r.application(id, message.as_ref()))
         }
+        ClientMessage::History { after } => state.with_room(room, |r| r.history(id, *after)),
         ClientMessage::SdpOffer { sdp } => {
             let admitted = state.with_room(room, |r| Ok(r.is_admitted(id)));
             if !admitted.unwrap_or(false) {
@@ -669,6 +670,7 @@ fn message_type(message: &ClientMessage) -> &'static str {
         ClientMessage::KeyPackage { .. } => "key_package",
         ClientMessage::Commit { .. } => "commit",
         ClientMessage::Application { .. } => "application",
+        ClientMessage::History { .. } => "history",
         ClientMessage::SdpOffer { .. } => "sdp_offer",
         ClientMessage::SdpAnswer { .. } => "sdp_answer",
         ClientMessage::Leave => "leave",

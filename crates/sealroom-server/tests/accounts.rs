@@ -17,7 +17,7 @@ use sealroom_server::{
     config::{AccountSettings, Config},
     rate_limit::RateLimit,
 };
-use support::{SETTLE, TestServer, converge};
+use support::{SETTLE, TestServer, converge, next_chat_messages};
 
 const ALICE_PASSWORD: &str = "correct horse battery staple";
 const BOB_PASSWORD: &str = "bob keeps a long passphrase";
@@ -453,7 +453,7 @@ async fn a_ban_follows_the_account_to_a_new_device() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_members_only_permission_refuses_guests() {
     let (server, _) = server_with_accounts(false, |_| {}).await;
-    let alice =
+    let mut alice =
         RoomClient::join(signed_in_options(&server, "members-chat", "alice", ALICE_PASSWORD).await)
             .await
             .unwrap();
@@ -480,15 +480,15 @@ async fn a_members_only_permission_refuses_guests() {
         })
         .await
         .unwrap_or_else(|s| panic!("the guest's chat was not refused: {s:#?}"));
-    bob.send_application(ApplicationKind::Chat, b"members only");
-    let status = alice
-        .wait_until(SETTLE, |s| !s.received.is_empty())
-        .await
-        .unwrap();
-    let received: Vec<&[u8]> = status.received.iter().map(|r| r.data.as_slice()).collect();
+    bob.send_chat("members only", None);
+    let mut chat = alice.take_chat().unwrap();
+    let first_message = &next_chat_messages(&mut chat, 1).await[0];
     assert_eq!(
-        received,
-        vec![b"members only".as_slice()],
+        (
+            first_message.sender_name.as_str(),
+            first_message.text.as_str()
+        ),
+        ("bob", "members only"),
         "only bob's message arrived"
     );
 }

@@ -14,8 +14,8 @@ use sealroom_protocol::{
 };
 use sealroom_server::{config::AccessSettings, rate_limit::RateLimit};
 use support::{
-    SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge, room_link,
-    wait_for_media,
+    SETTLE, Socket, TestServer, assert_only_members_decrypt, connect, converge, next_chat_messages,
+    room_link, wait_for_media,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -702,10 +702,10 @@ async fn end_meeting_removes_everyone_and_the_room() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_off_refuses_a_file_message() {
     let server = TestServer::start().await;
-    let alice = server.join("no-files", "alice").await;
+    let mut alice = server.join("no-files", "alice").await;
+    let mut alice_chat = alice.take_chat().unwrap();
     let bob = server.join("no-files", "bob").await;
-    let statuses = converge(&[&alice, &bob], &["alice", "bob"]).await;
-    let bob_leaf = leaf_of(&statuses[0], "bob");
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
     let files_for_moderators = Permissions {
         files: Allowed::Moderators,
         ..Permissions::default()
@@ -721,18 +721,11 @@ async fn permission_off_refuses_a_file_message() {
     })
     .await
     .unwrap_or_else(|s| panic!("no refusal: {s:#?}"));
-    bob.send_application(ApplicationKind::Chat, b"fine, I will type it");
-    let status = alice
-        .wait_until(SETTLE, |s| !s.received.is_empty())
-        .await
-        .unwrap();
-    assert_eq!(
-        status.received,
-        vec![sealroom_client::session::ReceivedApplication {
-            sender: bob_leaf,
-            kind: Some(ApplicationKind::Chat),
-            data: b"fine, I will type it".to_vec(),
-        }],
+    bob.send_chat("fine, I will type it", None);
+    let typed = &next_chat_messages(&mut alice_chat, 1).await[0];
+    assert_eq!(typed.text, "fine, I will type it");
+    assert!(
+        alice.status().received.is_empty(),
         "the refused file never arrived"
     );
 

@@ -9,13 +9,12 @@ mod support;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use sealroom_client::session::{JoinOptions, ReceivedApplication, RoomClient};
-use sealroom_protocol::{
-    ApplicationKind, ClientMessage, ServerMessage, decode_numbered, encode, encode_numbered,
-};
+use sealroom_client::session::{ChatEvent, JoinOptions, RoomClient};
+use sealroom_protocol::{ClientMessage, ServerMessage, decode_numbered, encode, encode_numbered};
 use sealroom_server::config::AccessSettings;
 use support::{
-    Proxy, SETTLE, Socket, TestServer, client_options, connect, converge, wait_for_media,
+    Proxy, SETTLE, Socket, TestServer, client_options, connect, converge, next_chat_messages,
+    wait_for_media,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -40,12 +39,12 @@ async fn meeting_with_an_outage(access: AccessSettings, outage: Duration) -> Out
 
     proxy.cut_for(outage);
     let cut_at = Instant::now();
-    let messages: Vec<Vec<u8>> = (1..=3)
-        .map(|n| format!("said during the outage, {n}").into_bytes())
+    let messages: Vec<String> = (1..=3)
+        .map(|n| format!("said during the outage, {n}"))
         .collect();
     tokio::time::sleep(outage / 4).await;
     for message in &messages {
-        bob.send_application(ApplicationKind::Chat, message);
+        bob.send_chat(message, None);
     }
     Outage {
         server,
@@ -63,7 +62,7 @@ struct Outage {
     _proxy: Proxy,
     alice: RoomClient,
     bob: RoomClient,
-    messages: Vec<Vec<u8>>,
+    messages: Vec<String>,
     cut_at: Instant,
 }
 
@@ -71,15 +70,17 @@ async fn resumes_after(outage: Duration) {
     let Outage {
         server,
         _proxy,
-        alice,
+        mut alice,
         bob,
         messages,
         cut_at,
     } = meeting_with_an_outage(AccessSettings::default(), outage).await;
     let before = alice.status();
+    let mut chat = alice.take_chat().unwrap();
+    let received = next_chat_messages(&mut chat, messages.len()).await;
     let status = alice
         .wait_until(outage + Duration::from_secs(10), |s| {
-            !s.resumed_at_ms.is_empty() && s.received.len() >= messages.len()
+            !s.resumed_at_ms.is_empty()
         })
         .await
         .unwrap_or_else(|s| panic!("never resumed: {s:#?}"));
@@ -88,20 +89,22 @@ async fn resumes_after(outage: Duration) {
         cut_at.elapsed()
     );
     let bob_leaf = bob.status().leaf_index.unwrap();
-    let expected: Vec<ReceivedApplication> = messages
-        .iter()
-        .map(|data| ReceivedApplication {
-            sender: bob_leaf,
-            kind: Some(ApplicationKind::Chat),
-            data: data.clone(),
-        })
-        .collect();
+    let texts: Vec<&String> = received.iter().map(|m| &m.text).collect();
+    assert_eq!(texts, messages.iter().collect::<Vec<_>>(), "in order");
+    assert!(received.iter().all(|m| m.sender == bob_leaf));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        alice.status().received,
-        expected,
-        "each exactly once, in order"
-    );
+    while let Ok(event) = chat.try_recv() {
+        assert!(
+            !matches!(event, ChatEvent::Message(_)),
+            "a message shown twice: {event:?}"
+        );
+    }
+    let errors = alice.status().local_errors;
+    let failed: Vec<&String> = errors
+        .iter()
+        .filter(|e| !e.starts_with("signalling closed"))
+        .collect();
+    assert!(failed.is_empty(), "only the cut itself: {errors:?}");
     assert!(status.rejoined_at_ms.is_empty(), "resumed, not rejoined");
     assert_eq!(status.leaf_index, before.leaf_index, "the same MLS leaf");
     assert_eq!(status.epoch, before.epoch, "nobody was removed or added");

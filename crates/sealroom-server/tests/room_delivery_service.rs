@@ -686,6 +686,46 @@ fn application_kinds_follow_the_room_permissions() {
     assert!(alice.process(&relabelled).is_err());
 }
 
+/// The room numbers every application message and keeps the chat, as ciphertext, for a member
+/// who comes back; control messages are numbered, not kept; a non-member reads none of it.
+#[test]
+fn chat_is_numbered_and_kept_for_members_to_catch_up() {
+    let mut room = room();
+    let (mut alice, _bob) = alice_and_bob(&mut room);
+    let mut relay = |kind: ApplicationKind, text: &[u8]| {
+        let message = alice.encrypt_application(kind.label(), text).unwrap();
+        let out = room.application(&"alice".into(), &message).unwrap();
+        let [(_, ServerMessage::Application { number, .. })] = &out[..] else {
+            panic!("relayed to Bob alone: {out:?}");
+        };
+        (*number, message)
+    };
+    let (first, first_message) = relay(ApplicationKind::Chat, b"one");
+    let (control, _) = relay(ApplicationKind::Control, b"{}");
+    let (second, _) = relay(ApplicationKind::Chat, b"two");
+    assert_eq!((first, control, second), (1, 2, 3));
+
+    let out = room.history(&"bob".into(), 0).unwrap();
+    let [(to, ServerMessage::History { messages, more })] = &out[..] else {
+        panic!("one page for Bob: {out:?}");
+    };
+    assert_eq!((to.as_str(), *more), ("bob", false));
+    let kept: Vec<_> = messages
+        .iter()
+        .map(|m| (m.number, m.from.as_str()))
+        .collect();
+    assert_eq!(kept, [(1, "alice"), (3, "alice")]);
+    assert_eq!(
+        messages[0].message.0, first_message,
+        "kept exactly as relayed"
+    );
+    let out = room.history(&"bob".into(), 1).unwrap();
+    assert!(
+        matches!(&out[..], [(_, ServerMessage::History { messages, .. })] if messages.len() == 1)
+    );
+    assert!(room.history(&"mallory".into(), 0).is_err());
+}
+
 #[test]
 fn muting_and_end_meeting() {
     let mut room = room();

@@ -3,7 +3,7 @@
 //! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
 
 use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
-use sealroom_participant::{CommandError, Epoch, Notice, Output};
+use sealroom_participant::{ChatEntry, CommandError, Epoch, Notice, Output};
 use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -23,13 +23,20 @@ const TS_TYPES: &'static str = r#"
  *  handled. */
 export type ParticipantOutput =
   | { kind: 'send', message: any }
-  | { kind: 'epoch', epoch: bigint, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null, policy: RoomPolicy }
+  | { kind: 'epoch', epoch: bigint, groupId: Uint8Array, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null, policy: RoomPolicy }
   | { kind: 'removed' }
   | { kind: 'notice', change: 'joined' | 'left', member: RosterMember }
   | { kind: 'roomLink', secret: string }
   | { kind: 'warning', text: string }
   | { kind: 'error', text: string }
-  | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array };
+  | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array }
+  | { kind: 'chat', entry: ChatEntry }
+  | { kind: 'chatUnreadable', count: number };
+
+/** A chat message from a member. `seq`: its number in the room. `senderName`: from the
+ *  sender's MLS credential. `private`: sealed to us alone. `sentAt`: ms since the Unix epoch,
+ *  by the sender's clock. */
+export interface ChatEntry { seq: number, sender: number, senderName: string, private: boolean, text: string, sentAt: number }
 
 /** The room policy in the group context: whether joiners need a moderator's admission, and
  *  the key fingerprints of the moderators. */
@@ -159,6 +166,42 @@ impl Participant {
             .map_err(|e| js_error("not_sent", e))
     }
 
+    /// Sends a chat message: to everyone, or sealed to the member at leaf `to` alone. `sentAt`
+    /// is now, in ms since the Unix epoch.
+    #[wasm_bindgen(js_name = sendChat)]
+    pub fn send_chat(
+        &mut self,
+        text: &str,
+        to: Option<u32>,
+        #[wasm_bindgen(js_name = sentAt)] sent_at: f64,
+    ) -> Result<(), JsValue> {
+        self.core
+            .send_chat(text, to, sent_at as u64)
+            .map_err(|e| match e {
+                CommandError::ChatLength => js_error(INVALID_ARGUMENT, e),
+                e => js_error("not_sent", e),
+            })
+    }
+
+    /// The page came back holding the chat of the group `groupId` up to number `after`, sent
+    /// by us under `earlierIds`: once a member of that group, ask for the rest.
+    #[wasm_bindgen(js_name = catchUpChat)]
+    pub fn catch_up_chat(
+        &mut self,
+        #[wasm_bindgen(js_name = groupId)] group_id: &[u8],
+        after: f64,
+        #[wasm_bindgen(js_name = earlierIds)] earlier_ids: Vec<String>,
+    ) {
+        self.core
+            .catch_up_chat(group_id, after as u64, &earlier_ids);
+    }
+
+    /// Private messages from other members that our key could not open (sealed to another).
+    #[wasm_bindgen(js_name = privateMessagesNotForUs)]
+    pub fn private_messages_not_for_us(&self) -> f64 {
+        self.core.private_messages_not_for_us() as f64
+    }
+
     /// The next thing to do, or `undefined`.
     #[wasm_bindgen(js_name = pollOutput, unchecked_return_type = "ParticipantOutput | undefined")]
     pub fn poll_output(&mut self) -> JsValue {
@@ -195,7 +238,21 @@ fn output(output: Output) -> JsValue {
             )
             .with("data", bytes(&received.data))
             .build(),
+        Output::Chat(entry) => kind("chat").with("entry", chat_entry(entry)).build(),
+        Output::ChatUnreadable(count) => kind("chatUnreadable").with("count", count as f64).build(),
     }
+}
+
+/// Numbers as JS numbers: sequence numbers and times stay far below 2^53.
+fn chat_entry(entry: ChatEntry) -> JsValue {
+    JsObject::new()
+        .with("seq", entry.seq as f64)
+        .with("sender", entry.sender)
+        .with("senderName", entry.sender_name)
+        .with("private", entry.private)
+        .with("text", entry.text)
+        .with("sentAt", entry.sent_at as f64)
+        .build()
 }
 
 /// A client message as the plain object `JSON.parse` makes of its protocol JSON.
@@ -223,6 +280,7 @@ fn epoch_output(epoch: Epoch) -> JsValue {
     JsObject::new()
         .with("kind", "epoch")
         .with("epoch", epoch.epoch)
+        .with("groupId", bytes(&epoch.group_id))
         .with("ownLeaf", epoch.own_leaf)
         .with("roster", array(epoch.roster.iter().map(roster_member)))
         .with("code", code)

@@ -1,4 +1,4 @@
-// The meeting screen: the tile grid, the control bar, the people and security panels (with the
+// The meeting screen: the tile grid, the control bar, the people, chat and security panels (with the
 // moderators' controls: room access, the lobby, "wait for a moderator", the host link,
 // permissions, mute, end meeting), the banners, the
 // lobby waiting screen and the screens that end a meeting. It reads the Meeting's state on every
@@ -11,6 +11,7 @@ import type { Meeting, RemoteParticipant } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
 import { markVerified, verification } from '../verified';
 import { accountBadge } from './account';
+import { chatPanel } from './chat';
 import { h, icon, initials } from './dom';
 import { lobbyList, lobbyWaitingScreen } from './lobby';
 import { permissionsCard } from './permissions';
@@ -24,7 +25,7 @@ interface Tile {
   mic: HTMLElement;
 }
 
-type Panel = 'people' | 'security' | null;
+type Panel = 'people' | 'chat' | 'security' | null;
 
 declare global {
   interface Window { sealroomDebug?: unknown }
@@ -81,11 +82,15 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   // Moderators: how many wait in the lobby.
   const lobbyBadge = h('span', { class: 'ctrl-badge', 'data-testid': 'lobby-badge', hidden: true });
   peopleButton.append(lobbyBadge);
+  const chatButton = controlButton('chat-button', 'Show chat', 'chat', 'Chat');
+  const chatBadge = h('span', { class: 'ctrl-badge', 'data-testid': 'chat-unread', hidden: true });
+  chatButton.append(chatBadge);
+  const chat = chatPanel(meeting, toast);
   const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
   const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': 'Leave meeting' }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
   const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
     h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, settingsButton),
-    h('div', { class: 'controls-group' }, peopleButton, securityButton),
+    h('div', { class: 'controls-group' }, peopleButton, chatButton, securityButton),
     h('div', { class: 'controls-group' }, leaveButton));
 
   const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
@@ -242,6 +247,12 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     peopleButton.setAttribute('aria-label', waiting ? `Show participants (${waiting} waiting in the lobby)` : 'Show participants');
     peopleButton.classList.toggle('active', panel === 'people');
     peopleButton.setAttribute('aria-pressed', String(panel === 'people'));
+    const unread = meeting.chat.unread;
+    chatBadge.hidden = unread === 0;
+    chatBadge.textContent = String(unread);
+    chatButton.setAttribute('aria-label', unread ? `Show chat (${unread} unread)` : 'Show chat');
+    chatButton.classList.toggle('active', panel === 'chat');
+    chatButton.setAttribute('aria-pressed', String(panel === 'chat'));
     securityButton.classList.toggle('active', panel === 'security');
     securityButton.setAttribute('aria-pressed', String(panel === 'security'));
   }
@@ -253,6 +264,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     action.catch((e: unknown) => { if (!(e instanceof DOMException && e.name === 'NotAllowedError')) toast(`Screen sharing failed: ${String(e)}`); });
   });
   peopleButton.addEventListener('click', () => { panel = panel === 'people' ? null : 'people'; update(); });
+  chatButton.addEventListener('click', () => { panel = panel === 'chat' ? null : 'chat'; update(); });
   securityButton.addEventListener('click', () => { panel = panel === 'security' ? null : 'security'; update(); });
   leaveButton.addEventListener('click', () => {
     meeting.leave();
@@ -292,7 +304,16 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   function renderPanel(): void {
     sidePanel.hidden = panel === null;
     screen.classList.toggle('panel-open', panel !== null);
+    meeting.chatVisible = panel === 'chat';
     if (panel === null) { panelKey = ''; return; }
+    if (panel === 'chat') {
+      // Kept, not rebuilt: what the user is typing stays.
+      if (panelKey !== 'chat') sidePanel.replaceChildren(panelHead('Chat'), chat.el);
+      panelKey = 'chat';
+      meeting.chat.markRead();
+      chat.update();
+      return;
+    }
     const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}`),
       ...[...meeting.remotes.values()].map((p) => p.name),
       meeting.role, meeting.roomSettings.locked, meeting.roomSettings.passwordRequired, meeting.roomSettings.lobby,
@@ -302,9 +323,13 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       ...meeting.serverParticipants.map((p) => `${p.id}:${p.display_name}:${p.role ?? ''}:${p.muted ?? false}:${p.account ?? ''}`), ...removing].join('|');
     if (key === panelKey) return;
     panelKey = key;
-    const close = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close panel', onclick: () => { panel = null; update(); } }, icon('close'));
     const body = panel === 'people' ? peoplePanel() : securityPanel();
-    sidePanel.replaceChildren(h('div', { class: 'panel-head' }, h('h2', {}, panel === 'people' ? 'People' : 'Security'), close), body);
+    sidePanel.replaceChildren(panelHead(panel === 'people' ? 'People' : 'Security'), body);
+  }
+
+  function panelHead(title: string): HTMLElement {
+    const close = h('button', { type: 'button', class: 'icon-btn', 'aria-label': 'Close panel', onclick: () => { panel = null; update(); } }, icon('close'));
+    return h('div', { class: 'panel-head' }, h('h2', {}, title), close);
   }
 
   /** The server's participant behind each roster member, paired by signature-key fingerprint
@@ -689,8 +714,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       // Someone we asked to remove is gone from the server's list.
       for (const id of removing) if (!meeting.serverParticipants.some((p) => p.id === id)) removing.delete(id);
       renderTiles();
-      renderControls();
       renderPanel();
+      renderControls();
       renderStatus();
     });
   }
@@ -747,6 +772,9 @@ function exposeToTests(meeting: Meeting): void {
       warnings: meeting.warnings,
       errors: meeting.errors,
       worker: meeting.workerStats ? JSON.parse(JSON.stringify(meeting.workerStats, (_, v) => (typeof v === 'bigint' ? Number(v) : v))) : null,
+      chat: meeting.chat.lines,
+      chatUnread: meeting.chat.unread,
+      privateMessagesNotForUs: meeting.privateMessagesNotForUs,
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),
   };
@@ -759,7 +787,7 @@ function sentence(text: string): string {
   return t.charAt(0).toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
 }
 
-function controlButton(testid: string, label: string, iconName: 'mic' | 'camera' | 'screen' | 'settings' | 'people' | 'shield', text: string): HTMLButtonElement {
+function controlButton(testid: string, label: string, iconName: 'mic' | 'camera' | 'screen' | 'settings' | 'people' | 'chat' | 'shield', text: string): HTMLButtonElement {
   return h('button', { type: 'button', class: 'ctrl', 'data-testid': testid, 'aria-label': label, title: label }, icon(iconName), h('span', { class: 'ctrl-label' }, text));
 }
 

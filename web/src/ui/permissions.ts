@@ -6,10 +6,11 @@ import type { Meeting } from '../meeting';
 import type { Allowed, Permissions } from '../protocol';
 import { h } from './dom';
 
-/** Only what a client can do: the protocol's chat, file and recording permissions wait for
- *  those features. */
+/** Only what a client can do: the protocol's file and recording permissions wait for those
+ *  features. */
 const ROWS: { key: keyof Permissions; label: string }[] = [
   { key: 'screen_share', label: 'Share screen' },
+  { key: 'chat', label: 'Chat' },
 ];
 
 /** Members: moderators and participants signed in to an account, not guests. */

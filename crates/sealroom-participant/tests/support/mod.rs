@@ -4,7 +4,7 @@
 //! plays a malicious server sends the cores what it likes instead.
 
 use sealroom_e2ee::{DeviceIdentity, ExternalSender, LinkSecret, ObservedGroup, ObservedMessage};
-use sealroom_participant::{Epoch, Notice, Output, Participant};
+use sealroom_participant::{ChatEntry, Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
     Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, Role, ServerMessage,
 };
@@ -19,6 +19,9 @@ pub struct Screen {
     pub removed: bool,
     /// The room link the core made when it founded the group.
     pub room_link: Option<String>,
+    pub chat: Vec<ChatEntry>,
+    /// History messages the core said it could not decrypt.
+    pub unreadable: u64,
 }
 
 impl Screen {
@@ -78,6 +81,8 @@ impl Member {
                 Output::Warning(text) => self.screen.warnings.push(text),
                 Output::Error(text) => self.screen.errors.push(text),
                 Output::Application(_) => {}
+                Output::Chat(entry) => self.screen.chat.push(entry),
+                Output::ChatUnreadable(count) => self.screen.unreadable += count,
                 Output::RoomLink(secret) => self.screen.room_link = Some(secret),
             }
         }
@@ -225,4 +230,24 @@ pub fn settings(members: &mut [Member], lobby: bool) {
             wait_for_moderator: false,
         });
     }
+}
+
+/// Alice opens the room by typing its name, so her client makes a room link as it founds the
+/// group; Bob, then Carol, come with that link and join through commits of Alice's.
+pub fn meeting_of_three() -> (DeliveryService, Vec<Member>) {
+    let mut ds = DeliveryService::new();
+    let mut members = vec![Member::new("p1", "alice")];
+    ds.found(&mut members[0]);
+    let link = members[0]
+        .screen
+        .room_link
+        .clone()
+        .expect("Alice made a link");
+    for (id, name) in [("p2", "bob"), ("p3", "carol")] {
+        let mut joiner = Member::with_link(id, name, Some(&link));
+        let key_package = ds.key_package(&mut joiner, GroupAction::AwaitWelcome);
+        assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut joiner]));
+        members.push(joiner);
+    }
+    (ds, members)
 }

@@ -14,7 +14,7 @@ use std::{
 
 use sealroom_client::{
     media::SyntheticMedia,
-    session::{JoinOptions, RoomClient, SessionError, Status},
+    session::{ChatEntry, ChatEvent, JoinOptions, RoomClient, SessionError, Status},
 };
 use sealroom_e2ee::LinkSecret;
 use sealroom_server::{
@@ -201,6 +201,23 @@ pub async fn converge(clients: &[&RoomClient], names: &[&str]) -> Vec<Status> {
             .unwrap_or_else(|s| panic!("epoch never reached {epoch:?}: {s:#?}"));
     }
     statuses
+}
+
+/// The next `count` chat messages a client's chat brings (other events skipped), or a panic
+/// naming what came instead.
+pub async fn next_chat_messages(
+    chat: &mut tokio::sync::mpsc::UnboundedReceiver<ChatEvent>,
+    count: usize,
+) -> Vec<ChatEntry> {
+    let mut messages = Vec::new();
+    while messages.len() < count {
+        match tokio::time::timeout(SETTLE, chat.recv()).await {
+            Ok(Some(ChatEvent::Message(entry))) => messages.push(entry),
+            Ok(Some(_)) => {}
+            waited => panic!("{count} chat messages expected, got {messages:#?}, then {waited:?}"),
+        }
+    }
+    messages
 }
 
 /// Waits until `client` decrypted audio and video from every leaf in `from`.
