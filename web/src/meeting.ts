@@ -21,8 +21,9 @@ import {
 } from './protocol';
 import { ChatLog } from './chat';
 import { deviceSecret } from './device-key';
+import { Interactions } from './interactions';
 import { startFrameWorker } from './wasm-module';
-import { type EpochState, MlsSession, errorText } from './session';
+import { type EpochState, MlsSession, type PollDraft, type PollView, type Reaction, errorText } from './session';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed' | 'removed';
 
@@ -139,12 +140,18 @@ export class Meeting {
   readonly chat: ChatLog;
   /** The view shows the chat: what arrives is read. */
   chatVisible = false;
+  /** Raised hands and polls, as the MLS core last said. */
+  readonly interactions = new Interactions();
+  /** The view shows the polls: a new one is seen. */
+  pollsVisible = false;
   /** Called whenever something the view shows changed. */
   onChange: () => void = () => {};
   /** A request the server refused (forbidden, unknown_participant, …). */
   onServerError: (code: ErrorCode, message: string) => void = () => {};
   /** Something to tell the user once (a toast). */
   onNotice: (text: string) => void = () => {};
+  /** A member's reaction (ours too), to show for a moment. */
+  onReaction: (reaction: Reaction) => void = () => {};
 
   private socket: WebSocket | null = null;
   private session: MlsSession | null = null;
@@ -264,6 +271,27 @@ export class Meeting {
   /** Whether the room's permissions let our role send chat messages. */
   get mayChat(): boolean {
     return permits(this.roomSettings.permissions.chat, this.role);
+  }
+
+  /** Whether the room's permissions let our role open polls (everyone may vote). */
+  get mayOpenPolls(): boolean {
+    return permits(this.roomSettings.permissions.polls, this.role);
+  }
+
+  /** Whether the room policy in the group names our key a moderator (who may lower hands). */
+  get moderatesGroup(): boolean {
+    const me = this.roster.find((m) => m.leaf === this.epoch?.ownLeaf);
+    return me !== undefined && (this.epoch?.policy.moderators.includes(me.fingerprint) ?? false);
+  }
+
+  /** Whether our hand is up, as the core says. */
+  get handRaised(): boolean {
+    return this.interactions.handPosition(this.epoch?.ownLeaf) !== null;
+  }
+
+  /** Votes others sealed to another poll's creator: our key did not open them. */
+  get votesNotForUs(): number {
+    return this.session?.votesNotForUs() ?? 0;
   }
 
   /** Whether the room's permissions let our role share the screen. */
@@ -637,6 +665,7 @@ export class Meeting {
     this.lastFrames.clear();
     this.activeSpeaker = null;
     this.offerPending = false;
+    this.interactions.clear();
   }
 
   private async handle(message: ServerMessage): Promise<void> {
@@ -706,7 +735,7 @@ export class Meeting {
           locked: message.locked,
           passwordRequired: message.password_required,
           lobby: message.lobby ?? false,
-          permissions: message.permissions ?? DEFAULT_PERMISSIONS,
+          permissions: { ...DEFAULT_PERMISSIONS, ...message.permissions },
           waitForModerator: message.wait_for_moderator ?? false,
         };
         if (sharing && !this.mayShareScreen) {
@@ -782,6 +811,15 @@ export class Meeting {
       },
       chatUnreadable: (count) => {
         this.chat.unreadable(count);
+        this.onChange();
+      },
+      hands: (hands) => {
+        this.interactions.hands = hands;
+        this.onChange();
+      },
+      reaction: (reaction) => this.onReaction(reaction),
+      poll: (poll) => {
+        this.interactions.pollChanged(poll, this.pollsVisible);
         this.onChange();
       },
     });
@@ -1083,6 +1121,46 @@ export class Meeting {
       return errorText(e);
     }
     this.chat.sent(this.displayName, text, to?.name ?? null, Date.now());
+    this.onChange();
+    return null;
+  }
+
+  // --- raised hands, reactions and polls: each returns the reason it was refused, or null ---
+
+  raiseHand(raised: boolean): string | null {
+    return this.interact((session) => session.raiseHand(raised));
+  }
+
+  /** A moderator of the room policy lowers someone's hand (the core refuses anyone else). */
+  lowerHand(leaf: number): string | null {
+    return this.interact((session) => session.lowerHand(leaf));
+  }
+
+  react(emoji: string): string | null {
+    return this.interact((session) => session.react(emoji));
+  }
+
+  /** The server refuses it if the room's permissions leave our role out (`mayOpenPolls`). */
+  openPoll(poll: PollDraft): string | null {
+    return this.interact((session) => session.openPoll(poll));
+  }
+
+  vote(poll: PollView, choices: number[]): string | null {
+    return this.interact((session) => session.vote(poll.creator, poll.id, choices));
+  }
+
+  closePoll(id: number): string | null {
+    return this.interact((session) => session.closePoll(id));
+  }
+
+  /** Hands the core an action of our user and sends what it answers. */
+  private interact(act: (session: MlsSession) => ClientMessage[]): string | null {
+    if (!this.session?.joined) return 'Not in the encrypted meeting yet.';
+    try {
+      this.send(act(this.session));
+    } catch (e) {
+      return errorText(e);
+    }
     this.onChange();
     return null;
   }

@@ -20,9 +20,10 @@ export type Role = 'moderator' | 'participant' | 'guest';
 export type RemovalReason = 'kicked' | 'banned' | 'denied' | 'meeting_ended';
 /** Which roles may do something: `members` are moderators and signed-in participants. */
 export type Allowed = 'everyone' | 'members' | 'moderators';
-/** What each role may do in a room (the server enforces each). */
-export interface Permissions { screen_share: Allowed; chat: Allowed; files: Allowed; recording: Allowed }
-export const DEFAULT_PERMISSIONS: Permissions = { screen_share: 'everyone', chat: 'everyone', files: 'everyone', recording: 'everyone' };
+/** What each role may do in a room (the server enforces each). `polls`: who may open a poll
+ *  (everyone may vote, raise a hand and react). */
+export interface Permissions { screen_share: Allowed; chat: Allowed; files: Allowed; recording: Allowed; polls: Allowed }
+export const DEFAULT_PERMISSIONS: Permissions = { screen_share: 'everyone', chat: 'everyone', files: 'everyone', recording: 'everyone', polls: 'everyone' };
 
 /** Whether `allowed` lets `role` do it: the server's rule (`Allowed::permits`). */
 export function permits(allowed: Allowed, role: Role): boolean {
@@ -35,7 +36,7 @@ export function permits(allowed: Allowed, role: Role): boolean {
 
 /** What an application message carries, bound to it as MLS authenticated data: in the clear
  *  for the server to enforce the room's permissions, authenticated for the receivers. */
-export type ApplicationKind = 'control' | 'chat' | 'file' | 'recording';
+export type ApplicationKind = 'control' | 'chat' | 'file' | 'recording' | 'interaction' | 'poll';
 const APPLICATION_LABEL_PREFIX = 'sealroom/';
 
 export function applicationLabel(kind: ApplicationKind): Uint8Array {
@@ -45,7 +46,7 @@ export function applicationLabel(kind: ApplicationKind): Uint8Array {
 /** The kind an authenticated-data label marks, or null for anything else. */
 export function applicationKind(label: Uint8Array): ApplicationKind | null {
   const text = new TextDecoder().decode(label);
-  const kinds: ApplicationKind[] = ['control', 'chat', 'file', 'recording'];
+  const kinds: ApplicationKind[] = ['control', 'chat', 'file', 'recording', 'interaction', 'poll'];
   return kinds.find((kind) => APPLICATION_LABEL_PREFIX + kind === text) ?? null;
 }
 

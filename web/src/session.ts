@@ -3,8 +3,15 @@
 // message goes in; what comes out is handed to the meeting — messages to send, epochs, notices,
 // warnings. No MLS rule lives in TypeScript.
 
-import { type ChatEntry, type EpochChange, Participant, type RoomPolicy, type RosterMember } from 'sealroom-wasm';
+import {
+  type ChatEntry, type EpochChange, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
+} from 'sealroom-wasm';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
+
+export type { PollView, RaisedHand, Reaction };
+
+/** A poll as our user drafted it, for the core to open. */
+export interface PollDraft { question: string; options: string[]; multiple: boolean; anonymous: boolean; resultsFor: 'everyone' | 'moderators' }
 
 /** An epoch as the page shows it. Its media key is not kept here: it goes to the worker. */
 export interface EpochState {
@@ -34,6 +41,12 @@ export interface SessionEvents {
   chat(entry: ChatEntry): void;
   /** Messages of the room's history we cannot decrypt (sent before we joined). */
   chatUnreadable(count: number): void;
+  /** The raised hands in the order they went up (ours too), whenever that changes. */
+  hands(hands: RaisedHand[]): void;
+  /** A member's reaction (ours too). */
+  reaction(reaction: Reaction): void;
+  /** One poll's whole state, whenever it changes. */
+  poll(poll: PollView): void;
 }
 
 export class MlsSession {
@@ -126,6 +139,46 @@ export class MlsSession {
     return this.participant.privateMessagesNotForUs();
   }
 
+  // Raised hands, reactions and polls: each throws (with the core's reason) if refused.
+
+  raiseHand(raised: boolean): ClientMessage[] {
+    this.participant.raiseHand(raised);
+    return this.drain();
+  }
+
+  /** A moderator of the room policy lowers the hand of the member at `leaf`. */
+  lowerHand(leaf: number): ClientMessage[] {
+    this.participant.lowerHand(leaf);
+    return this.drain();
+  }
+
+  react(emoji: string): ClientMessage[] {
+    this.participant.react(emoji);
+    return this.drain();
+  }
+
+  openPoll(poll: PollDraft): ClientMessage[] {
+    this.participant.openPoll(poll.question, poll.options, poll.multiple, poll.anonymous, poll.resultsFor);
+    return this.drain();
+  }
+
+  /** Our ballot in the poll `creator:id`, sealed to its creator alone (a later one replaces it). */
+  vote(creator: number, id: number, choices: number[]): ClientMessage[] {
+    this.participant.vote(creator, id, Uint8Array.from(choices));
+    return this.drain();
+  }
+
+  /** Closes a poll of ours. */
+  closePoll(id: number): ClientMessage[] {
+    this.participant.closePoll(id);
+    return this.drain();
+  }
+
+  /** Votes other members sealed to another poll's creator: our key did not open them. */
+  votesNotForUs(): number {
+    return this.participant.votesNotForUs();
+  }
+
   /** Commits a self-update (post-compromise security). */
   selfUpdate(): ClientMessage[] {
     this.participant.selfUpdate();
@@ -149,7 +202,10 @@ export class MlsSession {
         case 'error': this.events.error(output.text); break;
         case 'chat': this.events.chat(output.entry); break;
         case 'chatUnreadable': this.events.chatUnreadable(output.count); break;
-        // No client shows other application messages yet (files).
+        case 'hands': this.events.hands(output.hands); break;
+        case 'reaction': this.events.reaction(output.reaction); break;
+        case 'poll': this.events.poll(output.poll); break;
+        // No client shows other application messages yet (files, recordings).
         case 'application': break;
       }
     }

@@ -90,10 +90,11 @@ test('a guest waits for a signed-in moderator, who limits what guests may do', {
   // stays. (The page offers no file or recording permission: no client has those yet.)
   await alice.getByTestId('people-button').click();
   await alice.getByTestId('permission-chat').waitFor();
+  await alice.getByTestId('permission-polls').waitFor();
   assert.equal(await alice.getByTestId('permission-files').count(), 0);
   await alice.getByTestId('permission-screen_share').selectOption('members');
   await guest.getByTestId('screenshare-button').waitFor({ state: 'hidden' });
-  assert.deepEqual((await state(guest)).roomSettings.permissions, { screen_share: 'members', chat: 'everyone', files: 'everyone', recording: 'everyone' });
+  assert.deepEqual((await state(guest)).roomSettings.permissions, { screen_share: 'members', chat: 'everyone', files: 'everyone', recording: 'everyone', polls: 'everyone' });
   assert.equal(await alice.getByTestId('screenshare-button').isVisible(), true, 'members still share');
 
   // A second browser holds Alice's session cookie, ready to join; then she signs out on the

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, closePages, eventually, join, launchBrowser, newPage, startServer, state, waitEncrypted } from './support.mjs';
+import { artifactsDir, closePages, eventually, join, launchBrowser, startServer, state, waitEncrypted, meet as meetIn } from './support.mjs';
 
 let server;
 let browser;
@@ -13,12 +13,8 @@ before(async () => { server = await startServer(); browser = await launchBrowser
 afterEach(closePages);
 after(async () => { await browser?.close(); await server?.stop(); });
 
-async function meet(room, names) {
-  const pages = await Promise.all(names.map((name) => newPage(browser, name)));
-  for (const [i, page] of pages.entries()) await join(page, server.url, room, names[i]);
-  await Promise.all(pages.map((page) => waitEncrypted(page)));
-  await eventually('everyone in one group', async () => (await Promise.all(pages.map(state))).every((s) => s.roster.length === names.length));
-  return pages;
+function meet(room, names) {
+  return meetIn(browser, server.url, room, names);
 }
 
 async function openChat(page) {

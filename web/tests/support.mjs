@@ -262,6 +262,16 @@ export async function eventually(what, check, { timeout = 30000, interval = 500 
   }
 }
 
+/** Pages named `names` join `room` one after another (the first is its moderator) and wait
+ *  until all are in one encrypted group. */
+export async function meet(browser, serverUrl, room, names) {
+  const pages = await Promise.all(names.map((name) => newPage(browser, name)));
+  for (const [i, page] of pages.entries()) await join(page, serverUrl, room, names[i]);
+  await Promise.all(pages.map((page) => waitEncrypted(page)));
+  await eventually('everyone in one group', async () => (await Promise.all(pages.map(state))).every((s) => s.roster.length === names.length));
+  return pages;
+}
+
 export function securityCode(page) {
   return page.evaluate(() => window.sealroomDebug.state().code?.digits ?? null);
 }

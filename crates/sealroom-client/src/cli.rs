@@ -135,6 +135,10 @@ pub struct LoadArgs {
     /// Seconds of steady state to measure.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Sealroom only: after the media window, send this many end-to-end encrypted chat
+    /// messages per second in each room for as long again, and measure their delivery.
+    #[arg(long, default_value_t = 0.0)]
+    pub chat_rate: f64,
     /// Local IP address for media.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_ip: IpAddr,
@@ -154,12 +158,17 @@ pub async fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         args.duration.is_finite() && args.duration > 0.0,
         "--duration must be a positive number of seconds"
     );
+    anyhow::ensure!(
+        args.chat_rate.is_finite() && args.chat_rate >= 0.0,
+        "--chat-rate must be a number of messages per second, 0 or more"
+    );
     let plan = LoadPlan {
         participants: args.participants,
         room_size: args.room_size,
         publishers: args.publishers.unwrap_or(args.room_size),
         duration: Duration::from_secs_f64(args.duration),
         bind_ip: args.bind_ip,
+        chat_rate: args.chat_rate,
     };
     let mut reports = Vec::new();
     for (i, target) in args.targets.iter().enumerate() {

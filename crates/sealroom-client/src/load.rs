@@ -7,6 +7,7 @@
 //! SFU forwarded (counted where they arrive), and the SFU process's CPU time and peak memory
 //! (read from /proc for its pid, apart from this generator's own).
 
+mod chat;
 mod figures;
 mod janus;
 mod process;
@@ -16,6 +17,7 @@ use std::{net::IpAddr, time::Duration};
 
 use serde::Serialize;
 
+pub use chat::ChatFigures;
 pub use figures::{Comparison, LoadReport};
 
 /// Which SFU to load.
@@ -53,6 +55,9 @@ pub struct LoadPlan {
     pub duration: Duration,
     /// Local IP for media.
     pub bind_ip: IpAddr,
+    /// Sealroom only: chat messages per second in each room, sent for `duration` after the
+    /// media window; 0 for none.
+    pub chat_rate: f64,
 }
 
 /// Where the SFU under load is.

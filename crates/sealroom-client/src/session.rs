@@ -592,8 +592,9 @@ async fn open_socket(options: &JoinOptions) -> Result<(WsSink, WsStream), Sessio
         .map(pinned_roots)
         .transpose()?
         .map(|config| tokio_tungstenite::Connector::Rustls(Arc::new(config)));
+    // disable_nagle: a small signalling message goes out at once, not after the server's ACK.
     let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, false, connector).await?;
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector).await?;
     Ok(socket.split())
 }
 
@@ -1067,6 +1068,8 @@ impl Signalling {
                 Output::Application(received) => self.with_status(|s| s.received.push(received)),
                 Output::Chat(entry) => self.show_chat(ChatEvent::Message(entry)),
                 Output::ChatUnreadable(count) => self.show_chat(ChatEvent::Unreadable(count)),
+                // The command line has no hands, reactions or polls to show.
+                Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) => {}
             }
         }
         out
@@ -1166,7 +1169,7 @@ fn changes_members(epoch: &Epoch) -> bool {
 }
 
 /// Now by our clock, in milliseconds since the Unix epoch.
-fn unix_millis() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     SystemTime::UNIX_EPOCH
         .elapsed()
         .map_or(0, |since| since.as_millis() as u64)

@@ -23,13 +23,17 @@
 //! - a relayed message must be what it is relayed as: an application message that is in fact a
 //!   handshake, or a commit that is not one, is an error and changes nothing;
 //! - chat comes out decrypted, named from the sender's MLS credential, each message once (see
-//!   `chat`); a private message is sealed to its recipient's key inside the group's message.
+//!   `chat`); a private message is sealed to its recipient's key inside the group's message;
+//! - raised hands, reactions and polls are checked where they arrive (see `interaction`): only
+//!   a moderator lowers another's hand, and a vote is sealed to the poll's creator, whose core
+//!   alone counts it and publishes the results (to everyone, or sealed to each moderator).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod admission;
 mod chat;
+mod interaction;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -47,6 +51,8 @@ use zeroize::Zeroizing;
 use admission::{Admission, GroupPolicy, Refusal};
 pub use chat::ChatEntry;
 use chat::ChatState;
+use interaction::InteractionState;
+pub use interaction::{PollView, RaisedHand, Reaction, ResultsView};
 
 /// The SFrame cipher suite of every client's media: AES_128_GCM_SHA256_128 (0x0004).
 pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
@@ -75,6 +81,13 @@ pub enum Output {
     /// Messages of the room's history we cannot decrypt: sent before we (re)joined the group,
     /// under keys this device never had.
     ChatUnreadable(u64),
+    /// The members whose hand is up, in the order we heard them raise it: the whole list, each
+    /// time it changes.
+    Hands(Vec<RaisedHand>),
+    /// A member reacted (we too).
+    Reaction(Reaction),
+    /// A poll, whole, each time it changes.
+    Poll(Box<PollView>),
     /// The room link's secret is new: we made it when we founded the group without one, or a
     /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
     /// joiners wait for a moderator's admission.
@@ -138,6 +151,12 @@ pub enum CommandError {
     /// A chat message must have 1 to [`MAX_CHAT_TEXT_CHARS`] characters.
     #[error("a chat message must have 1 to {MAX_CHAT_TEXT_CHARS} characters")]
     ChatLength,
+    /// A reaction must be one of [`REACTIONS`](sealroom_protocol::REACTIONS).
+    #[error("a reaction must be one of {:?}", sealroom_protocol::REACTIONS)]
+    Reaction,
+    /// The poll or the vote is not one clients take; the text says why.
+    #[error("{0}")]
+    Poll(&'static str),
     /// MLS refused.
     #[error("MLS: {0}")]
     Group(#[from] GroupError),
@@ -163,6 +182,7 @@ pub struct Participant {
     /// Everyone ever seen at a leaf, so frames from a member who left still get a name.
     names_by_leaf: BTreeMap<u32, String>,
     chat: ChatState,
+    interaction: InteractionState,
     outputs: VecDeque<Output>,
 }
 
@@ -185,6 +205,7 @@ impl Participant {
             admission: Admission::default(),
             names_by_leaf: BTreeMap::new(),
             chat: ChatState::default(),
+            interaction: InteractionState::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -304,13 +325,19 @@ impl Participant {
     /// secret goes to the members inside the group ([`ControlMessage::RoomLink`]) once that
     /// commit lands. Tried again on the new epoch if another commit wins.
     pub fn rotate_link(&mut self) -> Result<(), CommandError> {
+        self.ensure_moderator()?;
+        self.wanted_link = Some(LinkSecret::generate()?);
+        self.maintain_policy();
+        Ok(())
+    }
+
+    /// Fails unless the room policy names our key as a moderator's.
+    fn ensure_moderator(&self) -> Result<(), CommandError> {
         let policy = self.group.as_ref().and_then(GroupSession::policy);
         let policy = policy.ok_or(CommandError::NoGroup)?;
         if !policy.is_moderator(&self.fingerprint()) {
             return Err(CommandError::NotModerator);
         }
-        self.wanted_link = Some(LinkSecret::generate()?);
-        self.maintain_policy();
         Ok(())
     }
 
@@ -386,6 +413,8 @@ impl Participant {
         self.group = None;
         self.wants_update = false;
         self.removals_pending = false;
+        // Hands and polls are named by leaves of the group we leave behind.
+        self.interaction = InteractionState::default();
         match action {
             GroupAction::CreateGroup => self.create_group(),
             // A key package, then a Welcome (or, from the lobby, a denial).
@@ -650,6 +679,8 @@ impl Participant {
                 Ok(None) => self.chat.not_for_us += 1,
                 Err(e) => self.error(format!("chat message: {e}")),
             },
+            Some(ApplicationKind::Interaction) => self.on_interaction(&received),
+            Some(ApplicationKind::Poll) => self.on_poll_message(&received),
             _ => self.outputs.push_back(Output::Application(received)),
         }
     }
@@ -660,19 +691,14 @@ impl Participant {
         &self,
         received: &ReceivedApplication,
     ) -> Result<Option<(ChatText, bool)>, String> {
-        let text = std::str::from_utf8(&received.data).map_err(|e| e.to_string())?;
-        let (text, private) = match decode::<ChatMessage>(text).map_err(|e| e.to_string())? {
+        let (text, private) = match read_message::<ChatMessage>(&received.data)? {
             ChatMessage::Text(text) => (text, false),
             ChatMessage::Private { sealed } => {
                 let group = self.group.as_ref().ok_or("not in the group")?;
                 let Ok(opened) = group.open_private(received.sender, sealed.as_ref()) else {
                     return Ok(None);
                 };
-                let opened = String::from_utf8(opened).map_err(|e| e.to_string())?;
-                (
-                    decode::<ChatText>(&opened).map_err(|e| e.to_string())?,
-                    true,
-                )
+                (read_message::<ChatText>(&opened)?, true)
             }
         };
         if !text.is_acceptable() {
@@ -790,13 +816,14 @@ impl Participant {
         if let Some(change) = &change {
             self.announce(change);
         }
-        let entered = change.is_none();
+        let membership = change.clone();
         match self.epoch_state(change) {
             Ok(epoch) => self.outputs.push_back(Output::Epoch(Box::new(epoch))),
             Err(e) => self.error(format!("epoch: {e}")),
         }
-        if entered {
-            self.send_catch_up();
+        match membership {
+            Some(change) => self.on_membership_change(&change),
+            None => self.send_catch_up(),
         }
     }
 
@@ -844,4 +871,10 @@ impl Participant {
     fn error(&mut self, text: String) {
         self.outputs.push_back(Output::Error(text));
     }
+}
+
+/// An application message's content as its sender's client encoded it, strictly decoded.
+fn read_message<T: for<'de> serde::Deserialize<'de>>(data: &[u8]) -> Result<T, String> {
+    let text = std::str::from_utf8(data).map_err(|e| e.to_string())?;
+    decode(text).map_err(|e| e.to_string())
 }

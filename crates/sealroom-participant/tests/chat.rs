@@ -9,37 +9,14 @@ use sealroom_participant::CommandError;
 use sealroom_protocol::{
     Bytes, ClientMessage, GroupAction, KeptMessage, MAX_CHAT_TEXT_CHARS, ServerMessage,
 };
-use support::{DeliveryService, Member, meeting_of_three};
+use support::{DeliveryService, Member, leaf_of, meeting_of_three, relay, sent};
 
 const SENT_AT: u64 = 1_765_000_000_000;
-
-/// What `sender` just sent as an application message.
-fn sent(sender: &mut Member) -> Bytes {
-    sender
-        .take(|m| match m {
-            ClientMessage::Application { message } => Some(message.clone()),
-            _ => None,
-        })
-        .expect("an application message")
-}
-
-fn relay(message: &Bytes, seq: u64, to: &mut [&mut Member]) {
-    for member in to {
-        member.hear(&ServerMessage::Application {
-            message: message.clone(),
-            number: seq,
-        });
-    }
-}
 
 fn say(member: &mut Member, text: &str, to: Option<u32>) -> Bytes {
     member.core.send_chat(text, to, SENT_AT).unwrap();
     member.drain();
     sent(member)
-}
-
-fn leaf_of(members: &[Member], index: usize) -> u32 {
-    members[index].screen.epoch().own_leaf
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The client core driven without sockets: honest meetings, and a server that tries to get a
 //! member in or to desync the group, played by the test.
 
+// Shared with the other tests, which use what this one does not.
+#[allow(dead_code)]
 mod support;
 
 use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret, RoomPolicy};

@@ -13,12 +13,17 @@
 
 mod bytes;
 mod chat;
+mod interaction;
 mod names;
 
 use serde::{Deserialize, Serialize};
 
 pub use bytes::Bytes;
 pub use chat::{ChatMessage, ChatText, KeptMessage, MAX_CHAT_TEXT_CHARS};
+pub use interaction::{
+    Ballot, Interaction, MAX_POLL_OPTION_CHARS, MAX_POLL_QUESTION_CHARS, POLL_OPTIONS, Poll,
+    PollMessage, PollRef, PollResults, PublishedResults, REACTIONS, ResultsFor, SealedCopy,
+};
 pub use names::{DisplayName, MAX_DISPLAY_NAME_CHARS, MAX_ROOM_NAME_BYTES, RoomName};
 
 /// The protocol version this build speaks.
@@ -222,16 +227,20 @@ pub struct Permissions {
     pub files: Allowed,
     /// Start a recording ([`ApplicationKind::Recording`]).
     pub recording: Allowed,
+    /// Open polls ([`ApplicationKind::Poll`]); everyone may vote.
+    #[serde(default)]
+    pub polls: Allowed,
 }
 
 impl Permissions {
     /// Who may send an application message of `kind`.
     pub fn for_application(&self, kind: ApplicationKind) -> Allowed {
         match kind {
-            ApplicationKind::Control => Allowed::Everyone,
+            ApplicationKind::Control | ApplicationKind::Interaction => Allowed::Everyone,
             ApplicationKind::Chat => self.chat,
             ApplicationKind::File => self.files,
             ApplicationKind::Recording => self.recording,
+            ApplicationKind::Poll => self.polls,
         }
     }
 }
@@ -251,14 +260,20 @@ pub enum ApplicationKind {
     File,
     /// A recording notice.
     Recording,
+    /// A raised hand, a reaction or a vote ([`Interaction`]); always allowed.
+    Interaction,
+    /// A poll's opening, results or end ([`PollMessage`]).
+    Poll,
 }
 
 impl ApplicationKind {
-    const ALL: [ApplicationKind; 4] = [
+    const ALL: [ApplicationKind; 6] = [
         ApplicationKind::Control,
         ApplicationKind::Chat,
         ApplicationKind::File,
         ApplicationKind::Recording,
+        ApplicationKind::Interaction,
+        ApplicationKind::Poll,
     ];
 
     /// The MLS authenticated data that marks a message of this kind.
@@ -268,6 +283,8 @@ impl ApplicationKind {
             ApplicationKind::Chat => b"sealroom/chat",
             ApplicationKind::File => b"sealroom/file",
             ApplicationKind::Recording => b"sealroom/recording",
+            ApplicationKind::Interaction => b"sealroom/interaction",
+            ApplicationKind::Poll => b"sealroom/poll",
         }
     }
 

@@ -238,14 +238,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     tracing::info!(%http_addr, tls = tls.is_some(), media_addrs = ?media.udp_addrs(), "sealroom serving");
     // The peer address feeds the per-address join limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    // Signalling is small messages each way: without TCP_NODELAY, Nagle's algorithm holds one
+    // back for the peer's delayed ACK (~40 ms; docs/BENCHMARKS.md, chat delivery).
+    let no_delay = axum_server::accept::NoDelayAcceptor::new();
     let task = match tls.clone() {
         Some(tls) => {
-            let mut server = axum_server::from_tcp_rustls(listener, tls);
+            let mut server =
+                axum_server::from_tcp_rustls(listener, tls).map(|tls| tls.acceptor(no_delay));
             limit_header_time(server.http_builder());
             tokio::spawn(server.serve(app))
         }
         None => {
-            let mut server = axum_server::from_tcp(listener);
+            let mut server = axum_server::from_tcp(listener).acceptor(no_delay);
             limit_header_time(server.http_builder());
             tokio::spawn(server.serve(app))
         }

@@ -1074,8 +1074,9 @@ impl Room {
         let role = self.participant(id).map(|p| p.role).unwrap_or_default();
         if !self.permissions.for_application(kind).permits(role) {
             return Err(RoomError::NotPermitted(match kind {
-                ApplicationKind::Control => "send control messages",
+                ApplicationKind::Control | ApplicationKind::Interaction => "send control messages",
                 ApplicationKind::Chat => "chat",
+                ApplicationKind::Poll => "open polls",
                 ApplicationKind::File => "send files",
                 ApplicationKind::Recording => "record",
             }));

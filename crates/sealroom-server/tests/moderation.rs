@@ -9,8 +9,8 @@ use futures_util::{SinkExt, StreamExt};
 use sealroom_client::session::{RoomClient, SessionError, Status};
 use sealroom_e2ee::{Device, DeviceIdentity, LinkSecret};
 use sealroom_protocol::{
-    Allowed, ApplicationKind, Bytes, ClientMessage, ErrorCode, Permissions, RemovalReason, Role,
-    ServerMessage, decode, encode,
+    Allowed, ApplicationKind, Bytes, ClientMessage, ErrorCode, Interaction, Permissions,
+    RemovalReason, Role, ServerMessage, decode, encode,
 };
 use sealroom_server::{config::AccessSettings, rate_limit::RateLimit};
 use support::{
@@ -701,26 +701,13 @@ async fn end_meeting_removes_everyone_and_the_room() {
 /// nobody; his chat still does, and Alice's file reaches him with its kind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permission_off_refuses_a_file_message() {
-    let server = TestServer::start().await;
-    let mut alice = server.join("no-files", "alice").await;
-    let mut alice_chat = alice.take_chat().unwrap();
-    let bob = server.join("no-files", "bob").await;
-    converge(&[&alice, &bob], &["alice", "bob"]).await;
     let files_for_moderators = Permissions {
         files: Allowed::Moderators,
         ..Permissions::default()
     };
-    alice.set_permissions(files_for_moderators);
-    bob.wait_until(SETTLE, |s| s.permissions == files_for_moderators)
-        .await
-        .unwrap();
-
-    bob.send_application(ApplicationKind::File, b"file key and blob id");
-    bob.wait_until(SETTLE, |s| {
-        s.server_error_codes.contains(&ErrorCode::Forbidden)
-    })
-    .await
-    .unwrap_or_else(|s| panic!("no refusal: {s:#?}"));
+    let (server, mut alice, bob) = meeting_with_permissions("no-files", files_for_moderators).await;
+    let mut alice_chat = alice.take_chat().unwrap();
+    refused(&bob, ApplicationKind::File, b"file key and blob id").await;
     bob.send_chat("fine, I will type it", None);
     let typed = &next_chat_messages(&mut alice_chat, 1).await[0];
     assert_eq!(typed.text, "fine, I will type it");
@@ -735,11 +722,83 @@ async fn permission_off_refuses_a_file_message() {
         .await
         .unwrap();
     assert_eq!(status.received[0].kind, Some(ApplicationKind::File));
-    let records = audited(&server, "no-files", "permission_refused").await;
+    assert_refusal_audited(&server, "no-files", "send files").await;
+}
+
+/// Polls are for moderators only: Bob's poll message is refused with `forbidden` and reaches
+/// nobody, while his interaction (a hand, a reaction, a vote: always allowed) still goes
+/// through. Both carry what Alice's core reports as an error once it reads it (the native
+/// client shows no hands or polls), so her errors tell which of the two arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_off_refuses_opening_a_poll_but_not_a_vote() {
+    let polls_for_moderators = Permissions {
+        polls: Allowed::Moderators,
+        ..Permissions::default()
+    };
+    let (server, alice, bob) = meeting_with_permissions("no-polls", polls_for_moderators).await;
+    refused(&bob, ApplicationKind::Poll, b"not a poll").await;
+    let unknown_reaction = Interaction::Reaction {
+        emoji: "🦆".into()
+    };
+    bob.send_application(
+        ApplicationKind::Interaction,
+        encode(&unknown_reaction).as_bytes(),
+    );
+    let status = alice
+        .wait_until(SETTLE, |s| {
+            s.local_errors.iter().any(|e| e.starts_with("reaction:"))
+        })
+        .await
+        .unwrap_or_else(|s| panic!("the interaction never arrived: {s:#?}"));
+    assert!(
+        !status.local_errors.iter().any(|e| e.starts_with("poll:")),
+        "the refused poll message never arrived: {:?}",
+        status.local_errors
+    );
+    let refusals = bob.status().server_error_codes;
+    assert_eq!(
+        refusals,
+        [ErrorCode::Forbidden],
+        "only the poll was refused"
+    );
+    assert_refusal_audited(&server, "no-polls", "open polls").await;
+}
+
+/// Alice (who moderates) and Bob meet in `room`; Alice sets `permissions`, and Bob's client
+/// has them when this returns.
+async fn meeting_with_permissions(
+    room: &str,
+    permissions: Permissions,
+) -> (TestServer, RoomClient, RoomClient) {
+    let server = TestServer::start().await;
+    let alice = server.join(room, "alice").await;
+    let bob = server.join(room, "bob").await;
+    converge(&[&alice, &bob], &["alice", "bob"]).await;
+    alice.set_permissions(permissions);
+    bob.wait_until(SETTLE, |s| s.permissions == permissions)
+        .await
+        .unwrap();
+    (server, alice, bob)
+}
+
+/// Bob sends an application message of `kind`, and the server refuses it.
+async fn refused(bob: &RoomClient, kind: ApplicationKind, data: &[u8]) {
+    bob.send_application(kind, data);
+    bob.wait_until(SETTLE, |s| {
+        s.server_error_codes.contains(&ErrorCode::Forbidden)
+    })
+    .await
+    .unwrap_or_else(|s| panic!("no refusal: {s:#?}"));
+}
+
+async fn assert_refusal_audited(server: &TestServer, room: &str, what: &str) {
+    let records = audited(server, room, "permission_refused").await;
+    let detail = format!("what={what}");
     assert!(
         records
             .iter()
-            .any(|(a, d)| a == "permission_refused" && d.as_deref() == Some("what=send files"))
+            .any(|(a, d)| a == "permission_refused" && d.as_deref() == Some(detail.as_str())),
+        "{records:?}"
     );
 }
 

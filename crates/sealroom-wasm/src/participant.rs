@@ -3,8 +3,12 @@
 //! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
 
 use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
-use sealroom_participant::{ChatEntry, CommandError, Epoch, Notice, Output};
-use sealroom_protocol::{ApplicationKind, ClientMessage, ServerMessage, decode};
+use sealroom_participant::{
+    ChatEntry, CommandError, Epoch, Notice, Output, PollView, RaisedHand, Reaction, ResultsView,
+};
+use sealroom_protocol::{
+    ApplicationKind, ClientMessage, PollRef, ResultsFor, ServerMessage, decode,
+};
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
@@ -20,7 +24,8 @@ const TS_TYPES: &'static str = r#"
  *  it). `epoch`: hand `baseKey` to the frame worker (transferred) and show the roster and code.
  *  `notice`: a member joined or left the encrypted group. `roomLink`: the room link's secret is
  *  new. `warning`: a security problem for the user. `error`: a message that could not be
- *  handled. */
+ *  handled. `hands`: the raised hands, whole, in the order they went up. `reaction`: a member
+ *  (or we) reacted. `poll`: one poll, whole, each time it changes. */
 export type ParticipantOutput =
   | { kind: 'send', message: any }
   | { kind: 'epoch', epoch: bigint, groupId: Uint8Array, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null, policy: RoomPolicy }
@@ -31,12 +36,28 @@ export type ParticipantOutput =
   | { kind: 'error', text: string }
   | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array }
   | { kind: 'chat', entry: ChatEntry }
-  | { kind: 'chatUnreadable', count: number };
+  | { kind: 'chatUnreadable', count: number }
+  | { kind: 'hands', hands: RaisedHand[] }
+  | { kind: 'reaction', reaction: Reaction }
+  | { kind: 'poll', poll: PollView };
 
 /** A chat message from a member. `seq`: its number in the room. `senderName`: from the
  *  sender's MLS credential. `private`: sealed to us alone. `sentAt`: ms since the Unix epoch,
  *  by the sender's clock. */
 export interface ChatEntry { seq: number, sender: number, senderName: string, private: boolean, text: string, sentAt: number }
+
+/** A member whose hand is up; `name` from its MLS credential. */
+export interface RaisedHand { leaf: number, name: string }
+
+/** A reaction, one of the set clients show; ours too. */
+export interface Reaction { sender: number, senderName: string, emoji: string }
+
+/** A poll, named by its creator's leaf and the creator's number `id`. `mine`: we created it.
+ *  `ownChoices`: the answers we chose, by index. `results`: null unless we may read them. */
+export interface PollView { creator: number, id: number, creatorName: string, question: string, options: string[], multiple: boolean, anonymous: boolean, resultsFor: 'everyone' | 'moderators', mine: boolean, ownChoices: number[], results: PollResultsView | null, closed: boolean }
+
+/** Votes per answer, how many voted, and (unless anonymous) who chose each answer, by name. */
+export interface PollResultsView { counts: number[], voters: number, named: string[][] }
 
 /** The room policy in the group context: whether joiners need a moderator's admission, and
  *  the key fingerprints of the moderators. */
@@ -177,10 +198,7 @@ impl Participant {
     ) -> Result<(), JsValue> {
         self.core
             .send_chat(text, to, sent_at as u64)
-            .map_err(|e| match e {
-                CommandError::ChatLength => js_error(INVALID_ARGUMENT, e),
-                e => js_error("not_sent", e),
-            })
+            .map_err(command_error)
     }
 
     /// The page came back holding the chat of the group `groupId` up to number `after`, sent
@@ -200,6 +218,72 @@ impl Participant {
     #[wasm_bindgen(js_name = privateMessagesNotForUs)]
     pub fn private_messages_not_for_us(&self) -> f64 {
         self.core.private_messages_not_for_us() as f64
+    }
+
+    /// Raises our hand, or lowers it.
+    #[wasm_bindgen(js_name = raiseHand)]
+    pub fn raise_hand(&mut self, raised: bool) -> Result<(), JsValue> {
+        self.core.raise_hand(raised).map_err(command_error)
+    }
+
+    /// Lowers the hand of the member at `leaf`; throws `not_moderator` unless we moderate.
+    #[wasm_bindgen(js_name = lowerHand)]
+    pub fn lower_hand(&mut self, leaf: u32) -> Result<(), JsValue> {
+        self.core.lower_hand(leaf).map_err(|e| match e {
+            CommandError::NotModerator => js_error("not_moderator", e),
+            e => command_error(e),
+        })
+    }
+
+    /// Reacts with one of the reactions clients show (else `invalid_argument`).
+    pub fn react(&mut self, emoji: &str) -> Result<(), JsValue> {
+        self.core.react(emoji).map_err(command_error)
+    }
+
+    /// Opens a poll whose results go to `resultsFor` (`everyone` or `moderators`); returns its
+    /// number.
+    #[wasm_bindgen(js_name = openPoll)]
+    pub fn open_poll(
+        &mut self,
+        question: &str,
+        options: Vec<String>,
+        multiple: bool,
+        anonymous: bool,
+        #[wasm_bindgen(js_name = resultsFor)] results_for: &str,
+    ) -> Result<f64, JsValue> {
+        let results_for = match results_for {
+            "everyone" => ResultsFor::Everyone,
+            "moderators" => ResultsFor::Moderators,
+            other => {
+                let e = format!("results are for 'everyone' or 'moderators', not {other:?}");
+                return Err(js_error(INVALID_ARGUMENT, e));
+            }
+        };
+        self.core
+            .open_poll(question, options, multiple, anonymous, results_for)
+            .map(|id| id as f64)
+            .map_err(command_error)
+    }
+
+    /// Votes in the poll `id` of the member at leaf `creator`: `choices` by index.
+    pub fn vote(&mut self, creator: u32, id: f64, choices: Vec<u8>) -> Result<(), JsValue> {
+        let poll = PollRef {
+            creator,
+            id: id as u64,
+        };
+        self.core.vote(poll, choices).map_err(command_error)
+    }
+
+    /// Closes our poll `id`: its final results go out.
+    #[wasm_bindgen(js_name = closePoll)]
+    pub fn close_poll(&mut self, id: f64) -> Result<(), JsValue> {
+        self.core.close_poll(id as u64).map_err(command_error)
+    }
+
+    /// Votes from other members for polls not ours (sealed to their creators).
+    #[wasm_bindgen(js_name = votesNotForUs)]
+    pub fn votes_not_for_us(&self) -> f64 {
+        self.core.votes_not_for_us() as f64
     }
 
     /// The next thing to do, or `undefined`.
@@ -240,7 +324,76 @@ fn output(output: Output) -> JsValue {
             .build(),
         Output::Chat(entry) => kind("chat").with("entry", chat_entry(entry)).build(),
         Output::ChatUnreadable(count) => kind("chatUnreadable").with("count", count as f64).build(),
+        Output::Hands(hands) => kind("hands")
+            .with("hands", array(hands.into_iter().map(raised_hand)))
+            .build(),
+        Output::Reaction(reaction) => kind("reaction")
+            .with("reaction", reaction_object(reaction))
+            .build(),
+        Output::Poll(view) => kind("poll").with("poll", poll_view(*view)).build(),
     }
+}
+
+/// A command the user's input made impossible is `invalid_argument`; anything else `not_sent`.
+fn command_error(error: CommandError) -> JsValue {
+    match error {
+        CommandError::ChatLength | CommandError::Reaction | CommandError::Poll(_) => {
+            js_error(INVALID_ARGUMENT, error)
+        }
+        e => js_error("not_sent", e),
+    }
+}
+
+fn raised_hand(hand: RaisedHand) -> JsValue {
+    JsObject::new()
+        .with("leaf", hand.leaf)
+        .with("name", hand.name)
+        .build()
+}
+
+fn reaction_object(reaction: Reaction) -> JsValue {
+    JsObject::new()
+        .with("sender", reaction.sender)
+        .with("senderName", reaction.sender_name)
+        .with("emoji", reaction.emoji)
+        .build()
+}
+
+/// Poll numbers as JS numbers: a creator's count stays far below 2^53.
+fn poll_view(view: PollView) -> JsValue {
+    let results_for = match view.results_for {
+        ResultsFor::Everyone => "everyone",
+        ResultsFor::Moderators => "moderators",
+    };
+    JsObject::new()
+        .with("creator", view.poll.creator)
+        .with("id", view.poll.id as f64)
+        .with("creatorName", view.creator_name)
+        .with("question", view.question)
+        .with("options", plain_array(view.options))
+        .with("multiple", view.multiple)
+        .with("anonymous", view.anonymous)
+        .with("resultsFor", results_for)
+        .with("mine", view.mine)
+        .with("ownChoices", plain_array(view.own_choices))
+        .with("results", view.results.map_or(JsValue::NULL, results_view))
+        .with("closed", view.closed)
+        .build()
+}
+
+fn results_view(results: ResultsView) -> JsValue {
+    let named = results
+        .named
+        .into_iter()
+        .map(|names| plain_array(names).into());
+    JsObject::new()
+        .with(
+            "counts",
+            array(results.counts.into_iter().map(JsValue::from)),
+        )
+        .with("voters", results.voters)
+        .with("named", array(named))
+        .build()
 }
 
 /// Numbers as JS numbers: sequence numbers and times stay far below 2^53.
@@ -311,4 +464,9 @@ fn application_kind_name(kind: ApplicationKind) -> String {
     String::from_utf8_lossy(kind.label())
         .trim_start_matches("sealroom/")
         .to_owned()
+}
+
+/// A JS array of plain values: numbers or strings.
+fn plain_array<T: Into<JsValue>>(values: Vec<T>) -> js_sys::Array {
+    array(values.into_iter().map(Into::into))
 }

@@ -1,4 +1,4 @@
-// The meeting screen: the tile grid, the control bar, the people, chat and security panels (with the
+// The meeting screen: the tile grid, the control bar, the people, chat, polls and security panels (with the
 // moderators' controls: room access, the lobby, "wait for a moderator", the host link,
 // permissions, mute, end meeting), the banners, the
 // lobby waiting screen and the screens that end a meeting. It reads the Meeting's state on every
@@ -11,10 +11,14 @@ import type { Meeting, RemoteParticipant } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
 import { markVerified, verification } from '../verified';
 import { accountBadge } from './account';
+import { announcer } from './announcer';
 import { chatPanel } from './chat';
 import { h, icon, initials } from './dom';
+import { raisedHands, setTileLeaf } from './hands';
 import { lobbyList, lobbyWaitingScreen } from './lobby';
 import { permissionsCard } from './permissions';
+import { pollsPanel } from './polls';
+import { reactions as reactionControls } from './reactions';
 
 interface Tile {
   el: HTMLElement;
@@ -25,7 +29,7 @@ interface Tile {
   mic: HTMLElement;
 }
 
-type Panel = 'people' | 'chat' | 'security' | null;
+type Panel = 'people' | 'chat' | 'polls' | 'security' | null;
 
 declare global {
   interface Window { sealroomDebug?: unknown }
@@ -86,16 +90,20 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const chatBadge = h('span', { class: 'ctrl-badge', 'data-testid': 'chat-unread', hidden: true });
   chatButton.append(chatBadge);
   const chat = chatPanel(meeting, toast);
+  const announce = announcer();
+  const hands = raisedHands(meeting, grid, toast, announce.say);
+  const reactions = reactionControls(meeting, grid, toast, announce.say);
+  const polls = pollsPanel(meeting, toast, () => { panel = panel === 'polls' ? null : 'polls'; update(); });
   const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
   const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': 'Leave meeting' }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
   const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
     h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, settingsButton),
-    h('div', { class: 'controls-group' }, peopleButton, chatButton, securityButton),
+    h('div', { class: 'controls-group' }, hands.button, reactions.control, peopleButton, chatButton, polls.button, securityButton),
     h('div', { class: 'controls-group' }, leaveButton));
 
   const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
   const modDialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'mod-dialog-title' });
-  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, sidePanel), controls, settings, modDialog, audioSink, toastEl);
+  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, reactions.strip, sidePanel), controls, settings, modDialog, audioSink, announce.el, toastEl);
   root.replaceChildren(screen);
   // While we knock, the lobby screen stands in for the meeting (which is kept, not rebuilt).
   const lobbyScreen = lobbyWaitingScreen(meeting, () => meeting.leave());
@@ -134,6 +142,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const me = tile('self', true);
     seen.add('self');
     me.el.dataset.name = meeting.displayName;
+    setTileLeaf(me.el, meeting.epoch?.ownLeaf);
     me.el.setAttribute('aria-label', `${meeting.displayName} (you)`);
     me.name.textContent = `${meeting.displayName} (you)`;
     me.avatar.textContent = initials(meeting.displayName);
@@ -194,6 +203,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const t = tile(p.id, false);
     t.el.dataset.name = p.name;
     t.el.dataset.participantId = p.id;
+    setTileLeaf(t.el, p.member?.leaf);
     t.name.textContent = p.name;
     t.avatar.textContent = initials(p.name);
     t.el.setAttribute('aria-label', p.name);
@@ -253,6 +263,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     chatButton.setAttribute('aria-label', unread ? `Show chat (${unread} unread)` : 'Show chat');
     chatButton.classList.toggle('active', panel === 'chat');
     chatButton.setAttribute('aria-pressed', String(panel === 'chat'));
+    polls.update(panel === 'polls');
     securityButton.classList.toggle('active', panel === 'security');
     securityButton.setAttribute('aria-pressed', String(panel === 'security'));
   }
@@ -305,7 +316,13 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     sidePanel.hidden = panel === null;
     screen.classList.toggle('panel-open', panel !== null);
     meeting.chatVisible = panel === 'chat';
+    meeting.pollsVisible = panel === 'polls';
     if (panel === null) { panelKey = ''; return; }
+    if (panel === 'polls') {
+      if (panelKey !== 'polls') sidePanel.replaceChildren(panelHead('Polls'), polls.el);
+      panelKey = 'polls';
+      return;
+    }
     if (panel === 'chat') {
       // Kept, not rebuilt: what the user is typing stays.
       if (panelKey !== 'chat') sidePanel.replaceChildren(panelHead('Chat'), chat.el);
@@ -354,6 +371,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const outsiders = [...meeting.remotes.values()].filter((p) => meeting.epoch && !p.member);
     return h('div', { class: 'panel-body' },
       lobbyList({ meeting, toast, update }),
+      hands.list,
       moderator ? roomAccessCard() : null,
       h('p', { class: 'muted small' }, 'Names and keys from the encrypted group itself; who is signed in, from the server.'),
       h('ul', { class: 'people-list', 'data-testid': 'participant-list' }, ...roster.map((m) => {
@@ -714,6 +732,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       // Someone we asked to remove is gone from the server's list.
       for (const id of removing) if (!meeting.serverParticipants.some((p) => p.id === id)) removing.delete(id);
       renderTiles();
+      hands.update();
       renderPanel();
       renderControls();
       renderStatus();
@@ -739,6 +758,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       : sentence(message || (code === 'forbidden' ? 'Only moderators can do that' : code)));
   };
   meeting.onNotice = toast;
+  meeting.onReaction = reactions.show;
 
   if (SEALROOM_TEST_HOOKS) exposeToTests(meeting);
   update();
@@ -775,6 +795,9 @@ function exposeToTests(meeting: Meeting): void {
       chat: meeting.chat.lines,
       chatUnread: meeting.chat.unread,
       privateMessagesNotForUs: meeting.privateMessagesNotForUs,
+      hands: meeting.interactions.hands.map((hand) => hand.name),
+      polls: [...meeting.interactions.polls.values()],
+      votesNotForUs: meeting.votesNotForUs,
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),
   };

@@ -11,6 +11,7 @@ import { h } from './dom';
 const ROWS: { key: keyof Permissions; label: string }[] = [
   { key: 'screen_share', label: 'Share screen' },
   { key: 'chat', label: 'Chat' },
+  { key: 'polls', label: 'Open polls' },
 ];
 
 /** Members: moderators and participants signed in to an account, not guests. */

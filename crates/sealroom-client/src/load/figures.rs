@@ -267,6 +267,8 @@ pub struct LoadReport {
     pub rekey_p50_ms: Option<u64>,
     /// Same, maximum.
     pub rekey_max_ms: Option<u64>,
+    /// Sealroom only, with a chat rate: chat delivery figures.
+    pub chat: Option<super::ChatFigures>,
     /// Sealroom only: forwarded packets per second by the server's own counter (`/metrics`).
     pub server_counted_packets_per_s: Option<f64>,
     /// /proc/loadavg (1, 5, 15 minutes) before the participants joined.
@@ -374,6 +376,7 @@ impl LoadReport {
                 .map(|m| m / participants as f64),
             rekey_p50_ms: None,
             rekey_max_ms: None,
+            chat: None,
             server_counted_packets_per_s: measurement
                 .server_counted_packets
                 .map(|p| p as f64 / seconds),
@@ -614,6 +617,20 @@ impl fmt::Display for Comparison {
                         format!("{} / {} ms", int(r.rekey_p50_ms), int(r.rekey_max_ms))
                     }
                     Target::Janus => "n/a (no MLS)".into(),
+                },
+                |_| None,
+            );
+            row(
+                "chat delivery p50 / p99",
+                &|r| match &r.chat {
+                    Some(chat) => format!(
+                        "{} / {} ms ({} of {})",
+                        int(chat.p50_ms),
+                        int(chat.p99_ms),
+                        chat.delivered,
+                        chat.expected
+                    ),
+                    None => "-".into(),
                 },
                 |_| None,
             );

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sealroom_e2ee::LinkSecret;
 
 use super::{
-    LoadPlan, LoadReport, Target,
+    LoadPlan, LoadReport, Target, chat,
     figures::{self, Participants, Sample},
     process,
 };
@@ -103,7 +103,7 @@ pub(super) async fn run(
         }
     }
 
-    let rooms_of_clients = Rooms {
+    let mut rooms_of_clients = Rooms {
         server,
         metrics_token,
         clients,
@@ -117,6 +117,11 @@ pub(super) async fn run(
         &measurement,
         load_average_before,
     );
+
+    if plan.chat_rate > 0.0 {
+        let chat = chat::measure(&mut rooms_of_clients.clients, plan.chat_rate, plan.duration);
+        report.chat = Some(chat.await);
+    }
 
     // One leave per room: time until every remaining member installed the next epoch.
     let mut rekey_times = Vec::new();

@@ -3,10 +3,17 @@
 //! with the real `ExternalSender`, sequences one commit per epoch and relays it; a test that
 //! plays a malicious server sends the cores what it likes instead.
 
-use sealroom_e2ee::{DeviceIdentity, ExternalSender, LinkSecret, ObservedGroup, ObservedMessage};
-use sealroom_participant::{ChatEntry, Epoch, Notice, Output, Participant};
+use std::collections::BTreeMap;
+
+use sealroom_e2ee::{
+    Device, DeviceIdentity, ExternalSender, GroupSession, LinkSecret, ObservedGroup,
+    ObservedMessage,
+};
+use sealroom_participant::{
+    ChatEntry, Epoch, Notice, Output, Participant, PollView, RaisedHand, Reaction,
+};
 use sealroom_protocol::{
-    Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, Role, ServerMessage,
+    Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, PollRef, Role, ServerMessage,
 };
 
 /// What one participant's core said, kept for the test to read.
@@ -22,6 +29,11 @@ pub struct Screen {
     pub chat: Vec<ChatEntry>,
     /// History messages the core said it could not decrypt.
     pub unreadable: u64,
+    /// The raised hands, as last shown.
+    pub hands: Vec<RaisedHand>,
+    pub reactions: Vec<Reaction>,
+    /// Each poll as last shown.
+    pub polls: BTreeMap<PollRef, PollView>,
 }
 
 impl Screen {
@@ -36,6 +48,10 @@ impl Screen {
     pub fn roster_names(&self) -> Vec<String> {
         let roster = &self.epoch().roster;
         roster.iter().map(|m| m.credential_name.clone()).collect()
+    }
+
+    pub fn hand_names(&self) -> Vec<&str> {
+        self.hands.iter().map(|h| h.name.as_str()).collect()
     }
 }
 
@@ -84,6 +100,11 @@ impl Member {
                 Output::Chat(entry) => self.screen.chat.push(entry),
                 Output::ChatUnreadable(count) => self.screen.unreadable += count,
                 Output::RoomLink(secret) => self.screen.room_link = Some(secret),
+                Output::Hands(hands) => self.screen.hands = hands,
+                Output::Reaction(reaction) => self.screen.reactions.push(reaction),
+                Output::Poll(view) => {
+                    self.screen.polls.insert(view.poll, *view);
+                }
             }
         }
     }
@@ -149,6 +170,58 @@ impl DeliveryService {
                 _ => None,
             })
             .expect("a key package")
+    }
+
+    /// A joiner who comes with the room link Alice (`members[0]`) made, added by her commit.
+    pub fn join_with_link(&mut self, members: &mut Vec<Member>, id: &str, name: &str) {
+        let link = members[0]
+            .screen
+            .room_link
+            .clone()
+            .expect("Alice made a link");
+        let mut joiner = Member::with_link(id, name, Some(&link));
+        let key_package = self.key_package(&mut joiner, GroupAction::AwaitWelcome);
+        assert!(self.request_commit(0, vec![key_package], members, &mut [&mut joiner]));
+        members.push(joiner);
+    }
+
+    /// A member with the room link whose group session the test holds itself, without a
+    /// core: to read what is on the wire, and to send what no honest core would.
+    pub fn join_raw(&mut self, members: &mut [Member], name: &str) -> GroupSession {
+        let link = members[0]
+            .screen
+            .room_link
+            .as_deref()
+            .expect("Alice made a link");
+        let device = Device::new(DeviceIdentity::generate(name).unwrap());
+        let key_package = device
+            .key_package_with_link(&LinkSecret::parse(link).unwrap())
+            .unwrap();
+        members[0].hear(&ServerMessage::CommitRequested {
+            key_packages: vec![Bytes(key_package)],
+        });
+        let welcome = members[0].outbox.iter().find_map(|m| match m {
+            ClientMessage::Commit { welcome, .. } => welcome.clone(),
+            _ => None,
+        });
+        let welcome = welcome.expect("a Welcome");
+        assert!(self.sequence(0, members, &mut []));
+        device.join_group(welcome.as_ref()).unwrap()
+    }
+
+    /// The member at `index` leaves: the service proposes its removal, and Alice
+    /// (`members[0]`) commits it.
+    pub fn leave(&mut self, members: &mut Vec<Member>, index: usize) -> Member {
+        let gone = members.remove(index);
+        let group = self.group.as_mut().expect("a group");
+        let proposal = Bytes(group.propose_remove(gone.screen.epoch().own_leaf).unwrap());
+        for member in members.iter_mut() {
+            member.hear(&ServerMessage::Proposal {
+                proposal: proposal.clone(),
+            });
+        }
+        assert!(self.request_commit(0, Vec::new(), members, &mut []));
+        gone
     }
 
     /// Asks `committer` to commit the key packages; sequences its commit, relays it to the
@@ -238,16 +311,50 @@ pub fn meeting_of_three() -> (DeliveryService, Vec<Member>) {
     let mut ds = DeliveryService::new();
     let mut members = vec![Member::new("p1", "alice")];
     ds.found(&mut members[0]);
-    let link = members[0]
-        .screen
-        .room_link
-        .clone()
-        .expect("Alice made a link");
-    for (id, name) in [("p2", "bob"), ("p3", "carol")] {
-        let mut joiner = Member::with_link(id, name, Some(&link));
-        let key_package = ds.key_package(&mut joiner, GroupAction::AwaitWelcome);
-        assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut joiner]));
-        members.push(joiner);
-    }
+    ds.join_with_link(&mut members, "p2", "bob");
+    ds.join_with_link(&mut members, "p3", "carol");
     (ds, members)
+}
+
+/// What `sender` just sent as an application message.
+pub fn sent(sender: &mut Member) -> Bytes {
+    sender.take(application).expect("an application message")
+}
+
+fn application(message: &ClientMessage) -> Option<Bytes> {
+    match message {
+        ClientMessage::Application { message } => Some(message.clone()),
+        _ => None,
+    }
+}
+
+pub fn relay(message: &Bytes, seq: u64, to: &mut [&mut Member]) {
+    for member in to {
+        member.hear(&ServerMessage::Application {
+            message: message.clone(),
+            number: seq,
+        });
+    }
+}
+
+/// Relays each application message members send to all the others, unnumbered, until nobody
+/// has more to say (a vote makes its poll's creator publish results).
+pub fn deliver(members: &mut [Member]) {
+    let mut relayed = true;
+    while relayed {
+        relayed = false;
+        for from in 0..members.len() {
+            while let Some(message) = members[from].take(application) {
+                let others = members.iter_mut().enumerate().filter(|(i, _)| *i != from);
+                for (_, member) in others {
+                    relay(&message, 0, &mut [member]);
+                }
+                relayed = true;
+            }
+        }
+    }
+}
+
+pub fn leaf_of(members: &[Member], index: usize) -> u32 {
+    members[index].screen.epoch().own_leaf
 }
