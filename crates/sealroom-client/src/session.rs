@@ -938,7 +938,7 @@ impl Signalling {
             ServerMessage::Lobby { waiting } => self.with_status(|s| s.lobby = waiting),
             ServerMessage::Waiting { group } => self
                 .with_status(|s| s.waiting_for_moderator = group == GroupAction::WaitForModerator),
-            ServerMessage::ResumeToken { token } => {
+            ServerMessage::ResumeToken { token, .. } => {
                 if let Some(participant_id) = self.with_status(|s| s.participant_id.clone()) {
                     self.session = Some(Session {
                         participant_id,
@@ -1069,7 +1069,7 @@ impl Signalling {
                 Output::Chat(entry) => self.show_chat(ChatEvent::Message(entry)),
                 Output::ChatUnreadable(count) => self.show_chat(ChatEvent::Unreadable(count)),
                 // The command line has no hands, reactions or polls to show.
-                Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) => {}
+                Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) | Output::File(_) => {}
             }
         }
         out

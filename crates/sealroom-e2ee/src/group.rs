@@ -425,15 +425,32 @@ pub struct GroupSession {
     group: mls_rs::Group<ClientConfig>,
     removed: bool,
     private_key: Arc<PrivateMessageKey>,
+    /// The epoch we entered the group at: we never had keys for an earlier one.
+    first_epoch: u64,
 }
 
 impl GroupSession {
     fn new(group: mls_rs::Group<ClientConfig>, private_key: Arc<PrivateMessageKey>) -> Self {
         Self {
+            first_epoch: group.current_epoch(),
             group,
             removed: false,
             private_key,
         }
+    }
+
+    /// The kind label (authenticated data) of an application message of this group sent in an
+    /// epoch before we entered it, which we cannot decrypt: it was in flight as we joined.
+    /// `None` for any other message.
+    pub fn label_of_message_before_us(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let message = decode_message(bytes).ok()?;
+        let before_us = message.group_id() == Some(self.group.group_id())
+            && message
+                .epoch()
+                .is_some_and(|epoch| epoch < self.first_epoch);
+        before_us
+            .then(|| application_authenticated_data(bytes).ok())
+            .flatten()
     }
 
     /// The group's id (random, chosen by its creator).

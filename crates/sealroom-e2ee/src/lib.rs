@@ -8,7 +8,8 @@
 //! - [`security_code`] and [`identity`]: what people compare to verify each other;
 //! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings;
 //! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context;
-//! - [`private_message`]: one-to-one messages inside a group, sealed to the recipient's key.
+//! - [`private_message`]: one-to-one messages inside a group, sealed to the recipient's key;
+//! - [`file_crypto`]: files encrypted in chunks under a fresh key, for the server to store.
 //!
 //! This crate does no I/O, spawns nothing, reads no clock (time comes in as arguments) and builds
 //! for `wasm32-unknown-unknown`, so the browser, the native client and the server share one
@@ -18,15 +19,18 @@
 #![deny(missing_docs)]
 
 pub mod external_sender;
+pub mod file_crypto;
 pub mod group;
 pub mod identity;
 pub mod private_message;
+mod random;
 pub mod room_link;
 pub mod room_policy;
 pub mod security_code;
 pub mod sframe;
 
 pub use external_sender::{ExternalSender, KeyPackageOwner, ObservedGroup, ObservedMessage};
+pub use file_crypto::{FileCryptoError, FileDecryptor, FileEncryptor, FileKey};
 pub use group::{
     Device, EpochChange, ExternalSenderKey, GroupError, GroupSession, Incoming, OutgoingCommit,
     ProposalSender, ProposedChange, Relayed, RosterMember, key_package_fingerprint,

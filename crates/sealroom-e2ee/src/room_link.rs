@@ -11,12 +11,11 @@
 
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use hkdf::Hkdf;
-use mls_rs::{CryptoProvider, Extension, ExtensionList, extension::ExtensionType};
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
+use mls_rs::{Extension, ExtensionList, extension::ExtensionType};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::group::{CIPHER_SUITE, GroupError};
+use crate::{group::GroupError, random};
 
 /// Group context extension (private-use range): the room's policy (`room_policy`).
 pub const ROOM_POLICY_EXTENSION: ExtensionType = ExtensionType::new(0xF5A0);
@@ -34,13 +33,8 @@ pub struct LinkSecret(Zeroizing<[u8; SECRET_BYTES]>);
 impl LinkSecret {
     /// A fresh secret for a new room link.
     pub fn generate() -> Result<Self, GroupError> {
-        let suite = RustCryptoProvider::default()
-            .cipher_suite_provider(CIPHER_SUITE)
-            .ok_or_else(|| GroupError::Crypto("cipher suite unavailable".into()))?;
         let mut secret = Zeroizing::new([0; SECRET_BYTES]);
-        suite
-            .random_bytes(secret.as_mut())
-            .map_err(|e| GroupError::Crypto(format!("{e:?}")))?;
+        random::fill(secret.as_mut()).map_err(GroupError::Crypto)?;
         Ok(Self(secret))
     }
 

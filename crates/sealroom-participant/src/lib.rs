@@ -26,13 +26,16 @@
 //!   `chat`); a private message is sealed to its recipient's key inside the group's message;
 //! - raised hands, reactions and polls are checked where they arrive (see `interaction`): only
 //!   a moderator lowers another's hand, and a vote is sealed to the poll's creator, whose core
-//!   alone counts it and publishes the results (to everyone, or sealed to each moderator).
+//!   alone counts it and publishes the results (to everyone, or sealed to each moderator);
+//! - a file offer (where the encrypted file is, its key and hash) is checked where it arrives
+//!   and named from the sender's credential (see `files`), each once.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod admission;
 mod chat;
+mod files;
 mod interaction;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -51,6 +54,7 @@ use zeroize::Zeroizing;
 use admission::{Admission, GroupPolicy, Refusal};
 pub use chat::ChatEntry;
 use chat::ChatState;
+pub use files::FileEntry;
 use interaction::InteractionState;
 pub use interaction::{PollView, RaisedHand, Reaction, ResultsView};
 
@@ -88,6 +92,9 @@ pub enum Output {
     Reaction(Reaction),
     /// A poll, whole, each time it changes.
     Poll(Box<PollView>),
+    /// A member offered a file: download its blob, decrypt it with the offer's key and check
+    /// its hash.
+    File(FileEntry),
     /// The room link's secret is new: we made it when we founded the group without one, or a
     /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
     /// joiners wait for a moderator's admission.
@@ -157,6 +164,9 @@ pub enum CommandError {
     /// The poll or the vote is not one clients take; the text says why.
     #[error("{0}")]
     Poll(&'static str),
+    /// The file offer is not one clients take; the text says why.
+    #[error("file offer: {0}")]
+    FileOffer(&'static str),
     /// MLS refused.
     #[error("MLS: {0}")]
     Group(#[from] GroupError),
@@ -610,8 +620,23 @@ impl Participant {
         }
         match self.decrypt_application(message.as_ref()) {
             Ok(received) => self.dispatch_application(received, seq),
+            Err(_) if self.sent_before_us(message.as_ref()) => {}
             Err(e) => self.error(format!("application message: {e}")),
         }
+    }
+
+    /// Whether an application message we cannot decrypt was sent before we entered the group
+    /// (in flight as we joined): no error, and a chat message is counted as one we cannot read,
+    /// as it would be in the history.
+    fn sent_before_us(&mut self, message: &[u8]) -> bool {
+        let group = self.group.as_ref();
+        let Some(label) = group.and_then(|g| g.label_of_message_before_us(message)) else {
+            return false;
+        };
+        if ApplicationKind::from_label(&label) == Some(ApplicationKind::Chat) {
+            self.outputs.push_back(Output::ChatUnreadable(1));
+        }
+        true
     }
 
     /// A page of the room's kept chat: what we have not handled and did not send ourselves.
@@ -681,6 +706,7 @@ impl Participant {
             },
             Some(ApplicationKind::Interaction) => self.on_interaction(&received),
             Some(ApplicationKind::Poll) => self.on_poll_message(&received),
+            Some(ApplicationKind::File) => self.on_file_offer(&received, seq),
             _ => self.outputs.push_back(Output::Application(received)),
         }
     }

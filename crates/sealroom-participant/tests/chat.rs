@@ -180,3 +180,19 @@ fn a_private_message_needs_another_member_to_seal_to() {
         );
     }
 }
+
+/// Alice writes as Dave is being added; her message reaches the server after Dave's welcome,
+/// so it comes to him live, from an epoch before his. He cannot read it: it is counted as
+/// such (as the history would count it), not reported as an error.
+#[test]
+fn a_message_in_flight_as_we_joined_is_counted_as_unreadable() {
+    let (mut ds, mut members) = meeting_of_three();
+    let in_flight = say(&mut members[0], "sent as dave joins", None);
+    let mut dave = Member::with_link("p4", "dave", members[0].screen.room_link.as_deref());
+    let key_package = ds.key_package(&mut dave, GroupAction::AwaitWelcome);
+    assert!(ds.request_commit(0, vec![key_package], &mut members, &mut [&mut dave]));
+    relay(&in_flight, 9, &mut [&mut dave]);
+    assert_eq!(dave.screen.unreadable, 1);
+    assert!(dave.screen.chat.is_empty());
+    assert!(dave.screen.errors.is_empty(), "{:?}", dave.screen.errors);
+}

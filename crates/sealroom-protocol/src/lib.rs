@@ -13,6 +13,7 @@
 
 mod bytes;
 mod chat;
+mod files;
 mod interaction;
 mod names;
 
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use bytes::Bytes;
 pub use chat::{ChatMessage, ChatText, KeptMessage, MAX_CHAT_TEXT_CHARS};
+pub use files::{BLOB_ID_CHARS, FileOffer, MAX_FILE_NAME_CHARS, MAX_MIME_CHARS};
 pub use interaction::{
     Ballot, Interaction, MAX_POLL_OPTION_CHARS, MAX_POLL_QUESTION_CHARS, POLL_OPTIONS, Poll,
     PollMessage, PollRef, PollResults, PublishedResults, REACTIONS, ResultsFor, SealedCopy,
@@ -483,11 +485,16 @@ pub enum ServerMessage {
         wait_for_moderator: bool,
     },
     /// Right after `joined`: the secret that lets this participant resume its session from a
-    /// new connection ([`ClientMessage::Resume`]). From here on every message carries a
-    /// `seq` in its envelope (see [`decode_numbered`]).
+    /// new connection ([`ClientMessage::Resume`]), and its capability for the room's file store.
+    /// From here on every message carries a `seq` in its envelope (see [`decode_numbered`]).
     ResumeToken {
         /// 128 random bits, hex.
         token: String,
+        /// 256 random bits, base64url: the `Authorization: Bearer` token of the room's store of
+        /// encrypted files (`/api/blobs`), good while this participant is in the room. Empty
+        /// from a server without one.
+        #[serde(default)]
+        blob_token: String,
     },
     /// When the participant is let into the meeting (on joining, or on leaving the lobby),
     /// before what the meeting sends it: the TURN relays to use where a direct path to the SFU

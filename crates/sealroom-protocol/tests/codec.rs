@@ -317,6 +317,14 @@ fn numbered_messages_carry_their_seq_and_still_decode_without_it() {
             last_client_seq: 0
         }
     );
+    // From a server without a file store: no blob token.
+    assert_eq!(
+        decode::<ServerMessage>(r#"{"v":1,"type":"resume_token","token":"ab"}"#).unwrap(),
+        ServerMessage::ResumeToken {
+            token: "ab".into(),
+            blob_token: String::new()
+        }
+    );
 }
 
 /// An application message's number in the room and the envelope's number in the session are two

@@ -212,7 +212,8 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+/// The SHA-256 of a bearer token: what the server keeps of one.
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -240,7 +241,7 @@ struct SessionInfo {
 }
 
 /// An API error: `{"error": code, "message": ...}`, with `Retry-After` when rate limited.
-fn api_error(
+pub(crate) fn api_error(
     status: StatusCode,
     code: &str,
     message: &str,

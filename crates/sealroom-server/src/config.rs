@@ -42,6 +42,40 @@ pub struct Config {
     pub accounts: AccountSettings,
     /// Who may read `/metrics`.
     pub metrics: MetricsSettings,
+    /// The store of rooms' encrypted files.
+    pub files: FilesSettings,
+}
+
+/// Files members share in a room are encrypted by their clients: the server stores only
+/// ciphertext, in `data_dir/blobs`, for the room's life at most. These bound the disk it takes.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesSettings {
+    /// Largest file, in bytes of ciphertext.
+    pub max_blob_bytes: u64,
+    /// All of one room's files together (uploads under way count in full).
+    pub room_quota_bytes: u64,
+    /// All rooms' files together: the disk the store may take.
+    pub server_quota_bytes: u64,
+    /// Largest part of an upload sent in parts (browsers upload over HTTP/1.1 so, buffering
+    /// each part).
+    pub max_part_bytes: u64,
+    /// Seconds a file is kept, unless its room ends first.
+    pub lifetime_secs: u64,
+}
+
+const GIB: u64 = 1024 * 1024 * 1024;
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        Self {
+            max_blob_bytes: 2 * GIB,
+            room_quota_bytes: 4 * GIB,
+            server_quota_bytes: 16 * GIB,
+            max_part_bytes: 8 * 1024 * 1024,
+            lifetime_secs: 24 * 3600,
+        }
+    }
 }
 
 /// `/metrics` tells who meets when (room and participant counts, packet rates, audit counts),
@@ -233,6 +267,7 @@ impl Default for Config {
             turn: TurnSettings::default(),
             accounts: AccountSettings::default(),
             metrics: MetricsSettings::default(),
+            files: FilesSettings::default(),
         }
     }
 }
@@ -306,6 +341,7 @@ impl Config {
         self.validate_http_exposure()?;
         self.validate_places()?;
         self.validate_limits()?;
+        self.validate_files()?;
         self.validate_tls_and_secrets()
     }
 
@@ -403,6 +439,33 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
             }
+        }
+        Ok(())
+    }
+
+    /// The file store's limits: each at least 1, and a file must fit in a room, a room's files
+    /// in the server's.
+    fn validate_files(&self) -> Result<(), ConfigError> {
+        let files = &self.files;
+        for (key, value) in [
+            ("files.max_blob_bytes", files.max_blob_bytes),
+            ("files.room_quota_bytes", files.room_quota_bytes),
+            ("files.server_quota_bytes", files.server_quota_bytes),
+            ("files.max_part_bytes", files.max_part_bytes),
+            ("files.lifetime_secs", files.lifetime_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        if files.max_blob_bytes > files.room_quota_bytes
+            || files.room_quota_bytes > files.server_quota_bytes
+        {
+            return Err(ConfigError::Invalid(
+                "files: max_blob_bytes must be at most room_quota_bytes, and room_quota_bytes \
+                 at most server_quota_bytes"
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -628,6 +691,25 @@ mod tests {
         let mut no_time_to_connect = Config::default();
         no_time_to_connect.media.tcp_handshake_timeout_secs = 0;
         assert!(no_time_to_connect.validate().is_err());
+    }
+
+    #[test]
+    fn file_limits_read_from_toml_and_are_validated() {
+        let config: Config =
+            toml::from_str("[files]\nmax_blob_bytes = 1000\nlifetime_secs = 60\n").unwrap();
+        assert_eq!(config.files.max_blob_bytes, 1000);
+        assert_eq!(
+            config.files.room_quota_bytes,
+            FilesSettings::default().room_quota_bytes
+        );
+        assert!(config.validate().is_ok());
+        let mut kept_for_no_time = Config::default();
+        kept_for_no_time.files.lifetime_secs = 0;
+        assert!(kept_for_no_time.validate().is_err());
+        let mut file_over_room = Config::default();
+        file_over_room.files.max_blob_bytes = file_over_room.files.room_quota_bytes + 1;
+        let refused = file_over_room.validate().unwrap_err().to_string();
+        assert!(refused.contains("room_quota_bytes"), "{refused}");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! # sealroom-server
 //!
 //! `sealroom serve`: the HTTP API and WebSocket signalling (axum), rooms and the MLS delivery
-//! service ([`room`]), the SFU's I/O driver ([`media`]), the SQLite database ([`storage`]) and
-//! metrics. It relays what clients encrypt and never holds a key that could read it: it follows
-//! each group's public state and may propose removals, nothing more.
+//! service ([`room`]), the store of rooms' encrypted files ([`blob_store`]), the SFU's I/O
+//! driver ([`media`]), the SQLite database ([`storage`]) and metrics. It relays what clients
+//! encrypt and never holds a key that could read it: it follows each group's public state and
+//! may propose removals, nothing more.
 
 #![forbid(unsafe_code)]
 
 pub mod accounts;
 mod audit;
+pub mod blob_store;
+mod blobs;
 pub mod client_address;
 pub mod config;
 pub mod http_security;
@@ -97,6 +100,8 @@ pub struct AppState {
     guests_create_rooms: bool,
     /// The bearer token `/metrics` takes; none: not served.
     metrics_token: Option<String>,
+    /// Rooms' encrypted files.
+    blobs: blobs::Blobs,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -174,6 +179,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     listener.set_nonblocking(true)?;
     let http_addr = listener.local_addr()?;
     let (audit_log, audit_records) = audit::AuditLog::new();
+    let metrics = Metrics::new(media.clone());
+    let blobs = blobs::Blobs::open(
+        config.data_dir.join("blobs"),
+        config.files,
+        metrics.blob_bytes.clone(),
+    )
+    .await?;
     let state = Arc::new(AppState {
         rooms: Mutex::default(),
         audit_log,
@@ -182,7 +194,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         resume_window: Duration::from_secs(config.access.resume_window_secs),
         turn: config.turn.clone(),
         external_sender,
-        metrics: Metrics::new(media.clone()),
+        metrics,
         media: media.clone(),
         join_limits: Mutex::new(JoinLimits {
             per_address: TokenBuckets::new(config.access.join_per_address),
@@ -209,6 +221,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         https: config.tls.enabled(),
         guests_create_rooms: config.accounts.guests_create_rooms,
         metrics_token: config.metrics.token.clone(),
+        blobs,
     });
     tokio::spawn(audit::write_records(
         Arc::downgrade(&state),
@@ -228,6 +241,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .get(accounts::current_session)
                 .delete(accounts::sign_out),
         )
+        .route("/api/blobs", post(blobs::create))
+        .route(
+            "/api/blobs/{id}",
+            get(blobs::download)
+                .put(blobs::append)
+                .delete(blobs::delete),
+        )
         .with_state(state);
     if let Some(bundle) = web_client(&config)? {
         tracing::info!(bundle_hash = %bundle.manifest().bundle_hash(), "serving the web client");
@@ -236,12 +256,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let tls = tls::server_config(&config).await?;
     let app = http_security::with_security_headers(app, tls.is_some());
     tracing::info!(%http_addr, tls = tls.is_some(), media_addrs = ?media.udp_addrs(), "sealroom serving");
+    let task = serve(listener, app, tls.clone());
+    Ok(RunningServer {
+        http_addr,
+        tls: tls.is_some(),
+        media,
+        storage,
+        task,
+    })
+}
+
+/// Serves `app` on `listener`, over TLS if `tls` is given.
+fn serve(
+    listener: std::net::TcpListener,
+    app: Router,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
     // The peer address feeds the per-address join limit.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
     // Signalling is small messages each way: without TCP_NODELAY, Nagle's algorithm holds one
     // back for the peer's delayed ACK (~40 ms; docs/BENCHMARKS.md, chat delivery).
     let no_delay = axum_server::accept::NoDelayAcceptor::new();
-    let task = match tls.clone() {
+    match tls {
         Some(tls) => {
             let mut server =
                 axum_server::from_tcp_rustls(listener, tls).map(|tls| tls.acceptor(no_delay));
@@ -253,14 +289,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             limit_header_time(server.http_builder());
             tokio::spawn(server.serve(app))
         }
-    };
-    Ok(RunningServer {
-        http_addr,
-        tls: tls.is_some(),
-        media,
-        storage,
-        task,
-    })
+    }
 }
 
 /// The web client to serve: `web_dir`'s when one is configured, else the one embedded in the
@@ -290,7 +319,7 @@ async fn metrics_text(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 const COMMIT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Drives the rooms' timers: a commit request that a member sits on passes to another member;
-/// join-limit buckets that have refilled are forgotten.
+/// join-limit buckets that have refilled are forgotten; blobs whose time is up are deleted.
 async fn tick_rooms(state: Arc<AppState>) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -306,6 +335,7 @@ async fn tick_rooms(state: Arc<AppState>) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .prune(now);
+        state.blobs.expire();
         {
             let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
             for (name, room) in rooms.iter_mut() {

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub commits_rejected: Counter<u64, AtomicU64>,
     /// Signalling messages refused with an error code.
     pub signalling_errors: Counter<u64, AtomicU64>,
+    /// Bytes of rooms' encrypted files, stored or reserved for uploads under way.
+    pub blob_bytes: Gauge<i64, AtomicI64>,
     /// Security-relevant actions, by the audit log's action name: every audit record is
     /// counted here too.
     pub audit_events: Family<Vec<(&'static str, &'static str)>, Counter>,
@@ -89,6 +91,7 @@ impl Metrics {
             commits_sequenced: Counter::default(),
             commits_rejected: Counter::default(),
             signalling_errors: Counter::default(),
+            blob_bytes: Gauge::default(),
             audit_events: Family::default(),
         };
         registry.register(
@@ -115,6 +118,11 @@ impl Metrics {
             "sealroom_signalling_errors",
             "Signalling messages refused with an error code",
             metrics.signalling_errors.clone(),
+        );
+        registry.register(
+            "sealroom_blob_bytes",
+            "Bytes of rooms' encrypted files, stored or reserved for uploads under way",
+            metrics.blob_bytes.clone(),
         );
         registry.register(
             "sealroom_audit_events",

@@ -711,6 +711,16 @@ impl Room {
             .is_some_and(|p| self.permissions.screen_share.permits(p.role))
     }
 
+    /// Whether `id` may send files: store them in the room's file store, as it may announce
+    /// them to the group.
+    pub fn may_send_files(&self, id: &ParticipantId) -> bool {
+        self.participant(id).is_some_and(|p| {
+            self.permissions
+                .for_application(ApplicationKind::File)
+                .permits(p.role)
+        })
+    }
+
     /// A moderator ends the meeting: everyone is told and the caller closes every connection
     /// and drops the room.
     pub fn end_meeting(&mut self, by: &ParticipantId) -> Result<Vec<Outgoing>, RoomError> {

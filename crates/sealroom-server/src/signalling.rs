@@ -714,7 +714,7 @@ async fn apply_media_policy(state: &AppState, room: &RoomName, ids: &[Participan
 }
 
 /// A moderator ends the meeting: everyone is told (their connections close once told), and
-/// the room is gone at once, so a later join creates a new one.
+/// the room is gone at once, with its files, so a later join creates a new one.
 fn end_meeting(
     state: &Arc<AppState>,
     room: &RoomName,
@@ -727,6 +727,7 @@ fn end_meeting(
             .ok_or(RoomError::OutOfOrder("no such room"))?
             .end_meeting(id)?;
         rooms.remove(room);
+        state.blobs.room_ended(room);
         state.metrics.rooms.set(rooms.len() as i64);
         state.record(AuditAction::MeetingEnded, room, Some(id), None);
         state.record(AuditAction::RoomEnded, room, None, None);
@@ -1087,10 +1088,11 @@ async fn join(
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .map(|m| m.token().to_owned());
+        let blob_token = state.blobs.issue(room, id);
         state.dispatch_in(
             room,
             token
-                .map(|token| (id.clone(), ServerMessage::ResumeToken { token }))
+                .map(|token| (id.clone(), ServerMessage::ResumeToken { token, blob_token }))
                 .into_iter()
                 .collect(),
         );
@@ -1134,8 +1136,8 @@ async fn connection_ended(
     }
 }
 
-/// The participant is gone for good: out of the SFU, its session closed, and out of the room
-/// (its MLS removal proposed).
+/// The participant is gone for good: out of the SFU, its session and blob token ended, and out
+/// of the room (its MLS removal proposed); the room's files go with the room.
 pub(crate) fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) {
     state.media.remove_participant(id);
     state
@@ -1146,10 +1148,12 @@ pub(crate) fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) 
     {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         state.record(AuditAction::ParticipantLeft, room, Some(id), None);
+        state.blobs.participant_left(room, id);
         if let Some(r) = rooms.get_mut(room) {
             state.dispatch_in(room, r.leave(id));
             if r.is_empty() {
                 rooms.remove(room);
+                state.blobs.room_ended(room);
                 state.record(AuditAction::RoomEnded, room, None, None);
             }
         }
@@ -1376,7 +1380,7 @@ impl AppState {
     }
 
     /// [`Self::record`], returning once the record is on disk.
-    async fn audit(
+    pub(crate) async fn audit(
         &self,
         action: AuditAction,
         room: &RoomName,

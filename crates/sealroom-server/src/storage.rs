@@ -121,6 +121,11 @@ pub enum AuditAction {
     PersistentRoomCreated,
     /// An administrator removed a persistent room.
     PersistentRoomRemoved,
+    /// A participant's encrypted file was stored in full (detail: its id and size).
+    BlobStored,
+    /// A participant deleted an encrypted file (detail: its id and uploader; a moderator may
+    /// delete another's). Files that expire or go with their room are not recorded.
+    BlobDeleted,
 }
 
 impl AuditAction {
@@ -164,6 +169,8 @@ impl AuditAction {
             AuditAction::BannedAccountRefused => "banned_account_refused",
             AuditAction::PersistentRoomCreated => "persistent_room_created",
             AuditAction::PersistentRoomRemoved => "persistent_room_removed",
+            AuditAction::BlobStored => "blob_stored",
+            AuditAction::BlobDeleted => "blob_deleted",
         }
     }
 }

@@ -204,7 +204,7 @@ async fn a_client_message_sent_again_after_a_resume_is_taken_once() {
     })
     .await;
     let token = read_until(&mut first, &mut last_seq, |m| match m {
-        ServerMessage::ResumeToken { token } => Some(token),
+        ServerMessage::ResumeToken { token, .. } => Some(token),
         _ => None,
     })
     .await;

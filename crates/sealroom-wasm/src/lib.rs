@@ -7,21 +7,25 @@
 //! - [`Device`] and [`Group`]: the MLS session's parts, for tests of the core through wasm;
 //! - [`Keyring`]: the SFrame [`MediaKeyring`](sealroom_e2ee::sframe::MediaKeyring) the
 //!   frame-transform worker protects and unprotects encoded frames with;
+//! - [`FileEncryptor`] and [`FileDecryptor`]: end-to-end encrypted files, streaming;
 //! - [`generate_room_name`]: readable room names with 88 bits from `crypto.getRandomValues`.
 //!
 //! It owns only the translation between JavaScript values and the core's types: every decision
 //! about keys, rules and frames stays in `sealroom-e2ee`, so the browser and the native client
 //! behave the same. It does no I/O and reads no clock (the caller passes `performance.now()`).
 //! Errors are thrown as JS `Error`s whose message starts with a stable code (`malformed: …`,
-//! `authentication_failed: …`) that is also on the error's `code` property; a failed decryption
-//! never yields bytes. Key material crosses into JavaScript only where the page must hand it to
-//! the worker (`Group.sframeBaseKey`), and is never logged.
+//! `authentication_failed: …`) that is also on the error's `code` property; a file's errors
+//! carry only the code there, their message being for the person who sent or downloads it. A
+//! failed decryption never yields bytes (a file's, none the page may keep). Key material
+//! crosses into JavaScript only where the page must hand it on: to the worker
+//! (`Group.sframeBaseKey`), or in a file offer (`FileEncryptor.key`); it is never logged.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod device;
 mod error;
+mod file_crypto;
 mod group;
 mod js_object;
 mod keyring;
@@ -29,6 +33,7 @@ mod participant;
 mod room_name;
 
 pub use device::Device;
+pub use file_crypto::{FileDecryptor, FileEncryptor};
 pub use group::Group;
 pub use keyring::Keyring;
 pub use participant::Participant;

@@ -4,16 +4,18 @@
 
 use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
 use sealroom_participant::{
-    ChatEntry, CommandError, Epoch, Notice, Output, PollView, RaisedHand, Reaction, ResultsView,
+    ChatEntry, CommandError, Epoch, FileEntry, Notice, Output, PollView, RaisedHand, Reaction,
+    ResultsView,
 };
 use sealroom_protocol::{
-    ApplicationKind, ClientMessage, PollRef, ResultsFor, ServerMessage, decode,
+    ApplicationKind, Bytes, ClientMessage, FileOffer, PollRef, ResultsFor, ServerMessage, decode,
 };
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::{
     error::{INVALID_ARGUMENT, group_error, js_error},
+    file_crypto::file_size,
     group::{epoch_change, roster_member},
     js_object::{JsObject, array, bytes},
 };
@@ -25,7 +27,8 @@ const TS_TYPES: &'static str = r#"
  *  `notice`: a member joined or left the encrypted group. `roomLink`: the room link's secret is
  *  new. `warning`: a security problem for the user. `error`: a message that could not be
  *  handled. `hands`: the raised hands, whole, in the order they went up. `reaction`: a member
- *  (or we) reacted. `poll`: one poll, whole, each time it changes. */
+ *  (or we) reacted. `poll`: one poll, whole, each time it changes. `file`: a member offered a
+ *  file. */
 export type ParticipantOutput =
   | { kind: 'send', message: any }
   | { kind: 'epoch', epoch: bigint, groupId: Uint8Array, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null, policy: RoomPolicy }
@@ -39,12 +42,19 @@ export type ParticipantOutput =
   | { kind: 'chatUnreadable', count: number }
   | { kind: 'hands', hands: RaisedHand[] }
   | { kind: 'reaction', reaction: Reaction }
-  | { kind: 'poll', poll: PollView };
+  | { kind: 'poll', poll: PollView }
+  | { kind: 'file', file: FileEntry };
 
 /** A chat message from a member. `seq`: its number in the room. `senderName`: from the
  *  sender's MLS credential. `private`: sealed to us alone. `sentAt`: ms since the Unix epoch,
  *  by the sender's clock. */
 export interface ChatEntry { seq: number, sender: number, senderName: string, private: boolean, text: string, sentAt: number }
+
+/** A file a member offered. `seq`: its number in the room. `senderName`: from the sender's MLS
+ *  credential. `blob`: the server's id of the encrypted file, `size` its plaintext size, `mime`
+ *  a hint (possibly empty). Open it with `new FileDecryptor(key, size)` and check it with
+ *  `finish(sha256)`. */
+export interface FileEntry { seq: number, sender: number, senderName: string, blob: string, name: string, size: number, mime: string, key: Uint8Array, sha256: Uint8Array }
 
 /** A member whose hand is up; `name` from its MLS credential. */
 export interface RaisedHand { leaf: number, name: string }
@@ -220,6 +230,30 @@ impl Participant {
         self.core.private_messages_not_for_us() as f64
     }
 
+    /// Offers the group a file whose ciphertext is uploaded as the blob `blob`: its `name`,
+    /// `size` in bytes and media type `mime` (or empty), and the `key` and `sha256` from its
+    /// `FileEncryptor`. Throws `invalid_argument` for an offer clients do not take.
+    #[wasm_bindgen(js_name = sendFileOffer)]
+    pub fn send_file_offer(
+        &mut self,
+        blob: String,
+        name: String,
+        size: f64,
+        mime: String,
+        key: Vec<u8>,
+        sha256: Vec<u8>,
+    ) -> Result<(), JsValue> {
+        let offer = FileOffer {
+            blob,
+            name,
+            size: file_size(size)?,
+            mime,
+            key: Bytes(key),
+            sha256: Bytes(sha256),
+        };
+        self.core.send_file_offer(offer).map_err(command_error)
+    }
+
     /// Raises our hand, or lowers it.
     #[wasm_bindgen(js_name = raiseHand)]
     pub fn raise_hand(&mut self, raised: bool) -> Result<(), JsValue> {
@@ -331,15 +365,17 @@ fn output(output: Output) -> JsValue {
             .with("reaction", reaction_object(reaction))
             .build(),
         Output::Poll(view) => kind("poll").with("poll", poll_view(*view)).build(),
+        Output::File(entry) => kind("file").with("file", file_entry(entry)).build(),
     }
 }
 
 /// A command the user's input made impossible is `invalid_argument`; anything else `not_sent`.
 fn command_error(error: CommandError) -> JsValue {
     match error {
-        CommandError::ChatLength | CommandError::Reaction | CommandError::Poll(_) => {
-            js_error(INVALID_ARGUMENT, error)
-        }
+        CommandError::ChatLength
+        | CommandError::Reaction
+        | CommandError::Poll(_)
+        | CommandError::FileOffer(_) => js_error(INVALID_ARGUMENT, error),
         e => js_error("not_sent", e),
     }
 }
@@ -405,6 +441,22 @@ fn chat_entry(entry: ChatEntry) -> JsValue {
         .with("private", entry.private)
         .with("text", entry.text)
         .with("sentAt", entry.sent_at as f64)
+        .build()
+}
+
+/// Sizes as JS numbers: a file's is at most 2^48 bytes, exact below 2^53.
+fn file_entry(entry: FileEntry) -> JsValue {
+    let offer = entry.offer;
+    JsObject::new()
+        .with("seq", entry.seq as f64)
+        .with("sender", entry.sender)
+        .with("senderName", entry.sender_name)
+        .with("blob", offer.blob)
+        .with("name", offer.name)
+        .with("size", offer.size as f64)
+        .with("mime", offer.mime)
+        .with("key", bytes(offer.key.as_ref()))
+        .with("sha256", bytes(offer.sha256.as_ref()))
         .build()
 }
 

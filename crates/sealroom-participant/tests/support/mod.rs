@@ -10,7 +10,7 @@ use sealroom_e2ee::{
     ObservedMessage,
 };
 use sealroom_participant::{
-    ChatEntry, Epoch, Notice, Output, Participant, PollView, RaisedHand, Reaction,
+    ChatEntry, Epoch, FileEntry, Notice, Output, Participant, PollView, RaisedHand, Reaction,
 };
 use sealroom_protocol::{
     Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, PollRef, Role, ServerMessage,
@@ -34,6 +34,7 @@ pub struct Screen {
     pub reactions: Vec<Reaction>,
     /// Each poll as last shown.
     pub polls: BTreeMap<PollRef, PollView>,
+    pub files: Vec<FileEntry>,
 }
 
 impl Screen {
@@ -105,6 +106,7 @@ impl Member {
                 Output::Poll(view) => {
                     self.screen.polls.insert(view.poll, *view);
                 }
+                Output::File(entry) => self.screen.files.push(entry),
             }
         }
     }

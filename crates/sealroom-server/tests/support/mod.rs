@@ -84,10 +84,6 @@ impl TestServer {
         headers: &[&str],
         body: &str,
     ) -> (String, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.server.http_addr)
-            .await
-            .unwrap();
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
             body.len()
@@ -98,11 +94,26 @@ impl TestServer {
         }
         request.push_str("\r\n");
         request.push_str(body);
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
+        let response = String::from_utf8(self.exchange(request.as_bytes(), false).await).unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap();
         (head.to_owned(), body.to_owned())
+    }
+
+    /// Sends `request`'s bytes as they are on a fresh connection and reads until the server
+    /// closes it; with `hang_up`, stops sending first (a body cut short). Whatever came before
+    /// a reset.
+    pub async fn exchange(&self, request: &[u8], hang_up: bool) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.server.http_addr)
+            .await
+            .unwrap();
+        stream.write_all(request).await.unwrap();
+        if hang_up {
+            stream.shutdown().await.unwrap();
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        response
     }
 
     /// `/metrics`, read with the token.
