@@ -2,15 +2,13 @@
 //! as that account rather than as a guest: the session token it gets goes in
 //! [`crate::session::JoinOptions::session_token`].
 
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
 use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, StatusCode, body::Bytes, header};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, Request, StatusCode, body::Bytes, client::conn::http1::SendRequest, header};
 use serde::Serialize;
-use tokio::net::TcpStream;
 
-use crate::session::pinned_roots;
+use crate::http::Origin;
 
 /// What signing in takes.
 #[derive(Clone, Debug, Serialize)]
@@ -57,51 +55,18 @@ pub async fn sign_in(
     ca_file: Option<&Path>,
     credentials: &Credentials,
 ) -> Result<String, SignInError> {
-    let server = server.trim_end_matches('/');
-    let (tls, authority) = match (
-        server.strip_prefix("http://"),
-        server.strip_prefix("https://"),
-    ) {
-        (Some(rest), _) => (false, rest),
-        (_, Some(rest)) => (true, rest),
-        _ => return Err(SignInError::InvalidServerUrl(server.to_owned())),
-    };
-    if authority.is_empty() || authority.contains('/') {
-        return Err(SignInError::InvalidServerUrl(server.to_owned()));
-    }
+    let origin =
+        Origin::parse(server).ok_or_else(|| SignInError::InvalidServerUrl(server.to_owned()))?;
     let body = serde_json::to_vec(credentials).map_err(http_error)?;
     let request = Request::builder()
         .method(Method::POST)
         .uri("/api/session")
-        .header(header::HOST, authority)
+        .header(header::HOST, origin.authority())
         .header(header::CONTENT_TYPE, "application/json")
         .body(Full::new(Bytes::from(body)))
         .map_err(http_error)?;
-    let stream = TcpStream::connect(host_and_port(authority, tls))
-        .await
-        .map_err(http_error)?;
-    let (status, retry_after, bytes) = if tls {
-        let config = match ca_file {
-            Some(ca_file) => pinned_roots(ca_file).map_err(http_error)?,
-            None => rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                })
-                .with_no_client_auth(),
-        };
-        let host = authority
-            .rsplit_once(':')
-            .map_or(authority, |(host, _)| host);
-        let name = rustls_pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_owned())
-            .map_err(http_error)?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, stream)
-            .await
-            .map_err(http_error)?;
-        exchange(stream, request).await?
-    } else {
-        exchange(stream, request).await?
-    };
+    let mut sender = origin.connect(ca_file).await.map_err(http_error)?;
+    let (status, retry_after, bytes) = exchange(&mut sender, request).await?;
     let answer: serde_json::Value = serde_json::from_slice(&bytes).map_err(http_error)?;
     if status.is_success() {
         return answer["token"]
@@ -117,30 +82,11 @@ pub async fn sign_in(
     })
 }
 
-/// `host:port`, with the scheme's port when the URL has none.
-fn host_and_port(authority: &str, tls: bool) -> String {
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| port.parse::<u16>().is_ok() && !port.contains(']'));
-    match (has_port, tls) {
-        (true, _) => authority.to_owned(),
-        (false, true) => format!("{authority}:443"),
-        (false, false) => format!("{authority}:80"),
-    }
-}
-
-/// One HTTP/1.1 request on `stream`: status, `Retry-After` and body.
-async fn exchange<S>(
-    stream: S,
+/// One request: status, `Retry-After` and body.
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, Option<u64>, Bytes), SignInError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(http_error)?;
-    let connection = tokio::spawn(connection);
+) -> Result<(StatusCode, Option<u64>, Bytes), SignInError> {
     let response = sender.send_request(request).await.map_err(http_error)?;
     let status = response.status();
     let retry_after = response
@@ -154,6 +100,5 @@ where
         .await
         .map_err(http_error)?
         .to_bytes();
-    connection.abort();
     Ok((status, retry_after, bytes))
 }

@@ -2,6 +2,7 @@
 //! chat, and print a report of what was sent, received and decrypted.
 
 mod chat;
+mod files;
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
@@ -58,10 +59,22 @@ pub struct JoinArgs {
     /// until --duration, Ctrl-C or the meeting's end.
     #[arg(long)]
     pub chat: bool,
+    /// Share this file, end-to-end encrypted, once we are in the encrypted group (repeat for
+    /// several): the server stores only its ciphertext; members get its name, size, key and
+    /// SHA-256 inside MLS. Prints each file's size and throughput when it is sent.
+    #[arg(long = "send-file", value_name = "PATH")]
+    pub send_files: Vec<std::path::PathBuf>,
+    /// Download every file members share into this directory, decrypted and checked against
+    /// its SHA-256 (a file that fails leaves nothing behind; a name taken gets a number), and
+    /// print each, `[HH:MM:SS] name sent file (size): saved to DIR/file`, or with
+    /// `--report json` one JSON object per line.
+    #[arg(long, value_name = "DIR")]
+    pub receive_files: Option<std::path::PathBuf>,
     /// Leave after this many seconds (default: stay until Ctrl-C or the meeting's end).
     #[arg(long)]
     pub duration: Option<f64>,
-    /// Print a report when leaving (with --chat, a JSON report on one line, like the chat's).
+    /// Print a report when leaving (with --chat or files, a JSON report on one line, like
+    /// their lines).
     #[arg(long, value_enum)]
     pub report: Option<ReportFormat>,
     /// Local IP address for media.
@@ -98,6 +111,13 @@ pub struct JoinArgs {
     /// Log filter.
     #[arg(long, env = "SEALROOM_LOG", default_value = "warn")]
     pub log: String,
+}
+
+impl JoinArgs {
+    /// Whether the chat or files print lines as they come.
+    fn prints_lines(&self) -> bool {
+        self.chat || !self.send_files.is_empty() || self.receive_files.is_some()
+    }
 }
 
 /// `sealroom load` flags.
@@ -369,6 +389,13 @@ impl Place {
 pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
     let place = Place::of(&args)?;
     let duration = duration(args.duration)?;
+    if let Some(dir) = &args.receive_files {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--receive-files {}: not a directory",
+            dir.display()
+        );
+    }
     let session_token = match &args.account {
         Some(username) => Some(
             crate::account::sign_in(
@@ -408,11 +435,18 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         .expect("a new client's chat is there to take");
     tell_new_link(&client, &place).await;
     let shown = args.chat.then(|| args.report.unwrap_or(ReportFormat::Text));
+    let file_lines = args.report.unwrap_or(ReportFormat::Text);
+    let receiver = args
+        .receive_files
+        .clone()
+        .map(|dir| files::Receiver::new(client.blob_access(), dir, file_lines));
     let mut chat = Vec::new();
     let ended_by_itself = tokio::select! {
         () = stop_after(duration) => false,
-        () = chat::show(events, shown, &mut chat) => true,
+        () = chat::show(events, shown, &mut chat, receiver.as_ref()) => true,
         () = chat::send_typed_lines(&client), if args.chat => false,
+        () = files::send_all(&client, &args.send_files, file_lines),
+            if !args.send_files.is_empty() => false,
     };
     let media = client.media_stats().await.unwrap_or_default();
     let status = client.leave().await;
@@ -421,8 +455,10 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
     }
     let report = Report::new(&args.name, &place.room, &status, &media, chat);
     match args.report {
-        // One object per line, as the chat lines before it.
-        Some(ReportFormat::Json) if args.chat => println!("{}", serde_json::to_string(&report)?),
+        // One object per line, as the chat's and files' lines before it.
+        Some(ReportFormat::Json) if args.prints_lines() => {
+            println!("{}", serde_json::to_string(&report)?)
+        }
         Some(ReportFormat::Json) => println!("{}", serde_json::to_string_pretty(&report)?),
         Some(ReportFormat::Text) => print_text(&report),
         None => {}

@@ -13,6 +13,8 @@
 pub mod account;
 pub mod cli;
 mod device_key;
+pub mod files;
+mod http;
 pub mod load;
 pub mod media;
 pub mod session;

@@ -15,11 +15,15 @@ use futures_util::{SinkExt, StreamExt};
 use sealroom_e2ee::{DeviceIdentity, GroupError, LinkSecret, RosterMember, sframe::MediaKeyring};
 use sealroom_participant::{Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
-    ApplicationKind, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
-    Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode, encode_numbered,
+    ApplicationKind, Bytes, ClientMessage, ErrorCode, FileOffer, GroupAction, ParticipantId,
+    ParticipantInfo, Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode,
+    encode_numbered,
 };
 use serde::Serialize;
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
@@ -27,7 +31,7 @@ use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
 /// How long a leaving client waits for the server to close the connection after its goodbye.
 const GOODBYE_GRACE: Duration = Duration::from_secs(1);
 
-pub use sealroom_participant::{ChatEntry, MEDIA_SUITE, ReceivedApplication};
+pub use sealroom_participant::{ChatEntry, FileEntry, MEDIA_SUITE, ReceivedApplication};
 
 /// How to join.
 #[derive(Clone, Debug)]
@@ -211,6 +215,8 @@ pub enum ChatEvent {
     Message(ChatEntry),
     /// Messages of the room's history this device cannot decrypt: sent before it was a member.
     Unreadable(u64),
+    /// A file another member shared: where its ciphertext is, and the key that opens it.
+    File(FileEntry),
     /// A message of ours that did not go out.
     NotSent {
         /// Its text.
@@ -248,9 +254,34 @@ enum Command {
         text: String,
         to: Option<RosterEntry>,
     },
+    /// Offer a file already uploaded; the result goes back.
+    FileOffer(FileOffer, oneshot::Sender<Result<(), String>>),
     /// A message to pass on as it is (moderation).
     Send(ClientMessage),
     Leave,
+}
+
+/// What the server's blob store takes: its address and our current blob token (no `Debug`:
+/// the token is a secret).
+#[derive(Clone)]
+pub struct BlobAccess {
+    /// Server base URL.
+    pub server: String,
+    /// For an `https://` server: the certificates to trust, as in [`JoinOptions::ca_file`].
+    pub ca_file: Option<PathBuf>,
+    /// The token of the current session, once the server gave it (anew after a reconnect).
+    token: Arc<Mutex<Option<String>>>,
+}
+
+impl BlobAccess {
+    /// The current blob token, if the server gave one yet.
+    pub fn token(&self) -> Option<String> {
+        self.token.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_token(&self, token: String) {
+        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+    }
 }
 
 /// A joined participant.
@@ -260,6 +291,7 @@ pub struct RoomClient {
     media: Arc<tokio::sync::Mutex<Option<Media>>>,
     commands: mpsc::UnboundedSender<Command>,
     chat: Option<mpsc::UnboundedReceiver<ChatEvent>>,
+    blob_access: BlobAccess,
     task: JoinHandle<()>,
     started: Instant,
 }
@@ -279,6 +311,11 @@ impl RoomClient {
         };
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let (chat_events, chat) = mpsc::unbounded_channel();
+        let blob_access = BlobAccess {
+            server: options.server.clone(),
+            ca_file: options.ca_file.clone(),
+            token: Arc::default(),
+        };
         let mut state = Signalling {
             core: participant(&identity, &options)?,
             identity,
@@ -291,6 +328,7 @@ impl RoomClient {
             sent: SentLog::default(),
             held_offer: None,
             chat_events,
+            blob_access: blob_access.clone(),
         };
         for message in state.enter(&options, joined).await? {
             sink.send(state.sent.frame(message)).await?;
@@ -306,6 +344,7 @@ impl RoomClient {
             media,
             commands,
             chat: Some(chat),
+            blob_access,
             task,
             started,
         })
@@ -460,6 +499,22 @@ impl RoomClient {
         });
     }
 
+    /// Offers the group a file whose ciphertext is in the blob store
+    /// ([`crate::files::send_file`] uploads it first); fails if we are not in the encrypted
+    /// group or the offer is malformed.
+    pub async fn send_file_offer(&self, offer: FileOffer) -> Result<(), String> {
+        let (done, result) = oneshot::channel();
+        let _ = self.commands.send(Command::FileOffer(offer, done));
+        result
+            .await
+            .unwrap_or_else(|_| Err("the session has ended".to_owned()))
+    }
+
+    /// The server's blob store, for uploading and downloading files.
+    pub fn blob_access(&self) -> BlobAccess {
+        self.blob_access.clone()
+    }
+
     /// The chat as it comes, from the join on (it waits here until taken, so nothing is
     /// lost); `None` after the first call. It ends when the session does: we left, a moderator removed
     /// us, or the connection dropped and we do not join again.
@@ -532,6 +587,8 @@ struct Signalling {
     held_offer: Option<String>,
     /// The chat, for [`RoomClient::take_chat`].
     chat_events: mpsc::UnboundedSender<ChatEvent>,
+    /// Where the blob token goes.
+    blob_access: BlobAccess,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -908,6 +965,10 @@ impl Signalling {
                 self.send_chat(text, to);
                 Ok(())
             }
+            Command::FileOffer(offer, done) => {
+                let _ = done.send(self.core.send_file_offer(offer).map_err(|e| e.to_string()));
+                Ok(())
+            }
             Command::Send(message) => return vec![message],
             Command::Leave => unreachable!("the signalling loop leaves itself"),
         };
@@ -938,7 +999,8 @@ impl Signalling {
             ServerMessage::Lobby { waiting } => self.with_status(|s| s.lobby = waiting),
             ServerMessage::Waiting { group } => self
                 .with_status(|s| s.waiting_for_moderator = group == GroupAction::WaitForModerator),
-            ServerMessage::ResumeToken { token, .. } => {
+            ServerMessage::ResumeToken { token, blob_token } => {
+                self.blob_access.set_token(blob_token);
                 if let Some(participant_id) = self.with_status(|s| s.participant_id.clone()) {
                     self.session = Some(Session {
                         participant_id,
@@ -1068,8 +1130,9 @@ impl Signalling {
                 Output::Application(received) => self.with_status(|s| s.received.push(received)),
                 Output::Chat(entry) => self.show_chat(ChatEvent::Message(entry)),
                 Output::ChatUnreadable(count) => self.show_chat(ChatEvent::Unreadable(count)),
+                Output::File(entry) => self.show_chat(ChatEvent::File(entry)),
                 // The command line has no hands, reactions or polls to show.
-                Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) | Output::File(_) => {}
+                Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) => {}
             }
         }
         out

@@ -5,19 +5,14 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader, Write},
     net::SocketAddr,
-    process::{Child, ChildStdin, Command, Stdio},
     sync::{Arc, Mutex},
 };
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::Value;
-use support::{SETTLE, TestServer, room_link};
-use tokio::sync::mpsc;
+use support::{JoinProcess, TestServer, room_link};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-
-const SEALROOM: &str = env!("CARGO_BIN_EXE_sealroom");
 
 /// Alice to everyone: markup, quotes and scripts that must come out as typed.
 const GROUP_TEXT: &str = "<b>\"Hi\" & 'all'</b> <script>x()</script> ünïcødé 🎉 مرحبا group-hello";
@@ -30,123 +25,31 @@ const REPLY_TEXT: &str = "hi alice, from bob";
 /// Bob to everyone, after his private reply.
 const BOB_DONE_TEXT: &str = "bob-done";
 
-/// A running `sealroom join --chat`, with what it prints as it comes.
-struct Chatter {
-    name: &'static str,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: mpsc::UnboundedReceiver<String>,
-    stderr: mpsc::UnboundedReceiver<String>,
-    /// Every line of standard output read so far.
-    seen: Vec<String>,
+/// `sealroom join --chat` printing the chat as JSON lines or (`json` false) for people.
+fn start_chatter(link: &str, name: &str, json: bool) -> JoinProcess {
+    let args: &[&str] = if json {
+        &["--chat", "--report", "json"]
+    } else {
+        &["--chat"]
+    };
+    JoinProcess::start(link, name, args)
 }
 
-impl Chatter {
-    /// Joins with `link`, printing the chat as JSON lines or (`json` false) for people.
-    fn start(link: &str, name: &'static str, json: bool) -> Self {
-        let mut child = Command::new(SEALROOM)
-            .args(["join", "--chat", "--name", name, "--duration", "300"])
-            .args(if json { &["--report", "json"][..] } else { &[] })
-            .env("SEALROOM_ROOM_LINK", link)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("sealroom join starts");
-        Self {
-            name,
-            stdin: child.stdin.take().unwrap(),
-            stdout: lines_of(child.stdout.take().unwrap()),
-            stderr: lines_of(child.stderr.take().unwrap()),
-            child,
-            seen: Vec::new(),
-        }
-    }
+/// The next JSON chat message `member` prints with this text.
+async fn expect_chat(member: &mut JoinProcess, text: &str) -> Value {
+    let line = member.expect(text, |line| json(line)["text"] == text).await;
+    json(&line)
+}
 
-    /// Types a line.
-    fn say(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").expect("the client reads its input");
-    }
-
-    /// The next line of standard output that `wanted` accepts, waiting for it.
-    async fn expect(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        loop {
-            let line = tokio::time::timeout(SETTLE, self.stdout.recv()).await;
-            match line {
-                Ok(Some(line)) => {
-                    self.seen.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                _ => panic!(
-                    "{} never printed {what}; it printed {:#?}",
-                    self.name, self.seen
-                ),
-            }
-        }
-    }
-
-    /// The next JSON chat message on standard output with this text.
-    async fn expect_chat(&mut self, text: &str) -> Value {
-        let line = self.expect(text, |line| json(line)["text"] == text).await;
-        json(&line)
-    }
-
-    /// Waits until the client says the encrypted group has exactly `names`.
-    async fn expect_members(&mut self, names: &[&str]) {
-        let mut names = names.to_vec();
-        names.sort_unstable();
-        self.expect(&format!("the members {names:?}"), |line| {
+/// Waits until `member` says the encrypted group has exactly `names`.
+async fn expect_members(member: &mut JoinProcess, names: &[&str]) {
+    let mut names = names.to_vec();
+    names.sort_unstable();
+    member
+        .expect(&format!("the members {names:?}"), |line| {
             members_in(line) == names
         })
         .await;
-    }
-
-    /// The next line on standard error that has `part` in it, waiting for it.
-    async fn expect_error(&mut self, part: &str) -> String {
-        let mut errors = Vec::new();
-        loop {
-            match tokio::time::timeout(SETTLE, self.stderr.recv()).await {
-                Ok(Some(line)) if line.contains(part) => return line,
-                Ok(Some(line)) => errors.push(line),
-                _ => panic!("{} never said {part:?}; it said {errors:#?}", self.name),
-            }
-        }
-    }
-
-    /// Ctrl-C: the client leaves and prints its report; the rest of its output.
-    async fn interrupt(mut self) -> Vec<String> {
-        let interrupt = format!("kill -INT {}", self.child.id());
-        let signalled = Command::new("sh")
-            .args(["-c", &interrupt])
-            .status()
-            .unwrap();
-        assert!(signalled.success());
-        let mut rest = Vec::new();
-        while let Ok(Some(line)) = tokio::time::timeout(SETTLE, self.stdout.recv()).await {
-            rest.push(line);
-        }
-        rest
-    }
-}
-
-impl Drop for Chatter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A pipe's lines as they come, read on a thread to the end.
-fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::UnboundedReceiver<String> {
-    let (lines, received) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    received
 }
 
 /// The members a line of the chat lists (for people or as JSON), sorted; none if it is not such
@@ -237,31 +140,31 @@ async fn three_native_clients_chat_end_to_end_encrypted() {
     let server = TestServer::start().await;
     let tap = Tap::start(server.server.http_addr).await;
     let link = format!("http://{}/chat-room#k={}", tap.addr, room_link("chat-room"));
-    let mut bob = Chatter::start(&link, "bob", true);
-    let mut carol = Chatter::start(&link, "carol", true);
-    bob.expect_members(&["bob", "carol"]).await;
-    carol.expect_members(&["bob", "carol"]).await;
+    let mut bob = start_chatter(&link, "bob", true);
+    let mut carol = start_chatter(&link, "carol", true);
+    expect_members(&mut bob, &["bob", "carol"]).await;
+    expect_members(&mut carol, &["bob", "carol"]).await;
 
-    let mut alice = Chatter::start(&link, "alice", false);
+    let mut alice = start_chatter(&link, "alice", false);
     alice.say(GROUP_TEXT);
     alice.say(&format!("/msg bob {PRIVATE_TEXT}"));
     alice.say("/msg nobody hello?");
     alice.say(&"x".repeat(4001));
     alice.say("");
     alice.say(AFTER_TEXT);
-    alice.expect_members(&["alice", "bob", "carol"]).await;
+    expect_members(&mut alice, &["alice", "bob", "carol"]).await;
 
     for member in [&mut bob, &mut carol] {
-        let group = member.expect_chat(GROUP_TEXT).await;
+        let group = expect_chat(member, GROUP_TEXT).await;
         assert_eq!(group["from"], "alice");
         assert_eq!(group["private"], false);
         assert!(group["seq"].as_u64().unwrap() > 0, "{group}");
     }
-    let private = bob.expect_chat(PRIVATE_TEXT).await;
+    let private = expect_chat(&mut bob, PRIVATE_TEXT).await;
     assert_eq!(private["from"], "alice");
     assert_eq!(private["private"], true);
-    bob.expect_chat(AFTER_TEXT).await;
-    carol.expect_chat(AFTER_TEXT).await;
+    expect_chat(&mut bob, AFTER_TEXT).await;
+    expect_chat(&mut carol, AFTER_TEXT).await;
     alice
         .expect_error("no other member is named \"nobody\"")
         .await;
@@ -280,7 +183,7 @@ async fn three_native_clients_chat_end_to_end_encrypted() {
             line.ends_with(&format!("] bob: {BOB_DONE_TEXT}"))
         })
         .await;
-    carol.expect_chat(BOB_DONE_TEXT).await;
+    expect_chat(&mut carol, BOB_DONE_TEXT).await;
     for line in &carol.seen {
         let printed = json(line);
         assert_ne!(printed["private"], true, "carol: {line}");

@@ -6,7 +6,7 @@ use std::{io::Write, time::Duration};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::ReportFormat;
+use super::{ReportFormat, files::Receiver};
 use crate::session::{ChatEntry, ChatEvent, RoomClient, RosterEntry, Status};
 
 /// A chat message received, as `sealroom join` prints it.
@@ -73,15 +73,23 @@ impl Line {
     }
 }
 
-/// Shows the chat as it comes (as `format` says; `None`: not at all) and keeps the messages
-/// received in `kept`. Returns when the session has ended.
+/// Shows the chat as it comes (as `format` says; `None`: not at all), keeps the messages
+/// received in `kept`, and hands the files members share to `files`, if given. Returns when
+/// the session has ended.
 pub(super) async fn show(
     mut events: mpsc::UnboundedReceiver<ChatEvent>,
     format: Option<ReportFormat>,
     kept: &mut Vec<ChatReceived>,
+    files: Option<&Receiver>,
 ) {
     while let Some(event) = events.recv().await {
         let line = match event {
+            ChatEvent::File(entry) => {
+                if let Some(files) = files {
+                    files.start(entry);
+                }
+                continue;
+            }
             ChatEvent::NotSent { text, error } => {
                 eprintln!("not sent ({}): {error}", preview(&text));
                 continue;
@@ -105,7 +113,7 @@ pub(super) async fn show(
 }
 
 /// Prints a line at once, so a program reading the output sees each message as it comes.
-fn emit(line: &str) {
+pub(super) fn emit(line: &str) {
     let mut out = std::io::stdout().lock();
     // A reader that went away leaves nobody to tell.
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
@@ -160,7 +168,7 @@ async fn send_line(client: &RoomClient, line: &str) -> Result<(), String> {
 }
 
 /// What the client knows once it is in the encrypted group (at once if it is).
-async fn in_group(client: &RoomClient) -> Status {
+pub(super) async fn in_group(client: &RoomClient) -> Status {
     loop {
         let member = |s: &Status| s.epoch.is_some();
         if let Ok(status) = client.wait_until(Duration::from_secs(60), member).await {
@@ -240,7 +248,7 @@ fn recipient(status: &Status, name: &str) -> Result<RosterEntry, String> {
 
 /// `text` as a terminal shows it harmlessly: control characters (escape sequences, or a line
 /// break that starts a fake line from someone else) and bidirectional overrides escaped.
-fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
         let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
@@ -266,7 +274,7 @@ fn preview(text: &str) -> String {
 }
 
 /// `HH:MM:SS` (UTC) of a time in milliseconds since the Unix epoch.
-fn clock(unix_ms: u64) -> String {
+pub(super) fn clock(unix_ms: u64) -> String {
     let seconds = unix_ms / 1000;
     format!(
         "{:02}:{:02}:{:02}",

@@ -349,3 +349,110 @@ impl Proxy {
         });
     }
 }
+
+/// A running `sealroom join` process: what we type, and its output's lines as they come.
+pub struct JoinProcess {
+    name: String,
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stderr: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// Every line of standard output read so far.
+    pub seen: Vec<String>,
+}
+
+impl JoinProcess {
+    /// `sealroom join --name NAME` with the room link `link` and further `args`.
+    pub fn start(link: &str, name: &str, args: &[&str]) -> Self {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sealroom"))
+            .args(["join", "--name", name, "--duration", "300"])
+            .args(args)
+            .env("SEALROOM_ROOM_LINK", link)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sealroom join starts");
+        Self {
+            name: name.to_owned(),
+            stdin: child.stdin.take().unwrap(),
+            stdout: lines_of(child.stdout.take().unwrap()),
+            stderr: lines_of(child.stderr.take().unwrap()),
+            child,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Types a line.
+    pub fn say(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").expect("the client reads its input");
+    }
+
+    /// The next line of standard output that `wanted` accepts, waiting for it.
+    pub async fn expect(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        loop {
+            match tokio::time::timeout(SETTLE, self.stdout.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                _ => panic!(
+                    "{} never printed {what}; it printed {:#?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    /// The next line on standard error that has `part` in it, waiting for it.
+    pub async fn expect_error(&mut self, part: &str) -> String {
+        let mut errors = Vec::new();
+        loop {
+            match tokio::time::timeout(SETTLE, self.stderr.recv()).await {
+                Ok(Some(line)) if line.contains(part) => return line,
+                Ok(Some(line)) => errors.push(line),
+                _ => panic!("{} never said {part:?}; it said {errors:#?}", self.name),
+            }
+        }
+    }
+
+    /// Ctrl-C: the client leaves and prints its report; the rest of its output.
+    pub async fn interrupt(mut self) -> Vec<String> {
+        let interrupt = format!("kill -INT {}", self.child.id());
+        let signalled = std::process::Command::new("sh")
+            .args(["-c", &interrupt])
+            .status()
+            .unwrap();
+        assert!(signalled.success());
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = tokio::time::timeout(SETTLE, self.stdout.recv()).await {
+            rest.push(line);
+        }
+        rest
+    }
+}
+
+impl Drop for JoinProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A pipe's lines as they come, read on a thread to the end.
+pub fn lines_of(
+    pipe: impl std::io::Read + Send + 'static,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    use std::io::BufRead;
+    let (lines, received) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    received
+}
