@@ -100,6 +100,9 @@ test('a dropped connection and a reload lose no message and show none twice', { 
 
   // Bob's tab leaves the meeting; Alice writes to a group his next device is not in yet.
   await bob.goto('about:blank');
+  // His page left the group on its way out: Alice writes once the commit removing him landed
+  // (while she holds the server's removal proposal, MLS lets her send nothing).
+  await eventually('Bob out of the group', async () => (await state(alice)).roster.length === 1);
   await send(alice, 'four, while Bob was away');
   await join(bob, server.url, room, 'Bob');
   await waitEncrypted(bob);
