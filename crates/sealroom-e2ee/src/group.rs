@@ -86,6 +86,10 @@ pub enum GroupError {
     /// A commit or proposal names a member that is not in the group.
     #[error("no member at leaf index {0}")]
     NoSuchMember(u32),
+    /// A proposal of this epoch awaits its commit, and MLS sends no application message
+    /// before it (RFC 9420, section 12.2): send again once the next epoch begins.
+    #[error("a proposal awaits its commit")]
+    CommitRequired,
     /// A commit of ours awaits the delivery service's answer; merge or discard it first.
     #[error("a commit of ours is still pending")]
     CommitPending,
@@ -119,6 +123,7 @@ impl GroupError {
             Self::WrongEpoch { .. } => "wrong_epoch",
             Self::WrongGroup => "wrong_group",
             Self::Rejected(_) => "rejected",
+            Self::CommitRequired => "commit_required",
             Self::EncryptedHandshake => "encrypted_handshake",
             Self::ExternalSenderMismatch => "external_sender_mismatch",
             Self::NotAsRelayed { .. } => "not_as_relayed",
@@ -140,6 +145,7 @@ impl From<MlsError> for GroupError {
         match error {
             MlsError::InvalidEpoch => GroupError::Rejected("invalid epoch".into()),
             MlsError::GroupIdMismatch => GroupError::WrongGroup,
+            MlsError::CommitRequired => GroupError::CommitRequired,
             MlsError::InvalidNodeIndex(i) => GroupError::NoSuchMember(i / 2),
             MlsError::SerializationError(e) => GroupError::Malformed(e.to_string()),
             MlsError::UnexpectedMessageType => GroupError::Malformed(error.to_string()),

@@ -58,6 +58,9 @@ pub use files::FileEntry;
 use interaction::InteractionState;
 pub use interaction::{PollView, RaisedHand, Reaction, ResultsView};
 
+/// How many application messages wait, at most, for the commit MLS wants before them.
+pub const MAX_HELD_MESSAGES: usize = 256;
+
 /// The SFrame cipher suite of every client's media: AES_128_GCM_SHA256_128 (0x0004).
 pub const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 
@@ -167,6 +170,9 @@ pub enum CommandError {
     /// The file offer is not one clients take; the text says why.
     #[error("file offer: {0}")]
     FileOffer(&'static str),
+    /// [`MAX_HELD_MESSAGES`] messages already wait for a commit the server has not brought.
+    #[error("{MAX_HELD_MESSAGES} messages already wait for the group's next epoch")]
+    TooManyHeld,
     /// MLS refused.
     #[error("MLS: {0}")]
     Group(#[from] GroupError),
@@ -193,6 +199,9 @@ pub struct Participant {
     names_by_leaf: BTreeMap<u32, String>,
     chat: ChatState,
     interaction: InteractionState,
+    /// Application messages our user sent while a proposal awaited its commit, in order:
+    /// MLS lets none out before that commit, so they leave in the epoch it starts.
+    held: VecDeque<(ApplicationKind, Vec<u8>)>,
     outputs: VecDeque<Output>,
 }
 
@@ -216,6 +225,7 @@ impl Participant {
             names_by_leaf: BTreeMap::new(),
             chat: ChatState::default(),
             interaction: InteractionState::default(),
+            held: VecDeque::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -365,11 +375,34 @@ impl Participant {
         kind: ApplicationKind,
         data: &[u8],
     ) -> Result<(), CommandError> {
+        if self.group.is_none() {
+            return Err(CommandError::NoGroup);
+        }
+        if self.held.len() >= MAX_HELD_MESSAGES {
+            return Err(CommandError::TooManyHeld);
+        }
+        self.held.push_back((kind, data.to_vec()));
+        self.send_held()
+    }
+
+    /// Sends what our user wrote, oldest first, until MLS wants a commit before the rest.
+    fn send_held(&mut self) -> Result<(), CommandError> {
         let group = self.group.as_mut().ok_or(CommandError::NoGroup)?;
-        let message = group.encrypt_application(kind.label(), data)?;
-        self.send(ClientMessage::Application {
-            message: Bytes(message),
-        });
+        while let Some((kind, data)) = self.held.front() {
+            let message = match group.encrypt_application(kind.label(), data) {
+                Ok(message) => message,
+                Err(GroupError::CommitRequired) => return Ok(()),
+                Err(e) => {
+                    self.held.pop_front();
+                    return Err(e.into());
+                }
+            };
+            self.held.pop_front();
+            self.outputs
+                .push_back(Output::Send(ClientMessage::Application {
+                    message: Bytes(message),
+                }));
+        }
         Ok(())
     }
 
@@ -836,6 +869,7 @@ impl Participant {
             return;
         };
         if group.is_removed() {
+            self.drop_held();
             self.outputs.push_back(Output::Removed);
             return;
         }
@@ -847,9 +881,22 @@ impl Participant {
             Ok(epoch) => self.outputs.push_back(Output::Epoch(Box::new(epoch))),
             Err(e) => self.error(format!("epoch: {e}")),
         }
+        if let Err(e) = self.send_held() {
+            self.error(format!("held message: {e}"));
+        }
         match membership {
             Some(change) => self.on_membership_change(&change),
             None => self.send_catch_up(),
+        }
+    }
+
+    fn drop_held(&mut self) {
+        if !self.held.is_empty() {
+            let count = self.held.len();
+            self.held.clear();
+            self.warning(format!(
+                "{count} messages were not sent: we left the group first."
+            ));
         }
     }
 

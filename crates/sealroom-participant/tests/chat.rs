@@ -196,3 +196,80 @@ fn a_message_in_flight_as_we_joined_is_counted_as_unreadable() {
     assert!(dave.screen.chat.is_empty());
     assert!(dave.screen.errors.is_empty(), "{:?}", dave.screen.errors);
 }
+
+/// Carol leaves: the server proposes her removal, and until someone commits it MLS forbids
+/// application messages. Alice writes twice in that moment (once privately to Bob); nothing
+/// is lost or refused: her core holds both and sends them, in order, once the commit lands.
+#[test]
+fn a_message_written_while_a_removal_is_pending_is_sent_after_its_commit() {
+    let (mut ds, mut members) = meeting_of_three();
+    let bob_leaf = leaf_of(&members, 1);
+    let carol_leaf = leaf_of(&members, 2);
+    let group = ds.group.as_mut().expect("a group");
+    let proposal = Bytes(group.propose_remove(carol_leaf).unwrap());
+    for member in &mut members[..2] {
+        member.hear(&ServerMessage::Proposal {
+            proposal: proposal.clone(),
+        });
+    }
+    members[0].core.send_chat("first", None, SENT_AT).unwrap();
+    members[0]
+        .core
+        .send_chat("second, for bob", Some(bob_leaf), SENT_AT)
+        .unwrap();
+    members[0].drain();
+    assert!(members[0].outbox.is_empty(), "held until the commit");
+    members.truncate(2);
+    members[1].hear(&ServerMessage::CommitRequested {
+        key_packages: Vec::new(),
+    });
+    assert!(ds.sequence(1, &mut members, &mut []));
+    let first = sent(&mut members[0]);
+    let second = sent(&mut members[0]);
+    relay(&first, 1, &mut [&mut members[1]]);
+    relay(&second, 2, &mut [&mut members[1]]);
+    let texts: Vec<&str> = members[1]
+        .screen
+        .chat
+        .iter()
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(texts, ["first", "second, for bob"]);
+    assert!(
+        members[0].screen.errors.is_empty(),
+        "{:?}",
+        members[0].screen.errors
+    );
+}
+
+/// The pending proposal removes Alice herself: what she wrote in that moment never leaves,
+/// and her core says so.
+#[test]
+fn messages_held_by_a_member_removed_before_the_commit_are_reported_unsent() {
+    let (mut ds, mut members) = meeting_of_three();
+    let alice_leaf = leaf_of(&members, 0);
+    let group = ds.group.as_mut().expect("a group");
+    let proposal = Bytes(group.propose_remove(alice_leaf).unwrap());
+    for member in &mut members {
+        member.hear(&ServerMessage::Proposal {
+            proposal: proposal.clone(),
+        });
+    }
+    members[0]
+        .core
+        .send_chat("too late", None, SENT_AT)
+        .unwrap();
+    members[1].hear(&ServerMessage::CommitRequested {
+        key_packages: Vec::new(),
+    });
+    assert!(ds.sequence(1, &mut members, &mut []));
+    assert!(members[0].screen.removed);
+    assert!(members[0].outbox.is_empty());
+    let warnings = &members[0].screen.warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("1 messages were not sent")),
+        "{warnings:?}"
+    );
+}
