@@ -5,23 +5,11 @@
 // stats through `window.sealroomDebug`), then it leaves. Not part of the test suite.
 // Run: npm --prefix web run bench:join   (JOINS=20; SEALROOM_BIN=... to pick the server binary),
 // after a test build of the page (`SEALROOM_TEST_HOOKS=1 scripts/build-web`), whose handle it reads.
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join as pathJoin } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const repoDir = fileURLToPath(new URL('../..', import.meta.url));
-const release = pathJoin(repoDir, 'target/release/sealroom');
-// The release build if present and new enough to serve the web client, else the debug build.
-const servesWeb = (bin) => existsSync(bin) && spawnSync(bin, ['serve', '--help'], { encoding: 'utf8' }).stdout.includes('--web');
-if (!process.env.SEALROOM_BIN && existsSync(release) && !servesWeb(release)) console.log(`${release} has no \`serve --web\` (stale build): using the debug build`);
-process.env.SEALROOM_BIN ??= servesWeb(release) ? release : pathJoin(repoDir, 'target/debug/sealroom');
-// Imported after SEALROOM_BIN is set: support.mjs reads it once.
-const { eventually, join, launchBrowser, newPage, startServer, state, waitEncrypted } = await import('../tests/support.mjs');
+import './server-binary.mjs';
+import { eventually, join, launchBrowser, newPage, startServer, state, waitEncrypted } from '../tests/support.mjs';
 
 const JOINS = Number(process.env.JOINS ?? 10);
 const room = `join-time-bench-${Date.now()}`;
-console.log(`server: ${process.env.SEALROOM_BIN} (${process.env.SEALROOM_BIN.includes('/release/') ? 'release' : 'debug'} build)`);
 
 // Every join comes from 127.0.0.1: lift the server's join rate limits for the run.
 const server = await startServer([], { config: '[access]\njoin_per_address = { burst = 1000, per_minute = 6000 }\njoin_per_room = { burst = 1000, per_minute = 6000 }\n' });

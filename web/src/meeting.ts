@@ -21,6 +21,7 @@ import {
 } from './protocol';
 import { ChatLog } from './chat';
 import { deviceSecret } from './device-key';
+import { FileTransfers } from './files';
 import { Interactions } from './interactions';
 import { startFrameWorker } from './wasm-module';
 import { type EpochState, MlsSession, type PollDraft, type PollView, type Reaction, errorText } from './session';
@@ -142,6 +143,8 @@ export class Meeting {
   chatVisible = false;
   /** Raised hands and polls, as the MLS core last said. */
   readonly interactions = new Interactions();
+  /** Files sent and offered in the meeting, end-to-end encrypted. */
+  readonly files = new FileTransfers(() => this.blobToken, () => this.onChange());
   /** The view shows the polls: a new one is seen. */
   pollsVisible = false;
   /** Called whenever something the view shows changed. */
@@ -168,6 +171,8 @@ export class Meeting {
   private sessionGeneration = 0;
   /** What resumes our session from a new connection, once the server gave the token. */
   private resumable: { participantId: string; token: string } | null = null;
+  /** This session's bearer token for the room's encrypted files, once the server gave it. */
+  private blobToken: string | null = null;
   /** The highest `seq` handled in this session: a resume asks for what came after it, and a
    *  numbered message at or below it is a repeat, dropped (each is handled exactly once). */
   private lastSeq = 0;
@@ -271,6 +276,11 @@ export class Meeting {
   /** Whether the room's permissions let our role send chat messages. */
   get mayChat(): boolean {
     return permits(this.roomSettings.permissions.chat, this.role);
+  }
+
+  /** Whether the room's permissions let our role send files. */
+  get mayShareFiles(): boolean {
+    return permits(this.roomSettings.permissions.files, this.role);
   }
 
   /** Whether the room's permissions let our role open polls (everyone may vote). */
@@ -637,6 +647,7 @@ export class Meeting {
     this.closeSocket();
     this.sessionGeneration++;
     this.resumable = null;
+    this.blobToken = null;
     this.lastSeq = 0;
     this.sentLog = [];
     this.lastClientSeq = 0;
@@ -691,6 +702,7 @@ export class Meeting {
         break;
       case 'resume_token':
         if (this.participantId) this.resumable = { participantId: this.participantId, token: message.token };
+        this.blobToken = message.blob_token || null;
         break;
       case 'ice_servers':
         break; // taken on arrival (`relaysArrived`)
@@ -821,6 +833,10 @@ export class Meeting {
       poll: (poll) => {
         this.interactions.pollChanged(poll, this.pollsVisible);
         this.onChange();
+      },
+      file: (entry) => {
+        this.files.offered(entry);
+        if (!this.chatVisible) this.chat.unread++;
       },
     });
     // Back after a reload or a fresh join: the core asks for the chat that followed ours.
@@ -1125,6 +1141,14 @@ export class Meeting {
     return null;
   }
 
+  /** Encrypts and uploads `file`, then offers it to the group; the transfer shows how it went. */
+  sendFile(file: File): void {
+    void this.files.send(file, this.displayName, (uploaded) => {
+      if (!this.session?.joined) throw new Error('Not in the encrypted meeting any more: the file was not offered.');
+      this.send(this.session.sendFileOffer(uploaded));
+    });
+  }
+
   // --- raised hands, reactions and polls: each returns the reason it was refused, or null ---
 
   raiseHand(raised: boolean): string | null {
@@ -1269,6 +1293,7 @@ export class Meeting {
     this.teardownConnection();
     this.stopTimers();
     this.stopLocalMedia();
+    this.files.clear();
     this.connection = 'left';
     this.onChange();
   }

@@ -95,9 +95,10 @@ export interface IceServer { urls: string[]; username: string; credential: strin
 
 export type ServerMessage =
   | { type: 'joined'; participant_id: string; external_sender: string; group: GroupAction }
-  /** Right after `joined`: the secret that resumes this session from a new connection. From
+  /** Right after `joined`: the secret that resumes this session from a new connection, and
+   *  the bearer token of this participant's end-to-end encrypted files (`/api/blobs`). From
    *  `joined` on, every message of the session carries a `seq` in its envelope. */
-  | { type: 'resume_token'; token: string }
+  | { type: 'resume_token'; token: string; blob_token?: string }
   /** Right after `resume_token`: TURN relays for where the direct path to the SFU fails (empty
    *  if the server has none). */
   | { type: 'ice_servers'; servers: IceServer[] }

@@ -4,8 +4,9 @@
 // warnings. No MLS rule lives in TypeScript.
 
 import {
-  type ChatEntry, type EpochChange, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
+  type ChatEntry, type EpochChange, type FileEntry, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
 } from 'sealroom-wasm';
+import type { UploadedFile } from './files';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
 
 export type { PollView, RaisedHand, Reaction };
@@ -47,6 +48,8 @@ export interface SessionEvents {
   reaction(reaction: Reaction): void;
   /** One poll's whole state, whenever it changes. */
   poll(poll: PollView): void;
+  /** A member offered a file (its key and hash inside, end-to-end encrypted). */
+  file(entry: FileEntry): void;
 }
 
 export class MlsSession {
@@ -139,6 +142,13 @@ export class MlsSession {
     return this.participant.privateMessagesNotForUs();
   }
 
+  /** Offers the group a file whose ciphertext is uploaded; throws (with the core's reason) if
+   *  refused. */
+  sendFileOffer(file: UploadedFile): ClientMessage[] {
+    this.participant.sendFileOffer(file.blob, file.name, file.size, file.mime, file.key, file.sha256);
+    return this.drain();
+  }
+
   // Raised hands, reactions and polls: each throws (with the core's reason) if refused.
 
   raiseHand(raised: boolean): ClientMessage[] {
@@ -205,7 +215,8 @@ export class MlsSession {
         case 'hands': this.events.hands(output.hands); break;
         case 'reaction': this.events.reaction(output.reaction); break;
         case 'poll': this.events.poll(output.poll); break;
-        // No client shows other application messages yet (files, recordings).
+        case 'file': this.events.file(output.file); break;
+        // No client shows other application messages yet (recordings).
         case 'application': break;
       }
     }

@@ -81,6 +81,8 @@ export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', co
   });
   return {
     url,
+    /** The server's data directory (its stores), for tests that search what it keeps. */
+    data,
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

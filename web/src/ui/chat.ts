@@ -1,4 +1,4 @@
-// The chat panel: the conversation and the composer, to everyone or privately to one member of
+// The chat panel: the conversation, the files sent and offered, and the composer, to everyone or privately to one member of
 // the encrypted group. A message is only ever text here: nothing it says reaches the DOM as
 // markup, and a web address becomes a plain link (never fetched for a preview, which would
 // tell its site who is in the meeting). Built once and updated in place, so typing and focus
@@ -8,6 +8,7 @@ import type { RosterMember } from 'sealroom-wasm';
 import type { ChatLine } from '../chat';
 import type { Meeting } from '../meeting';
 import { h } from './dom';
+import { filesSection } from './files';
 
 /** The core refuses longer messages (MAX_CHAT_TEXT_CHARS); a textarea counts UTF-16 units,
  *  at least as many as characters, so this never lets through what the core refuses. */
@@ -28,7 +29,8 @@ export function chatPanel(meeting: Meeting, toast: (text: string) => void): Chat
     input,
     h('button', { type: 'submit', class: 'btn btn-small', 'data-testid': 'chat-send' }, 'Send'));
   const readOnly = h('p', { class: 'muted small', 'data-testid': 'chat-read-only', hidden: true }, 'The room lets other roles chat: you can read the messages, not send.');
-  const el = h('div', { class: 'panel-body chat' }, intro, log, form, readOnly);
+  const files = filesSection(meeting);
+  const el = h('div', { class: 'panel-body chat' }, intro, log, files.el, form, readOnly);
   const recipients = recipientPicker(recipient, meeting);
 
   form.addEventListener('submit', (event) => {
@@ -56,6 +58,7 @@ export function chatPanel(meeting: Meeting, toast: (text: string) => void): Chat
     shown = [...lines];
     if (atBottom) log.scrollTop = log.scrollHeight;
     recipients.update();
+    files.update();
     form.hidden = !meeting.mayChat;
     readOnly.hidden = meeting.mayChat;
   }

@@ -798,6 +798,7 @@ function exposeToTests(meeting: Meeting): void {
       hands: meeting.interactions.hands.map((hand) => hand.name),
       polls: [...meeting.interactions.polls.values()],
       votesNotForUs: meeting.votesNotForUs,
+      files: meeting.files.list.map(({ id, incoming, from, name, size, done, state, error }) => ({ id, incoming, from, name, size, done, state, error })),
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),
   };

@@ -6,11 +6,11 @@ import type { Meeting } from '../meeting';
 import type { Allowed, Permissions } from '../protocol';
 import { h } from './dom';
 
-/** Only what a client can do: the protocol's file and recording permissions wait for those
- *  features. */
+/** Only what a client can do: the protocol's recording permission waits for that feature. */
 const ROWS: { key: keyof Permissions; label: string }[] = [
   { key: 'screen_share', label: 'Share screen' },
   { key: 'chat', label: 'Chat' },
+  { key: 'files', label: 'Send files' },
   { key: 'polls', label: 'Open polls' },
 ];
 
