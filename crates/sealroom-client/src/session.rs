@@ -13,7 +13,7 @@ use std::{
 
 use futures_util::{SinkExt, StreamExt};
 use sealroom_e2ee::{DeviceIdentity, GroupError, LinkSecret, RosterMember, sframe::MediaKeyring};
-use sealroom_participant::{Epoch, Notice, Output, Participant};
+use sealroom_participant::{ActiveRecording, Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, FileOffer, GroupAction, ParticipantId,
     ParticipantInfo, Permissions, RemovalReason, Role, ServerMessage, decode_numbered, encode,
@@ -183,6 +183,8 @@ pub struct Status {
     pub notices: Vec<String>,
     /// Members of the encrypted group whom the server does not list: flagged as ghosts.
     pub unlisted_members: Vec<RosterEntry>,
+    /// The recordings of the meeting under way, from the recorders' notices in the group.
+    pub recordings: Vec<ActiveRecording>,
 }
 
 impl Status {
@@ -1131,6 +1133,7 @@ impl Signalling {
                 Output::Chat(entry) => self.show_chat(ChatEvent::Message(entry)),
                 Output::ChatUnreadable(count) => self.show_chat(ChatEvent::Unreadable(count)),
                 Output::File(entry) => self.show_chat(ChatEvent::File(entry)),
+                Output::Recordings(recordings) => self.with_status(|s| s.recordings = recordings),
                 // The command line has no hands, reactions or polls to show.
                 Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) => {}
             }

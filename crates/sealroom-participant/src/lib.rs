@@ -37,6 +37,7 @@ mod admission;
 mod chat;
 mod files;
 mod interaction;
+mod recording;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -57,6 +58,8 @@ use chat::ChatState;
 pub use files::FileEntry;
 use interaction::InteractionState;
 pub use interaction::{PollView, RaisedHand, Reaction, ResultsView};
+pub use recording::ActiveRecording;
+use recording::RecordingState;
 
 /// How many application messages wait, at most, for the commit MLS wants before them.
 pub const MAX_HELD_MESSAGES: usize = 256;
@@ -98,6 +101,9 @@ pub enum Output {
     /// A member offered a file: download its blob, decrypt it with the offer's key and check
     /// its hash.
     File(FileEntry),
+    /// The recordings under way (ours too), whenever that changes: every participant is to
+    /// see that the meeting is recorded, by whom, and for whose keys.
+    Recordings(Vec<ActiveRecording>),
     /// The room link's secret is new: we made it when we founded the group without one, or a
     /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
     /// joiners wait for a moderator's admission.
@@ -170,6 +176,12 @@ pub enum CommandError {
     /// The file offer is not one clients take; the text says why.
     #[error("file offer: {0}")]
     FileOffer(&'static str),
+    /// The recording notice is not one clients take; the text says why.
+    #[error("recording: {0}")]
+    Recording(&'static str),
+    /// We are not recording.
+    #[error("we are not recording")]
+    NotRecording,
     /// [`MAX_HELD_MESSAGES`] messages already wait for a commit the server has not brought.
     #[error("{MAX_HELD_MESSAGES} messages already wait for the group's next epoch")]
     TooManyHeld,
@@ -199,6 +211,7 @@ pub struct Participant {
     names_by_leaf: BTreeMap<u32, String>,
     chat: ChatState,
     interaction: InteractionState,
+    recording: RecordingState,
     /// Application messages our user sent while a proposal awaited its commit, in order:
     /// MLS lets none out before that commit, so they leave in the epoch it starts.
     held: VecDeque<(ApplicationKind, Vec<u8>)>,
@@ -225,6 +238,7 @@ impl Participant {
             names_by_leaf: BTreeMap::new(),
             chat: ChatState::default(),
             interaction: InteractionState::default(),
+            recording: RecordingState::default(),
             held: VecDeque::new(),
             outputs: VecDeque::new(),
         }
@@ -740,6 +754,7 @@ impl Participant {
             Some(ApplicationKind::Interaction) => self.on_interaction(&received),
             Some(ApplicationKind::Poll) => self.on_poll_message(&received),
             Some(ApplicationKind::File) => self.on_file_offer(&received, seq),
+            Some(ApplicationKind::Recording) => self.on_recording_notice(&received),
             _ => self.outputs.push_back(Output::Application(received)),
         }
     }
@@ -885,7 +900,10 @@ impl Participant {
             self.error(format!("held message: {e}"));
         }
         match membership {
-            Some(change) => self.on_membership_change(&change),
+            Some(change) => {
+                self.on_membership_change(&change);
+                self.recordings_on_membership_change(&change);
+            }
             None => self.send_catch_up(),
         }
     }

@@ -16,6 +16,7 @@ mod chat;
 mod files;
 mod interaction;
 mod names;
+mod recording;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,7 @@ pub use interaction::{
     PollMessage, PollRef, PollResults, PublishedResults, REACTIONS, ResultsFor, SealedCopy,
 };
 pub use names::{DisplayName, MAX_DISPLAY_NAME_CHARS, MAX_ROOM_NAME_BYTES, RoomName};
+pub use recording::{MAX_RECORDING_OWNERS, RECORDING_ID_CHARS, RecordingNotice};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -4,8 +4,8 @@
 
 use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
 use sealroom_participant::{
-    ChatEntry, CommandError, Epoch, FileEntry, Notice, Output, PollView, RaisedHand, Reaction,
-    ResultsView,
+    ActiveRecording, ChatEntry, CommandError, Epoch, FileEntry, Notice, Output, PollView,
+    RaisedHand, Reaction, ResultsView,
 };
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, FileOffer, PollRef, ResultsFor, ServerMessage, decode,
@@ -28,7 +28,7 @@ const TS_TYPES: &'static str = r#"
  *  new. `warning`: a security problem for the user. `error`: a message that could not be
  *  handled. `hands`: the raised hands, whole, in the order they went up. `reaction`: a member
  *  (or we) reacted. `poll`: one poll, whole, each time it changes. `file`: a member offered a
- *  file. */
+ *  file. `recordings`: the recordings under way, whole, each time that changes. */
 export type ParticipantOutput =
   | { kind: 'send', message: any }
   | { kind: 'epoch', epoch: bigint, groupId: Uint8Array, ownLeaf: number, roster: RosterMember[], code: SecurityCode, baseKey: Uint8Array, change: EpochChange | null, policy: RoomPolicy }
@@ -43,7 +43,12 @@ export type ParticipantOutput =
   | { kind: 'hands', hands: RaisedHand[] }
   | { kind: 'reaction', reaction: Reaction }
   | { kind: 'poll', poll: PollView }
-  | { kind: 'file', file: FileEntry };
+  | { kind: 'file', file: FileEntry }
+  | { kind: 'recordings', recordings: ActiveRecording[] };
+
+/** A recording under way: `recorderName` from the recorder's MLS credential, `owners` the
+ *  fingerprints of the keys that can open it, `mine` if we record it. */
+export interface ActiveRecording { leaf: number, recorderName: string, id: string, owners: string[], mine: boolean }
 
 /** A chat message from a member. `seq`: its number in the room. `senderName`: from the
  *  sender's MLS credential. `private`: sealed to us alone. `sentAt`: ms since the Unix epoch,
@@ -308,6 +313,20 @@ impl Participant {
         self.core.vote(poll, choices).map_err(command_error)
     }
 
+    /// Tells the group we record `id`, encrypted to the keys whose fingerprints are `owners`.
+    #[wasm_bindgen(js_name = startRecording)]
+    pub fn start_recording(&mut self, id: String, owners: Vec<String>) -> Result<(), JsValue> {
+        self.core
+            .start_recording(&id, owners)
+            .map_err(command_error)
+    }
+
+    /// Tells the group our recording ended.
+    #[wasm_bindgen(js_name = stopRecording)]
+    pub fn stop_recording(&mut self) -> Result<(), JsValue> {
+        self.core.stop_recording().map_err(command_error)
+    }
+
     /// Closes our poll `id`: its final results go out.
     #[wasm_bindgen(js_name = closePoll)]
     pub fn close_poll(&mut self, id: f64) -> Result<(), JsValue> {
@@ -366,6 +385,12 @@ fn output(output: Output) -> JsValue {
             .build(),
         Output::Poll(view) => kind("poll").with("poll", poll_view(*view)).build(),
         Output::File(entry) => kind("file").with("file", file_entry(entry)).build(),
+        Output::Recordings(recordings) => {
+            let recordings = recordings.into_iter().map(active_recording);
+            kind("recordings")
+                .with("recordings", array(recordings))
+                .build()
+        }
     }
 }
 
@@ -375,7 +400,8 @@ fn command_error(error: CommandError) -> JsValue {
         CommandError::ChatLength
         | CommandError::Reaction
         | CommandError::Poll(_)
-        | CommandError::FileOffer(_) => js_error(INVALID_ARGUMENT, error),
+        | CommandError::FileOffer(_)
+        | CommandError::Recording(_) => js_error(INVALID_ARGUMENT, error),
         e => js_error("not_sent", e),
     }
 }
@@ -441,6 +467,16 @@ fn chat_entry(entry: ChatEntry) -> JsValue {
         .with("private", entry.private)
         .with("text", entry.text)
         .with("sentAt", entry.sent_at as f64)
+        .build()
+}
+
+fn active_recording(recording: ActiveRecording) -> JsValue {
+    JsObject::new()
+        .with("leaf", recording.leaf)
+        .with("recorderName", recording.recorder_name)
+        .with("id", recording.id)
+        .with("owners", plain_array(recording.owners))
+        .with("mine", recording.mine)
         .build()
 }
 

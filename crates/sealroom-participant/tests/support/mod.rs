@@ -10,7 +10,8 @@ use sealroom_e2ee::{
     ObservedMessage,
 };
 use sealroom_participant::{
-    ChatEntry, Epoch, FileEntry, Notice, Output, Participant, PollView, RaisedHand, Reaction,
+    ActiveRecording, ChatEntry, Epoch, FileEntry, Notice, Output, Participant, PollView,
+    RaisedHand, Reaction,
 };
 use sealroom_protocol::{
     Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, PollRef, Role, ServerMessage,
@@ -35,6 +36,8 @@ pub struct Screen {
     /// Each poll as last shown.
     pub polls: BTreeMap<PollRef, PollView>,
     pub files: Vec<FileEntry>,
+    /// The recordings under way, as last shown.
+    pub recordings: Vec<ActiveRecording>,
 }
 
 impl Screen {
@@ -107,6 +110,7 @@ impl Member {
                     self.screen.polls.insert(view.poll, *view);
                 }
                 Output::File(entry) => self.screen.files.push(entry),
+                Output::Recordings(recordings) => self.screen.recordings = recordings,
             }
         }
     }
