@@ -3,6 +3,7 @@
 
 mod chat;
 mod files;
+mod recording;
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
 
@@ -15,6 +16,7 @@ use crate::{
 };
 
 pub use chat::ChatReceived;
+pub use recording::{RecordingCommand, run_recording};
 
 /// `sealroom join` flags.
 #[derive(Args, Debug)]

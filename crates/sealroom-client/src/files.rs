@@ -385,8 +385,9 @@ async fn created_id(response: Response<Incoming>) -> Result<String> {
 }
 
 /// A file being written in a directory under a temporary name: deleted unless kept, whatever
-/// ends the download (an error, or the task dropped).
-struct PartialFile {
+/// ends the download (an error, or the task dropped). `sealroom recording decrypt` writes
+/// recordings so too.
+pub(crate) struct PartialFile {
     dir: PathBuf,
     path: PathBuf,
     file: BufWriter<tokio::fs::File>,
@@ -394,7 +395,7 @@ struct PartialFile {
 }
 
 impl PartialFile {
-    async fn create(dir: &Path) -> Result<Self> {
+    pub(crate) async fn create(dir: &Path) -> Result<Self> {
         let path = dir.join(format!(".sealroom-{:032x}.part", rand::random::<u128>()));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -410,7 +411,7 @@ impl PartialFile {
         })
     }
 
-    async fn write(&mut self, bytes: &[u8]) -> Result<()> {
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.file
             .write_all(bytes)
             .await
@@ -421,7 +422,19 @@ impl PartialFile {
     async fn keep_as(mut self, name: &str) -> Result<PathBuf> {
         self.file.flush().await.map_err(local_error(&self.path))?;
         let path = reserve_name(&self.dir, name)?;
-        // Replaces the empty file that reserved the name.
+        self.replace(path).await
+    }
+
+    /// Gives the file exactly `name` in its directory; fails, keeping nothing, if it is taken.
+    pub(crate) async fn keep_new(mut self, name: &str) -> Result<PathBuf> {
+        self.file.flush().await.map_err(local_error(&self.path))?;
+        let path = self.dir.join(name);
+        create_empty(&path).map_err(local_error(&path))?;
+        self.replace(path).await
+    }
+
+    /// Moves the file onto `path`, the empty file that reserved the name.
+    async fn replace(mut self, path: PathBuf) -> Result<PathBuf> {
         if let Err(error) = tokio::fs::rename(&self.path, &path).await {
             let _ = std::fs::remove_file(&path);
             return Err(local_error(&path)(error));
@@ -439,6 +452,14 @@ impl Drop for PartialFile {
     }
 }
 
+/// Creates an empty file at `path`, unless one is there.
+fn create_empty(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
 /// Claims the first free name of `name`, `stem (1).ext`, `stem (2).ext`, … in `dir` by creating
 /// it empty, so that no other file is ever replaced.
 fn reserve_name(dir: &Path, name: &str) -> Result<PathBuf> {
@@ -452,11 +473,7 @@ fn reserve_name(dir: &Path, name: &str) -> Result<PathBuf> {
             0 => dir.join(name),
             n => dir.join(format!("{stem} ({n}){extension}")),
         };
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&candidate);
-        match created {
+        match create_empty(&candidate) {
             Ok(_) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(local_error(&candidate)(e)),

@@ -37,6 +37,16 @@
 //! What [`FileDecryptor::update`] returns is authentic but may still belong to a file that turns
 //! out to be incomplete or not the one offered: the caller discards everything it wrote unless
 //! [`FileDecryptor::finish`] succeeds.
+//!
+//! ## Streams inside another format
+//!
+//! A format that carries this one (a recording, [`crate::recording`]) makes the key itself and
+//! binds its own header into every chunk as a *context* in front of this header
+//! ([`FileEncryptor::with_key`]). Its size is not known when it starts, so its reader
+//! ([`FileDecryptor::open_ended`]) learns the end from STREAM's last-chunk flag alone: a whole
+//! chunk is never the last, whatever is left at [`FileDecryptor::finish_open_ended`] must open as
+//! the last. Such a reader cannot tell a stream cut inside its last chunk from one whose last
+//! chunk was altered, and calls both [`FileCryptoError::Truncated`], the likelier.
 
 use aes_gcm::{
     Aes256Gcm, KeyInit,
@@ -178,6 +188,8 @@ impl Layout {
 pub struct FileEncryptor {
     stream: EncryptorBE32<Aes256Gcm>,
     header: [u8; HEADER_BYTES],
+    /// Every chunk's associated data: the caller's context, then the header.
+    associated_data: Vec<u8>,
     header_sent: bool,
     /// Plaintext of the chunk being filled: less than a whole chunk between calls.
     pending: Vec<u8>,
@@ -188,16 +200,24 @@ impl FileEncryptor {
     /// An encryptor under a fresh key, returned for the file offer.
     pub fn new() -> Result<(Self, FileKey), FileCryptoError> {
         let key = FileKey::generate()?;
+        Ok((Self::with_key(&key, &[])?, key))
+    }
+
+    /// An encryptor under `key`, which the caller made fresh for this stream and never uses
+    /// for another, that binds `context` (fixed-length for a given caller, e.g. a hash of its own
+    /// header) into every chunk. An empty context is [`FileEncryptor::new`]'s format exactly.
+    pub fn with_key(key: &FileKey, context: &[u8]) -> Result<Self, FileCryptoError> {
         let mut nonce_prefix = [0; NONCE_PREFIX_BYTES];
         random::fill(&mut nonce_prefix).map_err(|_| FileCryptoError::NoRandomness)?;
-        let encryptor = Self {
+        let header = header(&nonce_prefix);
+        Ok(Self {
             stream: EncryptorBE32::from_aead(key.cipher(), &nonce_prefix.into()),
-            header: header(&nonce_prefix),
+            header,
+            associated_data: [context, &header].concat(),
             header_sent: false,
             pending: Vec::with_capacity(SEALED_CHUNK_BYTES),
             hasher: Sha256::new(),
-        };
-        Ok((encryptor, key))
+        })
     }
 
     /// Takes the next plaintext bytes; returns the ciphertext ready so far, the header first.
@@ -210,7 +230,7 @@ impl FileEncryptor {
         while fill(&mut self.pending, CHUNK_SIZE, &mut plaintext) {
             // A whole chunk is never the last: the last holds less than a chunk.
             self.stream
-                .encrypt_next_in_place(&self.header, &mut self.pending)
+                .encrypt_next_in_place(&self.associated_data, &mut self.pending)
                 .map_err(|_| FileCryptoError::TooLarge)?;
             ciphertext.extend_from_slice(&self.pending);
             self.pending.clear();
@@ -224,7 +244,7 @@ impl FileEncryptor {
         let mut ciphertext = Vec::with_capacity(HEADER_BYTES + SEALED_CHUNK_BYTES);
         self.send_header(&mut ciphertext);
         self.stream
-            .encrypt_last_in_place(&self.header, &mut self.pending)
+            .encrypt_last_in_place(&self.associated_data, &mut self.pending)
             .map_err(|_| FileCryptoError::TooLarge)?;
         ciphertext.extend_from_slice(&self.pending);
         Ok((ciphertext, self.hasher.finalize().into()))
@@ -238,12 +258,14 @@ impl FileEncryptor {
     }
 }
 
-/// Decrypts one file of a known size, streaming, and checks it against its offer.
+/// Decrypts one file of a known size, streaming, and checks it against its offer; or an
+/// open-ended stream ([`FileDecryptor::open_ended`]).
 pub struct FileDecryptor {
     stage: Stage,
-    layout: Layout,
-    /// Ciphertext bytes the file has, and those received so far.
-    expected: u64,
+    /// How the file is cut, if its size is known (not for an open-ended stream).
+    layout: Option<Layout>,
+    /// Ciphertext bytes the file has, if known, and those received so far.
+    expected: Option<u64>,
     received: u64,
     /// The header, or the chunk, being filled.
     pending: Vec<u8>,
@@ -251,11 +273,13 @@ pub struct FileDecryptor {
 }
 
 enum Stage {
-    /// Before the header: the key's cipher, for the stream the header's prefix starts.
-    Header(Aes256Gcm),
+    /// Before the header: the key's cipher, for the stream the header's prefix starts, and the
+    /// caller's context.
+    Header(Aes256Gcm, Vec<u8>),
     Chunks {
         stream: DecryptorBE32<Aes256Gcm>,
-        header: [u8; HEADER_BYTES],
+        /// The context, then the header.
+        associated_data: Vec<u8>,
         opened: u64,
     },
     /// Failed for good: every later call says why again.
@@ -267,13 +291,23 @@ impl FileDecryptor {
     pub fn new(key: &FileKey, size: u64) -> Result<Self, FileCryptoError> {
         let layout = Layout::of(size)?;
         Ok(Self {
-            stage: Stage::Header(key.cipher()),
-            layout,
-            expected: layout.ciphertext_len(),
+            layout: Some(layout),
+            expected: Some(layout.ciphertext_len()),
+            ..Self::open_ended(key, &[])
+        })
+    }
+
+    /// A decryptor for a stream of unknown length that [`FileEncryptor::with_key`] made under
+    /// `key` and `context`; end it with [`FileDecryptor::finish_open_ended`].
+    pub fn open_ended(key: &FileKey, context: &[u8]) -> Self {
+        Self {
+            stage: Stage::Header(key.cipher(), context.to_vec()),
+            layout: None,
+            expected: None,
             received: 0,
             pending: Vec::with_capacity(SEALED_CHUNK_BYTES),
             hasher: Sha256::new(),
-        })
+        }
     }
 
     /// Takes the next ciphertext bytes; returns the plaintext of the chunks they completed. The
@@ -288,23 +322,48 @@ impl FileDecryptor {
 
     /// Opens the last chunk and checks the SHA-256 of the whole plaintext against the offer's;
     /// returns the last chunk's plaintext.
-    pub fn finish(mut self, expected_sha256: &[u8; 32]) -> Result<Vec<u8>, FileCryptoError> {
-        let (stream, header) = match self.stage {
-            Stage::Chunks { stream, header, .. } => (stream, header),
-            Stage::Failed(error) => return Err(error),
-            Stage::Header(_) => return Err(FileCryptoError::Truncated),
-        };
-        if self.received < self.expected {
-            return Err(FileCryptoError::Truncated);
-        }
-        stream
-            .decrypt_last_in_place(&header, &mut self.pending)
-            .map_err(|_| FileCryptoError::Tampered)?;
-        self.hasher.update(&self.pending);
-        if self.hasher.finalize().as_slice() != expected_sha256 {
+    pub fn finish(self, expected_sha256: &[u8; 32]) -> Result<Vec<u8>, FileCryptoError> {
+        let (last, sha256) = self.open_last()?;
+        if &sha256 != expected_sha256 {
             return Err(FileCryptoError::HashMismatch);
         }
-        Ok(self.pending)
+        Ok(last)
+    }
+
+    /// Opens the last chunk of a stream that comes with no hash to check (its sender commits to
+    /// its key in another way); returns the last chunk's plaintext. Whatever is left over must
+    /// open as the last chunk, or the stream is [`FileCryptoError::Truncated`].
+    pub fn finish_open_ended(self) -> Result<Vec<u8>, FileCryptoError> {
+        self.open_last().map(|(last, _)| last)
+    }
+
+    /// The last chunk's plaintext, and the SHA-256 of the whole plaintext.
+    fn open_last(mut self) -> Result<(Vec<u8>, [u8; 32]), FileCryptoError> {
+        let (stream, associated_data) = match self.stage {
+            Stage::Chunks {
+                stream,
+                associated_data,
+                ..
+            } => (stream, associated_data),
+            Stage::Failed(error) => return Err(error),
+            Stage::Header(..) => return Err(FileCryptoError::Truncated),
+        };
+        if self
+            .expected
+            .is_some_and(|expected| self.received < expected)
+        {
+            return Err(FileCryptoError::Truncated);
+        }
+        // Without a size, a cut and an altered last chunk look the same (module docs).
+        let failure = match self.layout {
+            Some(_) => FileCryptoError::Tampered,
+            None => FileCryptoError::Truncated,
+        };
+        stream
+            .decrypt_last_in_place(&associated_data, &mut self.pending)
+            .map_err(|_| failure)?;
+        self.hasher.update(&self.pending);
+        Ok((self.pending, self.hasher.finalize().into()))
     }
 
     fn consume(&mut self, mut ciphertext: &[u8]) -> Result<Vec<u8>, FileCryptoError> {
@@ -312,34 +371,48 @@ impl FileDecryptor {
             return Err(error);
         }
         self.received = self.received.saturating_add(ciphertext.len() as u64);
-        if self.received > self.expected {
+        if self
+            .expected
+            .is_some_and(|expected| self.received > expected)
+        {
             return Err(FileCryptoError::TooLong);
         }
         let mut plaintext = Vec::with_capacity(ciphertext.len());
         loop {
             let piece_len = self.piece_len();
             let complete = fill(&mut self.pending, piece_len, &mut ciphertext);
-            // The last chunk waits for `finish` (and `expected` lets nothing follow it).
+            // The last chunk waits for `finish` (and `expected` lets nothing follow it). An
+            // open-ended stream's whole chunks are never the last.
             if !complete || self.at_last_chunk() {
                 return Ok(plaintext);
             }
             match self.stage {
-                Stage::Header(_) => self.open_header()?,
+                Stage::Header(..) => self.open_header()?,
                 _ => self.open_chunk(&mut plaintext)?,
             }
         }
     }
 
+    /// The layout, if the chunk being filled is the last of a file of known size.
+    fn last_chunk(&self) -> Option<Layout> {
+        match (&self.stage, self.layout) {
+            (Stage::Chunks { opened, .. }, Some(layout)) if *opened == layout.whole_chunks => {
+                Some(layout)
+            }
+            _ => None,
+        }
+    }
+
     fn at_last_chunk(&self) -> bool {
-        matches!(self.stage, Stage::Chunks { opened, .. } if opened == self.layout.whole_chunks)
+        self.last_chunk().is_some()
     }
 
     /// Bytes of the header or chunk being filled.
     fn piece_len(&self) -> usize {
-        match self.stage {
-            Stage::Header(_) | Stage::Failed(_) => HEADER_BYTES,
+        match (&self.stage, self.last_chunk()) {
+            (Stage::Header(..) | Stage::Failed(_), _) => HEADER_BYTES,
             // Less than a sealed chunk (`Layout`): fits any usize.
-            _ if self.at_last_chunk() => self.layout.last_sealed as usize,
+            (_, Some(layout)) => layout.last_sealed as usize,
             _ => SEALED_CHUNK_BYTES,
         }
     }
@@ -348,7 +421,7 @@ impl FileDecryptor {
         // `fill` made it a whole header; were it not, zeros would fail the check below.
         let header: [u8; HEADER_BYTES] = self.pending.as_slice().try_into().unwrap_or_default();
         let (start, nonce_prefix) = header.split_at(HEADER_START_BYTES);
-        let Stage::Header(cipher) = &self.stage else {
+        let Stage::Header(cipher, context) = &self.stage else {
             return Err(FileCryptoError::BadHeader);
         };
         if start != header_start() {
@@ -356,7 +429,7 @@ impl FileDecryptor {
         }
         self.stage = Stage::Chunks {
             stream: DecryptorBE32::from_aead(cipher.clone(), nonce_prefix.into()),
-            header,
+            associated_data: [context, &header[..]].concat(),
             opened: 0,
         };
         self.pending.clear();
@@ -366,14 +439,14 @@ impl FileDecryptor {
     fn open_chunk(&mut self, plaintext: &mut Vec<u8>) -> Result<(), FileCryptoError> {
         let Stage::Chunks {
             stream,
-            header,
+            associated_data,
             opened,
         } = &mut self.stage
         else {
             return Err(FileCryptoError::BadHeader);
         };
         stream
-            .decrypt_next_in_place(header, &mut self.pending)
+            .decrypt_next_in_place(associated_data.as_slice(), &mut self.pending)
             .map_err(|_| FileCryptoError::Tampered)?;
         *opened += 1;
         self.hasher.update(&self.pending);

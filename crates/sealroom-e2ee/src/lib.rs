@@ -9,7 +9,9 @@
 //! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings;
 //! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context;
 //! - [`private_message`]: one-to-one messages inside a group, sealed to the recipient's key;
-//! - [`file_crypto`]: files encrypted in chunks under a fresh key, for the server to store.
+//! - [`file_crypto`]: files encrypted in chunks under a fresh key, for the server to store;
+//! - [`recording`]: meeting recordings encrypted as they are made, their key sealed to their
+//!   owners.
 //!
 //! This crate does no I/O, spawns nothing, reads no clock (time comes in as arguments) and builds
 //! for `wasm32-unknown-unknown`, so the browser, the native client and the server share one
@@ -24,6 +26,7 @@ pub mod group;
 pub mod identity;
 pub mod private_message;
 mod random;
+pub mod recording;
 pub mod room_link;
 pub mod room_policy;
 pub mod security_code;
@@ -37,6 +40,9 @@ pub use group::{
     key_package_proves_link,
 };
 pub use identity::{DeviceIdentity, Fingerprint};
+pub use recording::{
+    RecordingDecryptor, RecordingEncryptor, RecordingError, RecordingOwnerKey, RecordingOwnerPublic,
+};
 pub use room_link::{LinkKey, LinkSecret};
 pub use room_policy::RoomPolicy;
 pub use security_code::SecurityCode;

@@ -49,6 +49,10 @@ enum Command {
     /// and password (in the server's data directory).
     #[command(subcommand)]
     Room(RoomCommand),
+    /// End-to-end encrypted recordings: make an owner key, show its public key, decrypt a
+    /// recording (and encrypt a file as a recorder does).
+    #[command(subcommand)]
+    Recording(sealroom_client::cli::RecordingCommand),
 }
 
 #[derive(Args)]
@@ -304,6 +308,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Room(command) => manage_rooms(command).await,
+        Command::Recording(command) => sealroom_client::cli::run_recording(command).await,
     }
 }
 
