@@ -6,6 +6,8 @@
 // checks out; on any failure it is deleted. Neither side holds more than a part in memory.
 
 import { FileDecryptor, FileEncryptor, type FileEntry } from 'sealroom-wasm';
+import { OpfsFile } from './opfs';
+import { PartUpload, TransferError, refusal } from './upload';
 
 /** Largest upload part: the server's default `files.max_part_bytes`. */
 const PART_BYTES = 8 * 1024 * 1024;
@@ -13,8 +15,6 @@ const PART_BYTES = 8 * 1024 * 1024;
 const READ_BYTES = 1024 * 1024;
 /** The header declaring a blob's size when parts follow its first. */
 const BLOB_SIZE = 'Sealroom-Blob-Size';
-/** Names of the received files this tab keeps in the origin private file system. */
-const OPFS_PREFIX = 'sealroom-file-';
 
 export type TransferState = 'sending' | 'sent' | 'offered' | 'receiving' | 'received' | 'failed' | 'cancelled';
 
@@ -41,9 +41,6 @@ export interface Transfer {
 /** What the sender hands the core to offer once its ciphertext is uploaded. */
 export interface UploadedFile { blob: string; name: string; size: number; mime: string; key: Uint8Array; sha256: Uint8Array }
 
-/** A refusal of the blob store, or a broken transfer, with a message for people. */
-class TransferError extends Error {}
-
 export class FileTransfers {
   list: Transfer[] = [];
   private nextId = 1;
@@ -63,7 +60,13 @@ export class FileTransfers {
     let blob: string | null = null;
     try {
       const encryptor = new FileEncryptor();
-      const upload = new Upload(this.bearer(), FileEncryptor.ciphertextLength(file.size), abort.signal);
+      const upload = new PartUpload({
+        create: '/api/blobs',
+        append: (id, offset) => `/api/blobs/${encodeURIComponent(id)}?offset=${offset}`,
+        headers: this.bearer(),
+        createHeaders: { [BLOB_SIZE]: String(FileEncryptor.ciphertextLength(file.size)) },
+        partBytes: PART_BYTES,
+      }, abort.signal);
       for (let at = 0; at < file.size; at += READ_BYTES) {
         const plaintext = new Uint8Array(await file.slice(at, at + READ_BYTES).arrayBuffer());
         await upload.push(encryptor.update(plaintext));
@@ -94,7 +97,7 @@ export class FileTransfers {
     Object.assign(transfer, { state: 'receiving', done: 0, error: null });
     this.changed();
     const abort = this.abortFor(transfer);
-    const sink = await FileSink.open(this.stored);
+    const sink = await OpfsFile.create(this.stored);
     try {
       const response = await fetch(`/api/blobs/${encodeURIComponent(offer.blob)}`, { headers: this.bearer(), signal: abort.signal });
       if (!response.ok || !response.body) throw await refusal(response);
@@ -124,7 +127,7 @@ export class FileTransfers {
     for (const abort of this.aborts.values()) abort.abort();
     for (const transfer of this.list) if (transfer.url) URL.revokeObjectURL(transfer.url);
     this.list = [];
-    void FileSink.deleteAll(this.stored);
+    void OpfsFile.deleteAll(this.stored);
   }
 
   private add(fields: Pick<Transfer, 'incoming' | 'from' | 'name' | 'size' | 'state' | 'offer'>): Transfer {
@@ -177,70 +180,6 @@ export class FileTransfers {
   }
 }
 
-/** One blob's upload: the first part creates it (declaring its whole size), the rest are
- *  appended in order at their offsets. */
-class Upload {
-  id: string | null = null;
-  private sent = 0;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-
-  constructor(private readonly headers: Record<string, string>, private readonly size: number, private readonly signal: AbortSignal) {}
-
-  /** Queues `ciphertext`, sending each part as soon as it is full (never more than a part). */
-  async push(ciphertext: Uint8Array): Promise<void> {
-    let rest = ciphertext;
-    while (this.pendingBytes + rest.length >= PART_BYTES) {
-      const room = PART_BYTES - this.pendingBytes;
-      this.pending.push(rest.subarray(0, room));
-      this.pendingBytes += room;
-      rest = rest.subarray(room);
-      await this.flush();
-    }
-    if (rest.length > 0) {
-      this.pending.push(rest);
-      this.pendingBytes += rest.length;
-    }
-  }
-
-  async finish(): Promise<string> {
-    if (this.pendingBytes > 0 || this.id === null) await this.flush();
-    if (this.id === null) throw new TransferError('The server gave no blob id.');
-    return this.id;
-  }
-
-  private async flush(): Promise<void> {
-    const part = new Blob(this.pending as BlobPart[]);
-    this.pending = [];
-    this.pendingBytes = 0;
-    const first = this.id === null;
-    const url = first ? '/api/blobs' : `/api/blobs/${encodeURIComponent(this.id ?? '')}?offset=${this.sent}`;
-    const headers = first ? { ...this.headers, [BLOB_SIZE]: String(this.size) } : this.headers;
-    const response = await fetch(url, { method: first ? 'POST' : 'PUT', headers, body: part, signal: this.signal });
-    if (!response.ok) throw await refusal(response);
-    if (first) this.id = await createdId(response);
-    this.sent += part.size;
-  }
-}
-
-async function createdId(response: Response): Promise<string> {
-  const answer = (await response.json()) as { id?: unknown };
-  if (typeof answer.id !== 'string') throw new TransferError('The server gave no blob id.');
-  return answer.id;
-}
-
-/** The blob store's `{error, message}` as an error for people. */
-async function refusal(response: Response): Promise<TransferError> {
-  let message = `the server answered ${response.status}`;
-  try {
-    const body = (await response.json()) as { message?: unknown };
-    if (typeof body.message === 'string') message = body.message;
-  } catch {
-    // Not the store's JSON: the status says enough.
-  }
-  return new TransferError(`The server refused: ${message}`);
-}
-
 /** The decryptor's errors carry a `code` and a message to show as it is. */
 function failureText(error: unknown): string {
   if (error instanceof TransferError) return error.message;
@@ -248,53 +187,4 @@ function failureText(error: unknown): string {
   if (typeof coded.code === 'string' && typeof coded.message === 'string') return `Could not receive the file: ${coded.message} (${coded.code}). No file was kept.`;
   if (error instanceof TypeError) return `The transfer broke off: ${error.message}.`;
   return error instanceof Error ? error.message : String(error);
-}
-
-/** Where a download's plaintext goes: a file in the origin private file system, so a large
- *  file never sits whole in memory; in memory only where the browser offers no such storage. */
-class FileSink {
-  private readonly memory: Uint8Array[] = [];
-
-  private constructor(
-    private readonly stored: Set<string>,
-    private readonly file: { name: string; dir: FileSystemDirectoryHandle; handle: FileSystemFileHandle; writable: FileSystemWritableFileStream } | null,
-  ) {}
-
-  static async open(stored: Set<string>): Promise<FileSink> {
-    try {
-      const dir = await navigator.storage.getDirectory();
-      const name = `${OPFS_PREFIX}${crypto.randomUUID()}`;
-      const handle = await dir.getFileHandle(name, { create: true });
-      stored.add(name);
-      return new FileSink(stored, { name, dir, handle, writable: await handle.createWritable() });
-    } catch {
-      return new FileSink(stored, null);
-    }
-  }
-
-  async write(plaintext: Uint8Array): Promise<void> {
-    if (this.file) await this.file.writable.write(plaintext as BufferSource);
-    else this.memory.push(plaintext);
-  }
-
-  /** The whole file, checked, under its offered name and type. */
-  async close(name: string, mime: string): Promise<Blob> {
-    if (!this.file) return new File(this.memory as BlobPart[], name, { type: mime });
-    await this.file.writable.close();
-    return this.file.handle.getFile();
-  }
-
-  async discard(): Promise<void> {
-    this.memory.length = 0;
-    if (!this.file) return;
-    await this.file.writable.abort().catch(() => undefined);
-    await this.file.dir.removeEntry(this.file.name).catch(() => undefined);
-    this.stored.delete(this.file.name);
-  }
-
-  static async deleteAll(stored: Set<string>): Promise<void> {
-    const dir = await navigator.storage.getDirectory().catch(() => null);
-    for (const name of stored) await dir?.removeEntry(name).catch(() => undefined);
-    stored.clear();
-  }
 }

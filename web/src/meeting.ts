@@ -21,10 +21,12 @@ import {
 } from './protocol';
 import { ChatLog } from './chat';
 import { deviceSecret } from './device-key';
+import type { RecordedSource } from './compositor';
 import { FileTransfers } from './files';
+import { MeetingRecorder, RecordingLibrary } from './recording';
 import { Interactions } from './interactions';
 import { startFrameWorker } from './wasm-module';
-import { type EpochState, MlsSession, type PollDraft, type PollView, type Reaction, errorText } from './session';
+import { type ActiveRecording, type EpochState, MlsSession, type PollDraft, type PollView, type Reaction, errorText } from './session';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed' | 'removed';
 
@@ -145,6 +147,19 @@ export class Meeting {
   readonly interactions = new Interactions();
   /** Files sent and offered in the meeting, end-to-end encrypted. */
   readonly files = new FileTransfers(() => this.blobToken, () => this.onChange());
+  /** The recordings under way in the meeting, from the recorders' notices in the group. */
+  recordings: ActiveRecording[] = [];
+  /** Our recording of the meeting, if we make one. */
+  readonly recorder = new MeetingRecorder({
+    blobToken: () => this.blobToken,
+    sources: () => this.recordedSources(),
+    announce: (id, owners) => {
+      if (this.session?.joined) this.send(this.session.announceRecording(id, owners));
+    },
+    changed: () => this.onChange(),
+  });
+  /** The recordings sealed to this browser's key, in the server's store. */
+  readonly recordingLibrary = new RecordingLibrary(() => this.onChange());
   /** The view shows the polls: a new one is seen. */
   pollsVisible = false;
   /** Called whenever something the view shows changed. */
@@ -278,6 +293,11 @@ export class Meeting {
     return permits(this.roomSettings.permissions.chat, this.role);
   }
 
+  /** Whether the room's permissions let our role record the meeting. */
+  get mayRecord(): boolean {
+    return permits(this.roomSettings.permissions.recording, this.role);
+  }
+
   /** Whether the room's permissions let our role send files. */
   get mayShareFiles(): boolean {
     return permits(this.roomSettings.permissions.files, this.role);
@@ -333,6 +353,11 @@ export class Meeting {
   // A session abandoned while it cannot say goodbye (no live connection) is ended by the server
   // once its resume window has passed.
   private readonly onPageHide = (): void => {
+    // Our recording is finished first: once we are gone the store takes no more of it.
+    if (this.recorder.state === 'recording' || this.recorder.state === 'stopping') {
+      void this.recorder.stop().finally(() => this.leave());
+      return;
+    }
     if (this.live) this.sendNow({ type: 'leave' });
   };
 
@@ -834,6 +859,10 @@ export class Meeting {
         this.interactions.pollChanged(poll, this.pollsVisible);
         this.onChange();
       },
+      recordings: (recordings) => {
+        this.recordings = recordings;
+        this.onChange();
+      },
       file: (entry) => {
         this.files.offered(entry);
         if (!this.chatVisible) this.chat.unread++;
@@ -1149,6 +1178,15 @@ export class Meeting {
     });
   }
 
+  /** Who is in our recording: us (camera and microphone) and everyone whose media we receive. */
+  private recordedSources(): RecordedSource[] {
+    const own = { key: 'self', name: this.displayName, video: this.cameraOff ? null : this.local.video, audio: this.local.audio };
+    const others = [...this.remotes.values()].map((p) => ({
+      key: p.id, name: p.name, video: p.tracks.screen?.track ?? p.tracks.camera?.track ?? null, audio: p.tracks.audio?.track ?? null,
+    }));
+    return [own, ...others];
+  }
+
   // --- raised hands, reactions and polls: each returns the reason it was refused, or null ---
 
   raiseHand(raised: boolean): string | null {
@@ -1294,6 +1332,7 @@ export class Meeting {
     this.stopTimers();
     this.stopLocalMedia();
     this.files.clear();
+    this.recordingLibrary.clear();
     this.connection = 'left';
     this.onChange();
   }

@@ -4,12 +4,12 @@
 // warnings. No MLS rule lives in TypeScript.
 
 import {
-  type ChatEntry, type EpochChange, type FileEntry, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
+  type ActiveRecording, type ChatEntry, type EpochChange, type FileEntry, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
 } from 'sealroom-wasm';
 import type { UploadedFile } from './files';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
 
-export type { PollView, RaisedHand, Reaction };
+export type { ActiveRecording, PollView, RaisedHand, Reaction };
 
 /** A poll as our user drafted it, for the core to open. */
 export interface PollDraft { question: string; options: string[]; multiple: boolean; anonymous: boolean; resultsFor: 'everyone' | 'moderators' }
@@ -50,6 +50,8 @@ export interface SessionEvents {
   poll(poll: PollView): void;
   /** A member offered a file (its key and hash inside, end-to-end encrypted). */
   file(entry: FileEntry): void;
+  /** The recordings under way (ours too), whole, whenever that changes. */
+  recordings(recordings: ActiveRecording[]): void;
 }
 
 export class MlsSession {
@@ -149,6 +151,14 @@ export class MlsSession {
     return this.drain();
   }
 
+  /** Tells the group we record `id` for the keys `owners` (fingerprints), or (`id` null)
+   *  that our recording ended. Throws (with the core's reason) if refused. */
+  announceRecording(id: string | null, owners: string[]): ClientMessage[] {
+    if (id === null) this.participant.stopRecording();
+    else this.participant.startRecording(id, owners);
+    return this.drain();
+  }
+
   // Raised hands, reactions and polls: each throws (with the core's reason) if refused.
 
   raiseHand(raised: boolean): ClientMessage[] {
@@ -216,7 +226,8 @@ export class MlsSession {
         case 'reaction': this.events.reaction(output.reaction); break;
         case 'poll': this.events.poll(output.poll); break;
         case 'file': this.events.file(output.file); break;
-        // No client shows other application messages yet (recordings).
+        case 'recordings': this.events.recordings(output.recordings); break;
+        // Every kind a client sends has its own output above.
         case 'application': break;
       }
     }

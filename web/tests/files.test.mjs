@@ -4,26 +4,17 @@
 // and no file; files left to moderators: the button hidden and an upload refused.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join as pathJoin } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import { artifactsDir, closePages, eventually, launchBrowser, meet as meetIn, startServer, state } from './support.mjs';
+import { artifactsDir, closePages, eventually, launchBrowser, meet as meetIn, scratchDir, startServer, state } from './support.mjs';
 
 let server;
 let browser;
-let scratch;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  scratch = mkdtempSync(pathJoin(tmpdir(), 'sealroom-files-'));
-});
+const scratch = scratchDir('sealroom-files-');
+before(async () => { server = await startServer(); browser = await launchBrowser(); });
 afterEach(closePages);
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  rmSync(scratch, { recursive: true, force: true });
-});
+after(async () => { await browser?.close(); await server?.stop(); });
 
 function meet(room, names) {
   return meetIn(browser, server.url, room, names);

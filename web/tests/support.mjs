@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join as pathJoin } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach } from 'node:test';
+import { after, afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -24,6 +24,13 @@ export async function wasmCore() {
   wasm.initSync({ module: readFileSync(pathJoin(webDir, 'pkg', 'sealroom_wasm_bg.wasm')) });
   return wasm;
 }
+/** A temporary directory for one test file: made now, removed after its tests. */
+export function scratchDir(prefix) {
+  const dir = mkdtempSync(pathJoin(tmpdir(), prefix));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 export const sealroomBin = process.env.SEALROOM_BIN ?? pathJoin(repoDir, 'target/debug/sealroom');
 export const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 

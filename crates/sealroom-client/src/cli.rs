@@ -3,6 +3,7 @@
 
 mod chat;
 mod files;
+mod record;
 mod recording;
 
 use std::{collections::BTreeMap, net::IpAddr, time::Duration};
@@ -16,6 +17,7 @@ use crate::{
 };
 
 pub use chat::ChatReceived;
+pub use record::{RecordArgs, run_record};
 pub use recording::{RecordingCommand, run_recording};
 
 /// `sealroom join` flags.
@@ -268,6 +270,9 @@ pub struct Report {
     pub local_errors: Vec<String>,
     /// Chat messages received.
     pub chat: Vec<ChatReceived>,
+    /// Every recording of the meeting seen under way while we were in it (from the
+    /// recorders' notices in the encrypted group).
+    pub recordings: Vec<sealroom_participant::ActiveRecording>,
 }
 
 /// Frames we sent.
@@ -340,6 +345,7 @@ impl Report {
             server_errors: status.server_errors.clone(),
             local_errors: status.local_errors.clone(),
             chat,
+            recordings: Vec::new(),
         }
     }
 }
@@ -443,8 +449,11 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         .clone()
         .map(|dir| files::Receiver::new(client.blob_access(), dir, file_lines));
     let mut chat = Vec::new();
+    let mut recordings = Vec::new();
+    let recording_lines = args.prints_lines().then_some(file_lines);
     let ended_by_itself = tokio::select! {
         () = stop_after(duration) => false,
+        () = watch_recordings(&client, recording_lines, &mut recordings) => false,
         () = chat::show(events, shown, &mut chat, receiver.as_ref()) => true,
         () = chat::send_typed_lines(&client), if args.chat => false,
         () = files::send_all(&client, &args.send_files, file_lines),
@@ -455,7 +464,8 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
     if ended_by_itself {
         eprintln!("{}", why_ended(&status));
     }
-    let report = Report::new(&args.name, &place.room, &status, &media, chat);
+    let mut report = Report::new(&args.name, &place.room, &status, &media, chat);
+    report.recordings = recordings;
     match args.report {
         // One object per line, as the chat's and files' lines before it.
         Some(ReportFormat::Json) if args.prints_lines() => {
@@ -466,6 +476,54 @@ pub async fn run_join(args: JoinArgs) -> anyhow::Result<()> {
         None => {}
     }
     Ok(())
+}
+
+/// Tells of the meeting's recordings as they start and stop, one line each time they change:
+/// with `lines`, on standard output as the chat's and files' lines are (`{"type":
+/// "recordings", ...}` in JSON), else for people on standard error. Keeps every recording seen
+/// in `seen`. Never returns.
+async fn watch_recordings(
+    client: &RoomClient,
+    lines: Option<ReportFormat>,
+    seen: &mut Vec<sealroom_participant::ActiveRecording>,
+) {
+    let mut shown = Vec::new();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = client.status().recordings;
+        if now == shown {
+            continue;
+        }
+        for recording in &now {
+            if !seen.contains(recording) {
+                seen.push(recording.clone());
+            }
+        }
+        let text = if now.is_empty() {
+            "* no recording under way".to_owned()
+        } else {
+            let each: Vec<String> = now
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} records {} for the keys {}",
+                        chat::printable(&r.recorder_name),
+                        r.id,
+                        r.owners.join(", ")
+                    )
+                })
+                .collect();
+            format!("* recording: {}", each.join("; "))
+        };
+        match lines {
+            Some(ReportFormat::Json) => chat::emit(
+                &serde_json::json!({"type": "recordings", "recordings": now}).to_string(),
+            ),
+            Some(ReportFormat::Text) => chat::emit(&text),
+            None => eprintln!("{text}"),
+        }
+        shown = now;
+    }
 }
 
 /// `--duration`'s seconds, checked before we join.

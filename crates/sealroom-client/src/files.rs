@@ -121,7 +121,8 @@ pub async fn send_file(client: &RoomClient, path: &Path) -> Result<SentFile> {
     let size = file.metadata().await.map_err(local_error(path))?.len();
     let total = ciphertext_len(size).ok_or(FileCryptoError::TooLarge)?;
     let (mut encryptor, key) = FileEncryptor::new()?;
-    let mut upload = Upload::new(BlobStore::open(&client.blob_access()).await?, total);
+    let store = BlobStore::open(&client.blob_access()).await?;
+    let mut upload = Upload::new(store, UploadKind::Blob { size: total });
     let mut reader = file.take(size);
     let mut buffer = vec![0; READ_BYTES];
     let mut read = 0;
@@ -139,7 +140,7 @@ pub async fn send_file(client: &RoomClient, path: &Path) -> Result<SentFile> {
     }
     let (last, sha256) = encryptor.finish()?;
     upload.push(&last).await?;
-    let blob = upload.finish().await?;
+    let (blob, _) = upload.finish().await?;
     let offer = FileOffer {
         blob: blob.clone(),
         mime: mime_type(&name).to_owned(),
@@ -158,6 +159,31 @@ pub async fn send_file(client: &RoomClient, path: &Path) -> Result<SentFile> {
         blob,
         elapsed: started.elapsed(),
     })
+}
+
+/// Uploads the sealed recording at `path` (an SRR1 file) to the server's recording store in
+/// parts, as it reads it, and marks it complete: its id there. Needs the blob token, and the
+/// room's `recording` permission for our role.
+pub async fn upload_recording(client: &RoomClient, path: &Path) -> Result<String> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(local_error(path))?;
+    let store = BlobStore::open(&client.blob_access()).await?;
+    let mut upload = Upload::new(store, UploadKind::Recording);
+    let mut buffer = vec![0; READ_BYTES];
+    loop {
+        let n = file.read(&mut buffer).await.map_err(local_error(path))?;
+        if n == 0 {
+            break;
+        }
+        upload.push(&buffer[..n]).await?;
+    }
+    let (id, mut store) = upload.finish().await?;
+    let complete = format!("{}/{id}/complete", UploadKind::Recording.path());
+    store
+        .send(Method::POST, &complete, None, Bytes::new())
+        .await?;
+    Ok(id)
 }
 
 /// Downloads the file a member offered into `dir`: the plaintext goes to a temporary file,
@@ -299,12 +325,35 @@ async fn refusal(response: Response<Incoming>) -> FileTransferError {
     }
 }
 
-/// A blob being uploaded: the first part reserves it (`POST`), the others follow in order
+/// What an upload makes on the server: a room's blob, whose ciphertext size is declared up
+/// front, or a recording in the recording store, whose id its header names.
+#[derive(Clone, Copy)]
+enum UploadKind {
+    Blob { size: u64 },
+    Recording,
+}
+
+impl UploadKind {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Blob { .. } => "/api/blobs",
+            Self::Recording => "/api/recordings",
+        }
+    }
+
+    fn declared_size(self) -> Option<u64> {
+        match self {
+            Self::Blob { size } => Some(size),
+            Self::Recording => None,
+        }
+    }
+}
+
+/// An upload: the first part makes the object (`POST`), the others follow in order
 /// (`PUT ?offset=`).
 struct Upload {
     store: BlobStore,
-    /// Its ciphertext size, declared up front.
-    size: u64,
+    kind: UploadKind,
     id: Option<String>,
     /// Bytes the server has.
     sent: u64,
@@ -313,10 +362,10 @@ struct Upload {
 }
 
 impl Upload {
-    fn new(store: BlobStore, size: u64) -> Self {
+    fn new(store: BlobStore, kind: UploadKind) -> Self {
         Self {
             store,
-            size,
+            kind,
             id: None,
             sent: 0,
             part: Vec::with_capacity(PART_BYTES),
@@ -337,13 +386,15 @@ impl Upload {
         Ok(())
     }
 
-    /// Sends what is left; the blob's id.
-    async fn finish(mut self) -> Result<String> {
+    /// Sends what is left; the object's id, and the store for what follows.
+    async fn finish(mut self) -> Result<(String, BlobStore)> {
         if !self.part.is_empty() {
             self.send_part().await?;
         }
-        self.id
-            .ok_or_else(|| http_error("the file had no bytes to upload"))
+        let id = self
+            .id
+            .ok_or_else(|| http_error("there were no bytes to upload"))?;
+        Ok((id, self.store))
     }
 
     async fn send_part(&mut self) -> Result<()> {
@@ -351,14 +402,15 @@ impl Upload {
         let len = part.len() as u64;
         match &self.id {
             None => {
+                let (path, size) = (self.kind.path(), self.kind.declared_size());
                 let response = self
                     .store
-                    .send(Method::POST, "/api/blobs", Some(self.size), part.into())
+                    .send(Method::POST, path, size, part.into())
                     .await?;
                 self.id = Some(created_id(response).await?);
             }
             Some(id) => {
-                let path = format!("/api/blobs/{id}?offset={}", self.sent);
+                let path = format!("{}/{id}?offset={}", self.kind.path(), self.sent);
                 self.store
                     .send(Method::PUT, &path, None, part.into())
                     .await?;

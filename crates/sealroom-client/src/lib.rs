@@ -17,4 +17,5 @@ pub mod files;
 mod http;
 pub mod load;
 pub mod media;
+pub mod record;
 pub mod session;

@@ -29,13 +29,36 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info_span};
 
-use endpoint::{Command, Endpoint};
+use endpoint::{Command, Endpoint, KeyframeWatch};
 pub use latency::LatencyHistogram;
 use publisher::{Publisher, lock};
 pub use stats::{MediaStats, SenderStats};
 /// Whether bytes are exactly an unencrypted frame of Sealroom's synthetic source: what a test
 /// that plays a curious server looks for in what the SFU forwards.
 pub use synthetic::is_intact as is_synthetic_plaintext;
+
+/// A frame the engine received and decrypted, as it is (the codec's encoded bytes), for a tap
+/// such as `sealroom record`.
+#[derive(Debug, Clone)]
+pub struct ReceivedFrame {
+    /// The sender's MLS leaf index (from the SFrame key id).
+    pub sender: u32,
+    /// Audio or video.
+    pub kind: str0m::media::MediaKind,
+    /// RTP time of the frame, in units of `clock_rate`, as str0m extends it (no wrap).
+    pub rtp_time: u64,
+    /// The RTP clock rate (90 000 for VP8, 48 000 for Opus).
+    pub clock_rate: u32,
+    /// When its last packet arrived.
+    pub arrived: Instant,
+    /// The decrypted frame.
+    pub payload: Vec<u8>,
+}
+
+/// Where decrypted frames go, if anywhere: shared with the signalling side, so that a tap set
+/// once stays through every new media engine a rejoin starts. While a tap is set, the engine
+/// also asks the SFU for a key frame of a video stream whose first frames are not one.
+pub type FrameTap = Arc<Mutex<Option<mpsc::UnboundedSender<ReceivedFrame>>>>;
 
 /// How the media engine runs.
 #[derive(Debug, Clone)]
@@ -120,6 +143,17 @@ impl Media {
         keys: Arc<Mutex<MediaKeyring>>,
         clock_origin: Instant,
     ) -> Result<(Media, String), MediaError> {
+        Self::start_tapped(config, keys, clock_origin, FrameTap::default()).await
+    }
+
+    /// As [`start`](Self::start), handing every decrypted frame to `tap` while it holds a
+    /// sender.
+    pub async fn start_tapped(
+        config: MediaConfig,
+        keys: Arc<Mutex<MediaKeyring>>,
+        clock_origin: Instant,
+        tap: FrameTap,
+    ) -> Result<(Media, String), MediaError> {
         let (socket, local_addr, mut rtc) = bind(&config, &keys)?;
         let mut change = rtc.sdp_api();
         let publisher = Publisher::offer(&mut change, config.publish);
@@ -139,6 +173,8 @@ impl Media {
             publisher,
             pending_offer: Some(pending_offer),
             restart_candidate: None,
+            tap,
+            keyframes: KeyframeWatch::default(),
         };
         Ok((Media::spawn(endpoint), offer.to_sdp_string()))
     }
@@ -172,6 +208,8 @@ impl Media {
             publisher: Publisher::receive_only(),
             pending_offer: None,
             restart_candidate: None,
+            tap: FrameTap::default(),
+            keyframes: KeyframeWatch::default(),
         };
         Ok((Media::spawn(endpoint), answer.to_sdp_string()))
     }

@@ -26,7 +26,9 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::media::{Media, MediaConfig, MediaError, MediaStats, SyntheticMedia};
+use crate::media::{
+    FrameTap, Media, MediaConfig, MediaError, MediaStats, ReceivedFrame, SyntheticMedia,
+};
 
 /// How long a leaving client waits for the server to close the connection after its goodbye.
 const GOODBYE_GRACE: Duration = Duration::from_secs(1);
@@ -260,6 +262,12 @@ enum Command {
     FileOffer(FileOffer, oneshot::Sender<Result<(), String>>),
     /// A message to pass on as it is (moderation).
     Send(ClientMessage),
+    /// Tell the group we record (`Some(id, owners' fingerprints)`) or stopped (`None`); the
+    /// core's result goes back.
+    Recording(
+        Option<(String, Vec<String>)>,
+        oneshot::Sender<Result<(), String>>,
+    ),
     Leave,
 }
 
@@ -296,6 +304,7 @@ pub struct RoomClient {
     blob_access: BlobAccess,
     task: JoinHandle<()>,
     started: Instant,
+    frame_tap: FrameTap,
 }
 
 impl RoomClient {
@@ -318,6 +327,7 @@ impl RoomClient {
             ca_file: options.ca_file.clone(),
             token: Arc::default(),
         };
+        let frame_tap = FrameTap::default();
         let mut state = Signalling {
             core: participant(&identity, &options)?,
             identity,
@@ -331,6 +341,7 @@ impl RoomClient {
             held_offer: None,
             chat_events,
             blob_access: blob_access.clone(),
+            frame_tap: frame_tap.clone(),
         };
         for message in state.enter(&options, joined).await? {
             sink.send(state.sent.frame(message)).await?;
@@ -349,7 +360,37 @@ impl RoomClient {
             blob_access,
             task,
             started,
+            frame_tap,
         })
+    }
+
+    /// Every media frame received and decrypted from now on, as it is (`sealroom record`),
+    /// through media engines a rejoin starts too; a second call takes over from the first.
+    pub fn tap_frames(&self) -> mpsc::UnboundedReceiver<ReceivedFrame> {
+        let (sender, frames) = mpsc::unbounded_channel();
+        *self.frame_tap.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+        frames
+    }
+
+    /// Tells the group that we record `id`, encrypted to the keys whose fingerprints are
+    /// `owners` (every member's client shows it); fails if we are not in the encrypted group.
+    /// The server refuses it if the room does not let our role record: see
+    /// [`Status::server_errors`].
+    pub async fn start_recording(&self, id: &str, owners: Vec<String>) -> Result<(), String> {
+        self.recording_command(Some((id.to_owned(), owners))).await
+    }
+
+    /// Tells the group that our recording stopped.
+    pub async fn stop_recording(&self) -> Result<(), String> {
+        self.recording_command(None).await
+    }
+
+    async fn recording_command(&self, what: Option<(String, Vec<String>)>) -> Result<(), String> {
+        let (done, result) = oneshot::channel();
+        let _ = self.commands.send(Command::Recording(what, done));
+        result
+            .await
+            .unwrap_or_else(|_| Err("the session has ended".to_owned()))
     }
 
     /// A snapshot of what the client knows.
@@ -591,6 +632,8 @@ struct Signalling {
     chat_events: mpsc::UnboundedSender<ChatEvent>,
     /// Where the blob token goes.
     blob_access: BlobAccess,
+    /// Where every media engine we start hands its decrypted frames, if anywhere.
+    frame_tap: FrameTap,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -781,7 +824,7 @@ impl Signalling {
             s.roster.clear();
             s.removed = false;
         });
-        let (media, offer) = Media::start(
+        let (media, offer) = Media::start_tapped(
             MediaConfig {
                 bind_ip: options.bind_ip,
                 publish: options.publish,
@@ -789,6 +832,7 @@ impl Signalling {
             },
             self.keys.clone(),
             self.started,
+            self.frame_tap.clone(),
         )
         .await
         .map_err(|e| SessionError::Media(e.to_string()))?;
@@ -972,6 +1016,14 @@ impl Signalling {
                 Ok(())
             }
             Command::Send(message) => return vec![message],
+            Command::Recording(what, done) => {
+                let result = match what {
+                    Some((id, owners)) => self.core.start_recording(&id, owners),
+                    None => self.core.stop_recording(),
+                };
+                let _ = done.send(result.map_err(|e| e.to_string()));
+                Ok(())
+            }
             Command::Leave => unreachable!("the signalling loop leaves itself"),
         };
         if let Err(e) = done {

@@ -69,6 +69,10 @@ pub const RECORDING_ID_BYTES: usize = 16;
 
 const MAGIC: &[u8; 4] = b"SRR1";
 const WRAP_INFO_LABEL: &[u8] = b"sealroom recording key v1";
+/// The HPKE info of an owner-proof challenge: a challenge is never a wrap, nor a wrap one.
+const OWNER_PROOF_INFO: &[u8] = b"sealroom recording owner proof v1";
+/// Bytes of the nonce an owner-proof challenge carries.
+pub const OWNER_NONCE_BYTES: usize = 32;
 const HEADER_TAG_LABEL: &[u8] = b"sealroom recording header v1";
 /// An X25519 public key, and HPKE's `enc` for X25519.
 const KEY_BYTES: usize = 32;
@@ -158,6 +162,10 @@ pub enum RecordingError {
     /// Past the 256 TiB a stream holds.
     #[error("the recording is too large: at most 256 TiB can be encrypted")]
     TooLarge,
+    /// An owner-proof challenge that does not open with this key: sealed to another key, or
+    /// altered.
+    #[error("the challenge does not open with this key: sealed to another key, or altered")]
+    ChallengeDoesNotOpen,
     /// The cryptographic provider or the random number generator failed.
     #[error("the cryptographic provider failed")]
     Crypto,
@@ -179,6 +187,7 @@ impl RecordingError {
             Self::InvalidPublicKey => "invalid_public_key",
             Self::InvalidSecretKey => "invalid_secret_key",
             Self::TooLarge => "too_large",
+            Self::ChallengeDoesNotOpen => "challenge_does_not_open",
             Self::Crypto => "crypto",
         }
     }
@@ -312,6 +321,88 @@ impl RecordingOwnerKey {
             secret,
             public,
         })
+    }
+}
+
+/// What anyone can read of a recording's header without a key: its id and its owners. Its tag
+/// is not checked (that needs the recording key), so a reader of these alone (the server) learns
+/// what the header *claims*; an owner's [`RecordingDecryptor`] checks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingHeader {
+    /// The recording's random id.
+    pub recording_id: [u8; RECORDING_ID_BYTES],
+    /// The owners' public keys, in the header's order.
+    pub owners: Vec<RecordingOwnerPublic>,
+    /// Bytes of the header (53 + 112 × owners): the body starts there.
+    pub len: usize,
+}
+
+/// Reads the header at the start of `bytes` (which may go on into the body): its id and its
+/// owners' public keys, each checked as [`RecordingOwnerPublic::from_bytes`] does, none twice.
+/// Pure, and unauthenticated: the header tag needs the recording key, which only owners hold,
+/// so whoever made the bytes chose what this returns. Fails with
+/// [`RecordingError::MalformedHeader`] (or [`RecordingError::TooManyOwners`]) if `bytes` do not
+/// start with a whole, well-formed header, and [`RecordingError::InvalidPublicKey`] for an owner
+/// key no recorder could seal to.
+pub fn read_header(bytes: &[u8]) -> Result<RecordingHeader> {
+    let fixed = bytes
+        .get(..FIXED_HEADER_BYTES)
+        .ok_or(RecordingError::MalformedHeader)?;
+    let len = header_len_so_far(fixed)?;
+    let header = Header::parse(bytes.get(..len).ok_or(RecordingError::MalformedHeader)?)?;
+    let owners = header
+        .wraps
+        .iter()
+        .map(|wrap| RecordingOwnerPublic::from_bytes(&wrap.owner))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordingHeader {
+        recording_id: header.recording_id,
+        owners,
+        len,
+    })
+}
+
+/// A challenge only `owner`'s secret key opens: `nonce` sealed with HPKE (base mode, the
+/// recordings' suite) under the info `"sealroom recording owner proof v1"`, as `enc` (32 bytes)
+/// then the ciphertext (48). Whoever answers with `nonce` holds the key (or asked its holder).
+pub fn seal_owner_challenge(
+    owner: &RecordingOwnerPublic,
+    nonce: &[u8; OWNER_NONCE_BYTES],
+) -> Result<Vec<u8>> {
+    let sealed = cipher_suite_provider()
+        .map_err(|_| RecordingError::Crypto)?
+        .hpke_seal(&owner.hpke(), OWNER_PROOF_INFO, None, nonce)
+        .map_err(|_| RecordingError::Crypto)?;
+    Ok([sealed.kem_output.as_slice(), sealed.ciphertext.as_slice()].concat())
+}
+
+impl RecordingOwnerKey {
+    /// Opens a challenge [`seal_owner_challenge`] sealed to this key: its nonce. Fails with
+    /// [`RecordingError::ChallengeDoesNotOpen`] for one sealed to another key, or altered.
+    pub fn open_owner_challenge(&self, sealed: &[u8]) -> Result<[u8; OWNER_NONCE_BYTES]> {
+        let (enc, ciphertext) = sealed
+            .split_at_checked(KEY_BYTES)
+            .ok_or(RecordingError::ChallengeDoesNotOpen)?;
+        let sealed = HpkeCiphertext {
+            kem_output: enc.to_vec(),
+            ciphertext: ciphertext.to_vec(),
+        };
+        let nonce = Zeroizing::new(
+            cipher_suite_provider()
+                .map_err(|_| RecordingError::Crypto)?
+                .hpke_open(
+                    &sealed,
+                    &self.secret,
+                    &self.public.hpke(),
+                    OWNER_PROOF_INFO,
+                    None,
+                )
+                .map_err(|_| RecordingError::ChallengeDoesNotOpen)?,
+        );
+        nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| RecordingError::ChallengeDoesNotOpen)
     }
 }
 
@@ -700,5 +791,75 @@ mod tests {
         assert_eq!(with_count(0), Err(RecordingError::MalformedHeader));
         assert_eq!(with_count(2), Ok(21 + 2 * 112 + 32));
         assert_eq!(with_count(17), Err(RecordingError::TooManyOwners));
+    }
+
+    #[test]
+    fn a_header_is_read_without_a_key_and_only_when_whole() {
+        let alice = RecordingOwnerKey::generate().unwrap().public_key();
+        let bob = RecordingOwnerKey::generate().unwrap().public_key();
+        let (mut recorder, header) = RecordingEncryptor::new(&[alice, bob]).unwrap();
+        let mut stream = header.clone();
+        stream.extend(recorder.update(&[7; 70_000]).unwrap());
+        let read = read_header(&stream).unwrap();
+        assert_eq!(read.recording_id, recorder.recording_id());
+        assert_eq!(read.owners, [alice, bob]);
+        assert_eq!(read.len, header.len());
+        assert_eq!(read_header(&header), Ok(read));
+        assert_eq!(
+            read_header(&header[..header.len() - 1]),
+            Err(RecordingError::MalformedHeader)
+        );
+        assert_eq!(read_header(b"SRR1"), Err(RecordingError::MalformedHeader));
+        let mut zero_key = header.clone();
+        zero_key[FIXED_HEADER_BYTES..FIXED_HEADER_BYTES + KEY_BYTES].fill(0);
+        assert_eq!(
+            read_header(&zero_key),
+            Err(RecordingError::InvalidPublicKey)
+        );
+    }
+
+    #[test]
+    fn only_the_owner_opens_its_challenge_and_a_changed_one_fails() {
+        let owner = RecordingOwnerKey::generate().unwrap();
+        let other = RecordingOwnerKey::generate().unwrap();
+        let nonce = [42; OWNER_NONCE_BYTES];
+        let sealed = seal_owner_challenge(&owner.public_key(), &nonce).unwrap();
+        assert_eq!(sealed.len(), KEY_BYTES + OWNER_NONCE_BYTES + 16);
+        assert_eq!(owner.open_owner_challenge(&sealed), Ok(nonce));
+        assert_eq!(
+            other.open_owner_challenge(&sealed),
+            Err(RecordingError::ChallengeDoesNotOpen)
+        );
+        for at in [0, KEY_BYTES, sealed.len() - 1] {
+            let mut tampered = sealed.clone();
+            tampered[at] ^= 1;
+            assert_eq!(
+                owner.open_owner_challenge(&tampered),
+                Err(RecordingError::ChallengeDoesNotOpen),
+                "byte {at}"
+            );
+        }
+        for cut in [0, KEY_BYTES - 1, sealed.len() - 1] {
+            assert_eq!(
+                owner.open_owner_challenge(&sealed[..cut]),
+                Err(RecordingError::ChallengeDoesNotOpen)
+            );
+        }
+        // A challenge is not a wrap: the same seal under the wrap's info does not open.
+        let wrap_info = wrap_info(&[0; RECORDING_ID_BYTES], owner.public_key().as_bytes());
+        let as_wrap = cipher_suite_provider()
+            .unwrap()
+            .hpke_seal(&owner.public_key().hpke(), &wrap_info, None, &nonce)
+            .unwrap();
+        let as_wrap = [as_wrap.kem_output, as_wrap.ciphertext].concat();
+        assert_eq!(
+            owner.open_owner_challenge(&as_wrap),
+            Err(RecordingError::ChallengeDoesNotOpen)
+        );
+        assert_ne!(
+            seal_owner_challenge(&owner.public_key(), &nonce).unwrap(),
+            sealed,
+            "fresh each time"
+        );
     }
 }

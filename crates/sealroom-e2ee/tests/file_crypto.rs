@@ -7,6 +7,13 @@ use sealroom_e2ee::file_crypto::{
     MAX_FILE_BYTES, ciphertext_len,
 };
 
+#[path = "support/dice.rs"]
+mod dice;
+use dice::{Dice, pieces};
+
+/// Pieces up to a little over 2 chunks.
+const PIECE_MAX: usize = 2 * CHUNK_SIZE + 100;
+
 const TAG: usize = 16;
 const SEALED_CHUNK: usize = CHUNK_SIZE + TAG;
 
@@ -18,43 +25,10 @@ struct Sealed {
     sha256: [u8; 32],
 }
 
-/// A small deterministic generator (xorshift64): reproducible pieces and contents.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A length in `0..=max`.
-    fn up_to(&mut self, max: usize) -> usize {
-        (self.next() % (max as u64 + 1)) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// `data` cut into pieces of random sizes up to a little over 2 chunks, after an empty one.
-fn pieces<'a>(data: &'a [u8], dice: &mut Dice) -> Vec<&'a [u8]> {
-    let mut rest = data;
-    let mut pieces = vec![&data[..0]];
-    while !rest.is_empty() {
-        let (piece, after) = rest.split_at(dice.up_to(2 * CHUNK_SIZE + 100).min(rest.len()));
-        pieces.push(piece);
-        rest = after;
-    }
-    pieces
-}
-
 fn seal_in_pieces(plaintext: Vec<u8>, dice: &mut Dice) -> Sealed {
     let (mut encryptor, key) = FileEncryptor::new().unwrap();
     let mut ciphertext = Vec::new();
-    for piece in pieces(&plaintext, dice) {
+    for piece in pieces(&plaintext, dice, PIECE_MAX) {
         ciphertext.extend(encryptor.update(piece).unwrap());
     }
     let (last, sha256) = encryptor.finish().unwrap();
@@ -117,7 +91,7 @@ fn a_file_round_trips_whatever_the_pieces_it_arrives_in() {
         for seed in 1..=3 {
             let mut dice = Dice(seed * 1_000 + size as u64);
             let sealed = seal_in_pieces(dice.bytes(size), &mut dice);
-            let arrived = pieces(&sealed.ciphertext, &mut dice);
+            let arrived = pieces(&sealed.ciphertext, &mut dice, PIECE_MAX);
             let opened = open_pieces(&sealed.key, size, &arrived, &sealed.sha256);
             // Not `assert_eq!`: a failure would print megabytes.
             assert!(

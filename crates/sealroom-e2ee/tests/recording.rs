@@ -18,6 +18,10 @@ use sealroom_e2ee::{
 };
 use sha2::{Digest, Sha256};
 
+#[path = "support/dice.rs"]
+mod dice;
+use dice::{Dice, pieces};
+
 /// The header's fixed part: magic, recording id, number of owners.
 const FIXED: usize = 4 + 16 + 1;
 /// One owner's entry: public key, HPKE `enc`, sealed recording key.
@@ -28,38 +32,6 @@ const SEALED_CHUNK: usize = CHUNK_SIZE + CHUNK_TAG;
 
 fn header_len(owners: usize) -> usize {
     FIXED + owners * ENTRY + HEADER_TAG
-}
-
-/// A small deterministic generator (xorshift64): reproducible pieces and contents.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn up_to(&mut self, max: usize) -> usize {
-        (self.next() % (max as u64 + 1)) as usize
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
-
-/// `data` cut into pieces of random sizes up to `max`, after an empty one.
-fn pieces<'a>(data: &'a [u8], dice: &mut Dice, max: usize) -> Vec<&'a [u8]> {
-    let mut rest = data;
-    let mut pieces = vec![&data[..0]];
-    while !rest.is_empty() {
-        let (piece, after) = rest.split_at(dice.up_to(max).min(rest.len()));
-        pieces.push(piece);
-        rest = after;
-    }
-    pieces
 }
 
 /// A recording made as the recorder's client makes it, fed in `pieces`.

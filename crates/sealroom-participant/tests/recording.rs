@@ -13,6 +13,16 @@ use support::{Member, deliver, meeting_of_three};
 const ID: &str = "00112233445566778899aabbccddeeff";
 const OWNER: &str = "8f3ac0de12345678";
 
+/// The member at `index` starts recording, and everyone hears it.
+fn start_recording(members: &mut [Member], index: usize) {
+    members[index]
+        .core
+        .start_recording(ID, vec![OWNER.into()])
+        .unwrap();
+    members[index].drain();
+    deliver(members);
+}
+
 fn recorders(member: &Member) -> Vec<(&str, &str, bool)> {
     let recordings = &member.screen.recordings;
     recordings
@@ -24,12 +34,7 @@ fn recorders(member: &Member) -> Vec<(&str, &str, bool)> {
 #[test]
 fn every_member_sees_who_records_until_it_stops() {
     let (_, mut members) = meeting_of_three();
-    members[0]
-        .core
-        .start_recording(ID, vec![OWNER.into()])
-        .unwrap();
-    members[0].drain();
-    deliver(&mut members);
+    start_recording(&mut members, 0);
     assert_eq!(recorders(&members[0]), [("alice", ID, true)]);
     for member in &members[1..] {
         assert_eq!(recorders(member), [("alice", ID, false)]);
@@ -46,12 +51,7 @@ fn every_member_sees_who_records_until_it_stops() {
 #[test]
 fn a_newcomer_is_told_of_the_recording_under_way() {
     let (mut ds, mut members) = meeting_of_three();
-    members[0]
-        .core
-        .start_recording(ID, vec![OWNER.into()])
-        .unwrap();
-    members[0].drain();
-    deliver(&mut members);
+    start_recording(&mut members, 0);
     let mut dave = Member::with_link("p4", "dave", members[0].screen.room_link.as_deref());
     let key_package = ds.key_package(&mut dave, GroupAction::AwaitWelcome);
     assert!(ds.request_commit(1, vec![key_package], &mut members, &mut [&mut dave]));
@@ -63,12 +63,7 @@ fn a_newcomer_is_told_of_the_recording_under_way() {
 #[test]
 fn a_recorder_who_leaves_records_no_more() {
     let (mut ds, mut members) = meeting_of_three();
-    members[2]
-        .core
-        .start_recording(ID, vec![OWNER.into()])
-        .unwrap();
-    members[2].drain();
-    deliver(&mut members);
+    start_recording(&mut members, 2);
     assert_eq!(recorders(&members[0]), [("carol", ID, false)]);
     ds.leave(&mut members, 2);
     assert!(members.iter().all(|m| m.screen.recordings.is_empty()));
@@ -79,12 +74,7 @@ fn a_recorder_who_leaves_records_no_more() {
 #[test]
 fn another_member_cannot_end_a_recording_nor_announce_a_malformed_one() {
     let (_, mut members) = meeting_of_three();
-    members[0]
-        .core
-        .start_recording(ID, vec![OWNER.into()])
-        .unwrap();
-    members[0].drain();
-    deliver(&mut members);
+    start_recording(&mut members, 0);
     let forged = RecordingNotice::Stopped { id: ID.into() };
     members[1]
         .core

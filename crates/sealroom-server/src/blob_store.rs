@@ -25,6 +25,17 @@ pub struct Holder {
     pub participant: ParticipantId,
 }
 
+#[cfg(test)]
+impl Holder {
+    /// `participant` in `room`, for the stores' tests.
+    pub(crate) fn in_room(room: &str, participant: &str) -> Self {
+        Self {
+            room: RoomName::parse(room).unwrap(),
+            participant: participant.into(),
+        }
+    }
+}
+
 /// What the holder's room lets it do at the time of a request (a moderator may change roles
 /// and permissions during the meeting).
 #[derive(Clone, Copy, Debug, Default)]
@@ -376,13 +387,6 @@ mod tests {
         }
     }
 
-    fn holder(room: &str, participant: &str) -> Holder {
-        Holder {
-            room: RoomName::parse(room).unwrap(),
-            participant: participant.into(),
-        }
-    }
-
     /// A complete blob of `size` bytes, uploaded at time 0.
     fn stored(store: &mut BlobStore, by: &Holder, size: u64) -> BlobId {
         let id = store.reserve(by, SENDER, size, 0).unwrap().id;
@@ -393,15 +397,15 @@ mod tests {
     #[test]
     fn a_token_names_its_holder_until_it_leaves_or_the_room_ends() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let token = store.issue(alice.clone());
-        let other_token = store.issue(holder("other", "carol"));
+        let other_token = store.issue(Holder::in_room("other", "carol"));
         assert_eq!(store.holder(&token), Some(&alice));
         assert_eq!(store.holder("guessed"), None);
         store.participant_left(&alice.room, &alice.participant);
         assert_eq!(store.holder(&token), None);
 
-        let bob = holder("r", "bob");
+        let bob = Holder::in_room("r", "bob");
         let token = store.issue(bob.clone());
         store.room_ended(&bob.room);
         assert_eq!(store.holder(&token), None);
@@ -411,7 +415,7 @@ mod tests {
     #[test]
     fn sizes_are_bounded_per_blob_per_room_and_in_all() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let reserve = |store: &mut BlobStore, size| store.reserve(&alice, SENDER, size, 0);
         assert_eq!(
             reserve(&mut store, 101),
@@ -425,7 +429,7 @@ mod tests {
         // Reserved counts in full, written or not.
         store.reserve(&alice, SENDER, 40, 0).unwrap();
         assert_eq!(reserve(&mut store, 11), Err(BlobError::OverQuota));
-        stored(&mut store, &holder("s", "bob"), 60);
+        stored(&mut store, &Holder::in_room("s", "bob"), 60);
         assert_eq!(reserve(&mut store, 1), Err(BlobError::ServerFull));
         assert_eq!(store.stored_bytes(), 200);
         store.delete(&first, &alice, SENDER, 0).unwrap();
@@ -435,7 +439,7 @@ mod tests {
     #[test]
     fn a_role_that_may_not_send_files_reserves_and_appends_nothing() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let none = Rights::default();
         assert_eq!(
             store.reserve(&alice, none, 10, 0),
@@ -452,7 +456,7 @@ mod tests {
     #[test]
     fn parts_come_in_order_one_at_a_time_and_no_longer_than_allowed() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let id = store.reserve(&alice, SENDER, 90, 0).unwrap().id;
         // The reserving request's body is the first part: here, empty.
         assert_eq!(store.part_written(&id, 0), Ok(None));
@@ -471,7 +475,7 @@ mod tests {
         assert_eq!(store.part_written(&id, 10), Ok(Some(90)));
         assert_eq!(part(&mut store, 90), Err(BlobError::Complete));
         assert_eq!(store.download(&id, &alice, 0), Ok(90));
-        let bob = holder("r", "bob");
+        let bob = Holder::in_room("r", "bob");
         assert_eq!(
             store.start_part(&id, &bob, SENDER, 90, 0),
             Err(BlobError::NotUploader)
@@ -481,9 +485,9 @@ mod tests {
     #[test]
     fn another_room_sees_nothing_and_only_the_uploader_or_a_moderator_deletes() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let id = stored(&mut store, &alice, 10);
-        let outsider = holder("s", "mallory");
+        let outsider = Holder::in_room("s", "mallory");
         assert_eq!(store.download(&id, &outsider, 0), Err(BlobError::NotFound));
         let moderator = Rights {
             send_files: true,
@@ -493,7 +497,7 @@ mod tests {
             store.delete(&id, &outsider, moderator, 0),
             Err(BlobError::NotFound)
         );
-        let bob = holder("r", "bob");
+        let bob = Holder::in_room("r", "bob");
         assert_eq!(store.download(&id, &bob, 0), Ok(10));
         assert_eq!(
             store.delete(&id, &bob, SENDER, 0),
@@ -506,10 +510,10 @@ mod tests {
     #[test]
     fn blobs_go_with_their_time_their_room_or_their_uploader_unfinished() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let finished = stored(&mut store, &alice, 10);
         let unfinished = store.reserve(&alice, SENDER, 10, 0).unwrap().id;
-        let elsewhere = stored(&mut store, &holder("s", "bob"), 10);
+        let elsewhere = stored(&mut store, &Holder::in_room("s", "bob"), 10);
         assert_eq!(
             store.participant_left(&alice.room, &alice.participant),
             [unfinished],
@@ -518,7 +522,7 @@ mod tests {
         assert_eq!(store.room_ended(&alice.room), [finished]);
         assert_eq!(store.stored_bytes(), 10);
 
-        let bob = holder("s", "bob");
+        let bob = Holder::in_room("s", "bob");
         assert_eq!(store.download(&elsewhere, &bob, 9_999), Ok(10));
         assert_eq!(
             store.download(&elsewhere, &bob, 10_000),
@@ -533,7 +537,7 @@ mod tests {
     #[test]
     fn a_failed_part_takes_its_blob_with_it() {
         let mut store = BlobStore::new(limits());
-        let alice = holder("r", "alice");
+        let alice = Holder::in_room("r", "alice");
         let id = store.reserve(&alice, SENDER, 50, 0).unwrap().id;
         store.discard(&id);
         assert!(!store.exists(&id));

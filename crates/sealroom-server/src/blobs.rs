@@ -19,39 +19,32 @@ use std::{
     io,
     path::PathBuf,
     sync::{Arc, Mutex},
-    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
     Json,
-    body::{Body, BodyDataStream, Bytes},
+    body::{Body, Bytes},
     extract::{FromRequestParts, Path, Query, State, rejection::QueryRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
-use futures_util::StreamExt;
 use prometheus_client::metrics::gauge::Gauge;
 use sealroom_protocol::{ParticipantId, RoomName};
-use tokio::io::AsyncWriteExt;
-use tokio_util::io::ReaderStream;
 
 use crate::{
     AppState,
-    accounts::api_error,
     blob_store::{BlobError, BlobId, BlobStore, Holder, Reserved, Rights},
     config::FilesSettings,
+    file_transfer::{
+        NotInRoom, PartAt, TransferError, file_response, open_failed, part_offset, refusal,
+        unix_ms, write_body,
+    },
     http_security::bearer_token,
     storage::AuditAction,
 };
 
 /// The header that declares a blob's size when its body does not carry it all.
 const BLOB_SIZE: &str = "sealroom-blob-size";
-
-/// A body that sends nothing for this long is cut off: a stalled upload holds its quota.
-const BODY_STALL: Duration = Duration::from_secs(60);
-
-/// Bytes read from a blob's file at a time for a download.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// The blob store and the directory of its files.
 pub(crate) struct Blobs {
@@ -162,43 +155,43 @@ impl Blobs {
             .append(true)
             .open(self.path(id))
             .await
-            .map_err(failed)?;
+            .map_err(TransferError::Io)?;
         let mut chunks = body.into_data_stream();
-        let mut written = 0;
-        while let Some(chunk) = next_chunk(&mut chunks).await? {
-            written += chunk.len() as u64;
-            if written > limit {
-                return Err(BlobError::TooLong);
+        let exists = || self.with_store(|store| store.exists(id));
+        write_body(
+            &mut file,
+            Bytes::new(),
+            &mut chunks,
+            limit,
+            BlobError::TooLong,
+            exists,
+        )
+        .await
+    }
+}
+
+/// A blob's bytes that could not be moved: the upload or download is refused.
+impl From<TransferError> for BlobError {
+    fn from(error: TransferError) -> Self {
+        match error {
+            TransferError::Truncated => Self::Truncated,
+            TransferError::Gone => Self::NotFound,
+            TransferError::Io(error) => {
+                tracing::error!(%error, "blob file");
+                Self::Internal
             }
-            if !self.with_store(|store| store.exists(id)) {
-                return Err(BlobError::NotFound);
-            }
-            file.write_all(&chunk).await.map_err(failed)?;
         }
-        // Waits for the last write, and tells whether it failed.
-        file.flush().await.map_err(failed)?;
-        Ok(written)
     }
 }
 
-/// A body's next chunk; one that breaks off, or stalls for [`BODY_STALL`], is cut short.
-async fn next_chunk(chunks: &mut BodyDataStream) -> Result<Option<Bytes>, BlobError> {
-    match tokio::time::timeout(BODY_STALL, chunks.next()).await {
-        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
-        Ok(None) => Ok(None),
-        Ok(Some(Err(_))) | Err(_) => Err(BlobError::Truncated),
+/// A holder no longer in its room, or not yet admitted, uses none of its files.
+impl From<NotInRoom> for BlobError {
+    fn from(refusal: NotInRoom) -> Self {
+        match refusal {
+            NotInRoom::Unauthorized => Self::Unauthorized,
+            NotInRoom::NotAdmitted => Self::NotAdmitted,
+        }
     }
-}
-
-fn failed(error: io::Error) -> BlobError {
-    tracing::error!(%error, "blob file");
-    BlobError::Internal
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// A request's blob token names its holder, or the request is refused (401).
@@ -237,14 +230,8 @@ impl IntoResponse for BlobError {
             BlobError::Incomplete => (StatusCode::CONFLICT, "incomplete"),
             BlobError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        let mut response = api_error(status, code, &self.to_string(), None);
-        if status == StatusCode::UNAUTHORIZED {
-            let challenge = HeaderValue::from_static("Bearer");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
-        }
-        response
+        let challenge = (status == StatusCode::UNAUTHORIZED).then_some("Bearer");
+        refusal(status, code, &self.to_string(), challenge)
     }
 }
 
@@ -257,20 +244,14 @@ impl AppState {
         holder: &Holder,
         f: impl FnOnce(&mut BlobStore, Rights) -> Result<T, BlobError>,
     ) -> Result<T, BlobError> {
-        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        let id = &holder.participant;
-        let room = rooms
-            .get(&holder.room)
-            .filter(|r| r.contains(id))
-            .ok_or(BlobError::Unauthorized)?;
-        if !room.is_admitted(id) {
-            return Err(BlobError::NotAdmitted);
-        }
-        let rights = Rights {
-            send_files: room.may_send_files(id),
-            moderates: room.is_moderator(id),
-        };
-        self.blobs.with_store(|store| f(store, rights))
+        self.with_holders_room(holder, |room| {
+            let id = &holder.participant;
+            let rights = Rights {
+                send_files: room.may_send_files(id),
+                moderates: room.is_moderator(id),
+            };
+            self.blobs.with_store(|store| f(store, rights))
+        })
     }
 }
 
@@ -279,12 +260,7 @@ impl AppState {
 async fn refused(state: &AppState, holder: &Holder, error: BlobError) -> Response {
     if error == BlobError::NotPermitted {
         state
-            .audit(
-                AuditAction::PermissionRefused,
-                &holder.room,
-                Some(&holder.participant),
-                Some("what=send files"),
-            )
+            .audit_holder(AuditAction::PermissionRefused, holder, "what=send files")
             .await;
     }
     error.into_response()
@@ -321,12 +297,6 @@ async fn create_blob(
     Ok(reserved)
 }
 
-/// `?offset=`: where a part starts in its blob.
-#[derive(serde::Deserialize)]
-pub(crate) struct PartAt {
-    offset: u64,
-}
-
 /// `PUT /api/blobs/{id}?offset=K`.
 pub(crate) async fn append(
     State(state): State<Arc<AppState>>,
@@ -336,7 +306,7 @@ pub(crate) async fn append(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(Query(PartAt { offset })) = at else {
+    let Some(offset) = part_offset(at) else {
         let error = BlobError::BadRequest("give the part's offset in the file: ?offset=");
         return error.into_response();
     };
@@ -402,12 +372,7 @@ async fn receive_part(
     if let Some(size) = completed {
         let detail = format!("blob={id} bytes={size}");
         state
-            .audit(
-                AuditAction::BlobStored,
-                &holder.room,
-                Some(&holder.participant),
-                Some(&detail),
-            )
+            .audit_holder(AuditAction::BlobStored, holder, &detail)
             .await;
     }
     Ok(())
@@ -434,18 +399,7 @@ pub(crate) async fn download(
     Path(id): Path<BlobId>,
 ) -> Response {
     match open_blob(&state, &holder, &id).await {
-        Ok((size, file)) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                ),
-                (header::CONTENT_LENGTH, HeaderValue::from(size)),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-            Body::from_stream(ReaderStream::with_capacity(file, READ_CHUNK)),
-        )
-            .into_response(),
+        Ok((size, file)) => file_response(size, file),
         Err(error) => refused(&state, &holder, error).await,
     }
 }
@@ -459,11 +413,7 @@ async fn open_blob(
     let size = state.with_rights(holder, |store, _| store.download(id, holder, unix_ms()))?;
     let file = tokio::fs::File::open(state.blobs.path(id))
         .await
-        .map_err(|error| match error.kind() {
-            // Deleted since.
-            io::ErrorKind::NotFound => BlobError::NotFound,
-            _ => failed(error),
-        })?;
+        .map_err(open_failed)?;
     Ok((size, file))
 }
 
@@ -481,12 +431,7 @@ pub(crate) async fn delete(
             state.blobs.delete_files(vec![id.clone()]);
             let detail = format!("blob={id} uploader={uploader}");
             state
-                .audit(
-                    AuditAction::BlobDeleted,
-                    &holder.room,
-                    Some(&holder.participant),
-                    Some(&detail),
-                )
+                .audit_holder(AuditAction::BlobDeleted, &holder, &detail)
                 .await;
             StatusCode::NO_CONTENT.into_response()
         }

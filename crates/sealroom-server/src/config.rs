@@ -44,6 +44,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// The store of rooms' encrypted files.
     pub files: FilesSettings,
+    /// The store of end-to-end encrypted meeting recordings.
+    pub recording: RecordingSettings,
 }
 
 /// Files members share in a room are encrypted by their clients: the server stores only
@@ -74,6 +76,41 @@ impl Default for FilesSettings {
             server_quota_bytes: 16 * GIB,
             max_part_bytes: 8 * 1024 * 1024,
             lifetime_secs: 24 * 3600,
+        }
+    }
+}
+
+/// Meeting recordings are encrypted by the recorder's client to their owners' keys: the server
+/// stores only ciphertext, in `data_dir/recordings`, past the meeting and restarts, until an
+/// owner deletes it or `retention_days` are up (`docs/recording-store.md`).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingSettings {
+    /// Largest recording, in bytes of ciphertext: an upload stops there (413).
+    pub max_bytes: u64,
+    /// All recordings together: the disk the store may take.
+    pub server_quota_bytes: u64,
+    /// Largest part of an upload (the first, `POST`, carries at least the whole header: at
+    /// least 4096).
+    pub max_part_bytes: u64,
+    /// Days a recording is kept after it started; then it is deleted, whoever owns it.
+    pub retention_days: u64,
+    /// Seconds an owner's proof holds: a nonce opened from a challenge may be presented (for
+    /// any number of requests) this long after the challenge was issued; at most 3600.
+    pub owner_proof_secs: u64,
+}
+
+/// The first part of a recording holds its whole header (at most 1845 bytes).
+pub const MIN_RECORDING_PART_BYTES: u64 = 4096;
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 8 * GIB,
+            server_quota_bytes: 64 * GIB,
+            max_part_bytes: 8 * 1024 * 1024,
+            retention_days: 30,
+            owner_proof_secs: 600,
         }
     }
 }
@@ -268,6 +305,7 @@ impl Default for Config {
             accounts: AccountSettings::default(),
             metrics: MetricsSettings::default(),
             files: FilesSettings::default(),
+            recording: RecordingSettings::default(),
         }
     }
 }
@@ -342,6 +380,7 @@ impl Config {
         self.validate_places()?;
         self.validate_limits()?;
         self.validate_files()?;
+        self.validate_recording()?;
         self.validate_tls_and_secrets()
     }
 
@@ -464,6 +503,41 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "files: max_blob_bytes must be at most room_quota_bytes, and room_quota_bytes \
                  at most server_quota_bytes"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The recording store's limits: each at least 1, a recording within the server's quota,
+    /// a part large enough for a whole header.
+    fn validate_recording(&self) -> Result<(), ConfigError> {
+        let recording = &self.recording;
+        for (key, value) in [
+            ("recording.max_bytes", recording.max_bytes),
+            ("recording.server_quota_bytes", recording.server_quota_bytes),
+            ("recording.max_part_bytes", recording.max_part_bytes),
+            ("recording.retention_days", recording.retention_days),
+            ("recording.owner_proof_secs", recording.owner_proof_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{key} must be at least 1")));
+            }
+        }
+        if recording.max_bytes > recording.server_quota_bytes {
+            return Err(ConfigError::Invalid(
+                "recording: max_bytes must be at most server_quota_bytes".into(),
+            ));
+        }
+        if recording.max_part_bytes < MIN_RECORDING_PART_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "recording.max_part_bytes must be at least {MIN_RECORDING_PART_BYTES}, to hold \
+                 a recording's header"
+            )));
+        }
+        if recording.retention_days > 36_500 || recording.owner_proof_secs > 3600 {
+            return Err(ConfigError::Invalid(
+                "recording: retention_days must be at most 36500, owner_proof_secs at most 3600"
                     .into(),
             ));
         }
@@ -710,6 +784,33 @@ mod tests {
         file_over_room.files.max_blob_bytes = file_over_room.files.room_quota_bytes + 1;
         let refused = file_over_room.validate().unwrap_err().to_string();
         assert!(refused.contains("room_quota_bytes"), "{refused}");
+    }
+
+    #[test]
+    fn recording_limits_read_from_toml_and_are_validated() {
+        let config: Config =
+            toml::from_str("[recording]\nmax_bytes = 5000\nretention_days = 7\n").unwrap();
+        assert_eq!(config.recording.max_bytes, 5000);
+        assert_eq!(config.recording.retention_days, 7);
+        assert_eq!(
+            config.recording.server_quota_bytes,
+            RecordingSettings::default().server_quota_bytes
+        );
+        assert!(config.validate().is_ok());
+        assert!(toml::from_str::<Config>("[recording]\nmax_size = 1\n").is_err());
+        let mut kept_for_no_time = Config::default();
+        kept_for_no_time.recording.retention_days = 0;
+        assert!(kept_for_no_time.validate().is_err());
+        let mut over_quota = Config::default();
+        over_quota.recording.max_bytes = over_quota.recording.server_quota_bytes + 1;
+        let refused = over_quota.validate().unwrap_err().to_string();
+        assert!(refused.contains("server_quota_bytes"), "{refused}");
+        let mut tiny_parts = Config::default();
+        tiny_parts.recording.max_part_bytes = 100;
+        assert!(tiny_parts.validate().is_err());
+        let mut long_proofs = Config::default();
+        long_proofs.recording.owner_proof_secs = 3601;
+        assert!(long_proofs.validate().is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! # sealroom-server
 //!
 //! `sealroom serve`: the HTTP API and WebSocket signalling (axum), rooms and the MLS delivery
-//! service ([`room`]), the store of rooms' encrypted files ([`blob_store`]), the SFU's I/O
+//! service ([`room`]), the store of rooms' encrypted files ([`blob_store`]) and of encrypted
+//! meeting recordings ([`recording_store`]), the SFU's I/O
 //! driver ([`media`]), the SQLite database ([`storage`]) and metrics. It relays what clients
 //! encrypt and never holds a key that could read it: it follows each group's public state and
 //! may propose removals, nothing more.
@@ -14,6 +15,7 @@ pub mod blob_store;
 mod blobs;
 pub mod client_address;
 pub mod config;
+mod file_transfer;
 pub mod http_security;
 pub mod kept_messages;
 mod mailbox;
@@ -22,6 +24,8 @@ pub mod metrics;
 pub mod password;
 pub mod persistent_rooms;
 pub mod rate_limit;
+pub mod recording_store;
+mod recordings;
 pub mod room;
 pub mod signalling;
 pub mod storage;
@@ -102,6 +106,8 @@ pub struct AppState {
     metrics_token: Option<String>,
     /// Rooms' encrypted files.
     blobs: blobs::Blobs,
+    /// Encrypted meeting recordings, kept past their meetings.
+    recordings: Arc<recordings::Recordings>,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -186,6 +192,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics.blob_bytes.clone(),
     )
     .await?;
+    let recordings = Arc::new(
+        recordings::Recordings::open(config.data_dir.join("recordings"), config.recording).await?,
+    );
     let state = Arc::new(AppState {
         rooms: Mutex::default(),
         audit_log,
@@ -222,6 +231,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         guests_create_rooms: config.accounts.guests_create_rooms,
         metrics_token: config.metrics.token.clone(),
         blobs,
+        recordings,
     });
     tokio::spawn(audit::write_records(
         Arc::downgrade(&state),
@@ -230,8 +240,29 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     ));
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));
+    tokio::spawn(recordings::sweep(state.clone()));
 
-    let mut app = Router::new()
+    let mut app = api(state);
+    if let Some(bundle) = web_client(&config)? {
+        tracing::info!(bundle_hash = %bundle.manifest().bundle_hash(), "serving the web client");
+        app = app.merge(web_bundle::router(bundle));
+    }
+    let tls = tls::server_config(&config).await?;
+    let app = http_security::with_security_headers(app, tls.is_some());
+    tracing::info!(%http_addr, tls = tls.is_some(), media_addrs = ?media.udp_addrs(), "sealroom serving");
+    let task = serve(listener, app, tls.clone());
+    Ok(RunningServer {
+        http_addr,
+        tls: tls.is_some(),
+        media,
+        storage,
+        task,
+    })
+}
+
+/// The HTTP API: health, metrics, signalling, sign-in, the encrypted files and recordings.
+fn api(state: Arc<AppState>) -> Router {
+    Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
         .route("/ws", get(signalling::upgrade))
@@ -248,22 +279,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .put(blobs::append)
                 .delete(blobs::delete),
         )
-        .with_state(state);
-    if let Some(bundle) = web_client(&config)? {
-        tracing::info!(bundle_hash = %bundle.manifest().bundle_hash(), "serving the web client");
-        app = app.merge(web_bundle::router(bundle));
-    }
-    let tls = tls::server_config(&config).await?;
-    let app = http_security::with_security_headers(app, tls.is_some());
-    tracing::info!(%http_addr, tls = tls.is_some(), media_addrs = ?media.udp_addrs(), "sealroom serving");
-    let task = serve(listener, app, tls.clone());
-    Ok(RunningServer {
-        http_addr,
-        tls: tls.is_some(),
-        media,
-        storage,
-        task,
-    })
+        .route(
+            "/api/recordings",
+            post(recordings::create).get(recordings::list),
+        )
+        .route("/api/recordings/challenge", post(recordings::challenge))
+        .route(
+            "/api/recordings/{id}",
+            get(recordings::download)
+                .put(recordings::append)
+                .delete(recordings::delete),
+        )
+        .route("/api/recordings/{id}/complete", post(recordings::complete))
+        .with_state(state)
 }
 
 /// Serves `app` on `listener`, over TLS if `tls` is given.

@@ -53,6 +53,10 @@ enum Command {
     /// recording (and encrypt a file as a recorder does).
     #[command(subcommand)]
     Recording(sealroom_client::cli::RecordingCommand),
+    /// Record a meeting, end-to-end encrypted, on this machine: join with the room link as a
+    /// member everyone sees, write the media received (VP8 and Opus, not re-encoded) into a
+    /// WebM encrypted to the owners' keys, as DIR/<id>.srr.
+    Record(sealroom_client::cli::RecordArgs),
 }
 
 #[derive(Args)]
@@ -309,6 +313,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Room(command) => manage_rooms(command).await,
         Command::Recording(command) => sealroom_client::cli::run_recording(command).await,
+        Command::Record(args) => {
+            init_logging(&args.log)?;
+            sealroom_client::cli::run_record(args).await
+        }
     }
 }
 

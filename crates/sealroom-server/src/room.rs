@@ -714,11 +714,17 @@ impl Room {
     /// Whether `id` may send files: store them in the room's file store, as it may announce
     /// them to the group.
     pub fn may_send_files(&self, id: &ParticipantId) -> bool {
-        self.participant(id).is_some_and(|p| {
-            self.permissions
-                .for_application(ApplicationKind::File)
-                .permits(p.role)
-        })
+        self.may_send(id, ApplicationKind::File)
+    }
+
+    /// Whether `id` may record: store a recording, as it may announce one to the group.
+    pub fn may_record(&self, id: &ParticipantId) -> bool {
+        self.may_send(id, ApplicationKind::Recording)
+    }
+
+    fn may_send(&self, id: &ParticipantId, kind: ApplicationKind) -> bool {
+        self.participant(id)
+            .is_some_and(|p| self.permissions.for_application(kind).permits(p.role))
     }
 
     /// A moderator ends the meeting: everyone is told and the caller closes every connection

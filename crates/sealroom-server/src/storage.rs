@@ -126,6 +126,13 @@ pub enum AuditAction {
     /// A participant deleted an encrypted file (detail: its id and uploader; a moderator may
     /// delete another's). Files that expire or go with their room are not recorded.
     BlobDeleted,
+    /// A participant started uploading an encrypted recording (detail: its id, its owners'
+    /// fingerprints).
+    RecordingCreated,
+    /// A recording's uploader marked it complete (detail: its id and size).
+    RecordingCompleted,
+    /// A recording was deleted (detail: its id, and the owner's fingerprint or `retention`).
+    RecordingDeleted,
 }
 
 impl AuditAction {
@@ -171,6 +178,9 @@ impl AuditAction {
             AuditAction::PersistentRoomRemoved => "persistent_room_removed",
             AuditAction::BlobStored => "blob_stored",
             AuditAction::BlobDeleted => "blob_deleted",
+            AuditAction::RecordingCreated => "recording_created",
+            AuditAction::RecordingCompleted => "recording_completed",
+            AuditAction::RecordingDeleted => "recording_deleted",
         }
     }
 }

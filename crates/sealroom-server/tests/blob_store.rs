@@ -7,136 +7,15 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use futures_util::{SinkExt, StreamExt};
 use rand::RngCore;
-use sealroom_protocol::{
-    Allowed, ClientMessage, ParticipantId, Permissions, ServerMessage, decode, encode,
-};
+use sealroom_protocol::{Allowed, ClientMessage, Permissions, ServerMessage};
 use sealroom_server::config::FilesSettings;
-use support::{SETTLE, Socket, TestServer, connect};
-use tokio_tungstenite::tungstenite::Message;
+use support::{Member, Reply, SETTLE, TestServer, head, send, wait_for};
 
 const MIB: usize = 1024 * 1024;
 
-/// A participant joined over a raw signalling connection, which it keeps open to stay.
-struct Member {
-    socket: Socket,
-    id: ParticipantId,
-    token: String,
-}
-
-/// Joins `room` with its link (a guest; the room's first moderates it).
-async fn join(server: &TestServer, room: &str, name: &str) -> Member {
-    let mut socket = connect(server).await;
-    let join = ClientMessage::Join {
-        room: room.into(),
-        display_name: name.into(),
-        password: None,
-        moderator_key: None,
-        holds_link: true,
-    };
-    send(&mut socket, &join).await;
-    let mut id = None;
-    loop {
-        match next_message(&mut socket).await {
-            ServerMessage::Joined { participant_id, .. } => id = Some(participant_id),
-            ServerMessage::ResumeToken { blob_token, .. } => {
-                return Member {
-                    socket,
-                    id: id.expect("joined comes first"),
-                    token: blob_token,
-                };
-            }
-            _ => {}
-        }
-    }
-}
-
-async fn send(socket: &mut Socket, message: &ClientMessage) {
-    socket
-        .send(Message::Text(encode(message).into()))
-        .await
-        .unwrap();
-}
-
-async fn next_message(socket: &mut Socket) -> ServerMessage {
-    loop {
-        match tokio::time::timeout(SETTLE, socket.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => return decode(&text).unwrap(),
-            Ok(Some(Ok(_))) => {}
-            other => panic!("the connection ended: {other:?}"),
-        }
-    }
-}
-
-/// Reads until a message `wanted` picks.
-async fn wait_for<T>(socket: &mut Socket, wanted: impl Fn(ServerMessage) -> Option<T>) -> T {
-    loop {
-        if let Some(found) = wanted(next_message(socket).await) {
-            return found;
-        }
-    }
-}
-
-/// An HTTP answer.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn parse(bytes: &[u8]) -> Self {
-        let end = bytes
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(bytes)));
-        let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        Self {
-            status,
-            head,
-            body: bytes[end + 4..].to_vec(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    /// The `error` code of a refusal.
-    fn error(&self) -> String {
-        self.json()["error"].as_str().unwrap().to_owned()
-    }
-
-    /// The id of a blob made.
-    fn id(&self) -> String {
-        assert_eq!(self.status, 201, "{self:?}");
-        self.json()["id"].as_str().unwrap().to_owned()
-    }
-}
-
-/// The head of a request with these header lines (and the test's usual ones).
-fn head(method: &str, path: &str, headers: &[String]) -> Vec<u8> {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
-    for header in headers {
-        head.push_str(header);
-        head.push_str("\r\n");
-    }
-    head.push_str("\r\n");
-    head.into_bytes()
-}
-
-/// A request with a whole body, answered.
+/// A request with a whole body and these header lines, answered: with `token`, as its
+/// `Authorization: Bearer`.
 async fn request(
     server: &TestServer,
     method: &str,
@@ -145,19 +24,13 @@ async fn request(
     headers: &[&str],
     body: &[u8],
 ) -> Reply {
-    let mut lines: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-    lines.push(format!("Content-Length: {}", body.len()));
-    lines.extend(token.map(|token| format!("Authorization: Bearer {token}")));
-    let mut bytes = head(method, path, &lines);
-    bytes.extend_from_slice(body);
-    Reply::parse(&server.exchange(&bytes, false).await)
+    let bearer = token.map(|token| format!("Authorization: Bearer {token}"));
+    let mut lines = headers.to_vec();
+    lines.extend(bearer.as_deref());
+    server.http(method, path, &lines, body).await
 }
 
 impl Member {
-    fn bearer(&self) -> String {
-        format!("Authorization: Bearer {}", self.token)
-    }
-
     /// `POST /api/blobs` with the whole body (its length declared).
     async fn upload(&self, server: &TestServer, bytes: &[u8]) -> Reply {
         request(server, "POST", "/api/blobs", Some(&self.token), &[], bytes).await
@@ -270,8 +143,8 @@ async fn blob_bytes(server: &TestServer) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_uploads_and_another_downloads_the_same_bytes() {
     let server = TestServer::start().await;
-    let alice = join(&server, "files", "alice").await;
-    let bob = join(&server, "files", "bob").await;
+    let alice = Member::join(&server, "files", "alice").await;
+    let bob = Member::join(&server, "files", "bob").await;
     let bytes = random_bytes(3 * MIB + 123);
 
     let created = alice.upload(&server, &bytes).await;
@@ -305,9 +178,9 @@ async fn a_member_uploads_and_another_downloads_the_same_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_another_rooms_token_or_a_departed_members_token_gets_nothing() {
     let server = TestServer::start().await;
-    let mut alice = join(&server, "ours", "alice").await;
-    let bob = join(&server, "ours", "bob").await;
-    let mallory = join(&server, "theirs", "mallory").await;
+    let mut alice = Member::join(&server, "ours", "alice").await;
+    let bob = Member::join(&server, "ours", "bob").await;
+    let mallory = Member::join(&server, "theirs", "mallory").await;
     let id = alice.upload(&server, b"ciphertext").await.id();
     let path = format!("/api/blobs/{id}");
     let part_path = format!("{path}?offset=0");
@@ -348,8 +221,8 @@ async fn no_token_another_rooms_token_or_a_departed_members_token_gets_nothing()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_left_to_moderators_refuse_a_participants_upload() {
     let server = TestServer::start().await;
-    let mut moderator = join(&server, "briefing", "alice").await;
-    let mut guest = join(&server, "briefing", "bob").await;
+    let mut moderator = Member::join(&server, "briefing", "alice").await;
+    let mut guest = Member::join(&server, "briefing", "bob").await;
     let permissions = Permissions {
         files: Allowed::Moderators,
         ..Permissions::default()
@@ -391,9 +264,9 @@ async fn files_left_to_moderators_refuse_a_participants_upload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_uploader_or_a_moderator_deletes_a_blob() {
     let server = TestServer::start().await;
-    let moderator = join(&server, "cleanup", "alice").await;
-    let bob = join(&server, "cleanup", "bob").await;
-    let carol = join(&server, "cleanup", "carol").await;
+    let moderator = Member::join(&server, "cleanup", "alice").await;
+    let bob = Member::join(&server, "cleanup", "bob").await;
+    let carol = Member::join(&server, "cleanup", "carol").await;
     let bobs = bob.upload(&server, b"bob's").await.id();
     let carols = carol.upload(&server, b"carol's").await.id();
 
@@ -425,8 +298,8 @@ async fn a_blob_over_the_size_limit_or_the_room_quota_is_refused_and_nothing_sta
         }
     })
     .await;
-    let alice = join(&server, "big", "alice").await;
-    let carol = join(&server, "other", "carol").await;
+    let alice = Member::join(&server, "big", "alice").await;
+    let carol = Member::join(&server, "other", "carol").await;
 
     let too_large = alice.reserve(&server, MIB + 1).await;
     assert_eq!(too_large.status, 413, "{too_large:?}");
@@ -467,7 +340,7 @@ async fn a_blob_over_the_size_limit_or_the_room_quota_is_refused_and_nothing_sta
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_longer_or_shorter_than_declared_is_refused_and_deleted() {
     let server = TestServer::start().await;
-    let alice = join(&server, "exact", "alice").await;
+    let alice = Member::join(&server, "exact", "alice").await;
 
     // One request declaring 1000 bytes, its body streamed (chunked) past them.
     let mut longer = head(
@@ -526,8 +399,8 @@ async fn a_body_longer_or_shorter_than_declared_is_refused_and_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parts_out_of_order_are_refused() {
     let server = TestServer::start().await;
-    let alice = join(&server, "ordered", "alice").await;
-    let bob = join(&server, "ordered", "bob").await;
+    let alice = Member::join(&server, "ordered", "alice").await;
+    let bob = Member::join(&server, "ordered", "bob").await;
     let bytes = random_bytes(3000);
     let part = |n: usize| &bytes[n * 1000..(n + 1) * 1000];
     let id = alice.reserve(&server, bytes.len()).await.id();
@@ -570,8 +443,8 @@ async fn blobs_go_when_the_room_ends_or_their_time_is_up() {
     let server = TestServer::start().await;
 
     // The last one leaves.
-    let mut alice = join(&server, "emptied", "alice").await;
-    let bob = join(&server, "emptied", "bob").await;
+    let mut alice = Member::join(&server, "emptied", "alice").await;
+    let bob = Member::join(&server, "emptied", "bob").await;
     alice.upload(&server, b"one").await.id();
     bob.upload(&server, b"two").await.id();
     bob.leave(&mut alice).await;
@@ -580,8 +453,8 @@ async fn blobs_go_when_the_room_ends_or_their_time_is_up() {
     until_no_blob_files(&server).await;
 
     // A moderator ends the meeting.
-    let mut host = join(&server, "ended", "carol").await;
-    let mut dave = join(&server, "ended", "dave").await;
+    let mut host = Member::join(&server, "ended", "carol").await;
+    let mut dave = Member::join(&server, "ended", "dave").await;
     host.upload(&server, b"three").await.id();
     send(&mut host.socket, &ClientMessage::EndMeeting).await;
     wait_for(&mut dave.socket, |m| {
@@ -593,7 +466,7 @@ async fn blobs_go_when_the_room_ends_or_their_time_is_up() {
     assert_eq!(reply.status, 401, "{reply:?}");
 
     // The server restarts over the same data directory.
-    let erin = join(&server, "restarted", "erin").await;
+    let erin = Member::join(&server, "restarted", "erin").await;
     erin.upload(&server, b"four").await.id();
     assert_eq!(blob_files(&server).len(), 1);
     server.server.stop();
@@ -607,7 +480,7 @@ async fn blobs_go_when_the_room_ends_or_their_time_is_up() {
 
     // The time is up.
     let short = TestServer::start_configured(|config| config.files.lifetime_secs = 2).await;
-    let frank = join(&short, "brief", "frank").await;
+    let frank = Member::join(&short, "brief", "frank").await;
     let id = frank.upload(&short, b"five").await.id();
     eventually("the blob expires", async || {
         frank.get(&short, &id).await.status == 404
@@ -619,7 +492,7 @@ async fn blobs_go_when_the_room_ends_or_their_time_is_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_keeps_only_what_it_was_sent() {
     let server = TestServer::start().await;
-    let alice = join(&server, "exact-copy", "alice").await;
+    let alice = Member::join(&server, "exact-copy", "alice").await;
     let bytes = random_bytes(300 * 1024);
     let id = alice.upload_in_parts(&server, &bytes, 128 * 1024).await;
 

@@ -8,6 +8,8 @@
 //! - [`Keyring`]: the SFrame [`MediaKeyring`](sealroom_e2ee::sframe::MediaKeyring) the
 //!   frame-transform worker protects and unprotects encoded frames with;
 //! - [`FileEncryptor`] and [`FileDecryptor`]: end-to-end encrypted files, streaming;
+//! - [`RecordingOwnerKey`], [`RecordingEncryptor`] and [`RecordingDecryptor`]: end-to-end
+//!   encrypted recordings, sealed to their owners' keys;
 //! - [`generate_room_name`]: readable room names with 88 bits from `crypto.getRandomValues`.
 //!
 //! It owns only the translation between JavaScript values and the core's types: every decision
@@ -30,6 +32,7 @@ mod group;
 mod js_object;
 mod keyring;
 mod participant;
+mod recording;
 mod room_name;
 
 pub use device::Device;
@@ -37,4 +40,5 @@ pub use file_crypto::{FileDecryptor, FileEncryptor};
 pub use group::Group;
 pub use keyring::Keyring;
 pub use participant::Participant;
+pub use recording::{RecordingDecryptor, RecordingEncryptor, RecordingOwnerKey};
 pub use room_name::{ROOM_NAME_WORDS, generate_room_name, room_name_from_entropy};

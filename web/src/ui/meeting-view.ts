@@ -18,6 +18,7 @@ import { raisedHands, setTileLeaf } from './hands';
 import { lobbyList, lobbyWaitingScreen } from './lobby';
 import { permissionsCard } from './permissions';
 import { pollsPanel } from './polls';
+import { recordingControls } from './recording';
 import { reactions as reactionControls } from './reactions';
 
 interface Tile {
@@ -29,7 +30,7 @@ interface Tile {
   mic: HTMLElement;
 }
 
-type Panel = 'people' | 'chat' | 'polls' | 'security' | null;
+type Panel = 'people' | 'chat' | 'polls' | 'recordings' | 'security' | null;
 
 declare global {
   interface Window { sealroomDebug?: unknown }
@@ -67,8 +68,9 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     icon('door'), h('span', { class: 'room-pill-label' }, 'Lobby'));
   const mutedPill = h('span', { class: 'room-pill locked', 'data-testid': 'muted-by-moderator', role: 'status', title: 'The others do not hear you until you unmute', hidden: true },
     icon('micOff'), h('span', { class: 'room-pill-label' }, 'A moderator muted you'));
+  const recording = recordingControls(meeting, toast, () => { panel = panel === 'recordings' ? null : 'recordings'; update(); });
   const topbar = h('header', { class: 'topbar' },
-    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton, lockedPill, passwordPill, lobbyPill, mutedPill),
+    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton, lockedPill, passwordPill, lobbyPill, mutedPill, recording.indicator),
     h('div', { class: 'topbar-right' }, e2eeStatus, count));
 
   const reconnecting = h('div', { class: 'banner banner-info', role: 'status', 'data-testid': 'reconnecting-banner', hidden: true });
@@ -97,8 +99,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
   const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': 'Leave meeting' }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
   const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
-    h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, settingsButton),
-    h('div', { class: 'controls-group' }, hands.button, reactions.control, peopleButton, chatButton, polls.button, securityButton),
+    h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, recording.button, settingsButton),
+    h('div', { class: 'controls-group' }, hands.button, reactions.control, peopleButton, chatButton, polls.button, recording.libraryButton, securityButton),
     h('div', { class: 'controls-group' }, leaveButton));
 
   const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
@@ -264,6 +266,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     chatButton.classList.toggle('active', panel === 'chat');
     chatButton.setAttribute('aria-pressed', String(panel === 'chat'));
     polls.update(panel === 'polls');
+    recording.update(panel === 'recordings');
     securityButton.classList.toggle('active', panel === 'security');
     securityButton.setAttribute('aria-pressed', String(panel === 'security'));
   }
@@ -321,6 +324,14 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     if (panel === 'polls') {
       if (panelKey !== 'polls') sidePanel.replaceChildren(panelHead('Polls'), polls.el);
       panelKey = 'polls';
+      return;
+    }
+    if (panel === 'recordings') {
+      if (panelKey !== 'recordings') {
+        sidePanel.replaceChildren(panelHead('Recordings'), recording.el);
+        void meeting.recordingLibrary.refresh();
+      }
+      panelKey = 'recordings';
       return;
     }
     if (panel === 'chat') {
@@ -798,6 +809,8 @@ function exposeToTests(meeting: Meeting): void {
       hands: meeting.interactions.hands.map((hand) => hand.name),
       polls: [...meeting.interactions.polls.values()],
       votesNotForUs: meeting.votesNotForUs,
+      recordings: meeting.recordings,
+      recorder: { state: meeting.recorder.state, error: meeting.recorder.error, uploaded: meeting.recorder.uploaded },
       files: meeting.files.list.map(({ id, incoming, from, name, size, done, state, error }) => ({ id, incoming, from, name, size, done, state, error })),
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),
     }),

@@ -6,11 +6,12 @@ import type { Meeting } from '../meeting';
 import type { Allowed, Permissions } from '../protocol';
 import { h } from './dom';
 
-/** Only what a client can do: the protocol's recording permission waits for that feature. */
+/** Every permission the protocol has, each a feature clients offer. */
 const ROWS: { key: keyof Permissions; label: string }[] = [
   { key: 'screen_share', label: 'Share screen' },
   { key: 'chat', label: 'Chat' },
   { key: 'files', label: 'Send files' },
+  { key: 'recording', label: 'Record' },
   { key: 'polls', label: 'Open polls' },
 ];
 

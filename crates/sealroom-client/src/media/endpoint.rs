@@ -2,23 +2,24 @@
 //! datagrams, timeouts and signalling commands into `Rtc`, sends what it outputs, and turns its
 //! events into protected sends and decrypted, counted receives.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sealroom_e2ee::sframe::MediaKeyring;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::MediaData;
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, trace, warn};
 
-use super::MediaError;
 use super::publisher::{Outlet, Publisher, lock};
 use super::stats::MediaStats;
 use super::synthetic;
+use super::{FrameTap, MediaError, ReceivedFrame};
 
 /// Largest datagram read; WebRTC keeps below the path MTU.
 const RECEIVE_BUFFER: usize = 2_000;
@@ -52,6 +53,40 @@ pub(crate) struct Endpoint {
     /// The host candidate of a new network, added once the SFU answered the ICE restart
     /// (str0m drops the old candidates when it applies the answer).
     pub(crate) restart_candidate: Option<Candidate>,
+    /// Where decrypted frames go as well, if a tap is set (`sealroom record`).
+    pub(crate) tap: FrameTap,
+    /// For the tap: video streams still waiting for their first key frame.
+    pub(crate) keyframes: KeyframeWatch,
+}
+
+/// How often a tapped video stream without a key frame yet asks for one.
+const KEYFRAME_REQUEST_SPACING: Duration = Duration::from_secs(1);
+
+/// Video streams (by mid) a tap has seen a key frame of, and when the others last asked for
+/// one: a recording starts at a key frame, which the sender otherwise sends only every few
+/// seconds.
+#[derive(Default)]
+pub(crate) struct KeyframeWatch {
+    seen: HashMap<Mid, Option<Instant>>,
+}
+
+impl KeyframeWatch {
+    /// Whether to ask for a key frame on `mid`, whose frame (`keyframe` or not) just came.
+    fn wants_request(&mut self, mid: Mid, keyframe: bool, now: Instant) -> bool {
+        if keyframe {
+            self.seen.insert(mid, None);
+            return false;
+        }
+        match self.seen.get(&mid) {
+            // A key frame came: the stream carries on from it.
+            Some(None) => false,
+            Some(Some(asked)) if now.duration_since(*asked) < KEYFRAME_REQUEST_SPACING => false,
+            _ => {
+                self.seen.insert(mid, Some(now));
+                true
+            }
+        }
+    }
 }
 
 /// What woke the loop.
@@ -267,6 +302,7 @@ impl Endpoint {
         let result = lock(&self.keys).unprotect(at, &data.data);
         match result {
             Ok(frame) => {
+                self.tap_frame(data, kind, frame.sender_index, &frame.payload, now);
                 let intact = synthetic::is_intact(kind, &frame.payload);
                 let mut stats = lock(&self.stats);
                 stats.record_decrypted(at, kind, &frame, intact);
@@ -278,6 +314,46 @@ impl Endpoint {
             Err(e) => {
                 trace!(mid = %data.mid, error = %e, "frame did not decrypt; dropped");
                 lock(&self.stats).record_decrypt_failure(&e);
+            }
+        }
+    }
+
+    /// Hands a decrypted frame to the tap, if one is set, and asks for a key frame of a video
+    /// stream that has not had one since.
+    fn tap_frame(
+        &mut self,
+        data: &MediaData,
+        kind: MediaKind,
+        sender: u32,
+        payload: &[u8],
+        now: Instant,
+    ) {
+        let tap = lock(&self.tap).clone();
+        let Some(tap) = tap else {
+            return;
+        };
+        let frame = ReceivedFrame {
+            sender,
+            kind,
+            rtp_time: data.time.numer(),
+            clock_rate: data.time.denom(),
+            arrived: data.network_time,
+            payload: payload.to_vec(),
+        };
+        if tap.send(frame).is_err() {
+            // The tap's reader is gone.
+            *lock(&self.tap) = None;
+            return;
+        }
+        // VP8: bit 0 of the frame tag is 0 on key frames (RFC 6386 §9.1).
+        let keyframe = payload.first().is_some_and(|tag| tag & 1 == 0);
+        if kind == MediaKind::Video
+            && self.keyframes.wants_request(data.mid, keyframe, now)
+            && let Some(mut writer) = self.rtc.writer(data.mid)
+        {
+            match writer.request_keyframe(data.rid, KeyframeRequestKind::Pli) {
+                Ok(()) => debug!(mid = %data.mid, "asked for a key frame for the tap"),
+                Err(e) => debug!(mid = %data.mid, error = %e, "cannot ask for a key frame"),
             }
         }
     }

@@ -12,16 +12,19 @@ use std::{
     time::Duration,
 };
 
+use futures_util::{SinkExt, StreamExt};
 use sealroom_client::{
     media::SyntheticMedia,
     session::{ChatEntry, ChatEvent, JoinOptions, RoomClient, SessionError, Status},
 };
 use sealroom_e2ee::LinkSecret;
+use sealroom_protocol::{ClientMessage, ParticipantId, ServerMessage, decode, encode};
 use sealroom_server::{
     RunningServer,
     config::{AccessSettings, Config, MediaSettings, MetricsSettings},
 };
 use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message;
 
 /// Long enough for a 2-core machine running several clients; tests measure, not race.
 pub const SETTLE: Duration = Duration::from_secs(30);
@@ -84,19 +87,17 @@ impl TestServer {
         headers: &[&str],
         body: &str,
     ) -> (String, String) {
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for header in headers {
-            request.push_str(header);
-            request.push_str("\r\n");
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        let response = String::from_utf8(self.exchange(request.as_bytes(), false).await).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        (head.to_owned(), body.to_owned())
+        let reply = self.http(method, path, headers, body.as_bytes()).await;
+        (reply.head, String::from_utf8(reply.body).unwrap())
+    }
+
+    /// A bare HTTP/1.1 request with extra header lines and a body of any bytes (its length
+    /// declared), answered.
+    pub async fn http(&self, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Reply {
+        let length = format!("Content-Length: {}", body.len());
+        let mut request = head(method, path, &[&[length.as_str()], headers].concat());
+        request.extend_from_slice(body);
+        Reply::parse(&self.exchange(&request, false).await)
     }
 
     /// Sends `request`'s bytes as they are on a fresh connection and reads until the server
@@ -266,6 +267,139 @@ pub async fn connect(server: &TestServer) -> Socket {
         .await
         .expect("connect")
         .0
+}
+
+/// The head of a bare HTTP/1.1 request with these header lines (and the tests' usual ones),
+/// for a test that sends the body its own way (chunked, cut short, never).
+pub fn head(method: &str, path: &str, headers: &[impl AsRef<str>]) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for header in headers {
+        head.push_str(header.as_ref());
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    /// The status line and headers.
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The answer in `bytes`, as the server sent them.
+    pub fn parse(bytes: &[u8]) -> Self {
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no answer: {:?}", String::from_utf8_lossy(bytes)));
+        let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        Self {
+            status,
+            head,
+            body: bytes[end + 4..].to_vec(),
+        }
+    }
+
+    /// A header's value (the first, if several).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The `error` code of a refusal.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap().to_owned()
+    }
+
+    /// The id of what a `201` made (a blob, a recording).
+    pub fn id(&self) -> String {
+        assert_eq!(self.status, 201, "{self:?}");
+        self.json()["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// A participant joined over a raw signalling connection, which it keeps open to stay, with
+/// the blob token that the HTTP stores (files, recordings) take from it.
+pub struct Member {
+    pub socket: Socket,
+    pub id: ParticipantId,
+    pub token: String,
+}
+
+impl Member {
+    /// Joins `room` with its link (a guest; the room's first moderates it).
+    pub async fn join(server: &TestServer, room: &str, name: &str) -> Self {
+        let mut socket = connect(server).await;
+        let join = ClientMessage::Join {
+            room: room.into(),
+            display_name: name.into(),
+            password: None,
+            moderator_key: None,
+            holds_link: true,
+        };
+        send(&mut socket, &join).await;
+        let mut id = None;
+        loop {
+            match next_message(&mut socket).await {
+                ServerMessage::Joined { participant_id, .. } => id = Some(participant_id),
+                ServerMessage::ResumeToken { blob_token, .. } => {
+                    return Self {
+                        socket,
+                        id: id.expect("joined comes first"),
+                        token: blob_token,
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Its blob token, as an `Authorization` header line.
+    pub fn bearer(&self) -> String {
+        format!("Authorization: Bearer {}", self.token)
+    }
+}
+
+/// Sends a signalling message on a raw connection.
+pub async fn send(socket: &mut Socket, message: &ClientMessage) {
+    socket
+        .send(Message::Text(encode(message).into()))
+        .await
+        .unwrap();
+}
+
+/// The next signalling message on a raw connection (pings and the like skipped), or a panic if
+/// none comes within [`SETTLE`].
+pub async fn next_message(socket: &mut Socket) -> ServerMessage {
+    loop {
+        match tokio::time::timeout(SETTLE, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return decode(&text).unwrap(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the connection ended: {other:?}"),
+        }
+    }
+}
+
+/// Reads until a message `wanted` picks.
+pub async fn wait_for<T>(socket: &mut Socket, wanted: impl Fn(ServerMessage) -> Option<T>) -> T {
+    loop {
+        if let Some(found) = wanted(next_message(socket).await) {
+            return found;
+        }
+    }
 }
 
 /// `sender` protects a frame now: `member` decrypts it, and the keys an outsider kept from
