@@ -36,7 +36,7 @@ export function permits(allowed: Allowed, role: Role): boolean {
 
 /** What an application message carries, bound to it as MLS authenticated data: in the clear
  *  for the server to enforce the room's permissions, authenticated for the receivers. */
-export type ApplicationKind = 'control' | 'chat' | 'file' | 'recording' | 'interaction' | 'poll';
+export type ApplicationKind = 'control' | 'chat' | 'file' | 'recording' | 'interaction' | 'poll' | 'breakout';
 const APPLICATION_LABEL_PREFIX = 'sealroom/';
 
 export function applicationLabel(kind: ApplicationKind): Uint8Array {
@@ -46,7 +46,7 @@ export function applicationLabel(kind: ApplicationKind): Uint8Array {
 /** The kind an authenticated-data label marks, or null for anything else. */
 export function applicationKind(label: Uint8Array): ApplicationKind | null {
   const text = new TextDecoder().decode(label);
-  const kinds: ApplicationKind[] = ['control', 'chat', 'file', 'recording', 'interaction', 'poll'];
+  const kinds: ApplicationKind[] = ['control', 'chat', 'file', 'recording', 'interaction', 'poll', 'breakout'];
   return kinds.find((kind) => APPLICATION_LABEL_PREFIX + kind === text) ?? null;
 }
 

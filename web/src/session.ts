@@ -227,7 +227,9 @@ export class MlsSession {
         case 'poll': this.events.poll(output.poll); break;
         case 'file': this.events.file(output.file); break;
         case 'recordings': this.events.recordings(output.recordings); break;
-        // Every kind a client sends has its own output above.
+        // The page has no breakout rooms yet: a moderator's plan is not shown.
+        case 'breakouts': case 'breakoutBroadcast': case 'helpWanted': break;
+        // Every other kind a client sends has its own output above.
         case 'application': break;
       }
     }

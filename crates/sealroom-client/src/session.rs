@@ -1186,8 +1186,12 @@ impl Signalling {
                 Output::ChatUnreadable(count) => self.show_chat(ChatEvent::Unreadable(count)),
                 Output::File(entry) => self.show_chat(ChatEvent::File(entry)),
                 Output::Recordings(recordings) => self.with_status(|s| s.recordings = recordings),
-                // The command line has no hands, reactions or polls to show.
-                Output::Hands(_) | Output::Reaction(_) | Output::Poll(_) => {}
+                // The command line has no hands, reactions, polls or breakout rooms to show.
+                Output::Hands(_)
+                | Output::Reaction(_)
+                | Output::Poll(_)
+                | Output::Breakouts(_)
+                | Output::Breakout(_) => {}
             }
         }
         out

@@ -271,6 +271,7 @@ impl Participant {
                 self.error("reaction: not one of the reactions clients show".into())
             }
             Ok(Interaction::Vote { poll, sealed }) => self.on_vote(sender, poll, sealed.as_ref()),
+            Ok(Interaction::Help { room }) => self.on_help(sender, room),
             Err(e) => self.error(format!("interaction: {e}")),
         }
     }
@@ -521,7 +522,7 @@ impl Participant {
     }
 
     /// Leaves of the members the room policy names as moderators.
-    fn moderator_leaves(&self) -> Vec<u32> {
+    pub(crate) fn moderator_leaves(&self) -> Vec<u32> {
         let Some(group) = self.group.as_ref() else {
             return Vec::new();
         };
@@ -601,11 +602,11 @@ impl Participant {
         self.send_application(ApplicationKind::Poll, encode(message).as_bytes())
     }
 
-    fn own_leaf(&self) -> Option<u32> {
+    pub(crate) fn own_leaf(&self) -> Option<u32> {
         self.group.as_ref().map(GroupSession::own_leaf_index)
     }
 
-    fn leaf_name(&self, leaf: u32) -> String {
+    pub(crate) fn leaf_name(&self, leaf: u32) -> String {
         self.name_at_leaf(leaf).unwrap_or("").to_owned()
     }
 }

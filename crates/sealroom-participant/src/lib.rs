@@ -34,6 +34,7 @@
 #![deny(missing_docs)]
 
 mod admission;
+mod breakout;
 mod chat;
 mod files;
 mod interaction;
@@ -53,6 +54,8 @@ use sealroom_protocol::{
 use zeroize::Zeroizing;
 
 use admission::{Admission, GroupPolicy, Refusal};
+use breakout::BreakoutState;
+pub use breakout::{BreakoutNotice, BreakoutView};
 pub use chat::ChatEntry;
 use chat::ChatState;
 pub use files::FileEntry;
@@ -104,6 +107,11 @@ pub enum Output {
     /// The recordings under way (ours too), whenever that changes: every participant is to
     /// see that the meeting is recorded, by whom, and for whose keys.
     Recordings(Vec<ActiveRecording>),
+    /// The breakout rooms open (where we are sent, and every room's link), whenever that
+    /// changes; `None` once they closed and everyone is to come back.
+    Breakouts(Option<Box<BreakoutView>>),
+    /// A moderator's broadcast to the breakout rooms, or (to moderators) a request for help.
+    Breakout(BreakoutNotice),
     /// The room link's secret is new: we made it when we founded the group without one, or a
     /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
     /// joiners wait for a moderator's admission.
@@ -182,6 +190,12 @@ pub enum CommandError {
     /// We are not recording.
     #[error("we are not recording")]
     NotRecording,
+    /// No breakout rooms are open.
+    #[error("no breakout rooms are open")]
+    NoBreakouts,
+    /// The breakout plan or broadcast is not one clients take; the text says why.
+    #[error("breakout rooms: {0}")]
+    Breakout(&'static str),
     /// [`MAX_HELD_MESSAGES`] messages already wait for a commit the server has not brought.
     #[error("{MAX_HELD_MESSAGES} messages already wait for the group's next epoch")]
     TooManyHeld,
@@ -212,6 +226,7 @@ pub struct Participant {
     chat: ChatState,
     interaction: InteractionState,
     recording: RecordingState,
+    breakout: BreakoutState,
     /// Application messages our user sent while a proposal awaited its commit, in order:
     /// MLS lets none out before that commit, so they leave in the epoch it starts.
     held: VecDeque<(ApplicationKind, Vec<u8>)>,
@@ -239,6 +254,7 @@ impl Participant {
             chat: ChatState::default(),
             interaction: InteractionState::default(),
             recording: RecordingState::default(),
+            breakout: BreakoutState::default(),
             held: VecDeque::new(),
             outputs: VecDeque::new(),
         }
@@ -755,6 +771,7 @@ impl Participant {
             Some(ApplicationKind::Poll) => self.on_poll_message(&received),
             Some(ApplicationKind::File) => self.on_file_offer(&received, seq),
             Some(ApplicationKind::Recording) => self.on_recording_notice(&received),
+            Some(ApplicationKind::Breakout) => self.on_breakout_message(&received),
             _ => self.outputs.push_back(Output::Application(received)),
         }
     }
@@ -903,6 +920,7 @@ impl Participant {
             Some(change) => {
                 self.on_membership_change(&change);
                 self.recordings_on_membership_change(&change);
+                self.breakouts_on_membership_change(&change);
             }
             None => self.send_catch_up(),
         }

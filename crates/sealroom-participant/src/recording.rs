@@ -41,13 +41,13 @@ impl Participant {
             owners,
         };
         self.send_recording_notice(&notice)?;
-        self.note_recording(self.own_leaf_or_err()?, notice);
+        self.note_recording(self.own_leaf().ok_or(CommandError::NoGroup)?, notice);
         Ok(())
     }
 
     /// Our recording ended: the group is told.
     pub fn stop_recording(&mut self) -> Result<(), CommandError> {
-        let own = self.own_leaf_or_err()?;
+        let own = self.own_leaf().ok_or(CommandError::NoGroup)?;
         let (id, _) = self
             .recording
             .by_leaf
@@ -112,14 +112,14 @@ impl Participant {
     }
 
     fn show_recordings(&mut self) {
-        let own = self.group.as_ref().map(|g| g.own_leaf_index());
+        let own = self.own_leaf();
         let recordings = self
             .recording
             .by_leaf
             .iter()
             .map(|(&leaf, (id, owners))| ActiveRecording {
                 leaf,
-                recorder_name: self.name_at_leaf(leaf).unwrap_or("").to_owned(),
+                recorder_name: self.leaf_name(leaf),
                 id: id.clone(),
                 owners: owners.clone(),
                 mine: own == Some(leaf),
@@ -131,10 +131,5 @@ impl Participant {
     fn send_recording_notice(&mut self, notice: &RecordingNotice) -> Result<(), CommandError> {
         notice.check().map_err(CommandError::Recording)?;
         self.send_application(ApplicationKind::Recording, encode(notice).as_bytes())
-    }
-
-    fn own_leaf_or_err(&self) -> Result<u32, CommandError> {
-        let group = self.group.as_ref().ok_or(CommandError::NoGroup)?;
-        Ok(group.own_leaf_index())
     }
 }

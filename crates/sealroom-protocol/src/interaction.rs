@@ -46,6 +46,11 @@ pub enum Interaction {
         /// The emoji.
         emoji: String,
     },
+    /// A member in a breakout room asks the moderators for help.
+    Help {
+        /// The room's index in the open plan.
+        room: u8,
+    },
     /// A vote: a [`Ballot`] sealed with HPKE to the poll's creator.
     Vote {
         /// Which poll.

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod breakout;
 mod bytes;
 mod chat;
 mod files;
@@ -20,6 +21,10 @@ mod recording;
 
 use serde::{Deserialize, Serialize};
 
+pub use breakout::{
+    Assignment, BreakoutMessage, BreakoutPlan, BreakoutRoom, MAX_BREAKOUT_LABEL_CHARS,
+    MAX_BREAKOUT_ROOMS, MAX_BROADCAST_CHARS,
+};
 pub use bytes::Bytes;
 pub use chat::{ChatMessage, ChatText, KeptMessage, MAX_CHAT_TEXT_CHARS};
 pub use files::{BLOB_ID_CHARS, FileOffer, MAX_FILE_NAME_CHARS, MAX_MIME_CHARS};
@@ -245,6 +250,7 @@ impl Permissions {
             ApplicationKind::File => self.files,
             ApplicationKind::Recording => self.recording,
             ApplicationKind::Poll => self.polls,
+            ApplicationKind::Breakout => Allowed::Moderators,
         }
     }
 }
@@ -268,16 +274,20 @@ pub enum ApplicationKind {
     Interaction,
     /// A poll's opening, results or end ([`PollMessage`]).
     Poll,
+    /// Breakout rooms opened, a broadcast to them, or their end ([`BreakoutMessage`]);
+    /// moderators only.
+    Breakout,
 }
 
 impl ApplicationKind {
-    const ALL: [ApplicationKind; 6] = [
+    const ALL: [ApplicationKind; 7] = [
         ApplicationKind::Control,
         ApplicationKind::Chat,
         ApplicationKind::File,
         ApplicationKind::Recording,
         ApplicationKind::Interaction,
         ApplicationKind::Poll,
+        ApplicationKind::Breakout,
     ];
 
     /// The MLS authenticated data that marks a message of this kind.
@@ -289,6 +299,7 @@ impl ApplicationKind {
             ApplicationKind::Recording => b"sealroom/recording",
             ApplicationKind::Interaction => b"sealroom/interaction",
             ApplicationKind::Poll => b"sealroom/poll",
+            ApplicationKind::Breakout => b"sealroom/breakout",
         }
     }
 

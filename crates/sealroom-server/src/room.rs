@@ -1095,6 +1095,7 @@ impl Room {
                 ApplicationKind::Poll => "open polls",
                 ApplicationKind::File => "send files",
                 ApplicationKind::Recording => "record",
+                ApplicationKind::Breakout => "run breakout rooms",
             }));
         }
         let seq = self.kept.number();

@@ -4,8 +4,8 @@
 
 use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
 use sealroom_participant::{
-    ActiveRecording, ChatEntry, CommandError, Epoch, FileEntry, Notice, Output, PollView,
-    RaisedHand, Reaction, ResultsView,
+    ActiveRecording, BreakoutNotice, BreakoutView, ChatEntry, CommandError, Epoch, FileEntry,
+    Notice, Output, PollView, RaisedHand, Reaction, ResultsView,
 };
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, FileOffer, PollRef, ResultsFor, ServerMessage, decode,
@@ -44,7 +44,15 @@ export type ParticipantOutput =
   | { kind: 'reaction', reaction: Reaction }
   | { kind: 'poll', poll: PollView }
   | { kind: 'file', file: FileEntry }
-  | { kind: 'recordings', recordings: ActiveRecording[] };
+  | { kind: 'recordings', recordings: ActiveRecording[] }
+  | { kind: 'breakouts', breakouts: BreakoutView | null }
+  | { kind: 'breakoutBroadcast', from: string, text: string }
+  | { kind: 'helpWanted', from: string, room: string };
+
+/** The breakout rooms open: each room's `label`, server `room` and `link` secret (its own
+ *  encrypted group), the room we are sent to (`ownRoom`, by index), whether the others choose,
+ *  when everyone is called back (`endsAt`, ms), and who goes where, by name. */
+export interface BreakoutView { id: number, openedBy: string, rooms: { label: string, room: string, link: string }[], ownRoom: number | null, choose: boolean, endsAt: number | null, assigned: [string, number][] }
 
 /** A recording under way: `recorderName` from the recorder's MLS credential, `owners` the
  *  fingerprints of the keys that can open it, `mine` if we record it. */
@@ -385,6 +393,20 @@ fn output(output: Output) -> JsValue {
             .build(),
         Output::Poll(view) => kind("poll").with("poll", poll_view(*view)).build(),
         Output::File(entry) => kind("file").with("file", file_entry(entry)).build(),
+        Output::Breakouts(view) => kind("breakouts")
+            .with(
+                "breakouts",
+                view.map_or(JsValue::NULL, |v| breakout_view(*v)),
+            )
+            .build(),
+        Output::Breakout(BreakoutNotice::Broadcast { from, text }) => kind("breakoutBroadcast")
+            .with("from", from)
+            .with("text", text)
+            .build(),
+        Output::Breakout(BreakoutNotice::HelpWanted { from, room }) => kind("helpWanted")
+            .with("from", from)
+            .with("room", room)
+            .build(),
         Output::Recordings(recordings) => {
             let recordings = recordings.into_iter().map(active_recording);
             kind("recordings")
@@ -401,7 +423,8 @@ fn command_error(error: CommandError) -> JsValue {
         | CommandError::Reaction
         | CommandError::Poll(_)
         | CommandError::FileOffer(_)
-        | CommandError::Recording(_) => js_error(INVALID_ARGUMENT, error),
+        | CommandError::Recording(_)
+        | CommandError::Breakout(_) => js_error(INVALID_ARGUMENT, error),
         e => js_error("not_sent", e),
     }
 }
@@ -467,6 +490,36 @@ fn chat_entry(entry: ChatEntry) -> JsValue {
         .with("private", entry.private)
         .with("text", entry.text)
         .with("sentAt", entry.sent_at as f64)
+        .build()
+}
+
+fn breakout_view(view: BreakoutView) -> JsValue {
+    let rooms = view.rooms.into_iter().map(|room| {
+        JsObject::new()
+            .with("label", room.label)
+            .with("room", room.room)
+            .with("link", room.link)
+            .build()
+    });
+    let assigned = view
+        .assigned
+        .into_iter()
+        .map(|(name, room)| array([JsValue::from(name), JsValue::from(room)]).into());
+    JsObject::new()
+        .with("id", view.id as f64)
+        .with("openedBy", view.opened_by)
+        .with("rooms", array(rooms))
+        .with(
+            "ownRoom",
+            view.own_room.map_or(JsValue::NULL, JsValue::from),
+        )
+        .with("choose", view.choose)
+        .with(
+            "endsAt",
+            view.ends_at
+                .map_or(JsValue::NULL, |t| JsValue::from(t as f64)),
+        )
+        .with("assigned", array(assigned))
         .build()
 }
 

@@ -10,8 +10,8 @@ use sealroom_e2ee::{
     ObservedMessage,
 };
 use sealroom_participant::{
-    ActiveRecording, ChatEntry, Epoch, FileEntry, Notice, Output, Participant, PollView,
-    RaisedHand, Reaction,
+    ActiveRecording, BreakoutNotice, BreakoutView, ChatEntry, Epoch, FileEntry, Notice, Output,
+    Participant, PollView, RaisedHand, Reaction,
 };
 use sealroom_protocol::{
     Bytes, ClientMessage, GroupAction, ParticipantInfo, Permissions, PollRef, Role, ServerMessage,
@@ -38,6 +38,9 @@ pub struct Screen {
     pub files: Vec<FileEntry>,
     /// The recordings under way, as last shown.
     pub recordings: Vec<ActiveRecording>,
+    /// The breakout rooms, as last shown (`None`: none open).
+    pub breakouts: Option<BreakoutView>,
+    pub breakout_notices: Vec<BreakoutNotice>,
 }
 
 impl Screen {
@@ -111,6 +114,8 @@ impl Member {
                 }
                 Output::File(entry) => self.screen.files.push(entry),
                 Output::Recordings(recordings) => self.screen.recordings = recordings,
+                Output::Breakouts(view) => self.screen.breakouts = view.map(|v| *v),
+                Output::Breakout(notice) => self.screen.breakout_notices.push(notice),
             }
         }
     }
