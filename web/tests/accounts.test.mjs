@@ -87,11 +87,9 @@ test('a guest waits for a signed-in moderator, who limits what guests may do', {
   await guest.screenshot({ path: pathJoin(artifactsDir, 'accounts-guest-roster.png') });
 
   // Alice leaves screen sharing to signed-in members: the guest's Share button goes, hers
-  // stays. (The page offers no file or recording permission: no client has those yet.)
+  // stays. (The card offers every permission the protocol has.)
   await alice.getByTestId('people-button').click();
-  await alice.getByTestId('permission-chat').waitFor();
-  await alice.getByTestId('permission-polls').waitFor();
-  assert.equal(await alice.getByTestId('permission-files').count(), 0);
+  for (const permission of ['screen_share', 'chat', 'files', 'recording', 'polls']) await alice.getByTestId(`permission-${permission}`).waitFor();
   await alice.getByTestId('permission-screen_share').selectOption('members');
   await guest.getByTestId('screenshare-button').waitFor({ state: 'hidden' });
   assert.deepEqual((await state(guest)).roomSettings.permissions, { screen_share: 'members', chat: 'everyone', files: 'everyone', recording: 'everyone', polls: 'everyone' });
