@@ -193,7 +193,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     )
     .await?;
     let recordings = Arc::new(
-        recordings::Recordings::open(config.data_dir.join("recordings"), config.recording).await?,
+        recordings::Recordings::open(
+            config.data_dir.join("recordings"),
+            config.recording,
+            metrics.recording_bytes.clone(),
+        )
+        .await?,
     );
     let state = Arc::new(AppState {
         rooms: Mutex::default(),

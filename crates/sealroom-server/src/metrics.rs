@@ -32,6 +32,8 @@ pub struct Metrics {
     pub signalling_errors: Counter<u64, AtomicU64>,
     /// Bytes of rooms' encrypted files, stored or reserved for uploads under way.
     pub blob_bytes: Gauge<i64, AtomicI64>,
+    /// Bytes of encrypted recordings kept, parts being written included.
+    pub recording_bytes: Gauge<i64, AtomicI64>,
     /// Security-relevant actions, by the audit log's action name: every audit record is
     /// counted here too.
     pub audit_events: Family<Vec<(&'static str, &'static str)>, Counter>,
@@ -92,6 +94,7 @@ impl Metrics {
             commits_rejected: Counter::default(),
             signalling_errors: Counter::default(),
             blob_bytes: Gauge::default(),
+            recording_bytes: Gauge::default(),
             audit_events: Family::default(),
         };
         registry.register(
@@ -123,6 +126,11 @@ impl Metrics {
             "sealroom_blob_bytes",
             "Bytes of rooms' encrypted files, stored or reserved for uploads under way",
             metrics.blob_bytes.clone(),
+        );
+        registry.register(
+            "sealroom_recording_bytes",
+            "Bytes of encrypted recordings kept, parts being written included",
+            metrics.recording_bytes.clone(),
         );
         registry.register(
             "sealroom_audit_events",

@@ -22,6 +22,7 @@
 //! moved or cleaned by hand, and the SQLite schema (whose migrations are shared with the rest of
 //! the server) stays out of it.
 
+use prometheus_client::metrics::gauge::Gauge;
 use std::{
     io,
     net::{IpAddr, SocketAddr},
@@ -87,13 +88,19 @@ pub(crate) struct Recordings {
     /// sidecar written after it, and an id is free only once its files are gone.
     files: tokio::sync::Mutex<()>,
     challenges: Mutex<TokenBuckets<IpAddr>>,
+    /// Kept at the store's [`RecordingStore::stored_bytes`].
+    stored_bytes: Gauge,
 }
 
 impl Recordings {
     /// The store in `dir` (made, mode 0700), with every recording its sidecars describe:
     /// incomplete uploads stay incomplete; a file longer than its sidecar says (a part that
     /// was being written when the server stopped) is cut back; leftovers go.
-    pub(crate) async fn open(dir: PathBuf, limits: RecordingSettings) -> io::Result<Self> {
+    pub(crate) async fn open(
+        dir: PathBuf,
+        limits: RecordingSettings,
+        stored_bytes: Gauge,
+    ) -> io::Result<Self> {
         tokio::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -104,18 +111,23 @@ impl Recordings {
         let mut store = RecordingStore::new(limits);
         let kept = load_all(&dir, &mut store).await?;
         remove_leftovers(&dir, &kept).await?;
+        stored_bytes.set(i64::try_from(store.stored_bytes()).unwrap_or(i64::MAX));
         Ok(Self {
             store: Mutex::new(store),
             dir,
             max_part_bytes: limits.max_part_bytes,
             files: tokio::sync::Mutex::new(()),
             challenges: Mutex::new(TokenBuckets::new(CHALLENGES_PER_ADDRESS)),
+            stored_bytes,
         })
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&mut RecordingStore) -> T) -> T {
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut store)
+        let out = f(&mut store);
+        self.stored_bytes
+            .set(i64::try_from(store.stored_bytes()).unwrap_or(i64::MAX));
+        out
     }
 
     /// Only ever for an id the store holds (32 hex digits): no request's text becomes a path.

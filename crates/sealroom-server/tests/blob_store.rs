@@ -131,13 +131,7 @@ async fn until_no_blob_files(server: &TestServer) {
 
 /// The server's gauge of blob bytes.
 async fn blob_bytes(server: &TestServer) -> u64 {
-    let metrics = server.metrics().await;
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("sealroom_blob_bytes "))
-        .unwrap_or_else(|| panic!("no blob gauge: {metrics}"))
-        .parse()
-        .unwrap()
+    server.gauge("sealroom_blob_bytes").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,8 @@ async fn an_owner_proves_its_key_lists_downloads_and_decrypts_even_after_a_resta
     assert_eq!(entry["completed"], true);
     assert_eq!(entry["size"], recording.len() as u64);
     assert!(entry["created_at"].as_u64().unwrap() > 0);
+    let kept = server.gauge("sealroom_recording_bytes").await;
+    assert_eq!(kept, recording.len() as u64, "the operator's gauge");
     let downloaded = download(&server, &proof, &id).await;
     assert_eq!(downloaded.status, 200, "{downloaded:?}");
     assert!(downloaded.body == recording, "the bytes uploaded");
@@ -233,6 +235,8 @@ async fn an_owner_proves_its_key_lists_downloads_and_decrypts_even_after_a_resta
     assert_eq!(listed[0]["completed"], true);
     let downloaded = download(&restarted, &proof, &id).await;
     assert!(decrypt(&owner, &downloaded.body) == meeting);
+    let kept = restarted.gauge("sealroom_recording_bytes").await;
+    assert_eq!(kept, recording.len() as u64, "counted again at start");
 
     // The owner deletes it.
     let path = format!("/api/recordings/{id}");
@@ -240,6 +244,7 @@ async fn an_owner_proves_its_key_lists_downloads_and_decrypts_even_after_a_resta
     assert_eq!(deleted.status, 204, "{deleted:?}");
     assert_eq!(list(&restarted, &proof).await.json(), serde_json::json!([]));
     assert_eq!(download(&restarted, &proof, &id).await.status, 404);
+    assert_eq!(restarted.gauge("sealroom_recording_bytes").await, 0);
     assert!(
         recording_files(&data).is_empty(),
         "{:?}",

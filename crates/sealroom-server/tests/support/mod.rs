@@ -125,6 +125,18 @@ impl TestServer {
         body
     }
 
+    /// The value of the server's gauge `name`.
+    pub async fn gauge(&self, name: &str) -> u64 {
+        let metrics = self.metrics().await;
+        let prefix = format!("{name} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no gauge {name}: {metrics}"))
+            .parse()
+            .unwrap()
+    }
+
     pub fn url(&self) -> String {
         self.server.url()
     }
