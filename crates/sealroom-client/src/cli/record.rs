@@ -202,7 +202,7 @@ impl Plan {
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let (encryptor, header) = RecordingEncryptor::new(&owners)?;
-        let id = hex(&encryptor.recording_id());
+        let id = hex::encode(encryptor.recording_id());
         Ok(Self {
             place: Place::from_link(&args.link)?,
             limit: super::duration(args.duration)?,
@@ -520,11 +520,6 @@ fn create_private(path: &Path) -> anyhow::Result<File> {
         .with_context(|| path.display().to_string())
 }
 
-/// Lowercase hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,6 +541,5 @@ mod tests {
             serde_json::json!({"type": "recording_started", "id": "00ff", "owners": ["ab12"],
                 "name": "Recorder"})
         );
-        assert_eq!(hex(&[0, 0xab, 0x10]), "00ab10");
     }
 }
