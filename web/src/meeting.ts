@@ -15,8 +15,9 @@
 import type { RosterMember } from 'sealroom-wasm';
 import { currentSession } from './account';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
+import { BreakoutRooms, type RoomMeeting } from './breakouts';
 import {
-  type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type ParticipantInfo, type Permissions, type RemovalReason,
+  type BreakoutTicket, type ClientMessage, DEFAULT_PERMISSIONS, type ErrorCode, type ParticipantInfo, type Permissions, type RemovalReason,
   type Role, type ServerMessage, decodeMessage, encodeMessage, permits,
 } from './protocol';
 import { ChatLog } from './chat';
@@ -26,7 +27,7 @@ import { FileTransfers } from './files';
 import { MeetingRecorder, RecordingLibrary } from './recording';
 import { Interactions } from './interactions';
 import { startFrameWorker } from './wasm-module';
-import { type ActiveRecording, type EpochState, MlsSession, type PollDraft, type PollView, type Reaction, errorText } from './session';
+import { type ActiveRecording, type EpochState, MlsSession, type PollDraft, type PollView, type Reaction, type SessionEvents, errorText } from './session';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'left' | 'failed' | 'removed';
 
@@ -78,6 +79,13 @@ export interface RemoteParticipant {
   cameraLive: boolean;
   screenLive: boolean;
   audioLevel: number;
+}
+
+/** How a breakout room's meeting gets in: a ticket from our main-room session, and our core
+ *  for the room, made by the main room's core. */
+export interface BreakoutEntry {
+  ticket(): BreakoutTicket | null;
+  session(events: SessionEvents): MlsSession;
 }
 
 export interface LocalMedia {
@@ -160,6 +168,14 @@ export class Meeting {
   });
   /** The recordings sealed to this browser's key, in the server's store. */
   readonly recordingLibrary = new RecordingLibrary(() => this.onChange());
+  /** The breakout rooms a moderator opened, and the one we are in. */
+  readonly breakouts: BreakoutRooms<Meeting> = new BreakoutRooms<Meeting>({
+    command: (act) => this.interact(act),
+    roomMeeting: (index) => this.breakoutMeeting(index),
+    pauseMedia: (from) => this.pauseMedia(from),
+    notice: (text) => this.onNotice(text),
+    changed: () => this.onChange(),
+  });
   /** The view shows the polls: a new one is seen. */
   pollsVisible = false;
   /** Called whenever something the view shows changed. */
@@ -240,7 +256,7 @@ export class Meeting {
    *  a host link, sent with the first join. `linkSecret`: the room link's secret, if we came with
    *  the link (our MLS core proves it, or founds the link's group); if we found the group
    *  without one, the link our core made. */
-  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null, private linkSecret: string | null = null) {
+  constructor(readonly room: string, readonly displayName: string, readonly local: LocalMedia, private password: string | null = null, private readonly hostKey: string | null = null, private linkSecret: string | null = null, readonly breakoutEntry: BreakoutEntry | null = null) {
     this.micMuted = !local.audio;
     this.cameraOff = !local.video;
     this.chat = ChatLog.load(room);
@@ -384,9 +400,10 @@ export class Meeting {
       }
       const key = this.keyForJoin();
       this.joinedWithKey = key !== null;
+      const ticket = this.breakoutEntry?.ticket();
       this.sendNow({
-        type: 'join', room: this.room, display_name: this.displayName, holds_link: this.linkSecret !== null,
-        ...(key ? { moderator_key: key } : this.password ? { password: this.password } : {}),
+        type: 'join', room: this.room, display_name: this.displayName, holds_link: this.linkSecret !== null || ticket !== undefined,
+        ...(ticket ? { breakout_of: ticket } : key ? { moderator_key: key } : this.password ? { password: this.password } : {}),
       });
     };
     socket.onmessage = (event) => {
@@ -818,7 +835,7 @@ export class Meeting {
   private async onFirstJoined(joined: ServerMessage & { type: 'joined' }): Promise<void> {
     // This browser's device key (the same fingerprint in every meeting), out of its sealed
     // store only for as long as the MLS core takes to read it.
-    const deviceKey = await deviceSecret();
+    const deviceKey = this.breakoutEntry ? null : await deviceSecret();
     this.participantId = joined.participant_id;
     this.attempt = 0;
     this.connection = 'connected';
@@ -828,7 +845,23 @@ export class Meeting {
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;
 
-    this.session = new MlsSession(this.displayName, this.linkSecret, deviceKey, {
+    this.session = this.breakoutEntry ? this.breakoutEntry.session(this.sessionEvents()) : MlsSession.create(this.displayName, this.linkSecret, deviceKey, this.sessionEvents());
+    // Back after a reload or a fresh join: the core asks for the chat that followed ours.
+    const chatGroup = this.chat.group;
+    if (chatGroup) this.send(this.session.catchUpChat(chatGroup, this.chat.lastSeq, this.chat.ownIds));
+    this.chat.addOwnId(joined.participant_id);
+    // From the lobby, no media before we are let in: the SFU would otherwise offer us the
+    // room's (encrypted) tracks, and who talks when, while we only knock.
+    this.offerPending = true;
+    this.forward(joined);
+    // Outside the message queue, which goes on meanwhile: nothing in it needs the
+    // PeerConnection before our offer is answered (`leaveLobby` offers once it exists).
+    this.startMedia(worker).catch((e: unknown) => this.noteError(`media: ${errorText(e)}`));
+  }
+
+  /** What the MLS core tells the page, and what the page does with it. */
+  private sessionEvents(): SessionEvents {
+    return {
       epoch: (state, baseKey) => this.onEpoch(state, baseKey),
       removed: () => {
         this.removed = true;
@@ -867,18 +900,9 @@ export class Meeting {
         this.files.offered(entry);
         if (!this.chatVisible) this.chat.unread++;
       },
-    });
-    // Back after a reload or a fresh join: the core asks for the chat that followed ours.
-    const chatGroup = this.chat.group;
-    if (chatGroup) this.send(this.session.catchUpChat(chatGroup, this.chat.lastSeq, this.chat.ownIds));
-    this.chat.addOwnId(joined.participant_id);
-    // From the lobby, no media before we are let in: the SFU would otherwise offer us the
-    // room's (encrypted) tracks, and who talks when, while we only knock.
-    this.offerPending = true;
-    this.forward(joined);
-    // Outside the message queue, which goes on meanwhile: nothing in it needs the
-    // PeerConnection before our offer is answered (`leaveLobby` offers once it exists).
-    this.startMedia(worker).catch((e: unknown) => this.noteError(`media: ${errorText(e)}`));
+      breakouts: (view) => this.breakouts.planChanged(view),
+      breakoutNotice: (notice) => this.breakouts.noticed(notice),
+    };
   }
 
   /** Makes the PeerConnection, once this session's TURN relays are known, and offers our
@@ -1215,6 +1239,36 @@ export class Meeting {
     return this.interact((session) => session.closePoll(id));
   }
 
+  // --- breakout rooms ---
+
+  /** Our meeting in breakout room `index` of the open plan: our name, camera and microphone,
+   *  the room's link through our core, our session here as the ticket. */
+  private breakoutMeeting(index: number): Meeting {
+    const room = this.breakouts.plan?.rooms[index];
+    if (!room || !this.session) throw new Error('no such breakout room');
+    const main = this.session;
+    const meeting = new Meeting(room.room, this.displayName, this.local, null, null, null, {
+      ticket: () => this.resumable && { room: this.room, participant_id: this.resumable.participantId, resume_token: this.resumable.token },
+      session: (events) => main.breakoutSession(index, events),
+    });
+    meeting.micMuted = this.micMuted;
+    meeting.cameraOff = this.cameraOff;
+    return meeting;
+  }
+
+  /** Our camera and microphone leave the main room while we are in a breakout room (`from`
+   *  null), and come back as `from` left them. */
+  private async pauseMedia(from: RoomMeeting | null): Promise<void> {
+    if (this.screen) await this.stopScreenShare();
+    if (from) {
+      this.micMuted = from.micMuted;
+      this.cameraOff = from.cameraOff;
+    }
+    await this.link?.replace('audio', from ? this.local.audio : null);
+    await this.link?.replace('camera', from && !this.cameraOff ? this.local.video : null);
+    this.onChange();
+  }
+
   /** Hands the core an action of our user and sends what it answers. */
   private interact(act: (session: MlsSession) => ClientMessage[]): string | null {
     if (!this.session?.joined) return 'Not in the encrypted meeting yet.';
@@ -1344,8 +1398,11 @@ export class Meeting {
   }
 
   private stopLocalMedia(): void {
-    this.local.audio?.stop();
-    this.local.video?.stop();
+    // A breakout room's camera and microphone are the main room's, which keeps them.
+    if (!this.breakoutEntry) {
+      this.local.audio?.stop();
+      this.local.video?.stop();
+    }
     this.screen?.stop();
     this.screen = null;
   }

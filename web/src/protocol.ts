@@ -54,7 +54,7 @@ export type ClientMessage =
   /** `password` is left out when the room has none, `moderator_key` unless we join from a host
    *  link; a join with either never creates a room. `holds_link`: we came with the room link
    *  (without it, once the room's group exists, we wait for a moderator's admission). */
-  | { type: 'join'; room: string; display_name: string; password?: string; moderator_key?: string; holds_link?: boolean }
+  | { type: 'join'; room: string; display_name: string; password?: string; moderator_key?: string; holds_link?: boolean; breakout_of?: BreakoutTicket }
   | { type: 'group_created'; group_info: string }
   | { type: 'key_package'; key_package: string }
   | { type: 'commit'; epoch: number; commit: string; welcome: string | null }
@@ -78,12 +78,19 @@ export type ClientMessage =
   | { type: 'set_permissions'; permissions: Permissions }
   | { type: 'end_meeting' }
   | { type: 'set_wait_for_moderator'; enabled: boolean }
+  /** The breakout rooms' names, which only this room's participants enter (the MLS core sends
+   *  these two with its plan and its call back). */
+  | { type: 'open_breakouts'; rooms: string[] }
+  | { type: 'close_breakouts' }
   // Anyone: lifts a moderator's mute of ourselves.
   | { type: 'unmute' }
   /** Instead of `join`, as a new connection's first message: take up our session of a
    *  connection that dropped (same participant, same MLS leaf, same PeerConnection), and get
    *  every message numbered after `last_seq` again. */
   | { type: 'resume'; participant_id: string; resume_token: string; last_seq: number };
+
+/** Entering a breakout room: our session in the room that opened it, which proves we are there. */
+export interface BreakoutTicket { room: string; participant_id: string; resume_token: string }
 
 /** `role` is absent from older servers' lists: it then means `participant`. `muted`: a
  *  moderator muted it (the SFU drops its audio until it unmutes itself). `account`: the

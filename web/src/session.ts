@@ -4,12 +4,12 @@
 // warnings. No MLS rule lives in TypeScript.
 
 import {
-  type ActiveRecording, type ChatEntry, type EpochChange, type FileEntry, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
+  type ActiveRecording, type BreakoutView, type ChatEntry, type EpochChange, type FileEntry, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
 } from 'sealroom-wasm';
 import type { UploadedFile } from './files';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
 
-export type { ActiveRecording, PollView, RaisedHand, Reaction };
+export type { ActiveRecording, BreakoutView, PollView, RaisedHand, Reaction };
 
 /** A poll as our user drafted it, for the core to open. */
 export interface PollDraft { question: string; options: string[]; multiple: boolean; anonymous: boolean; resultsFor: 'everyone' | 'moderators' }
@@ -52,20 +52,58 @@ export interface SessionEvents {
   file(entry: FileEntry): void;
   /** The recordings under way (ours too), whole, whenever that changes. */
   recordings(recordings: ActiveRecording[]): void;
+  /** The breakout rooms a moderator opened (null: none, or closed). */
+  breakouts(view: BreakoutView | null): void;
+  /** A moderator's word to every breakout room, or (to moderators) a member's call for help. */
+  breakoutNotice(notice: BreakoutNotice): void;
 }
 
+export type BreakoutNotice = { kind: 'broadcast'; from: string; text: string } | { kind: 'help'; from: string; room: string };
+
+/** Breakout rooms as a moderator sets them up: room `i` is `labels[i]`, the server's room
+ *  `names[i]`; the member at `leaves[j]` goes to room `rooms[j]`; `endsAt` in ms, if set. */
+export interface BreakoutDraft { labels: string[]; names: string[]; leaves: number[]; rooms: number[]; choose: boolean; endsAt: number | null }
+
 export class MlsSession {
-  private readonly participant: Participant;
+  private constructor(private readonly participant: Participant, private readonly events: SessionEvents) {}
 
   /** `linkSecret`: the room link's secret we came with (null: we typed the room's name).
    *  `deviceKey`: this browser's kept device key (null: a new one for this join); zeroed here
    *  once the core holds it. */
-  constructor(displayName: string, linkSecret: string | null, deviceKey: Uint8Array | null, private readonly events: SessionEvents) {
+  static create(displayName: string, linkSecret: string | null, deviceKey: Uint8Array | null, events: SessionEvents): MlsSession {
     try {
-      this.participant = new Participant(displayName, linkSecret ?? undefined, deviceKey ?? undefined);
+      return new MlsSession(new Participant(displayName, linkSecret ?? undefined, deviceKey ?? undefined), events);
     } finally {
       deviceKey?.fill(0);
     }
+  }
+
+  /** Our session for breakout room `room` of the open plan: our device key, that room's link,
+   *  and our group's moderators for its policy (the core's `breakoutParticipant`). */
+  breakoutSession(room: number, events: SessionEvents): MlsSession {
+    return new MlsSession(this.participant.breakoutParticipant(room), events);
+  }
+
+  // Breakout rooms: each throws (with the core's reason) if refused.
+
+  openBreakouts(draft: BreakoutDraft): ClientMessage[] {
+    this.participant.openBreakouts(draft.labels, draft.names, Uint32Array.from(draft.leaves), Uint8Array.from(draft.rooms), draft.choose, draft.endsAt ?? undefined);
+    return this.drain();
+  }
+
+  broadcastToBreakouts(text: string): ClientMessage[] {
+    this.participant.broadcastToBreakouts(text);
+    return this.drain();
+  }
+
+  closeBreakouts(): ClientMessage[] {
+    this.participant.closeBreakouts();
+    return this.drain();
+  }
+
+  askForHelp(room: number): ClientMessage[] {
+    this.participant.askForHelp(room);
+    return this.drain();
   }
 
   /** Our device's key fingerprint: the one the lobby shows moderators. */
@@ -227,8 +265,9 @@ export class MlsSession {
         case 'poll': this.events.poll(output.poll); break;
         case 'file': this.events.file(output.file); break;
         case 'recordings': this.events.recordings(output.recordings); break;
-        // The page has no breakout rooms yet: a moderator's plan is not shown.
-        case 'breakouts': case 'breakoutBroadcast': case 'helpWanted': break;
+        case 'breakouts': this.events.breakouts(output.breakouts); break;
+        case 'breakoutBroadcast': this.events.breakoutNotice({ kind: 'broadcast', from: output.from, text: output.text }); break;
+        case 'helpWanted': this.events.breakoutNotice({ kind: 'help', from: output.from, room: output.room }); break;
         // Every other kind a client sends has its own output above.
         case 'application': break;
       }

@@ -709,6 +709,7 @@ async fn connect(options: &JoinOptions) -> Result<(WsSink, WsStream, Joined), Se
         password: options.password.clone(),
         moderator_key: options.moderator_key.clone(),
         holds_link: options.link.is_some(),
+        breakout_of: None,
     }))
     .await?;
     // The first answer decides: joined, or an error.

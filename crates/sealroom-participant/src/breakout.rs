@@ -5,9 +5,10 @@
 //! link; members stay in the main group meanwhile, which is how broadcasts, the timer, the call
 //! back and the requests for help reach them.
 
-use sealroom_e2ee::{EpochChange, LinkSecret};
+use sealroom_e2ee::{EpochChange, GroupSession, LinkSecret};
 use sealroom_protocol::{
-    ApplicationKind, Assignment, BreakoutMessage, BreakoutPlan, BreakoutRoom, Interaction, encode,
+    ApplicationKind, Assignment, BreakoutMessage, BreakoutPlan, BreakoutRoom, ClientMessage,
+    Interaction, encode,
 };
 
 use crate::{CommandError, Output, Participant, ReceivedApplication, read_message};
@@ -87,6 +88,8 @@ impl Participant {
             choose,
             ends_at,
         };
+        let names = plan.rooms.iter().map(|r| r.room.clone()).collect();
+        self.send(ClientMessage::OpenBreakouts { rooms: names });
         self.send_breakout(&BreakoutMessage::Open(plan.clone()))?;
         let own = self.own_leaf().ok_or(CommandError::NoGroup)?;
         self.breakout.open = Some((own, plan));
@@ -97,37 +100,45 @@ impl Participant {
     /// Our user, a moderator, says `text` to every breakout room.
     pub fn broadcast_to_breakouts(&mut self, text: &str) -> Result<(), CommandError> {
         self.ensure_moderator()?;
-        self.breakout
-            .open
-            .as_ref()
-            .ok_or(CommandError::NoBreakouts)?;
+        self.open_plan()?;
         self.send_breakout(&BreakoutMessage::Broadcast {
             text: text.to_owned(),
         })
     }
 
-    /// Our user, a moderator, closes the breakout rooms: everyone comes back.
+    /// Our user, a moderator, closes the breakout rooms: everyone comes back, to a new epoch
+    /// of the main room (our self-update), whose new security code they compare again.
     pub fn close_breakouts(&mut self) -> Result<(), CommandError> {
         self.ensure_moderator()?;
-        let (_, plan) = self
-            .breakout
-            .open
-            .as_ref()
-            .ok_or(CommandError::NoBreakouts)?;
-        self.send_breakout(&BreakoutMessage::Close { id: plan.id })?;
+        let id = self.open_plan()?.id;
+        self.send_breakout(&BreakoutMessage::Close { id })?;
+        self.send(ClientMessage::CloseBreakouts);
         self.breakout.open = None;
         self.show_breakouts();
+        self.self_update();
         Ok(())
+    }
+
+    /// Our side of breakout room `room` of the open plan: our device, that room's link, and,
+    /// should we found its group, a policy naming our group's moderators, not us — the
+    /// breakout room keeps the main room's moderators whoever arrives first.
+    pub fn breakout_participant(&self, room: u8) -> Result<Participant, CommandError> {
+        let plan = self.open_plan()?;
+        let room = plan
+            .rooms
+            .get(usize::from(room))
+            .ok_or(CommandError::Breakout("no such breakout room"))?;
+        let link = LinkSecret::parse(&room.link)?;
+        let policy = self.group.as_ref().and_then(GroupSession::policy);
+        let moderators = policy.ok_or(CommandError::NoGroup)?.moderators;
+        let mut participant = Participant::new(self.device.identity().clone(), Some(link));
+        participant.founding_moderators = Some(moderators);
+        Ok(participant)
     }
 
     /// Our user, in breakout room `room`, asks the moderators for help.
     pub fn ask_for_help(&mut self, room: u8) -> Result<(), CommandError> {
-        let (_, plan) = self
-            .breakout
-            .open
-            .as_ref()
-            .ok_or(CommandError::NoBreakouts)?;
-        if usize::from(room) >= plan.rooms.len() {
+        if usize::from(room) >= self.open_plan()?.rooms.len() {
             return Err(CommandError::Breakout("no such breakout room"));
         }
         let help = Interaction::Help { room };
@@ -205,6 +216,11 @@ impl Participant {
             self.breakout.open = None;
             self.show_breakouts();
         }
+    }
+
+    fn open_plan(&self) -> Result<&BreakoutPlan, CommandError> {
+        let open = self.breakout.open.as_ref();
+        open.map(|(_, plan)| plan).ok_or(CommandError::NoBreakouts)
     }
 
     fn show_breakouts(&mut self) {

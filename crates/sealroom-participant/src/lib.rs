@@ -227,6 +227,9 @@ pub struct Participant {
     interaction: InteractionState,
     recording: RecordingState,
     breakout: BreakoutState,
+    /// Who moderates a group we found: ourselves, or, in a breakout room, the moderators of
+    /// the room that opened it (see [`Participant::breakout_participant`]).
+    founding_moderators: Option<Vec<Fingerprint>>,
     /// Application messages our user sent while a proposal awaited its commit, in order:
     /// MLS lets none out before that commit, so they leave in the epoch it starts.
     held: VecDeque<(ApplicationKind, Vec<u8>)>,
@@ -255,6 +258,7 @@ impl Participant {
             interaction: InteractionState::default(),
             recording: RecordingState::default(),
             breakout: BreakoutState::default(),
+            founding_moderators: None,
             held: VecDeque::new(),
             outputs: VecDeque::new(),
         }
@@ -516,7 +520,14 @@ impl Participant {
             Err(e) => return self.error(format!("room link: {e}")),
         };
         let new_link = (!came_with_link).then(|| link.to_text());
-        let policy = RoomPolicy::founded(link.link_key(), self.device.identity().fingerprint());
+        let policy = match &self.founding_moderators {
+            Some(moderators) => RoomPolicy {
+                link_key: link.link_key(),
+                lobby: false,
+                moderators: moderators.clone(),
+            },
+            None => RoomPolicy::founded(link.link_key(), self.fingerprint()),
+        };
         let created = self
             .device
             .create_group_with_policy(std::slice::from_ref(&self.external_sender), &policy)

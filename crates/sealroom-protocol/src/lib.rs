@@ -73,6 +73,11 @@ pub enum ClientMessage {
         /// exists, waits in the lobby for a moderator, since no member would add it.
         #[serde(default)]
         holds_link: bool,
+        /// Entering one of a room's breakout rooms (see [`ClientMessage::OpenBreakouts`]): the
+        /// joiner's session in that room proves it is there. A breakout room admits nobody
+        /// else; the ticket replaces the password, and a moderator of the room enters as one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        breakout_of: Option<BreakoutTicket>,
     },
     /// After [`ServerMessage::Joined`] with [`GroupAction::CreateGroup`]: the new group's
     /// GroupInfo (public state, with the ratchet tree), so the delivery service can follow it.
@@ -197,6 +202,29 @@ pub enum ClientMessage {
         /// On or off.
         enabled: bool,
     },
+    /// Moderators only: these rooms (at most [`MAX_BREAKOUT_ROOMS`], none live yet unless
+    /// already this room's) are this room's breakout rooms until [`ClientMessage::CloseBreakouts`]
+    /// or the room's end: only its participants enter them, with a [`BreakoutTicket`], under its
+    /// permissions. Replaces any earlier list.
+    OpenBreakouts {
+        /// The breakout rooms' names.
+        rooms: Vec<String>,
+    },
+    /// Moderators only: the breakout rooms admit nobody more.
+    CloseBreakouts,
+}
+
+/// A participant's proof, joining a breakout room, that it is in the room that opened it: its
+/// session there, which only it knows the resume token of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakoutTicket {
+    /// The room that opened the breakout room.
+    pub room: String,
+    /// Our participant id there.
+    pub participant_id: ParticipantId,
+    /// Our resume token there (see [`ServerMessage::ResumeToken`]).
+    pub resume_token: String,
 }
 
 /// Which roles may do something.

@@ -2,9 +2,9 @@
 //! wrong.
 
 use sealroom_protocol::{
-    Bytes, ChatMessage, ChatText, ClientMessage, DisplayName, ErrorCode, GroupAction,
-    MAX_MESSAGE_BYTES, MAX_ROOM_NAME_BYTES, ProtocolError, RoomName, ServerMessage, decode,
-    decode_numbered, encode, encode_numbered,
+    BreakoutTicket, Bytes, ChatMessage, ChatText, ClientMessage, DisplayName, ErrorCode,
+    GroupAction, MAX_MESSAGE_BYTES, MAX_ROOM_NAME_BYTES, ProtocolError, RoomName, ServerMessage,
+    decode, decode_numbered, encode, encode_numbered,
 };
 
 #[test]
@@ -113,17 +113,32 @@ fn join_password_is_optional_and_older_messages_still_parse() {
             password: None,
             moderator_key: None,
             holds_link: false,
+            breakout_of: None,
         }
     );
     assert!(!encode(&join).contains("password"), "no password, no field");
+    assert!(
+        !encode(&join).contains("breakout_of"),
+        "no ticket, no field"
+    );
     let with = ClientMessage::Join {
         room: "r".into(),
         display_name: "a".into(),
         password: Some("correct horse".into()),
         moderator_key: Some("00112233445566778899aabbccddeeff".into()),
         holds_link: true,
+        breakout_of: Some(BreakoutTicket {
+            room: "main".into(),
+            participant_id: "p1".into(),
+            resume_token: "00ff".into(),
+        }),
     };
     assert_eq!(decode::<ClientMessage>(&encode(&with)).unwrap(), with);
+    let ticket = r#"{"v":1,"type":"join","room":"r","display_name":"a","breakout_of":{"room":"m","participant_id":"p","resume_token":"t","extra":1}}"#;
+    assert!(
+        decode::<ClientMessage>(ticket).is_err(),
+        "a ticket has exactly its fields"
+    );
 }
 
 #[test]

@@ -15,8 +15,8 @@ use std::{
 
 use sealroom_e2ee::{ExternalSender, Fingerprint, GroupError, ObservedGroup, ObservedMessage};
 use sealroom_protocol::{
-    ApplicationKind, Bytes, DisplayName, ErrorCode, GroupAction, ParticipantId, ParticipantInfo,
-    Permissions, RemovalReason, Role, RoomName, ServerMessage,
+    ApplicationKind, Bytes, DisplayName, ErrorCode, GroupAction, MAX_BREAKOUT_ROOMS, ParticipantId,
+    ParticipantInfo, Permissions, RemovalReason, Role, RoomName, ServerMessage,
 };
 use subtle::ConstantTimeEq;
 
@@ -54,6 +54,15 @@ pub enum RoomError {
     /// A new room password that the policy refuses.
     #[error("{0}")]
     WeakPassword(#[from] PolicyError),
+    /// A room name that does not parse.
+    #[error("room names are 1-64 of a-z 0-9 -")]
+    InvalidRoomName,
+    /// A list of breakout rooms too long, or naming a room twice.
+    #[error("{0}")]
+    BadBreakoutList(&'static str),
+    /// A breakout room that is a live room (not one this room made) or another room's.
+    #[error("a breakout room may not be a live room or another room's breakout room")]
+    BreakoutRoomTaken,
     /// The server failed.
     #[error("{0}")]
     Internal(&'static str),
@@ -69,6 +78,9 @@ impl RoomError {
             RoomError::UnknownParticipant => ErrorCode::UnknownParticipant,
             RoomError::Banned => ErrorCode::Banned,
             RoomError::WeakPassword(_) => ErrorCode::WeakPassword,
+            RoomError::InvalidRoomName => ErrorCode::InvalidRoomName,
+            RoomError::BadBreakoutList(_) => ErrorCode::Malformed,
+            RoomError::BreakoutRoomTaken => ErrorCode::Forbidden,
             RoomError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -158,6 +170,8 @@ struct Participant {
     muted: bool,
     /// Its connection dropped and its session waits for a resume: it is not asked to commit.
     away: bool,
+    /// In a breakout room: its id in the main room, whose session's end ends it here too.
+    entered_with: Option<ParticipantId>,
 }
 
 impl Participant {
@@ -219,6 +233,12 @@ pub struct Room {
     newly_admitted: Vec<ParticipantId>,
     /// The numbered application messages, and the chat kept still encrypted.
     kept: KeptMessages,
+    /// Tells this room from an earlier or later one of its name.
+    instance: u64,
+    /// The rooms its participants may break out into, while open.
+    breakouts: Vec<RoomName>,
+    /// For a breakout room: the room (name and instance) that made it.
+    breakout_of: Option<(RoomName, u64)>,
 }
 
 /// 128 random bits, in hex. A new one whenever a moderator goes.
@@ -262,6 +282,9 @@ impl Room {
             moderator_key: new_moderator_key(),
             newly_admitted: Vec::new(),
             kept: KeptMessages::default(),
+            instance: rand::random(),
+            breakouts: Vec::new(),
+            breakout_of: None,
         }
     }
 
@@ -422,11 +445,15 @@ impl Room {
     }
 
     fn join_as(&mut self, id: &ParticipantId, newcomer: Newcomer, role: Role) -> Vec<Outgoing> {
-        let order = self.next_order;
-        self.next_order += 1;
+        let wait = self.wait_on_joining(role, newcomer.holds_link);
+        self.add(id, newcomer, role, wait)
+    }
+
+    /// What a joiner in `role` waits for before entering the meeting, if anything.
+    fn wait_on_joining(&self, role: Role, holds_link: bool) -> Option<GroupAction> {
         // Without the link, nobody in the group may add it until a moderator admits it.
-        let knocks = !newcomer.holds_link && (self.group.is_some() || self.creator.is_some());
-        let wait = if role == Role::Moderator && !knocks {
+        let knocks = !holds_link && (self.group.is_some() || self.creator.is_some());
+        if role == Role::Moderator && !knocks {
             None
         } else if role != Role::Moderator && self.waits_for_moderator() {
             Some(GroupAction::WaitForModerator)
@@ -434,7 +461,20 @@ impl Room {
             Some(GroupAction::WaitInLobby)
         } else {
             None
-        };
+        }
+    }
+
+    /// Adds a joiner in `role`: waiting (for `wait`), or in the meeting, where it creates the
+    /// group or awaits its Welcome.
+    fn add(
+        &mut self,
+        id: &ParticipantId,
+        newcomer: Newcomer,
+        role: Role,
+        wait: Option<GroupAction>,
+    ) -> Vec<Outgoing> {
+        let order = self.next_order;
+        self.next_order += 1;
         let Newcomer {
             display_name,
             account,
@@ -460,6 +500,7 @@ impl Room {
                     admission,
                     muted: false,
                     away: false,
+                    entered_with: None,
                 },
             ),
         );
@@ -843,14 +884,19 @@ impl Room {
         self.banned.extend(banned_device);
         self.banned_accounts
             .extend(banned_account.as_ref().map(|a| a.id));
-        let mut out = vec![(target.clone(), ServerMessage::Removed { reason })];
-        out.extend(self.leave(target));
         Ok(Removal {
-            out,
+            out: self.removed(target, reason),
             reason,
             banned_device,
             banned_account: banned_account.map(|a| a.username),
         })
+    }
+
+    /// Tells `id` it is removed, and why; then it leaves, its removal from the group proposed.
+    fn removed(&mut self, id: &ParticipantId, reason: RemovalReason) -> Vec<Outgoing> {
+        let mut out = vec![(id.clone(), ServerMessage::Removed { reason })];
+        out.extend(self.leave(id));
+        out
     }
 
     fn joined(&self, id: &ParticipantId, group: GroupAction) -> Outgoing {
@@ -1434,5 +1480,135 @@ impl Room {
         self.participants
             .values_mut()
             .find_map(|(pid, p)| (pid == id).then_some(p))
+    }
+}
+
+/// Breakout rooms: a room lists the rooms its participants may break out into; a breakout room
+/// remembers the room that made it (that very room, not a later one of its name), whose
+/// participants alone enter it, each in its role there (the signalling layer checks their
+/// tickets).
+impl Room {
+    /// A moderator lists the room's breakout rooms, replacing any earlier list. `taken` says
+    /// which names another room holds: a live room this room did not make, or another room's
+    /// breakout room.
+    pub fn open_breakouts(
+        &mut self,
+        by: &ParticipantId,
+        names: &[String],
+        taken: impl Fn(&RoomName) -> bool,
+    ) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        if names.len() > MAX_BREAKOUT_ROOMS {
+            return Err(RoomError::BadBreakoutList("too many breakout rooms"));
+        }
+        let mut breakouts = Vec::with_capacity(names.len());
+        for name in names {
+            let room = RoomName::parse(name).ok_or(RoomError::InvalidRoomName)?;
+            if breakouts.contains(&room) {
+                return Err(RoomError::BadBreakoutList(
+                    "a breakout room is listed twice",
+                ));
+            }
+            if room == self.name || taken(&room) {
+                return Err(RoomError::BreakoutRoomTaken);
+            }
+            breakouts.push(room);
+        }
+        self.breakouts = breakouts;
+        Ok(Vec::new())
+    }
+
+    /// A moderator closes the breakout rooms to newcomers; who is in one stays.
+    pub fn close_breakouts(&mut self, by: &ParticipantId) -> Result<Vec<Outgoing>, RoomError> {
+        self.require_moderator(by)?;
+        self.breakouts.clear();
+        Ok(Vec::new())
+    }
+
+    /// The breakout rooms open now.
+    pub fn breakouts(&self) -> &[RoomName] {
+        &self.breakouts
+    }
+
+    /// Whether `room` is one of the breakout rooms open now.
+    pub fn lists_breakout(&self, room: &RoomName) -> bool {
+        self.breakouts.contains(room)
+    }
+
+    /// Whether this room was made as a breakout room (of any room, gone or not).
+    pub fn is_breakout(&self) -> bool {
+        self.breakout_of.is_some()
+    }
+
+    /// Whether this room was made as a breakout room of `main`.
+    pub fn is_breakout_of(&self, main: &Room) -> bool {
+        self.breakout_of
+            .as_ref()
+            .is_some_and(|(name, instance)| *name == main.name && *instance == main.instance)
+    }
+
+    /// The name of the room that made this breakout room.
+    pub fn opened_by(&self) -> Option<&RoomName> {
+        self.breakout_of.as_ref().map(|(name, _)| name)
+    }
+
+    /// A new breakout room `name` of this room: under its permissions, its bans and its rule on
+    /// guests moderating; with no lobby and nobody waiting for a moderator.
+    pub fn breakout_room(&self, name: RoomName) -> Room {
+        let mut room = Room::new(name, self.server.clone(), self.guests_moderate);
+        room.permissions = self.permissions;
+        room.banned = self.banned.clone();
+        room.banned_accounts = self.banned_accounts.clone();
+        room.breakout_of = Some((self.name.clone(), self.instance));
+        room
+    }
+
+    /// `id`'s role, if it is in the meeting (not in the lobby).
+    pub fn role_in_meeting(&self, id: &ParticipantId) -> Option<Role> {
+        self.participant(id)
+            .filter(|p| p.is_admitted())
+            .map(|p| p.role)
+    }
+
+    /// A participant of the main room enters this breakout room with a ticket from its session
+    /// there (`main_participant`), in its `role` there. It came with the breakout room's link
+    /// and its role was settled in the main room: it never waits.
+    pub fn join_breakout(
+        &mut self,
+        id: &ParticipantId,
+        newcomer: Newcomer,
+        role: Role,
+        main_participant: ParticipantId,
+    ) -> Vec<Outgoing> {
+        let newcomer = Newcomer {
+            holds_link: true,
+            ..newcomer
+        };
+        let out = self.add(id, newcomer, role, None);
+        if let Some(participant) = self.participant_mut(id) {
+            participant.entered_with = Some(main_participant);
+        }
+        out
+    }
+
+    /// The main room's participant `main_participant` left it for good: whoever entered this
+    /// breakout room with its ticket is removed, as a kick removes. Returns whom, and the
+    /// messages.
+    pub fn remove_entered_with(
+        &mut self,
+        main_participant: &ParticipantId,
+        reason: RemovalReason,
+    ) -> (Vec<ParticipantId>, Vec<Outgoing>) {
+        let gone: Vec<ParticipantId> = self
+            .participants
+            .values()
+            .filter(|(_, p)| p.entered_with.as_ref() == Some(main_participant))
+            .map(|(pid, _)| pid.clone())
+            .collect();
+        let out = gone
+            .iter()
+            .flat_map(|pid| self.removed(pid, reason))
+            .collect();
+        (gone, out)
     }
 }

@@ -4,9 +4,11 @@
 //! broken or flooding connection is closed.
 //!
 //! Admission happens here too: the join rate limits, then the room's [`Gate`] (lock, password),
-//! with one answer for every refusal; and moderation, whose rights the [`Room`] checks.
+//! or for a breakout room its main room's ticket, with one answer for every refusal; and
+//! moderation, whose rights the [`Room`] checks.
 
 use std::{
+    collections::{HashMap, HashSet},
     net::{IpAddr, SocketAddr},
     sync::{Arc, atomic::Ordering},
     time::Instant,
@@ -24,9 +26,11 @@ use axum::{
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use sealroom_protocol::{
-    ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES, ParticipantId,
-    RemovalReason, RoomName, ServerMessage, decode_numbered, encode, encode_numbered,
+    BreakoutTicket, ClientMessage, DisplayName, ErrorCode, GroupAction, MAX_MESSAGE_BYTES,
+    ParticipantId, RemovalReason, Role, RoomName, ServerMessage, decode_numbered, encode,
+    encode_numbered,
 };
+use subtle::ConstantTimeEq;
 use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
@@ -278,6 +282,7 @@ async fn connection(
                     password,
                     moderator_key,
                     holds_link,
+                    breakout_of,
                 },
             ) => {
                 let Some(room) = RoomName::parse(&room) else {
@@ -310,22 +315,17 @@ async fn connection(
                         continue;
                     }
                 };
-                let entry = match moderator_key {
-                    // The host's way in: past the lock, the password and the lobby.
-                    Some(key) => match check_moderator_key(&state, &room, &key) {
-                        Ok(()) => Entry::Host,
-                        Err(reason) => {
-                            refuse_join(&state, &outbox, &room, address, reason).await;
-                            continue;
-                        }
-                    },
-                    None => match pass_gate(&state, &room, password, persistent.as_ref()).await {
-                        Ok(passed) => Entry::Gate(passed),
-                        Err(reason) => {
-                            refuse_join(&state, &outbox, &room, address, reason).await;
-                            continue;
-                        }
-                    },
+                let credentials = Credentials {
+                    password,
+                    moderator_key,
+                    breakout_of,
+                };
+                let entry = match pass_door(&state, &room, credentials, persistent.as_ref()).await {
+                    Ok(entry) => entry,
+                    Err(reason) => {
+                        refuse_join(&state, &outbox, &room, address, reason).await;
+                        continue;
+                    }
                 };
                 let id = new_participant_id();
                 let joiner = Joiner {
@@ -546,6 +546,7 @@ async fn handle(
             // it already out of the room); the others get the removal proposal.
             removal.map(|removal| {
                 state.media.remove_participant(participant_id);
+                leave_breakouts(state, room, participant_id, removal.reason);
                 tracing::info!(room = %room, moderator = %id, participant = %participant_id, reason = ?removal.reason, "removed");
                 Vec::new()
             })
@@ -613,6 +614,13 @@ async fn handle(
                 let detail = format!("enabled={enabled}");
                 (AuditAction::WaitForModeratorChanged, Some(detail))
             },
+        ),
+        ClientMessage::OpenBreakouts { rooms } => open_breakouts(state, room, id, rooms),
+        ClientMessage::CloseBreakouts => state.with_room_audited(
+            room,
+            id,
+            |r| r.close_breakouts(id),
+            |_| (AuditAction::BreakoutsClosed, None),
         ),
         ClientMessage::Join { .. } | ClientMessage::Resume { .. } | ClientMessage::Leave => {
             Ok(Vec::new())
@@ -688,6 +696,8 @@ fn message_type(message: &ClientMessage) -> &'static str {
         ClientMessage::SetPermissions { .. } => "set_permissions",
         ClientMessage::EndMeeting => "end_meeting",
         ClientMessage::SetWaitForModerator { .. } => "set_wait_for_moderator",
+        ClientMessage::OpenBreakouts { .. } => "open_breakouts",
+        ClientMessage::CloseBreakouts => "close_breakouts",
     }
 }
 
@@ -737,8 +747,64 @@ fn end_meeting(
     };
     for participant in &told {
         state.media.remove_participant(participant);
+        leave_breakouts(state, room, participant, RemovalReason::MeetingEnded);
     }
     Ok(Vec::new())
+}
+
+/// A moderator lists its room's breakout rooms. Under the rooms' lock throughout, so that no
+/// other room claims one of them meanwhile.
+fn open_breakouts(
+    state: &AppState,
+    room: &RoomName,
+    id: &ParticipantId,
+    names: &[String],
+) -> Result<Vec<Outgoing>, RoomError> {
+    let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+    let taken = names_taken_from(&rooms, room);
+    let out = rooms
+        .get_mut(room)
+        .ok_or(RoomError::OutOfOrder("no such room"))?
+        .open_breakouts(id, names, |name| taken.contains(name))?;
+    let detail = format!("rooms={}", names.join(","));
+    state.record(AuditAction::BreakoutsOpened, room, Some(id), Some(&detail));
+    Ok(out)
+}
+
+/// The names `main` may not list as breakout rooms: other rooms' breakout rooms, and live
+/// rooms other than those it made.
+fn names_taken_from(rooms: &HashMap<RoomName, Room>, main: &RoomName) -> HashSet<RoomName> {
+    let Some(main_room) = rooms.get(main) else {
+        return HashSet::new();
+    };
+    rooms
+        .iter()
+        .filter(|(name, _)| *name != main)
+        .flat_map(|(name, r)| {
+            let live = (!r.is_breakout_of(main_room)).then(|| name.clone());
+            live.into_iter().chain(r.breakouts().iter().cloned())
+        })
+        .collect()
+}
+
+/// `gone` left room `main` for good: whoever it entered breakout rooms as goes too, as a kick
+/// removes (told, its removal from the group proposed, its connection closed once told).
+fn leave_breakouts(state: &AppState, main: &RoomName, gone: &ParticipantId, reason: RemovalReason) {
+    let removed: Vec<ParticipantId> = {
+        let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let mut removed = Vec::new();
+        for (name, r) in rooms.iter_mut() {
+            if r.opened_by() == Some(main) {
+                let (ids, out) = r.remove_entered_with(gone, reason);
+                state.dispatch_in(name, out);
+                removed.extend(ids);
+            }
+        }
+        removed
+    };
+    for id in &removed {
+        state.media.remove_participant(id);
+    }
 }
 
 /// A persistent room keeps what its moderators change for its next meeting.
@@ -843,6 +909,15 @@ enum Refusal {
     BannedAccount,
     /// A persistent room's settings could not be read.
     StorageFailed,
+    /// A join without a ticket to a breakout room (a room listed, or made, as one).
+    BreakoutWithoutTicket,
+    /// A breakout ticket from a room that is not live or does not list the joined room.
+    BreakoutTicketNotOpened,
+    /// A breakout ticket whose participant is not in its room's meeting, or whose token is
+    /// not that session's.
+    BreakoutTicketWrong,
+    /// A breakout ticket to a persistent room with no meeting going: it would skip its gate.
+    BreakoutTicketPersistentRoom,
 }
 
 impl Refusal {
@@ -856,6 +931,10 @@ impl Refusal {
             Refusal::ModeratorKeyWrong => "moderator_key_wrong",
             Refusal::BannedAccount => "banned_account",
             Refusal::StorageFailed => "storage_failed",
+            Refusal::BreakoutWithoutTicket => "breakout_without_ticket",
+            Refusal::BreakoutTicketNotOpened => "breakout_ticket_not_opened",
+            Refusal::BreakoutTicketWrong => "breakout_ticket_wrong",
+            Refusal::BreakoutTicketPersistentRoom => "breakout_ticket_persistent_room",
         }
     }
 }
@@ -983,6 +1062,110 @@ enum Entry {
     Gate(Option<Gate>),
     /// With the room's moderator key.
     Host,
+    /// With a ticket from the room that opened this breakout room, which [`join`] checks.
+    Breakout(BreakoutTicket),
+}
+
+/// What a joiner shows at the door.
+struct Credentials {
+    password: Option<String>,
+    moderator_key: Option<String>,
+    breakout_of: Option<BreakoutTicket>,
+}
+
+/// Lets a joiner past the door: with a breakout ticket (checked by [`join`], under the rooms'
+/// lock, with the room it is for), with the moderator key — the host's way past the lock, the
+/// password and the lobby — or through the gate.
+async fn pass_door(
+    state: &AppState,
+    room: &RoomName,
+    credentials: Credentials,
+    persistent: Option<&PersistentRoom>,
+) -> Result<Entry, Refusal> {
+    match credentials {
+        Credentials {
+            breakout_of: Some(_),
+            ..
+        } if persistent.is_some() => Err(Refusal::BreakoutTicketPersistentRoom),
+        Credentials {
+            breakout_of: Some(ticket),
+            ..
+        } => Ok(Entry::Breakout(ticket)),
+        Credentials {
+            moderator_key: Some(key),
+            ..
+        } => check_moderator_key(state, room, &key).map(|()| Entry::Host),
+        Credentials { password, .. } => pass_gate(state, room, password, persistent)
+            .await
+            .map(Entry::Gate),
+    }
+}
+
+/// Where a breakout room's joiner comes from.
+struct BreakoutOrigin {
+    main: RoomName,
+    /// Its id there.
+    participant: ParticipantId,
+    /// Its role there, which it has in the breakout room too.
+    role: Role,
+}
+
+/// Where the joiner of a breakout room comes from (`None`: `room` is no breakout room). A
+/// breakout room, listed by a room or made as one, admits only a valid ticket's holder.
+fn breakout_origin(
+    state: &AppState,
+    rooms: &HashMap<RoomName, Room>,
+    room: &RoomName,
+    entry: &Entry,
+) -> Result<Option<BreakoutOrigin>, Refusal> {
+    let is_breakout_room = rooms.get(room).is_some_and(Room::is_breakout)
+        || rooms.values().any(|r| r.lists_breakout(room));
+    match entry {
+        Entry::Breakout(ticket) => check_ticket(state, rooms, room, ticket).map(Some),
+        _ if is_breakout_room => Err(Refusal::BreakoutWithoutTicket),
+        _ => Ok(None),
+    }
+}
+
+/// A valid ticket names a live room that lists `room` (and made it, if it is live) and a
+/// participant in that room's meeting, with the resume token of its session there (compared
+/// in constant time).
+fn check_ticket(
+    state: &AppState,
+    rooms: &HashMap<RoomName, Room>,
+    room: &RoomName,
+    ticket: &BreakoutTicket,
+) -> Result<BreakoutOrigin, Refusal> {
+    let main = RoomName::parse(&ticket.room)
+        .and_then(|name| rooms.get(&name))
+        .filter(|main| main.lists_breakout(room))
+        .filter(|main| rooms.get(room).is_none_or(|r| r.is_breakout_of(main)))
+        .ok_or(Refusal::BreakoutTicketNotOpened)?;
+    let role = main
+        .role_in_meeting(&ticket.participant_id)
+        .ok_or(Refusal::BreakoutTicketWrong)?;
+    let its_session = state
+        .mailboxes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&ticket.participant_id)
+        .is_some_and(|mailbox| {
+            mailbox.room == *main.name()
+                && bool::from(
+                    mailbox
+                        .token()
+                        .as_bytes()
+                        .ct_eq(ticket.resume_token.as_bytes()),
+                )
+        });
+    if !its_session {
+        return Err(Refusal::BreakoutTicketWrong);
+    }
+    Ok(BreakoutOrigin {
+        main: main.name().clone(),
+        participant: ticket.participant_id.clone(),
+        role,
+    })
 }
 
 /// A join with a moderator key must name an existing room and carry its key; like a password,
@@ -1002,8 +1185,9 @@ struct Joiner {
 }
 
 /// Enters the room if its gate is still the one passed (a lock or a new password may have
-/// come while the password was being checked) and the account is not banned from it. A room
-/// that does not exist is made: with `persistent`'s settings if it is one.
+/// come while the password was being checked), the joiner of a breakout room holds a valid
+/// ticket, and the account is not banned from it. A room that does not exist is made: a
+/// breakout room under its main room's rules, a persistent room with its kept settings.
 async fn join(
     state: &Arc<AppState>,
     room: &RoomName,
@@ -1017,90 +1201,136 @@ async fn join(
     let account = newcomer.account.clone();
     let knocked = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        let gate = rooms.get(room).map(Room::gate);
-        let passed_gate = gate.clone().or_else(|| persistent.as_ref().map(kept_gate));
-        let still_open = match (&entry, &passed_gate) {
-            (Entry::Host, _) | (_, None | Some(Gate::Open)) => true,
-            (Entry::Gate(passed), Some(gate)) => passed.as_ref() == Some(gate),
-        };
-        if !still_open {
-            return Err(Refusal::GateChanged);
-        }
+        let origin = breakout_origin(state, &rooms, room, &entry)?;
+        check_gate_unchanged(&rooms, room, &entry, persistent.as_ref())?;
+        let new_room = (!rooms.contains_key(room))
+            .then(|| make_room(state, &rooms, room, persistent, origin.as_ref()));
         if let Some(account) = &account
             && rooms
                 .get(room)
+                .or(new_room.as_ref())
                 .is_some_and(|r| r.is_banned_account(account))
         {
             let detail = format!("account={}", account.username);
             state.record(AuditAction::BannedAccountRefused, room, None, Some(&detail));
             return Err(Refusal::BannedAccount);
         }
+        let created = new_room.is_some();
+        let room_state = match new_room {
+            Some(new_room) => rooms.entry(room.clone()).insert_entry(new_room).into_mut(),
+            None => rooms.get_mut(room).ok_or(Refusal::NoSuchRoom)?,
+        };
         state
             .mailboxes
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(id.clone(), Mailbox::new(room.clone(), connection));
-        let created = gate.is_none();
-        let room_state = rooms.entry(room.clone()).or_insert_with(|| {
-            let new = Room::new(
-                room.clone(),
-                state.external_sender.clone(),
-                state.guests_create_rooms,
-            );
-            match persistent {
-                Some(kept) => new.persistent(kept.settings, kept.password),
-                None => new,
-            }
-        });
-        let out = match entry {
-            Entry::Host => room_state.join_as_moderator(id, newcomer),
-            Entry::Gate(_) => room_state.join_signed_in(id, newcomer),
+        let out = match origin {
+            Some(origin) => room_state.join_breakout(id, newcomer, origin.role, origin.participant),
+            None if matches!(entry, Entry::Host) => room_state.join_as_moderator(id, newcomer),
+            None => room_state.join_signed_in(id, newcomer),
         };
         // Relays for the joiner, if it is in the meeting, and for whoever its arrival let in.
         let out = state.with_relays_first(room_state, out);
         state.metrics.rooms.set(rooms.len() as i64);
-        let knocked = out.iter().any(|(_, m)| {
-            matches!(
-                m,
-                ServerMessage::Joined {
-                    group: GroupAction::WaitInLobby | GroupAction::WaitForModerator,
-                    ..
-                }
-            )
-        });
-        if created {
-            state.record(AuditAction::RoomCreated, room, None, None);
-        }
-        let detail = account.as_ref().map(|a| format!("account={}", a.username));
-        state.record(
-            AuditAction::ParticipantJoined,
-            room,
-            Some(id),
-            detail.as_deref(),
-        );
-        if knocked {
-            state.record(AuditAction::LobbyKnocked, room, Some(id), None);
-        }
-        state.dispatch_in(room, out);
-        let token = state
-            .mailboxes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .map(|m| m.token().to_owned());
-        let blob_token = state.blobs.issue(room, id);
-        state.dispatch_in(
-            room,
-            token
-                .map(|token| (id.clone(), ServerMessage::ResumeToken { token, blob_token }))
-                .into_iter()
-                .collect(),
-        );
-        knocked
+        announce_join(state, room, id, account.as_ref(), created, out)
     };
     state.metrics.participants.inc();
     tracing::info!(room = %room, participant = %id, knocked, "joined");
     Ok(())
+}
+
+/// Whether the room's gate (a persistent room's kept one, if it has no meeting going) is still
+/// the one the joiner passed.
+fn check_gate_unchanged(
+    rooms: &HashMap<RoomName, Room>,
+    room: &RoomName,
+    entry: &Entry,
+    persistent: Option<&PersistentRoom>,
+) -> Result<(), Refusal> {
+    let gate = rooms
+        .get(room)
+        .map(Room::gate)
+        .or_else(|| persistent.map(kept_gate));
+    match (entry, &gate) {
+        (Entry::Host | Entry::Breakout(_), _) | (_, None | Some(Gate::Open)) => Ok(()),
+        (Entry::Gate(passed), Some(gate)) if passed.as_ref() == Some(gate) => Ok(()),
+        (Entry::Gate(_), Some(_)) => Err(Refusal::GateChanged),
+    }
+}
+
+/// The room a join makes: a breakout room of its main room, a persistent room opening for a
+/// meeting, or a new room.
+fn make_room(
+    state: &AppState,
+    rooms: &HashMap<RoomName, Room>,
+    room: &RoomName,
+    persistent: Option<PersistentRoom>,
+    origin: Option<&BreakoutOrigin>,
+) -> Room {
+    if let Some(main) = origin.and_then(|origin| rooms.get(&origin.main)) {
+        return main.breakout_room(room.clone());
+    }
+    let new = Room::new(
+        room.clone(),
+        state.external_sender.clone(),
+        state.guests_create_rooms,
+    );
+    match persistent {
+        Some(kept) => new.persistent(kept.settings, kept.password),
+        None => new,
+    }
+}
+
+/// Records a join and sends what it made, then the joiner's resume token; under the rooms'
+/// lock, so that they keep their order. Whether the joiner knocked (waits in the lobby or for
+/// a moderator).
+fn announce_join(
+    state: &AppState,
+    room: &RoomName,
+    id: &ParticipantId,
+    account: Option<&Account>,
+    created: bool,
+    out: Vec<Outgoing>,
+) -> bool {
+    let knocked = out.iter().any(|(_, m)| {
+        matches!(
+            m,
+            ServerMessage::Joined {
+                group: GroupAction::WaitInLobby | GroupAction::WaitForModerator,
+                ..
+            }
+        )
+    });
+    if created {
+        state.record(AuditAction::RoomCreated, room, None, None);
+    }
+    let detail = account.map(|a| format!("account={}", a.username));
+    state.record(
+        AuditAction::ParticipantJoined,
+        room,
+        Some(id),
+        detail.as_deref(),
+    );
+    if knocked {
+        state.record(AuditAction::LobbyKnocked, room, Some(id), None);
+    }
+    state.dispatch_in(room, out);
+    let token = state
+        .mailboxes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+        .map(|m| m.token().to_owned());
+    let blob_token = state.blobs.issue(room, id);
+    state.dispatch_in(
+        room,
+        token
+            .map(|token| (id.clone(), ServerMessage::ResumeToken { token, blob_token }))
+            .into_iter()
+            .collect(),
+    );
+    knocked
 }
 
 /// A joined participant's connection ended: a goodbye, or a participant no longer in the room
@@ -1161,6 +1391,8 @@ pub(crate) fn leave(state: &Arc<AppState>, room: &RoomName, id: &ParticipantId) 
     }
     state.metrics.participants.dec();
     tracing::info!(room = %room, participant = %id, "left");
+    // Its session in the room is over: so are its seats in the room's breakout rooms.
+    leave_breakouts(state, room, id, RemovalReason::MeetingEnded);
 }
 
 fn reply_error(state: &AppState, outbox: &mpsc::Sender<Outbound>, code: ErrorCode, message: &str) {

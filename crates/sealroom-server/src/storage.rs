@@ -133,6 +133,10 @@ pub enum AuditAction {
     RecordingCompleted,
     /// A recording was deleted (detail: its id, and the owner's fingerprint or `retention`).
     RecordingDeleted,
+    /// A moderator listed the room's breakout rooms (detail: their names).
+    BreakoutsOpened,
+    /// A moderator closed the room's breakout rooms to newcomers.
+    BreakoutsClosed,
 }
 
 impl AuditAction {
@@ -162,6 +166,8 @@ impl AuditAction {
             AuditAction::ParticipantMuted => "participant_muted",
             AuditAction::ParticipantUnmuted => "participant_unmuted",
             AuditAction::PermissionsChanged => "permissions_changed",
+            AuditAction::BreakoutsOpened => "breakouts_opened",
+            AuditAction::BreakoutsClosed => "breakouts_closed",
             AuditAction::PermissionRefused => "permission_refused",
             AuditAction::MeetingEnded => "meeting_ended",
             AuditAction::WaitForModeratorChanged => "wait_for_moderator_changed",

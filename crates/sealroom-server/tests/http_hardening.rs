@@ -295,6 +295,7 @@ async fn a_flooding_participant_is_cut_off_and_the_others_media_flows() {
         password: None,
         moderator_key: None,
         holds_link: true,
+        breakout_of: None,
     };
     mallory
         .send(tungstenite::Message::Text(encode(&join).into()))

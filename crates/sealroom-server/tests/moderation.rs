@@ -57,6 +57,7 @@ fn join(room: &str, name: &str, password: Option<&str>) -> ClientMessage {
         password: password.map(str::to_owned),
         moderator_key: None,
         holds_link: true,
+        breakout_of: None,
     }
 }
 
@@ -1064,6 +1065,7 @@ fn join_with_moderator_key(room: &str, name: &str, key: &str) -> ClientMessage {
         password: None,
         moderator_key: Some(key.into()),
         holds_link: true,
+        breakout_of: None,
     }
 }
 

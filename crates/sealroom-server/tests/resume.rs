@@ -195,6 +195,7 @@ async fn a_client_message_sent_again_after_a_resume_is_taken_once() {
         password: None,
         moderator_key: None,
         holds_link: true,
+        breakout_of: None,
     };
     send_raw(&mut first, None, &join).await;
     let mut last_seq = 0;

@@ -17,7 +17,7 @@ use std::{
 use futures_util::{SinkExt, StreamExt};
 use sealroom_protocol::{ClientMessage, IceServer, ServerMessage, decode, encode};
 use sealroom_server::config::TurnSettings;
-use support::{SETTLE, Socket, TestServer, connect};
+use support::{SETTLE, Socket, TestServer, connect, link_join};
 use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "a-secret-shared-with-coturn";
@@ -117,6 +117,7 @@ async fn ice_servers_for_a_participant(server: &TestServer) -> Vec<IceServer> {
         password: None,
         moderator_key: None,
         holds_link: true,
+        breakout_of: None,
     };
     socket
         .send(Message::Text(encode(&join).into()))
@@ -186,13 +187,7 @@ async fn coturn_accepts_sealroom_credentials_and_refuses_to_relay_to_loopback() 
 }
 
 fn join(room: &str, name: &str) -> ClientMessage {
-    ClientMessage::Join {
-        room: room.into(),
-        display_name: name.into(),
-        password: None,
-        moderator_key: None,
-        holds_link: true,
-    }
+    link_join(room, name, None)
 }
 
 async fn send(socket: &mut Socket, message: &ClientMessage) {

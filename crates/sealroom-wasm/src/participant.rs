@@ -8,7 +8,8 @@ use sealroom_participant::{
     Notice, Output, PollView, RaisedHand, Reaction, ResultsView,
 };
 use sealroom_protocol::{
-    ApplicationKind, Bytes, ClientMessage, FileOffer, PollRef, ResultsFor, ServerMessage, decode,
+    ApplicationKind, Assignment, Bytes, ClientMessage, FileOffer, PollRef, ResultsFor,
+    ServerMessage, decode,
 };
 use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
@@ -333,6 +334,65 @@ impl Participant {
     #[wasm_bindgen(js_name = stopRecording)]
     pub fn stop_recording(&mut self) -> Result<(), JsValue> {
         self.core.stop_recording().map_err(command_error)
+    }
+
+    /// Our user, a moderator, opens breakout rooms: room `i` is called `labels[i]` and is the
+    /// server's room `names[i]`; the member at leaf `leaves[j]` goes to room `rooms[j]`; the
+    /// others choose if `choose`; everyone is to come back at `endsAt` (ms since the Unix
+    /// epoch), if set.
+    #[wasm_bindgen(js_name = openBreakouts)]
+    pub fn open_breakouts(
+        &mut self,
+        labels: Vec<String>,
+        names: Vec<String>,
+        leaves: Vec<u32>,
+        rooms: Vec<u8>,
+        choose: bool,
+        #[wasm_bindgen(js_name = endsAt)] ends_at: Option<f64>,
+    ) -> Result<(), JsValue> {
+        if labels.len() != names.len() || leaves.len() != rooms.len() {
+            return Err(js_error(INVALID_ARGUMENT, "lists of different lengths"));
+        }
+        let assignments = leaves
+            .into_iter()
+            .zip(rooms)
+            .map(|(leaf, room)| Assignment { leaf, room })
+            .collect();
+        let rooms = labels.into_iter().zip(names).collect();
+        self.core
+            .open_breakouts(rooms, assignments, choose, ends_at.map(|ms| ms as u64))
+            .map_err(command_error)
+    }
+
+    /// Our user, a moderator, says `text` to every breakout room.
+    #[wasm_bindgen(js_name = broadcastToBreakouts)]
+    pub fn broadcast_to_breakouts(&mut self, text: &str) -> Result<(), JsValue> {
+        self.core
+            .broadcast_to_breakouts(text)
+            .map_err(command_error)
+    }
+
+    /// Our user, a moderator, closes the breakout rooms: everyone comes back.
+    #[wasm_bindgen(js_name = closeBreakouts)]
+    pub fn close_breakouts(&mut self) -> Result<(), JsValue> {
+        self.core.close_breakouts().map_err(command_error)
+    }
+
+    /// Our user, in breakout room `room`, asks the moderators for help.
+    #[wasm_bindgen(js_name = askForHelp)]
+    pub fn ask_for_help(&mut self, room: u8) -> Result<(), JsValue> {
+        self.core.ask_for_help(room).map_err(command_error)
+    }
+
+    /// Our side of breakout room `room` of the open plan (see
+    /// `Participant::breakout_participant`): a participant to join it with.
+    #[wasm_bindgen(js_name = breakoutParticipant)]
+    pub fn breakout_participant(&self, room: u8) -> Result<Participant, JsValue> {
+        let core = self
+            .core
+            .breakout_participant(room)
+            .map_err(command_error)?;
+        Ok(Self { core })
     }
 
     /// Closes our poll `id`: its final results go out.

@@ -18,6 +18,7 @@ import { raisedHands, setTileLeaf } from './hands';
 import { lobbyList, lobbyWaitingScreen } from './lobby';
 import { permissionsCard } from './permissions';
 import { pollsPanel } from './polls';
+import { breakoutControls } from './breakouts';
 import { recordingControls } from './recording';
 import { reactions as reactionControls } from './reactions';
 
@@ -30,7 +31,7 @@ interface Tile {
   mic: HTMLElement;
 }
 
-type Panel = 'people' | 'chat' | 'polls' | 'recordings' | 'security' | null;
+type Panel = 'people' | 'chat' | 'polls' | 'recordings' | 'breakouts' | 'security' | null;
 
 declare global {
   interface Window { sealroomDebug?: unknown }
@@ -39,9 +40,14 @@ declare global {
  *  its meeting to the tests as `window.sealroomDebug`. */
 declare const SEALROOM_TEST_HOOKS: boolean;
 
-/** Shows a meeting the server has let us in to (see `Meeting.start`). */
-export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => void): void {
+/** Shows a meeting the server has let us in to (see `Meeting.start`): the main room's, or
+ *  (`main` another) one of its breakout rooms, until we go back. Whichever room we enter, the
+ *  screen follows. */
+export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => void, main: Meeting = meeting): void {
   const room = meeting.room;
+  /** A breakout room goes by its main room and its label; the server's name for it says nothing. */
+  const breakoutLabel = main.breakouts.current?.meeting === meeting ? main.breakouts.current.label : null;
+  const roomTitle = breakoutLabel ? `${main.room} · ${breakoutLabel}` : room;
   let panel: Panel = null;
   let verifiedNonce = 0;
   /** Participants we asked the server to remove, until they are gone. */
@@ -70,7 +76,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     icon('micOff'), h('span', { class: 'room-pill-label' }, 'A moderator muted you'));
   const recording = recordingControls(meeting, toast, () => { panel = panel === 'recordings' ? null : 'recordings'; update(); });
   const topbar = h('header', { class: 'topbar' },
-    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: room }, room), copyButton, lockedPill, passwordPill, lobbyPill, mutedPill, recording.indicator),
+    h('div', { class: 'topbar-left' }, h('span', { class: 'brand-mark small' }, icon('lock')), h('span', { class: 'topbar-room', title: roomTitle }, roomTitle), copyButton, lockedPill, passwordPill, lobbyPill, mutedPill, recording.indicator),
     h('div', { class: 'topbar-right' }, e2eeStatus, count));
 
   const reconnecting = h('div', { class: 'banner banner-info', role: 'status', 'data-testid': 'reconnecting-banner', hidden: true });
@@ -96,16 +102,18 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const hands = raisedHands(meeting, grid, toast, announce.say);
   const reactions = reactionControls(meeting, grid, toast, announce.say);
   const polls = pollsPanel(meeting, toast, () => { panel = panel === 'polls' ? null : 'polls'; update(); });
+  const breakouts = breakoutControls(main, meeting, toast, () => { panel = panel === 'breakouts' ? null : 'breakouts'; update(); });
   const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
-  const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': 'Leave meeting' }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
+  const leaveLabel = meeting === main ? 'Leave meeting' : 'Leave the breakout room for the main room';
+  const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': leaveLabel, title: leaveLabel }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
   const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
     h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, recording.button, settingsButton),
-    h('div', { class: 'controls-group' }, hands.button, reactions.control, peopleButton, chatButton, polls.button, recording.libraryButton, securityButton),
+    h('div', { class: 'controls-group' }, hands.button, reactions.control, peopleButton, chatButton, polls.button, breakouts.button, recording.libraryButton, securityButton),
     h('div', { class: 'controls-group' }, leaveButton));
 
   const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
   const modDialog = h('dialog', { class: 'dialog', 'aria-labelledby': 'mod-dialog-title' });
-  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, h('div', { class: 'stage' }, grid, reactions.strip, sidePanel), controls, settings, modDialog, audioSink, announce.el, toastEl);
+  const screen = h('div', { class: 'meeting' }, topbar, reconnecting, warnings, breakouts.banner, h('div', { class: 'stage' }, grid, reactions.strip, sidePanel), controls, settings, modDialog, audioSink, announce.el, toastEl);
   root.replaceChildren(screen);
   // While we knock, the lobby screen stands in for the meeting (which is kept, not rebuilt).
   const lobbyScreen = lobbyWaitingScreen(meeting, () => meeting.leave());
@@ -266,6 +274,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     chatButton.classList.toggle('active', panel === 'chat');
     chatButton.setAttribute('aria-pressed', String(panel === 'chat'));
     polls.update(panel === 'polls');
+    breakouts.update(panel === 'breakouts');
     recording.update(panel === 'recordings');
     securityButton.classList.toggle('active', panel === 'security');
     securityButton.setAttribute('aria-pressed', String(panel === 'security'));
@@ -281,7 +290,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   chatButton.addEventListener('click', () => { panel = panel === 'chat' ? null : 'chat'; update(); });
   securityButton.addEventListener('click', () => { panel = panel === 'security' ? null : 'security'; update(); });
   leaveButton.addEventListener('click', () => {
-    meeting.leave();
+    if (meeting === main) meeting.leave();
+    else void main.breakouts.returnToMain(null);
   });
   settingsButton.addEventListener('click', () => void openSettings());
 
@@ -324,6 +334,11 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     if (panel === 'polls') {
       if (panelKey !== 'polls') sidePanel.replaceChildren(panelHead('Polls'), polls.el);
       panelKey = 'polls';
+      return;
+    }
+    if (panel === 'breakouts') {
+      if (panelKey !== 'breakouts') sidePanel.replaceChildren(panelHead('Breakout rooms'), breakouts.el);
+      panelKey = 'breakouts';
       return;
     }
     if (panel === 'recordings') {
@@ -726,12 +741,29 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     else if (fresh.length > 1) toast(`${fresh.length} people are waiting in the lobby`);
   }
 
+  /** Whether another room's screen took over from this one. */
+  let replaced = false;
+  /** Shows the room we are in now, if it is not this one: true if it did. */
+  function followRoom(): boolean {
+    const current = main.breakouts.current?.meeting;
+    if (meeting !== main && current === meeting && ['left', 'failed', 'removed'].includes(meeting.connection)) {
+      void main.breakouts.returnToMain(`You are out of the breakout room (${meeting.connectionDetail || meeting.removedReason || meeting.connection}): back in the main room.`);
+      return false;
+    }
+    const elsewhere = meeting === main ? current : current !== meeting ? main : undefined;
+    if (!elsewhere || replaced) return replaced;
+    replaced = true;
+    renderMeeting(root, elsewhere, home, main);
+    return true;
+  }
+
   let scheduled = false;
   function update(): void {
     if (scheduled) return;
     scheduled = true;
     requestAnimationFrame(() => {
       scheduled = false;
+      if (followRoom()) return;
       if (meeting.connection === 'left' || meeting.connection === 'failed' || meeting.connection === 'removed') { renderLeft(); return; }
       if (meeting.inLobby) {
         if (lobbyScreen.el.parentElement !== root) { root.replaceChildren(lobbyScreen.el); lobbyScreen.el.append(toastEl); }
@@ -770,16 +802,27 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   };
   meeting.onNotice = toast;
   meeting.onReaction = reactions.show;
+  // In a breakout room, the main room's word (broadcasts, the call back) reaches this screen.
+  if (main !== meeting) {
+    main.onChange = update;
+    main.onNotice = toast;
+  }
+  // The countdown ticks while the rooms have a timer and this screen shows.
+  const ticker = window.setInterval(() => {
+    if (replaced) window.clearInterval(ticker);
+    else if (main.breakouts.plan?.endsAt) update();
+  }, 1000);
 
-  if (SEALROOM_TEST_HOOKS) exposeToTests(meeting);
+  if (SEALROOM_TEST_HOOKS) exposeToTests(meeting, main);
   update();
 }
 
 /** The tests' handle on the meeting: the meeting object itself (the wasm core's handle and the
  *  moderator key through it) and a plain snapshot of its state. */
-function exposeToTests(meeting: Meeting): void {
+function exposeToTests(meeting: Meeting, main: Meeting): void {
   window.sealroomDebug = {
     meeting,
+    main,
     pc: () => meeting.peerConnection,
     state: () => ({
       connection: meeting.connection,
@@ -810,6 +853,7 @@ function exposeToTests(meeting: Meeting): void {
       polls: [...meeting.interactions.polls.values()],
       votesNotForUs: meeting.votesNotForUs,
       recordings: meeting.recordings,
+      breakouts: { plan: main.breakouts.plan, current: main.breakouts.current?.label ?? null, broadcasts: main.breakouts.broadcasts, helpWanted: main.breakouts.helpWanted, mainCode: main.epoch?.code ?? null },
       recorder: { state: meeting.recorder.state, error: meeting.recorder.error, uploaded: meeting.recorder.uploaded },
       files: meeting.files.list.map(({ id, incoming, from, name, size, done, state, error }) => ({ id, incoming, from, name, size, done, state, error })),
       remotes: [...meeting.remotes.values()].map((p) => ({ id: p.id, name: p.name, audioLevel: p.audioLevel, mids: Object.fromEntries(Object.entries(p.tracks).map(([k, v]) => [k, v?.mid])), cameraLive: p.cameraLive, screenLive: p.screenLive })),

@@ -18,7 +18,10 @@ use sealroom_client::{
     session::{ChatEntry, ChatEvent, JoinOptions, RoomClient, SessionError, Status},
 };
 use sealroom_e2ee::LinkSecret;
-use sealroom_protocol::{ClientMessage, ParticipantId, ServerMessage, decode, encode};
+use sealroom_protocol::{
+    BreakoutTicket, Bytes, ClientMessage, ErrorCode, GroupAction, ParticipantId, ServerMessage,
+    decode, encode,
+};
 use sealroom_server::{
     RunningServer,
     config::{AccessSettings, Config, MediaSettings, MetricsSettings},
@@ -349,32 +352,53 @@ pub struct Member {
     pub socket: Socket,
     pub id: ParticipantId,
     pub token: String,
+    /// The secret its session resumes with (and a breakout room's ticket carries).
+    pub resume_token: String,
+    /// What the server told it to do about the group.
+    pub group: GroupAction,
+    /// The server's external-sender key, for a group it creates.
+    pub external_sender: Bytes,
+    /// What came between `joined` and the resume token: its settings, its moderator key if it
+    /// moderates, the participant list.
+    pub seen: Vec<ServerMessage>,
 }
 
 impl Member {
     /// Joins `room` with its link (a guest; the room's first moderates it).
     pub async fn join(server: &TestServer, room: &str, name: &str) -> Self {
+        let join = link_join(room, name, None);
+        Self::try_join(server, &join)
+            .await
+            .unwrap_or_else(|code| panic!("{name} refused: {code:?}"))
+    }
+
+    /// Sends `join` on a new connection: the member, or the code of the refusal.
+    pub async fn try_join(server: &TestServer, join: &ClientMessage) -> Result<Self, ErrorCode> {
         let mut socket = connect(server).await;
-        let join = ClientMessage::Join {
-            room: room.into(),
-            display_name: name.into(),
-            password: None,
-            moderator_key: None,
-            holds_link: true,
-        };
-        send(&mut socket, &join).await;
-        let mut id = None;
+        send(&mut socket, join).await;
+        let mut joined = None;
+        let mut seen = Vec::new();
         loop {
             match next_message(&mut socket).await {
-                ServerMessage::Joined { participant_id, .. } => id = Some(participant_id),
-                ServerMessage::ResumeToken { blob_token, .. } => {
-                    return Self {
+                ServerMessage::Error { code, .. } if joined.is_none() => return Err(code),
+                ServerMessage::Joined {
+                    participant_id,
+                    external_sender,
+                    group,
+                } => joined = Some((participant_id, group, external_sender)),
+                ServerMessage::ResumeToken { token, blob_token } => {
+                    let (id, group, external_sender) = joined.expect("joined comes first");
+                    return Ok(Self {
                         socket,
-                        id: id.expect("joined comes first"),
+                        id,
                         token: blob_token,
-                    };
+                        resume_token: token,
+                        group,
+                        external_sender,
+                        seen,
+                    });
                 }
-                _ => {}
+                other => seen.push(other),
             }
         }
     }
@@ -601,4 +625,16 @@ pub fn lines_of(
         }
     });
     received
+}
+
+/// A join of `room` as `name` with the room link, carrying a breakout `ticket` if any.
+pub fn link_join(room: &str, name: &str, ticket: Option<BreakoutTicket>) -> ClientMessage {
+    ClientMessage::Join {
+        room: room.into(),
+        display_name: name.into(),
+        password: None,
+        moderator_key: None,
+        holds_link: true,
+        breakout_of: ticket,
+    }
 }
