@@ -34,6 +34,7 @@ export function breakoutControls(main: Meeting, shown: Meeting, toast: Toast, to
     h('p', { class: 'muted small' }, 'Each breakout room is its own end-to-end encrypted group with its own security code and chat. Its key travels inside this meeting’s encryption: the server only learns which rooms exist and who enters them.'),
     setup, rooms, moderation.el);
   let bannerKey = '';
+  let roomsKey = '';
   function update(open: boolean): void {
     const plan = main.breakouts.plan;
     const moderates = main.isModerator && main.moderatesGroup;
@@ -48,7 +49,12 @@ export function breakoutControls(main: Meeting, shown: Meeting, toast: Toast, to
     updateCountdown(banner, plan);
     if (!open) return;
     setup.hidden = !moderates || plan !== null;
-    renderRooms(rooms, main, toast);
+    // Rebuilt only when it changed: a button replaced under the pointer loses its click.
+    const shownRooms = JSON.stringify([plan, main.breakouts.current?.index, moderates]);
+    if (shownRooms !== roomsKey) {
+      roomsKey = shownRooms;
+      renderRooms(rooms, main, toast);
+    }
     moderation.update(moderates);
   }
   return { button, banner, el, update };
