@@ -57,10 +57,38 @@ export async function signIn(username: string, password: string, code: string): 
   return { ok: false, reason: 'failed', message: typeof body.message === 'string' ? body.message : `The server answered ${response.status}.` };
 }
 
-/** Ends the session at the server, which clears the cookie. False if it could not be reached. */
+/** An identity provider the server offers ("Sign in with …"). */
+export type Provider = { name: string; label: string };
+
+/** The identity providers the server offers; none if it cannot be asked. */
+export async function identityProviders(): Promise<Provider[]> {
+  try {
+    const response = await fetch('/api/auth/providers', { credentials: 'same-origin', cache: 'no-store' });
+    const list: unknown = response.ok ? await response.json() : [];
+    return Array.isArray(list)
+      ? list.filter((p): p is Provider => typeof p?.name === 'string' && typeof p?.label === 'string')
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Where a provider's sign-in starts: a top-level navigation, as the provider's pages need. */
+export function providerSignInUrl(name: string): string {
+  return `/auth/oidc/${encodeURIComponent(name)}/start`;
+}
+
+/** Ends the session at the server, which clears the cookie; a session a provider opened then
+ *  ends at the provider too (the browser goes to its logout page, which sends it back home).
+ *  False if the server could not be reached. */
 export async function signOut(): Promise<boolean> {
   try {
-    return (await fetch(API, { method: 'DELETE', credentials: 'same-origin' })).ok;
+    const response = await fetch('/api/auth/logout', { method: 'POST', credentials: 'same-origin' });
+    const body = await readJson(response);
+    if (response.ok && typeof body.end_session === 'string' && /^https?:\/\//.test(body.end_session)) {
+      window.location.assign(body.end_session);
+    }
+    return response.ok;
   } catch {
     return false;
   }

@@ -6,6 +6,7 @@
 import init from 'sealroom-wasm';
 import { isModeratorKey, isValidRoomName, linkSecretIn } from './protocol';
 import { renderHome } from './ui/home';
+import { renderAdmin } from './ui/admin';
 import { renderPrejoin } from './ui/prejoin';
 import { renderMeeting } from './ui/meeting-view';
 import { h } from './ui/dom';
@@ -34,6 +35,9 @@ function takeHostKey(): string | 'malformed' | null {
   return isModeratorKey(key) ? key : 'malformed';
 }
 
+/** The administration console's address (without its leading slash). */
+const ADMIN_PATH = 'org/admin';
+
 /** The host link's key, for the first route only. */
 let hostLinkKey = takeHostKey();
 
@@ -45,6 +49,11 @@ async function route(): Promise<void> {
   if (!name) {
     document.title = 'Sealroom — private video meetings';
     renderHome(root, navigate);
+    return;
+  }
+  // Not a room: room names have no slash.
+  if (name === ADMIN_PATH) {
+    renderAdmin(root, () => navigate('/'));
     return;
   }
   if (!isValidRoomName(name)) {

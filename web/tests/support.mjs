@@ -55,7 +55,7 @@ if (/\.test\.mjs$/.test(process.argv[1] ?? '')) {
 
 /** Starts `sealroom serve` on free ports with a fresh data dir; resolves once it listens.
  *  `extraArgs` go to it; `mediaUdp` is the SFU's address (a free port); `config` is the text of
- *  a TOML config file for it; `accounts` (name -> password) are made in its data dir first,
+ *  a TOML config file for it; `accounts` (name -> password, or {password, role}) are made in its data dir first,
  *  with `sealroom account add` as an admin would; `web` is the web client it serves. */
 export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', config, accounts = {}, web = pathJoin(webDir, 'dist') } = {}) {
   const data = mkdtempSync(pathJoin(tmpdir(), 'sealroom-web-test-'));
@@ -65,8 +65,9 @@ export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', co
     writeFileSync(file, config);
     configArgs.push('--config', file);
   }
-  for (const [name, password] of Object.entries(accounts)) {
-    const made = spawnSync(sealroomBin, ['account', 'add', name, '--data', data, ...configArgs], { input: `${password}\n`, encoding: 'utf8' });
+  for (const [name, account] of Object.entries(accounts)) {
+    const { password, role = 'member' } = typeof account === 'string' ? { password: account } : account;
+    const made = spawnSync(sealroomBin, ['account', 'add', name, '--role', role, '--data', data, ...configArgs], { input: `${password}\n`, encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`sealroom account add ${name} failed: ${made.stderr}`);
   }
   const child = spawn(sealroomBin, ['serve', '--listen', '127.0.0.1:0', '--media-udp', mediaUdp, '--data', data, '--web', web, ...configArgs, ...extraArgs], {

@@ -32,6 +32,7 @@ use crate::{
     client_address::client_address,
     config::AccountSettings,
     http_security::bearer_token,
+    org_roles::OrgRole,
     password::{PasswordPolicy, PolicyError, StoredPassword},
     rate_limit::{Limited, TokenBuckets},
     storage::{AuditAction, NewAuditRecord, Storage, StorageError},
@@ -124,13 +125,14 @@ fn valid_username(username: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
-/// Makes an account under the policy; with `totp`, a new TOTP secret too.
+/// Makes an account in `org_role` under the policy; with `totp`, a new TOTP secret too.
 pub async fn create_account(
     storage: &Storage,
     settings: &AccountSettings,
     username: &str,
     password: &str,
     totp: bool,
+    org_role: OrgRole,
 ) -> Result<CreatedAccount, AccountError> {
     if !valid_username(username) {
         return Err(AccountError::InvalidUsername);
@@ -150,10 +152,13 @@ pub async fn create_account(
             .to_string()
     });
     storage
-        .create_account(username, hashed.phc(), secret.as_deref())
+        .create_account(username, hashed.phc(), secret.as_deref(), org_role)
         .await?
         .ok_or_else(|| AccountError::Exists(username.to_owned()))?;
-    let detail = format!("account={username} totp={}", secret.is_some());
+    let detail = format!(
+        "account={username} totp={} role={org_role}",
+        secret.is_some()
+    );
     storage
         .append_audit(&[&NewAuditRecord {
             action: AuditAction::AccountCreated,
@@ -188,6 +193,26 @@ pub async fn remove_account(storage: &Storage, username: &str) -> Result<(), Acc
     Ok(())
 }
 
+/// Gives an account another role in the organisation, recorded in the audit log.
+pub async fn set_role(
+    storage: &Storage,
+    username: &str,
+    org_role: OrgRole,
+) -> Result<(), AccountError> {
+    if !storage.set_account_role(username, org_role).await? {
+        return Err(AccountError::Missing(username.to_owned()));
+    }
+    storage
+        .append_audit(&[&NewAuditRecord {
+            action: AuditAction::AccountRoleChanged,
+            room: None,
+            participant: None,
+            detail: Some(format!("account={username} role={org_role}")),
+        }])
+        .await?;
+    Ok(())
+}
+
 fn totp_for(secret_base32: &str) -> Option<TOTP> {
     let secret = Secret::Encoded(secret_base32.to_owned()).to_bytes().ok()?;
     TOTP::new(Algorithm::SHA1, TOTP_DIGITS, 1, TOTP_STEP_SECS, secret).ok()
@@ -206,7 +231,7 @@ fn totp_step(secret_base32: &str, code: &str, now_secs: u64) -> Option<i64> {
         .and_then(|step| i64::try_from(step).ok())
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -278,6 +303,18 @@ impl Refused {
     }
 }
 
+/// How a refused sign-in's name is logged: an account's name as it is, any other only as a
+/// short SHA-256 prefix, so a password typed into the name field never reaches the log.
+fn refused_username(refused: &Refused, username: &str) -> String {
+    match refused {
+        Refused::NoSuchAccount => {
+            let digest = Sha256::digest(username.as_bytes());
+            format!("username_sha256={}", hex::encode(&digest[..4]))
+        }
+        _ => format!("username={username:?}"),
+    }
+}
+
 /// `POST /api/session`: sign in.
 pub async fn sign_in(
     State(state): State<Arc<AppState>>,
@@ -314,9 +351,9 @@ pub async fn sign_in(
         Ok(account) => account,
         Err(Ok(refused)) => {
             let detail = format!(
-                "reason={} username={:?} address={address}",
+                "reason={} {} address={address}",
                 refused.as_str(),
-                request.username
+                refused_username(&refused, &request.username)
             );
             state
                 .audit_outside_rooms(AuditAction::SignInRefused, None, &detail)
@@ -330,9 +367,42 @@ pub async fn sign_in(
         }
         Err(Err(error)) => return internal_error(&error),
     };
+    let session = match open_session(&state, &account, &format!("address={address}")).await {
+        Ok(session) => session,
+        Err(response) => return response,
+    };
+    // A browser sends `Origin` with every POST: its answer's body, which page scripts read,
+    // holds no token, so an injected script cannot carry the session off.
+    let browser = headers.contains_key(header::ORIGIN);
+    let mut response = Json(SessionInfo {
+        username: account.username,
+        token: (!browser).then_some(session.token),
+        expires_at: Some(session.expires_at),
+    })
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, session.cookie);
+    response
+}
+
+/// A session just opened: its token, expiry (Unix seconds) and the cookie that carries it.
+pub(crate) struct OpenedSession {
+    pub(crate) token: String,
+    pub(crate) expires_at: u64,
+    pub(crate) cookie: HeaderValue,
+}
+
+/// Opens a session for `account` and audits the sign-in (`detail`): shared by every way of
+/// signing in (password here, OpenID Connect in `oidc`).
+pub(crate) async fn open_session(
+    state: &AppState,
+    account: &Account,
+    detail: &str,
+) -> Result<OpenedSession, Response> {
     let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let expires_at = unix_now() + state.session_hours * 3600;
-    if let Err(error) = state
+    state
         .storage
         .create_session(
             &token_hash(&token),
@@ -340,37 +410,24 @@ pub async fn sign_in(
             i64::try_from(expires_at).unwrap_or(i64::MAX),
         )
         .await
-    {
-        return internal_error(&error);
-    }
+        .map_err(|error| internal_error(&error))?;
     state
-        .audit_outside_rooms(
-            AuditAction::SignedIn,
-            Some(&account.username),
-            &format!("address={address}"),
-        )
+        .audit_outside_rooms(AuditAction::SignedIn, Some(&account.username), detail)
         .await;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         state.session_hours * 3600,
         if state.https { "; Secure" } else { "" }
     );
-    // A browser sends `Origin` with every POST: its answer's body, which page scripts read,
-    // holds no token, so an injected script cannot carry the session off.
-    let browser = headers.contains_key(header::ORIGIN);
-    let mut response = Json(SessionInfo {
-        username: account.username,
-        token: (!browser).then_some(token),
-        expires_at: Some(expires_at),
+    let cookie = HeaderValue::from_str(&cookie).map_err(|error| internal_error(&error))?;
+    Ok(OpenedSession {
+        token,
+        expires_at,
+        cookie,
     })
-    .into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
 }
 
-fn internal_error(error: &dyn std::fmt::Display) -> Response {
+pub(crate) fn internal_error(error: &dyn std::fmt::Display) -> Response {
     tracing::error!(%error, "sign-in failed");
     api_error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -434,7 +491,7 @@ async fn check_credentials(
 }
 
 /// The session token a request carries: `Authorization: Bearer`, else the cookie.
-fn presented_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
     if let Some(bearer) = bearer_token(headers) {
         return Some(bearer.to_owned());
     }
@@ -522,7 +579,12 @@ pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 impl AppState {
     /// Writes a record of something outside rooms (a sign-in), counts it, and returns once it
     /// is on disk.
-    async fn audit_outside_rooms(&self, action: AuditAction, account: Option<&str>, detail: &str) {
+    pub(crate) async fn audit_outside_rooms(
+        &self,
+        action: AuditAction,
+        account: Option<&str>,
+        detail: &str,
+    ) {
         self.count(action);
         let detail = (!detail.is_empty()).then_some(detail);
         let ticket = self.audit_log.record(action, None, account, detail);

@@ -8,17 +8,20 @@
 
 use std::{
     collections::{HashMap, VecDeque},
+    net::{IpAddr, Ipv6Addr},
     sync::{Mutex, Weak},
     time::Duration,
 };
 
 use sealroom_protocol::RoomName;
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
 use crate::{
     AppState,
+    config::AuditSettings,
     room::Outgoing,
-    storage::{AuditAction, NewAuditRecord, Storage},
+    storage::{AuditAction, NewAuditRecord, Storage, StorageError},
 };
 
 /// Numbers records in the order they were made; a room's held messages wait for a number.
@@ -172,6 +175,196 @@ pub(crate) async fn write_records(state: Weak<AppState>, storage: Storage, mut r
     }
 }
 
+// The hash chain (docs/audit-log.md): what each record's hash covers, and how client
+// addresses are kept so that truncating them later leaves every hash as it was.
+
+/// A SHA-256 hash in the audit chain.
+pub(crate) type ChainHash = [u8; 32];
+
+/// What the first record ever written follows.
+pub(crate) const GENESIS: ChainHash = [0; 32];
+
+/// A record as its hash covers it: everything it says, its place (`seq`) and when.
+pub(crate) struct Chained<'a> {
+    pub seq: i64,
+    pub at: &'a str,
+    pub action: &'a str,
+    pub room: Option<&'a str>,
+    pub participant: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub address_commitment: Option<&'a [u8]>,
+}
+
+/// `SHA-256(domain ‖ previous hash ‖ the record's fields)`, each field length-prefixed (or
+/// marked absent) so that no two records encode alike. The detail is hashed with its client
+/// addresses cut to their prefixes: the full addresses are covered by the commitment.
+pub(crate) fn record_hash(prev: &ChainHash, record: &Chained) -> ChainHash {
+    let detail = record.detail.map(truncated_detail);
+    let mut hasher = Sha256::new();
+    hasher.update(b"sealroom audit chain v1\0");
+    hasher.update(prev);
+    hasher.update(record.seq.to_be_bytes());
+    let fields = [
+        Some(record.at.as_bytes()),
+        Some(record.action.as_bytes()),
+        record.room.map(str::as_bytes),
+        record.participant.map(str::as_bytes),
+        detail.as_deref().map(str::as_bytes),
+        record.address_commitment,
+    ];
+    for field in fields {
+        match field {
+            None => hasher.update([0]),
+            Some(bytes) => {
+                hasher.update([1]);
+                hasher.update((bytes.len() as u64).to_be_bytes());
+                hasher.update(bytes);
+            }
+        }
+    }
+    hasher.finalize().into()
+}
+
+/// Details name client addresses as `address=…` among space-separated pairs.
+const ADDRESS_KEY: &str = "address=";
+
+/// `detail` with each address's value replaced by `map(value)`.
+fn map_addresses(detail: &str, map: impl Fn(&str) -> String) -> String {
+    detail
+        .split(' ')
+        .map(|pair| match pair.strip_prefix(ADDRESS_KEY) {
+            Some(value) => format!("{ADDRESS_KEY}{}", map(value)),
+            None => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The part of an address retention keeps: IPv4 to /24, IPv6 to /48. What is not an
+/// address (a prefix already) stays as it is.
+fn address_prefix(value: &str) -> String {
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V4(address)) => {
+            let [a, b, c, _] = address.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        Ok(IpAddr::V6(address)) => {
+            let [a, b, c, ..] = address.segments();
+            format!("{}/48", Ipv6Addr::new(a, b, c, 0, 0, 0, 0, 0))
+        }
+        Err(_) => value.to_owned(),
+    }
+}
+
+/// `detail` with every client address cut to its prefix.
+pub(crate) fn truncated_detail(detail: &str) -> String {
+    map_addresses(detail, address_prefix)
+}
+
+/// The full (not yet truncated) client addresses in `detail`, in order.
+fn full_addresses(detail: Option<&str>) -> Vec<&str> {
+    detail
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|pair| pair.strip_prefix(ADDRESS_KEY))
+        .filter(|value| value.parse::<IpAddr>().is_ok())
+        .collect()
+}
+
+/// `SHA-256(salt ‖ the full addresses)`, `None` if `detail` has none. The random salt
+/// keeps the commitment from being reversed by trying all 2³² IPv4 addresses; retention
+/// drops the salt with the addresses' last bits.
+pub(crate) fn address_commitment(detail: Option<&str>, salt: &[u8]) -> Option<ChainHash> {
+    let addresses = full_addresses(detail);
+    if addresses.is_empty() {
+        return None;
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(salt);
+    hasher.update(addresses.join("\n"));
+    Some(hasher.finalize().into())
+}
+
+/// A fresh salt and the commitment under it to `detail`'s addresses, if it has any.
+pub(crate) fn commit_addresses(detail: Option<&str>) -> Option<(Vec<u8>, ChainHash)> {
+    let salt = rand::random::<[u8; 32]>().to_vec();
+    address_commitment(detail, &salt).map(|commitment| (salt, commitment))
+}
+
+/// Whether a stored record's addresses are the ones its commitment (which the chain covers)
+/// was made to: with the salt, exactly those; without it, no full address may be left.
+pub(crate) fn addresses_hold(
+    detail: Option<&str>,
+    salt: Option<&[u8]>,
+    commitment: Option<&[u8]>,
+) -> bool {
+    match salt {
+        Some(salt) => {
+            address_commitment(detail, salt)
+                .as_ref()
+                .map(|hash| hash.as_slice())
+                == commitment
+        }
+        None => full_addresses(detail).is_empty(),
+    }
+}
+
+/// An `audit_pruned` record's detail: how many records were removed, the last one's number
+/// and hash, which the oldest remaining record follows.
+pub(crate) fn prune_detail(removed: u64, up_to: i64, last_hash: &[u8]) -> String {
+    format!(
+        "removed={removed} up_to={up_to} last_hash={}",
+        hex::encode(last_hash)
+    )
+}
+
+/// The number and hash a prune's detail names as the remaining chain's anchor.
+pub(crate) fn prune_anchor(detail: &str) -> Option<(i64, ChainHash)> {
+    let value = |key: &str| {
+        detail
+            .split(' ')
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+    };
+    let up_to = value("up_to")?.parse().ok()?;
+    let last_hash = hex::decode(value("last_hash")?).ok()?.try_into().ok()?;
+    Some((up_to, last_hash))
+}
+
+/// Retention runs at start and then this often.
+const RETENTION_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// Applies `[audit]` retention at start and then daily: removes old records (recorded as
+/// `audit_pruned`) and truncates old client addresses. Ends with the server.
+pub(crate) async fn keep_retention(state: Weak<AppState>, settings: AuditSettings) {
+    if settings.retention_days.is_none() && settings.truncate_addresses_after_days.is_none() {
+        return;
+    }
+    loop {
+        let Some(storage) = state.upgrade().map(|state| state.storage.clone()) else {
+            return;
+        };
+        if let Err(error) = apply_retention(&storage, settings).await {
+            tracing::error!(%error, "audit retention failed: tried again tomorrow");
+        }
+        drop(storage);
+        tokio::time::sleep(RETENTION_EVERY).await;
+    }
+}
+
+async fn apply_retention(storage: &Storage, settings: AuditSettings) -> Result<(), StorageError> {
+    if let Some(days) = settings.truncate_addresses_after_days {
+        let cutoff = storage.audit_time_days_ago(days).await?;
+        let truncated = storage.truncate_audit_addresses_before(&cutoff).await?;
+        tracing::info!(truncated, days, "audit records' client addresses truncated");
+    }
+    if let Some(days) = settings.retention_days {
+        let cutoff = storage.audit_time_days_ago(days).await?;
+        let removed = storage.prune_audit_before(&cutoff).await?;
+        tracing::info!(removed, days, "old audit records removed");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use sealroom_protocol::ServerMessage;
@@ -195,6 +388,54 @@ mod tests {
 
     fn sent(into: &mut Vec<String>) -> impl FnMut(Vec<Outgoing>) + '_ {
         |out| into.extend(out.into_iter().map(|(to, _)| to))
+    }
+
+    #[test]
+    fn addresses_are_cut_to_their_prefix_and_the_hash_does_not_change() {
+        let detail = "reason=x address=203.0.113.77 limit=address";
+        assert_eq!(
+            truncated_detail(detail),
+            "reason=x address=203.0.113.0/24 limit=address"
+        );
+        assert_eq!(
+            truncated_detail("address=2001:db8:1234:5678::1"),
+            "address=2001:db8:1234::/48"
+        );
+        assert_eq!(
+            truncated_detail("address=2001:db8:1234::/48"),
+            "address=2001:db8:1234::/48"
+        );
+        let (salt, commitment) = commit_addresses(Some(detail)).unwrap();
+        let record = |detail| Chained {
+            seq: 7,
+            at: "2026-01-01T00:00:00.000Z",
+            action: "signed_in",
+            room: None,
+            participant: Some("alice"),
+            detail: Some(detail),
+            address_commitment: Some(&commitment),
+        };
+        let truncated = truncated_detail(detail);
+        assert_eq!(
+            record_hash(&GENESIS, &record(detail)),
+            record_hash(&GENESIS, &record(&truncated))
+        );
+        assert!(addresses_hold(Some(detail), Some(&salt), Some(&commitment)));
+        assert!(!addresses_hold(
+            Some("address=203.0.113.78"),
+            Some(&salt),
+            Some(&commitment)
+        ));
+        assert!(addresses_hold(Some(&truncated), None, Some(&commitment)));
+        assert!(!addresses_hold(Some(detail), None, Some(&commitment)));
+        assert!(commit_addresses(Some("reason=x")).is_none());
+    }
+
+    #[test]
+    fn a_prunes_detail_names_its_anchor() {
+        let detail = prune_detail(12, 40, &[7; 32]);
+        assert_eq!(prune_anchor(&detail), Some((40, [7; 32])));
+        assert_eq!(prune_anchor("removed=1 up_to=x last_hash=00"), None);
     }
 
     #[test]

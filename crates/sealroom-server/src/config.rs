@@ -46,6 +46,24 @@ pub struct Config {
     pub files: FilesSettings,
     /// The store of end-to-end encrypted meeting recordings.
     pub recording: RecordingSettings,
+    /// OpenID Connect identity providers (`[[oidc]]` tables), each a "Sign in with …" button
+    /// (`docs/sign-in.md`).
+    pub oidc: Vec<crate::oidc::OidcProviderSettings>,
+    /// How long the audit log keeps records and full client addresses.
+    pub audit: AuditSettings,
+}
+
+/// The audit log is a hash chain (docs/audit-log.md); retention removes its oldest records
+/// and truncates old client addresses without breaking it. Applied at start, then daily.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Records older than this many days are removed (the removal is itself recorded).
+    /// None: kept for ever.
+    pub retention_days: Option<u32>,
+    /// Client addresses in records older than this many days are cut to their /24 (IPv4)
+    /// or /48 (IPv6). None: kept whole.
+    pub truncate_addresses_after_days: Option<u32>,
 }
 
 /// Files members share in a room are encrypted by their clients: the server stores only
@@ -306,6 +324,8 @@ impl Default for Config {
             metrics: MetricsSettings::default(),
             files: FilesSettings::default(),
             recording: RecordingSettings::default(),
+            oidc: Vec::new(),
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -381,6 +401,7 @@ impl Config {
         self.validate_limits()?;
         self.validate_files()?;
         self.validate_recording()?;
+        crate::oidc::validate_providers(&self.oidc)?;
         self.validate_tls_and_secrets()
     }
 
@@ -811,6 +832,20 @@ mod tests {
         let mut long_proofs = Config::default();
         long_proofs.recording.owner_proof_secs = 3601;
         assert!(long_proofs.validate().is_err());
+    }
+
+    #[test]
+    fn audit_retention_reads_from_toml_and_defaults_to_keeping_everything() {
+        assert_eq!(Config::default().audit, AuditSettings::default());
+        assert_eq!(AuditSettings::default().retention_days, None);
+        let config: Config =
+            toml::from_str("[audit]\nretention_days = 365\ntruncate_addresses_after_days = 30\n")
+                .unwrap();
+        assert_eq!(config.audit.retention_days, Some(365));
+        assert_eq!(config.audit.truncate_addresses_after_days, Some(30));
+        assert!(config.validate().is_ok());
+        assert!(toml::from_str::<Config>("[audit]\nretention = 1\n").is_err());
+        assert!(toml::from_str::<Config>("[audit]\nretention_days = -1\n").is_err());
     }
 
     #[test]

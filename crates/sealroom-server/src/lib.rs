@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+mod admin;
 mod audit;
 pub mod blob_store;
 mod blobs;
@@ -21,12 +22,15 @@ pub mod kept_messages;
 mod mailbox;
 pub mod media;
 pub mod metrics;
+pub mod oidc;
+pub mod org_roles;
 pub mod password;
 pub mod persistent_rooms;
 pub mod rate_limit;
 pub mod recording_store;
 mod recordings;
 pub mod room;
+pub mod secret_box;
 pub mod signalling;
 pub mod storage;
 pub mod tls;
@@ -108,6 +112,8 @@ pub struct AppState {
     blobs: blobs::Blobs,
     /// Encrypted meeting recordings, kept past their meetings.
     recordings: Arc<recordings::Recordings>,
+    /// OpenID Connect providers and the sign-ins under way.
+    oidc: oidc::Oidc,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -237,12 +243,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         metrics_token: config.metrics.token.clone(),
         blobs,
         recordings,
+        oidc: oidc::Oidc::new(&config.oidc, &own_origin(&config, http_addr))?,
     });
     tokio::spawn(audit::write_records(
         Arc::downgrade(&state),
         storage.clone(),
         audit_records,
     ));
+    tokio::spawn(audit::keep_retention(Arc::downgrade(&state), config.audit));
     tokio::spawn(forward_media_events(state.clone(), media_events));
     tokio::spawn(tick_rooms(state.clone()));
     tokio::spawn(recordings::sweep(state.clone()));
@@ -265,6 +273,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     })
 }
 
+/// This server's origin as browsers see it: `public_origin`, else the address bound.
+fn own_origin(config: &Config, http_addr: SocketAddr) -> String {
+    let scheme = if config.tls.enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    config
+        .public_origin
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{http_addr}"))
+}
+
 /// The HTTP API: health, metrics, signalling, sign-in, the encrypted files and recordings.
 fn api(state: Arc<AppState>) -> Router {
     Router::new()
@@ -277,6 +298,10 @@ fn api(state: Arc<AppState>) -> Router {
                 .get(accounts::current_session)
                 .delete(accounts::sign_out),
         )
+        .route("/api/auth/providers", get(oidc::providers))
+        .route("/api/auth/logout", post(oidc::logout))
+        .route("/auth/oidc/{name}/start", get(oidc::start))
+        .route(oidc::CALLBACK_PATH, get(oidc::callback))
         .route("/api/blobs", post(blobs::create))
         .route(
             "/api/blobs/{id}",
@@ -296,6 +321,7 @@ fn api(state: Arc<AppState>) -> Router {
                 .delete(recordings::delete),
         )
         .route("/api/recordings/{id}/complete", post(recordings::complete))
+        .merge(admin::router())
         .with_state(state)
 }
 

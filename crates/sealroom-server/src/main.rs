@@ -10,10 +10,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sealroom_server::{
     config::Config,
+    org_roles::OrgRole,
     password::PasswordPolicy,
     persistent_rooms,
     room::KeptSettings,
-    storage::Storage,
+    storage::{AuditExportFilter, ExportedAuditRecord, Storage},
     web_bundle::{WebBundle, verify::Served},
 };
 use tracing_subscriber::EnvFilter;
@@ -57,6 +58,56 @@ enum Command {
     /// member everyone sees, write the media received (VP8 and Opus, not re-encoded) into a
     /// WebM encrypted to the owners' keys, as DIR/<id>.srr.
     Record(sealroom_client::cli::RecordArgs),
+    /// The audit log (in the server's data directory): verify its hash chain, or export it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain: print how many records verified, or fail naming the first record
+    /// that does not (edited, missing, out of order, inserted).
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Write the records to standard output, oldest first, with their number and hash.
+    Export(AuditExportArgs),
+}
+
+#[derive(Args)]
+struct AuditExportArgs {
+    /// jsonl: one JSON object a line; csv: a header line, then RFC 4180 quoted rows.
+    #[arg(long, value_enum)]
+    format: AuditFormat,
+    /// Only records from this time on (RFC 3339, e.g. 2026-01-31T00:00:00Z).
+    #[arg(long, value_parser = rfc3339)]
+    since: Option<String>,
+    /// Only records before this time (RFC 3339).
+    #[arg(long, value_parser = rfc3339)]
+    until: Option<String>,
+    /// Only this room's records.
+    #[arg(long)]
+    room: Option<String>,
+    /// Only records of this action, e.g. sign_in_refused.
+    #[arg(long)]
+    action: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum AuditFormat {
+    Jsonl,
+    Csv,
+}
+
+/// An RFC 3339 time, checked strictly (SQLite alone would take "now" or a day number).
+fn rfc3339(value: &str) -> Result<String, String> {
+    let well_known = time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(value, &well_known)
+        .map(|_| value.to_ascii_uppercase())
+        .map_err(|error| format!("not an RFC 3339 time ({error}), e.g. 2026-01-31T00:00:00Z"))
 }
 
 #[derive(Args)]
@@ -153,8 +204,17 @@ enum AccountCommand {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// List the accounts (with "totp" for those with a second factor).
+    /// List the accounts: name, role, and "totp" for those with a second factor.
     List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Give an account another role in the organisation: owner, admin, auditor or member.
+    SetRole {
+        /// Account name.
+        username: String,
+        /// The new role.
+        role: OrgRole,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -168,6 +228,9 @@ struct AccountAddArgs {
     /// signing in then needs its current code.
     #[arg(long)]
     totp: bool,
+    /// Its role in the organisation: owner, admin, auditor or member.
+    #[arg(long, default_value_t = OrgRole::Member)]
+    role: OrgRole,
     #[command(flatten)]
     data: DataArgs,
 }
@@ -306,12 +369,24 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Account(AccountCommand::List { data }) => {
             let storage = Storage::open(&data.config()?.data_dir).await?;
-            for (username, totp) in storage.account_names().await? {
-                println!("{username}{}", if totp { " totp" } else { "" });
+            for account in storage.accounts().await? {
+                let totp = if account.totp { " totp" } else { "" };
+                println!("{} {}{totp}", account.username, account.org_role);
             }
             Ok(())
         }
+        Command::Account(AccountCommand::SetRole {
+            username,
+            role,
+            data,
+        }) => {
+            let storage = Storage::open(&data.config()?.data_dir).await?;
+            sealroom_server::accounts::set_role(&storage, &username, role).await?;
+            println!("account {username} is now {role}");
+            Ok(())
+        }
         Command::Room(command) => manage_rooms(command).await,
+        Command::Audit(command) => run_audit(command).await,
         Command::Recording(command) => sealroom_client::cli::run_recording(command).await,
         Command::Record(args) => {
             init_logging(&args.log)?;
@@ -351,6 +426,100 @@ async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn run_audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Verify { data } => verify_audit(&data).await,
+        AuditCommand::Export(args) => export_audit(args).await,
+    }
+}
+
+/// The data directory's database, which must exist: reading a log never makes one.
+async fn existing_storage(data: &DataArgs) -> anyhow::Result<Storage> {
+    let data_dir = data.config()?.data_dir;
+    anyhow::ensure!(
+        data_dir.join("sealroom.db").is_file(),
+        "no sealroom database in {}",
+        data_dir.display()
+    );
+    Ok(Storage::open(&data_dir).await?)
+}
+
+async fn verify_audit(data: &DataArgs) -> anyhow::Result<()> {
+    let report = existing_storage(data).await?.verify_audit_chain().await?;
+    println!("{} audit records verified", report.verified);
+    if let Some((seq, hash)) = &report.head {
+        println!("head: record {seq} hash {hash}");
+    }
+    match report.fault {
+        Some(fault) => anyhow::bail!("the audit log does not verify: {fault}"),
+        None => Ok(()),
+    }
+}
+
+async fn export_audit(args: AuditExportArgs) -> anyhow::Result<()> {
+    let storage = existing_storage(&args.data).await?;
+    let filter = AuditExportFilter {
+        since: args.since,
+        until: args.until,
+        room: args.room,
+        action: args.action,
+    };
+    let mut out = AuditWriter::new(args.format)?;
+    let mut after = 0;
+    loop {
+        let page = storage.audit_export_page(&filter, after).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.seq;
+        for record in &page {
+            out.write(record)?;
+        }
+    }
+    out.finish()
+}
+
+/// Standard output in the export's format.
+enum AuditWriter {
+    Jsonl(std::io::BufWriter<std::io::Stdout>),
+    Csv(Box<csv::Writer<std::io::Stdout>>),
+}
+
+impl AuditWriter {
+    fn new(format: AuditFormat) -> anyhow::Result<Self> {
+        Ok(match format {
+            AuditFormat::Jsonl => Self::Jsonl(std::io::BufWriter::new(std::io::stdout())),
+            AuditFormat::Csv => {
+                // The header is written even when no record is: the columns are known.
+                let mut csv = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(std::io::stdout());
+                csv.write_record(ExportedAuditRecord::COLUMNS)?;
+                Self::Csv(Box::new(csv))
+            }
+        })
+    }
+
+    fn write(&mut self, record: &ExportedAuditRecord) -> anyhow::Result<()> {
+        match self {
+            Self::Jsonl(out) => {
+                serde_json::to_writer(&mut *out, record)?;
+                std::io::Write::write_all(out, b"\n")?;
+            }
+            Self::Csv(csv) => csv.serialize(record)?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Self::Jsonl(mut out) => std::io::Write::flush(&mut out)?,
+            Self::Csv(mut csv) => csv.flush()?,
+        }
+        Ok(())
+    }
 }
 
 /// Prints both bundle hashes, then "matches", or each difference and fails.
@@ -394,6 +563,7 @@ async fn add_account(args: AccountAddArgs) -> anyhow::Result<()> {
         &args.username,
         &password,
         args.totp,
+        args.role,
     )
     .await?;
     println!("account {} made", args.username);

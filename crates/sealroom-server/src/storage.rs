@@ -2,18 +2,29 @@
 //! accounts with their sessions, and the organisation's persistent rooms. Migrations run at
 //! start.
 
+mod admin;
+
 use std::path::Path;
 
 use sealroom_e2ee::{DeviceIdentity, GroupError};
 
-use crate::{password::StoredPassword, room::KeptSettings};
+pub use admin::{ApiTokenGrant, ApiTokenInfo, NewApiToken};
+
+use crate::{
+    org_roles::OrgRole,
+    password::StoredPassword,
+    room::KeptSettings,
+    secret_box::{SecretBox, SecretError},
+};
 use sqlx::{
-    Row, SqlitePool,
+    Row, SqliteConnection, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
 };
 
 /// Credential name of the server's MLS external-sender identity.
 const EXTERNAL_SENDER_NAME: &str = "sealroom-delivery-service";
+/// What the external-sender key is sealed for.
+const EXTERNAL_SENDER_PURPOSE: &str = "sealroom server key external_sender";
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +44,24 @@ pub enum StorageError {
     /// A persistent room's stored settings do not parse.
     #[error("stored room settings: {0}")]
     RoomSettings(#[from] serde_json::Error),
+    /// A stored value the schema should have kept out.
+    #[error("stored {0} does not parse")]
+    Corrupt(String),
+    /// The key that seals stored secrets is missing or wrong.
+    #[error("secrets: {0}")]
+    Secrets(#[from] SecretError),
 }
 
 /// The database.
 #[derive(Clone)]
 pub struct Storage {
     pool: SqlitePool,
+    /// Seals the secrets the database keeps (the external-sender key, TOTP seeds).
+    secrets: std::sync::Arc<SecretBox>,
+    /// Held while the audit chain grows or shrinks, so that its writers in this process
+    /// (the audit writer, account and room commands, retention) take turns instead of
+    /// failing on SQLite's lock; another process's writes wait on `BEGIN IMMEDIATE`.
+    audit_chain: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A security-relevant event.
@@ -106,6 +129,16 @@ pub enum AuditAction {
     AccountCreated,
     /// An account was removed (detail: its name).
     AccountRemoved,
+    /// An account was given another role in the organisation (detail: its name, the role).
+    AccountRoleChanged,
+    /// An administration request was refused for want of a permission (detail: which).
+    AdminRefused,
+    /// An administrator ended an account's sessions (detail: the account, how many).
+    SessionsEnded,
+    /// An API token was made (detail: its id, name, permissions and lifetime).
+    ApiTokenCreated,
+    /// An API token was revoked (detail: its id).
+    ApiTokenRevoked,
     /// Someone signed in (detail: the account and the address).
     SignedIn,
     /// A sign-in was refused (detail: the true reason, the name tried and the address; the
@@ -133,6 +166,11 @@ pub enum AuditAction {
     RecordingCompleted,
     /// A recording was deleted (detail: its id, and the owner's fingerprint or `retention`).
     RecordingDeleted,
+    /// Retention removed the oldest audit records (detail: `removed=`, `up_to=` the last
+    /// removed record's number, `last_hash=` its hash, from which the chain goes on).
+    AuditPruned,
+    /// Retention cut old records' client addresses to their prefixes (detail: how many).
+    AuditAddressesTruncated,
     /// A moderator listed the room's breakout rooms (detail: their names).
     BreakoutsOpened,
     /// A moderator closed the room's breakout rooms to newcomers.
@@ -175,6 +213,11 @@ impl AuditAction {
             AuditAction::SessionResumed => "session_resumed",
             AuditAction::AccountCreated => "account_created",
             AuditAction::AccountRemoved => "account_removed",
+            AuditAction::AccountRoleChanged => "account_role_changed",
+            AuditAction::AdminRefused => "admin_refused",
+            AuditAction::SessionsEnded => "sessions_ended",
+            AuditAction::ApiTokenCreated => "api_token_created",
+            AuditAction::ApiTokenRevoked => "api_token_revoked",
             AuditAction::SignedIn => "signed_in",
             AuditAction::SignInRefused => "sign_in_refused",
             AuditAction::SignInRateLimited => "sign_in_rate_limited",
@@ -187,6 +230,8 @@ impl AuditAction {
             AuditAction::RecordingCreated => "recording_created",
             AuditAction::RecordingCompleted => "recording_completed",
             AuditAction::RecordingDeleted => "recording_deleted",
+            AuditAction::AuditPruned => "audit_pruned",
+            AuditAction::AuditAddressesTruncated => "audit_addresses_truncated",
         }
     }
 }
@@ -225,6 +270,30 @@ pub struct StoredAccount {
     pub password_phc: String,
     /// Its TOTP secret (base32), if it has a second factor.
     pub totp_secret: Option<String>,
+    /// Its role in the organisation.
+    pub org_role: OrgRole,
+}
+
+/// An account as a listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountSummary {
+    /// Its name, as made.
+    pub username: String,
+    /// It has a TOTP second factor.
+    pub totp: bool,
+    /// Its role in the organisation.
+    pub org_role: OrgRole,
+}
+
+/// What an account's TOTP seed is sealed for: that account's, and no other's.
+fn totp_purpose(username: &str) -> String {
+    format!("sealroom totp seed of account {}", username.to_lowercase())
+}
+
+/// A stored role name; the table's check admits no other.
+fn org_role(name: String) -> Result<OrgRole, StorageError> {
+    name.parse()
+        .map_err(|_| StorageError::Corrupt(format!("role {name:?}")))
 }
 
 fn audit_record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StorageError> {
@@ -258,10 +327,21 @@ impl Storage {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // Every acknowledged write survives a crash (an audit record is never lost).
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Full)
+            // What is deleted or replaced (a secret, a session) is overwritten, not left in
+            // the file's free space.
+            .pragma("secure_delete", "on");
+        let secrets = std::sync::Arc::new(SecretBox::load(data_dir)?);
         let pool = SqlitePool::connect_with(options).await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let storage = Self {
+            pool,
+            secrets,
+            audit_chain: Default::default(),
+        };
+        storage.chain_old_audit_records().await?;
+        storage.seal_old_secrets().await?;
+        Ok(storage)
     }
 
     /// The server's external-sender identity, generated on first start and kept.
@@ -272,33 +352,30 @@ impl Storage {
             .await?;
         if let Some(row) = row {
             let credential: String = row.try_get("credential")?;
-            let secret: Vec<u8> = row.try_get("secret")?;
+            let sealed: Vec<u8> = row.try_get("secret")?;
+            let secret = self.secrets.open(EXTERNAL_SENDER_PURPOSE, &sealed)?;
             return Ok(DeviceIdentity::from_secret_bytes(&credential, &secret)?);
         }
         let identity = DeviceIdentity::generate(EXTERNAL_SENDER_NAME)?;
+        let sealed = self
+            .secrets
+            .seal(EXTERNAL_SENDER_PURPOSE, &identity.to_secret_bytes());
         sqlx::query("INSERT INTO server_keys (name, credential, secret) VALUES (?, ?, ?)")
             .bind("external_sender")
             .bind(EXTERNAL_SENDER_NAME)
-            .bind(identity.to_secret_bytes().as_slice())
+            .bind(sealed)
             .execute(&self.pool)
             .await?;
         Ok(identity)
     }
 
-    /// Appends audit records, in order, in one transaction: all are kept or none.
+    /// Appends audit records, in order, each chained to the one before, in one transaction:
+    /// all are kept or none.
     pub async fn append_audit(&self, records: &[&NewAuditRecord]) -> Result<(), StorageError> {
-        let mut transaction = self.pool.begin().await?;
-        for record in records {
-            sqlx::query(
-                "INSERT INTO audit_log (room, participant, action, detail) VALUES (?, ?, ?, ?)",
-            )
-            .bind(&record.room)
-            .bind(&record.participant)
-            .bind(record.action.as_str())
-            .bind(&record.detail)
-            .execute(&mut *transaction)
-            .await?;
-        }
+        let _chain = self.audit_chain.lock().await;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let head = chain_head(&mut transaction).await?;
+        append_chained(&mut transaction, head, records).await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -330,14 +407,16 @@ impl Storage {
         username: &str,
         password_phc: &str,
         totp_secret: Option<&str>,
+        org_role: OrgRole,
     ) -> Result<Option<i64>, StorageError> {
         let result = sqlx::query(
-            "INSERT INTO accounts (username, password_hash, totp_secret) VALUES (?, ?, ?) \
-             ON CONFLICT (username) DO NOTHING",
+            "INSERT INTO accounts (username, password_hash, totp_secret, org_role) \
+             VALUES (?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
         )
         .bind(username)
         .bind(password_phc)
-        .bind(totp_secret)
+        .bind(totp_secret.map(|s| self.secrets.seal_text(&totp_purpose(username), s)))
+        .bind(org_role.as_str())
         .execute(&self.pool)
         .await?;
         Ok((result.rows_affected() == 1).then(|| result.last_insert_rowid()))
@@ -352,15 +431,107 @@ impl Storage {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Every account's name, with whether it has a second factor, sorted.
-    pub async fn account_names(&self) -> Result<Vec<(String, bool)>, StorageError> {
-        let rows =
-            sqlx::query("SELECT username, totp_secret IS NOT NULL FROM accounts ORDER BY username")
-                .fetch_all(&self.pool)
-                .await?;
+    /// Every account, sorted by name.
+    pub async fn accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT username, totp_secret IS NOT NULL, org_role FROM accounts ORDER BY username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .map(|row| {
+                Ok(AccountSummary {
+                    username: row.try_get(0)?,
+                    totp: row.try_get(1)?,
+                    org_role: org_role(row.try_get(2)?)?,
+                })
+            })
             .collect()
+    }
+
+    /// Gives an account another role; `false` if there is no such account.
+    pub async fn set_account_role(
+        &self,
+        username: &str,
+        org_role: OrgRole,
+    ) -> Result<bool, StorageError> {
+        let result = sqlx::query("UPDATE accounts SET org_role = ? WHERE username = ?")
+            .bind(org_role.as_str())
+            .bind(username)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// An account row's TOTP seed, opened.
+    fn open_totp_secret(
+        &self,
+        row: &sqlx::sqlite::SqliteRow,
+    ) -> Result<Option<String>, StorageError> {
+        let sealed: Option<String> = row.try_get("totp_secret")?;
+        let username: String = row.try_get("username")?;
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let opened = self.secrets.open_text(&totp_purpose(&username), &sealed)?;
+        Ok(Some(opened.to_string()))
+    }
+
+    /// Seals what databases from before sealing keep in the clear: the external-sender key and
+    /// TOTP seeds. Once; a sealed value is left alone.
+    async fn seal_old_secrets(&self) -> Result<(), StorageError> {
+        if self.seal_old_server_keys().await? + self.seal_old_totp_seeds().await? > 0 {
+            // Nothing of the clear values left in free pages or the write-ahead log.
+            sqlx::query("VACUUM").execute(&self.pool).await?;
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Seals the external-sender key if it is in the clear; how many were.
+    async fn seal_old_server_keys(&self) -> Result<usize, StorageError> {
+        let mut sealed_now = 0;
+        let keys = sqlx::query("SELECT name, secret FROM server_keys")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in keys {
+            let (name, secret): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
+            if !SecretBox::is_sealed(&secret) && name == "external_sender" {
+                let sealed = self.secrets.seal(EXTERNAL_SENDER_PURPOSE, &secret);
+                sqlx::query("UPDATE server_keys SET secret = ? WHERE name = ?")
+                    .bind(sealed)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await?;
+                sealed_now += 1;
+            }
+        }
+        Ok(sealed_now)
+    }
+
+    /// Seals the TOTP seeds in the clear; how many were.
+    async fn seal_old_totp_seeds(&self) -> Result<usize, StorageError> {
+        let mut sealed_now = 0;
+        let seeds = sqlx::query(
+            "SELECT id, username, totp_secret FROM accounts WHERE totp_secret IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in seeds {
+            let (id, username, seed): (i64, String, String) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            if !SecretBox::is_sealed_text(&seed) {
+                sqlx::query("UPDATE accounts SET totp_secret = ? WHERE id = ?")
+                    .bind(self.secrets.seal_text(&totp_purpose(&username), &seed))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                sealed_now += 1;
+            }
+        }
+        Ok(sealed_now)
     }
 
     /// An account by name (without case), with what signing in checks.
@@ -369,7 +540,8 @@ impl Storage {
         username: &str,
     ) -> Result<Option<StoredAccount>, StorageError> {
         let row = sqlx::query(
-            "SELECT id, username, password_hash, totp_secret FROM accounts WHERE username = ?",
+            "SELECT id, username, password_hash, totp_secret, org_role FROM accounts \
+             WHERE username = ?",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -379,7 +551,8 @@ impl Storage {
                 id: row.try_get("id")?,
                 username: row.try_get("username")?,
                 password_phc: row.try_get("password_hash")?,
-                totp_secret: row.try_get("totp_secret")?,
+                totp_secret: self.open_totp_secret(&row)?,
+                org_role: org_role(row.try_get("org_role")?)?,
             })
         })
         .transpose()
@@ -529,5 +702,726 @@ impl Storage {
         rows.iter()
             .map(|row| Ok((row.try_get("action")?, row.try_get("participant")?)))
             .collect()
+    }
+}
+
+// The audit log's hash chain (docs/audit-log.md): appending, chaining records written before
+// it existed, retention, verification and export.
+
+use crate::audit::{self, ChainHash, Chained, GENESIS};
+
+/// Where the chain goes on: the next record's number and the hash it follows.
+struct ChainHead {
+    next_seq: i64,
+    prev: ChainHash,
+}
+
+/// A stored audit record with its chain columns.
+struct ChainRow {
+    seq: i64,
+    at: String,
+    action: String,
+    room: Option<String>,
+    participant: Option<String>,
+    detail: Option<String>,
+    prev_hash: Option<Vec<u8>>,
+    hash: Option<Vec<u8>>,
+    address_salt: Option<Vec<u8>>,
+    address_commitment: Option<Vec<u8>>,
+}
+
+const CHAIN_COLUMNS: &str = "id, at, action, room, participant, detail, prev_hash, hash, \
+                             address_salt, address_commitment";
+
+impl ChainRow {
+    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<Self, StorageError> {
+        Ok(Self {
+            seq: row.try_get("id")?,
+            at: row.try_get("at")?,
+            action: row.try_get("action")?,
+            room: row.try_get("room")?,
+            participant: row.try_get("participant")?,
+            detail: row.try_get("detail")?,
+            prev_hash: row.try_get("prev_hash")?,
+            hash: row.try_get("hash")?,
+            address_salt: row.try_get("address_salt")?,
+            address_commitment: row.try_get("address_commitment")?,
+        })
+    }
+
+    /// The hash this record should have after `prev`, with `commitment` to its addresses.
+    fn hash_after(&self, prev: &ChainHash, commitment: Option<&[u8]>) -> ChainHash {
+        audit::record_hash(
+            prev,
+            &Chained {
+                seq: self.seq,
+                at: &self.at,
+                action: &self.action,
+                room: self.room.as_deref(),
+                participant: self.participant.as_deref(),
+                detail: self.detail.as_deref(),
+                address_commitment: commitment,
+            },
+        )
+    }
+}
+
+/// A stored hash, if it is one.
+fn as_hash(bytes: Option<&Vec<u8>>) -> Option<ChainHash> {
+    bytes.and_then(|bytes| bytes.as_slice().try_into().ok())
+}
+
+async fn chain_head(connection: &mut SqliteConnection) -> Result<ChainHead, StorageError> {
+    // Numbers come from SQLite's AUTOINCREMENT counter, never reused: records removed from
+    // the end leave a gap that verification reports.
+    let row = sqlx::query(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0), \
+         COALESCE((SELECT MAX(id) FROM audit_log), 0)) + 1, \
+         (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)",
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    let prev: Option<Vec<u8>> = row.try_get(1)?;
+    Ok(ChainHead {
+        next_seq: row.try_get(0)?,
+        prev: as_hash(prev.as_ref()).unwrap_or(GENESIS),
+    })
+}
+
+/// Writes `records` after `head`, each with its number, time, address commitment and hash.
+async fn append_chained(
+    connection: &mut SqliteConnection,
+    mut head: ChainHead,
+    records: &[&NewAuditRecord],
+) -> Result<(), StorageError> {
+    let at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
+        .fetch_one(&mut *connection)
+        .await?;
+    for record in records {
+        let committed = audit::commit_addresses(record.detail.as_deref());
+        let commitment = committed
+            .as_ref()
+            .map(|(_, commitment)| commitment.as_slice());
+        let chained = Chained {
+            seq: head.next_seq,
+            at: &at,
+            action: record.action.as_str(),
+            room: record.room.as_deref(),
+            participant: record.participant.as_deref(),
+            detail: record.detail.as_deref(),
+            address_commitment: commitment,
+        };
+        let hash = audit::record_hash(&head.prev, &chained);
+        sqlx::query(
+            "INSERT INTO audit_log (id, at, room, participant, action, detail, prev_hash, hash, \
+             address_salt, address_commitment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(head.next_seq)
+        .bind(&at)
+        .bind(&record.room)
+        .bind(&record.participant)
+        .bind(record.action.as_str())
+        .bind(&record.detail)
+        .bind(head.prev.as_slice())
+        .bind(hash.as_slice())
+        .bind(committed.as_ref().map(|(salt, _)| salt.as_slice()))
+        .bind(commitment)
+        .execute(&mut *connection)
+        .await?;
+        head = ChainHead {
+            next_seq: head.next_seq + 1,
+            prev: hash,
+        };
+    }
+    Ok(())
+}
+
+/// What `sealroom audit verify` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditChainReport {
+    /// Records that verified, from the oldest kept on.
+    pub verified: u64,
+    /// The last verified record's number and hash (hex): keep it elsewhere to detect a
+    /// rewrite of the whole chain after it.
+    pub head: Option<(i64, String)>,
+    /// The first record that does not verify, if one does not.
+    pub fault: Option<ChainFault>,
+}
+
+/// The first bad record and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainFault {
+    /// Its number.
+    pub seq: i64,
+    /// What is wrong.
+    pub problem: ChainProblem,
+}
+
+/// What is wrong with a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainProblem {
+    /// Removed, not by retention: the chain skips its number.
+    Missing,
+    /// Removed from the end: numbers up to `last` were handed out.
+    MissingAtEnd {
+        /// The last number handed out.
+        last: i64,
+    },
+    /// Its contents do not match its hash, which a later record was chained after.
+    Edited,
+    /// Its contents do not match its hash, and the record after it was chained after
+    /// another: it was put in.
+    Inserted,
+    /// Its client address does not match the commitment its hash covers.
+    AddressEdited,
+    /// It has no hash: written around the server.
+    Unchained,
+    /// It was chained after record `follows`, not after the one before it.
+    OutOfOrder {
+        /// The record it was chained after.
+        follows: i64,
+    },
+    /// It repeats record `of`.
+    CopyOf {
+        /// The record it repeats.
+        of: i64,
+    },
+    /// It does not follow the record before it, nor any other.
+    Unlinked,
+}
+
+impl std::fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let seq = self.seq;
+        write!(f, "record {seq}: ")?;
+        match &self.problem {
+            ChainProblem::Missing => write!(f, "missing (removed, and not by retention)"),
+            ChainProblem::MissingAtEnd { last } => write!(
+                f,
+                "missing (records up to {last} were written; the log ends before them)"
+            ),
+            ChainProblem::Edited => write!(f, "edited (its contents do not match its hash)"),
+            ChainProblem::Inserted => write!(
+                f,
+                "inserted (its contents do not match its hash and the next record does not \
+                 follow it)"
+            ),
+            ChainProblem::AddressEdited => write!(
+                f,
+                "edited (its client address does not match the commitment its hash covers)"
+            ),
+            ChainProblem::Unchained => write!(f, "inserted or edited (it has no hash)"),
+            ChainProblem::OutOfOrder { follows } => write!(
+                f,
+                "out of order (chained after record {follows}, not after record {})",
+                seq - 1
+            ),
+            ChainProblem::CopyOf { of } => write!(f, "inserted (a copy of record {of})"),
+            ChainProblem::Unlinked => write!(
+                f,
+                "inserted or edited (it does not follow record {})",
+                seq - 1
+            ),
+        }
+    }
+}
+
+/// Which records `sealroom audit export` writes.
+#[derive(Clone, Debug, Default)]
+pub struct AuditExportFilter {
+    /// From this time on (RFC 3339), inclusive.
+    pub since: Option<String>,
+    /// Before this time (RFC 3339), exclusive.
+    pub until: Option<String>,
+    /// Only this room's.
+    pub room: Option<String>,
+    /// Only this action's ([`AuditAction::as_str`]).
+    pub action: Option<String>,
+}
+
+/// An audit record as exported.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExportedAuditRecord {
+    /// Its number in the chain.
+    pub seq: i64,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// What.
+    pub action: String,
+    /// Where.
+    pub room: Option<String>,
+    /// Who.
+    pub participant: Option<String>,
+    /// To whom, or why.
+    pub detail: Option<String>,
+    /// Its chain hash (hex).
+    pub hash: Option<String>,
+}
+
+impl ExportedAuditRecord {
+    /// The export's columns, in order (the CSV header).
+    pub const COLUMNS: [&str; 7] = [
+        "seq",
+        "at",
+        "action",
+        "room",
+        "participant",
+        "detail",
+        "hash",
+    ];
+}
+
+/// Records read at once by verification and export.
+const AUDIT_PAGE: i64 = 500;
+
+impl Storage {
+    /// Chains the records written before the chain existed (migration 0004), once.
+    async fn chain_old_audit_records(&self) -> Result<(), StorageError> {
+        let _chain = self.audit_chain.lock().await;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let up_to: Option<i64> = sqlx::query_scalar("SELECT up_to FROM audit_chain_backfill")
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let Some(up_to) = up_to else {
+            return Ok(());
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_log WHERE id <= ? ORDER BY id"
+        ))
+        .bind(up_to)
+        .fetch_all(&mut *transaction)
+        .await?;
+        let mut prev = GENESIS;
+        for row in &rows {
+            let row = ChainRow::read(row)?;
+            let committed = audit::commit_addresses(row.detail.as_deref());
+            let commitment = committed
+                .as_ref()
+                .map(|(_, commitment)| commitment.as_slice());
+            let hash = row.hash_after(&prev, commitment);
+            sqlx::query(
+                "UPDATE audit_log SET prev_hash = ?, hash = ?, address_salt = ?, \
+                 address_commitment = ? WHERE id = ?",
+            )
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .bind(committed.as_ref().map(|(salt, _)| salt.as_slice()))
+            .bind(commitment)
+            .bind(row.seq)
+            .execute(&mut *transaction)
+            .await?;
+            prev = hash;
+        }
+        sqlx::query("DELETE FROM audit_chain_backfill")
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The time `days` days ago, as records store times.
+    pub async fn audit_time_days_ago(&self, days: u32) -> Result<String, StorageError> {
+        Ok(
+            sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)")
+                .bind(format!("-{days} days"))
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Removes the records written before `cutoff` (RFC 3339) and every one before them,
+    /// and records that as an `audit_pruned` record naming the last removed record's hash,
+    /// which the remaining chain follows. Returns how many were removed.
+    pub async fn prune_audit_before(&self, cutoff: &str) -> Result<u64, StorageError> {
+        let _chain = self.audit_chain.lock().await;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last = sqlx::query(
+            "SELECT id, hash FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log \
+             WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', ?))",
+        )
+        .bind(cutoff)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let up_to: i64 = last.try_get("id")?;
+        let last_hash: Option<Vec<u8>> = last.try_get("hash")?;
+        let head = chain_head(&mut transaction).await?;
+        // The delete trigger lets through only what this table names, in this transaction.
+        sqlx::query("INSERT INTO audit_pruning (up_to) VALUES (?)")
+            .bind(up_to)
+            .execute(&mut *transaction)
+            .await?;
+        let removed = sqlx::query("DELETE FROM audit_log WHERE id <= ?")
+            .bind(up_to)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM audit_pruning")
+            .execute(&mut *transaction)
+            .await?;
+        let detail = audit::prune_detail(removed, up_to, last_hash.as_deref().unwrap_or(&[]));
+        let record = NewAuditRecord {
+            action: AuditAction::AuditPruned,
+            room: None,
+            participant: None,
+            detail: Some(detail),
+        };
+        append_chained(&mut transaction, head, &[&record]).await?;
+        transaction.commit().await?;
+        Ok(removed)
+    }
+
+    /// Cuts the client addresses of the records written before `cutoff` (RFC 3339) to their
+    /// prefixes and forgets their salts; the chain's hashes stay as they were. Records that
+    /// as an `audit_addresses_truncated` record if any were. Returns how many were.
+    pub async fn truncate_audit_addresses_before(&self, cutoff: &str) -> Result<u64, StorageError> {
+        let _chain = self.audit_chain.lock().await;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query(
+            "SELECT id, detail FROM audit_log WHERE address_salt IS NOT NULL \
+             AND at < strftime('%Y-%m-%dT%H:%M:%fZ', ?) ORDER BY id",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *transaction)
+        .await?;
+        for row in &rows {
+            let detail: Option<String> = row.try_get("detail")?;
+            sqlx::query("UPDATE audit_log SET detail = ?, address_salt = NULL WHERE id = ?")
+                .bind(detail.as_deref().map(audit::truncated_detail))
+                .bind(row.try_get::<i64, _>("id")?)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        if let Some(last) = rows.last() {
+            let record = NewAuditRecord {
+                action: AuditAction::AuditAddressesTruncated,
+                room: None,
+                participant: None,
+                detail: Some(format!(
+                    "truncated={} up_to={}",
+                    rows.len(),
+                    last.try_get::<i64, _>("id")?
+                )),
+            };
+            let head = chain_head(&mut transaction).await?;
+            append_chained(&mut transaction, head, &[&record]).await?;
+        }
+        transaction.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Walks the whole chain, from the oldest record kept (or the latest prune's anchor),
+    /// and stops at the first record that does not verify.
+    pub async fn verify_audit_chain(&self) -> Result<AuditChainReport, StorageError> {
+        let (mut last_seq, mut prev) = self.chain_anchor().await?;
+        let mut report = AuditChainReport {
+            verified: 0,
+            head: None,
+            fault: None,
+        };
+        loop {
+            let rows = self.chain_rows_after(last_seq).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                if let Some(problem) = self.check_record(last_seq, &prev, row).await? {
+                    let seq = if problem == ChainProblem::Missing {
+                        last_seq + 1
+                    } else {
+                        row.seq
+                    };
+                    report.fault = Some(ChainFault { seq, problem });
+                    return Ok(report);
+                }
+                (last_seq, prev) = (row.seq, as_hash(row.hash.as_ref()).unwrap_or(GENESIS));
+                report.verified += 1;
+                report.head = Some((last_seq, hex::encode(prev)));
+            }
+        }
+        report.fault = self.check_end(last_seq).await?;
+        Ok(report)
+    }
+
+    /// The number and hash the oldest kept record follows: the latest prune's anchor, or
+    /// the beginning.
+    async fn chain_anchor(&self) -> Result<(i64, ChainHash), StorageError> {
+        let detail: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT detail FROM audit_log WHERE action = 'audit_pruned' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(detail
+            .flatten()
+            .and_then(|detail| audit::prune_anchor(&detail))
+            .unwrap_or((0, GENESIS)))
+    }
+
+    async fn chain_rows_after(&self, seq: i64) -> Result<Vec<ChainRow>, StorageError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_log WHERE id > ? ORDER BY id LIMIT ?"
+        ))
+        .bind(seq)
+        .bind(AUDIT_PAGE)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ChainRow::read).collect()
+    }
+
+    /// What is wrong with `row`, which should follow record `prev_seq` of hash `prev`.
+    async fn check_record(
+        &self,
+        prev_seq: i64,
+        prev: &ChainHash,
+        row: &ChainRow,
+    ) -> Result<Option<ChainProblem>, StorageError> {
+        if row.seq != prev_seq + 1 {
+            return Ok(Some(ChainProblem::Missing));
+        }
+        let (Some(stored_prev), Some(stored)) =
+            (as_hash(row.prev_hash.as_ref()), as_hash(row.hash.as_ref()))
+        else {
+            return Ok(Some(ChainProblem::Unchained));
+        };
+        if stored_prev != *prev {
+            return Ok(Some(
+                self.broken_link(row.seq, &stored_prev, &stored).await?,
+            ));
+        }
+        if row.hash_after(prev, row.address_commitment.as_deref()) != stored {
+            return Ok(Some(self.edited_or_inserted(row.seq, &stored).await?));
+        }
+        let holds = audit::addresses_hold(
+            row.detail.as_deref(),
+            row.address_salt.as_deref(),
+            row.address_commitment.as_deref(),
+        );
+        Ok((!holds).then_some(ChainProblem::AddressEdited))
+    }
+
+    /// Why record `seq` (stored hash `hash`) does not follow the record before it: it repeats
+    /// another, or follows another, or nothing at all.
+    async fn broken_link(
+        &self,
+        seq: i64,
+        stored_prev: &ChainHash,
+        hash: &ChainHash,
+    ) -> Result<ChainProblem, StorageError> {
+        let with_hash = |hash: &ChainHash| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM audit_log WHERE hash = ? AND id <> ? ORDER BY id LIMIT 1",
+            )
+            .bind(hash.to_vec())
+            .bind(seq)
+            .fetch_optional(&self.pool)
+        };
+        if let Some(of) = with_hash(hash).await? {
+            return Ok(ChainProblem::CopyOf { of });
+        }
+        Ok(match with_hash(stored_prev).await? {
+            Some(follows) => ChainProblem::OutOfOrder { follows },
+            None => ChainProblem::Unlinked,
+        })
+    }
+
+    /// A record whose contents do not match its hash was edited if the next record follows
+    /// it (its hash was made when it was written), or is the last; else it was put in.
+    async fn edited_or_inserted(
+        &self,
+        seq: i64,
+        hash: &ChainHash,
+    ) -> Result<ChainProblem, StorageError> {
+        let next_follows: Option<bool> =
+            sqlx::query_scalar("SELECT prev_hash = ? FROM audit_log WHERE id = ?")
+                .bind(hash.to_vec())
+                .bind(seq + 1)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match next_follows {
+            Some(false) => ChainProblem::Inserted,
+            Some(true) | None => ChainProblem::Edited,
+        })
+    }
+
+    /// Records removed from the end leave the numbers SQLite handed out behind them.
+    async fn check_end(&self, last_seq: i64) -> Result<Option<ChainFault>, StorageError> {
+        let handed_out: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(handed_out
+            .filter(|&last| last > last_seq)
+            .map(|last| ChainFault {
+                seq: last_seq + 1,
+                problem: ChainProblem::MissingAtEnd { last },
+            }))
+    }
+
+    /// Up to a page of the records after `after_seq` that `filter` lets through, oldest
+    /// first.
+    pub async fn audit_export_page(
+        &self,
+        filter: &AuditExportFilter,
+        after_seq: i64,
+    ) -> Result<Vec<ExportedAuditRecord>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT id, at, action, room, participant, detail, hash FROM audit_log \
+             WHERE id > ?1 \
+             AND (?2 IS NULL OR at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2)) \
+             AND (?3 IS NULL OR at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3)) \
+             AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR action = ?5) \
+             ORDER BY id LIMIT ?6",
+        )
+        .bind(after_seq)
+        .bind(&filter.since)
+        .bind(&filter.until)
+        .bind(&filter.room)
+        .bind(&filter.action)
+        .bind(AUDIT_PAGE)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let hash: Option<Vec<u8>> = row.try_get("hash")?;
+                Ok(ExportedAuditRecord {
+                    seq: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    action: row.try_get("action")?,
+                    room: row.try_get("room")?,
+                    participant: row.try_get("participant")?,
+                    detail: row.try_get("detail")?,
+                    hash: hash.map(hex::encode),
+                })
+            })
+            .collect()
+    }
+}
+
+/// An account signed in through an identity provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalAccount {
+    /// Its id.
+    pub id: i64,
+    /// Its name.
+    pub username: String,
+    /// Its role in the organisation.
+    pub org_role: OrgRole,
+}
+
+/// The password hash of an account made by an identity provider: no PHC string, so no
+/// password verifies against it.
+pub const NO_PASSWORD: &str = "!external";
+
+/// External identities (OpenID Connect): accounts by (provider, subject), and the sessions a
+/// provider's sign-in opened.
+impl Storage {
+    /// The account of `subject` at `provider`, if it signed in before.
+    pub async fn external_account(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<ExternalAccount>, StorageError> {
+        let row = sqlx::query(
+            "SELECT accounts.id, accounts.username, accounts.org_role FROM external_identities \
+             JOIN accounts ON accounts.id = external_identities.account_id \
+             WHERE provider = ? AND subject = ?",
+        )
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ExternalAccount {
+                id: row.try_get(0)?,
+                username: row.try_get(1)?,
+                org_role: org_role(row.try_get(2)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Makes the account of `subject` at `provider`, named `base` or, if taken, `base-2`,
+    /// `base-3`, … (never an existing account: a name claimed at a provider takes over
+    /// nothing), with no usable password.
+    pub async fn create_external_account(
+        &self,
+        provider: &str,
+        subject: &str,
+        base: &str,
+        role: OrgRole,
+    ) -> Result<ExternalAccount, StorageError> {
+        let mut transaction = self.pool.begin().await?;
+        let mut made = None;
+        for n in 1..=50u32 {
+            let username = match n {
+                1 => base.to_owned(),
+                _ => format!("{base}-{n}"),
+            };
+            let result = sqlx::query(
+                "INSERT INTO accounts (username, password_hash, org_role) VALUES (?, ?, ?) \
+                 ON CONFLICT (username) DO NOTHING",
+            )
+            .bind(&username)
+            .bind(NO_PASSWORD)
+            .bind(role.as_str())
+            .execute(&mut *transaction)
+            .await?;
+            if result.rows_affected() == 1 {
+                made = Some((result.last_insert_rowid(), username));
+                break;
+            }
+        }
+        let (id, username) = made.ok_or_else(|| StorageError::Corrupt(format!("{base}-N")))?;
+        sqlx::query(
+            "INSERT INTO external_identities (provider, subject, account_id) VALUES (?, ?, ?)",
+        )
+        .bind(provider)
+        .bind(subject)
+        .bind(id)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(ExternalAccount {
+            id,
+            username,
+            org_role: role,
+        })
+    }
+
+    /// Notes that a session was opened by `provider`'s sign-in, with its ID token.
+    pub async fn record_oidc_session(
+        &self,
+        token_hash: &[u8],
+        provider: &str,
+        id_token: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO oidc_sessions (token_hash, provider, id_token) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(provider)
+            .bind(id_token)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The provider and ID token of an unexpired session a provider's sign-in opened.
+    pub async fn oidc_session(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<(String, String)>, StorageError> {
+        let row = sqlx::query(
+            "SELECT oidc_sessions.provider, oidc_sessions.id_token FROM oidc_sessions \
+             JOIN sessions ON sessions.token_hash = oidc_sessions.token_hash \
+             WHERE oidc_sessions.token_hash = ? AND sessions.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .transpose()
     }
 }

@@ -15,6 +15,7 @@ use sealroom_protocol::{Allowed, ApplicationKind, ErrorCode, Permissions, Remova
 use sealroom_server::{
     accounts::create_account,
     config::{AccountSettings, Config},
+    org_roles::OrgRole,
     rate_limit::RateLimit,
 };
 use support::{SETTLE, TestServer, converge, next_chat_messages};
@@ -31,12 +32,26 @@ async fn server_with_accounts(
     let server = TestServer::start_configured(adjust).await;
     let settings = AccountSettings::default();
     let storage = &server.server.storage;
-    let alice = create_account(storage, &settings, "alice", ALICE_PASSWORD, alice_totp)
-        .await
-        .unwrap();
-    create_account(storage, &settings, "bob", BOB_PASSWORD, false)
-        .await
-        .unwrap();
+    let alice = create_account(
+        storage,
+        &settings,
+        "alice",
+        ALICE_PASSWORD,
+        alice_totp,
+        OrgRole::Member,
+    )
+    .await
+    .unwrap();
+    create_account(
+        storage,
+        &settings,
+        "bob",
+        BOB_PASSWORD,
+        false,
+        OrgRole::Member,
+    )
+    .await
+    .unwrap();
     let secret = alice.totp_uri.map(|uri| {
         let query = uri.split_once('?').unwrap().1;
         query

@@ -328,7 +328,7 @@ fn accounts_and_persistent_rooms_from_the_command_line() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("account alice made"), "{stdout}");
     let (ok, stdout, _) = run_with_input(
-        &["account", "add", "bob", "--totp"],
+        &["account", "add", "bob", "--totp", "--role", "auditor"],
         data.path(),
         "bob keeps a long passphrase\n",
     );
@@ -343,7 +343,14 @@ fn accounts_and_persistent_rooms_from_the_command_line() {
     assert_eq!(stdout.trim(), "team-room");
 
     let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
-    assert_eq!(stdout, "alice\nbob totp\n");
+    assert_eq!(stdout, "alice member\nbob auditor totp\n");
+    let (ok, _, _) = run_with_input(&["account", "set-role", "alice", "admin"], data.path(), "");
+    assert!(ok);
+    let (ok, _, stderr) =
+        run_with_input(&["account", "set-role", "alice", "root"], data.path(), "");
+    assert!(!ok && stderr.contains("unknown role"), "{stderr}");
+    let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
+    assert!(stdout.starts_with("alice admin\n"), "{stdout}");
     let (ok, _, _) = run_with_input(&["account", "remove", "bob"], data.path(), "");
     assert!(ok);
     let (ok, _, stderr) = run_with_input(&["account", "remove", "bob"], data.path(), "");

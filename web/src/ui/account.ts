@@ -37,9 +37,11 @@ export function accountControl(): HTMLElement {
       error.textContent = 'Could not reach the server to sign out.';
       error.hidden = false;
     });
+    // The console says itself what the account's role allows.
+    const console = h('a', { href: '/org/admin', class: 'btn btn-small', 'data-testid': 'admin-link' }, 'Administration');
     area.replaceChildren(
       h('span', { class: 'account-name', 'data-testid': 'signed-in-as' }, 'Signed in as ', h('strong', {}, username)),
-      button, error);
+      console, button, error);
   }
 
   function openForm(): void {

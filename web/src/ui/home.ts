@@ -1,12 +1,19 @@
 // The home page: start a room with a generated, hard-to-guess name, or join one by name; sign
-// in to an account of the server, or out.
+// in to an account of the server (a password, or an identity provider's "Sign in with …"
+// buttons), or out.
 
 import { Participant, generateRoomName } from 'sealroom-wasm';
 import { isValidRoomName, linkSecretIn } from '../protocol';
+import { identityProviders, providerSignInUrl } from '../account';
 import { accountControl } from './account';
 import { h, icon } from './dom';
 
 export function renderHome(root: HTMLElement, navigate: (path: string) => void, error?: string): void {
+  // The server sends a refused provider sign-in back here; the reason is in its audit log.
+  if (new URLSearchParams(window.location.search).get('sign_in') === 'failed') {
+    error ??= 'Signing in with the identity provider did not work. Try again.';
+    history.replaceState(null, '', '/');
+  }
   const input = h('input', {
     id: 'room-name', type: 'text', 'data-testid': 'room-name-input', placeholder: 'e.g. amber-orbit-…',
     autocomplete: 'off', autocapitalize: 'none', spellcheck: 'false', 'aria-describedby': 'room-hint',
@@ -29,7 +36,7 @@ export function renderHome(root: HTMLElement, navigate: (path: string) => void, 
   };
   root.replaceChildren(
     h('div', { class: 'home' },
-      h('header', { class: 'home-header' }, brand(), accountControl()),
+      h('header', { class: 'home-header' }, brand(), signInArea()),
       h('main', { class: 'home-main' },
         h('section', { class: 'hero' },
           h('h1', {}, 'Video meetings only the people in them can see.'),
@@ -50,6 +57,22 @@ export function renderHome(root: HTMLElement, navigate: (path: string) => void, 
           feature('shield', 'Verifiable', 'Everyone sees the same security code exactly when they share the same keys.'),
           feature('people', 'Yours to run', 'One self-hosted binary. No accounts needed to meet.')))));
   if (error) input.focus();
+}
+
+/** The account control, and beside it, while signed out, a "Sign in with …" button per
+ *  identity provider the server offers. */
+function signInArea(): HTMLElement {
+  const account = accountControl();
+  const providers = h('div', { class: 'hero-actions', 'data-testid': 'sso-buttons', hidden: true });
+  const show = () => { providers.hidden = account.dataset.state !== 'signed-out' || !providers.childElementCount; };
+  new MutationObserver(show).observe(account, { attributes: true, attributeFilter: ['data-state'] });
+  void identityProviders().then((list) => {
+    providers.replaceChildren(...list.map((p) => h('a', {
+      class: 'btn btn-secondary', href: providerSignInUrl(p.name), 'data-testid': `sso-${p.name}`,
+    }, `Sign in with ${p.label}`)));
+    show();
+  });
+  return h('div', { class: 'hero-actions' }, providers, account);
 }
 
 export function brand(): HTMLElement {
