@@ -4,10 +4,12 @@
 
 /** Who the server says we are. `expired`: the browser held a session the server no longer
  *  knows (it expired, or was ended elsewhere); its cookie has been cleared since. */
-export type SessionStatus = { signedIn: true; username: string } | { signedIn: false; expired: boolean };
+export type SessionStatus = { signedIn: true; username: string; enrolmentRequired: boolean } | { signedIn: false; expired: boolean };
 
 export type SignInResult =
-  | { ok: true; username: string }
+  /** `enrolmentRequired`: the organisation requires a second factor the account lacks; the
+   *  session may only enrol one (the account page). */
+  | { ok: true; username: string; enrolmentRequired: boolean }
   /** One answer for a wrong account name, password or code, by design. */
   | { ok: false; reason: 'invalid_credentials' }
   | { ok: false; reason: 'rate_limited'; retryAfterSecs: number }
@@ -24,7 +26,9 @@ export async function currentSession(): Promise<SessionStatus> {
     return { signedIn: false, expired: false };
   }
   const body = await readJson(response);
-  if (response.ok && typeof body.username === 'string') return { signedIn: true, username: body.username };
+  if (response.ok && typeof body.username === 'string') {
+    return { signedIn: true, username: body.username, enrolmentRequired: body.mfa === 'enrolment_required' };
+  }
   if (response.status === 401 && body.error === 'session_expired') {
     // The server refuses the stale cookie everywhere, the signalling connection too: dropped,
     // the page is a guest's again.
@@ -34,21 +38,37 @@ export async function currentSession(): Promise<SessionStatus> {
   return { signedIn: false, expired: false };
 }
 
-/** `code`: the one-time code, for an account with a second factor (empty: none). */
-export async function signIn(username: string, password: string, code: string): Promise<SignInResult> {
+/** `code`: the one-time or recovery code, for an account with a second factor (empty: none);
+ *  `passkey`: a passkey's answer instead (see `passkeyAnswer`); `directory`: the LDAP or Active
+ *  Directory directory that checks the password (none: this server's own accounts). */
+export async function signIn(username: string, password: string, code: string, passkey?: PasskeyAnswer, directory?: string): Promise<SignInResult> {
+  const path = directory ? `/api/auth/ldap/${encodeURIComponent(directory)}` : API;
+  return postSignIn(path, { username, password, ...(code ? { totp_code: code } : {}), ...(passkey ? { passkey } : {}) });
+}
+
+/** Signs in with a passkey alone (a discoverable credential names its account). */
+export async function signInWithPasskey(): Promise<SignInResult> {
+  const answer = await passkeyAnswer();
+  if (!answer.ok) return { ok: false, reason: 'failed', message: answer.message };
+  return postSignIn('/api/session/passkey', answer.value);
+}
+
+async function postSignIn(path: string, request: unknown): Promise<SignInResult> {
   let response: Response;
   try {
-    response = await fetch(API, {
+    response = await fetch(path, {
       method: 'POST',
       credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ username, password, ...(code ? { totp_code: code } : {}) }),
+      body: JSON.stringify(request),
     });
   } catch {
     return { ok: false, reason: 'failed', message: 'Could not reach the server. Check your connection and try again.' };
   }
   const body = await readJson(response);
-  if (response.ok && typeof body.username === 'string') return { ok: true, username: body.username };
+  if (response.ok && typeof body.username === 'string') {
+    return { ok: true, username: body.username, enrolmentRequired: body.mfa === 'enrolment_required' };
+  }
   if (response.status === 401) return { ok: false, reason: 'invalid_credentials' };
   if (response.status === 429) {
     const wait = Number(response.headers.get('Retry-After'));
@@ -61,9 +81,19 @@ export async function signIn(username: string, password: string, code: string): 
 export type Provider = { name: string; label: string };
 
 /** The identity providers the server offers; none if it cannot be asked. */
-export async function identityProviders(): Promise<Provider[]> {
+export function identityProviders(): Promise<Provider[]> {
+  return namedList('/api/auth/providers');
+}
+
+/** The LDAP and Active Directory directories the sign-in form offers; none if it cannot be
+ *  asked. */
+export function directories(): Promise<Provider[]> {
+  return namedList('/api/auth/directories');
+}
+
+async function namedList(path: string): Promise<Provider[]> {
   try {
-    const response = await fetch('/api/auth/providers', { credentials: 'same-origin', cache: 'no-store' });
+    const response = await fetch(path, { credentials: 'same-origin', cache: 'no-store' });
     const list: unknown = response.ok ? await response.json() : [];
     return Array.isArray(list)
       ? list.filter((p): p is Provider => typeof p?.name === 'string' && typeof p?.label === 'string')
@@ -100,5 +130,62 @@ async function readJson(response: Response): Promise<Record<string, unknown>> {
     return typeof value === 'object' && value !== null ? value as Record<string, unknown> : {};
   } catch {
     return {};
+  }
+}
+
+/** A passkey's answer to a sign-in ceremony, as the server takes it. */
+export type PasskeyAnswer = { ceremony: string; credential: unknown };
+
+/** What an account call answered: the value, or the server's message. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; status: number; error: string; message: string };
+
+/** A JSON call to the account routes, with the session cookie. */
+export async function accountCall<T>(method: string, path: string, body: unknown = {}): Promise<Outcome<T>> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: method === 'GET' ? {} : { 'Content-Type': 'application/json' },
+      body: method === 'GET' ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { ok: false, status: 0, error: 'unreachable', message: 'Could not reach the server.' };
+  }
+  const json = await readJson(response);
+  if (response.ok) return { ok: true, value: json as T };
+  const message = typeof json.message === 'string' ? json.message : `The server answered ${response.status}.`;
+  return { ok: false, status: response.status, error: typeof json.error === 'string' ? json.error : '', message };
+}
+
+/** Asks the browser's passkey for an answer to a fresh sign-in ceremony of the server. */
+export async function passkeyAnswer(): Promise<Outcome<PasskeyAnswer>> {
+  const options = await accountCall<{ ceremony: string; publicKey: PublicKeyCredentialRequestOptionsJSON }>('POST', '/api/session/passkey/options');
+  if (!options.ok) return options;
+  try {
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.value.publicKey);
+    const credential = await navigator.credentials.get({ publicKey });
+    if (!(credential instanceof PublicKeyCredential)) throw new Error('no passkey');
+    return { ok: true, value: { ceremony: options.value.ceremony, credential: credential.toJSON() } };
+  } catch (e) {
+    return { ok: false, status: 0, error: 'passkey_cancelled', message: `No passkey answered (${e instanceof Error ? e.name : String(e)}).` };
+  }
+}
+
+/** Registers a new passkey for the signed-in account, named `name`: recovery codes if it is the
+ *  account's first factor. Passkeys are made discoverable, so they sign in without a name. */
+export async function registerPasskey(name: string): Promise<Outcome<{ id: number; recovery_codes: string[] | null }>> {
+  const options = await accountCall<{ ceremony: string; publicKey: PublicKeyCredentialCreationOptionsJSON }>('POST', '/api/account/passkeys/options');
+  if (!options.ok) return options;
+  try {
+    const selection: AuthenticatorSelectionCriteria = { ...options.value.publicKey.authenticatorSelection, residentKey: 'required', requireResidentKey: true };
+    const json: PublicKeyCredentialCreationOptionsJSON = { ...options.value.publicKey, authenticatorSelection: selection };
+    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(json);
+    const credential = await navigator.credentials.create({ publicKey });
+    if (!(credential instanceof PublicKeyCredential)) throw new Error('no passkey');
+    return accountCall('POST', '/api/account/passkeys', { ceremony: options.value.ceremony, name, credential: credential.toJSON() });
+  } catch (e) {
+    return { ok: false, status: 0, error: 'passkey_cancelled', message: `No passkey was made (${e instanceof Error ? e.name : String(e)}).` };
   }
 }

@@ -20,7 +20,7 @@ export interface TokenRow { id: number; name: string; maker: string; permissions
  *  or refused by role). */
 export type Answer<T> = { ok: true; value: T } | { ok: false; status: number; message: string };
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<Answer<T>> {
+export async function call<T>(method: string, path: string, body?: unknown): Promise<Answer<T>> {
   let response: Response;
   try {
     response = await fetch(path, {
@@ -47,4 +47,7 @@ export const admin = {
   tokens: () => call<TokenRow[]>('GET', '/api/admin/tokens'),
   createToken: (name: string, permissions: Permission[], days: number) => call<{ id: number; token: string; expires_at: number }>('POST', '/api/admin/tokens', { name, permissions, days }),
   revokeToken: (id: number) => call<null>('DELETE', `/api/admin/tokens/${id}`),
+  mfaPolicy: () => call<{ policy: string }>('GET', '/api/admin/mfa-policy'),
+  setMfaPolicy: (policy: string) => call<{ policy: string }>('PUT', '/api/admin/mfa-policy', { policy }),
+  resetMfa: (username: string) => call<null>('DELETE', `/api/admin/accounts/${encodeURIComponent(username)}/mfa`),
 };

@@ -7,6 +7,8 @@ import init from 'sealroom-wasm';
 import { isModeratorKey, isValidRoomName, linkSecretIn } from './protocol';
 import { renderHome } from './ui/home';
 import { renderAdmin } from './ui/admin';
+import { renderSecurity } from './ui/security';
+import { currentSession } from './account';
 import { renderPrejoin } from './ui/prejoin';
 import { renderMeeting } from './ui/meeting-view';
 import { h } from './ui/dom';
@@ -38,6 +40,9 @@ function takeHostKey(): string | 'malformed' | null {
 /** The administration console's address (without its leading slash). */
 const ADMIN_PATH = 'org/admin';
 
+/** The account's sign-in security page (second factors); a slash keeps it off room names. */
+const ACCOUNT_PATH = 'account/security';
+
 /** The host link's key, for the first route only. */
 let hostLinkKey = takeHostKey();
 
@@ -46,6 +51,16 @@ async function route(): Promise<void> {
   hostLinkKey = null;
   let hostKey = hostLink === 'malformed' ? null : hostLink;
   const name = decodeURIComponent(location.pathname.replace(/^\/+|\/+$/g, ''));
+  if (name === ACCOUNT_PATH) {
+    renderSecurity(root, () => navigate('/'));
+    return;
+  }
+  // A session that may only enrol a second factor can do nothing else: to the account page.
+  const session = await currentSession();
+  if (session.signedIn && session.enrolmentRequired) {
+    navigate(`/${ACCOUNT_PATH}`);
+    return;
+  }
   if (!name) {
     document.title = 'Sealroom — private video meetings';
     renderHome(root, navigate);

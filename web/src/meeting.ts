@@ -39,6 +39,8 @@ export type JoinRefusal =
   | { code: 'host_link_refused' }
   | { code: 'rate_limited'; retryAfterMs: number }
   | { code: 'banned' }
+  /** The organisation lets only signed-in people join, and we joined as a guest. */
+  | { code: 'sign_in_required' }
   /** Our sign-in expired: the server refused the connection (its cookie is cleared now, so
    *  the next attempt joins as a guest). */
   | { code: 'session_expired' }
@@ -613,6 +615,10 @@ export class Meeting {
         this.noteError(`server: ${message.code}: ${message.message}`);
         if (this.admitted) this.endRemoved('banned');
         else this.refuse({ code: 'banned' });
+        return true;
+      case 'sign_in_required':
+        if (!this.admitted) this.refuse({ code: 'sign_in_required' });
+        else this.fail('This organisation now lets only signed-in people join, so you could not rejoin as a guest.');
         return true;
       case 'access_denied':
         if (!this.admitted) this.refuse({ code: this.joinedWithKey ? 'host_link_refused' : 'access_denied' });

@@ -9,7 +9,7 @@ export type GroupAction = 'create_group' | 'await_welcome' | 'wait_in_lobby' | '
 export type ErrorCode =
   | 'unsupported_version' | 'malformed' | 'too_large' | 'out_of_order' | 'invalid_room_name'
   | 'invalid_display_name' | 'wrong_epoch' | 'invalid_mls_message' | 'invalid_sdp'
-  | 'rate_limited' | 'access_denied' | 'banned' | 'forbidden' | 'unknown_participant'
+  | 'rate_limited' | 'access_denied' | 'banned' | 'sign_in_required' | 'forbidden' | 'unknown_participant'
   | 'weak_password' | 'resume_failed' | 'internal';
 
 /** What a participant may do in a room (assigned by the server only): a `guest` joined

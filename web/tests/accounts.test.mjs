@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, decodesVideoFrom, eventually, join, launchBrowser, newPage, openPrejoin, personRow, startServer, state, waitEncrypted } from './support.mjs';
+import { artifactsDir, decodesVideoFrom, eventually, join, launchBrowser, newPage, openPrejoin, personRow, startServer, state, submitSignIn, waitEncrypted } from './support.mjs';
 
 const ALICE_PASSWORD = 'amber orbit tulip lantern 42';
 let server;
@@ -22,11 +22,7 @@ after(async () => { await browser?.close(); await server?.stop(); });
 
 /** Signs in from the home page's form (left open, to show its error). */
 async function signIn(page, username, password) {
-  await page.goto(server.url);
-  await page.getByTestId('sign-in-button').click();
-  await page.getByTestId('sign-in-username').fill(username);
-  await page.getByTestId('sign-in-password').fill(password);
-  await page.getByTestId('sign-in-submit').click();
+  await submitSignIn(page, server.url, username, password);
 }
 
 /** What `GET /api/session` answers the page: the account signed in, or the error code. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, closePages, eventually, launchBrowser, newPage, startServer } from './support.mjs';
+import { artifactsDir, closePages, eventually, launchBrowser, newPage, startServer, submitSignIn } from './support.mjs';
 
 const PASSWORD = 'amber orbit tulip lantern 42';
 let server;
@@ -18,11 +18,7 @@ afterEach(closePages);
 after(async () => { await browser?.close(); await server?.stop(); });
 
 async function signIn(page, username) {
-  await page.goto(server.url);
-  await page.getByTestId('sign-in-button').click();
-  await page.getByTestId('sign-in-username').fill(username);
-  await page.getByTestId('sign-in-password').fill(PASSWORD);
-  await page.getByTestId('sign-in-submit').click();
+  await submitSignIn(page, server.url, username, PASSWORD);
   await page.getByTestId('signed-in-as').waitFor();
 }
 

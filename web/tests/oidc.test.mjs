@@ -5,26 +5,15 @@
 // ends the session and goes through the provider's logout, which sends the browser home.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join as pathJoin } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
-import { artifactsDir, launchBrowser, newPage, repoDir, startServer } from './support.mjs';
+import { artifactsDir, freePort, launchBrowser, newPage, repoDir, startServer } from './support.mjs';
 
 const providerDir = pathJoin(repoDir, 'crates/sealroom-server/tests/oidc-provider');
 let server;
 let provider;
 let browser;
-
-/** A loopback port free a moment ago. */
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts op.mjs on `port`, sending browsers back to `serverUrl`; resolves once it serves. */
 function startProvider(port, serverUrl) {

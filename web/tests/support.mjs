@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join as pathJoin } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -89,6 +90,10 @@ export async function startServer(extraArgs = [], { mediaUdp = '127.0.0.1:0', co
   });
   return {
     url,
+    /** The same server at `http://localhost:<port>`: passkeys need a host name for their
+     *  relying party (a browser refuses an IP address), and the server takes localhost as its
+     *  own for a loopback listener. */
+    localUrl: url.replace('//127.0.0.1:', '//localhost:'),
     /** The server's data directory (its stores), for tests that search what it keeps. */
     data,
     async stop() {
@@ -180,6 +185,26 @@ export async function openPrejoin(page, serverUrl, room, name, typed = false) {
   await page.getByTestId('display-name-input').fill(name);
   await page.getByTestId('join-button').waitFor({ state: 'visible' });
   await page.waitForFunction(() => !document.querySelector('[data-testid="join-button"]')?.disabled, null, { timeout: 15000 });
+}
+
+/** A loopback port free a moment ago. */
+export function freePort() {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Fills the home page's sign-in form and sends it; the caller waits for the outcome it
+ *  expects. */
+export async function submitSignIn(page, serverUrl, username, password) {
+  await page.goto(serverUrl);
+  await page.getByTestId('sign-in-button').click();
+  await page.getByTestId('sign-in-username').fill(username);
+  await page.getByTestId('sign-in-password').fill(password);
+  await page.getByTestId('sign-in-submit').click();
 }
 
 /** Opens the room's pre-join screen, enters a name and joins; resolves once the meeting shows

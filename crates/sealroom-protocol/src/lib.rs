@@ -627,6 +627,8 @@ pub enum ErrorCode {
     AccessDenied,
     /// A moderator banned this device from the room.
     Banned,
+    /// The organisation lets only signed-in people join; this connection has no sign-in.
+    SignInRequired,
     /// Only moderators may do this.
     Forbidden,
     /// A moderation message named a participant who is not in the room.

@@ -1,8 +1,9 @@
 //! Organisation accounts: made by an administrator (`sealroom account add`), signed in at
 //! `POST /api/session` with a password (argon2id, NIST SP 800-63B policy) and, where the account
-//! has one, a TOTP code (RFC 6238). A sign-in gives a random session token, kept by the server
-//! only as its SHA-256, that a browser holds as an `HttpOnly` cookie and a native client sends
-//! as `Authorization: Bearer`. The signalling WebSocket reads it before the upgrade: a join on
+//! has one, a second factor (a TOTP code, a recovery code or a passkey: [`crate::mfa`]). A
+//! session of an account the MFA policy covers that has no factor may only enrol one. A sign-in
+//! gives a random session token, kept by the server only as its SHA-256, that a browser holds
+//! as an `HttpOnly` cookie and a native client sends as `Authorization: Bearer`. The signalling WebSocket reads it before the upgrade: a join on
 //! a signed-in connection is the account's, any other is a guest's.
 //!
 //! Every refused sign-in gets one answer (`invalid_credentials`), whether the account exists,
@@ -32,10 +33,11 @@ use crate::{
     client_address::client_address,
     config::AccountSettings,
     http_security::bearer_token,
+    mfa::{self, FactorHolder, FactorProof},
     org_roles::OrgRole,
     password::{PasswordPolicy, PolicyError, StoredPassword},
     rate_limit::{Limited, TokenBuckets},
-    storage::{AuditAction, NewAuditRecord, Storage, StorageError},
+    storage::{AuditAction, NewAuditRecord, Storage, StorageError, StoredAccount},
 };
 
 /// The cookie that carries a browser's session token.
@@ -73,9 +75,20 @@ impl SignInLimits {
     }
 
     fn take(&mut self, address: IpAddr, username: &str, now: Instant) -> Result<(), Limited> {
+        self.take_address(address, now)?;
+        self.take_account(username, now)
+    }
+
+    /// One address's attempt alone: a passkey sign-in names no account until it is checked.
+    pub(crate) fn take_address(&mut self, address: IpAddr, now: Instant) -> Result<(), Limited> {
         self.per_address
             .take(&address, now)
-            .map_err(|limited| limited.named("per_address"))?;
+            .map_err(|limited| limited.named("per_address"))
+    }
+
+    /// One account name's attempt alone: a factor a signed-in session presents, so that a
+    /// stolen session cannot guess codes.
+    pub(crate) fn take_account(&mut self, username: &str, now: Instant) -> Result<(), Limited> {
         self.per_account
             .take(&username.to_lowercase(), now)
             .map_err(|limited| limited.named("per_account"))
@@ -168,12 +181,15 @@ pub async fn create_account(
         }])
         .await?;
     Ok(CreatedAccount {
-        totp_uri: secret.map(|secret| {
-            format!(
-                "otpauth://totp/Sealroom:{username}?secret={secret}&issuer=Sealroom&digits={TOTP_DIGITS}&period={TOTP_STEP_SECS}"
-            )
-        }),
+        totp_uri: secret.map(|secret| totp_uri(username, &secret)),
     })
+}
+
+/// The `otpauth://` URI an authenticator app scans for `secret` (base32).
+pub(crate) fn totp_uri(username: &str, secret: &str) -> String {
+    format!(
+        "otpauth://totp/Sealroom:{username}?secret={secret}&issuer=Sealroom&digits={TOTP_DIGITS}&period={TOTP_STEP_SECS}"
+    )
 }
 
 /// Removes an account: its sessions end at once (a meeting it is in carries on until it
@@ -219,7 +235,7 @@ fn totp_for(secret_base32: &str) -> Option<TOTP> {
 }
 
 /// The time step a code is good for (now, or one step either side), if any.
-fn totp_step(secret_base32: &str, code: &str, now_secs: u64) -> Option<i64> {
+pub(crate) fn totp_step(secret_base32: &str, code: &str, now_secs: u64) -> Option<i64> {
     let totp = totp_for(secret_base32)?;
     let current = now_secs / TOTP_STEP_SECS;
     [current.saturating_sub(1), current, current + 1]
@@ -247,9 +263,10 @@ pub(crate) fn token_hash(token: &str) -> [u8; 32] {
 pub struct SignIn {
     username: String,
     password: String,
-    /// The current TOTP code, for an account with a second factor.
-    #[serde(default)]
-    totp_code: Option<String>,
+    /// For an account with a second factor: `totp_code` (a TOTP or recovery code), or
+    /// `passkey` (the answer to `POST /api/session/passkey/options`'s ceremony).
+    #[serde(flatten)]
+    factor: FactorProof,
 }
 
 /// `POST /api/session` answer, and `GET /api/session`'s.
@@ -263,7 +280,13 @@ struct SessionInfo {
     /// Unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
+    /// `enrolment_required`: the session may only enrol a second factor (`/account`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa: Option<&'static str>,
 }
+
+/// What `mfa` says of an enrolment-only session.
+const ENROLMENT_REQUIRED: &str = "enrolment_required";
 
 /// An API error: `{"error": code, "message": ...}`, with `Retry-After` when rate limited.
 pub(crate) fn api_error(
@@ -286,9 +309,8 @@ pub(crate) fn api_error(
 enum Refused {
     NoSuchAccount,
     PasswordWrong,
-    CodeMissing,
-    CodeWrong,
-    CodeReused,
+    /// The second factor was missing or wrong: why (see [`mfa::check_factor`]).
+    Factor(&'static str),
 }
 
 impl Refused {
@@ -296,9 +318,7 @@ impl Refused {
         match self {
             Refused::NoSuchAccount => "no_such_account",
             Refused::PasswordWrong => "password_wrong",
-            Refused::CodeMissing => "totp_code_missing",
-            Refused::CodeWrong => "totp_code_wrong",
-            Refused::CodeReused => "totp_code_reused",
+            Refused::Factor(reason) => reason,
         }
     }
 }
@@ -323,29 +343,8 @@ pub async fn sign_in(
     Json(request): Json<SignIn>,
 ) -> Response {
     let address = client_address(peer.ip(), &headers, &state.trusted_proxies);
-    let limited = state
-        .sign_in_limits
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take(address, &request.username, Instant::now());
-    if let Err(limited) = limited {
-        let detail = format!("limit={} address={address}", limited.key);
-        if limited.first {
-            state
-                .audit_outside_rooms(AuditAction::SignInRateLimited, None, &detail)
-                .await;
-        } else {
-            state.count(AuditAction::SignInRateLimited);
-        }
-        return api_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            &format!(
-                "too many sign-in attempts: retry after {:.0} s",
-                limited.wait.as_secs_f64().ceil()
-            ),
-            Some(limited.wait),
-        );
+    if let Err(limited) = spend_sign_in_attempt(&state, address, &request.username).await {
+        return limited;
     }
     let account = match check_credentials(&state, &request).await {
         Ok(account) => account,
@@ -358,16 +357,70 @@ pub async fn sign_in(
             state
                 .audit_outside_rooms(AuditAction::SignInRefused, None, &detail)
                 .await;
-            return api_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "the account name, the password or the code is wrong",
-                None,
-            );
+            return refused_sign_in();
         }
         Err(Err(error)) => return internal_error(&error),
     };
-    let session = match open_session(&state, &account, &format!("address={address}")).await {
+    signed_in_answer(&state, &headers, account, &format!("address={address}")).await
+}
+
+/// Takes one sign-in attempt from the limits per address and per name (one budget for every
+/// way of signing in with a password), or answers `429` when they are spent.
+pub(crate) async fn spend_sign_in_attempt(
+    state: &AppState,
+    address: IpAddr,
+    username: &str,
+) -> Result<(), Response> {
+    let limited = state
+        .sign_in_limits
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take(address, username, Instant::now());
+    match limited {
+        Ok(()) => Ok(()),
+        Err(limited) => Err(rate_limited(state, &limited, &format!("address={address}")).await),
+    }
+}
+
+/// `429 rate_limited` for too many attempts (recorded once per flood, counted always).
+pub(crate) async fn rate_limited(state: &AppState, limited: &Limited, detail: &str) -> Response {
+    let detail = format!("limit={} {detail}", limited.key);
+    if limited.first {
+        state
+            .audit_outside_rooms(AuditAction::SignInRateLimited, None, &detail)
+            .await;
+    } else {
+        state.count(AuditAction::SignInRateLimited);
+    }
+    api_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        &format!(
+            "too many sign-in attempts: retry after {:.0} s",
+            limited.wait.as_secs_f64().ceil()
+        ),
+        Some(limited.wait),
+    )
+}
+
+/// The one answer to a refused sign-in.
+pub(crate) fn refused_sign_in() -> Response {
+    api_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "the account name, the password or the code is wrong",
+        None,
+    )
+}
+
+/// Opens a session for `account` (audited with `detail`) and answers the sign-in with it.
+pub(crate) async fn signed_in_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: Account,
+    detail: &str,
+) -> Response {
+    let session = match open_session(state, &account, detail).await {
         Ok(session) => session,
         Err(response) => return response,
     };
@@ -378,6 +431,7 @@ pub async fn sign_in(
         username: account.username,
         token: (!browser).then_some(session.token),
         expires_at: Some(session.expires_at),
+        mfa: session.enrolment_only.then_some(ENROLMENT_REQUIRED),
     })
     .into_response();
     response
@@ -391,10 +445,14 @@ pub(crate) struct OpenedSession {
     pub(crate) token: String,
     pub(crate) expires_at: u64,
     pub(crate) cookie: HeaderValue,
+    /// The MFA policy covers the account and it has no second factor: the session may only
+    /// enrol one.
+    pub(crate) enrolment_only: bool,
 }
 
 /// Opens a session for `account` and audits the sign-in (`detail`): shared by every way of
-/// signing in (password here, OpenID Connect in `oidc`).
+/// signing in (password here, OpenID Connect in `oidc`). An account the MFA policy covers
+/// that has no second factor gets an enrolment-only session.
 pub(crate) async fn open_session(
     state: &AppState,
     account: &Account,
@@ -402,17 +460,25 @@ pub(crate) async fn open_session(
 ) -> Result<OpenedSession, Response> {
     let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let expires_at = unix_now() + state.session_hours * 3600;
+    let enrolment_only = mfa::needs_enrolment(&state.storage, account.id)
+        .await
+        .map_err(|error| internal_error(&error))?;
     state
         .storage
         .create_session(
             &token_hash(&token),
             account.id,
             i64::try_from(expires_at).unwrap_or(i64::MAX),
+            enrolment_only,
         )
         .await
         .map_err(|error| internal_error(&error))?;
+    let detail = match enrolment_only {
+        true => format!("{detail} mfa={ENROLMENT_REQUIRED}"),
+        false => detail.to_owned(),
+    };
     state
-        .audit_outside_rooms(AuditAction::SignedIn, Some(&account.username), detail)
+        .audit_outside_rooms(AuditAction::SignedIn, Some(&account.username), &detail)
         .await;
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
@@ -424,6 +490,7 @@ pub(crate) async fn open_session(
         token,
         expires_at,
         cookie,
+        enrolment_only,
     })
 }
 
@@ -467,27 +534,34 @@ async fn check_credentials(
     if !verified {
         return Err(Ok(Refused::PasswordWrong));
     }
-    if let Some(secret) = &stored.totp_secret {
-        let code = request.totp_code.as_deref().map(str::trim);
-        let Some(code) = code.filter(|c| !c.is_empty()) else {
-            return Err(Ok(Refused::CodeMissing));
-        };
-        let Some(step) = totp_step(secret, code, unix_now()) else {
-            return Err(Ok(Refused::CodeWrong));
-        };
-        if !state
-            .storage
-            .take_totp_step(stored.id, step)
-            .await
-            .map_err(Err)?
-        {
-            return Err(Ok(Refused::CodeReused));
-        }
-    }
+    check_enrolled_factor(state, &stored, &request.factor)
+        .await
+        .map_err(Err)?
+        .map_err(|reason| Ok(Refused::Factor(reason)))?;
     Ok(Account {
         id: stored.id,
         username: stored.username,
     })
+}
+
+/// The second factor an account has enrolled, checked against `proof` (`Ok(Err(reason))` when
+/// missing or wrong); an account without one passes. Every way of signing in with a password
+/// (here, and a directory's) asks for it.
+pub(crate) async fn check_enrolled_factor(
+    state: &AppState,
+    stored: &StoredAccount,
+    proof: &FactorProof,
+) -> Result<Result<(), &'static str>, StorageError> {
+    let standing = state.storage.mfa_standing(stored.id).await?;
+    if !standing.is_some_and(|standing| standing.has_factor) {
+        return Ok(Ok(()));
+    }
+    let holder = FactorHolder {
+        id: stored.id,
+        username: &stored.username,
+        totp_secret: stored.totp_secret.as_deref(),
+    };
+    Ok(mfa::check_factor(state, &holder, proof).await?.map(|_| ()))
 }
 
 /// The session token a request carries: `Authorization: Bearer`, else the cookie.
@@ -505,23 +579,48 @@ pub(crate) fn presented_token(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// A request's signed-in account: `Ok(None)` when it carries no token, `Err` when it carries
-/// one that is unknown or expired (the caller answers 401: a client that believes it is
-/// signed in should hear that it is not, not be taken for a guest).
+/// A signed-in session: whose, and whether it may only enrol a second factor.
+pub(crate) struct Session {
+    pub(crate) account: Account,
+    pub(crate) enrolment_only: bool,
+}
+
+/// A request's signed-in account, for everything but enrolling a second factor: `Ok(None)`
+/// when it carries no token, `Err` when it carries one that is unknown or expired (401: a
+/// client that believes it is signed in should hear that it is not, not be taken for a
+/// guest), or an enrolment-only session (`403 mfa_enrolment_required`).
 pub(crate) async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Account>, Response> {
+    match session_of(state, headers).await? {
+        Some(session) if session.enrolment_only => Err(api_error(
+            StatusCode::FORBIDDEN,
+            "mfa_enrolment_required",
+            "enrol a second factor first (your account page)",
+            None,
+        )),
+        session => Ok(session.map(|session| session.account)),
+    }
+}
+
+/// A request's session, enrolment-only or not (see [`signed_in`]).
+pub(crate) async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, Response> {
     let Some(token) = presented_token(headers) else {
         return Ok(None);
     };
     let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
-    match state
-        .storage
-        .session_account(&token_hash(&token), now)
-        .await
-    {
-        Ok(Some((id, username))) => Ok(Some(Account { id, username })),
+    match state.storage.session(&token_hash(&token), now).await {
+        Ok(Some(row)) => Ok(Some(Session {
+            account: Account {
+                id: row.account_id,
+                username: row.username,
+            },
+            enrolment_only: row.enrolment_only,
+        })),
         Ok(None) => Err(api_error(
             StatusCode::UNAUTHORIZED,
             "session_expired",
@@ -534,11 +633,12 @@ pub(crate) async fn signed_in(
 
 /// `GET /api/session`: who is signed in.
 pub async fn current_session(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match signed_in(&state, &headers).await {
-        Ok(Some(account)) => Json(SessionInfo {
-            username: account.username,
+    match session_of(&state, &headers).await {
+        Ok(Some(session)) => Json(SessionInfo {
+            username: session.account.username,
             token: None,
             expires_at: None,
+            mfa: session.enrolment_only.then_some(ENROLMENT_REQUIRED),
         })
         .into_response(),
         Ok(None) => api_error(
@@ -555,13 +655,9 @@ pub async fn current_session(State(state): State<Arc<AppState>>, headers: Header
 pub async fn sign_out(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if let Some(token) = presented_token(&headers) {
         let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
-        if let Ok(Some((_, username))) = state
-            .storage
-            .session_account(&token_hash(&token), now)
-            .await
-        {
+        if let Ok(Some(session)) = state.storage.session(&token_hash(&token), now).await {
             state
-                .audit_outside_rooms(AuditAction::SignedOut, Some(&username), "")
+                .audit_outside_rooms(AuditAction::SignedOut, Some(&session.username), "")
                 .await;
         }
         if let Err(error) = state.storage.delete_session(&token_hash(&token), now).await {

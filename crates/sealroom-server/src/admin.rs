@@ -21,9 +21,13 @@ use serde::Deserialize;
 use crate::{
     AppState,
     accounts::{self, api_error, presented_token, token_hash, unix_now},
+    mfa::{self, MfaPolicy},
     org_roles::{OrgRole, Permission},
     storage::{AuditAction, NewApiToken},
 };
+
+mod audit;
+mod settings;
 
 /// What API tokens start with, which tells them from session tokens.
 const API_TOKEN_PREFIX: &str = "sra_";
@@ -43,6 +47,10 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/admin/tokens", get(list_tokens).post(create_token))
         .route("/api/admin/tokens/{id}", delete(revoke_token))
+        .route("/api/admin/mfa-policy", get(mfa_policy).put(set_mfa_policy))
+        .route("/api/admin/accounts/{username}/mfa", delete(reset_mfa))
+        .merge(audit::router())
+        .merge(settings::router())
 }
 
 /// Who asks, and what they may do.
@@ -56,6 +64,19 @@ struct Caller {
 impl Caller {
     fn may(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
+    }
+
+    /// Records what the caller did (`detail`, and the API token if it used one), on disk
+    /// before the request is answered.
+    async fn record(&self, state: &AppState, action: AuditAction, detail: &str) {
+        let token = self
+            .token
+            .map(|id| format!(" token={id}"))
+            .unwrap_or_default();
+        let detail = format!("{detail}{token}");
+        state
+            .audit_outside_rooms(action, Some(&self.account), &detail)
+            .await;
     }
 }
 
@@ -82,9 +103,9 @@ async fn authorise(
     if caller.may(needed) {
         return Ok(caller);
     }
-    let detail = format!("needed={needed:?}{}", token_detail(caller.token));
-    state
-        .audit_outside_rooms(AuditAction::AdminRefused, Some(&caller.account), &detail)
+    let detail = format!("needed={needed:?}");
+    caller
+        .record(state, AuditAction::AdminRefused, &detail)
         .await;
     Err(api_error(
         StatusCode::FORBIDDEN,
@@ -136,9 +157,14 @@ async fn token_caller(state: &AppState, token: &str) -> Result<Option<Caller>, R
     }))
 }
 
-/// ` token=N` for what an API token did, else nothing.
-fn token_detail(token: Option<i64>) -> String {
-    token.map(|id| format!(" token={id}")).unwrap_or_default()
+/// `404 unknown_account`.
+fn unknown_account() -> Response {
+    api_error(
+        StatusCode::NOT_FOUND,
+        "unknown_account",
+        "no account has that name",
+        None,
+    )
 }
 
 /// The server failed: logged, answered 500.
@@ -190,12 +216,7 @@ async fn set_role(
     let current = match state.storage.account_role(&username).await {
         Ok(Some((_, role))) => role,
         Ok(None) => {
-            return api_error(
-                StatusCode::NOT_FOUND,
-                "unknown_account",
-                "no account has that name",
-                None,
-            );
+            return unknown_account();
         }
         Err(error) => return failed(&error),
     };
@@ -237,21 +258,13 @@ async fn end_sessions(
     };
     match state.storage.end_sessions(&username).await {
         Ok(Some(ended)) => {
-            let detail = format!(
-                "account={username} sessions={ended}{}",
-                token_detail(caller.token)
-            );
-            state
-                .audit_outside_rooms(AuditAction::SessionsEnded, Some(&caller.account), &detail)
+            let detail = format!("account={username} sessions={ended}");
+            caller
+                .record(&state, AuditAction::SessionsEnded, &detail)
                 .await;
             Json(serde_json::json!({ "ended": ended })).into_response()
         }
-        Ok(None) => api_error(
-            StatusCode::NOT_FOUND,
-            "unknown_account",
-            "no account has that name",
-            None,
-        ),
+        Ok(None) => unknown_account(),
         Err(error) => failed(&error),
     }
 }
@@ -319,8 +332,8 @@ async fn create_token(
         "token={id} name={:?} permissions={:?} days={days}",
         request.name, request.permissions
     );
-    state
-        .audit_outside_rooms(AuditAction::ApiTokenCreated, Some(&caller.account), &detail)
+    caller
+        .record(&state, AuditAction::ApiTokenCreated, &detail)
         .await;
     (
         StatusCode::CREATED,
@@ -352,9 +365,8 @@ async fn revoke_token(
     };
     match state.storage.revoke_api_token(id).await {
         Ok(true) => {
-            let detail = format!("token={id}{}", token_detail(caller.token));
-            state
-                .audit_outside_rooms(AuditAction::ApiTokenRevoked, Some(&caller.account), &detail)
+            caller
+                .record(&state, AuditAction::ApiTokenRevoked, &format!("token={id}"))
                 .await;
             StatusCode::NO_CONTENT.into_response()
         }
@@ -364,6 +376,72 @@ async fn revoke_token(
             "no token has that id",
             None,
         ),
+        Err(error) => failed(&error),
+    }
+}
+
+/// `GET /api/admin/mfa-policy` → `{"policy"}`.
+async fn mfa_policy(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorise(&state, &headers, Permission::ManageSettings).await {
+        return refused;
+    }
+    match mfa::policy(&state.storage).await {
+        Ok(policy) => Json(serde_json::json!({ "policy": policy.to_string() })).into_response(),
+        Err(error) => failed(&error),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyChange {
+    policy: String,
+}
+
+/// `PUT /api/admin/mfa-policy` `{"policy"}`: `off`, `everyone`, `local_accounts`, `admins` or
+/// role names (`owner,admin`). Sessions already open keep what they are; the next sign-in
+/// follows the new policy.
+async fn set_mfa_policy(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(change): Json<PolicyChange>,
+) -> Response {
+    let caller = match authorise(&state, &headers, Permission::ManageSettings).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let policy: MfaPolicy = match change.policy.parse() {
+        Ok(policy) => policy,
+        Err(message) => return api_error(StatusCode::BAD_REQUEST, "malformed", &message, None),
+    };
+    match mfa::set_policy(&state.storage, &policy, Some(&caller.account)).await {
+        Ok(()) => Json(serde_json::json!({ "policy": policy.to_string() })).into_response(),
+        Err(error) => failed(&error),
+    }
+}
+
+/// `DELETE /api/admin/accounts/{username}/mfa`: removes every second factor of the account
+/// (for someone who lost them) and ends its sessions; its next sign-in follows the policy.
+async fn reset_mfa(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+) -> Response {
+    let caller = match authorise(&state, &headers, Permission::ManageAccounts).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    match state.storage.reset_mfa(&username).await {
+        Ok(true) => {
+            caller
+                .record(
+                    &state,
+                    AuditAction::MfaReset,
+                    &format!("account={username}"),
+                )
+                .await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => unknown_account(),
         Err(error) => failed(&error),
     }
 }

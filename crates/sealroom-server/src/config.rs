@@ -49,6 +49,9 @@ pub struct Config {
     /// OpenID Connect identity providers (`[[oidc]]` tables), each a "Sign in with …" button
     /// (`docs/sign-in.md`).
     pub oidc: Vec<crate::oidc::OidcProviderSettings>,
+    /// LDAP and Active Directory directories (`[[ldap]]` tables) to sign in with
+    /// (`docs/sign-in.md`).
+    pub ldap: Vec<crate::ldap::LdapDirectorySettings>,
     /// How long the audit log keeps records and full client addresses.
     pub audit: AuditSettings,
 }
@@ -325,6 +328,7 @@ impl Default for Config {
             files: FilesSettings::default(),
             recording: RecordingSettings::default(),
             oidc: Vec::new(),
+            ldap: Vec::new(),
             audit: AuditSettings::default(),
         }
     }
@@ -402,6 +406,7 @@ impl Config {
         self.validate_files()?;
         self.validate_recording()?;
         crate::oidc::validate_providers(&self.oidc)?;
+        crate::ldap::validate_directories(&self.ldap)?;
         self.validate_tls_and_secrets()
     }
 

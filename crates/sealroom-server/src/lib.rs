@@ -12,18 +12,24 @@
 pub mod accounts;
 mod admin;
 mod audit;
+pub mod audit_export;
 pub mod blob_store;
 mod blobs;
 pub mod client_address;
 pub mod config;
+mod external_accounts;
 mod file_transfer;
 pub mod http_security;
 pub mod kept_messages;
+pub mod ldap;
 mod mailbox;
 pub mod media;
 pub mod metrics;
+pub mod mfa;
 pub mod oidc;
 pub mod org_roles;
+pub mod org_settings;
+pub mod passkeys;
 pub mod password;
 pub mod persistent_rooms;
 pub mod rate_limit;
@@ -106,6 +112,8 @@ pub struct AppState {
     https: bool,
     /// Whether a guest's join may create (and moderate) a room.
     guests_create_rooms: bool,
+    /// The organisation's settings, as last saved (read by every join).
+    org_settings: std::sync::RwLock<org_settings::OrgSettings>,
     /// The bearer token `/metrics` takes; none: not served.
     metrics_token: Option<String>,
     /// Rooms' encrypted files.
@@ -114,6 +122,10 @@ pub struct AppState {
     recordings: Arc<recordings::Recordings>,
     /// OpenID Connect providers and the sign-ins under way.
     oidc: oidc::Oidc,
+    /// The passkeys' relying party and the ceremonies under way.
+    passkeys: passkeys::Passkeys,
+    /// LDAP and Active Directory directories to sign in with.
+    ldap: ldap::Directories,
 }
 
 /// Join attempts, limited per client address and per room.
@@ -240,10 +252,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         session_hours: config.accounts.session_hours,
         https: config.tls.enabled(),
         guests_create_rooms: config.accounts.guests_create_rooms,
+        org_settings: std::sync::RwLock::new(storage.org_settings().await?),
         metrics_token: config.metrics.token.clone(),
         blobs,
         recordings,
         oidc: oidc::Oidc::new(&config.oidc, &own_origin(&config, http_addr))?,
+        passkeys: passkeys::Passkeys::new(&own_origin(&config, http_addr))?,
+        ldap: ldap::Directories::new(&config.ldap)?,
     });
     tokio::spawn(audit::write_records(
         Arc::downgrade(&state),
@@ -301,6 +316,8 @@ fn api(state: Arc<AppState>) -> Router {
         .route("/api/auth/providers", get(oidc::providers))
         .route("/api/auth/logout", post(oidc::logout))
         .route("/auth/oidc/{name}/start", get(oidc::start))
+        .route("/api/auth/directories", get(ldap::directories))
+        .route("/api/auth/ldap/{name}", post(ldap::sign_in))
         .route(oidc::CALLBACK_PATH, get(oidc::callback))
         .route("/api/blobs", post(blobs::create))
         .route(
@@ -322,6 +339,7 @@ fn api(state: Arc<AppState>) -> Router {
         )
         .route("/api/recordings/{id}/complete", post(recordings::complete))
         .merge(admin::router())
+        .merge(mfa::router())
         .with_state(state)
 }
 

@@ -2,6 +2,7 @@
 //! `sealroom verify-web` checks the web client a server serves.
 
 use std::{
+    io::Write,
     net::{IpAddr, SocketAddr},
     path::PathBuf,
 };
@@ -9,12 +10,13 @@ use std::{
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sealroom_server::{
+    audit_export::{self, AuditExport, AuditFormat},
     config::Config,
     org_roles::OrgRole,
     password::PasswordPolicy,
     persistent_rooms,
     room::KeptSettings,
-    storage::{AuditExportFilter, ExportedAuditRecord, Storage},
+    storage::{AuditExportFilter, Storage},
     web_bundle::{WebBundle, verify::Served},
 };
 use tracing_subscriber::EnvFilter;
@@ -61,6 +63,23 @@ enum Command {
     /// The audit log (in the server's data directory): verify its hash chain, or export it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Organisation settings (in the server's data directory), for scripts; the console and
+    /// `/api/admin/…` change them too.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Show the MFA policy, or set it: off, everyone, local_accounts, admins (owners and
+    /// admins), or role names such as owner,admin. An account it covers that has no second
+    /// factor can only enrol one after signing in.
+    MfaPolicy {
+        /// The new policy; none: show it.
+        policy: Option<sealroom_server::mfa::MfaPolicy>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -81,10 +100,10 @@ struct AuditExportArgs {
     #[arg(long, value_enum)]
     format: AuditFormat,
     /// Only records from this time on (RFC 3339, e.g. 2026-01-31T00:00:00Z).
-    #[arg(long, value_parser = rfc3339)]
+    #[arg(long, value_parser = audit_export::rfc3339)]
     since: Option<String>,
     /// Only records before this time (RFC 3339).
-    #[arg(long, value_parser = rfc3339)]
+    #[arg(long, value_parser = audit_export::rfc3339)]
     until: Option<String>,
     /// Only this room's records.
     #[arg(long)]
@@ -92,22 +111,14 @@ struct AuditExportArgs {
     /// Only records of this action, e.g. sign_in_refused.
     #[arg(long)]
     action: Option<String>,
+    /// Only this participant's or account's records.
+    #[arg(long)]
+    participant: Option<String>,
+    /// Only records whose detail contains this text.
+    #[arg(long)]
+    contains: Option<String>,
     #[command(flatten)]
     data: DataArgs,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum AuditFormat {
-    Jsonl,
-    Csv,
-}
-
-/// An RFC 3339 time, checked strictly (SQLite alone would take "now" or a day number).
-fn rfc3339(value: &str) -> Result<String, String> {
-    let well_known = time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::parse(value, &well_known)
-        .map(|_| value.to_ascii_uppercase())
-        .map_err(|error| format!("not an RFC 3339 time ({error}), e.g. 2026-01-31T00:00:00Z"))
 }
 
 #[derive(Args)]
@@ -387,6 +398,14 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Room(command) => manage_rooms(command).await,
         Command::Audit(command) => run_audit(command).await,
+        Command::Admin(AdminCommand::MfaPolicy { policy, data }) => {
+            let storage = Storage::open(&data.config()?.data_dir).await?;
+            if let Some(policy) = policy {
+                sealroom_server::mfa::set_policy(&storage, &policy, None).await?;
+            }
+            println!("{}", sealroom_server::mfa::policy(&storage).await?);
+            Ok(())
+        }
         Command::Recording(command) => sealroom_client::cli::run_recording(command).await,
         Command::Record(args) => {
             init_logging(&args.log)?;
@@ -465,61 +484,16 @@ async fn export_audit(args: AuditExportArgs) -> anyhow::Result<()> {
         until: args.until,
         room: args.room,
         action: args.action,
+        participant: args.participant,
+        contains: args.contains,
     };
-    let mut out = AuditWriter::new(args.format)?;
-    let mut after = 0;
-    loop {
-        let page = storage.audit_export_page(&filter, after).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after = last.seq;
-        for record in &page {
-            out.write(record)?;
-        }
+    let mut export = AuditExport::new(storage, filter, args.format);
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    while let Some(chunk) = export.next_chunk().await? {
+        out.write_all(&chunk)?;
     }
-    out.finish()
-}
-
-/// Standard output in the export's format.
-enum AuditWriter {
-    Jsonl(std::io::BufWriter<std::io::Stdout>),
-    Csv(Box<csv::Writer<std::io::Stdout>>),
-}
-
-impl AuditWriter {
-    fn new(format: AuditFormat) -> anyhow::Result<Self> {
-        Ok(match format {
-            AuditFormat::Jsonl => Self::Jsonl(std::io::BufWriter::new(std::io::stdout())),
-            AuditFormat::Csv => {
-                // The header is written even when no record is: the columns are known.
-                let mut csv = csv::WriterBuilder::new()
-                    .has_headers(false)
-                    .from_writer(std::io::stdout());
-                csv.write_record(ExportedAuditRecord::COLUMNS)?;
-                Self::Csv(Box::new(csv))
-            }
-        })
-    }
-
-    fn write(&mut self, record: &ExportedAuditRecord) -> anyhow::Result<()> {
-        match self {
-            Self::Jsonl(out) => {
-                serde_json::to_writer(&mut *out, record)?;
-                std::io::Write::write_all(out, b"\n")?;
-            }
-            Self::Csv(csv) => csv.serialize(record)?,
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> anyhow::Result<()> {
-        match self {
-            Self::Jsonl(mut out) => std::io::Write::flush(&mut out)?,
-            Self::Csv(mut csv) => csv.flush()?,
-        }
-        Ok(())
-    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Prints both bundle hashes, then "matches", or each difference and fails.

@@ -44,9 +44,9 @@ pub use rules::{OidcProviderSettings, validate_providers};
 
 use crate::{
     AppState,
-    accounts::{self, Account, api_error, token_hash, unix_now},
+    accounts::{self, api_error, token_hash, unix_now},
     client_address::client_address,
-    org_roles::OrgRole,
+    external_accounts::{self, ExternalIdentity},
     storage::AuditAction,
 };
 
@@ -624,7 +624,14 @@ async fn sign_in(state: &AppState, verified: Verified, address: &str) -> Result<
         settings.role_claim.as_deref(),
         &settings.roles,
     );
-    let account = provision(state, settings, &verified, role)
+    let name_hint = rules::username_hint(&verified.claims, &settings.username_claim);
+    let identity = ExternalIdentity {
+        provider: &provider,
+        subject: &verified.subject,
+        name_hint: &name_hint,
+        role,
+    };
+    let account = external_accounts::provision(state, &identity)
         .await
         .map_err(|e| store_failed(&e))?;
     let detail = format!("provider={provider} address={address}");
@@ -641,46 +648,6 @@ async fn sign_in(state: &AppState, verified: Verified, address: &str) -> Result<
         .headers_mut()
         .append(header::SET_COOKIE, session.cookie);
     Ok(response)
-}
-
-/// The account of this identity, made on its first sign-in; its role follows the provider's
-/// claim at every sign-in.
-async fn provision(
-    state: &AppState,
-    settings: &OidcProviderSettings,
-    verified: &Verified,
-    role: OrgRole,
-) -> Result<Account, crate::storage::StorageError> {
-    let storage = &state.storage;
-    let name = &settings.name;
-    let existing = storage.external_account(name, &verified.subject).await?;
-    let account = match existing {
-        Some(account) => {
-            if account.org_role != role {
-                storage.set_account_role(&account.username, role).await?;
-                let detail = format!("account={} role={role} provider={name}", account.username);
-                state
-                    .audit_outside_rooms(AuditAction::AccountRoleChanged, None, &detail)
-                    .await;
-            }
-            account
-        }
-        None => {
-            let base = rules::username_base(&verified.claims, &settings.username_claim);
-            let account = storage
-                .create_external_account(name, &verified.subject, &base, role)
-                .await?;
-            let detail = format!("account={} role={role} provider={name}", account.username);
-            state
-                .audit_outside_rooms(AuditAction::AccountCreated, None, &detail)
-                .await;
-            account
-        }
-    };
-    Ok(Account {
-        id: account.id,
-        username: account.username,
-    })
 }
 
 /// `POST /api/auth/logout`: ends the session as `DELETE /api/session` does; for a session a

@@ -52,16 +52,19 @@ pub enum Permission {
     ReadAudit,
     /// Make, list and revoke API tokens (each with at most its maker's permissions).
     ManageTokens,
+    /// Read and change the organisation's settings (the MFA policy).
+    ManageSettings,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 5] = [
+    pub const ALL: [Permission; 6] = [
         Self::ReadAccounts,
         Self::ManageAccounts,
         Self::ManageOwners,
         Self::ReadAudit,
         Self::ManageTokens,
+        Self::ManageSettings,
     ];
 }
 
@@ -112,7 +115,13 @@ mod tests {
         assert_eq!(allowed(OrgRole::Owner), Permission::ALL);
         assert_eq!(
             allowed(OrgRole::Admin),
-            [ReadAccounts, ManageAccounts, ReadAudit, ManageTokens]
+            [
+                ReadAccounts,
+                ManageAccounts,
+                ReadAudit,
+                ManageTokens,
+                ManageSettings
+            ]
         );
         assert_eq!(allowed(OrgRole::Auditor), [ReadAudit]);
         assert!(allowed(OrgRole::Member).is_empty());

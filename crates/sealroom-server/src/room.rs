@@ -150,6 +150,9 @@ pub struct Newcomer {
     pub account: Option<Account>,
     /// It says it came with the room link (`ClientMessage::Join::holds_link`).
     pub holds_link: bool,
+    /// Its account's organisation role moderates every meeting it joins (owners and admins,
+    /// while the organisation's settings say so).
+    pub moderates_by_role: bool,
 }
 
 struct Participant {
@@ -308,10 +311,16 @@ impl Room {
     /// password.
     pub fn persistent(mut self, kept: KeptSettings, password: Option<StoredPassword>) -> Self {
         self.persistent = true;
-        self.lobby = kept.lobby;
-        self.wait_for_moderator = kept.wait_for_moderator;
-        self.permissions = kept.permissions;
         self.password = password;
+        self.with_settings(kept)
+    }
+
+    /// The room opening with `settings`: a persistent room's kept ones, or the organisation's
+    /// defaults for a new room.
+    pub fn with_settings(mut self, settings: KeptSettings) -> Self {
+        self.lobby = settings.lobby;
+        self.wait_for_moderator = settings.wait_for_moderator;
+        self.permissions = settings.permissions;
         self
     }
 
@@ -368,6 +377,7 @@ impl Room {
             display_name,
             account: None,
             holds_link: true,
+            moderates_by_role: false,
         };
         self.join_signed_in(id, newcomer)
     }
@@ -380,7 +390,9 @@ impl Room {
     /// or a guest.
     pub fn join_signed_in(&mut self, id: &ParticipantId, newcomer: Newcomer) -> Vec<Outgoing> {
         let role = match &newcomer.account {
-            Some(_) if !self.has_moderator_inside() => Role::Moderator,
+            Some(_) if newcomer.moderates_by_role || !self.has_moderator_inside() => {
+                Role::Moderator
+            }
             Some(_) => Role::Participant,
             None if self.next_order == 0 && self.guests_moderate => Role::Moderator,
             None => Role::Guest,
@@ -479,6 +491,7 @@ impl Room {
             display_name,
             account,
             holds_link,
+            ..
         } = newcomer;
         let admission = if wait.is_some() {
             Admission::Waiting

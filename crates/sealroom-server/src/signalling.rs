@@ -41,6 +41,7 @@ use crate::{
     client_address::client_address,
     http_security::origin_allowed,
     mailbox::{Connection, Mailbox, Outbound, Posted, ResumeRefused},
+    org_roles::OrgRole,
     password::StoredPassword,
     rate_limit::{Limited, TokenBuckets},
     room::{Gate, Newcomer, Outgoing, Removal, Room, RoomError},
@@ -51,6 +52,8 @@ use crate::{
 /// the room exists.
 const ACCESS_DENIED: &str = "access denied: no such room, the room is locked, or the password is \
      wrong";
+/// The answer to a guest's join where the organisation lets only signed-in people join.
+const SIGN_IN_REQUIRED: &str = "this organisation lets only signed-in people join: sign in first";
 
 /// Messages refused in a row, over the connection's budget, before it is closed as a flood.
 const FLOOD_CUTOFF: u32 = 200;
@@ -334,6 +337,7 @@ async fn connection(
                         display_name,
                         account: account.clone(),
                         holds_link,
+                        moderates_by_role: moderates_by_role(&state, account.as_ref()).await,
                     },
                 };
                 match join(&state, &room, joiner, connection(), entry, persistent).await {
@@ -918,6 +922,8 @@ enum Refusal {
     BreakoutTicketWrong,
     /// A breakout ticket to a persistent room with no meeting going: it would skip its gate.
     BreakoutTicketPersistentRoom,
+    /// A guest's join where the organisation lets only signed-in people join.
+    GuestsNotAllowed,
 }
 
 impl Refusal {
@@ -935,6 +941,7 @@ impl Refusal {
             Refusal::BreakoutTicketNotOpened => "breakout_ticket_not_opened",
             Refusal::BreakoutTicketWrong => "breakout_ticket_wrong",
             Refusal::BreakoutTicketPersistentRoom => "breakout_ticket_persistent_room",
+            Refusal::GuestsNotAllowed => "guests_not_allowed",
         }
     }
 }
@@ -961,6 +968,25 @@ async fn persistent_room_to_open(
             tracing::error!(%room, %error, "persistent room unreadable: join refused");
             Refusal::StorageFailed
         })
+}
+
+/// Whether `account`'s organisation role moderates every meeting: an owner's or an admin's,
+/// while the organisation's settings say so. An unreadable role moderates nothing.
+async fn moderates_by_role(state: &AppState, account: Option<&Account>) -> bool {
+    let Some(account) = account else {
+        return false;
+    };
+    if !state.org_settings().admins_moderate {
+        return false;
+    }
+    match state.storage.account_role(&account.username).await {
+        Ok(Some((_, role))) => matches!(role, OrgRole::Owner | OrgRole::Admin),
+        Ok(None) => false,
+        Err(error) => {
+            tracing::error!(%error, "account role unreadable: joins without moderating");
+            false
+        }
+    }
 }
 
 /// The gate of a persistent room that has no meeting going.
@@ -1024,7 +1050,12 @@ async fn refuse_join(
     state
         .audit(AuditAction::JoinRefused, room, None, Some(&detail))
         .await;
-    reply_error(state, outbox, ErrorCode::AccessDenied, ACCESS_DENIED);
+    // Guests are refused at every room alike, so saying why tells nothing about this one.
+    let (code, message) = match reason {
+        Refusal::GuestsNotAllowed => (ErrorCode::SignInRequired, SIGN_IN_REQUIRED),
+        _ => (ErrorCode::AccessDenied, ACCESS_DENIED),
+    };
+    reply_error(state, outbox, code, message);
 }
 
 async fn refuse_rate_limited(
@@ -1199,6 +1230,9 @@ async fn join(
     let Joiner { id, newcomer } = joiner;
     let id = &id;
     let account = newcomer.account.clone();
+    if account.is_none() && !state.org_settings().guests_may_join {
+        return Err(Refusal::GuestsNotAllowed);
+    }
     let knocked = {
         let mut rooms = state.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let origin = breakout_origin(state, &rooms, room, &entry)?;
@@ -1278,7 +1312,7 @@ fn make_room(
     );
     match persistent {
         Some(kept) => new.persistent(kept.settings, kept.password),
-        None => new,
+        None => new.with_settings(state.org_settings().new_rooms),
     }
 }
 

@@ -3,12 +3,15 @@
 //! start.
 
 mod admin;
+mod mfa;
+mod org_settings;
 
 use std::path::Path;
 
 use sealroom_e2ee::{DeviceIdentity, GroupError};
 
 pub use admin::{ApiTokenGrant, ApiTokenInfo, NewApiToken};
+pub use mfa::{MfaStanding, PasskeyInfo, SessionRow, StoredPasskey};
 
 use crate::{
     org_roles::OrgRole,
@@ -139,6 +142,22 @@ pub enum AuditAction {
     ApiTokenCreated,
     /// An API token was revoked (detail: its id).
     ApiTokenRevoked,
+    /// An owner or admin changed the MFA policy (detail: the new policy).
+    MfaPolicyChanged,
+    /// An account enrolled a second factor (detail: `factor=totp` or `factor=passkey`).
+    MfaEnrolled,
+    /// An account removed a second factor (detail: which).
+    MfaRemoved,
+    /// An account made new recovery codes (the old ones stop working).
+    RecoveryCodesMade,
+    /// A recovery code was used in place of a second factor.
+    RecoveryCodeUsed,
+    /// An administrator removed every second factor of an account (detail: which account).
+    MfaReset,
+    /// Someone exported the audit log (detail: the format and the filter).
+    AuditExported,
+    /// An owner or admin changed the organisation's settings (detail: the new settings).
+    OrgSettingsChanged,
     /// Someone signed in (detail: the account and the address).
     SignedIn,
     /// A sign-in was refused (detail: the true reason, the name tried and the address; the
@@ -218,6 +237,14 @@ impl AuditAction {
             AuditAction::SessionsEnded => "sessions_ended",
             AuditAction::ApiTokenCreated => "api_token_created",
             AuditAction::ApiTokenRevoked => "api_token_revoked",
+            AuditAction::MfaPolicyChanged => "mfa_policy_changed",
+            AuditAction::MfaEnrolled => "mfa_enrolled",
+            AuditAction::MfaRemoved => "mfa_removed",
+            AuditAction::RecoveryCodesMade => "recovery_codes_made",
+            AuditAction::RecoveryCodeUsed => "recovery_code_used",
+            AuditAction::MfaReset => "mfa_reset",
+            AuditAction::AuditExported => "audit_exported",
+            AuditAction::OrgSettingsChanged => "org_settings_changed",
             AuditAction::SignedIn => "signed_in",
             AuditAction::SignInRefused => "sign_in_refused",
             AuditAction::SignInRateLimited => "sign_in_rate_limited",
@@ -573,41 +600,6 @@ impl Storage {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Keeps a new session (by its token's hash) until `expires_at` (Unix seconds).
-    pub async fn create_session(
-        &self,
-        token_hash: &[u8],
-        account: i64,
-        expires_at: i64,
-    ) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO sessions (token_hash, account_id, expires_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(account)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The account of an unexpired session, as (id, username).
-    pub async fn session_account(
-        &self,
-        token_hash: &[u8],
-        now: i64,
-    ) -> Result<Option<(i64, String)>, StorageError> {
-        let row = sqlx::query(
-            "SELECT accounts.id, accounts.username FROM sessions \
-             JOIN accounts ON accounts.id = sessions.account_id \
-             WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .transpose()
-    }
-
     /// Ends a session, and forgets every expired one.
     pub async fn delete_session(&self, token_hash: &[u8], now: i64) -> Result<(), StorageError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ? OR expires_at <= ?")
@@ -926,8 +918,8 @@ impl std::fmt::Display for ChainFault {
     }
 }
 
-/// Which records `sealroom audit export` writes.
-#[derive(Clone, Debug, Default)]
+/// Which audit records an export or a search lets through.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 pub struct AuditExportFilter {
     /// From this time on (RFC 3339), inclusive.
     pub since: Option<String>,
@@ -937,6 +929,19 @@ pub struct AuditExportFilter {
     pub room: Option<String>,
     /// Only this action's ([`AuditAction::as_str`]).
     pub action: Option<String>,
+    /// Only this participant's or account's.
+    pub participant: Option<String>,
+    /// Only records whose detail contains this text.
+    pub contains: Option<String>,
+}
+
+/// Where a page of audit records starts.
+#[derive(Clone, Copy, Debug)]
+pub enum AuditPageStart {
+    /// The records after this number, oldest first (an export).
+    After(i64),
+    /// Up to this many records before this number, newest first (a search, going back).
+    Before(i64, i64),
 }
 
 /// An audit record as exported.
@@ -1259,44 +1264,52 @@ impl Storage {
             }))
     }
 
-    /// Up to a page of the records after `after_seq` that `filter` lets through, oldest
-    /// first.
-    pub async fn audit_export_page(
+    /// A page of the records `filter` lets through, from `start`.
+    pub async fn audit_page(
         &self,
         filter: &AuditExportFilter,
-        after_seq: i64,
+        start: AuditPageStart,
     ) -> Result<Vec<ExportedAuditRecord>, StorageError> {
-        let rows = sqlx::query(
+        let (seq, order, limit) = match start {
+            AuditPageStart::After(seq) => (seq, "id > ?1 ORDER BY id", AUDIT_PAGE),
+            AuditPageStart::Before(seq, limit) => (seq, "id < ?1 ORDER BY id DESC", limit),
+        };
+        let query = format!(
             "SELECT id, at, action, room, participant, detail, hash FROM audit_log \
-             WHERE id > ?1 \
-             AND (?2 IS NULL OR at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2)) \
+             WHERE (?2 IS NULL OR at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2)) \
              AND (?3 IS NULL OR at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3)) \
              AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR action = ?5) \
-             ORDER BY id LIMIT ?6",
-        )
-        .bind(after_seq)
-        .bind(&filter.since)
-        .bind(&filter.until)
-        .bind(&filter.room)
-        .bind(&filter.action)
-        .bind(AUDIT_PAGE)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let hash: Option<Vec<u8>> = row.try_get("hash")?;
-                Ok(ExportedAuditRecord {
-                    seq: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    action: row.try_get("action")?,
-                    room: row.try_get("room")?,
-                    participant: row.try_get("participant")?,
-                    detail: row.try_get("detail")?,
-                    hash: hash.map(hex::encode),
-                })
-            })
-            .collect()
+             AND (?6 IS NULL OR participant = ?6) AND (?7 IS NULL OR instr(detail, ?7) > 0) \
+             AND {order} LIMIT ?8"
+        );
+        let rows = sqlx::query(&query)
+            .bind(seq)
+            .bind(&filter.since)
+            .bind(&filter.until)
+            .bind(&filter.room)
+            .bind(&filter.action)
+            .bind(&filter.participant)
+            .bind(&filter.contains)
+            .bind(limit.min(AUDIT_PAGE))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(exported_audit_record).collect()
     }
+}
+
+fn exported_audit_record(
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<ExportedAuditRecord, StorageError> {
+    let hash: Option<Vec<u8>> = row.try_get("hash")?;
+    Ok(ExportedAuditRecord {
+        seq: row.try_get("id")?,
+        at: row.try_get("at")?,
+        action: row.try_get("action")?,
+        room: row.try_get("room")?,
+        participant: row.try_get("participant")?,
+        detail: row.try_get("detail")?,
+        hash: hash.map(hex::encode),
+    })
 }
 
 /// An account signed in through an identity provider.

@@ -9,6 +9,21 @@ use axum_server::tls_rustls::RustlsConfig;
 
 use crate::config::Config;
 
+/// TLS for the server's own outgoing connections (`sealroom verify-web`, LDAP directories): it
+/// trusts only the certificates in `ca_file` when given (as `sealroom join` does), else the
+/// web PKI's roots; the certificate must name the host either way.
+pub(crate) fn client_config(ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
+    if let Some(path) = ca_file {
+        return Ok(sealroom_client::session::pinned_roots(path)?);
+    }
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// The rustls configuration the server serves with, if TLS is on.
 pub async fn server_config(config: &Config) -> anyhow::Result<Option<RustlsConfig>> {
     let tls = &config.tls;

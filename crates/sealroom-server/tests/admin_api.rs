@@ -1,15 +1,13 @@
 //! The administration API from the side of those it must refuse: every route, for a guest (no
-//! credentials), a member, an auditor and, for writes, an auditor again — refused, and the
-//! refusal recorded — while admins and owners pass; only owners name owners and the last owner
-//! stays; an API token does what it was made for and what its maker may still do, no more, and
+//! credentials), a member and an auditor (but where an auditor reads the audit log) — refused,
+//! and the refusal recorded — while admins and owners pass; only owners name owners and the
+//! last owner stays; an API token does what it was made for and what its maker may still do, no more, and
 //! stops when revoked; ending an account's sessions signs it out.
 
 mod support;
 
-use sealroom_server::{accounts::create_account, config::AccountSettings, org_roles::OrgRole};
-use support::{Reply, TestServer};
-
-const PASSWORD: &str = "correct horse battery staple";
+use sealroom_server::org_roles::OrgRole;
+use support::TestServer;
 
 /// The organisation: one account per role, and `target`, whom the writes touch.
 const PEOPLE: [(&str, OrgRole); 5] = [
@@ -20,69 +18,71 @@ const PEOPLE: [(&str, OrgRole); 5] = [
     ("target", OrgRole::Member),
 ];
 
+/// Whom a route lets in besides owners and admins.
+#[derive(Clone, Copy, PartialEq)]
+enum AlsoFor {
+    Nobody,
+    /// Reading the audit log: auditors too.
+    Auditors,
+}
+
 /// Every administration route, with a body that would pass.
-const ROUTES: [(&str, &str, &str); 6] = [
-    ("GET", "/api/admin/accounts", ""),
+const ROUTES: [(&str, &str, &str, AlsoFor); 14] = [
+    ("GET", "/api/admin/accounts", "", AlsoFor::Nobody),
     (
         "PUT",
         "/api/admin/accounts/target/role",
         r#"{"role":"member"}"#,
+        AlsoFor::Nobody,
     ),
-    ("DELETE", "/api/admin/accounts/target/sessions", ""),
-    ("GET", "/api/admin/tokens", ""),
+    (
+        "DELETE",
+        "/api/admin/accounts/target/sessions",
+        "",
+        AlsoFor::Nobody,
+    ),
+    ("GET", "/api/admin/tokens", "", AlsoFor::Nobody),
     (
         "POST",
         "/api/admin/tokens",
         r#"{"name":"ci","permissions":["read_accounts"]}"#,
+        AlsoFor::Nobody,
     ),
-    ("DELETE", "/api/admin/tokens/999999", ""),
+    ("DELETE", "/api/admin/tokens/999999", "", AlsoFor::Nobody),
+    ("GET", "/api/admin/mfa-policy", "", AlsoFor::Nobody),
+    (
+        "PUT",
+        "/api/admin/mfa-policy",
+        r#"{"policy":"off"}"#,
+        AlsoFor::Nobody,
+    ),
+    (
+        "DELETE",
+        "/api/admin/accounts/target/mfa",
+        "",
+        AlsoFor::Nobody,
+    ),
+    ("GET", "/api/admin/settings", "", AlsoFor::Nobody),
+    (
+        "PUT",
+        "/api/admin/settings",
+        r#"{"guests_may_join":true}"#,
+        AlsoFor::Nobody,
+    ),
+    ("GET", "/api/admin/audit", "", AlsoFor::Auditors),
+    ("GET", "/api/admin/audit/verify", "", AlsoFor::Auditors),
+    (
+        "GET",
+        "/api/admin/audit/export?format=csv",
+        "",
+        AlsoFor::Auditors,
+    ),
 ];
 
 async fn organisation() -> TestServer {
     let server = TestServer::start().await;
-    let settings = AccountSettings::default();
-    for (name, role) in PEOPLE {
-        create_account(
-            &server.server.storage,
-            &settings,
-            name,
-            PASSWORD,
-            false,
-            role,
-        )
-        .await
-        .unwrap();
-    }
+    server.add_accounts(&PEOPLE).await;
     server
-}
-
-/// Signs `name` in as a native client does; its session token.
-async fn sign_in(server: &TestServer, name: &str) -> String {
-    let body = serde_json::json!({ "username": name, "password": PASSWORD }).to_string();
-    let reply = server
-        .http(
-            "POST",
-            "/api/session",
-            &["Content-Type: application/json"],
-            body.as_bytes(),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    reply.json()["token"].as_str().unwrap().to_owned()
-}
-
-/// `method path` with `body`, as the holder of `token` (none: a guest).
-async fn call(
-    server: &TestServer,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: &str,
-) -> Reply {
-    let bearer = token.map(|t| format!("Authorization: Bearer {t}"));
-    let mut headers = vec!["Content-Type: application/json"];
-    headers.extend(bearer.as_deref());
-    server.http(method, path, &headers, body.as_bytes()).await
 }
 
 async fn refusals(server: &TestServer) -> usize {
@@ -95,14 +95,20 @@ async fn every_route_refuses_guests_members_and_auditors_and_lets_admins_and_own
     let server = organisation().await;
     let mut tokens = std::collections::HashMap::new();
     for (name, _) in PEOPLE {
-        tokens.insert(name, sign_in(&server, name).await);
+        tokens.insert(name, server.session_token(name).await);
     }
-    for (method, path, body) in ROUTES {
-        let guest = call(&server, None, method, path, body).await;
+    for (method, path, body, also_for) in ROUTES {
+        let guest = server.api(None, method, path, body).await;
         assert_eq!(guest.status, 401, "a guest at {method} {path}");
-        for name in ["mel", "audrey"] {
+        let auditor_may = also_for == AlsoFor::Auditors;
+        let refused = if auditor_may {
+            &["mel"][..]
+        } else {
+            &["mel", "audrey"]
+        };
+        for name in refused {
             let before = refusals(&server).await;
-            let reply = call(&server, Some(&tokens[name]), method, path, body).await;
+            let reply = server.api(Some(&tokens[name]), method, path, body).await;
             assert_eq!(reply.status, 403, "{name} at {method} {path}: {reply:?}");
             assert_eq!(
                 refusals(&server).await,
@@ -110,22 +116,22 @@ async fn every_route_refuses_guests_members_and_auditors_and_lets_admins_and_own
                 "the refusal is recorded"
             );
         }
-        for name in ["adam", "olivia"] {
-            let reply = call(&server, Some(&tokens[name]), method, path, body).await;
+        let allowed = if auditor_may {
+            &["adam", "olivia", "audrey"][..]
+        } else {
+            &["adam", "olivia"]
+        };
+        for name in allowed {
+            let reply = server.api(Some(&tokens[name]), method, path, body).await;
             assert!(
                 ![401, 403].contains(&reply.status),
                 "{name} at {method} {path}: {reply:?}"
             );
         }
     }
-    let listed = call(
-        &server,
-        Some(&tokens["adam"]),
-        "GET",
-        "/api/admin/accounts",
-        "",
-    )
-    .await;
+    let listed = server
+        .api(Some(&tokens["adam"]), "GET", "/api/admin/accounts", "")
+        .await;
     let roles: Vec<(String, String)> = listed
         .json()
         .as_array()
@@ -148,46 +154,36 @@ async fn every_route_refuses_guests_members_and_auditors_and_lets_admins_and_own
 async fn only_an_owner_names_owners_and_the_last_owner_stays() {
     let server = organisation().await;
     let (adam, olivia) = (
-        sign_in(&server, "adam").await,
-        sign_in(&server, "olivia").await,
+        server.session_token("adam").await,
+        server.session_token("olivia").await,
     );
     let owner = r#"{"role":"owner"}"#;
-    let by_adam = call(
-        &server,
-        Some(&adam),
-        "PUT",
-        "/api/admin/accounts/mel/role",
-        owner,
-    )
-    .await;
+    let by_adam = server
+        .api(Some(&adam), "PUT", "/api/admin/accounts/mel/role", owner)
+        .await;
     assert_eq!(by_adam.status, 403, "an admin may not make an owner");
     let demote = r#"{"role":"member"}"#;
-    let last = call(
-        &server,
-        Some(&olivia),
-        "PUT",
-        "/api/admin/accounts/olivia/role",
-        demote,
-    )
-    .await;
+    let last = server
+        .api(
+            Some(&olivia),
+            "PUT",
+            "/api/admin/accounts/olivia/role",
+            demote,
+        )
+        .await;
     assert_eq!((last.status, last.error().as_str()), (409, "last_owner"));
-    let by_olivia = call(
-        &server,
-        Some(&olivia),
-        "PUT",
-        "/api/admin/accounts/mel/role",
-        owner,
-    )
-    .await;
+    let by_olivia = server
+        .api(Some(&olivia), "PUT", "/api/admin/accounts/mel/role", owner)
+        .await;
     assert_eq!(by_olivia.status, 204);
-    let now = call(
-        &server,
-        Some(&olivia),
-        "PUT",
-        "/api/admin/accounts/olivia/role",
-        demote,
-    )
-    .await;
+    let now = server
+        .api(
+            Some(&olivia),
+            "PUT",
+            "/api/admin/accounts/olivia/role",
+            demote,
+        )
+        .await;
     assert_eq!(now.status, 204, "another owner remains");
     let log = server.server.storage.account_audit_log().await.unwrap();
     assert!(log.iter().any(|r| r.action == "account_role_changed"
@@ -197,9 +193,11 @@ async fn only_an_owner_names_owners_and_the_last_owner_stays() {
 #[tokio::test]
 async fn an_api_token_does_what_it_was_made_for_and_its_maker_still_may() {
     let server = organisation().await;
-    let adam = sign_in(&server, "adam").await;
+    let adam = server.session_token("adam").await;
     let request = r#"{"name":"exporter","permissions":["read_accounts"],"days":7}"#;
-    let made = call(&server, Some(&adam), "POST", "/api/admin/tokens", request).await;
+    let made = server
+        .api(Some(&adam), "POST", "/api/admin/tokens", request)
+        .await;
     assert_eq!(made.status, 201, "{made:?}");
     let (id, token) = (
         made.json()["id"].as_i64().unwrap(),
@@ -207,97 +205,110 @@ async fn an_api_token_does_what_it_was_made_for_and_its_maker_still_may() {
     );
     assert!(token.starts_with("sra_"));
 
-    let read = call(&server, Some(&token), "GET", "/api/admin/accounts", "").await;
+    let read = server
+        .api(Some(&token), "GET", "/api/admin/accounts", "")
+        .await;
     assert_eq!(read.status, 200, "what it was made for");
-    let write = call(
-        &server,
-        Some(&token),
-        "PUT",
-        "/api/admin/accounts/target/role",
-        r#"{"role":"auditor"}"#,
-    )
-    .await;
+    let write = server
+        .api(
+            Some(&token),
+            "PUT",
+            "/api/admin/accounts/target/role",
+            r#"{"role":"auditor"}"#,
+        )
+        .await;
     assert_eq!(
         write.status, 403,
         "not what its maker may but it was not made for"
     );
-    let more = call(&server, Some(&token), "POST", "/api/admin/tokens", request).await;
+    let more = server
+        .api(Some(&token), "POST", "/api/admin/tokens", request)
+        .await;
     assert_eq!(more.status, 403, "a token makes no tokens");
-    let listed = call(&server, Some(&adam), "GET", "/api/admin/tokens", "").await;
+    let listed = server
+        .api(Some(&adam), "GET", "/api/admin/tokens", "")
+        .await;
     assert!(
         !String::from_utf8_lossy(&listed.body).contains(&token),
         "never listed again"
     );
     let too_much = r#"{"name":"owner-maker","permissions":["manage_owners"]}"#;
-    let refused = call(&server, Some(&adam), "POST", "/api/admin/tokens", too_much).await;
+    let refused = server
+        .api(Some(&adam), "POST", "/api/admin/tokens", too_much)
+        .await;
     assert_eq!(refused.status, 403, "no permission its maker lacks");
 
     // Its maker demoted, the token can do nothing its maker no longer may.
-    let olivia = sign_in(&server, "olivia").await;
-    let demote = call(
-        &server,
-        Some(&olivia),
-        "PUT",
-        "/api/admin/accounts/adam/role",
-        r#"{"role":"member"}"#,
-    )
-    .await;
+    let olivia = server.session_token("olivia").await;
+    let demote = server
+        .api(
+            Some(&olivia),
+            "PUT",
+            "/api/admin/accounts/adam/role",
+            r#"{"role":"member"}"#,
+        )
+        .await;
     assert_eq!(demote.status, 204);
     assert_eq!(
-        call(&server, Some(&token), "GET", "/api/admin/accounts", "")
+        server
+            .api(Some(&token), "GET", "/api/admin/accounts", "")
             .await
             .status,
         403
     );
-    let revoked = call(
-        &server,
-        Some(&olivia),
-        "DELETE",
-        &format!("/api/admin/tokens/{id}"),
-        "",
-    )
-    .await;
+    let revoked = server
+        .api(
+            Some(&olivia),
+            "DELETE",
+            &format!("/api/admin/tokens/{id}"),
+            "",
+        )
+        .await;
     assert_eq!(revoked.status, 204);
-    let gone = call(&server, Some(&token), "GET", "/api/admin/accounts", "").await;
+    let gone = server
+        .api(Some(&token), "GET", "/api/admin/accounts", "")
+        .await;
     assert_eq!((gone.status, gone.error().as_str()), (401, "token_unknown"));
 }
 
 #[tokio::test]
 async fn ending_an_accounts_sessions_signs_it_out() {
     let server = organisation().await;
-    let mel = sign_in(&server, "mel").await;
+    let mel = server.session_token("mel").await;
     assert_eq!(
-        call(&server, Some(&mel), "GET", "/api/session", "")
+        server
+            .api(Some(&mel), "GET", "/api/session", "")
             .await
             .status,
         200
     );
-    let adam = sign_in(&server, "adam").await;
-    let ended = call(
-        &server,
-        Some(&adam),
-        "DELETE",
-        "/api/admin/accounts/mel/sessions",
-        "",
-    )
-    .await;
+    let adam = server.session_token("adam").await;
+    let ended = server
+        .api(
+            Some(&adam),
+            "DELETE",
+            "/api/admin/accounts/mel/sessions",
+            "",
+        )
+        .await;
     assert_eq!(
         (ended.status, ended.json()["ended"].as_u64()),
         (200, Some(1))
     );
     assert_eq!(
-        call(&server, Some(&mel), "GET", "/api/session", "")
+        server
+            .api(Some(&mel), "GET", "/api/session", "")
             .await
             .status,
         401
     );
-    let nobody = call(
-        &server,
-        Some(&adam),
-        "DELETE",
-        "/api/admin/accounts/nobody/sessions",
-        "",
-    )
-    .await;
+    let nobody = server
+        .api(
+            Some(&adam),
+            "DELETE",
+            "/api/admin/accounts/nobody/sessions",
+            "",
+        )
+        .await;
     assert_eq!(nobody.status, 404);
 }

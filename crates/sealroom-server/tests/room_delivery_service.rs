@@ -788,6 +788,7 @@ fn nobody_joins_before_a_moderator_comes_back_with_the_key() {
         display_name: name("Alice"),
         account: None,
         holds_link: true,
+        moderates_by_role: false,
     };
     let out = room.join_as_moderator(&"alice2".into(), host);
     let key = to(&out, "alice2")

@@ -58,6 +58,27 @@ fn coturn(port: u16) -> Coturn {
     Coturn(child)
 }
 
+/// Waits until coturn answers a STUN Binding request on `port` (it needs no credentials), so
+/// that the first allocation does not race its start on a busy machine.
+fn wait_until_answering(port: u16) {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Type 0x0001 (Binding request), length 0, the magic cookie, a transaction id.
+    let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    request.extend_from_slice(b"sealroom-rdy");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut answer = [0u8; 512];
+    while Instant::now() < deadline {
+        socket.send_to(&request, ("127.0.0.1", port)).unwrap();
+        if socket.recv(&mut answer).is_ok() {
+            return;
+        }
+    }
+    panic!("coturn did not answer on port {port}");
+}
+
 /// `turnutils_uclient` against the relay: allocate with these credentials and send one
 /// message to `peer` with a Send indication (`-s`: no channel, whose number uclient picks at
 /// random and coturn sometimes refuses as already bound). uclient then waits for answers the
@@ -152,7 +173,7 @@ async fn coturn_accepts_sealroom_credentials_and_refuses_to_relay_to_loopback() 
     .await;
     let ice = ice_servers_for_a_participant(&server).await.remove(0);
     assert_eq!(ice.urls, [format!("turn:127.0.0.1:{port}")]);
-    tokio::time::sleep(Duration::from_millis(300)).await; // coturn listening
+    wait_until_answering(port);
 
     let sent = "tot_send_msgs=1";
     let public = uclient(port, &ice.username, &ice.credential, "198.51.100.7", sent);

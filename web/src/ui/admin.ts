@@ -1,9 +1,13 @@
 // The administration console (`/org/admin`): the organisation's accounts with their roles
-// (change a role, sign an account out everywhere) and API tokens for scripts (make one, shown
-// once; revoke). Every action is the server's to allow: the console shows what it answered,
-// and a role without administration sees why instead of empty tables.
+// (change a role, sign an account out everywhere), API tokens for scripts (make one, shown
+// once; revoke), the organisation's settings and the audit log (search, check, download).
+// Every action is the server's to allow: the console shows what it answered, and a role
+// without administration sees why instead of empty tables.
 
 import { type AccountRow, ORG_ROLES, type OrgRole, PERMISSIONS, type Permission, type TokenRow, admin } from '../admin-api';
+import { auditSection } from './admin-audit';
+import { mfaSection } from './admin-mfa';
+import { settingsSection } from './admin-settings';
 import { h, icon } from './dom';
 
 export function renderAdmin(root: HTMLElement, home: () => void): void {
@@ -18,7 +22,7 @@ export function renderAdmin(root: HTMLElement, home: () => void): void {
     h('header', { class: 'home-header' },
       h('a', { href: '/', class: 'brand', onclick: (e: Event) => { e.preventDefault(); home(); } }, h('span', { class: 'brand-mark' }, icon('lock')), 'Sealroom'),
       h('h1', { class: 'admin-title' }, 'Administration')),
-    h('main', { class: 'home-main admin' }, status, accounts, tokens, newToken)));
+    h('main', { class: 'home-main admin' }, status, accounts, tokens, newToken, settingsSection(), mfaSection(say), auditSection())));
   document.title = 'Administration — Sealroom';
   const refresh = async () => {
     await showAccounts(accounts, say, refresh);
@@ -55,8 +59,15 @@ function accountRow(row: AccountRow, say: Say, refresh: () => Promise<void>): HT
     const ended = await admin.endSessions(row.username);
     say(ended.ok ? `${row.username} was signed out of ${ended.value.ended} session(s).` : `Not signed out: ${ended.message}`);
   });
+  // For someone who lost their factors: all go, and the next sign-in follows the MFA policy.
+  const resetMfa = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'admin-reset-mfa' }, 'Reset second factors');
+  resetMfa.addEventListener('click', async () => {
+    const reset = await admin.resetMfa(row.username);
+    say(reset.ok ? `${row.username}'s second factors were removed and their sessions ended.` : `Not reset: ${reset.message}`);
+    await refresh();
+  });
   return h('tr', { 'data-testid': 'admin-account', 'data-name': row.username },
-    h('td', {}, row.username), h('td', {}, role), h('td', {}, row.totp ? 'TOTP' : '—'), h('td', {}, signOut));
+    h('td', {}, row.username), h('td', {}, role), h('td', {}, row.totp ? 'TOTP' : '—', resetMfa), h('td', {}, signOut));
 }
 
 async function showTokens(section: HTMLElement, tell: Tell, refresh: () => Promise<void>): Promise<void> {

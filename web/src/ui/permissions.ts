@@ -23,19 +23,26 @@ const CHOICES: { value: Allowed; label: string }[] = [
 ];
 
 export function permissionsCard(meeting: Meeting, toast: (text: string) => void): HTMLElement {
-  const current = meeting.roomSettings.permissions;
   return h('section', { class: 'access-card perm-card', 'aria-labelledby': 'permissions-title', 'data-testid': 'permissions-card' },
     h('h3', { id: 'permissions-title' }, 'Who may'),
-    h('div', { class: 'perm-grid' }, ...ROWS.map(({ key, label }) => {
-      const id = `permission-${key}`;
-      const select = h('select', { id, 'data-testid': id },
-        ...CHOICES.map((choice) => h('option', { value: choice.value, selected: current[key] === choice.value }, choice.label)));
-      select.addEventListener('change', () => {
-        const choice = CHOICES[select.selectedIndex];
-        if (!choice) return;
-        meeting.setPermissions({ ...meeting.roomSettings.permissions, [key]: choice.value });
-        toast(`${label}: ${choice.label.toLowerCase()}`);
-      });
-      return h('div', { class: 'perm-row' }, h('label', { for: id }, label), select);
-    })));
+    permissionGrid(() => meeting.roomSettings.permissions, 'permission', (next, change) => {
+      meeting.setPermissions(next);
+      toast(change);
+    }));
+}
+
+/** One select per permission, ids `${prefix}-${key}`; `changed` gets the permissions with the
+ *  choice made (on top of `current()`) and a sentence saying what changed. */
+export function permissionGrid(current: () => Permissions, prefix: string, changed: (next: Permissions, change: string) => void): HTMLElement {
+  return h('div', { class: 'perm-grid' }, ...ROWS.map(({ key, label }) => {
+    const id = `${prefix}-${key}`;
+    const select = h('select', { id, 'data-testid': id },
+      ...CHOICES.map((choice) => h('option', { value: choice.value, selected: current()[key] === choice.value }, choice.label)));
+    select.addEventListener('change', () => {
+      const choice = CHOICES[select.selectedIndex];
+      if (!choice) return;
+      changed({ ...current(), [key]: choice.value }, `${label}: ${choice.label.toLowerCase()}`);
+    });
+    return h('div', { class: 'perm-row' }, h('label', { for: id }, label), select);
+  }));
 }

@@ -119,6 +119,10 @@ export function renderPrejoin<T>(root: HTMLElement, room: string, options: Prejo
           passwordInput.focus();
           passwordInput.select();
           break;
+        case 'sign_in_required':
+          setError('This organisation lets only signed-in people join. Sign in on the home page, then join.');
+          setJoinButton('Join meeting', false);
+          break;
         case 'rate_limited':
           waitOut(refusal.retryAfterMs);
           break;

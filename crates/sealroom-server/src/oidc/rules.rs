@@ -145,29 +145,14 @@ pub fn safe_return_path(candidate: Option<&str>) -> String {
         .to_owned()
 }
 
-/// The base of a new account's name: `username_claim`, else the e-mail's local part, else
-/// the subject, made of the characters account names allow (at most 48, leaving room for
-/// a `-N` that makes it unique).
-pub fn username_base(claims: &Map<String, Value>, username_claim: &str) -> String {
+/// What a new account's name is made from: `username_claim`, else the e-mail's local part,
+/// else the subject (`external_accounts::account_name_base` keeps what names allow).
+pub fn username_hint(claims: &Map<String, Value>, username_claim: &str) -> String {
     let from = |key: &str| claims.get(key).and_then(Value::as_str).map(str::to_owned);
-    let raw = from(username_claim)
+    from(username_claim)
         .or_else(|| from("email").map(|email| email.split('@').next().unwrap_or("").into()))
         .or_else(|| from("sub"))
-        .unwrap_or_default();
-    let cleaned: String = raw
-        .chars()
-        .map(|c| match c {
-            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' | '@' => c,
-            _ => '-',
-        })
-        .take(48)
-        .collect();
-    let cleaned = cleaned.trim_matches('-');
-    if cleaned.is_empty() {
-        "user".into()
-    } else {
-        cleaned.into()
-    }
+        .unwrap_or_default()
 }
 
 /// The role `roles` gives the values of `role_claim` (a string or a list of strings): the
@@ -308,10 +293,10 @@ mod tests {
         let c = claims(serde_json::json!({
             "sub": "x1", "email": "Ann.Lee@corp.example", "groups": ["staff", "sealroom-admins"]
         }));
-        assert_eq!(username_base(&c, "preferred_username"), "Ann.Lee");
+        assert_eq!(username_hint(&c, "preferred_username"), "Ann.Lee");
         assert_eq!(
-            username_base(&claims(serde_json::json!({"sub": "a b"})), "x"),
-            "a-b"
+            username_hint(&claims(serde_json::json!({"sub": "a b"})), "x"),
+            "a b"
         );
         let roles = BTreeMap::from([
             ("sealroom-admins".to_owned(), OrgRole::Admin),

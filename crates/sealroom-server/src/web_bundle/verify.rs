@@ -97,7 +97,7 @@ struct Http {
 impl Http {
     fn new(server: &str, ca_file: Option<&Path>) -> anyhow::Result<Self> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(client_tls(ca_file)?)
+            .with_tls_config(crate::tls::client_config(ca_file)?)
             .https_or_http()
             .enable_http1()
             .build();
@@ -140,20 +140,6 @@ fn origin(server: &str) -> anyhow::Result<String> {
         }
         _ => anyhow::bail!("invalid server URL {server:?}: expected http(s)://host[:port]"),
     }
-}
-
-/// TLS that trusts only the certificates in `ca_file` when given (as `sealroom join` does),
-/// else the web PKI's roots.
-fn client_tls(ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
-    if let Some(path) = ca_file {
-        return Ok(sealroom_client::session::pinned_roots(path)?);
-    }
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Ok(rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 #[cfg(test)]

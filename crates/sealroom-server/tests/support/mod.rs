@@ -24,7 +24,9 @@ use sealroom_protocol::{
 };
 use sealroom_server::{
     RunningServer,
-    config::{AccessSettings, Config, MediaSettings, MetricsSettings},
+    accounts::create_account,
+    config::{AccessSettings, AccountSettings, Config, MediaSettings, MetricsSettings},
+    org_roles::OrgRole,
 };
 use tempfile::TempDir;
 use tokio_tungstenite::tungstenite::Message;
@@ -34,6 +36,9 @@ pub const SETTLE: Duration = Duration::from_secs(30);
 
 /// The bearer token the test servers' `/metrics` takes.
 pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
+/// The password of the accounts [`TestServer::add_accounts`] makes.
+pub const ACCOUNT_PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestServer {
     pub server: RunningServer,
@@ -92,6 +97,42 @@ impl TestServer {
     ) -> (String, String) {
         let reply = self.http(method, path, headers, body.as_bytes()).await;
         (reply.head, String::from_utf8(reply.body).unwrap())
+    }
+
+    /// Makes these accounts (no second factor), each with [`ACCOUNT_PASSWORD`].
+    pub async fn add_accounts(&self, people: &[(&str, OrgRole)]) {
+        for (name, role) in people {
+            let settings = AccountSettings::default();
+            create_account(
+                &self.server.storage,
+                &settings,
+                name,
+                ACCOUNT_PASSWORD,
+                false,
+                *role,
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    /// Signs `name` in with [`ACCOUNT_PASSWORD`], as a native client does: its session token.
+    pub async fn session_token(&self, name: &str) -> String {
+        let body = serde_json::json!({ "username": name, "password": ACCOUNT_PASSWORD });
+        let reply = self
+            .api(None, "POST", "/api/session", &body.to_string())
+            .await;
+        assert_eq!(reply.status, 200, "{name} signs in: {reply:?}");
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// `method path` with a JSON `body`, as the holder of the session or API `token` (none: a
+    /// guest).
+    pub async fn api(&self, token: Option<&str>, method: &str, path: &str, body: &str) -> Reply {
+        let bearer = token.map(|t| format!("Authorization: Bearer {t}"));
+        let mut headers = vec!["Content-Type: application/json"];
+        headers.extend(bearer.as_deref());
+        self.http(method, path, &headers, body.as_bytes()).await
     }
 
     /// A bare HTTP/1.1 request with extra header lines and a body of any bytes (its length

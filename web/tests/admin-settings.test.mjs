@@ -1,0 +1,51 @@
+// The organisation's settings in the console, in Chromium: an admin lets only signed-in people
+// join and gives new rooms a lobby and moderators-only recording; a guest is then told on the
+// pre-join screen to sign in, and the admin's own new room opens with the lobby on and
+// recording left to moderators. A member opening the console is refused the settings.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, test } from 'node:test';
+import { closePages, join, launchBrowser, newPage, openPrejoin, startServer, submitSignIn } from './support.mjs';
+
+const PASSWORD = 'amber orbit tulip lantern 42';
+let server;
+let browser;
+before(async () => {
+  server = await startServer([], { accounts: { adam: { password: PASSWORD, role: 'admin' }, mel: PASSWORD } });
+  browser = await launchBrowser();
+});
+afterEach(closePages);
+after(async () => { await browser?.close(); await server?.stop(); });
+
+async function signIn(page, username) {
+  await submitSignIn(page, server.url, username, PASSWORD);
+  await page.getByTestId('signed-in-as').waitFor();
+}
+
+test('an admin sets who may join and what new rooms start with', { timeout: 90000 }, async () => {
+  const [admin, guest, member] = await Promise.all(['Adam', 'Gus', 'Mel'].map((name) => newPage(browser, name)));
+  await signIn(admin, 'adam');
+  await admin.getByTestId('admin-link').click();
+  await admin.getByTestId('settings-guests').uncheck();
+  await admin.getByTestId('settings-lobby').check();
+  await admin.getByTestId('org-permission-recording').selectOption('moderators');
+  await admin.getByTestId('settings-save').click();
+  await admin.getByTestId('settings-status').filter({ hasText: 'Saved' }).waitFor();
+  const saved = await admin.evaluate(async () => (await fetch('/api/admin/settings')).json());
+  assert.equal(saved.guests_may_join, false);
+  assert.equal(saved.new_rooms.lobby, true);
+  assert.equal(saved.new_rooms.permissions.recording, 'moderators');
+
+  await openPrejoin(guest, server.url, 'members-only', 'Gus');
+  await guest.getByTestId('join-button').click();
+  await guest.getByTestId('join-error').filter({ hasText: 'only signed-in people join' }).waitFor();
+
+  await join(admin, server.url, 'team-sync', 'Adam');
+  await admin.getByTestId('people-button').click();
+  await admin.locator('[data-testid="lobby-toggle"][aria-pressed="true"]').waitFor();
+  await admin.waitForFunction(() => document.querySelector('[data-testid="permission-recording"]')?.value === 'moderators', null, { timeout: 15000 });
+
+  await signIn(member, 'mel');
+  await member.goto(`${server.url}/org/admin`);
+  await member.getByTestId('settings-refused').waitFor();
+  assert.equal(await member.getByTestId('settings-form').count(), 0);
+});
