@@ -13,7 +13,7 @@ export const PERMISSIONS: { permission: Permission; label: string }[] = [
   { permission: 'manage_tokens', label: 'Manage API tokens' },
 ];
 
-export interface AccountRow { username: string; role: OrgRole; totp: boolean }
+export interface AccountRow { username: string; role: OrgRole; totp: boolean; disabled: boolean }
 export interface TokenRow { id: number; name: string; maker: string; permissions: Permission[]; expires_at: number }
 
 /** What the server answered: the value, or why not (its message, and whether we are signed out
@@ -43,6 +43,7 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
 export const admin = {
   accounts: () => call<AccountRow[]>('GET', '/api/admin/accounts'),
   setRole: (username: string, role: OrgRole) => call<null>('PUT', `/api/admin/accounts/${encodeURIComponent(username)}/role`, { role }),
+  setDisabled: (username: string, disabled: boolean) => call<null>('PUT', `/api/admin/accounts/${encodeURIComponent(username)}/disabled`, { disabled }),
   endSessions: (username: string) => call<{ ended: number }>('DELETE', `/api/admin/accounts/${encodeURIComponent(username)}/sessions`),
   tokens: () => call<TokenRow[]>('GET', '/api/admin/tokens'),
   createToken: (name: string, permissions: Permission[], days: number) => call<{ id: number; token: string; expires_at: number }>('POST', '/api/admin/tokens', { name, permissions, days }),

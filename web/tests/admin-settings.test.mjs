@@ -1,7 +1,8 @@
 // The organisation's settings in the console, in Chromium: an admin lets only signed-in people
 // join and gives new rooms a lobby and moderators-only recording; a guest is then told on the
 // pre-join screen to sign in, and the admin's own new room opens with the lobby on and
-// recording left to moderators. A member opening the console is refused the settings.
+// recording left to moderators. It makes a persistent room with a lobby and a password (a
+// common one refused) and removes it. A member opening the console is refused the settings.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { closePages, join, launchBrowser, newPage, openPrejoin, startServer, submitSignIn } from './support.mjs';
@@ -21,7 +22,7 @@ async function signIn(page, username) {
   await page.getByTestId('signed-in-as').waitFor();
 }
 
-test('an admin sets who may join and what new rooms start with', { timeout: 90000 }, async () => {
+test('an admin sets who may join, what new rooms start with, and the persistent rooms', { timeout: 90000 }, async () => {
   const [admin, guest, member] = await Promise.all(['Adam', 'Gus', 'Mel'].map((name) => newPage(browser, name)));
   await signIn(admin, 'adam');
   await admin.getByTestId('admin-link').click();
@@ -43,6 +44,21 @@ test('an admin sets who may join and what new rooms start with', { timeout: 9000
   await admin.getByTestId('people-button').click();
   await admin.locator('[data-testid="lobby-toggle"][aria-pressed="true"]').waitFor();
   await admin.waitForFunction(() => document.querySelector('[data-testid="permission-recording"]')?.value === 'moderators', null, { timeout: 15000 });
+
+  await admin.goto(`${server.url}/org/admin`);
+  await admin.getByTestId('room-name').fill('all-hands');
+  await admin.getByTestId('room-lobby').check();
+  await admin.getByTestId('room-password').fill('password');
+  await admin.getByTestId('room-create').click();
+  await admin.getByTestId('rooms-status').filter({ hasText: 'too common' }).waitFor();
+  await admin.getByTestId('room-password').fill('quarterly planning with coffee');
+  await admin.getByTestId('room-create').click();
+  const room = admin.locator('[data-testid="room-row"][data-name="all-hands"]');
+  assert.match(await room.textContent(), /lobby, password/);
+  const kept = await admin.evaluate(async () => (await fetch('/api/admin/rooms')).json());
+  assert.deepEqual(kept.map((r) => [r.name, r.settings.lobby, r.password]), [['all-hands', true, true]]);
+  await room.getByTestId('room-remove').click();
+  await room.waitFor({ state: 'detached' });
 
   await signIn(member, 'mel');
   await member.goto(`${server.url}/org/admin`);

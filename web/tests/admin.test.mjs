@@ -1,7 +1,8 @@
 // The administration console in Chromium: an owner signs in, opens the console from the home
 // page, gives an account another role, signs it out everywhere, makes an API token (shown once)
-// that a script then uses, and revokes it; a member who opens the console is told their role
-// does not allow it, and sees no account.
+// that a script then uses, and revokes it; disables an account, which then cannot sign in, and
+// enables it again; a member who opens the console is told their role does not allow it, and
+// sees no account.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
@@ -57,6 +58,14 @@ test('an owner runs the organisation from the console', { timeout: 60000 }, asyn
   await owner.locator('[data-testid="admin-token"][data-name="exporter"]').getByTestId('admin-revoke-token').click();
   await owner.locator('[data-testid="admin-token"][data-name="exporter"]').waitFor({ state: 'detached' });
   assert.equal((await listWith(token)).status, 401, 'a revoked token opens nothing');
+
+  // Disabled, Mel cannot sign in; enabled again, she can.
+  await mel.getByTestId('admin-disable').click();
+  await owner.locator('[data-testid="admin-account"][data-name="mel"][data-disabled="true"]').waitFor();
+  await submitSignIn(member, server.url, 'mel', PASSWORD);
+  await member.getByTestId('sign-in-error').filter({ hasText: 'wrong' }).waitFor();
+  await owner.locator('[data-testid="admin-account"][data-name="mel"]').getByTestId('admin-disable').click();
+  await owner.locator('[data-testid="admin-account"][data-name="mel"][data-disabled="false"]').waitFor();
 
   // Mel, an auditor now, signs in again: the console refuses her the accounts.
   await signIn(member, 'mel');

@@ -458,6 +458,7 @@ pub(crate) async fn open_session(
     account: &Account,
     detail: &str,
 ) -> Result<OpenedSession, Response> {
+    refuse_if_disabled(state, account, detail).await?;
     let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let expires_at = unix_now() + state.session_hours * 3600;
     let enrolment_only = mfa::needs_enrolment(&state.storage, account.id)
@@ -492,6 +493,27 @@ pub(crate) async fn open_session(
         cookie,
         enrolment_only,
     })
+}
+
+/// A disabled account signs in no way: refused like any wrong credentials, the true reason in
+/// the audit log.
+async fn refuse_if_disabled(
+    state: &AppState,
+    account: &Account,
+    detail: &str,
+) -> Result<(), Response> {
+    let disabled = state.storage.account_disabled(account.id).await;
+    if !disabled.map_err(|error| internal_error(&error))? {
+        return Ok(());
+    }
+    let detail = format!(
+        "reason=account_disabled username={:?} {detail}",
+        account.username
+    );
+    state
+        .audit_outside_rooms(AuditAction::SignInRefused, None, &detail)
+        .await;
+    Err(refused_sign_in())
 }
 
 pub(crate) fn internal_error(error: &dyn std::fmt::Display) -> Response {

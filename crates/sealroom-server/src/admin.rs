@@ -27,6 +27,7 @@ use crate::{
 };
 
 mod audit;
+mod rooms;
 mod settings;
 
 /// What API tokens start with, which tells them from session tokens.
@@ -41,6 +42,7 @@ pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/admin/accounts", get(list_accounts))
         .route("/api/admin/accounts/{username}/role", put(set_role))
+        .route("/api/admin/accounts/{username}/disabled", put(set_disabled))
         .route(
             "/api/admin/accounts/{username}/sessions",
             delete(end_sessions),
@@ -50,6 +52,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/admin/mfa-policy", get(mfa_policy).put(set_mfa_policy))
         .route("/api/admin/accounts/{username}/mfa", delete(reset_mfa))
         .merge(audit::router())
+        .merge(rooms::router())
         .merge(settings::router())
 }
 
@@ -187,7 +190,7 @@ async fn list_accounts(State(state): State<Arc<AppState>>, headers: HeaderMap) -
         Ok(accounts) => Json(
             accounts
                 .into_iter()
-                .map(|a| serde_json::json!({ "username": a.username, "role": a.org_role, "totp": a.totp }))
+                .map(|a| serde_json::json!({ "username": a.username, "role": a.org_role, "totp": a.totp, "disabled": a.disabled }))
                 .collect::<Vec<_>>(),
         )
         .into_response(),
@@ -244,6 +247,94 @@ async fn set_role(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => failed(&error),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Disabling {
+    disabled: bool,
+}
+
+/// `PUT /api/admin/accounts/{username}/disabled` `{"disabled"}`: a disabled account signs in no
+/// way and its sessions end at once; its API tokens do nothing. Disabling an owner takes an
+/// owner, the last enabled owner stays one, and nobody disables their own account.
+async fn set_disabled(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(username): Path<String>,
+    Json(change): Json<Disabling>,
+) -> Response {
+    let caller = match authorise(&state, &headers, Permission::ManageAccounts).await {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let role = match state.storage.account_role(&username).await {
+        Ok(Some((_, role))) => role,
+        Ok(None) => return unknown_account(),
+        Err(error) => return failed(&error),
+    };
+    if let Some(refused) = refuse_disabling(&state, &caller, &username, role, change.disabled).await
+    {
+        return refused;
+    }
+    match state
+        .storage
+        .set_account_disabled(&username, change.disabled)
+        .await
+    {
+        Ok(true) => {
+            let action = match change.disabled {
+                true => AuditAction::AccountDisabled,
+                false => AuditAction::AccountEnabled,
+            };
+            caller
+                .record(&state, action, &format!("account={username}"))
+                .await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => unknown_account(),
+        Err(error) => failed(&error),
+    }
+}
+
+/// Why `caller` may not disable `username` (an owner), if it may not.
+async fn refuse_disabling(
+    state: &AppState,
+    caller: &Caller,
+    username: &str,
+    role: OrgRole,
+    disabling: bool,
+) -> Option<Response> {
+    if !disabling {
+        return None;
+    }
+    if username.eq_ignore_ascii_case(&caller.account) {
+        return Some(api_error(
+            StatusCode::CONFLICT,
+            "own_account",
+            "you cannot disable your own account",
+            None,
+        ));
+    }
+    if role != OrgRole::Owner {
+        return None;
+    }
+    if !caller.may(Permission::ManageOwners) {
+        return Some(api_error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only an owner disables an owner",
+            None,
+        ));
+    }
+    (state.storage.owner_count().await.unwrap_or(0) <= 1).then(|| {
+        api_error(
+            StatusCode::CONFLICT,
+            "last_owner",
+            "the organisation keeps at least one owner",
+            None,
+        )
+    })
 }
 
 /// `DELETE /api/admin/accounts/{username}/sessions`: the account is signed out everywhere.

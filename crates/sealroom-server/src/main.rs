@@ -428,18 +428,25 @@ async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
             let policy = PasswordPolicy {
                 min_chars: config.access.password_min_chars,
             };
-            persistent_rooms::create(&storage, policy, &args.name, settings, password.as_deref())
-                .await?;
+            persistent_rooms::create(
+                &storage,
+                policy,
+                &args.name,
+                settings,
+                password.as_deref(),
+                None,
+            )
+            .await?;
             println!("persistent room {} made", args.name);
         }
         RoomCommand::Remove { name, data } => {
             let storage = Storage::open(&data.config()?.data_dir).await?;
-            persistent_rooms::remove(&storage, &name).await?;
+            persistent_rooms::remove(&storage, &name, None).await?;
             println!("persistent room {name} removed");
         }
         RoomCommand::List { data } => {
             let storage = Storage::open(&data.config()?.data_dir).await?;
-            for name in storage.persistent_room_names().await? {
+            for (name, _) in storage.persistent_rooms().await? {
                 println!("{name}");
             }
         }

@@ -37,29 +37,33 @@ fn parse_name(name: &str) -> Result<RoomName, PersistentRoomError> {
     RoomName::parse(name).ok_or(PersistentRoomError::InvalidName)
 }
 
+/// Records a change to a persistent room, by the account `by` (none: on the server's machine).
 async fn audit(
     storage: &Storage,
     action: AuditAction,
     room: &RoomName,
+    by: Option<&str>,
     detail: Option<String>,
 ) -> Result<(), StorageError> {
     storage
         .append_audit(&[&NewAuditRecord {
             action,
             room: Some(room.as_str().to_owned()),
-            participant: None,
+            participant: by.map(str::to_owned),
             detail,
         }])
         .await
 }
 
-/// Makes a persistent room with `settings` and, if given, a password under `policy`.
+/// Makes a persistent room with `settings` and, if given, a password under `policy`; `by`
+/// is the account that asked (none: `sealroom room add`).
 pub async fn create(
     storage: &Storage,
     policy: PasswordPolicy,
     name: &str,
     settings: KeptSettings,
     password: Option<&str>,
+    by: Option<&str>,
 ) -> Result<(), PersistentRoomError> {
     let name = parse_name(name)?;
     let password = match password {
@@ -86,6 +90,7 @@ pub async fn create(
         storage,
         AuditAction::PersistentRoomCreated,
         &name,
+        by,
         Some(detail),
     )
     .await?;
@@ -94,11 +99,15 @@ pub async fn create(
 
 /// Removes a persistent room: its name is free again, and a meeting going on in it carries on
 /// as an ordinary room that vanishes when empty.
-pub async fn remove(storage: &Storage, name: &str) -> Result<(), PersistentRoomError> {
+pub async fn remove(
+    storage: &Storage,
+    name: &str,
+    by: Option<&str>,
+) -> Result<(), PersistentRoomError> {
     let name = parse_name(name)?;
     if !storage.remove_persistent_room(name.as_str()).await? {
         return Err(PersistentRoomError::Missing(name.to_string()));
     }
-    audit(storage, AuditAction::PersistentRoomRemoved, &name, None).await?;
+    audit(storage, AuditAction::PersistentRoomRemoved, &name, by, None).await?;
     Ok(())
 }

@@ -134,6 +134,10 @@ pub enum AuditAction {
     AccountRemoved,
     /// An account was given another role in the organisation (detail: its name, the role).
     AccountRoleChanged,
+    /// An administrator disabled an account (detail: its name; its sessions ended).
+    AccountDisabled,
+    /// An administrator enabled a disabled account again (detail: its name).
+    AccountEnabled,
     /// An administration request was refused for want of a permission (detail: which).
     AdminRefused,
     /// An administrator ended an account's sessions (detail: the account, how many).
@@ -233,6 +237,8 @@ impl AuditAction {
             AuditAction::AccountCreated => "account_created",
             AuditAction::AccountRemoved => "account_removed",
             AuditAction::AccountRoleChanged => "account_role_changed",
+            AuditAction::AccountDisabled => "account_disabled",
+            AuditAction::AccountEnabled => "account_enabled",
             AuditAction::AdminRefused => "admin_refused",
             AuditAction::SessionsEnded => "sessions_ended",
             AuditAction::ApiTokenCreated => "api_token_created",
@@ -310,6 +316,8 @@ pub struct AccountSummary {
     pub totp: bool,
     /// Its role in the organisation.
     pub org_role: OrgRole,
+    /// An administrator disabled it.
+    pub disabled: bool,
 }
 
 /// What an account's TOTP seed is sealed for: that account's, and no other's.
@@ -461,7 +469,8 @@ impl Storage {
     /// Every account, sorted by name.
     pub async fn accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
         let rows = sqlx::query(
-            "SELECT username, totp_secret IS NOT NULL, org_role FROM accounts ORDER BY username",
+            "SELECT username, totp_secret IS NOT NULL, org_role, disabled FROM accounts \
+             ORDER BY username",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -471,6 +480,7 @@ impl Storage {
                     username: row.try_get(0)?,
                     totp: row.try_get(1)?,
                     org_role: org_role(row.try_get(2)?)?,
+                    disabled: row.try_get(3)?,
                 })
             })
             .collect()
@@ -653,15 +663,7 @@ impl Storage {
                 .bind(name)
                 .fetch_optional(&self.pool)
                 .await?;
-        row.map(|row| {
-            let settings: String = row.try_get("settings")?;
-            let password: Option<String> = row.try_get("password_hash")?;
-            Ok(PersistentRoom {
-                settings: serde_json::from_str(&settings)?,
-                password: password.map(StoredPassword::from_phc),
-            })
-        })
-        .transpose()
+        row.as_ref().map(kept_room).transpose()
     }
 
     /// Removes a persistent room; `false` if there was none.
@@ -673,12 +675,15 @@ impl Storage {
         Ok(result.rows_affected() == 1)
     }
 
-    /// The persistent rooms' names, sorted.
-    pub async fn persistent_room_names(&self) -> Result<Vec<String>, StorageError> {
-        let rows = sqlx::query("SELECT name FROM persistent_rooms ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+    /// The persistent rooms, sorted by name.
+    pub async fn persistent_rooms(&self) -> Result<Vec<(String, PersistentRoom)>, StorageError> {
+        let rows =
+            sqlx::query("SELECT name, settings, password_hash FROM persistent_rooms ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("name")?, kept_room(row)?)))
+            .collect()
     }
 
     /// The audit records of a room, oldest first, as (action, participant).
@@ -1295,6 +1300,16 @@ impl Storage {
             .await?;
         rows.iter().map(exported_audit_record).collect()
     }
+}
+
+/// A persistent room as its row keeps it.
+fn kept_room(row: &sqlx::sqlite::SqliteRow) -> Result<PersistentRoom, StorageError> {
+    let settings: String = row.try_get("settings")?;
+    let password: Option<String> = row.try_get("password_hash")?;
+    Ok(PersistentRoom {
+        settings: serde_json::from_str(&settings)?,
+        password: password.map(StoredPassword::from_phc),
+    })
 }
 
 fn exported_audit_record(

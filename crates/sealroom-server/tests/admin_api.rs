@@ -1,8 +1,9 @@
 //! The administration API from the side of those it must refuse: every route, for a guest (no
 //! credentials), a member and an auditor (but where an auditor reads the audit log) — refused,
 //! and the refusal recorded — while admins and owners pass; only owners name owners and the
-//! last owner stays; an API token does what it was made for and what its maker may still do, no more, and
-//! stops when revoked; ending an account's sessions signs it out.
+//! last owner stays; an API token does what it was made for and what its maker may still do,
+//! no more, and stops when revoked; ending an account's sessions signs it out; a disabled
+//! account signs in no way and its token stops.
 
 mod support;
 
@@ -27,12 +28,18 @@ enum AlsoFor {
 }
 
 /// Every administration route, with a body that would pass.
-const ROUTES: [(&str, &str, &str, AlsoFor); 14] = [
+const ROUTES: [(&str, &str, &str, AlsoFor); 18] = [
     ("GET", "/api/admin/accounts", "", AlsoFor::Nobody),
     (
         "PUT",
         "/api/admin/accounts/target/role",
         r#"{"role":"member"}"#,
+        AlsoFor::Nobody,
+    ),
+    (
+        "PUT",
+        "/api/admin/accounts/target/disabled",
+        r#"{"disabled":false}"#,
         AlsoFor::Nobody,
     ),
     (
@@ -67,6 +74,19 @@ const ROUTES: [(&str, &str, &str, AlsoFor); 14] = [
         "PUT",
         "/api/admin/settings",
         r#"{"guests_may_join":true}"#,
+        AlsoFor::Nobody,
+    ),
+    ("GET", "/api/admin/rooms", "", AlsoFor::Nobody),
+    (
+        "POST",
+        "/api/admin/rooms",
+        r#"{"name":"all-hands"}"#,
+        AlsoFor::Nobody,
+    ),
+    (
+        "DELETE",
+        "/api/admin/rooms/no-such-room",
+        "",
         AlsoFor::Nobody,
     ),
     ("GET", "/api/admin/audit", "", AlsoFor::Auditors),
@@ -311,4 +331,61 @@ async fn ending_an_accounts_sessions_signs_it_out() {
         )
         .await;
     assert_eq!(nobody.status, 404);
+}
+
+/// Disabling an admin: its session, its password and its API token all stop working at once,
+/// the refusal is recorded with the true reason, and enabling it lets it sign in again. An
+/// admin does not disable an owner, and nobody disables their own account.
+#[tokio::test]
+async fn a_disabled_account_signs_in_no_way_and_its_token_stops() {
+    let server = organisation().await;
+    let (adam, olivia) = (
+        server.session_token("adam").await,
+        server.session_token("olivia").await,
+    );
+    let request = r#"{"name":"ci","permissions":["read_accounts"]}"#;
+    let made = server
+        .api(Some(&adam), "POST", "/api/admin/tokens", request)
+        .await;
+    let token = made.json()["token"].as_str().unwrap().to_owned();
+    let disable = r#"{"disabled":true}"#;
+    let path = |name: &str| format!("/api/admin/accounts/{name}/disabled");
+    let by_adam = server
+        .api(Some(&adam), "PUT", &path("olivia"), disable)
+        .await;
+    assert_eq!(by_adam.status, 403, "an admin does not disable an owner");
+    let herself = server
+        .api(Some(&olivia), "PUT", &path("olivia"), disable)
+        .await;
+    assert_eq!(herself.status, 409);
+
+    let disabled = server
+        .api(Some(&olivia), "PUT", &path("adam"), disable)
+        .await;
+    assert_eq!(disabled.status, 204, "{disabled:?}");
+    let session = server.api(Some(&adam), "GET", "/api/session", "").await;
+    assert_eq!(session.status, 401, "the session ended");
+    let with_token = server
+        .api(Some(&token), "GET", "/api/admin/accounts", "")
+        .await;
+    assert_eq!(with_token.status, 401, "the token does nothing");
+    let password = serde_json::json!({ "username": "adam", "password": support::ACCOUNT_PASSWORD });
+    let signing_in = server
+        .api(None, "POST", "/api/session", &password.to_string())
+        .await;
+    assert_eq!(signing_in.status, 401);
+    let log = server.server.storage.account_audit_log().await.unwrap();
+    let reasons = log
+        .iter()
+        .filter_map(|r| r.detail.as_deref())
+        .filter(|d| d.contains("reason=account_disabled"));
+    assert_eq!(reasons.count(), 1, "{log:?}");
+    assert!(log.iter().any(|r| r.action == "account_disabled"));
+
+    let enable = r#"{"disabled":false}"#;
+    let enabled = server
+        .api(Some(&olivia), "PUT", &path("adam"), enable)
+        .await;
+    assert_eq!(enabled.status, 204);
+    server.session_token("adam").await;
 }

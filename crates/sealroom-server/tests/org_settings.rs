@@ -165,7 +165,7 @@ async fn a_new_room_opens_with_the_organisations_lobby_and_permissions_and_a_per
         },
         ..KeptSettings::default()
     };
-    persistent_rooms::create(storage, policy, "kept-room", its_own, None)
+    persistent_rooms::create(storage, policy, "kept-room", its_own, None, None)
         .await
         .unwrap();
     let organisation = OrgSettings {

@@ -1,12 +1,14 @@
 //! An organisation's persistent rooms through a real server: a meeting opens with the kept
 //! settings and password, what its moderators change is kept for the next meeting, and a
-//! removed room is an ordinary one again.
+//! removed room is an ordinary one again; an admin makes and removes them through the
+//! administration API as `sealroom room` does, and the record names the admin.
 
 mod support;
 
 use sealroom_client::session::SessionError;
 use sealroom_protocol::{Allowed, ErrorCode, Permissions};
 use sealroom_server::{
+    org_roles::OrgRole,
     password::PasswordPolicy,
     persistent_rooms::{self, PersistentRoomError},
     room::KeptSettings,
@@ -46,15 +48,22 @@ async fn a_persistent_room_keeps_its_settings_and_password_between_meetings() {
         },
         ..KeptSettings::default()
     };
-    persistent_rooms::create(storage, policy, "weekly-standup", kept, Some(ROOM_PASSWORD))
-        .await
-        .unwrap();
+    persistent_rooms::create(
+        storage,
+        policy,
+        "weekly-standup",
+        kept,
+        Some(ROOM_PASSWORD),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(matches!(
-        persistent_rooms::create(storage, policy, "weekly-standup", kept, None).await,
+        persistent_rooms::create(storage, policy, "weekly-standup", kept, None, None).await,
         Err(PersistentRoomError::Exists(_))
     ));
     assert!(matches!(
-        persistent_rooms::create(storage, policy, "other-room", kept, Some("password")).await,
+        persistent_rooms::create(storage, policy, "other-room", kept, Some("password"), None).await,
         Err(PersistentRoomError::Policy(_))
     ));
 
@@ -103,7 +112,7 @@ async fn a_persistent_room_keeps_its_settings_and_password_between_meetings() {
     no_room_open(&server).await;
 
     // Removed, the name is an ordinary room's again: default settings.
-    persistent_rooms::remove(storage, "weekly-standup")
+    persistent_rooms::remove(storage, "weekly-standup", None)
         .await
         .unwrap();
     let dave = server.join("weekly-standup", "dave").await;
@@ -124,5 +133,66 @@ async fn a_persistent_room_keeps_its_settings_and_password_between_meetings() {
             actions.iter().any(|a| a == action),
             "{action} in {actions:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_makes_and_removes_a_persistent_room_through_the_api() {
+    let server = TestServer::start().await;
+    server.add_accounts(&[("adam", OrgRole::Admin)]).await;
+    let adam = server.session_token("adam").await;
+    let post = |body: serde_json::Value| {
+        let adam = adam.clone();
+        let server = &server;
+        async move {
+            let body = body.to_string();
+            let reply = server
+                .api(Some(&adam), "POST", "/api/admin/rooms", &body)
+                .await;
+            reply.status
+        }
+    };
+    let settings = KeptSettings {
+        lobby: true,
+        ..KeptSettings::default()
+    };
+    let weak = serde_json::json!({ "name": "all-hands", "password": "password" });
+    assert_eq!(post(weak).await, 400, "a common password");
+    let room =
+        serde_json::json!({ "name": "all-hands", "settings": settings, "password": ROOM_PASSWORD });
+    assert_eq!(post(room.clone()).await, 201);
+    assert_eq!(post(room).await, 409, "the name is taken");
+    assert_eq!(post(serde_json::json!({ "name": "Not A Name" })).await, 400);
+
+    let listed = server
+        .api(Some(&adam), "GET", "/api/admin/rooms", "")
+        .await
+        .json();
+    assert_eq!(listed[0]["name"], "all-hands");
+    assert_eq!(listed[0]["settings"]["lobby"], true);
+    assert_eq!(listed[0]["password"], true, "{listed}");
+    assert!(access_denied(
+        server.try_join("all-hands", "mallory", None).await
+    ));
+    let alice = server
+        .try_join("all-hands", "alice", Some(ROOM_PASSWORD))
+        .await
+        .unwrap();
+    alice.wait_until(SETTLE, |s| s.room_lobby).await.unwrap();
+    alice.leave().await;
+    no_room_open(&server).await;
+
+    let removed = server
+        .api(Some(&adam), "DELETE", "/api/admin/rooms/all-hands", "")
+        .await;
+    assert_eq!(removed.status, 204);
+    let again = server
+        .api(Some(&adam), "DELETE", "/api/admin/rooms/all-hands", "")
+        .await;
+    assert_eq!(again.status, 404);
+    let records = server.server.storage.audit_log("all-hands").await.unwrap();
+    for action in ["persistent_room_created", "persistent_room_removed"] {
+        let by = records.iter().find(|r| r.action == action).unwrap();
+        assert_eq!(by.participant.as_deref(), Some("adam"), "{action}");
     }
 }

@@ -24,18 +24,13 @@ export function settingsSection(): HTMLElement {
 function settingsForm(saved: OrgSettings): HTMLFormElement {
   let settings = structuredClone(saved);
   const status = h('p', { role: 'status', 'data-testid': 'settings-status' });
-  const box = (id: string, label: string, checked: boolean, set: (on: boolean) => void) => {
-    const input = h('input', { id, type: 'checkbox', checked, 'data-testid': id });
-    input.addEventListener('change', () => set(input.checked));
-    return h('label', { class: 'check', for: id }, input, label);
-  };
   const permissions = permissionGrid(() => settings.new_rooms.permissions, 'org-permission', (next) => { settings.new_rooms.permissions = next; });
   const form = h('form', { class: 'poll-form', 'data-testid': 'settings-form' },
-    box('settings-guests', 'People who have not signed in may join', settings.guests_may_join, (on) => { settings.guests_may_join = on; }),
-    box('settings-admins-moderate', 'Owners and admins moderate every meeting they join', settings.admins_moderate, (on) => { settings.admins_moderate = on; }),
+    checkbox('settings-guests', 'People who have not signed in may join', settings.guests_may_join, (on) => { settings.guests_may_join = on; }),
+    checkbox('settings-admins-moderate', 'Owners and admins moderate every meeting they join', settings.admins_moderate, (on) => { settings.admins_moderate = on; }),
     h('fieldset', { class: 'field' }, h('legend', {}, 'A new room starts with'),
-      box('settings-lobby', 'A lobby: a moderator admits each joiner', settings.new_rooms.lobby, (on) => { settings.new_rooms.lobby = on; }),
-      box('settings-wait', 'Nobody in before a moderator', settings.new_rooms.wait_for_moderator, (on) => { settings.new_rooms.wait_for_moderator = on; }),
+      checkbox('settings-lobby', 'A lobby: a moderator admits each joiner', settings.new_rooms.lobby, (on) => { settings.new_rooms.lobby = on; }),
+      checkbox('settings-wait', 'Nobody in before a moderator', settings.new_rooms.wait_for_moderator, (on) => { settings.new_rooms.wait_for_moderator = on; }),
       h('p', { class: 'field-hint' }, 'Who may, in a new room (its moderators may change it during the meeting):'),
       permissions),
     h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'settings-save' }, 'Save settings'),
@@ -47,4 +42,11 @@ function settingsForm(saved: OrgSettings): HTMLFormElement {
     status.textContent = answer.ok ? 'Saved: they apply from the next join.' : `Not saved: ${answer.message}`;
   });
   return form;
+}
+
+/** A labelled checkbox (test id = `id`) that tells `set` each change. */
+export function checkbox(id: string, label: string, checked: boolean, set: (on: boolean) => void): HTMLElement {
+  const input = h('input', { id, type: 'checkbox', checked, 'data-testid': id });
+  input.addEventListener('change', () => set(input.checked));
+  return h('label', { class: 'check', for: id }, input, label);
 }

@@ -1,12 +1,14 @@
 // The administration console (`/org/admin`): the organisation's accounts with their roles
-// (change a role, sign an account out everywhere), API tokens for scripts (make one, shown
-// once; revoke), the organisation's settings and the audit log (search, check, download).
-// Every action is the server's to allow: the console shows what it answered, and a role
-// without administration sees why instead of empty tables.
+// (change a role, sign an account out everywhere, reset second factors, disable), API tokens
+// for scripts (make one, shown once; revoke), the organisation's settings, the MFA policy, its
+// persistent rooms and the audit log (search, check, download). Every action is the server's
+// to allow: the console shows what it answered, and a role without administration sees why
+// instead of empty tables.
 
 import { type AccountRow, ORG_ROLES, type OrgRole, PERMISSIONS, type Permission, type TokenRow, admin } from '../admin-api';
 import { auditSection } from './admin-audit';
 import { mfaSection } from './admin-mfa';
+import { roomsSection } from './admin-rooms';
 import { settingsSection } from './admin-settings';
 import { h, icon } from './dom';
 
@@ -22,7 +24,7 @@ export function renderAdmin(root: HTMLElement, home: () => void): void {
     h('header', { class: 'home-header' },
       h('a', { href: '/', class: 'brand', onclick: (e: Event) => { e.preventDefault(); home(); } }, h('span', { class: 'brand-mark' }, icon('lock')), 'Sealroom'),
       h('h1', { class: 'admin-title' }, 'Administration')),
-    h('main', { class: 'home-main admin' }, status, accounts, tokens, newToken, settingsSection(), mfaSection(say), auditSection())));
+    h('main', { class: 'home-main admin' }, status, accounts, tokens, newToken, settingsSection(), mfaSection(say), roomsSection(), auditSection())));
   document.title = 'Administration — Sealroom';
   const refresh = async () => {
     await showAccounts(accounts, say, refresh);
@@ -66,8 +68,20 @@ function accountRow(row: AccountRow, say: Say, refresh: () => Promise<void>): HT
     say(reset.ok ? `${row.username}'s second factors were removed and their sessions ended.` : `Not reset: ${reset.message}`);
     await refresh();
   });
-  return h('tr', { 'data-testid': 'admin-account', 'data-name': row.username },
-    h('td', {}, row.username), h('td', {}, role), h('td', {}, row.totp ? 'TOTP' : '—', resetMfa), h('td', {}, signOut));
+  return h('tr', { 'data-testid': 'admin-account', 'data-name': row.username, 'data-disabled': String(row.disabled) },
+    h('td', {}, row.username), h('td', {}, role), h('td', {}, row.totp ? 'TOTP' : '—', resetMfa),
+    h('td', {}, signOut, disableButton(row, say, refresh)));
+}
+
+/** Disables the account (it signs in no way, its sessions end) or enables it again. */
+function disableButton(row: AccountRow, say: Say, refresh: () => Promise<void>): HTMLElement {
+  const button = h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'admin-disable' }, row.disabled ? 'Enable' : 'Disable');
+  button.addEventListener('click', async () => {
+    const changed = await admin.setDisabled(row.username, !row.disabled);
+    say(changed.ok ? `${row.username} is ${row.disabled ? 'enabled' : 'disabled'}.` : `Not changed: ${changed.message}`);
+    await refresh();
+  });
+  return button;
 }
 
 async function showTokens(section: HTMLElement, tell: Tell, refresh: () => Promise<void>): Promise<void> {

@@ -53,11 +53,12 @@ impl Storage {
             .transpose()
     }
 
-    /// How many accounts are owners.
+    /// How many accounts are owners (and not disabled: one who is cannot act).
     pub async fn owner_count(&self) -> Result<i64, StorageError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM accounts WHERE org_role = 'owner'")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM accounts WHERE org_role = 'owner' AND disabled = 0")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.try_get(0)?)
     }
 
@@ -71,6 +72,41 @@ impl Storage {
             .execute(&self.pool)
             .await?;
         Ok(Some(result.rows_affected()))
+    }
+
+    /// Disables an account (ending its sessions, in one transaction) or enables it again;
+    /// `false` if there is no such account.
+    pub async fn set_account_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<bool, StorageError> {
+        let mut transaction = self.pool.begin().await?;
+        let changed = sqlx::query("UPDATE accounts SET disabled = ? WHERE username = ?")
+            .bind(disabled)
+            .bind(username)
+            .execute(&mut *transaction)
+            .await?;
+        if disabled {
+            sqlx::query(
+                "DELETE FROM sessions WHERE account_id = \
+                 (SELECT id FROM accounts WHERE username = ?)",
+            )
+            .bind(username)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(changed.rows_affected() == 1)
+    }
+
+    /// Whether the account was disabled.
+    pub async fn account_disabled(&self, account: i64) -> Result<bool, StorageError> {
+        let row = sqlx::query("SELECT disabled FROM accounts WHERE id = ?")
+            .bind(account)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| row.try_get(0)).transpose()?.unwrap_or(false))
     }
 
     /// Keeps a new API token; its id.
@@ -99,7 +135,8 @@ impl Storage {
             "SELECT api_tokens.id, accounts.username, accounts.org_role, api_tokens.permissions \
              FROM api_tokens \
              JOIN accounts ON accounts.id = api_tokens.created_by \
-             WHERE api_tokens.token_hash = ? AND api_tokens.expires_at > ?",
+             WHERE api_tokens.token_hash = ? AND api_tokens.expires_at > ? \
+             AND accounts.disabled = 0",
         )
         .bind(token_hash)
         .bind(now)
