@@ -382,7 +382,8 @@ async fn main() -> anyhow::Result<()> {
             let storage = Storage::open(&data.config()?.data_dir).await?;
             for account in storage.accounts().await? {
                 let totp = if account.totp { " totp" } else { "" };
-                println!("{} {}{totp}", account.username, account.org_role);
+                let disabled = if account.disabled { " disabled" } else { "" };
+                println!("{} {}{totp}{disabled}", account.username, account.org_role);
             }
             Ok(())
         }

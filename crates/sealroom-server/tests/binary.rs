@@ -351,6 +351,24 @@ fn accounts_and_persistent_rooms_from_the_command_line() {
     assert!(!ok && stderr.contains("unknown role"), "{stderr}");
     let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
     assert!(stdout.starts_with("alice admin\n"), "{stdout}");
+    // As the console's "Disable" does it: the list says so.
+    let disable = |disabled: bool| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let storage = sealroom_server::storage::Storage::open(data.path()).await;
+            let storage = storage.unwrap();
+            assert!(
+                storage
+                    .set_account_disabled("alice", disabled)
+                    .await
+                    .unwrap()
+            );
+        });
+    };
+    disable(true);
+    let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
+    assert!(stdout.starts_with("alice admin disabled\n"), "{stdout}");
+    disable(false);
     let (ok, _, _) = run_with_input(&["account", "remove", "bob"], data.path(), "");
     assert!(ok);
     let (ok, _, stderr) = run_with_input(&["account", "remove", "bob"], data.path(), "");
