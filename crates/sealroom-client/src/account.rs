@@ -83,7 +83,7 @@ pub async fn sign_in(
 }
 
 /// One request: status, `Retry-After` and body.
-async fn exchange(
+pub(crate) async fn exchange(
     sender: &mut SendRequest<Full<Bytes>>,
     request: Request<Full<Bytes>>,
 ) -> Result<(StatusCode, Option<u64>, Bytes), SignInError> {

@@ -250,8 +250,10 @@ pub struct Report {
     pub security_code: Option<String>,
     /// Security code words.
     pub security_words: Option<Vec<String>>,
-    /// The MLS roster at the end.
+    /// The MLS roster at the end, with the accounts the organisation vouches for.
     pub roster: Vec<crate::session::RosterEntry>,
+    /// The server presented another organisation key than the one pinned for it.
+    pub org_key_changed: Option<crate::session::OrgKeyChange>,
     /// Frames we sent.
     pub frames_sent: FramesSent,
     /// Frames received and decrypted, per sender name.
@@ -331,6 +333,7 @@ impl Report {
             security_code: status.security_code.clone(),
             security_words: status.security_words.clone(),
             roster: status.roster.clone(),
+            org_key_changed: status.org_key_changed.clone(),
             frames_sent: FramesSent {
                 audio: media.audio_frames_sent,
                 video: media.video_frames_sent,

@@ -17,5 +17,6 @@ pub mod files;
 mod http;
 pub mod load;
 pub mod media;
+mod org_identity;
 pub mod record;
 pub mod session;

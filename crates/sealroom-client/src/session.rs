@@ -12,7 +12,9 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use sealroom_e2ee::{DeviceIdentity, GroupError, LinkSecret, RosterMember, sframe::MediaKeyring};
+use sealroom_e2ee::{
+    DeviceIdentity, GroupError, LinkSecret, OrgKey, RosterMember, sframe::MediaKeyring,
+};
 use sealroom_participant::{ActiveRecording, Epoch, Notice, Output, Participant};
 use sealroom_protocol::{
     ApplicationKind, Bytes, ClientMessage, ErrorCode, FileOffer, GroupAction, ParticipantId,
@@ -29,6 +31,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::media::{
     FrameTap, Media, MediaConfig, MediaError, MediaStats, ReceivedFrame, SyntheticMedia,
 };
+use crate::org_identity::OrgSetup;
 
 /// How long a leaving client waits for the server to close the connection after its goodbye.
 const GOODBYE_GRACE: Duration = Duration::from_secs(1);
@@ -104,6 +107,9 @@ pub enum SessionError {
     /// The device key file could not be used.
     #[error("device key file {0}")]
     DeviceKey(String),
+    /// The organisation's binding could not go in our leaf.
+    #[error("organisation identity: {0}")]
+    OrgIdentity(String),
 }
 
 /// What the client knows, for reports and tests.
@@ -181,6 +187,9 @@ pub struct Status {
     /// What the user must know about the group's security: a device the server wanted added
     /// that nobody admitted, a member added without admission.
     pub warnings: Vec<String>,
+    /// The server presented another organisation key than the one pinned for it: members
+    /// are still checked against the pinned one.
+    pub org_key_changed: Option<OrgKeyChange>,
     /// Every member the encrypted group gained or lost, as announced to the user.
     pub notices: Vec<String>,
     /// Members of the encrypted group whom the server does not list: flagged as ghosts.
@@ -199,6 +208,15 @@ impl Status {
     }
 }
 
+/// The organisation key a server presents, when it is not the one pinned: fingerprints.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OrgKeyChange {
+    /// The key pinned on first contact.
+    pub pinned: String,
+    /// The key presented now.
+    pub presented: String,
+}
+
 /// One member of the roster as reported.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct RosterEntry {
@@ -208,6 +226,11 @@ pub struct RosterEntry {
     pub name: String,
     /// Signature-key fingerprint.
     pub fingerprint: String,
+    /// The account the pinned organisation key vouches for in the member's leaf: the only
+    /// account to show for it.
+    pub account: Option<String>,
+    /// The leaf's organisation binding: `none`, `verified`, or why it was refused (a warning).
+    pub org_binding: &'static str,
 }
 
 /// What the chat brings, in the order it comes.
@@ -314,12 +337,16 @@ impl RoomClient {
         let started = Instant::now();
         let (mut sink, stream, joined) = connect(&options).await?;
         let keys = Arc::new(Mutex::new(MediaKeyring::new(MEDIA_SUITE)));
-        let status = Arc::new(Mutex::new(Status::default()));
         let media = Arc::new(tokio::sync::Mutex::new(None));
         let identity = match &options.device_key {
             Some(path) => crate::device_key::load_or_create(path, &options.display_name)?,
             None => DeviceIdentity::generate(&options.display_name)?,
         };
+        let org = OrgSetup::prepare(&options, &identity).await;
+        let status = Arc::new(Mutex::new(Status {
+            warnings: org.problems.clone(),
+            ..Status::default()
+        }));
         let (commands, mut command_rx) = mpsc::unbounded_channel();
         let (chat_events, chat) = mpsc::unbounded_channel();
         let blob_access = BlobAccess {
@@ -329,8 +356,9 @@ impl RoomClient {
         };
         let frame_tap = FrameTap::default();
         let mut state = Signalling {
-            core: participant(&identity, &options)?,
+            core: participant(&identity, &options, &org)?,
             identity,
+            org,
             keys: keys.clone(),
             status: status.clone(),
             media: media.clone(),
@@ -616,6 +644,8 @@ struct Signalling {
     core: Participant,
     /// Our device's signing identity, the same across rejoins.
     identity: DeviceIdentity,
+    /// The organisation key pinned and presented, and our binding, for every fresh core.
+    org: OrgSetup,
     keys: Arc<Mutex<MediaKeyring>>,
     status: Arc<Mutex<Status>>,
     media: Arc<tokio::sync::Mutex<Option<Media>>>,
@@ -672,9 +702,12 @@ struct Session {
 fn participant(
     identity: &DeviceIdentity,
     options: &JoinOptions,
+    org: &OrgSetup,
 ) -> Result<Participant, SessionError> {
     let link = options.link.as_deref().map(LinkSecret::parse).transpose()?;
-    Ok(Participant::new(identity.clone(), link))
+    let mut core = Participant::new(identity.clone(), link);
+    org.apply(&mut core).map_err(SessionError::OrgIdentity)?;
+    Ok(core)
 }
 
 /// Opens the signalling WebSocket, signed in with the options' session token if there is one.
@@ -812,7 +845,7 @@ impl Signalling {
             old.stop().await;
         }
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = MediaKeyring::new(MEDIA_SUITE);
-        self.core = participant(&self.identity, options)?;
+        self.core = participant(&self.identity, options, &self.org)?;
         self.session = None;
         self.last_seq = joined.seq;
         self.sent = SentLog::default();
@@ -1036,6 +1069,8 @@ impl Signalling {
     /// A server message: the core takes every one (its rules read the room's settings and
     /// lists too); media, lobby and moderation state are the native side's.
     async fn on_message(&mut self, message: ServerMessage) -> Vec<ClientMessage> {
+        // Bindings in the epochs this message brings are checked against the time now.
+        self.core.handle_time(unix_millis() / 1000);
         self.core.handle_message(&message);
         let mut out = self.on_message_natively(message).await;
         out.extend(self.drain_core());
@@ -1177,6 +1212,14 @@ impl Signalling {
                     self.flag_unlisted_members();
                 }
                 Output::RoomLink(secret) => self.with_status(|s| s.new_link = Some(secret)),
+                Output::PinOrganisationKey(key) => {
+                    if let Err(e) = self.org.pin(key) {
+                        self.note_local_error(format!("organisation key pin: {e}"));
+                    }
+                }
+                Output::OrganisationKeyChanged { pinned, presented } => {
+                    self.org_key_changed(pinned, presented)
+                }
                 Output::Notice(notice) => {
                     self.with_status(|s| s.notices.push(notice_text(&notice)))
                 }
@@ -1272,6 +1315,23 @@ impl Signalling {
         });
     }
 
+    /// The server's organisation key is not the one pinned: warned, and kept in the report.
+    fn org_key_changed(&self, pinned: OrgKey, presented: OrgKey) {
+        let change = OrgKeyChange {
+            pinned: pinned.fingerprint().to_string(),
+            presented: presented.fingerprint().to_string(),
+        };
+        let text = format!(
+            "The server presents another organisation key ({}) than the one pinned for it ({}). \
+             Accounts are still checked against the pinned key.",
+            change.presented, change.pinned
+        );
+        self.with_status(|s| {
+            s.warnings.push(text);
+            s.org_key_changed = Some(change);
+        });
+    }
+
     fn note_local_error(&self, error: String) {
         tracing::warn!(%error, "client");
         self.with_status(|s| s.local_errors.push(error));
@@ -1303,6 +1363,8 @@ fn roster_entry(member: &RosterMember) -> RosterEntry {
         leaf: member.leaf_index,
         name: member.credential_name.clone(),
         fingerprint: member.fingerprint.to_string(),
+        account: member.org_identity.account().map(str::to_owned),
+        org_binding: member.org_identity.code(),
     }
 }
 

@@ -21,6 +21,7 @@ use crate::{
         decode_message, encode_signing_identity, ensure_sole_external_sender,
     },
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
+    org_binding::OrgTrust,
 };
 
 type ObserverConfig = IntoConfigOutput<
@@ -139,7 +140,8 @@ impl ObservedGroup {
         self.group
             .roster()
             .members_iter()
-            .map(|m| RosterMember::from_mls(&m))
+            // The delivery service pins no organisation key: it names no member's account.
+            .map(|m| RosterMember::from_mls(&m, &OrgTrust::default()))
             .collect()
     }
 

@@ -25,6 +25,7 @@ pub use rules::RuleViolation;
 
 use crate::{
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
+    org_binding::{ORG_BINDING_EXTENSION, OrgBinding, OrgIdentity, OrgTrust},
     private_message::{self, PRIVATE_KEY_EXTENSION, PrivateMessageKey},
     room_link::{LinkKey, LinkSecret},
     room_policy::{ROOM_POLICY_EXTENSION, RoomPolicy},
@@ -111,6 +112,9 @@ pub enum GroupError {
     /// A private message could not be sealed to that member, or did not open.
     #[error("private message: {0}")]
     PrivateMessage(&'static str),
+    /// An organisation binding names another device's key, or is not one.
+    #[error("the organisation binding is not for this device")]
+    OrgBindingMismatch,
 }
 
 impl GroupError {
@@ -136,6 +140,7 @@ impl GroupError {
             Self::InvalidSecretKey => "invalid_secret_key",
             Self::Crypto(_) => "crypto",
             Self::PrivateMessage(_) => "private_message",
+            Self::OrgBindingMismatch => "org_binding_mismatch",
         }
     }
 }
@@ -183,6 +188,8 @@ pub struct Device {
     client: Client<ClientConfig>,
     /// `None` if the random generator failed; every group operation then fails.
     private_key: Option<Arc<PrivateMessageKey>>,
+    /// The organisation's binding of this device to its account, for its leaf.
+    org_binding: Option<OrgBinding>,
 }
 
 impl Device {
@@ -196,6 +203,7 @@ impl Device {
             .extension_type(ROOM_POLICY_EXTENSION)
             // A leaf may carry only the extensions its capabilities list.
             .extension_type(PRIVATE_KEY_EXTENSION)
+            .extension_type(ORG_BINDING_EXTENSION)
             .signing_identity(
                 identity.signing_identity.clone(),
                 identity.secret.clone(),
@@ -207,7 +215,34 @@ impl Device {
             identity,
             client,
             private_key,
+            org_binding: None,
         }
+    }
+
+    /// Puts the organisation's binding of this device to its account in every leaf the device
+    /// makes from now on (key packages, groups it creates). A binding for another device key
+    /// is refused: every member would refuse it anyway.
+    pub fn set_org_binding(&mut self, binding: OrgBinding) -> Result<(), GroupError> {
+        if binding.device_key != self.identity.public_key() {
+            return Err(GroupError::OrgBindingMismatch);
+        }
+        self.org_binding = Some(binding);
+        Ok(())
+    }
+
+    /// The organisation binding this device's leaves carry, if any.
+    pub fn org_binding(&self) -> Option<&OrgBinding> {
+        self.org_binding.as_ref()
+    }
+
+    /// The leaf node extensions of this device: its private-message key, and its organisation
+    /// binding if it has one.
+    fn leaf_extensions(&self) -> Result<ExtensionList, GroupError> {
+        let mut extensions = self.private_key()?.leaf_extensions();
+        if let Some(binding) = &self.org_binding {
+            extensions.set(binding.extension());
+        }
+        Ok(extensions)
     }
 
     /// The device's private-message key, shared by every key package and group it makes.
@@ -236,7 +271,7 @@ impl Device {
     }
 
     fn key_package_with(&self, extensions: ExtensionList) -> Result<Vec<u8>, GroupError> {
-        let leaf_extensions = self.private_key()?.leaf_extensions();
+        let leaf_extensions = self.leaf_extensions()?;
         let message =
             self.client
                 .generate_key_package_message(extensions, leaf_extensions, None)?;
@@ -282,7 +317,7 @@ impl Device {
         let private_key = self.private_key()?;
         let group = self
             .client
-            .create_group(extensions, private_key.leaf_extensions(), None)?;
+            .create_group(extensions, self.leaf_extensions()?, None)?;
         Ok(GroupSession::new(group, private_key.clone()))
     }
 
@@ -305,14 +340,19 @@ pub struct RosterMember {
     pub credential_name: String,
     /// Fingerprint of the member's signature key.
     pub fingerprint: Fingerprint,
+    /// The account the organisation vouches for in the member's leaf, checked against `trust`:
+    /// the only account a UI may show for the member.
+    pub org_identity: OrgIdentity,
 }
 
 impl RosterMember {
-    pub(crate) fn from_mls(member: &mls_rs::group::Member) -> Self {
+    pub(crate) fn from_mls(member: &mls_rs::group::Member, trust: &OrgTrust) -> Self {
+        let signature_key = member.signing_identity.signature_key.as_bytes();
         Self {
             leaf_index: member.index,
             credential_name: credential_name(&member.signing_identity),
             fingerprint: Fingerprint::of_signing_identity(&member.signing_identity),
+            org_identity: trust.identity_of(signature_key, &member.extensions),
         }
     }
 }
@@ -433,6 +473,8 @@ pub struct GroupSession {
     private_key: Arc<PrivateMessageKey>,
     /// The epoch we entered the group at: we never had keys for an earlier one.
     first_epoch: u64,
+    /// What the roster checks members' organisation bindings against.
+    org_trust: OrgTrust,
 }
 
 impl GroupSession {
@@ -442,7 +484,13 @@ impl GroupSession {
             group,
             removed: false,
             private_key,
+            org_trust: OrgTrust::default(),
         }
+    }
+
+    /// The organisation key and time the roster checks members' bindings against from now on.
+    pub fn set_org_trust(&mut self, trust: OrgTrust) {
+        self.org_trust = trust;
     }
 
     /// The kind label (authenticated data) of an application message of this group sent in an
@@ -484,7 +532,7 @@ impl GroupSession {
         self.group
             .roster()
             .members_iter()
-            .map(|m| RosterMember::from_mls(&m))
+            .map(|m| RosterMember::from_mls(&m, &self.org_trust))
             .collect()
     }
 

@@ -8,6 +8,7 @@
 //! - [`security_code`] and [`identity`]: what people compare to verify each other;
 //! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings;
 //! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context;
+//! - [`org_binding`]: the organisation's word that a member's device is one of its accounts;
 //! - [`private_message`]: one-to-one messages inside a group, sealed to the recipient's key;
 //! - [`file_crypto`]: files encrypted in chunks under a fresh key, for the server to store;
 //! - [`recording`]: meeting recordings encrypted as they are made, their key sealed to their
@@ -24,6 +25,7 @@ pub mod external_sender;
 pub mod file_crypto;
 pub mod group;
 pub mod identity;
+pub mod org_binding;
 pub mod private_message;
 mod random;
 pub mod recording;
@@ -40,6 +42,7 @@ pub use group::{
     key_package_proves_link,
 };
 pub use identity::{DeviceIdentity, Fingerprint};
+pub use org_binding::{BindingRefusal, OrgBinding, OrgIdentity, OrgKey, OrgSigner, OrgTrust};
 pub use recording::{
     RecordingDecryptor, RecordingEncryptor, RecordingError, RecordingOwnerKey, RecordingOwnerPublic,
 };

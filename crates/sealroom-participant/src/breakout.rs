@@ -133,6 +133,7 @@ impl Participant {
         let moderators = policy.ok_or(CommandError::NoGroup)?.moderators;
         let mut participant = Participant::new(self.device.identity().clone(), Some(link));
         participant.founding_moderators = Some(moderators);
+        self.carry_org_identity(&mut participant)?;
         Ok(participant)
     }
 

@@ -28,7 +28,10 @@
 //!   a moderator lowers another's hand, and a vote is sealed to the poll's creator, whose core
 //!   alone counts it and publishes the results (to everyone, or sealed to each moderator);
 //! - a file offer (where the encrypted file is, its key and hash) is checked where it arrives
-//!   and named from the sender's credential (see `files`), each once.
+//!   and named from the sender's credential (see `files`), each once;
+//! - the roster names a member's account only where the organisation key pinned on first use
+//!   vouches for that member's own leaf, and a server presenting another key is reported, not
+//!   trusted (see `org_identity`).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -38,14 +41,15 @@ mod breakout;
 mod chat;
 mod files;
 mod interaction;
+mod org_identity;
 mod recording;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use sealroom_e2ee::{
     Device, DeviceIdentity, EpochChange, ExternalSenderKey, Fingerprint, GroupError, GroupSession,
-    Incoming, LinkSecret, OutgoingCommit, ProposalSender, ProposedChange, Relayed, RoomPolicy,
-    RosterMember, SecurityCode, sframe::CipherSuite,
+    Incoming, LinkSecret, OrgKey, OrgTrust, OutgoingCommit, ProposalSender, ProposedChange,
+    Relayed, RoomPolicy, RosterMember, SecurityCode, sframe::CipherSuite,
 };
 use sealroom_protocol::{
     ApplicationKind, Bytes, ChatMessage, ChatText, ClientMessage, ControlMessage, ErrorCode,
@@ -116,6 +120,17 @@ pub enum Output {
     /// moderator replaced it. For the user to share as `/<room>#k=<secret>`; without it,
     /// joiners wait for a moderator's admission.
     RoomLink(String),
+    /// First contact with this server's organisation key: keep it as the pin for this server
+    /// and hand it back as `pinned` from now on.
+    PinOrganisationKey(OrgKey),
+    /// The server presents another organisation key than the one pinned: warn the user. The
+    /// pinned key stays the one members are checked against; only the user may re-pin.
+    OrganisationKeyChanged {
+        /// The key pinned on first use.
+        pinned: OrgKey,
+        /// The key the server presents now.
+        presented: OrgKey,
+    },
 }
 
 /// A new epoch of the group.
@@ -233,6 +248,8 @@ pub struct Participant {
     /// Application messages our user sent while a proposal awaited its commit, in order:
     /// MLS lets none out before that commit, so they leave in the epoch it starts.
     held: VecDeque<(ApplicationKind, Vec<u8>)>,
+    /// The organisation key pinned for this server and the time, for the roster's bindings.
+    org_trust: OrgTrust,
     outputs: VecDeque<Output>,
 }
 
@@ -260,6 +277,7 @@ impl Participant {
             breakout: BreakoutState::default(),
             founding_moderators: None,
             held: VecDeque::new(),
+            org_trust: OrgTrust::default(),
             outputs: VecDeque::new(),
         }
     }
@@ -267,6 +285,11 @@ impl Participant {
     /// Our device key's fingerprint, as rosters and the lobby show it.
     pub fn fingerprint(&self) -> Fingerprint {
         self.device.identity().fingerprint()
+    }
+
+    /// Our device's MLS signature public key, which our organisation binding names.
+    pub fn device_public_key(&self) -> &[u8] {
+        self.device.identity().public_key()
     }
 
     /// Whether we are a member of the group.
@@ -908,6 +931,8 @@ impl Participant {
     fn epoch_changed(&mut self, change: Option<EpochChange>) {
         // Proposals do not outlive their epoch; the server proposes again what is still due.
         self.removals_pending = false;
+        // A group just made or joined checks bindings as we do.
+        self.apply_org_trust();
         let Some(group) = self.group.as_ref() else {
             return;
         };

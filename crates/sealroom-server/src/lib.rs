@@ -27,6 +27,7 @@ pub mod media;
 pub mod metrics;
 pub mod mfa;
 pub mod oidc;
+pub mod org_identity;
 pub mod org_roles;
 pub mod org_settings;
 pub mod passkeys;
@@ -57,7 +58,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use sealroom_e2ee::ExternalSender;
+use sealroom_e2ee::{ExternalSender, OrgSigner};
 use sealroom_protocol::{ParticipantId, RoomName, ServerMessage};
 use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
@@ -86,6 +87,8 @@ pub struct AppState {
     /// TURN relays handed to participants.
     turn: config::TurnSettings,
     external_sender: Arc<ExternalSender>,
+    /// Signs organisation bindings (see [`org_identity`]).
+    org_signer: OrgSigner,
     media: MediaServer,
     metrics: Metrics,
     join_limits: Mutex<JoinLimits>,
@@ -226,6 +229,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         resume_window: Duration::from_secs(config.access.resume_window_secs),
         turn: config.turn.clone(),
         external_sender,
+        org_signer: storage.org_signing_key().await?,
         metrics,
         media: media.clone(),
         join_limits: Mutex::new(JoinLimits {
@@ -340,6 +344,7 @@ fn api(state: Arc<AppState>) -> Router {
         .route("/api/recordings/{id}/complete", post(recordings::complete))
         .merge(admin::router())
         .merge(mfa::router())
+        .merge(org_identity::router())
         .with_state(state)
 }
 

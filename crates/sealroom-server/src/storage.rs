@@ -8,7 +8,7 @@ mod org_settings;
 
 use std::path::Path;
 
-use sealroom_e2ee::{DeviceIdentity, GroupError};
+use sealroom_e2ee::{DeviceIdentity, GroupError, OrgSigner};
 
 pub use admin::{ApiTokenGrant, ApiTokenInfo, NewApiToken};
 pub use mfa::{MfaStanding, PasskeyInfo, SessionRow, StoredPasskey};
@@ -28,6 +28,11 @@ use sqlx::{
 const EXTERNAL_SENDER_NAME: &str = "sealroom-delivery-service";
 /// What the external-sender key is sealed for.
 const EXTERNAL_SENDER_PURPOSE: &str = "sealroom server key external_sender";
+/// The organisation signing key's row in `server_keys`, its credential and what it is sealed
+/// for.
+const ORG_KEY_NAME: &str = "org_identity";
+const ORG_KEY_CREDENTIAL: &str = "sealroom-organisation";
+const ORG_KEY_PURPOSE: &str = "sealroom server key org_identity";
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +159,9 @@ pub enum AuditAction {
     MfaRemoved,
     /// An account made new recovery codes (the old ones stop working).
     RecoveryCodesMade,
+    /// The organisation key signed that a device is an account's (detail: the device key's
+    /// fingerprint and when the binding expires).
+    IdentityBindingIssued,
     /// A recovery code was used in place of a second factor.
     RecoveryCodeUsed,
     /// An administrator removed every second factor of an account (detail: which account).
@@ -247,6 +255,7 @@ impl AuditAction {
             AuditAction::MfaEnrolled => "mfa_enrolled",
             AuditAction::MfaRemoved => "mfa_removed",
             AuditAction::RecoveryCodesMade => "recovery_codes_made",
+            AuditAction::IdentityBindingIssued => "identity_binding_issued",
             AuditAction::RecoveryCodeUsed => "recovery_code_used",
             AuditAction::MfaReset => "mfa_reset",
             AuditAction::AuditExported => "audit_exported",
@@ -402,6 +411,33 @@ impl Storage {
             .execute(&self.pool)
             .await?;
         Ok(identity)
+    }
+
+    /// The organisation's signing key (see `org_identity`), made on first start and kept
+    /// sealed in `server_keys` like the external-sender key.
+    pub async fn org_signing_key(&self) -> Result<OrgSigner, StorageError> {
+        let row = sqlx::query("SELECT secret FROM server_keys WHERE name = ?")
+            .bind(ORG_KEY_NAME)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            let sealed: Vec<u8> = row.try_get("secret")?;
+            let seed = self.secrets.open(ORG_KEY_PURPOSE, &sealed)?;
+            let seed: &[u8; 32] = seed
+                .as_slice()
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("organisation key".into()))?;
+            return Ok(OrgSigner::from_seed(seed));
+        }
+        let signer = OrgSigner::generate()?;
+        let sealed = self.secrets.seal(ORG_KEY_PURPOSE, signer.seed().as_slice());
+        sqlx::query("INSERT INTO server_keys (name, credential, secret) VALUES (?, ?, ?)")
+            .bind(ORG_KEY_NAME)
+            .bind(ORG_KEY_CREDENTIAL)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await?;
+        Ok(signer)
     }
 
     /// Appends audit records, in order, each chained to the one before, in one transaction:

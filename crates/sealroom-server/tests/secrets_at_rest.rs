@@ -49,6 +49,9 @@ async fn the_database_alone_holds_no_totp_seed_and_no_server_key() {
         .await
         .unwrap()
         .to_secret_bytes();
+    let org_key = storage.org_signing_key().await.unwrap();
+    let reopened = storage.org_signing_key().await.unwrap();
+    assert_eq!(reopened.public_key(), org_key.public_key(), "it opens too");
     let stored = storage.account_by_name("alice").await.unwrap().unwrap();
     assert_eq!(
         stored.totp_secret.as_deref(),
@@ -63,6 +66,10 @@ async fn the_database_alone_holds_no_totp_seed_and_no_server_key() {
         "no TOTP seed in the clear"
     );
     assert!(!contains(&bytes, &server_key), "no server key in the clear");
+    assert!(
+        !contains(&bytes, org_key.seed().as_slice()),
+        "no organisation key in the clear"
+    );
 }
 
 #[tokio::test]

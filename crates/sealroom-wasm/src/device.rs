@@ -1,9 +1,12 @@
 //! `Device`: the browser's MLS device — a fresh signing identity per page load.
 
-use sealroom_e2ee::{DeviceIdentity, ExternalSenderKey};
+use sealroom_e2ee::{DeviceIdentity, ExternalSenderKey, OrgBinding};
 use wasm_bindgen::prelude::*;
 
-use crate::{error::group_error, group::Group};
+use crate::{
+    error::{INVALID_ARGUMENT, group_error, js_error},
+    group::Group,
+};
 
 /// A client device: makes key packages and creates or joins groups. The Welcome must be processed
 /// by the `Device` whose key package it answers (the private keys stay inside it).
@@ -38,6 +41,21 @@ impl Device {
         self.device.key_package().map_err(group_error)
     }
 
+    /// Puts the organisation's binding (the bytes of `binding` from
+    /// `POST /api/account/identity-binding`) in this device's key packages and groups from now
+    /// on. Refused unless it is one, for this device's key.
+    #[wasm_bindgen(js_name = setOrgBinding)]
+    pub fn set_org_binding(&mut self, binding: &[u8]) -> Result<(), JsValue> {
+        let binding = org_binding(binding)?;
+        self.device.set_org_binding(binding).map_err(group_error)
+    }
+
+    /// This device's MLS signature public key, for the binding request.
+    #[wasm_bindgen(js_name = publicKey)]
+    pub fn public_key(&self) -> Vec<u8> {
+        self.device.identity().public_key().to_vec()
+    }
+
     /// Creates a group with this device as its only member. `externalSender` is the delivery
     /// service's serialized MLS `SigningIdentity` (from the server), which may propose removals
     /// but never commit; an empty array creates a group without an external sender.
@@ -66,4 +84,10 @@ impl Device {
     pub fn fingerprint(&self) -> String {
         self.device.identity().fingerprint().to_string()
     }
+}
+
+/// A binding from its bytes, or the page's error.
+pub(crate) fn org_binding(bytes: &[u8]) -> Result<OrgBinding, JsValue> {
+    OrgBinding::decode(bytes)
+        .ok_or_else(|| js_error(INVALID_ARGUMENT, "not an organisation binding"))
 }

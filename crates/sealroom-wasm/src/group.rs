@@ -16,8 +16,12 @@ pub(crate) const MEDIA_SUITE: CipherSuite = CipherSuite::AesGcm128Sha256;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
-/** A member of the group as the MLS ratchet tree says (not as the server says). */
-export type RosterMember = { leaf: number, name: string, fingerprint: string };
+/** A member of the group as the MLS ratchet tree says (not as the server says). `orgIdentity`:
+ *  the account the pinned organisation key vouches for in the member's leaf, the only account
+ *  to show ("verified by your organisation"); `orgBinding`: `none`, `verified`, or why a
+ *  binding in the leaf was refused (`malformed`, `no_organisation_key`, `bad_signature`,
+ *  `other_device`, `expired`): warn. */
+export type RosterMember = { leaf: number, name: string, fingerprint: string, orgIdentity: string | null, orgBinding: string };
 /** How the group changed when a commit was applied. `removedUs`: the session is over. */
 export type EpochChange = { epoch: bigint, committer: number, added: RosterMember[], removed: RosterMember[], removedUs: boolean };
 /**
@@ -217,6 +221,14 @@ pub(crate) fn roster_member(member: &RosterMember) -> JsValue {
         .with("leaf", member.leaf_index)
         .with("name", member.credential_name.as_str())
         .with("fingerprint", member.fingerprint.to_string())
+        .with(
+            "orgIdentity",
+            member
+                .org_identity
+                .account()
+                .map_or(JsValue::NULL, JsValue::from),
+        )
+        .with("orgBinding", member.org_identity.code())
         .build()
 }
 

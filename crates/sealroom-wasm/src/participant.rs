@@ -2,7 +2,7 @@
 //! runs ([`sealroom_participant::Participant`]). The page passes every server message in and
 //! carries out what `pollOutput` returns; no MLS rule lives in TypeScript.
 
-use sealroom_e2ee::{DeviceIdentity, LinkSecret, RoomPolicy};
+use sealroom_e2ee::{DeviceIdentity, LinkSecret, OrgKey, RoomPolicy};
 use sealroom_participant::{
     ActiveRecording, BreakoutNotice, BreakoutView, ChatEntry, CommandError, Epoch, FileEntry,
     Notice, Output, PollView, RaisedHand, Reaction, ResultsView,
@@ -15,6 +15,7 @@ use wasm_bindgen::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::{
+    device::org_binding,
     error::{INVALID_ARGUMENT, group_error, js_error},
     file_crypto::file_size,
     group::{epoch_change, roster_member},
@@ -36,6 +37,8 @@ export type ParticipantOutput =
   | { kind: 'removed' }
   | { kind: 'notice', change: 'joined' | 'left', member: RosterMember }
   | { kind: 'roomLink', secret: string }
+  | { kind: 'pinOrganisationKey', key: Uint8Array, fingerprint: string }
+  | { kind: 'organisationKeyChanged', pinned: string, presented: string }
   | { kind: 'warning', text: string }
   | { kind: 'error', text: string }
   | { kind: 'application', sender: number, applicationKind: string | null, data: Uint8Array }
@@ -140,6 +143,44 @@ impl Participant {
     /// Our device key's fingerprint, as rosters and the lobby show it.
     pub fn fingerprint(&self) -> String {
         self.core.fingerprint().to_string()
+    }
+
+    /// Our device's MLS signature public key, for `POST /api/account/identity-binding`.
+    #[wasm_bindgen(js_name = devicePublicKey)]
+    pub fn device_public_key(&self) -> Vec<u8> {
+        self.core.device_public_key().to_vec()
+    }
+
+    /// The organisation binding the server signed for our device (its bytes), for our leaf:
+    /// set it before joining.
+    #[wasm_bindgen(js_name = setOrgBinding)]
+    pub fn set_org_binding(&mut self, binding: &[u8]) -> Result<(), JsValue> {
+        let binding = org_binding(binding)?;
+        self.core.set_org_binding(binding).map_err(command_error)
+    }
+
+    /// The organisation key the server presents (`GET /api/org/identity-key`) and the one the
+    /// page pinned for this server, if any: a first key comes back as `pinOrganisationKey` to
+    /// keep, a different one as `organisationKeyChanged` (not trusted). Before joining.
+    #[wasm_bindgen(js_name = handleOrganisationKey)]
+    pub fn handle_organisation_key(
+        &mut self,
+        pinned: Option<Vec<u8>>,
+        presented: &[u8],
+    ) -> Result<(), JsValue> {
+        let key = |bytes: &[u8]| {
+            OrgKey::from_bytes(bytes)
+                .ok_or_else(|| js_error(INVALID_ARGUMENT, "not an organisation key"))
+        };
+        let pinned = pinned.as_deref().map(key).transpose()?;
+        self.core.handle_organisation_key(pinned, key(presented)?);
+        Ok(())
+    }
+
+    /// Now, in seconds since the Unix epoch: bindings expire against it.
+    #[wasm_bindgen(js_name = handleTime)]
+    pub fn handle_time(&mut self, now_secs: f64) {
+        self.core.handle_time(now_secs as u64);
     }
 
     /// Whether we are a member of the encrypted group.
@@ -431,6 +472,14 @@ fn output(output: Output) -> JsValue {
             .with("member", roster_member(&member))
             .build(),
         Output::RoomLink(secret) => kind("roomLink").with("secret", secret).build(),
+        Output::PinOrganisationKey(key) => kind("pinOrganisationKey")
+            .with("key", bytes(&key.to_bytes()))
+            .with("fingerprint", key.fingerprint().to_string())
+            .build(),
+        Output::OrganisationKeyChanged { pinned, presented } => kind("organisationKeyChanged")
+            .with("pinned", pinned.fingerprint().to_string())
+            .with("presented", presented.fingerprint().to_string())
+            .build(),
         Output::Warning(text) => kind("warning").with("text", text).build(),
         Output::Error(text) => kind("error").with("text", text).build(),
         Output::Application(received) => kind("application")

@@ -293,6 +293,8 @@ mod tests {
             leaf,
             name: name.into(),
             fingerprint: format!("key{leaf}"),
+            account: None,
+            org_binding: "none",
         }
     }
 

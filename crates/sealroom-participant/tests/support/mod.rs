@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use sealroom_e2ee::{
     Device, DeviceIdentity, ExternalSender, GroupSession, LinkSecret, ObservedGroup,
-    ObservedMessage,
+    ObservedMessage, OrgKey,
 };
 use sealroom_participant::{
     ActiveRecording, BreakoutNotice, BreakoutView, ChatEntry, Epoch, FileEntry, Notice, Output,
@@ -41,6 +41,10 @@ pub struct Screen {
     /// The breakout rooms, as last shown (`None`: none open).
     pub breakouts: Option<BreakoutView>,
     pub breakout_notices: Vec<BreakoutNotice>,
+    /// Organisation keys the core asked to pin.
+    pub org_pins: Vec<OrgKey>,
+    /// Organisation key changes the core reported: (pinned, presented).
+    pub org_key_changes: Vec<(OrgKey, OrgKey)>,
 }
 
 impl Screen {
@@ -116,6 +120,10 @@ impl Member {
                 Output::Recordings(recordings) => self.screen.recordings = recordings,
                 Output::Breakouts(view) => self.screen.breakouts = view.map(|v| *v),
                 Output::Breakout(notice) => self.screen.breakout_notices.push(notice),
+                Output::PinOrganisationKey(key) => self.screen.org_pins.push(key),
+                Output::OrganisationKeyChanged { pinned, presented } => {
+                    self.screen.org_key_changes.push((pinned, presented))
+                }
             }
         }
     }
