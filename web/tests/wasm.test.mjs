@@ -54,8 +54,8 @@ test('two devices form a group and agree on code, roster and media key', () => {
   const roster = bobGroup.roster();
   assert.deepEqual(roster, aliceGroup.roster());
   assert.deepEqual(roster, [
-    { leaf: 0, name: 'alice', fingerprint: alice.fingerprint() },
-    { leaf: 1, name: 'bob', fingerprint: bob.fingerprint() },
+    { leaf: 0, name: 'alice', fingerprint: alice.fingerprint(), orgIdentity: null, orgBinding: 'none' },
+    { leaf: 1, name: 'bob', fingerprint: bob.fingerprint(), orgIdentity: null, orgBinding: 'none' },
   ]);
   assert.match(alice.fingerprint(), /^[0-9a-f]{4}( [0-9a-f]{4}){7}$/);
 

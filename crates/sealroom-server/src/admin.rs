@@ -212,36 +212,16 @@ async fn set_role(
     Path(username): Path<String>,
     Json(change): Json<RoleChange>,
 ) -> Response {
-    let caller = match authorise(&state, &headers, Permission::ManageAccounts).await {
-        Ok(caller) => caller,
+    let (caller, current) = match manage_account(&state, &headers, &username).await {
+        Ok(found) => found,
         Err(refused) => return refused,
     };
-    let current = match state.storage.account_role(&username).await {
-        Ok(Some((_, role))) => role,
-        Ok(None) => {
-            return unknown_account();
-        }
-        Err(error) => return failed(&error),
+    let owner = OwnerChange {
+        touches: current == OrgRole::Owner || change.role == OrgRole::Owner,
+        removes: current == OrgRole::Owner && change.role != OrgRole::Owner,
     };
-    let touches_owner = current == OrgRole::Owner || change.role == OrgRole::Owner;
-    if touches_owner && !caller.may(Permission::ManageOwners) {
-        return api_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an owner names or unnames owners",
-            None,
-        );
-    }
-    if current == OrgRole::Owner
-        && change.role != OrgRole::Owner
-        && state.storage.owner_count().await.unwrap_or(0) <= 1
-    {
-        return api_error(
-            StatusCode::CONFLICT,
-            "last_owner",
-            "the organisation keeps at least one owner",
-            None,
-        );
+    if let Some(refused) = guard_owners(&state, &caller, owner).await {
+        return refused;
     }
     match accounts::set_role(&state.storage, &username, change.role).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -264,17 +244,20 @@ async fn set_disabled(
     Path(username): Path<String>,
     Json(change): Json<Disabling>,
 ) -> Response {
-    let caller = match authorise(&state, &headers, Permission::ManageAccounts).await {
-        Ok(caller) => caller,
+    let (caller, role) = match manage_account(&state, &headers, &username).await {
+        Ok(found) => found,
         Err(refused) => return refused,
     };
-    let role = match state.storage.account_role(&username).await {
-        Ok(Some((_, role))) => role,
-        Ok(None) => return unknown_account(),
-        Err(error) => return failed(&error),
+    if change.disabled && username.eq_ignore_ascii_case(&caller.account) {
+        let why = "you cannot disable your own account";
+        return api_error(StatusCode::CONFLICT, "own_account", why, None);
+    }
+    let disables_owner = change.disabled && role == OrgRole::Owner;
+    let owner = OwnerChange {
+        touches: disables_owner,
+        removes: disables_owner,
     };
-    if let Some(refused) = refuse_disabling(&state, &caller, &username, role, change.disabled).await
-    {
+    if let Some(refused) = guard_owners(&state, &caller, owner).await {
         return refused;
     }
     match state
@@ -297,43 +280,39 @@ async fn set_disabled(
     }
 }
 
-/// Why `caller` may not disable `username` (an owner), if it may not.
-async fn refuse_disabling(
+/// The caller, if it may manage accounts, and the role of the account `username` it names.
+async fn manage_account(
     state: &AppState,
-    caller: &Caller,
+    headers: &HeaderMap,
     username: &str,
-    role: OrgRole,
-    disabling: bool,
-) -> Option<Response> {
-    if !disabling {
-        return None;
+) -> Result<(Caller, OrgRole), Response> {
+    let caller = authorise(state, headers, Permission::ManageAccounts).await?;
+    match state.storage.account_role(username).await {
+        Ok(Some((_, role))) => Ok((caller, role)),
+        Ok(None) => Err(unknown_account()),
+        Err(error) => Err(failed(&error)),
     }
-    if username.eq_ignore_ascii_case(&caller.account) {
-        return Some(api_error(
-            StatusCode::CONFLICT,
-            "own_account",
-            "you cannot disable your own account",
-            None,
-        ));
+}
+
+/// How a change to an account bears on the owners: it names, unnames or disables one
+/// (`touches`), and leaves one fewer acting owner (`removes`).
+#[derive(Clone, Copy)]
+struct OwnerChange {
+    touches: bool,
+    removes: bool,
+}
+
+/// Why `caller` may not make `change`: only an owner changes owners, and the organisation keeps
+/// at least one acting owner.
+async fn guard_owners(state: &AppState, caller: &Caller, change: OwnerChange) -> Option<Response> {
+    if change.touches && !caller.may(Permission::ManageOwners) {
+        let why = "only an owner names, unnames or disables owners";
+        return Some(api_error(StatusCode::FORBIDDEN, "forbidden", why, None));
     }
-    if role != OrgRole::Owner {
-        return None;
-    }
-    if !caller.may(Permission::ManageOwners) {
-        return Some(api_error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "only an owner disables an owner",
-            None,
-        ));
-    }
-    (state.storage.owner_count().await.unwrap_or(0) <= 1).then(|| {
-        api_error(
-            StatusCode::CONFLICT,
-            "last_owner",
-            "the organisation keeps at least one owner",
-            None,
-        )
+    let last = change.removes && state.storage.owner_count().await.unwrap_or(0) <= 1;
+    last.then(|| {
+        let why = "the organisation keeps at least one owner";
+        api_error(StatusCode::CONFLICT, "last_owner", why, None)
     })
 }
 
