@@ -14,6 +14,7 @@
 
 import type { RosterMember } from 'sealroom-wasm';
 import { currentSession } from './account';
+import { prepareOrgIdentity } from './org-identity';
 import { MediaLink, type RemoteTrack, type TrackRole } from './media';
 import { BreakoutRooms, type RoomMeeting } from './breakouts';
 import {
@@ -851,7 +852,7 @@ export class Meeting {
     worker.onerror = (event) => this.noteError(`e2ee worker: ${event.message}`);
     this.worker = worker;
 
-    this.session = this.breakoutEntry ? this.breakoutEntry.session(this.sessionEvents()) : MlsSession.create(this.displayName, this.linkSecret, deviceKey, this.sessionEvents());
+    this.session = this.breakoutEntry ? this.breakoutEntry.session(this.sessionEvents()) : await this.mainSession(deviceKey);
     // Back after a reload or a fresh join: the core asks for the chat that followed ours.
     const chatGroup = this.chat.group;
     if (chatGroup) this.send(this.session.catchUpChat(chatGroup, this.chat.lastSeq, this.chat.ownIds));
@@ -863,6 +864,16 @@ export class Meeting {
     // Outside the message queue, which goes on meanwhile: nothing in it needs the
     // PeerConnection before our offer is answered (`leaveLobby` offers once it exists).
     this.startMedia(worker).catch((e: unknown) => this.noteError(`media: ${errorText(e)}`));
+  }
+
+  /** Our session of the room's group, carrying what the organisation vouches for (a breakout
+   *  session carries it over from this one). */
+  private async mainSession(deviceKey: Uint8Array | null): Promise<MlsSession> {
+    const session = MlsSession.create(this.displayName, this.linkSecret, deviceKey, this.sessionEvents());
+    const org = await prepareOrgIdentity(session.devicePublicKey);
+    this.warnings.push(...org.problems);
+    session.applyOrgIdentity(org);
+    return session;
   }
 
   /** What the MLS core tells the page, and what the page does with it. */

@@ -179,6 +179,15 @@ export function fromBase64(text: string): Uint8Array {
   return bytes;
 }
 
+/** base64url without padding (RFC 4648 §5), as the server's APIs write keys and proofs. */
+export function fromBase64Url(text: string): Uint8Array {
+  return fromBase64(text.replace(/-/g, '+').replace(/_/g, '/'));
+}
+
+export function toBase64Url(bytes: Uint8Array): string {
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
 /** Room names as the server accepts them: 1-64 bytes of a-z, 0-9 and '-'. */
 export function isValidRoomName(name: string): boolean {
   return /^[a-z0-9-]{1,64}$/.test(name);

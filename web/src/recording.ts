@@ -10,7 +10,7 @@ import { RecordingDecryptor, RecordingEncryptor, type RecordingOwnerKey } from '
 import { Compositor, type RecordedSource } from './compositor';
 import { recordingOwnerKey } from './device-key';
 import { OpfsFile } from './opfs';
-import { fromBase64, toBase64 } from './protocol';
+import { fromBase64Url, toBase64Url } from './protocol';
 import { PartUpload, TransferError, refusal } from './upload';
 
 /** Parts go up at least this often in bytes, so a recorder that dies loses little. */
@@ -246,15 +246,6 @@ async function ownerProof(owner: RecordingOwnerKey): Promise<Record<string, stri
   const { challenge } = (await response.json()) as { challenge: string };
   const nonce = owner.openOwnerChallenge(fromBase64Url(challenge));
   return { Authorization: `SealroomOwner ${publicKey}.${toBase64Url(nonce)}` };
-}
-
-/** base64url without padding (RFC 4648 §5), as the store's challenges and proofs are. */
-function fromBase64Url(text: string): Uint8Array {
-  return fromBase64(text.replace(/-/g, '+').replace(/_/g, '/'));
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 function errorText(e: unknown): string {

@@ -7,6 +7,7 @@ import {
   type ActiveRecording, type BreakoutView, type ChatEntry, type EpochChange, type FileEntry, Participant, type PollView, type RaisedHand, type Reaction, type RoomPolicy, type RosterMember,
 } from 'sealroom-wasm';
 import type { UploadedFile } from './files';
+import { type OrgSetup, pinOrganisationKey } from './org-identity';
 import { type ClientMessage, type ServerMessage, PROTOCOL_VERSION } from './protocol';
 
 export type { ActiveRecording, BreakoutView, PollView, RaisedHand, Reaction };
@@ -106,6 +107,23 @@ export class MlsSession {
     return this.drain();
   }
 
+  /** Our device's MLS signature public key, for the organisation's binding. */
+  get devicePublicKey(): Uint8Array {
+    return this.participant.devicePublicKey();
+  }
+
+  /** Gives the core our binding and the organisation keys to check members with; before
+   *  joining. What the core refuses is a warning: the roster then names no account. */
+  applyOrgIdentity(setup: OrgSetup): void {
+    try {
+      if (setup.binding) this.participant.setOrgBinding(setup.binding);
+      if (setup.presented) this.participant.handleOrganisationKey(setup.pinned ?? undefined, setup.presented);
+    } catch (e) {
+      this.events.warning(`Organisation identity: ${errorText(e)}`);
+    }
+    this.participant.handleTime(Date.now() / 1000);
+  }
+
   /** Our device's key fingerprint: the one the lobby shows moderators. */
   get fingerprint(): string {
     return this.participant.fingerprint();
@@ -127,6 +145,8 @@ export class MlsSession {
 
   /** Hands a server message to the core; returns what to send back. */
   onMessage(message: ServerMessage): ClientMessage[] {
+    // Bindings expire: each epoch's roster is checked against the time now.
+    this.participant.handleTime(Date.now() / 1000);
     try {
       this.participant.handleMessage(JSON.stringify({ v: PROTOCOL_VERSION, ...message }));
     } catch (e) {
@@ -256,6 +276,8 @@ export class MlsSession {
         case 'removed': this.events.removed(); break;
         case 'notice': this.events.notice(output.change, output.member); break;
         case 'roomLink': this.events.roomLink(output.secret); break;
+        case 'pinOrganisationKey': pinOrganisationKey(output.key); break;
+        case 'organisationKeyChanged': this.events.warning(`This server's organisation key (${output.presented}) is not the one this browser pinned (${output.pinned}): nobody is shown as verified by your organisation. Ask your administrator whether the key was replaced.`); break;
         case 'warning': this.events.warning(output.text); break;
         case 'error': this.events.error(output.text); break;
         case 'chat': this.events.chat(output.entry); break;

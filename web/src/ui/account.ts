@@ -7,11 +7,25 @@
 
 import { type SignInResult, currentSession, directories, passkeyAnswer, signIn, signInWithPasskey, signOut } from '../account';
 import { h, icon } from './dom';
+import type { RosterMember } from 'sealroom-wasm';
 
 /** Who someone is, as the server vouches: "signed in as …", or "Guest" (null: neither known). */
 export function accountBadge(account: string | null | undefined, guest: boolean): HTMLElement | null {
   if (account) return h('span', { class: 'pill account', 'data-testid': 'account-badge', title: `The server vouches that they signed in to the account ${account}` }, `signed in as ${account}`);
   return guest ? h('span', { class: 'pill', 'data-testid': 'guest-badge', title: 'Joined without signing in' }, 'Guest') : null;
+}
+
+/** Who someone is, as the organisation vouches in their MLS leaf, checked by our core against
+ *  the organisation key this browser pinned: not the server's word. A binding the core refused
+ *  is shown as a warning (a forged or stale one, or one under another organisation key). */
+export function orgIdentityBadge(member: RosterMember): HTMLElement | null {
+  if (member.orgIdentity) {
+    return h('span', { class: 'pill ok', 'data-testid': 'org-identity-badge', title: `Your organisation's key signed that this encryption key belongs to the account ${member.orgIdentity}` },
+      icon('check'), `${member.orgIdentity}, verified by your organisation`);
+  }
+  if (member.orgBinding === 'none' || member.orgBinding === 'verified') return null;
+  return h('span', { class: 'pill danger', 'data-testid': 'org-binding-refused', 'data-reason': member.orgBinding, title: `Their organisation binding does not hold (${member.orgBinding.replace(/_/g, ' ')}): no account is vouched for` },
+    'Organisation identity not verified');
 }
 
 /** Where the signed-in account's second factors are managed. */

@@ -10,7 +10,7 @@ import { deviceLabel, listDevices, openCamera, openMicrophone } from '../devices
 import type { Meeting, RemoteParticipant } from '../meeting';
 import type { ParticipantInfo } from '../protocol';
 import { markVerified, verification } from '../verified';
-import { accountBadge } from './account';
+import { accountBadge, orgIdentityBadge } from './account';
 import { announcer } from './announcer';
 import { chatPanel } from './chat';
 import { h, icon, initials } from './dom';
@@ -357,7 +357,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
       chat.update();
       return;
     }
-    const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}`),
+    const key = [panel, meeting.epoch?.epoch, verifiedNonce, ...meeting.roster.map((m) => `${m.leaf}:${m.name}:${m.fingerprint}:${m.orgIdentity ?? ''}:${m.orgBinding}`),
       ...[...meeting.remotes.values()].map((p) => p.name),
       meeting.role, meeting.roomSettings.locked, meeting.roomSettings.passwordRequired, meeting.roomSettings.lobby,
       meeting.roomSettings.waitForModerator, meeting.moderatorKey !== null,
@@ -415,6 +415,7 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
             h('span', { class: 'person-name' }, m.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
             isMod ? h('span', { class: 'pill mod', 'data-testid': 'moderator-badge' }, icon('star'), 'Moderator') : null,
             accountBadge(account, guest),
+            orgIdentityBadge(m),
             muted ? h('span', { class: 'pill warn', 'data-testid': 'muted-badge', title: 'Muted by a moderator: nobody hears them until they unmute' }, icon('micOff'), 'Muted') : null,
             // In the encrypted group, but the server does not list them: a member it hides.
             unlisted.has(m.fingerprint) ? h('span', { class: 'pill danger', 'data-testid': 'unlisted-badge', title: 'This key is in the encrypted group, but the server lists nobody with it' }, 'Not listed by the server') : null,
