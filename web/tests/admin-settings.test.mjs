@@ -1,8 +1,10 @@
 // The organisation's settings in the console, in Chromium: an admin lets only signed-in people
-// join and gives new rooms a lobby and moderators-only recording; a guest is then told on the
-// pre-join screen to sign in, and the admin's own new room opens with the lobby on and
-// recording left to moderators. It makes a persistent room with a lobby and a password (a
-// common one refused) and removes it. A member opening the console is refused the settings.
+// join, gives new rooms a lobby and moderators-only recording, and sets the shortest room
+// password (a value under 8 refused with the server's reason), the largest file and how long
+// recordings are kept; a guest is then told on the pre-join screen to sign in, and the admin's
+// own new room opens with the lobby on and recording left to moderators. It makes a persistent
+// room with a lobby and a password (one shorter than the organisation's 20 characters refused)
+// and removes it. A member opening the console is refused the settings.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { closePages, join, launchBrowser, newPage, openPrejoin, startServer, submitSignIn } from './support.mjs';
@@ -29,12 +31,22 @@ test('an admin sets who may join, what new rooms start with, and the persistent 
   await admin.getByTestId('settings-guests').uncheck();
   await admin.getByTestId('settings-lobby').check();
   await admin.getByTestId('org-permission-recording').selectOption('moderators');
+  // A room password shorter than 8 characters is not allowed: the server says why.
+  await admin.getByTestId('settings-room-password').fill('4');
+  await admin.getByTestId('settings-save').click();
+  await admin.getByTestId('settings-status').filter({ hasText: 'room_password_min_chars must be between 8 and 64' }).waitFor();
+  await admin.getByTestId('settings-room-password').fill('20');
+  await admin.getByTestId('settings-file-size').fill('5');
+  await admin.getByTestId('settings-recording-days').fill('7');
   await admin.getByTestId('settings-save').click();
   await admin.getByTestId('settings-status').filter({ hasText: 'Saved' }).waitFor();
   const saved = await admin.evaluate(async () => (await fetch('/api/admin/settings')).json());
   assert.equal(saved.guests_may_join, false);
   assert.equal(saved.new_rooms.lobby, true);
   assert.equal(saved.new_rooms.permissions.recording, 'moderators');
+  assert.deepEqual([saved.room_password_min_chars, saved.max_file_bytes, saved.recording_retention_days], [20, 5 * 1024 * 1024, 7]);
+  // Untouched fields keep their exact values.
+  assert.equal(saved.file_lifetime_secs, 24 * 3600);
 
   await openPrejoin(guest, server.url, 'members-only', 'Gus');
   await guest.getByTestId('join-button').click();
@@ -50,7 +62,7 @@ test('an admin sets who may join, what new rooms start with, and the persistent 
   await admin.getByTestId('room-lobby').check();
   await admin.getByTestId('room-password').fill('password');
   await admin.getByTestId('room-create').click();
-  await admin.getByTestId('rooms-status').filter({ hasText: 'too common' }).waitFor();
+  await admin.getByTestId('rooms-status').filter({ hasText: 'at least 20 characters' }).waitFor();
   await admin.getByTestId('room-password').fill('quarterly planning with coffee');
   await admin.getByTestId('room-create').click();
   const room = admin.locator('[data-testid="room-row"][data-name="all-hands"]');

@@ -153,6 +153,11 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
+    /// Holds what comes from now on to `limits` (files already stored keep their expiry).
+    pub fn set_limits(&mut self, limits: FilesSettings) {
+        self.limits = limits;
+    }
+
     /// An empty store within `limits`.
     pub fn new(limits: FilesSettings) -> Self {
         Self {

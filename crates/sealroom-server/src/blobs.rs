@@ -77,6 +77,11 @@ impl Blobs {
         })
     }
 
+    /// Holds files shared from now on to `limits` (the organisation's settings changed).
+    pub(crate) fn set_limits(&self, limits: FilesSettings) {
+        self.with_store(|store| store.set_limits(limits));
+    }
+
     fn with_store<T>(&self, f: impl FnOnce(&mut BlobStore) -> T) -> T {
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         let out = f(&mut store);

@@ -67,7 +67,6 @@ use crate::{
     config::Config,
     media::{MediaConfig, MediaEvent, MediaServer},
     metrics::Metrics,
-    password::PasswordPolicy,
     rate_limit::TokenBuckets,
     room::Room,
     storage::Storage,
@@ -92,7 +91,6 @@ pub struct AppState {
     media: MediaServer,
     metrics: Metrics,
     join_limits: Mutex<JoinLimits>,
-    password_policy: PasswordPolicy,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     trusted_proxies: Vec<IpAddr>,
     /// Permits for argon2id work (room-password checks and hashes), server-wide.
@@ -113,10 +111,10 @@ pub struct AppState {
     session_hours: u64,
     /// Served over HTTPS: session cookies are `Secure`.
     https: bool,
-    /// Whether a guest's join may create (and moderate) a room.
-    guests_create_rooms: bool,
     /// The organisation's settings, as last saved (read by every join).
     org_settings: std::sync::RwLock<org_settings::OrgSettings>,
+    /// The configuration's store limits, within which those settings hold.
+    configured_stores: org_settings::ConfiguredStores,
     /// The bearer token `/metrics` takes; none: not served.
     metrics_token: Option<String>,
     /// Rooms' encrypted files.
@@ -207,16 +205,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let http_addr = listener.local_addr()?;
     let (audit_log, audit_records) = audit::AuditLog::new();
     let metrics = Metrics::new(media.clone());
+    let configured_stores = org_settings::ConfiguredStores {
+        files: config.files,
+        recording: config.recording,
+    };
+    let settings = storage
+        .org_settings(org_settings::OrgSettings::from_config(&config))
+        .await?;
     let blobs = blobs::Blobs::open(
         config.data_dir.join("blobs"),
-        config.files,
+        settings.files(config.files),
         metrics.blob_bytes.clone(),
     )
     .await?;
     let recordings = Arc::new(
         recordings::Recordings::open(
             config.data_dir.join("recordings"),
-            config.recording,
+            settings.recording(config.recording),
             metrics.recording_bytes.clone(),
         )
         .await?,
@@ -236,9 +241,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             per_address: TokenBuckets::new(config.access.join_per_address),
             per_room: TokenBuckets::new(config.access.join_per_room),
         }),
-        password_policy: PasswordPolicy {
-            min_chars: config.access.password_min_chars,
-        },
         trusted_proxies: config.access.trusted_proxies.clone(),
         password_work: tokio::sync::Semaphore::new(config.access.password_checks_at_once),
         websocket_origins: http_security::websocket_origins(
@@ -255,8 +257,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         sign_in_limits: accounts::SignInLimits::new(&config.accounts),
         session_hours: config.accounts.session_hours,
         https: config.tls.enabled(),
-        guests_create_rooms: config.accounts.guests_create_rooms,
-        org_settings: std::sync::RwLock::new(storage.org_settings().await?),
+        org_settings: std::sync::RwLock::new(settings),
+        configured_stores,
         metrics_token: config.metrics.token.clone(),
         blobs,
         recordings,

@@ -13,6 +13,7 @@ use sealroom_server::{
     audit_export::{self, AuditExport, AuditFormat},
     config::Config,
     org_roles::OrgRole,
+    org_settings::OrgSettings,
     password::PasswordPolicy,
     persistent_rooms,
     room::KeptSettings,
@@ -164,8 +165,8 @@ struct RoomAddArgs {
     /// Nobody joins before a moderator.
     #[arg(long)]
     wait_for_moderator: bool,
-    /// Give the room a password, read from standard input (one line; access.password_min_chars,
-    /// not a common password).
+    /// Give the room a password, read from standard input (one line; at least the
+    /// organisation's room_password_min_chars, not a common password).
     #[arg(long)]
     password_stdin: bool,
     #[command(flatten)]
@@ -426,8 +427,11 @@ async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
                 wait_for_moderator: args.wait_for_moderator,
                 ..KeptSettings::default()
             };
+            let organisation = storage
+                .org_settings(OrgSettings::from_config(&config))
+                .await?;
             let policy = PasswordPolicy {
-                min_chars: config.access.password_min_chars,
+                min_chars: organisation.room_password_min_chars,
             };
             persistent_rooms::create(
                 &storage,

@@ -176,6 +176,11 @@ pub struct RecordingStore {
 }
 
 impl RecordingStore {
+    /// Holds new uploads to `limits`, and every recording kept to its retention.
+    pub fn set_limits(&mut self, limits: RecordingSettings) {
+        self.limits = limits;
+    }
+
     /// An empty store within `limits`.
     pub fn new(limits: RecordingSettings) -> Self {
         Self {

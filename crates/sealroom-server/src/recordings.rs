@@ -122,6 +122,11 @@ impl Recordings {
         })
     }
 
+    /// Holds recordings to `limits` (the organisation's settings changed).
+    pub(crate) fn set_limits(&self, limits: RecordingSettings) {
+        self.with_store(|store| store.set_limits(limits));
+    }
+
     fn with_store<T>(&self, f: impl FnOnce(&mut RecordingStore) -> T) -> T {
         let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
         let out = f(&mut store);

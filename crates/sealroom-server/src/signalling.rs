@@ -851,7 +851,7 @@ async fn set_password(
     let hashed = match password {
         None => None,
         Some(password) => {
-            if let Err(error) = state.password_policy.check(&password) {
+            if let Err(error) = state.room_password_policy().check(&password) {
                 return Err(RoomError::WeakPassword(error));
             }
             let _permit = state.password_work.acquire().await;
@@ -1308,7 +1308,7 @@ fn make_room(
     let new = Room::new(
         room.clone(),
         state.external_sender.clone(),
-        state.guests_create_rooms,
+        state.org_settings().guests_create_rooms,
     );
     match persistent {
         Some(kept) => new.persistent(kept.settings, kept.password),

@@ -520,3 +520,26 @@ async fn the_server_keeps_only_what_it_was_sent() {
         "exactly what was sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organisations_file_limit_refuses_a_larger_file_from_the_next_upload() {
+    let server = TestServer::start().await;
+    server
+        .add_accounts(&[("adam", sealroom_server::org_roles::OrgRole::Admin)])
+        .await;
+    let adam = server.session_token("adam").await;
+    let alice = Member::join(&server, "files", "alice").await;
+    assert_eq!(alice.reserve(&server, MIB + 1).await.status, 201);
+
+    let limit = format!(r#"{{"max_file_bytes":{MIB}}}"#);
+    let changed = server
+        .api(Some(&adam), "PUT", "/api/admin/settings", &limit)
+        .await;
+    assert_eq!(changed.status, 200);
+    let too_large = alice.reserve(&server, MIB + 1).await;
+    assert_eq!(
+        (too_large.status, too_large.error()),
+        (413, "too_large".to_owned())
+    );
+    assert_eq!(alice.reserve(&server, MIB).await.status, 201);
+}

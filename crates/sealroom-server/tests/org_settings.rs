@@ -86,7 +86,12 @@ async fn only_owners_and_admins_read_or_change_the_settings_and_a_change_is_reco
     let (_, now) = settings_call(&server, Some(&adam), "GET", "").await;
     assert_eq!(serde_json::from_str::<OrgSettings>(&now).unwrap(), closed);
     assert_eq!(
-        server.server.storage.org_settings().await.unwrap(),
+        server
+            .server
+            .storage
+            .org_settings(OrgSettings::default())
+            .await
+            .unwrap(),
         closed,
         "in the database"
     );
@@ -231,4 +236,76 @@ async fn an_admin_moderates_every_meeting_while_the_organisation_says_so() {
         .await
         .unwrap();
     assert_eq!(joined.role, Role::Participant);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organisations_room_rules_hold_and_a_change_keeps_what_it_leaves_out() {
+    let server = organisation().await;
+    let adam = server.session_token("adam").await;
+    let put = |body: &'static str| settings_call(&server, Some(&adam), "PUT", body);
+
+    let (status, answer) =
+        put(r#"{"guests_create_rooms":false,"room_password_min_chars":20}"#).await;
+    assert_eq!(status, 200, "{answer}");
+    let expected = OrgSettings {
+        guests_create_rooms: false,
+        room_password_min_chars: 20,
+        ..OrgSettings::default()
+    };
+    assert_eq!(
+        serde_json::from_str::<OrgSettings>(&answer).unwrap(),
+        expected
+    );
+
+    // Out of range: refused with the reason, nothing changed.
+    let quota = sealroom_server::config::FilesSettings::default().room_quota_bytes;
+    let too_large = format!(r#"{{"max_file_bytes":{}}}"#, quota + 1);
+    for body in [
+        r#"{"room_password_min_chars":4}"#,
+        too_large.as_str(),
+        r#"{"recording_retention_days":0}"#,
+    ] {
+        let reply = server
+            .api(Some(&adam), "PUT", "/api/admin/settings", body)
+            .await;
+        assert_eq!(
+            (reply.status, reply.error()),
+            (422, "invalid_settings".to_owned()),
+            "{body}"
+        );
+    }
+    let (_, now) = settings_call(&server, Some(&adam), "GET", "").await;
+    assert_eq!(serde_json::from_str::<OrgSettings>(&now).unwrap(), expected);
+
+    // A guest who comes first to a room nobody is in waits for someone signed in.
+    let guest = server.join("fresh-room", "gus").await;
+    guest
+        .wait_until(SETTLE, |s| s.in_lobby && s.waiting_for_moderator)
+        .await
+        .unwrap_or_else(|s| panic!("the guest should wait for someone signed in: {s:#?}"));
+
+    // A room password shorter than the organisation's 20 characters is refused.
+    let room =
+        |password: &str| serde_json::json!({ "name": "board", "password": password }).to_string();
+    let short = server
+        .api(
+            Some(&adam),
+            "POST",
+            "/api/admin/rooms",
+            &room("sixteen chars ok"),
+        )
+        .await;
+    assert_eq!(
+        (short.status, short.error()),
+        (400, "weak_password".to_owned())
+    );
+    let long = server
+        .api(
+            Some(&adam),
+            "POST",
+            "/api/admin/rooms",
+            &room("twenty or more characters"),
+        )
+        .await;
+    assert_eq!(long.status, 201);
 }

@@ -71,7 +71,7 @@ async fn create(
     };
     let made = persistent_rooms::create(
         &state.storage,
-        state.password_policy,
+        state.room_password_policy(),
         &room.name,
         room.settings,
         room.password.as_deref(),

@@ -1,18 +1,26 @@
 //! The organisation's settings through the administration API (`manage_settings`): read them,
-//! or replace them whole; a change is saved, takes effect for the next join, and is recorded.
+//! or change some; a change is checked, saved, takes effect for the next join (and the file and
+//! recording stores' next uploads), and is recorded.
 
 use std::sync::Arc;
 
 use axum::{
     Json, Router,
     extract::State,
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
 };
 
 use super::{authorise, failed};
-use crate::{AppState, org_roles::Permission, org_settings::OrgSettings, storage::AuditAction};
+use crate::{
+    AppState,
+    accounts::api_error,
+    org_roles::Permission,
+    org_settings::{OrgSettings, SettingsError},
+    password::PasswordPolicy,
+    storage::AuditAction,
+};
 
 pub(super) fn router() -> Router<Arc<AppState>> {
     Router::new().route("/api/admin/settings", get(read).put(change))
@@ -26,28 +34,41 @@ async fn read(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Respons
     Json(state.org_settings()).into_response()
 }
 
-/// `PUT /api/admin/settings` with every setting.
+/// `PUT /api/admin/settings` with the settings to change (those left out keep their values).
 async fn change(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Json(settings): Json<OrgSettings>,
+    Json(changes): Json<serde_json::Value>,
 ) -> Response {
     let caller = match authorise(&state, &headers, Permission::ManageSettings).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
+    let settings = match state.org_settings().overlaid(changes) {
+        Ok(settings) => settings,
+        Err(error) => return invalid(&error),
+    };
+    if let Err(error) = settings.check(state.configured_stores) {
+        return invalid(&error);
+    }
     if let Err(error) = state.storage.set_org_settings(&settings).await {
         return failed(&error);
     }
-    *state
-        .org_settings
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+    state.hold_to(settings);
     let detail = serde_json::to_string(&settings).unwrap_or_default();
     caller
         .record(&state, AuditAction::OrgSettingsChanged, &detail)
         .await;
     Json(settings).into_response()
+}
+
+fn invalid(error: &SettingsError) -> Response {
+    api_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_settings",
+        &error.to_string(),
+        None,
+    )
 }
 
 impl AppState {
@@ -57,5 +78,24 @@ impl AppState {
             .org_settings
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `settings`: the next join reads them, the stores hold to their limits.
+    fn hold_to(&self, settings: OrgSettings) {
+        *self
+            .org_settings
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+        self.blobs
+            .set_limits(settings.files(self.configured_stores.files));
+        self.recordings
+            .set_limits(settings.recording(self.configured_stores.recording));
+    }
+
+    /// What a room password must be, by the organisation's settings.
+    pub(crate) fn room_password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_chars: self.org_settings().room_password_min_chars,
+        }
     }
 }

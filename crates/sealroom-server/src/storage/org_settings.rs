@@ -4,15 +4,18 @@ use super::{Storage, StorageError};
 use crate::org_settings::OrgSettings;
 
 impl Storage {
-    /// The settings last saved, or the defaults if none were.
-    pub async fn org_settings(&self) -> Result<OrgSettings, StorageError> {
+    /// The settings last saved over `defaults` (a setting saved before it existed keeps its
+    /// default), or the defaults if none were.
+    pub async fn org_settings(&self, defaults: OrgSettings) -> Result<OrgSettings, StorageError> {
         let saved: Option<String> =
             sqlx::query_scalar("SELECT settings FROM org_settings WHERE id = 1")
                 .fetch_optional(&self.pool)
                 .await?;
         match saved {
-            Some(json) => Ok(serde_json::from_str(&json)?),
-            None => Ok(OrgSettings::default()),
+            Some(json) => defaults
+                .overlaid(serde_json::from_str(&json)?)
+                .map_err(|e| StorageError::Corrupt(format!("organisation settings ({e})"))),
+            None => Ok(defaults),
         }
     }
 
