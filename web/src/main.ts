@@ -8,6 +8,7 @@ import { isModeratorKey, isValidRoomName, linkSecretIn } from './protocol';
 import { renderHome } from './ui/home';
 import { renderAdmin } from './ui/admin';
 import { renderSecurity } from './ui/security';
+import { renderInvite } from './ui/invite';
 import { currentSession } from './account';
 import { renderPrejoin } from './ui/prejoin';
 import { renderMeeting } from './ui/meeting-view';
@@ -43,6 +44,9 @@ const ADMIN_PATH = 'org/admin';
 /** The account's sign-in security page (second factors); a slash keeps it off room names. */
 const ACCOUNT_PATH = 'account/security';
 
+/** Where an invitation link leads (its token in the fragment). */
+const INVITE_PATH = 'account/invite';
+
 /** The host link's key, for the first route only. */
 let hostLinkKey = takeHostKey();
 
@@ -53,6 +57,10 @@ async function route(): Promise<void> {
   const name = decodeURIComponent(location.pathname.replace(/^\/+|\/+$/g, ''));
   if (name === ACCOUNT_PATH) {
     renderSecurity(root, () => navigate('/'));
+    return;
+  }
+  if (name === INVITE_PATH) {
+    renderInvite(root, () => navigate('/'));
     return;
   }
   // A session that may only enrol a second factor can do nothing else: to the account page.

@@ -130,7 +130,7 @@ pub struct CreatedAccount {
     pub totp_uri: Option<String>,
 }
 
-fn valid_username(username: &str) -> bool {
+pub(crate) fn valid_username(username: &str) -> bool {
     !username.is_empty()
         && username.len() <= MAX_USERNAME_BYTES
         && username
@@ -254,7 +254,7 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 /// The SHA-256 of a bearer token: what the server keeps of one.
-pub(crate) fn token_hash(token: &str) -> [u8; 32] {
+pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

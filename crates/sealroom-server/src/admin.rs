@@ -27,6 +27,7 @@ use crate::{
 };
 
 mod audit;
+mod invites;
 mod rooms;
 mod settings;
 
@@ -52,6 +53,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/admin/mfa-policy", get(mfa_policy).put(set_mfa_policy))
         .route("/api/admin/accounts/{username}/mfa", delete(reset_mfa))
         .merge(audit::router())
+        .merge(invites::router())
         .merge(rooms::router())
         .merge(settings::router())
 }

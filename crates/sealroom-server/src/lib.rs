@@ -20,6 +20,7 @@ pub mod config;
 mod external_accounts;
 mod file_transfer;
 pub mod http_security;
+pub mod invites;
 pub mod kept_messages;
 pub mod ldap;
 mod mailbox;
@@ -109,6 +110,8 @@ pub struct AppState {
     sign_in_limits: Mutex<accounts::SignInLimits>,
     /// How long a sign-in lasts.
     session_hours: u64,
+    /// The account password policy, for accounts made by accepting an invitation.
+    account_settings: config::AccountSettings,
     /// Served over HTTPS: session cookies are `Secure`.
     https: bool,
     /// The organisation's settings, as last saved (read by every join).
@@ -256,6 +259,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         storage: storage.clone(),
         sign_in_limits: accounts::SignInLimits::new(&config.accounts),
         session_hours: config.accounts.session_hours,
+        account_settings: config.accounts.clone(),
         https: config.tls.enabled(),
         org_settings: std::sync::RwLock::new(settings),
         configured_stores,
@@ -319,6 +323,8 @@ fn api(state: Arc<AppState>) -> Router {
                 .get(accounts::current_session)
                 .delete(accounts::sign_out),
         )
+        .route("/api/invite", post(invites::read))
+        .route("/api/invite/accept", post(invites::accept))
         .route("/api/auth/providers", get(oidc::providers))
         .route("/api/auth/logout", post(oidc::logout))
         .route("/auth/oidc/{name}/start", get(oidc::start))

@@ -3,6 +3,7 @@
 //! start.
 
 mod admin;
+mod invites;
 mod mfa;
 mod org_settings;
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use sealroom_e2ee::{DeviceIdentity, GroupError, OrgSigner};
 
 pub use admin::{ApiTokenGrant, ApiTokenInfo, NewApiToken};
+pub use invites::{Invite, NewInvite};
 pub use mfa::{MfaStanding, PasskeyInfo, SessionRow, StoredPasskey};
 
 use crate::{
@@ -143,6 +145,17 @@ pub enum AuditAction {
     AccountDisabled,
     /// An administrator enabled a disabled account again (detail: its name).
     AccountEnabled,
+    /// An owner or admin invited an account (detail: the invitation, the account, its role,
+    /// for how many days).
+    InviteCreated,
+    /// An owner or admin withdrew an invitation (detail: which).
+    InviteWithdrawn,
+    /// Someone accepted an invitation, which made their account (detail: the invitation, the
+    /// role, who invited, the address).
+    InviteAccepted,
+    /// A link named no valid invitation (wrong, spent, withdrawn or expired; detail: the
+    /// address).
+    InviteRefused,
     /// An administration request was refused for want of a permission (detail: which).
     AdminRefused,
     /// An administrator ended an account's sessions (detail: the account, how many).
@@ -247,6 +260,10 @@ impl AuditAction {
             AuditAction::AccountRoleChanged => "account_role_changed",
             AuditAction::AccountDisabled => "account_disabled",
             AuditAction::AccountEnabled => "account_enabled",
+            AuditAction::InviteCreated => "invite_created",
+            AuditAction::InviteWithdrawn => "invite_withdrawn",
+            AuditAction::InviteAccepted => "invite_accepted",
+            AuditAction::InviteRefused => "invite_refused",
             AuditAction::AdminRefused => "admin_refused",
             AuditAction::SessionsEnded => "sessions_ended",
             AuditAction::ApiTokenCreated => "api_token_created",

@@ -28,7 +28,7 @@ enum AlsoFor {
 }
 
 /// Every administration route, with a body that would pass.
-const ROUTES: [(&str, &str, &str, AlsoFor); 18] = [
+const ROUTES: [(&str, &str, &str, AlsoFor); 21] = [
     ("GET", "/api/admin/accounts", "", AlsoFor::Nobody),
     (
         "PUT",
@@ -69,6 +69,14 @@ const ROUTES: [(&str, &str, &str, AlsoFor); 18] = [
         "",
         AlsoFor::Nobody,
     ),
+    ("GET", "/api/admin/invites", "", AlsoFor::Nobody),
+    (
+        "POST",
+        "/api/admin/invites",
+        r#"{"username":"newcomer","role":"member"}"#,
+        AlsoFor::Nobody,
+    ),
+    ("DELETE", "/api/admin/invites/999999", "", AlsoFor::Nobody),
     ("GET", "/api/admin/settings", "", AlsoFor::Nobody),
     (
         "PUT",
