@@ -14,6 +14,8 @@ export const PERMISSIONS: { permission: Permission; label: string }[] = [
 ];
 
 export interface AccountRow { username: string; role: OrgRole; totp: boolean; disabled: boolean }
+/** A configured identity provider, as the console lists it (never its secret). */
+export interface IdentityProvider { kind: 'oidc' | 'ldap'; name: string; label: string; location: string; role_source: string | null; roles: Record<string, OrgRole> }
 export interface TokenRow { id: number; name: string; maker: string; permissions: Permission[]; expires_at: number }
 
 /** What the server answered: the value, or why not (its message, and whether we are signed out
@@ -50,5 +52,6 @@ export const admin = {
   revokeToken: (id: number) => call<null>('DELETE', `/api/admin/tokens/${id}`),
   mfaPolicy: () => call<{ policy: string }>('GET', '/api/admin/mfa-policy'),
   setMfaPolicy: (policy: string) => call<{ policy: string }>('PUT', '/api/admin/mfa-policy', { policy }),
+  identityProviders: () => call<IdentityProvider[]>('GET', '/api/admin/identity-providers'),
   resetMfa: (username: string) => call<null>('DELETE', `/api/admin/accounts/${encodeURIComponent(username)}/mfa`),
 };

@@ -10,10 +10,21 @@ import { after, afterEach, before, test } from 'node:test';
 import { closePages, join, launchBrowser, newPage, openPrejoin, startServer, submitSignIn } from './support.mjs';
 
 const PASSWORD = 'amber orbit tulip lantern 42';
+const BIND_PASSWORD = 'the directory service password';
+/** A directory the console lists (never asked here: nobody signs in with it). */
+const DIRECTORY = `[[ldap]]
+name = "staff"
+label = "Staff directory"
+url = "ldaps://ldap.corp.example"
+bind_dn = "cn=sealroom,dc=corp"
+bind_password = "${BIND_PASSWORD}"
+user_base = "dc=corp"
+roles = { "cn=auditors,dc=corp" = "auditor" }
+`;
 let server;
 let browser;
 before(async () => {
-  server = await startServer([], { accounts: { adam: { password: PASSWORD, role: 'admin' }, mel: PASSWORD } });
+  server = await startServer([], { accounts: { adam: { password: PASSWORD, role: 'admin' }, mel: PASSWORD }, config: DIRECTORY });
   browser = await launchBrowser();
 });
 afterEach(closePages);
@@ -28,6 +39,10 @@ test('an admin sets who may join, what new rooms start with, and the persistent 
   const [admin, guest, member] = await Promise.all(['Adam', 'Gus', 'Mel'].map((name) => newPage(browser, name)));
   await signIn(admin, 'adam');
   await admin.getByTestId('admin-link').click();
+  // The configured directory, its role mapping, and not its password.
+  const directory = admin.locator('[data-testid="provider-row"][data-name="staff"]');
+  assert.match(await directory.textContent(), /Staff directory \(LDAP directory, staff\) at ldaps:\/\/ldap\.corp\.example; roles from memberOf: cn=auditors,dc=corp → auditor/);
+  assert.equal((await admin.content()).includes(BIND_PASSWORD), false);
   await admin.getByTestId('settings-guests').uncheck();
   await admin.getByTestId('settings-lobby').check();
   await admin.getByTestId('org-permission-recording').selectOption('moderators');

@@ -28,8 +28,11 @@ use crate::{
 
 mod audit;
 mod invites;
+mod providers;
 mod rooms;
 mod settings;
+
+pub(crate) use providers::ProviderSummary;
 
 /// What API tokens start with, which tells them from session tokens.
 const API_TOKEN_PREFIX: &str = "sra_";
@@ -54,6 +57,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/admin/accounts/{username}/mfa", delete(reset_mfa))
         .merge(audit::router())
         .merge(invites::router())
+        .merge(providers::router())
         .merge(rooms::router())
         .merge(settings::router())
 }

@@ -62,6 +62,19 @@ impl Directories {
         Ok(Self { directories })
     }
 
+    /// The directories as the console lists them, without their bind passwords.
+    pub(crate) fn summaries(&self) -> Vec<crate::admin::ProviderSummary> {
+        let summary = |d: &Directory| crate::admin::ProviderSummary {
+            kind: "ldap",
+            name: d.settings.name.clone(),
+            label: d.settings.label.clone(),
+            location: d.settings.url.clone(),
+            role_source: Some(d.settings.group_attribute.clone()),
+            roles: d.settings.roles.clone(),
+        };
+        self.directories.iter().map(summary).collect()
+    }
+
     fn named(&self, name: &str) -> Option<&Directory> {
         self.directories.iter().find(|d| d.settings.name == name)
     }

@@ -128,6 +128,19 @@ pub(crate) struct Oidc {
 }
 
 impl Oidc {
+    /// The providers as the console lists them, without their client secrets.
+    pub(crate) fn summaries(&self) -> Vec<crate::admin::ProviderSummary> {
+        let summary = |p: &OidcProviderSettings| crate::admin::ProviderSummary {
+            kind: "oidc",
+            name: p.name.clone(),
+            label: p.label.clone(),
+            location: p.issuer.clone(),
+            role_source: p.role_claim.clone(),
+            roles: p.roles.clone(),
+        };
+        self.providers.iter().map(summary).collect()
+    }
+
     /// The providers of `settings`, coming back to `origin` (this server's, as browsers see it).
     pub(crate) fn new(settings: &[OidcProviderSettings], origin: &str) -> anyhow::Result<Self> {
         let roots = rustls::RootCertStore {

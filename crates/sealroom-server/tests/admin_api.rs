@@ -7,7 +7,11 @@
 
 mod support;
 
-use sealroom_server::org_roles::OrgRole;
+use std::collections::BTreeMap;
+
+use sealroom_server::{
+    ldap::LdapDirectorySettings, oidc::OidcProviderSettings, org_roles::OrgRole,
+};
 use support::TestServer;
 
 /// The organisation: one account per role, and `target`, whom the writes touch.
@@ -28,7 +32,7 @@ enum AlsoFor {
 }
 
 /// Every administration route, with a body that would pass.
-const ROUTES: [(&str, &str, &str, AlsoFor); 21] = [
+const ROUTES: [(&str, &str, &str, AlsoFor); 22] = [
     ("GET", "/api/admin/accounts", "", AlsoFor::Nobody),
     (
         "PUT",
@@ -69,6 +73,7 @@ const ROUTES: [(&str, &str, &str, AlsoFor); 21] = [
         "",
         AlsoFor::Nobody,
     ),
+    ("GET", "/api/admin/identity-providers", "", AlsoFor::Nobody),
     ("GET", "/api/admin/invites", "", AlsoFor::Nobody),
     (
         "POST",
@@ -396,4 +401,84 @@ async fn a_disabled_account_signs_in_no_way_and_its_token_stops() {
         .await;
     assert_eq!(enabled.status, 204);
     server.session_token("adam").await;
+}
+
+#[tokio::test]
+async fn the_console_lists_identity_providers_and_never_their_secrets() {
+    const CLIENT_SECRET: &str = "the provider's client secret";
+    const BIND_PASSWORD: &str = "the directory's service password";
+    let server = TestServer::start_configured(|config| {
+        config.oidc = vec![OidcProviderSettings {
+            name: "corp".into(),
+            label: "Corp SSO".into(),
+            issuer: "https://id.corp.example/realms/staff".into(),
+            client_id: "sealroom".into(),
+            client_secret: Some(CLIENT_SECRET.into()),
+            scopes: vec![],
+            username_claim: "preferred_username".into(),
+            role_claim: Some("groups".into()),
+            roles: BTreeMap::from([("sealroom-admins".into(), OrgRole::Admin)]),
+            allow_http_on_loopback: false,
+        }];
+        config.ldap = vec![LdapDirectorySettings {
+            name: "staff".into(),
+            label: "Staff directory".into(),
+            url: "ldaps://ldap.corp.example".into(),
+            starttls: false,
+            allow_plain_on_loopback: false,
+            ca_file: None,
+            bind_dn: "cn=sealroom,dc=corp".into(),
+            bind_password: Some(BIND_PASSWORD.into()),
+            bind_password_file: None,
+            user_base: "dc=corp".into(),
+            user_filter: "(uid={username})".into(),
+            username_attribute: "uid".into(),
+            group_attribute: "memberOf".into(),
+            roles: BTreeMap::from([("cn=auditors,dc=corp".into(), OrgRole::Auditor)]),
+            timeout_secs: 5,
+        }];
+    })
+    .await;
+    server.add_accounts(&[("adam", OrgRole::Admin)]).await;
+    let adam = server.session_token("adam").await;
+    let reply = server
+        .api(Some(&adam), "GET", "/api/admin/identity-providers", "")
+        .await;
+    assert_eq!(reply.status, 200);
+    let listed = reply.json();
+    let summary: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["kind"].clone(),
+                p["name"].clone(),
+                p["location"].clone(),
+                p["roles"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "oidc".into(),
+                "corp".into(),
+                "https://id.corp.example/realms/staff".into(),
+                serde_json::json!({ "sealroom-admins": "admin" })
+            ),
+            (
+                "ldap".into(),
+                "staff".into(),
+                "ldaps://ldap.corp.example".into(),
+                serde_json::json!({ "cn=auditors,dc=corp": "auditor" })
+            ),
+        ]
+    );
+    let body = String::from_utf8(reply.body).unwrap();
+    assert!(
+        !body.contains(CLIENT_SECRET) && !body.contains(BIND_PASSWORD),
+        "{body}"
+    );
 }

@@ -1,8 +1,7 @@
 // The administration console (`/org/admin`): the organisation's accounts with their roles
 // (change a role, sign an account out everywhere, reset second factors, disable), invitations
-// (`admin-invites`), API tokens
-// for scripts (make one, shown once; revoke), the organisation's settings, the MFA policy, its
-// persistent rooms and the audit log (search, check, download). Every action is the server's
+// (`admin-invites`), API tokens for scripts (make one, shown once; revoke), the organisation's
+// settings, its identity providers (as configured), the MFA policy, its persistent rooms and the audit log (search, check, download). Every action is the server's
 // to allow: the console shows what it answered, and a role without administration sees why
 // instead of empty tables.
 
@@ -10,6 +9,7 @@ import { type AccountRow, ORG_ROLES, type OrgRole, PERMISSIONS, type Permission,
 import { auditSection } from './admin-audit';
 import { invitesSection } from './admin-invites';
 import { mfaSection } from './admin-mfa';
+import { providersSection } from './admin-providers';
 import { roomsSection } from './admin-rooms';
 import { settingsSection } from './admin-settings';
 import { h, icon } from './dom';
@@ -26,7 +26,7 @@ export function renderAdmin(root: HTMLElement, home: () => void): void {
     h('header', { class: 'home-header' },
       h('a', { href: '/', class: 'brand', onclick: (e: Event) => { e.preventDefault(); home(); } }, h('span', { class: 'brand-mark' }, icon('lock')), 'Sealroom'),
       h('h1', { class: 'admin-title' }, 'Administration')),
-    h('main', { class: 'home-main admin' }, status, accounts, invitesSection(), tokens, newToken, settingsSection(), mfaSection(say), roomsSection(), auditSection())));
+    h('main', { class: 'home-main admin' }, status, accounts, invitesSection(), tokens, newToken, settingsSection(), providersSection(), mfaSection(say), roomsSection(), auditSection())));
   document.title = 'Administration — Sealroom';
   const refresh = async () => {
     await showAccounts(accounts, say, refresh);
