@@ -20,11 +20,6 @@ before(async () => {
 });
 after(async () => { await browser?.close(); await server?.stop(); });
 
-/** Signs in from the home page's form (left open, to show its error). */
-async function signIn(page, username, password) {
-  await submitSignIn(page, server.url, username, password);
-}
-
 /** What `GET /api/session` answers the page: the account signed in, or the error code. */
 function session(page) {
   return page.evaluate(async () => {
@@ -38,7 +33,7 @@ test('a guest waits for a signed-in moderator, who limits what guests may do', {
   const [alice, guest] = await Promise.all(['Alice', 'Visitor'].map((name) => newPage(browser, name)));
 
   // A wrong password: the form says so, and the page stays signed out.
-  await signIn(alice, 'alice', 'not the password of alice');
+  await submitSignIn(alice, server.url, 'alice', 'not the password of alice');
   await alice.getByTestId('sign-in-error').filter({ hasText: 'wrong' }).waitFor();
   assert.equal(await alice.getByTestId('account').getAttribute('data-state'), 'signed-out');
   assert.equal(await session(alice), 'signed_out');
@@ -52,7 +47,7 @@ test('a guest waits for a signed-in moderator, who limits what guests may do', {
       await fetch('/api/session', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'mallory', password: `guess number ${i}` }) });
     }
   });
-  await signIn(guest, 'mallory', 'guess number 5');
+  await submitSignIn(guest, server.url, 'mallory', 'guess number 5');
   await guest.getByTestId('sign-in-error').filter({ hasText: /^Too many sign-in attempts\. Try again in \d+ s\.$/ }).waitFor();
   assert.equal(await guest.getByTestId('sign-in-submit').isDisabled(), true);
 

@@ -16,15 +16,11 @@ before(async () => {
 afterEach(closePages);
 after(async () => { await browser?.close(); await server?.stop(); });
 
-async function signIn(page, username, password) {
-  await submitSignIn(page, server.url, username, password);
-}
-
 test('an auditor searches, checks and downloads the audit log from the console', { timeout: 60000 }, async () => {
   const [auditor, member] = await Promise.all(['Audrey', 'Mel'].map((name) => newPage(browser, name)));
-  await signIn(member, 'mel', 'not the password at all');
+  await submitSignIn(member, server.url, 'mel', 'not the password at all');
   await member.getByTestId('sign-in-error').filter({ hasText: /\S/ }).waitFor();
-  await signIn(auditor, 'audrey', PASSWORD);
+  await submitSignIn(auditor, server.url, 'audrey', PASSWORD);
   await auditor.getByTestId('signed-in-as').waitFor();
   await auditor.getByTestId('admin-link').click();
 

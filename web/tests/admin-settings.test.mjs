@@ -7,7 +7,7 @@
 // and removes it. A member opening the console is refused the settings.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { closePages, join, launchBrowser, newPage, openPrejoin, startServer, submitSignIn } from './support.mjs';
+import { closePages, join, launchBrowser, newPage, openPrejoin, startServer, signIn } from './support.mjs';
 
 const PASSWORD = 'amber orbit tulip lantern 42';
 const BIND_PASSWORD = 'the directory service password';
@@ -30,14 +30,9 @@ before(async () => {
 afterEach(closePages);
 after(async () => { await browser?.close(); await server?.stop(); });
 
-async function signIn(page, username) {
-  await submitSignIn(page, server.url, username, PASSWORD);
-  await page.getByTestId('signed-in-as').waitFor();
-}
-
 test('an admin sets who may join, what new rooms start with, and the persistent rooms', { timeout: 90000 }, async () => {
   const [admin, guest, member] = await Promise.all(['Adam', 'Gus', 'Mel'].map((name) => newPage(browser, name)));
-  await signIn(admin, 'adam');
+  await signIn(admin, server.url, 'adam', PASSWORD);
   await admin.getByTestId('admin-link').click();
   // The configured directory, its role mapping, and not its password.
   const directory = admin.locator('[data-testid="provider-row"][data-name="staff"]');
@@ -87,7 +82,7 @@ test('an admin sets who may join, what new rooms start with, and the persistent 
   await room.getByTestId('room-remove').click();
   await room.waitFor({ state: 'detached' });
 
-  await signIn(member, 'mel');
+  await signIn(member, server.url, 'mel', PASSWORD);
   await member.goto(`${server.url}/org/admin`);
   await member.getByTestId('settings-refused').waitFor();
   assert.equal(await member.getByTestId('settings-form').count(), 0);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, closePages, eventually, launchBrowser, newPage, startServer, submitSignIn } from './support.mjs';
+import { artifactsDir, closePages, eventually, launchBrowser, newPage, signIn, startServer, submitSignIn } from './support.mjs';
 
 const PASSWORD = 'amber orbit tulip lantern 42';
 let server;
@@ -18,11 +18,6 @@ before(async () => {
 afterEach(closePages);
 after(async () => { await browser?.close(); await server?.stop(); });
 
-async function signIn(page, username) {
-  await submitSignIn(page, server.url, username, PASSWORD);
-  await page.getByTestId('signed-in-as').waitFor();
-}
-
 /** What the server says of the accounts, asked with `token` as a script would. */
 function listWith(token) {
   return fetch(`${server.url}/api/admin/accounts`, { headers: { Authorization: `Bearer ${token}` } });
@@ -30,8 +25,8 @@ function listWith(token) {
 
 test('an owner runs the organisation from the console', { timeout: 60000 }, async () => {
   const [owner, member] = await Promise.all(['Olivia', 'Mel'].map((name) => newPage(browser, name)));
-  await signIn(member, 'mel');
-  await signIn(owner, 'olivia');
+  await signIn(member, server.url, 'mel', PASSWORD);
+  await signIn(owner, server.url, 'olivia', PASSWORD);
   await owner.getByTestId('admin-link').click();
   const mel = owner.locator('[data-testid="admin-account"][data-name="mel"]');
   await mel.waitFor();
@@ -68,7 +63,7 @@ test('an owner runs the organisation from the console', { timeout: 60000 }, asyn
   await owner.locator('[data-testid="admin-account"][data-name="mel"][data-disabled="false"]').waitFor();
 
   // Mel, an auditor now, signs in again: the console refuses her the accounts.
-  await signIn(member, 'mel');
+  await signIn(member, server.url, 'mel', PASSWORD);
   await member.getByTestId('admin-link').click();
   await member.getByTestId('admin-refused').filter({ hasText: "Your account's role does not allow this" }).waitFor();
   assert.equal(await member.getByTestId('admin-account').count(), 0);

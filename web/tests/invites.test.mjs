@@ -5,7 +5,7 @@
 // admin withdraws leaves the list.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { closePages, launchBrowser, newPage, startServer, submitSignIn } from './support.mjs';
+import { closePages, launchBrowser, newPage, signIn, startServer } from './support.mjs';
 
 const PASSWORD = 'amber orbit tulip lantern 42';
 let server;
@@ -26,8 +26,7 @@ async function invite(admin, username, role) {
 
 test('an invited person chooses a password and is signed in, once', { timeout: 90000 }, async () => {
   const [admin, nina] = await Promise.all(['Adam', 'Nina'].map((name) => newPage(browser, name)));
-  await submitSignIn(admin, server.url, 'adam', PASSWORD);
-  await admin.getByTestId('signed-in-as').waitFor();
+  await signIn(admin, server.url, 'adam', PASSWORD);
   await admin.goto(`${server.url}/org/admin`);
   await invite(admin, 'nina', 'auditor');
   const link = await admin.getByTestId('invite-link').textContent();

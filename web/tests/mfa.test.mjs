@@ -29,20 +29,16 @@ function totp(base32, secs = Date.now() / 1000) {
   return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }
 
-async function signIn(page, username) {
-  await submitSignIn(page, server.url, username, PASSWORD);
-}
-
 test('a member without a second factor is sent to enrol one, and then joins', { timeout: 90000 }, async () => {
   const [owner, mel] = await Promise.all(['Olivia', 'Mel'].map((name) => newPage(browser, name)));
-  await signIn(owner, 'olivia');
+  await submitSignIn(owner, server.url, 'olivia', PASSWORD);
   await owner.getByTestId('signed-in-as').waitFor();
   await owner.getByTestId('admin-link').click();
   await owner.getByTestId('mfa-policy').selectOption('everyone');
   await owner.getByTestId('mfa-policy-save').click();
   await owner.getByTestId('admin-status').filter({ hasText: 'everyone' }).waitFor();
 
-  await signIn(mel, 'mel');
+  await submitSignIn(mel, server.url, 'mel', PASSWORD);
   await mel.getByTestId('enrolment-required').waitFor();
   await mel.waitForURL('**/account/security');
   // A room is out of reach until she has a factor.

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { join as pathJoin } from 'node:path';
-import { artifactsDir, eventually, join, launchBrowser, newPage, personRow, startServer, state, submitSignIn, waitEncrypted } from './support.mjs';
+import { artifactsDir, eventually, join, launchBrowser, newPage, personRow, startServer, state, signIn, waitEncrypted } from './support.mjs';
 
 const PASSWORD = 'amber orbit tulip lantern 42';
 /** Another organisation's key (RFC 8032's first test key): not this server's. */
@@ -23,11 +23,6 @@ before(async () => {
   browser = await launchBrowser();
 });
 after(async () => { await browser?.close(); await server?.stop(); });
-
-async function signIn(page, username) {
-  await submitSignIn(page, server.url, username, PASSWORD);
-  await page.getByTestId('signed-in-as').filter({ hasText: username }).waitFor();
-}
 
 /** Carol's binding with another account name of the same length: its signature no longer
  *  holds, but it still names her device key, so her core puts it in her leaf. */
@@ -51,7 +46,7 @@ test('the roster names the accounts the pinned organisation key vouches for, and
   const room = 'org-identity-test';
   const names = ['Alice', 'Bob', 'Carol', 'Dave'];
   const [alice, bob, carol, dave] = await Promise.all(names.map((name) => newPage(browser, name)));
-  await Promise.all([signIn(alice, 'alice'), signIn(bob, 'bob'), signIn(carol, 'carol')]);
+  await Promise.all([signIn(alice, server.url, 'alice', PASSWORD), signIn(bob, server.url, 'bob', PASSWORD), signIn(carol, server.url, 'carol', PASSWORD)]);
   await forgeBinding(carol);
   await dave.addInitScript(([pin, key]) => localStorage.setItem(pin, key), [PIN, OTHER_ORGANISATION_KEY]);
 

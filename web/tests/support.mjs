@@ -207,6 +207,12 @@ export async function submitSignIn(page, serverUrl, username, password) {
   await page.getByTestId('sign-in-submit').click();
 }
 
+/** Signs in from the home page's form and waits until the page names the account. */
+export async function signIn(page, serverUrl, username, password) {
+  await submitSignIn(page, serverUrl, username, password);
+  await page.getByTestId('signed-in-as').filter({ hasText: username }).waitFor();
+}
+
 /** Opens the room's pre-join screen, enters a name and joins; resolves once the meeting shows
  *  (or, with `until: 'lobby-waiting'`, once the page waits in the room's lobby). `typed`: with
  *  the room's name only, not its link. */
