@@ -26,6 +26,14 @@ export function append(parent: Node, ...children: Child[]): void {
   }
 }
 
+/** A control with a count badge over its corner: the badge sits beside the button, not in it,
+ *  so the button's accessible name is its label (which says the count) and its visible text
+ *  stays part of that name (WCAG 2.5.3). */
+export function badged(button: HTMLElement, badge: HTMLElement): HTMLElement {
+  badge.setAttribute('aria-hidden', 'true');
+  return h('span', { class: 'ctrl-badged' }, button, badge);
+}
+
 export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }

@@ -100,7 +100,7 @@ export function lobbyList({ meeting, toast, update }: LobbyListContext): HTMLEle
       h('div', { class: 'person-actions', role: 'group', 'aria-label': `Lobby: ${p.display_name}` },
         h('button', {
           type: 'button', class: 'btn btn-small btn-primary', 'data-testid': 'admit-button', disabled: !p.fingerprint || admitting,
-          'aria-label': `Let ${p.display_name} in`, title: p.fingerprint ? 'Let them in: your device adds theirs to the encrypted group' : 'Their device key has not arrived yet',
+          'aria-label': `${admitting ? 'Admitting' : 'Admit'} ${p.display_name}`, title: p.fingerprint ? 'Let them in: your device adds theirs to the encrypted group' : 'Their device key has not arrived yet',
           onclick: () => {
             if (meeting.admit(p.id)) toast(`Letting ${p.display_name} in…`);
             update();
@@ -108,7 +108,7 @@ export function lobbyList({ meeting, toast, update }: LobbyListContext): HTMLEle
         }, icon('check'), admitting ? 'Admitting…' : 'Admit'),
         h('button', {
           type: 'button', class: 'btn btn-small btn-ghost danger', 'data-testid': 'deny-button', disabled: admitting,
-          'aria-label': `Turn ${p.display_name} away`, title: 'Turn them away; a device turned away twice is banned from this room',
+          'aria-label': `Deny ${p.display_name}`, title: 'Turn them away; a device turned away twice is banned from this room',
           onclick: () => { meeting.deny(p.id); toast(`Turning ${p.display_name} away…`); },
         }, icon('ban'), 'Deny')));
   }

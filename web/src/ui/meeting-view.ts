@@ -13,7 +13,7 @@ import { markVerified, verification } from '../verified';
 import { accountBadge, orgIdentityBadge } from './account';
 import { announcer } from './announcer';
 import { chatPanel } from './chat';
-import { h, icon, initials } from './dom';
+import { badged, h, icon, initials } from './dom';
 import { raisedHands, setTileLeaf } from './hands';
 import { lobbyList, lobbyWaitingScreen } from './lobby';
 import { permissionsCard } from './permissions';
@@ -87,28 +87,26 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
   const toastEl = h('div', { class: 'toast', role: 'status', 'aria-live': 'polite', 'data-testid': 'toast', hidden: true });
 
   const muteButton = controlButton('mute-button', 'Mute microphone', 'mic', 'Mute');
-  const cameraButton = controlButton('camera-button', 'Turn camera off', 'camera', 'Camera');
+  const cameraButton = controlButton('camera-button', 'Stop video: turn the camera off', 'camera', 'Stop video');
   const screenButton = controlButton('screenshare-button', 'Share your screen', 'screen', 'Share');
-  const settingsButton = controlButton('settings-button', 'Choose camera and microphone', 'settings', 'Devices');
-  const peopleButton = controlButton('people-button', 'Show participants', 'people', 'People');
+  const settingsButton = controlButton('settings-button', 'Devices: choose camera and microphone', 'settings', 'Devices');
+  const peopleButton = controlButton('people-button', 'People: show participants', 'people', 'People');
   // Moderators: how many wait in the lobby.
   const lobbyBadge = h('span', { class: 'ctrl-badge', 'data-testid': 'lobby-badge', hidden: true });
-  peopleButton.append(lobbyBadge);
-  const chatButton = controlButton('chat-button', 'Show chat', 'chat', 'Chat');
+  const chatButton = controlButton('chat-button', 'Chat: show chat', 'chat', 'Chat');
   const chatBadge = h('span', { class: 'ctrl-badge', 'data-testid': 'chat-unread', hidden: true });
-  chatButton.append(chatBadge);
   const chat = chatPanel(meeting, toast);
   const announce = announcer();
   const hands = raisedHands(meeting, grid, toast, announce.say);
   const reactions = reactionControls(meeting, grid, toast, announce.say);
   const polls = pollsPanel(meeting, toast, () => { panel = panel === 'polls' ? null : 'polls'; update(); });
   const breakouts = breakoutControls(main, meeting, toast, () => { panel = panel === 'breakouts' ? null : 'breakouts'; update(); });
-  const securityButton = controlButton('security-button', 'Show security code and verification', 'shield', 'Verify');
+  const securityButton = controlButton('security-button', 'Verify: show the security code and keys', 'shield', 'Verify');
   const leaveLabel = meeting === main ? 'Leave meeting' : 'Leave the breakout room for the main room';
   const leaveButton = h('button', { type: 'button', class: 'ctrl ctrl-leave', 'data-testid': 'leave-button', 'aria-label': leaveLabel, title: leaveLabel }, icon('leave'), h('span', { class: 'ctrl-label' }, 'Leave'));
   const controls = h('footer', { class: 'controls', 'aria-label': 'Meeting controls' },
     h('div', { class: 'controls-group' }, muteButton, cameraButton, screenButton, recording.button, settingsButton),
-    h('div', { class: 'controls-group' }, hands.button, reactions.control, peopleButton, chatButton, polls.button, breakouts.button, recording.libraryButton, securityButton),
+    h('div', { class: 'controls-group' }, hands.button, reactions.control, badged(peopleButton, lobbyBadge), badged(chatButton, chatBadge), polls.control, breakouts.button, recording.libraryButton, securityButton),
     h('div', { class: 'controls-group' }, leaveButton));
 
   const settings = h('dialog', { class: 'dialog', 'aria-labelledby': 'settings-title' });
@@ -253,9 +251,9 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const micOff = meeting.micMuted || meeting.mutedByModerator;
     setControl(muteButton, micOff, meeting.mutedByModerator ? 'Unmute microphone (a moderator muted you)' : micOff ? 'Unmute microphone' : 'Mute microphone', micOff ? 'micOff' : 'mic', micOff ? 'Unmute' : 'Mute');
     muteButton.disabled = !meeting.local.audio;
-    setControl(cameraButton, meeting.cameraOff, meeting.cameraOff ? 'Turn camera on' : 'Turn camera off', meeting.cameraOff ? 'cameraOff' : 'camera', meeting.cameraOff ? 'Start video' : 'Stop video');
+    setControl(cameraButton, meeting.cameraOff, meeting.cameraOff ? 'Start video: turn the camera on' : 'Stop video: turn the camera off', meeting.cameraOff ? 'cameraOff' : 'camera', meeting.cameraOff ? 'Start video' : 'Stop video');
     const sharing = meeting.screen !== null;
-    setControl(screenButton, false, sharing ? 'Stop sharing your screen' : 'Share your screen', 'screen', sharing ? 'Stop share' : 'Share');
+    setControl(screenButton, false, sharing ? 'Stop sharing your screen' : 'Share your screen', 'screen', sharing ? 'Stop sharing' : 'Share');
     screenButton.classList.toggle('active', sharing);
     screenButton.setAttribute('aria-pressed', String(sharing));
     // Hidden when the room's permissions leave our role out (a share running when that
@@ -264,13 +262,13 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const waiting = meeting.isModerator ? meeting.lobby.length : 0;
     lobbyBadge.hidden = waiting === 0;
     lobbyBadge.textContent = String(waiting);
-    peopleButton.setAttribute('aria-label', waiting ? `Show participants (${waiting} waiting in the lobby)` : 'Show participants');
+    peopleButton.setAttribute('aria-label', waiting ? `People: show participants (${waiting} waiting in the lobby)` : 'People: show participants');
     peopleButton.classList.toggle('active', panel === 'people');
     peopleButton.setAttribute('aria-pressed', String(panel === 'people'));
     const unread = meeting.chat.unread;
     chatBadge.hidden = unread === 0;
     chatBadge.textContent = String(unread);
-    chatButton.setAttribute('aria-label', unread ? `Show chat (${unread} unread)` : 'Show chat');
+    chatButton.setAttribute('aria-label', unread ? `Chat: show chat (${unread} unread)` : 'Chat: show chat');
     chatButton.classList.toggle('active', panel === 'chat');
     chatButton.setAttribute('aria-pressed', String(panel === 'chat'));
     polls.update(panel === 'polls');
@@ -459,8 +457,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
         }, icon(locked ? 'unlock' : 'lock'), locked ? 'Unlock room' : 'Lock room'),
         h('button', {
           type: 'button', class: 'btn btn-small', 'data-testid': 'set-password-button', onclick: () => openPasswordDialog(),
-          'aria-label': passwordRequired ? 'Change or remove the room password' : 'Set a room password',
-        }, icon('key'), passwordRequired ? 'New password' : 'Set password'),
+          title: passwordRequired ? 'Change or remove the room password' : 'Set a room password',
+        }, icon('key'), passwordRequired ? 'Change password' : 'Set password'),
         h('button', {
           type: 'button', class: `btn btn-small${lobby ? ' btn-on' : ''}`, 'data-testid': 'lobby-toggle', 'aria-pressed': String(lobby),
           title: lobby ? 'Turning the lobby off lets everyone waiting in' : 'New joiners wait until a moderator lets them in',
@@ -629,7 +627,8 @@ export function renderMeeting(root: HTMLElement, meeting: Meeting, home: () => v
     const epoch = meeting.epoch;
     if (!epoch) return h('div', { class: 'panel-body' }, h('p', { class: 'muted' }, 'The security code appears once the encrypted group is set up.'), bundleCard());
     const digits = epoch.code.digits;
-    return h('div', { class: 'panel-body' },
+    // Mostly text to read: focusable, so a keyboard scrolls it (it may hold no control in view).
+    return h('div', { class: 'panel-body', tabindex: 0 },
       h('section', { class: 'code-card', 'aria-labelledby': 'code-title' },
         h('h3', { id: 'code-title' }, 'Security code'),
         h('p', { class: 'muted small' }, 'Compare it with everyone, out loud or side by side. If all of you see the same code, nobody else holds the keys to this meeting.'),

@@ -8,7 +8,7 @@
 import { pollKey } from '../interactions';
 import type { Meeting } from '../meeting';
 import type { PollDraft, PollView } from '../session';
-import { h, icon } from './dom';
+import { badged, h, icon } from './dom';
 
 /** The core's limits (it refuses anything else, and says why). */
 const MAX_QUESTION_CHARS = 300;
@@ -19,8 +19,8 @@ const MAX_OPTIONS = 10;
 type Toast = (text: string) => void;
 
 export interface PollsPanel {
-  /** The control bar's button, which opens and closes the panel. */
-  button: HTMLButtonElement;
+  /** The control bar's button, which opens and closes the panel, with its count of new polls. */
+  control: HTMLElement;
   el: HTMLElement;
   /** `open`: the panel shows. */
   update(open: boolean): void;
@@ -28,8 +28,8 @@ export interface PollsPanel {
 
 export function pollsPanel(meeting: Meeting, toast: Toast, toggle: () => void): PollsPanel {
   const badge = h('span', { class: 'ctrl-badge', 'data-testid': 'polls-unseen', hidden: true });
-  const button = h('button', { type: 'button', class: 'ctrl', 'data-testid': 'polls-button', 'aria-label': 'Show polls', title: 'Polls', onclick: toggle },
-    icon('poll'), h('span', { class: 'ctrl-label' }, 'Polls'), badge);
+  const button = h('button', { type: 'button', class: 'ctrl', 'data-testid': 'polls-button', 'aria-label': 'Polls: show polls', title: 'Polls', onclick: toggle },
+    icon('poll'), h('span', { class: 'ctrl-label' }, 'Polls'));
   const form = pollForm(meeting, toast);
   const readOnly = h('p', { class: 'muted small', 'data-testid': 'poll-read-only', hidden: true }, 'The room lets other roles open polls: you can vote in theirs.');
   const list = pollList(meeting, toast);
@@ -41,7 +41,7 @@ export function pollsPanel(meeting: Meeting, toast: Toast, toggle: () => void): 
     const unseen = meeting.interactions.unseenPolls;
     badge.hidden = unseen === 0;
     badge.textContent = String(unseen);
-    button.setAttribute('aria-label', unseen ? `Show polls (${unseen} new)` : 'Show polls');
+    button.setAttribute('aria-label', unseen ? `Polls: show polls (${unseen} new)` : 'Polls: show polls');
     button.classList.toggle('active', open);
     button.setAttribute('aria-pressed', String(open));
     if (!open) return;
@@ -49,7 +49,7 @@ export function pollsPanel(meeting: Meeting, toast: Toast, toggle: () => void): 
     readOnly.hidden = meeting.mayOpenPolls;
     list.update();
   }
-  return { button, el, update };
+  return { control: badged(button, badge), el, update };
 }
 
 // --- opening a poll ---

@@ -60,7 +60,7 @@ function float(place: HTMLElement, reaction: Reaction, name: string | null): voi
 function reactionMenu(meeting: Meeting, toast: (text: string) => void): HTMLElement {
   const menu = h('div', { class: 'reaction-menu', id: 'reaction-menu', role: 'group', 'aria-label': 'Reactions', hidden: true });
   const button = h('button', {
-    type: 'button', class: 'ctrl', 'data-testid': 'react-button', 'aria-label': 'Send a reaction', title: 'Send a reaction',
+    type: 'button', class: 'ctrl', 'data-testid': 'react-button', 'aria-label': 'React: send a reaction', title: 'Send a reaction',
     'aria-expanded': 'false', 'aria-controls': 'reaction-menu',
   }, icon('smile'), h('span', { class: 'ctrl-label' }, 'React'));
   const wrap = h('div', { class: 'reaction-control' }, menu, button);
