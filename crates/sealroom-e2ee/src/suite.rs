@@ -135,7 +135,7 @@ pub(crate) fn provider(suite: MlsSuite) -> Result<SuiteProvider, GroupError> {
 
 /// HPKE's KEM in a Sealroom suite.
 #[derive(Clone)]
-pub enum SuiteKem {
+pub(crate) enum SuiteKem {
     /// DHKEM (RFC 9180) over the suite's curve.
     Dh(DhKem<Ecdh, Kdf>),
     /// X-Wing.
@@ -162,7 +162,7 @@ impl SuiteKem {
 /// A KEM failure, whichever the KEM.
 #[derive(Debug, thiserror::Error)]
 #[error("KEM: {0}")]
-pub struct SuiteKemError(mls_rs_core::error::AnyError);
+pub(crate) struct SuiteKemError(mls_rs_core::error::AnyError);
 
 impl IntoAnyError for SuiteKemError {
     fn into_dyn_error(self) -> Result<Box<dyn std::error::Error + Send + Sync>, Self> {
