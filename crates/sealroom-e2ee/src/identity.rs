@@ -5,7 +5,7 @@ use std::fmt;
 
 use mls_rs::{
     CipherSuiteProvider, ExtensionList, IdentityProvider,
-    crypto::SignatureSecretKey,
+    crypto::{SignaturePublicKey, SignatureSecretKey},
     identity::{
         CredentialType, SigningIdentity,
         basic::{BasicCredential, BasicIdentityProvider, BasicIdentityProviderError},
@@ -77,7 +77,7 @@ impl DeviceIdentity {
         suite: MlsSuite,
         credential_name: &str,
         secret: SignatureSecretKey,
-        public: mls_rs::crypto::SignaturePublicKey,
+        public: SignaturePublicKey,
     ) -> Self {
         let credential =
             BasicCredential::new(credential_name.as_bytes().to_vec()).into_credential();
