@@ -13,7 +13,6 @@ use mls_rs::{
         },
     },
 };
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 
 use crate::{
     group::{
@@ -22,6 +21,7 @@ use crate::{
     },
     identity::{DeviceIdentity, DeviceIdentityProvider, Fingerprint, credential_name},
     org_binding::OrgTrust,
+    suite::SealroomCryptoProvider,
 };
 
 type ObserverConfig = IntoConfigOutput<
@@ -29,7 +29,7 @@ type ObserverConfig = IntoConfigOutput<
         RoomRules,
         WithIdentityProvider<
             DeviceIdentityProvider,
-            WithCryptoProvider<RustCryptoProvider, ExternalBaseConfig>,
+            WithCryptoProvider<SealroomCryptoProvider, ExternalBaseConfig>,
         >,
     >,
 >;
@@ -44,7 +44,7 @@ impl ExternalSender {
     /// An external sender signing with `identity`.
     pub fn new(identity: DeviceIdentity) -> Self {
         let client = ExternalClientBuilder::new()
-            .crypto_provider(RustCryptoProvider::default())
+            .crypto_provider(SealroomCryptoProvider)
             .identity_provider(DeviceIdentityProvider)
             // The clients' own rules: a commit they would refuse is refused before it is
             // sequenced, so the delivery service never moves to an epoch the group will not.

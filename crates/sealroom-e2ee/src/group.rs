@@ -17,7 +17,6 @@ use mls_rs::{
     identity::SigningIdentity,
     mls_rs_codec::{MlsDecode, MlsEncode},
 };
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use zeroize::Zeroizing;
 
 pub(crate) use rules::RoomRules;
@@ -31,10 +30,12 @@ use crate::{
     room_policy::{ROOM_POLICY_EXTENSION, RoomPolicy},
     security_code::SecurityCode,
     sframe,
+    suite::{MlsSuite, SealroomCryptoProvider},
 };
 
-/// MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 (0x0001), Sealroom's only cipher suite.
-pub const CIPHER_SUITE: CipherSuite = CipherSuite::CURVE25519_AES128;
+/// MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519 (0x0001), Sealroom's default cipher suite; the
+/// others are in [`MlsSuite`].
+pub const CIPHER_SUITE: CipherSuite = MlsSuite::Curve25519Aes128.cipher_suite();
 
 /// Largest MLS message a session will parse, in bytes. A Welcome for a 1,000-member group with the
 /// ratchet tree inside stays well below this.
@@ -164,7 +165,7 @@ type ClientConfig = IntoConfigOutput<
         RoomRules,
         WithIdentityProvider<
             DeviceIdentityProvider,
-            WithCryptoProvider<RustCryptoProvider, BaseConfig>,
+            WithCryptoProvider<SealroomCryptoProvider, BaseConfig>,
         >,
     >,
 >;
@@ -193,10 +194,10 @@ pub struct Device {
 }
 
 impl Device {
-    /// A device signing with `identity`.
+    /// A device signing with `identity`, making key packages and groups of its suite.
     pub fn new(identity: DeviceIdentity) -> Self {
         let client = Client::builder()
-            .crypto_provider(RustCryptoProvider::default())
+            .crypto_provider(SealroomCryptoProvider)
             .identity_provider(DeviceIdentityProvider)
             .mls_rules(RoomRules)
             // Every member must support the room policy for a group to carry it.
@@ -207,7 +208,7 @@ impl Device {
             .signing_identity(
                 identity.signing_identity.clone(),
                 identity.secret.clone(),
-                CIPHER_SUITE,
+                identity.suite().cipher_suite(),
             )
             .build();
         let private_key = PrivateMessageKey::generate().ok().map(Arc::new);
@@ -318,7 +319,11 @@ impl Device {
         let group = self
             .client
             .create_group(extensions, self.leaf_extensions()?, None)?;
-        Ok(GroupSession::new(group, private_key.clone()))
+        Ok(GroupSession::new(
+            group,
+            private_key.clone(),
+            self.identity.suite(),
+        ))
     }
 
     /// Joins a group from a Welcome addressed to one of this device's key packages.
@@ -326,7 +331,8 @@ impl Device {
         let private_key = self.private_key()?.clone();
         let welcome = decode_message(welcome)?;
         let (group, _info) = self.client.join_group(None, &welcome, None)?;
-        Ok(GroupSession::new(group, private_key))
+        // mls-rs refuses a Welcome of another suite than the key package it answers.
+        Ok(GroupSession::new(group, private_key, self.identity.suite()))
     }
 }
 
@@ -475,17 +481,28 @@ pub struct GroupSession {
     first_epoch: u64,
     /// What the roster checks members' organisation bindings against.
     org_trust: OrgTrust,
+    suite: MlsSuite,
 }
 
 impl GroupSession {
-    fn new(group: mls_rs::Group<ClientConfig>, private_key: Arc<PrivateMessageKey>) -> Self {
+    fn new(
+        group: mls_rs::Group<ClientConfig>,
+        private_key: Arc<PrivateMessageKey>,
+        suite: MlsSuite,
+    ) -> Self {
         Self {
             first_epoch: group.current_epoch(),
             group,
             removed: false,
             private_key,
             org_trust: OrgTrust::default(),
+            suite,
         }
+    }
+
+    /// The group's MLS suite; its media is protected under `suite().sframe_suite()`.
+    pub fn suite(&self) -> MlsSuite {
+        self.suite
     }
 
     /// The organisation key and time the roster checks members' bindings against from now on.

@@ -4,8 +4,8 @@
 use std::fmt;
 
 use mls_rs::{
-    CipherSuiteProvider, CryptoProvider, ExtensionList, IdentityProvider,
-    crypto::SignatureSecretKey,
+    CipherSuiteProvider, ExtensionList, IdentityProvider,
+    crypto::{SignaturePublicKey, SignatureSecretKey},
     identity::{
         CredentialType, SigningIdentity,
         basic::{BasicCredential, BasicIdentityProvider, BasicIdentityProviderError},
@@ -13,11 +13,13 @@ use mls_rs::{
     time::MlsTime,
 };
 use mls_rs_core::identity::MemberValidationContext;
-use mls_rs_crypto_rustcrypto::RustCryptoProvider;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::group::{CIPHER_SUITE, GroupError};
+use crate::{
+    group::GroupError,
+    suite::{self, MlsSuite, SuiteProvider},
+};
 
 // The table of Unicode format characters the server's display-name check uses.
 #[path = "../../sealroom-protocol/src/names/format_characters.rs"]
@@ -26,45 +28,69 @@ mod format_characters;
 /// Longest credential name accepted, in bytes. Names travel in every key package and roster.
 pub const MAX_CREDENTIAL_NAME_BYTES: usize = 256;
 
-/// The long-term signing identity of one device: an Ed25519 key pair bound to a credential name
-/// (the participant's account or guest name). Its public half is what a fingerprint verifies and
-/// what a ban by device key names.
+/// The long-term signing identity of one device: a key pair of its MLS suite's signature scheme
+/// (Ed25519, or ECDSA P-384 under 0x0007) bound to a credential name (the participant's account
+/// or guest name). Its public half is what a fingerprint verifies and what a ban by device key
+/// names. Key packages and groups the device makes are of the identity's suite.
 #[derive(Clone)]
 pub struct DeviceIdentity {
     pub(crate) secret: SignatureSecretKey,
     pub(crate) signing_identity: SigningIdentity,
+    suite: MlsSuite,
 }
 
 impl DeviceIdentity {
-    /// Generates a fresh Ed25519 key pair for `credential_name`.
+    /// Generates a fresh key pair for `credential_name`, for the default suite.
     pub fn generate(credential_name: &str) -> Result<Self, GroupError> {
-        check_credential_name(credential_name)?;
-        let suite = cipher_suite_provider()?;
-        let (secret, public) = suite
-            .signature_key_generate()
-            .map_err(|e| GroupError::Crypto(format!("{e:?}")))?;
-        let credential =
-            BasicCredential::new(credential_name.as_bytes().to_vec()).into_credential();
-        Ok(Self {
-            secret,
-            signing_identity: SigningIdentity::new(credential, public),
-        })
+        Self::generate_for(MlsSuite::default(), credential_name)
     }
 
-    /// Restores an identity saved with [`DeviceIdentity::to_secret_bytes`].
-    pub fn from_secret_bytes(credential_name: &str, secret: &[u8]) -> Result<Self, GroupError> {
+    /// Generates a fresh key pair of `suite`'s signature scheme for `credential_name`.
+    pub fn generate_for(suite: MlsSuite, credential_name: &str) -> Result<Self, GroupError> {
         check_credential_name(credential_name)?;
-        let suite = cipher_suite_provider()?;
+        let (secret, public) = suite::provider(suite)?
+            .signature_key_generate()
+            .map_err(|e| GroupError::Crypto(format!("{e:?}")))?;
+        Ok(Self::with_key(suite, credential_name, secret, public))
+    }
+
+    /// Restores an identity of the default suite saved with [`DeviceIdentity::to_secret_bytes`].
+    pub fn from_secret_bytes(credential_name: &str, secret: &[u8]) -> Result<Self, GroupError> {
+        Self::from_secret_bytes_for(MlsSuite::default(), credential_name, secret)
+    }
+
+    /// Restores an identity of `suite` saved with [`DeviceIdentity::to_secret_bytes`].
+    pub fn from_secret_bytes_for(
+        suite: MlsSuite,
+        credential_name: &str,
+        secret: &[u8],
+    ) -> Result<Self, GroupError> {
+        check_credential_name(credential_name)?;
         let secret = SignatureSecretKey::from(secret.to_vec());
-        let public = suite
+        let public = suite::provider(suite)?
             .signature_key_derive_public(&secret)
             .map_err(|_| GroupError::InvalidSecretKey)?;
+        Ok(Self::with_key(suite, credential_name, secret, public))
+    }
+
+    fn with_key(
+        suite: MlsSuite,
+        credential_name: &str,
+        secret: SignatureSecretKey,
+        public: SignaturePublicKey,
+    ) -> Self {
         let credential =
             BasicCredential::new(credential_name.as_bytes().to_vec()).into_credential();
-        Ok(Self {
+        Self {
             secret,
             signing_identity: SigningIdentity::new(credential, public),
-        })
+            suite,
+        }
+    }
+
+    /// The MLS suite this identity signs for.
+    pub fn suite(&self) -> MlsSuite {
+        self.suite
     }
 
     /// The secret key, for the device's own key store. Never send it anywhere.
@@ -172,10 +198,9 @@ pub(crate) fn credential_name(identity: &SigningIdentity) -> String {
     shown
 }
 
-pub(crate) fn cipher_suite_provider() -> Result<impl CipherSuiteProvider, GroupError> {
-    RustCryptoProvider::default()
-        .cipher_suite_provider(CIPHER_SUITE)
-        .ok_or(GroupError::Crypto("cipher suite unavailable".into()))
+/// The default suite's primitives, which private messages and recordings use in every group.
+pub(crate) fn cipher_suite_provider() -> Result<SuiteProvider, GroupError> {
+    suite::provider(MlsSuite::default())
 }
 
 #[cfg(test)]

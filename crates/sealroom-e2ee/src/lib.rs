@@ -5,6 +5,8 @@
 //! - [`external_sender`]: what the delivery service may do with a group (observe its public
 //!   state, propose removals) — never commit, never hold a group secret;
 //! - [`sframe`]: SFrame (RFC 9605) media frame protection with keys from the MLS epoch;
+//! - [`suite`]: the MLS cipher suites a group can run under (the default 0x0001, the 256-bit
+//!   0x0007, and a post-quantum hybrid with X-Wing) and the crypto provider serving them;
 //! - [`security_code`] and [`identity`]: what people compare to verify each other;
 //! - [`room_link`]: the secret a room link carries, and the proof of it a joiner brings;
 //! - [`room_policy`]: the link's key, the lobby and the moderators, in the group context;
@@ -33,6 +35,7 @@ pub mod room_link;
 pub mod room_policy;
 pub mod security_code;
 pub mod sframe;
+pub mod suite;
 
 pub use external_sender::{ExternalSender, KeyPackageOwner, ObservedGroup, ObservedMessage};
 pub use file_crypto::{FileCryptoError, FileDecryptor, FileEncryptor, FileKey};
@@ -49,3 +52,4 @@ pub use recording::{
 pub use room_link::{LinkKey, LinkSecret};
 pub use room_policy::RoomPolicy;
 pub use security_code::SecurityCode;
+pub use suite::{MlsSuite, SealroomCryptoProvider};

@@ -32,7 +32,8 @@ pub const PRIVATE_KEY_EXTENSION: ExtensionType = ExtensionType::new(0xF5A2);
 
 /// The key extension's encoding version, its first byte.
 const KEY_VERSION: u8 = 1;
-/// An X25519 public key: the KEM of Sealroom's one cipher suite.
+/// An X25519 public key: private messages are sealed under the default suite (0x0001) in every
+/// group, whatever the group's own suite.
 const PUBLIC_KEY_BYTES: usize = 32;
 const INFO_LABEL: &[u8] = b"sealroom private message v1";
 
