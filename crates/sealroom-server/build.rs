@@ -2,11 +2,14 @@
 //! `SEALROOM_WEB_DIST` names (rust-embed reads it while compiling). rust-embed cannot tell cargo
 //! what it read, so this does: the crate is rebuilt when the variable or a file in the
 //! directory changes, and a missing or unbuilt directory is refused with the way to build it.
+//! `sqlx::migrate!` embeds the migrations, which cargo does not see either: the crate is rebuilt
+//! when one changes.
 
 use std::path::Path;
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=migrations");
     if std::env::var_os("CARGO_FEATURE_EMBED_WEB").is_none() {
         return;
     }

@@ -25,8 +25,12 @@ pub struct Config {
     /// Serve plain HTTP on an address other than loopback without a trusted proxy in front:
     /// passwords, session cookies and signalling then cross the network in the clear.
     pub insecure_http: bool,
-    /// Directory holding the SQLite database and the server's keys.
+    /// Directory holding the server's keys, files and recordings, and the SQLite database
+    /// unless `database_url` names another.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database to keep accounts, rooms and the audit log in, in place of
+    /// SQLite in `data_dir`.
+    pub database_url: Option<PostgresUrl>,
     /// Directory of the built browser client (`web/dist`), served at `/`; `None` serves the one
     /// embedded in the binary (built with `embed-web`), or none.
     pub web_dir: Option<PathBuf>,
@@ -54,6 +58,35 @@ pub struct Config {
     pub ldap: Vec<crate::ldap::LdapDirectorySettings>,
     /// How long the audit log keeps records and full client addresses.
     pub audit: AuditSettings,
+}
+
+/// A PostgreSQL connection URL, `postgres://user@host:port/database` (or `postgresql://`),
+/// as sqlx reads it: what it leaves out (a password, say) is taken from the `PG*` environment
+/// variables and `~/.pgpass`, as libpq does.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PostgresUrl {
+    type Error = String;
+
+    fn try_from(url: String) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self(url))
+        } else {
+            Err(
+                "database_url must be a postgres:// or postgresql:// URL (without it, the \
+                 database is SQLite in data_dir)"
+                    .into(),
+            )
+        }
+    }
 }
 
 /// The audit log is a hash chain (docs/audit-log.md); retention removes its oldest records
@@ -318,6 +351,7 @@ impl Default for Config {
             public_origin: None,
             insecure_http: false,
             data_dir: PathBuf::from("sealroom-data"),
+            database_url: None,
             web_dir: None,
             media: MediaSettings::default(),
             access: AccessSettings::default(),
@@ -671,6 +705,24 @@ mod tests {
         assert_eq!(config.media.udp_listen.port(), 9001);
         assert_eq!(config.data_dir, PathBuf::from("sealroom-data"));
         assert!(toml::from_str::<Config>("lisen = \"127.0.0.1:1\"").is_err());
+    }
+
+    #[test]
+    fn database_url_names_postgresql_or_is_refused() {
+        assert_eq!(Config::default().database_url, None, "SQLite by default");
+        for url in [
+            "postgres://sealroom@db:5432/sealroom",
+            "postgresql:///sealroom",
+        ] {
+            let config: Config = toml::from_str(&format!("database_url = {url:?}")).unwrap();
+            assert_eq!(config.database_url.unwrap().as_str(), url);
+        }
+        for url in ["sqlite://sealroom.db", "mysql://db/sealroom", "db.example"] {
+            let error = toml::from_str::<Config>(&format!("database_url = {url:?}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("postgres://"), "{url}: {error}");
+        }
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl RunningServer {
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     config.validate()?;
     tokio::task::spawn_blocking(password::StoredPassword::prepare_dummy).await?;
-    let storage = Storage::open(&config.data_dir).await?;
+    let storage = Storage::open(&config.data_dir, config.database_url.as_ref()).await?;
     let external_sender = Arc::new(ExternalSender::new(
         storage.external_sender_identity().await?,
     ));

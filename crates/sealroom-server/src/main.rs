@@ -176,7 +176,7 @@ struct RoomAddArgs {
 /// Where the data directory is, for the commands that manage it.
 #[derive(Args)]
 struct DataArgs {
-    /// TOML config file (for the data directory and the password policies).
+    /// TOML config file (for the data directory, database_url and the password policies).
     #[arg(long, env = "SEALROOM_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory [default: the config's, or ./sealroom-data].
@@ -194,6 +194,12 @@ impl DataArgs {
             config.data_dir = data_dir.clone();
         }
         Ok(config)
+    }
+
+    /// The database the config names, or the data directory's.
+    async fn storage(&self) -> anyhow::Result<Storage> {
+        let config = self.config()?;
+        Ok(Storage::open(&config.data_dir, config.database_url.as_ref()).await?)
     }
 }
 
@@ -270,7 +276,8 @@ struct ServeArgs {
     /// not served]. Prefer the variable or the config file: a flag shows in the process list.
     #[arg(long, env = "SEALROOM_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
-    /// Data directory: the SQLite database (audit log, server keys) [default: ./sealroom-data].
+    /// Data directory: the secrets key, files, recordings, and the SQLite database unless the
+    /// config's database_url names PostgreSQL [default: ./sealroom-data].
     #[arg(long = "data", env = "SEALROOM_DATA")]
     data_dir: Option<PathBuf>,
     /// Directory of the built browser client to serve at / (e.g. web/dist) [default: the one
@@ -374,13 +381,13 @@ async fn main() -> anyhow::Result<()> {
         Command::VerifyWeb(args) => verify_web(args).await,
         Command::Account(AccountCommand::Add(args)) => add_account(args).await,
         Command::Account(AccountCommand::Remove { username, data }) => {
-            let storage = Storage::open(&data.config()?.data_dir).await?;
+            let storage = data.storage().await?;
             sealroom_server::accounts::remove_account(&storage, &username).await?;
             println!("account {username} removed");
             Ok(())
         }
         Command::Account(AccountCommand::List { data }) => {
-            let storage = Storage::open(&data.config()?.data_dir).await?;
+            let storage = data.storage().await?;
             for account in storage.accounts().await? {
                 let totp = if account.totp { " totp" } else { "" };
                 let disabled = if account.disabled { " disabled" } else { "" };
@@ -393,7 +400,7 @@ async fn main() -> anyhow::Result<()> {
             role,
             data,
         }) => {
-            let storage = Storage::open(&data.config()?.data_dir).await?;
+            let storage = data.storage().await?;
             sealroom_server::accounts::set_role(&storage, &username, role).await?;
             println!("account {username} is now {role}");
             Ok(())
@@ -401,7 +408,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Room(command) => manage_rooms(command).await,
         Command::Audit(command) => run_audit(command).await,
         Command::Admin(AdminCommand::MfaPolicy { policy, data }) => {
-            let storage = Storage::open(&data.config()?.data_dir).await?;
+            let storage = data.storage().await?;
             if let Some(policy) = policy {
                 sealroom_server::mfa::set_policy(&storage, &policy, None).await?;
             }
@@ -421,7 +428,7 @@ async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
         RoomCommand::Add(args) => {
             let config = args.data.config()?;
             let password = args.password_stdin.then(read_secret_line).transpose()?;
-            let storage = Storage::open(&config.data_dir).await?;
+            let storage = Storage::open(&config.data_dir, config.database_url.as_ref()).await?;
             let settings = KeptSettings {
                 lobby: args.lobby,
                 wait_for_moderator: args.wait_for_moderator,
@@ -445,12 +452,12 @@ async fn manage_rooms(command: RoomCommand) -> anyhow::Result<()> {
             println!("persistent room {} made", args.name);
         }
         RoomCommand::Remove { name, data } => {
-            let storage = Storage::open(&data.config()?.data_dir).await?;
+            let storage = data.storage().await?;
             persistent_rooms::remove(&storage, &name, None).await?;
             println!("persistent room {name} removed");
         }
         RoomCommand::List { data } => {
-            let storage = Storage::open(&data.config()?.data_dir).await?;
+            let storage = data.storage().await?;
             for (name, _) in storage.persistent_rooms().await? {
                 println!("{name}");
             }
@@ -466,15 +473,16 @@ async fn run_audit(command: AuditCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The data directory's database, which must exist: reading a log never makes one.
+/// The database, which must exist: reading a log never makes one. (A PostgreSQL database is
+/// made by its administrator; connecting to one that is not there fails.)
 async fn existing_storage(data: &DataArgs) -> anyhow::Result<Storage> {
-    let data_dir = data.config()?.data_dir;
+    let config = data.config()?;
     anyhow::ensure!(
-        data_dir.join("sealroom.db").is_file(),
+        config.database_url.is_some() || config.data_dir.join("sealroom.db").is_file(),
         "no sealroom database in {}",
-        data_dir.display()
+        config.data_dir.display()
     );
-    Ok(Storage::open(&data_dir).await?)
+    data.storage().await
 }
 
 async fn verify_audit(data: &DataArgs) -> anyhow::Result<()> {
@@ -542,7 +550,7 @@ async fn verify_web(args: VerifyWebArgs) -> anyhow::Result<()> {
 async fn add_account(args: AccountAddArgs) -> anyhow::Result<()> {
     let config = args.data.config()?;
     let password = read_secret_line()?;
-    let storage = Storage::open(&config.data_dir).await?;
+    let storage = Storage::open(&config.data_dir, config.database_url.as_ref()).await?;
     let created = sealroom_server::accounts::create_account(
         &storage,
         &config.accounts,

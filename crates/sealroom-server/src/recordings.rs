@@ -19,8 +19,8 @@
 //!
 //! Metadata lives in one JSON file per recording beside its ciphertext, replaced atomically
 //! (written aside, synced, renamed): the two stay together when the directory is backed up,
-//! moved or cleaned by hand, and the SQLite schema (whose migrations are shared with the rest of
-//! the server) stays out of it.
+//! moved or cleaned by hand, and the database's schema (whose migrations are shared with the
+//! rest of the server) stays out of it.
 
 use prometheus_client::metrics::gauge::Gauge;
 use std::{

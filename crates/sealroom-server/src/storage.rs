@@ -1,8 +1,9 @@
-//! The embedded SQLite database in the data directory: the server's keys, the audit log,
-//! accounts with their sessions, and the organisation's persistent rooms. Migrations run at
-//! start.
+//! The database: the server's keys, the audit log, accounts with their sessions, and the
+//! organisation's persistent rooms; SQLite in the data directory, or PostgreSQL
+//! (`database::Database`). Migrations run at start.
 
 mod admin;
+mod database;
 mod invites;
 mod mfa;
 mod org_settings;
@@ -16,15 +17,13 @@ pub use invites::{Invite, NewInvite};
 pub use mfa::{MfaStanding, PasskeyInfo, SessionRow, StoredPasskey};
 
 use crate::{
+    config::PostgresUrl,
     org_roles::OrgRole,
     password::StoredPassword,
     room::KeptSettings,
     secret_box::{SecretBox, SecretError},
 };
-use sqlx::{
-    Row, SqliteConnection, SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous},
-};
+use database::{Database, Transaction, on_backend};
 
 /// Credential name of the server's MLS external-sender identity.
 const EXTERNAL_SENDER_NAME: &str = "sealroom-delivery-service";
@@ -65,12 +64,13 @@ pub enum StorageError {
 /// The database.
 #[derive(Clone)]
 pub struct Storage {
-    pool: SqlitePool,
+    database: Database,
     /// Seals the secrets the database keeps (the external-sender key, TOTP seeds).
     secrets: std::sync::Arc<SecretBox>,
     /// Held while the audit chain grows or shrinks, so that its writers in this process
     /// (the audit writer, account and room commands, retention) take turns instead of
-    /// failing on SQLite's lock; another process's writes wait on `BEGIN IMMEDIATE`.
+    /// failing on SQLite's lock; another process's writes wait on the database's lock
+    /// (`Database::begin_audit_chain`).
     audit_chain: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -357,17 +357,8 @@ fn org_role(name: String) -> Result<OrgRole, StorageError> {
         .map_err(|_| StorageError::Corrupt(format!("role {name:?}")))
 }
 
-fn audit_record(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRecord, StorageError> {
-    Ok(AuditRecord {
-        at: row.try_get("at")?,
-        action: row.try_get("action")?,
-        participant: row.try_get("participant")?,
-        detail: row.try_get("detail")?,
-    })
-}
-
 /// One audit record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRecord {
     /// When, as an RFC 3339 UTC timestamp.
     pub at: String,
@@ -380,23 +371,17 @@ pub struct AuditRecord {
 }
 
 impl Storage {
-    /// Opens (creating if needed) `sealroom.db` in `data_dir` and migrates it.
-    pub async fn open(data_dir: &Path) -> Result<Self, StorageError> {
+    /// Opens the PostgreSQL database at `postgres`, or else (creating if needed)
+    /// `sealroom.db` in `data_dir`, and migrates it. Either way the key that seals secrets is
+    /// `SEALROOM_SECRETS_KEY` or the data directory's.
+    pub async fn open(
+        data_dir: &Path,
+        postgres: Option<&PostgresUrl>,
+    ) -> Result<Self, StorageError> {
         std::fs::create_dir_all(data_dir)?;
-        let options = SqliteConnectOptions::new()
-            .filename(data_dir.join("sealroom.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Every acknowledged write survives a crash (an audit record is never lost).
-            .synchronous(SqliteSynchronous::Full)
-            // What is deleted or replaced (a secret, a session) is overwritten, not left in
-            // the file's free space.
-            .pragma("secure_delete", "on");
         let secrets = std::sync::Arc::new(SecretBox::load(data_dir)?);
-        let pool = SqlitePool::connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
         let storage = Self {
-            pool,
+            database: Database::open(data_dir, postgres).await?,
             secrets,
             audit_chain: Default::default(),
         };
@@ -407,13 +392,7 @@ impl Storage {
 
     /// The server's external-sender identity, generated on first start and kept.
     pub async fn external_sender_identity(&self) -> Result<DeviceIdentity, StorageError> {
-        let row = sqlx::query("SELECT credential, secret FROM server_keys WHERE name = ?")
-            .bind("external_sender")
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = row {
-            let credential: String = row.try_get("credential")?;
-            let sealed: Vec<u8> = row.try_get("secret")?;
+        if let Some((credential, sealed)) = self.server_key("external_sender").await? {
             let secret = self.secrets.open(EXTERNAL_SENDER_PURPOSE, &sealed)?;
             return Ok(DeviceIdentity::from_secret_bytes(&credential, &secret)?);
         }
@@ -421,11 +400,7 @@ impl Storage {
         let sealed = self
             .secrets
             .seal(EXTERNAL_SENDER_PURPOSE, &identity.to_secret_bytes());
-        sqlx::query("INSERT INTO server_keys (name, credential, secret) VALUES (?, ?, ?)")
-            .bind("external_sender")
-            .bind(EXTERNAL_SENDER_NAME)
-            .bind(sealed)
-            .execute(&self.pool)
+        self.add_server_key("external_sender", EXTERNAL_SENDER_NAME, &sealed)
             .await?;
         Ok(identity)
     }
@@ -433,12 +408,7 @@ impl Storage {
     /// The organisation's signing key (see `org_identity`), made on first start and kept
     /// sealed in `server_keys` like the external-sender key.
     pub async fn org_signing_key(&self) -> Result<OrgSigner, StorageError> {
-        let row = sqlx::query("SELECT secret FROM server_keys WHERE name = ?")
-            .bind(ORG_KEY_NAME)
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = row {
-            let sealed: Vec<u8> = row.try_get("secret")?;
+        if let Some((_, sealed)) = self.server_key(ORG_KEY_NAME).await? {
             let seed = self.secrets.open(ORG_KEY_PURPOSE, &sealed)?;
             let seed: &[u8; 32] = seed
                 .as_slice()
@@ -448,20 +418,42 @@ impl Storage {
         }
         let signer = OrgSigner::generate()?;
         let sealed = self.secrets.seal(ORG_KEY_PURPOSE, signer.seed().as_slice());
-        sqlx::query("INSERT INTO server_keys (name, credential, secret) VALUES (?, ?, ?)")
-            .bind(ORG_KEY_NAME)
-            .bind(ORG_KEY_CREDENTIAL)
-            .bind(sealed)
-            .execute(&self.pool)
+        self.add_server_key(ORG_KEY_NAME, ORG_KEY_CREDENTIAL, &sealed)
             .await?;
         Ok(signer)
+    }
+
+    /// A server key's credential and sealed secret.
+    async fn server_key(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, StorageError> {
+        let sql = "SELECT credential, secret FROM server_keys WHERE name = $1";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).bind(name).fetch_optional(pool).await?
+        }))
+    }
+
+    async fn add_server_key(
+        &self,
+        name: &str,
+        credential: &str,
+        sealed: &[u8],
+    ) -> Result<(), StorageError> {
+        let sql = "INSERT INTO server_keys (name, credential, secret) VALUES ($1, $2, $3)";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(name)
+                .bind(credential)
+                .bind(sealed)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// Appends audit records, in order, each chained to the one before, in one transaction:
     /// all are kept or none.
     pub async fn append_audit(&self, records: &[&NewAuditRecord]) -> Result<(), StorageError> {
         let _chain = self.audit_chain.lock().await;
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut transaction = self.database.begin_audit_chain().await?;
         let head = chain_head(&mut transaction).await?;
         append_chained(&mut transaction, head, records).await?;
         transaction.commit().await?;
@@ -470,23 +462,20 @@ impl Storage {
 
     /// A room's full audit records, oldest first.
     pub async fn audit_log(&self, room: &str) -> Result<Vec<AuditRecord>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT at, action, participant, detail FROM audit_log WHERE room = ? ORDER BY id",
-        )
-        .bind(room)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(audit_record).collect()
+        let sql = "SELECT at, action, participant, detail FROM audit_log WHERE room = $1 \
+                   ORDER BY id";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).bind(room).fetch_all(pool).await?
+        }))
     }
 
     /// The audit records outside rooms (sign-ins, accounts), oldest first.
     pub async fn account_audit_log(&self) -> Result<Vec<AuditRecord>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT at, action, participant, detail FROM audit_log WHERE room IS NULL ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(audit_record).collect()
+        let sql = "SELECT at, action, participant, detail FROM audit_log WHERE room IS NULL \
+                   ORDER BY id";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).fetch_all(pool).await?
+        }))
     }
 
     /// Makes an account; `None` if the name is taken (names compare without case).
@@ -497,43 +486,47 @@ impl Storage {
         totp_secret: Option<&str>,
         org_role: OrgRole,
     ) -> Result<Option<i64>, StorageError> {
-        let result = sqlx::query(
-            "INSERT INTO accounts (username, password_hash, totp_secret, org_role) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (username) DO NOTHING",
-        )
-        .bind(username)
-        .bind(password_phc)
-        .bind(totp_secret.map(|s| self.secrets.seal_text(&totp_purpose(username), s)))
-        .bind(org_role.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok((result.rows_affected() == 1).then(|| result.last_insert_rowid()))
+        let sql = "INSERT INTO accounts (username, password_hash, totp_secret, org_role) \
+                   VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING RETURNING id";
+        let totp_secret = totp_secret.map(|s| self.secrets.seal_text(&totp_purpose(username), s));
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(username)
+                .bind(password_phc)
+                .bind(&totp_secret)
+                .bind(org_role.as_str())
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// Removes an account and ends its sessions; `false` if there was none.
     pub async fn remove_account(&self, username: &str) -> Result<bool, StorageError> {
-        let result = sqlx::query("DELETE FROM accounts WHERE username = ?")
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "DELETE FROM accounts WHERE username = $1";
+        let removed = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(username)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(removed == 1)
     }
 
     /// Every account, sorted by name.
     pub async fn accounts(&self) -> Result<Vec<AccountSummary>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT username, totp_secret IS NOT NULL, org_role, disabled FROM accounts \
-             ORDER BY username",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
+        let sql = "SELECT username, totp_secret IS NOT NULL, org_role, disabled FROM accounts \
+                   ORDER BY username";
+        let rows: Vec<(String, bool, String, bool)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(username, totp, role, disabled)| {
                 Ok(AccountSummary {
-                    username: row.try_get(0)?,
-                    totp: row.try_get(1)?,
-                    org_role: org_role(row.try_get(2)?)?,
-                    disabled: row.try_get(3)?,
+                    username,
+                    totp,
+                    org_role: org_role(role)?,
+                    disabled,
                 })
             })
             .collect()
@@ -545,25 +538,28 @@ impl Storage {
         username: &str,
         org_role: OrgRole,
     ) -> Result<bool, StorageError> {
-        let result = sqlx::query("UPDATE accounts SET org_role = ? WHERE username = ?")
-            .bind(org_role.as_str())
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "UPDATE accounts SET org_role = $1 WHERE username = $2";
+        let changed = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(org_role.as_str())
+                .bind(username)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(changed == 1)
     }
 
-    /// An account row's TOTP seed, opened.
+    /// An account's TOTP seed, opened.
     fn open_totp_secret(
         &self,
-        row: &sqlx::sqlite::SqliteRow,
+        username: &str,
+        sealed: Option<String>,
     ) -> Result<Option<String>, StorageError> {
-        let sealed: Option<String> = row.try_get("totp_secret")?;
-        let username: String = row.try_get("username")?;
         let Some(sealed) = sealed else {
             return Ok(None);
         };
-        let opened = self.secrets.open_text(&totp_purpose(&username), &sealed)?;
+        let opened = self.secrets.open_text(&totp_purpose(username), &sealed)?;
         Ok(Some(opened.to_string()))
     }
 
@@ -571,53 +567,45 @@ impl Storage {
     /// TOTP seeds. Once; a sealed value is left alone.
     async fn seal_old_secrets(&self) -> Result<(), StorageError> {
         if self.seal_old_server_keys().await? + self.seal_old_totp_seeds().await? > 0 {
-            // Nothing of the clear values left in free pages or the write-ahead log.
-            sqlx::query("VACUUM").execute(&self.pool).await?;
-            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&self.pool)
-                .await?;
+            self.database.scrub_replaced().await?;
         }
         Ok(())
     }
 
     /// Seals the external-sender key if it is in the clear; how many were.
     async fn seal_old_server_keys(&self) -> Result<usize, StorageError> {
-        let mut sealed_now = 0;
-        let keys = sqlx::query("SELECT name, secret FROM server_keys")
-            .fetch_all(&self.pool)
-            .await?;
-        for row in keys {
-            let (name, secret): (String, Vec<u8>) = (row.try_get(0)?, row.try_get(1)?);
-            if !SecretBox::is_sealed(&secret) && name == "external_sender" {
-                let sealed = self.secrets.seal(EXTERNAL_SENDER_PURPOSE, &secret);
-                sqlx::query("UPDATE server_keys SET secret = ? WHERE name = ?")
-                    .bind(sealed)
-                    .bind(name)
-                    .execute(&self.pool)
-                    .await?;
-                sealed_now += 1;
-            }
+        let Some((_, secret)) = self.server_key("external_sender").await? else {
+            return Ok(0);
+        };
+        if SecretBox::is_sealed(&secret) {
+            return Ok(0);
         }
-        Ok(sealed_now)
+        let sealed = self.secrets.seal(EXTERNAL_SENDER_PURPOSE, &secret);
+        let sql = "UPDATE server_keys SET secret = $1 WHERE name = 'external_sender'";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql).bind(&sealed).execute(pool).await?;
+        });
+        Ok(1)
     }
 
     /// Seals the TOTP seeds in the clear; how many were.
     async fn seal_old_totp_seeds(&self) -> Result<usize, StorageError> {
+        let sql = "SELECT id, username, totp_secret FROM accounts WHERE totp_secret IS NOT NULL";
+        let seeds: Vec<(i64, String, String)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).fetch_all(pool).await?
+        });
         let mut sealed_now = 0;
-        let seeds = sqlx::query(
-            "SELECT id, username, totp_secret FROM accounts WHERE totp_secret IS NOT NULL",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in seeds {
-            let (id, username, seed): (i64, String, String) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        for (id, username, seed) in seeds {
             if !SecretBox::is_sealed_text(&seed) {
-                sqlx::query("UPDATE accounts SET totp_secret = ? WHERE id = ?")
-                    .bind(self.secrets.seal_text(&totp_purpose(&username), &seed))
-                    .bind(id)
-                    .execute(&self.pool)
-                    .await?;
+                let sealed = self.secrets.seal_text(&totp_purpose(&username), &seed);
+                let sql = "UPDATE accounts SET totp_secret = $1 WHERE id = $2";
+                on_backend!(&self.database, |pool| {
+                    sqlx::query(sql)
+                        .bind(&sealed)
+                        .bind(id)
+                        .execute(pool)
+                        .await?;
+                });
                 sealed_now += 1;
             }
         }
@@ -629,20 +617,22 @@ impl Storage {
         &self,
         username: &str,
     ) -> Result<Option<StoredAccount>, StorageError> {
-        let row = sqlx::query(
-            "SELECT id, username, password_hash, totp_secret, org_role FROM accounts \
-             WHERE username = ?",
-        )
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
+        let sql = "SELECT id, username, password_hash, totp_secret, org_role FROM accounts \
+                   WHERE username = $1";
+        let row: Option<(i64, String, String, Option<String>, String)> =
+            on_backend!(&self.database, |pool| {
+                sqlx::query_as(sql)
+                    .bind(username)
+                    .fetch_optional(pool)
+                    .await?
+            });
+        row.map(|(id, username, password_phc, totp_secret, role)| {
             Ok(StoredAccount {
-                id: row.try_get("id")?,
-                username: row.try_get("username")?,
-                password_phc: row.try_get("password_hash")?,
-                totp_secret: self.open_totp_secret(&row)?,
-                org_role: org_role(row.try_get("org_role")?)?,
+                id,
+                totp_secret: self.open_totp_secret(&username, totp_secret)?,
+                username,
+                password_phc,
+                org_role: org_role(role)?,
             })
         })
         .transpose()
@@ -651,25 +641,29 @@ impl Storage {
     /// Takes TOTP time step `step` for the account if it is later than the last one taken: a
     /// code is good once, even within its 30 s.
     pub async fn take_totp_step(&self, account: i64, step: i64) -> Result<bool, StorageError> {
-        let result = sqlx::query(
-            "UPDATE accounts SET totp_last_step = ? \
-             WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)",
-        )
-        .bind(step)
-        .bind(account)
-        .bind(step)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "UPDATE accounts SET totp_last_step = $1 \
+                   WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)";
+        let taken = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(step)
+                .bind(account)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(taken == 1)
     }
 
     /// Ends a session, and forgets every expired one.
     pub async fn delete_session(&self, token_hash: &[u8], now: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ? OR expires_at <= ?")
-            .bind(token_hash)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        let sql = "DELETE FROM sessions WHERE token_hash = $1 OR expires_at <= $2";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(token_hash)
+                .bind(now)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -679,16 +673,20 @@ impl Storage {
         name: &str,
         room: &PersistentRoom,
     ) -> Result<bool, StorageError> {
-        let result = sqlx::query(
-            "INSERT INTO persistent_rooms (name, settings, password_hash) VALUES (?, ?, ?) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(serde_json::to_string(&room.settings)?)
-        .bind(room.password.as_ref().map(StoredPassword::phc))
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "INSERT INTO persistent_rooms (name, settings, password_hash) \
+                   VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
+        let settings = serde_json::to_string(&room.settings)?;
+        let password = room.password.as_ref().map(StoredPassword::phc);
+        let made = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(name)
+                .bind(&settings)
+                .bind(password)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(made == 1)
     }
 
     /// Keeps what a meeting changed in a persistent room (nothing if it was removed meanwhile).
@@ -697,12 +695,17 @@ impl Storage {
         name: &str,
         room: &PersistentRoom,
     ) -> Result<(), StorageError> {
-        sqlx::query("UPDATE persistent_rooms SET settings = ?, password_hash = ? WHERE name = ?")
-            .bind(serde_json::to_string(&room.settings)?)
-            .bind(room.password.as_ref().map(StoredPassword::phc))
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        let sql = "UPDATE persistent_rooms SET settings = $1, password_hash = $2 WHERE name = $3";
+        let settings = serde_json::to_string(&room.settings)?;
+        let password = room.password.as_ref().map(StoredPassword::phc);
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(&settings)
+                .bind(password)
+                .bind(name)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -711,31 +714,34 @@ impl Storage {
         &self,
         name: &str,
     ) -> Result<Option<PersistentRoom>, StorageError> {
-        let row =
-            sqlx::query("SELECT settings, password_hash FROM persistent_rooms WHERE name = ?")
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-        row.as_ref().map(kept_room).transpose()
+        let sql = "SELECT settings, password_hash FROM persistent_rooms WHERE name = $1";
+        let row: Option<(String, Option<String>)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).bind(name).fetch_optional(pool).await?
+        });
+        row.map(kept_room).transpose()
     }
 
     /// Removes a persistent room; `false` if there was none.
     pub async fn remove_persistent_room(&self, name: &str) -> Result<bool, StorageError> {
-        let result = sqlx::query("DELETE FROM persistent_rooms WHERE name = ?")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "DELETE FROM persistent_rooms WHERE name = $1";
+        let removed = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(name)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(removed == 1)
     }
 
     /// The persistent rooms, sorted by name.
     pub async fn persistent_rooms(&self) -> Result<Vec<(String, PersistentRoom)>, StorageError> {
-        let rows =
-            sqlx::query("SELECT name, settings, password_hash FROM persistent_rooms ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("name")?, kept_room(row)?)))
+        let sql = "SELECT name, settings, password_hash FROM persistent_rooms ORDER BY name";
+        let rows: Vec<(String, String, Option<String>)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).fetch_all(pool).await?
+        });
+        rows.into_iter()
+            .map(|(name, settings, password)| Ok((name, kept_room((settings, password))?)))
             .collect()
     }
 
@@ -744,14 +750,10 @@ impl Storage {
         &self,
         room: &str,
     ) -> Result<Vec<(String, Option<String>)>, StorageError> {
-        let rows =
-            sqlx::query("SELECT action, participant FROM audit_log WHERE room = ? ORDER BY id")
-                .bind(room)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("action")?, row.try_get("participant")?)))
-            .collect()
+        let sql = "SELECT action, participant FROM audit_log WHERE room = $1 ORDER BY id";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).bind(room).fetch_all(pool).await?
+        }))
     }
 }
 
@@ -767,7 +769,9 @@ struct ChainHead {
 }
 
 /// A stored audit record with its chain columns.
+#[derive(sqlx::FromRow)]
 struct ChainRow {
+    #[sqlx(rename = "id")]
     seq: i64,
     at: String,
     action: String,
@@ -784,19 +788,17 @@ const CHAIN_COLUMNS: &str = "id, at, action, room, participant, detail, prev_has
                              address_salt, address_commitment";
 
 impl ChainRow {
-    fn read(row: &sqlx::sqlite::SqliteRow) -> Result<Self, StorageError> {
-        Ok(Self {
-            seq: row.try_get("id")?,
-            at: row.try_get("at")?,
-            action: row.try_get("action")?,
-            room: row.try_get("room")?,
-            participant: row.try_get("participant")?,
-            detail: row.try_get("detail")?,
-            prev_hash: row.try_get("prev_hash")?,
-            hash: row.try_get("hash")?,
-            address_salt: row.try_get("address_salt")?,
-            address_commitment: row.try_get("address_commitment")?,
-        })
+    /// The record as an export writes it.
+    fn exported(self) -> ExportedAuditRecord {
+        ExportedAuditRecord {
+            seq: self.seq,
+            at: self.at,
+            action: self.action,
+            room: self.room,
+            participant: self.participant,
+            detail: self.detail,
+            hash: self.hash.map(hex::encode),
+        }
     }
 
     /// The hash this record should have after `prev`, with `commitment` to its addresses.
@@ -821,37 +823,34 @@ fn as_hash(bytes: Option<&Vec<u8>>) -> Option<ChainHash> {
     bytes.and_then(|bytes| bytes.as_slice().try_into().ok())
 }
 
-async fn chain_head(connection: &mut SqliteConnection) -> Result<ChainHead, StorageError> {
-    // Numbers come from SQLite's AUTOINCREMENT counter, never reused: records removed from
-    // the end leave a gap that verification reports.
-    let row = sqlx::query(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'), 0), \
-         COALESCE((SELECT MAX(id) FROM audit_log), 0)) + 1, \
-         (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)",
-    )
-    .fetch_one(&mut *connection)
-    .await?;
-    let prev: Option<Vec<u8>> = row.try_get(1)?;
+async fn chain_head(transaction: &mut Transaction) -> Result<ChainHead, StorageError> {
+    // Numbers are never reused: records removed from the end leave a gap that verification
+    // reports.
+    let sql = format!(
+        "SELECT {} + 1, (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)",
+        transaction.last_audit_number()
+    );
+    let (next_seq, prev): (i64, Option<Vec<u8>>) = on_backend!(&mut *transaction, |tx| {
+        sqlx::query_as(&sql).fetch_one(&mut **tx).await?
+    });
     Ok(ChainHead {
-        next_seq: row.try_get(0)?,
+        next_seq,
         prev: as_hash(prev.as_ref()).unwrap_or(GENESIS),
     })
 }
 
 /// Writes `records` after `head`, each with its number, time, address commitment and hash.
 async fn append_chained(
-    connection: &mut SqliteConnection,
+    transaction: &mut Transaction,
     mut head: ChainHead,
     records: &[&NewAuditRecord],
 ) -> Result<(), StorageError> {
-    let at: String = sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')")
-        .fetch_one(&mut *connection)
-        .await?;
+    let sql = format!("SELECT {}", transaction.now());
+    let at: String = on_backend!(&mut *transaction, |tx| {
+        sqlx::query_scalar(&sql).fetch_one(&mut **tx).await?
+    });
     for record in records {
         let committed = audit::commit_addresses(record.detail.as_deref());
-        let commitment = committed
-            .as_ref()
-            .map(|(_, commitment)| commitment.as_slice());
         let chained = Chained {
             seq: head.next_seq,
             at: &at,
@@ -859,30 +858,47 @@ async fn append_chained(
             room: record.room.as_deref(),
             participant: record.participant.as_deref(),
             detail: record.detail.as_deref(),
-            address_commitment: commitment,
+            address_commitment: committed
+                .as_ref()
+                .map(|(_, commitment)| commitment.as_slice()),
         };
         let hash = audit::record_hash(&head.prev, &chained);
-        sqlx::query(
-            "INSERT INTO audit_log (id, at, room, participant, action, detail, prev_hash, hash, \
-             address_salt, address_commitment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(head.next_seq)
-        .bind(&at)
-        .bind(&record.room)
-        .bind(&record.participant)
-        .bind(record.action.as_str())
-        .bind(&record.detail)
-        .bind(head.prev.as_slice())
-        .bind(hash.as_slice())
-        .bind(committed.as_ref().map(|(salt, _)| salt.as_slice()))
-        .bind(commitment)
-        .execute(&mut *connection)
-        .await?;
+        let salt = committed.as_ref().map(|(salt, _)| salt.as_slice());
+        insert_chained(transaction, &chained, &head.prev, &hash, salt).await?;
         head = ChainHead {
             next_seq: head.next_seq + 1,
             prev: hash,
         };
     }
+    Ok(())
+}
+
+/// Inserts `record`, chained after `prev` as `hash`, with the salt of its address commitment.
+async fn insert_chained(
+    transaction: &mut Transaction,
+    record: &Chained<'_>,
+    prev: &ChainHash,
+    hash: &ChainHash,
+    salt: Option<&[u8]>,
+) -> Result<(), StorageError> {
+    let sql = "INSERT INTO audit_log (id, at, room, participant, action, detail, prev_hash, \
+               hash, address_salt, address_commitment) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    on_backend!(transaction, |tx| {
+        sqlx::query(sql)
+            .bind(record.seq)
+            .bind(record.at)
+            .bind(record.room)
+            .bind(record.participant)
+            .bind(record.action)
+            .bind(record.detail)
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .bind(salt)
+            .bind(record.address_commitment)
+            .execute(&mut **tx)
+            .await?;
+    });
     Ok(())
 }
 
@@ -1041,55 +1057,42 @@ impl Storage {
     /// Chains the records written before the chain existed (migration 0004), once.
     async fn chain_old_audit_records(&self) -> Result<(), StorageError> {
         let _chain = self.audit_chain.lock().await;
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let up_to: Option<i64> = sqlx::query_scalar("SELECT up_to FROM audit_chain_backfill")
-            .fetch_optional(&mut *transaction)
-            .await?;
+        let mut transaction = self.database.begin_audit_chain().await?;
+        let sql = "SELECT up_to FROM audit_chain_backfill";
+        let up_to: Option<i64> = on_backend!(&mut transaction, |tx| {
+            sqlx::query_scalar(sql).fetch_optional(&mut **tx).await?
+        });
         let Some(up_to) = up_to else {
             return Ok(());
         };
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAIN_COLUMNS} FROM audit_log WHERE id <= ? ORDER BY id"
-        ))
-        .bind(up_to)
-        .fetch_all(&mut *transaction)
-        .await?;
+        let sql = format!("SELECT {CHAIN_COLUMNS} FROM audit_log WHERE id <= $1 ORDER BY id");
+        let rows: Vec<ChainRow> = on_backend!(&mut transaction, |tx| {
+            sqlx::query_as(&sql)
+                .bind(up_to)
+                .fetch_all(&mut **tx)
+                .await?
+        });
         let mut prev = GENESIS;
         for row in &rows {
-            let row = ChainRow::read(row)?;
-            let committed = audit::commit_addresses(row.detail.as_deref());
-            let commitment = committed
-                .as_ref()
-                .map(|(_, commitment)| commitment.as_slice());
-            let hash = row.hash_after(&prev, commitment);
-            sqlx::query(
-                "UPDATE audit_log SET prev_hash = ?, hash = ?, address_salt = ?, \
-                 address_commitment = ? WHERE id = ?",
-            )
-            .bind(prev.as_slice())
-            .bind(hash.as_slice())
-            .bind(committed.as_ref().map(|(salt, _)| salt.as_slice()))
-            .bind(commitment)
-            .bind(row.seq)
-            .execute(&mut *transaction)
-            .await?;
-            prev = hash;
+            prev = chain_old_record(&mut transaction, row, prev).await?;
         }
-        sqlx::query("DELETE FROM audit_chain_backfill")
-            .execute(&mut *transaction)
-            .await?;
+        let sql = "DELETE FROM audit_chain_backfill";
+        on_backend!(&mut transaction, |tx| {
+            sqlx::query(sql).execute(&mut **tx).await?;
+        });
         transaction.commit().await?;
         Ok(())
     }
 
     /// The time `days` days ago, as records store times.
     pub async fn audit_time_days_ago(&self, days: u32) -> Result<String, StorageError> {
-        Ok(
-            sqlx::query_scalar("SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)")
-                .bind(format!("-{days} days"))
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        let sql = format!("SELECT {}", self.database.days_ago("$1"));
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(&sql)
+                .bind(i64::from(days))
+                .fetch_one(pool)
+                .await?
+        }))
     }
 
     /// Removes the records written before `cutoff` (RFC 3339) and every one before them,
@@ -1097,33 +1100,23 @@ impl Storage {
     /// which the remaining chain follows. Returns how many were removed.
     pub async fn prune_audit_before(&self, cutoff: &str) -> Result<u64, StorageError> {
         let _chain = self.audit_chain.lock().await;
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let last = sqlx::query(
+        let mut transaction = self.database.begin_audit_chain().await?;
+        let sql = format!(
             "SELECT id, hash FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log \
-             WHERE at < strftime('%Y-%m-%dT%H:%M:%fZ', ?))",
-        )
-        .bind(cutoff)
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(last) = last else {
+             WHERE at < {})",
+            transaction.stored_time("$1")
+        );
+        let last: Option<(i64, Option<Vec<u8>>)> = on_backend!(&mut transaction, |tx| {
+            sqlx::query_as(&sql)
+                .bind(cutoff)
+                .fetch_optional(&mut **tx)
+                .await?
+        });
+        let Some((up_to, last_hash)) = last else {
             return Ok(0);
         };
-        let up_to: i64 = last.try_get("id")?;
-        let last_hash: Option<Vec<u8>> = last.try_get("hash")?;
         let head = chain_head(&mut transaction).await?;
-        // The delete trigger lets through only what this table names, in this transaction.
-        sqlx::query("INSERT INTO audit_pruning (up_to) VALUES (?)")
-            .bind(up_to)
-            .execute(&mut *transaction)
-            .await?;
-        let removed = sqlx::query("DELETE FROM audit_log WHERE id <= ?")
-            .bind(up_to)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM audit_pruning")
-            .execute(&mut *transaction)
-            .await?;
+        let removed = delete_audit_up_to(&mut transaction, up_to).await?;
         let detail = audit::prune_detail(removed, up_to, last_hash.as_deref().unwrap_or(&[]));
         let record = NewAuditRecord {
             action: AuditAction::AuditPruned,
@@ -1141,32 +1134,35 @@ impl Storage {
     /// as an `audit_addresses_truncated` record if any were. Returns how many were.
     pub async fn truncate_audit_addresses_before(&self, cutoff: &str) -> Result<u64, StorageError> {
         let _chain = self.audit_chain.lock().await;
-        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = sqlx::query(
-            "SELECT id, detail FROM audit_log WHERE address_salt IS NOT NULL \
-             AND at < strftime('%Y-%m-%dT%H:%M:%fZ', ?) ORDER BY id",
-        )
-        .bind(cutoff)
-        .fetch_all(&mut *transaction)
-        .await?;
-        for row in &rows {
-            let detail: Option<String> = row.try_get("detail")?;
-            sqlx::query("UPDATE audit_log SET detail = ?, address_salt = NULL WHERE id = ?")
-                .bind(detail.as_deref().map(audit::truncated_detail))
-                .bind(row.try_get::<i64, _>("id")?)
-                .execute(&mut *transaction)
-                .await?;
+        let mut transaction = self.database.begin_audit_chain().await?;
+        let sql = format!(
+            "SELECT id, detail FROM audit_log WHERE address_salt IS NOT NULL AND at < {} \
+             ORDER BY id",
+            transaction.stored_time("$1")
+        );
+        let rows: Vec<(i64, Option<String>)> = on_backend!(&mut transaction, |tx| {
+            sqlx::query_as(&sql)
+                .bind(cutoff)
+                .fetch_all(&mut **tx)
+                .await?
+        });
+        for (id, detail) in &rows {
+            let sql = "UPDATE audit_log SET detail = $1, address_salt = NULL WHERE id = $2";
+            let truncated = detail.as_deref().map(audit::truncated_detail);
+            on_backend!(&mut transaction, |tx| {
+                sqlx::query(sql)
+                    .bind(&truncated)
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+            });
         }
-        if let Some(last) = rows.last() {
+        if let Some((last, _)) = rows.last() {
             let record = NewAuditRecord {
                 action: AuditAction::AuditAddressesTruncated,
                 room: None,
                 participant: None,
-                detail: Some(format!(
-                    "truncated={} up_to={}",
-                    rows.len(),
-                    last.try_get::<i64, _>("id")?
-                )),
+                detail: Some(format!("truncated={} up_to={last}", rows.len())),
             };
             let head = chain_head(&mut transaction).await?;
             append_chained(&mut transaction, head, &[&record]).await?;
@@ -1211,11 +1207,11 @@ impl Storage {
     /// The number and hash the oldest kept record follows: the latest prune's anchor, or
     /// the beginning.
     async fn chain_anchor(&self) -> Result<(i64, ChainHash), StorageError> {
-        let detail: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT detail FROM audit_log WHERE action = 'audit_pruned' ORDER BY id DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql =
+            "SELECT detail FROM audit_log WHERE action = 'audit_pruned' ORDER BY id DESC LIMIT 1";
+        let detail: Option<Option<String>> = on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql).fetch_optional(pool).await?
+        });
         Ok(detail
             .flatten()
             .and_then(|detail| audit::prune_anchor(&detail))
@@ -1223,14 +1219,15 @@ impl Storage {
     }
 
     async fn chain_rows_after(&self, seq: i64) -> Result<Vec<ChainRow>, StorageError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAIN_COLUMNS} FROM audit_log WHERE id > ? ORDER BY id LIMIT ?"
-        ))
-        .bind(seq)
-        .bind(AUDIT_PAGE)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(ChainRow::read).collect()
+        let sql =
+            format!("SELECT {CHAIN_COLUMNS} FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2");
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_as(&sql)
+                .bind(seq)
+                .bind(AUDIT_PAGE)
+                .fetch_all(pool)
+                .await?
+        }))
     }
 
     /// What is wrong with `row`, which should follow record `prev_seq` of hash `prev`.
@@ -1272,21 +1269,29 @@ impl Storage {
         stored_prev: &ChainHash,
         hash: &ChainHash,
     ) -> Result<ChainProblem, StorageError> {
-        let with_hash = |hash: &ChainHash| {
-            sqlx::query_scalar::<_, i64>(
-                "SELECT id FROM audit_log WHERE hash = ? AND id <> ? ORDER BY id LIMIT 1",
-            )
-            .bind(hash.to_vec())
-            .bind(seq)
-            .fetch_optional(&self.pool)
-        };
-        if let Some(of) = with_hash(hash).await? {
+        if let Some(of) = self.other_record_with_hash(hash, seq).await? {
             return Ok(ChainProblem::CopyOf { of });
         }
-        Ok(match with_hash(stored_prev).await? {
+        Ok(match self.other_record_with_hash(stored_prev, seq).await? {
             Some(follows) => ChainProblem::OutOfOrder { follows },
             None => ChainProblem::Unlinked,
         })
+    }
+
+    /// The first record but `seq` whose hash is `hash`.
+    async fn other_record_with_hash(
+        &self,
+        hash: &ChainHash,
+        seq: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        let sql = "SELECT id FROM audit_log WHERE hash = $1 AND id <> $2 ORDER BY id LIMIT 1";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(hash.as_slice())
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// A record whose contents do not match its hash was edited if the next record follows
@@ -1296,30 +1301,30 @@ impl Storage {
         seq: i64,
         hash: &ChainHash,
     ) -> Result<ChainProblem, StorageError> {
-        let next_follows: Option<bool> =
-            sqlx::query_scalar("SELECT prev_hash = ? FROM audit_log WHERE id = ?")
-                .bind(hash.to_vec())
+        let sql = "SELECT prev_hash = $1 FROM audit_log WHERE id = $2";
+        let next_follows: Option<bool> = on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(hash.as_slice())
                 .bind(seq + 1)
-                .fetch_optional(&self.pool)
-                .await?;
+                .fetch_optional(pool)
+                .await?
+        });
         Ok(match next_follows {
             Some(false) => ChainProblem::Inserted,
             Some(true) | None => ChainProblem::Edited,
         })
     }
 
-    /// Records removed from the end leave the numbers SQLite handed out behind them.
+    /// Records removed from the end leave the numbers handed out behind them.
     async fn check_end(&self, last_seq: i64) -> Result<Option<ChainFault>, StorageError> {
-        let handed_out: Option<i64> =
-            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'")
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(handed_out
-            .filter(|&last| last > last_seq)
-            .map(|last| ChainFault {
-                seq: last_seq + 1,
-                problem: ChainProblem::MissingAtEnd { last },
-            }))
+        let sql = format!("SELECT {}", self.database.last_audit_number());
+        let last: i64 = on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(&sql).fetch_one(pool).await?
+        });
+        Ok((last > last_seq).then_some(ChainFault {
+            seq: last_seq + 1,
+            problem: ChainProblem::MissingAtEnd { last },
+        }))
     }
 
     /// A page of the records `filter` lets through, from `start`.
@@ -1329,54 +1334,94 @@ impl Storage {
         start: AuditPageStart,
     ) -> Result<Vec<ExportedAuditRecord>, StorageError> {
         let (seq, order, limit) = match start {
-            AuditPageStart::After(seq) => (seq, "id > ?1 ORDER BY id", AUDIT_PAGE),
-            AuditPageStart::Before(seq, limit) => (seq, "id < ?1 ORDER BY id DESC", limit),
+            AuditPageStart::After(seq) => (seq, "id > $1 ORDER BY id", AUDIT_PAGE),
+            AuditPageStart::Before(seq, limit) => (seq, "id < $1 ORDER BY id DESC", limit),
         };
-        let query = format!(
-            "SELECT id, at, action, room, participant, detail, hash FROM audit_log \
-             WHERE (?2 IS NULL OR at >= strftime('%Y-%m-%dT%H:%M:%fZ', ?2)) \
-             AND (?3 IS NULL OR at < strftime('%Y-%m-%dT%H:%M:%fZ', ?3)) \
-             AND (?4 IS NULL OR room = ?4) AND (?5 IS NULL OR action = ?5) \
-             AND (?6 IS NULL OR participant = ?6) AND (?7 IS NULL OR instr(detail, ?7) > 0) \
-             AND {order} LIMIT ?8"
+        let database = &self.database;
+        let sql = format!(
+            "SELECT {CHAIN_COLUMNS} FROM audit_log \
+             WHERE ($2 IS NULL OR at >= {since}) AND ($3 IS NULL OR at < {until}) \
+             AND ($4 IS NULL OR room = $4) AND ($5 IS NULL OR action = $5) \
+             AND ($6 IS NULL OR participant = $6) AND ($7 IS NULL OR {contains}) \
+             AND {order} LIMIT $8",
+            since = database.stored_time("$2"),
+            until = database.stored_time("$3"),
+            contains = database.contains("detail", "$7"),
         );
-        let rows = sqlx::query(&query)
-            .bind(seq)
-            .bind(&filter.since)
-            .bind(&filter.until)
-            .bind(&filter.room)
-            .bind(&filter.action)
-            .bind(&filter.participant)
-            .bind(&filter.contains)
-            .bind(limit.min(AUDIT_PAGE))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(exported_audit_record).collect()
+        let rows: Vec<ChainRow> = on_backend!(database, |pool| {
+            sqlx::query_as(&sql)
+                .bind(seq)
+                .bind(&filter.since)
+                .bind(&filter.until)
+                .bind(&filter.room)
+                .bind(&filter.action)
+                .bind(&filter.participant)
+                .bind(&filter.contains)
+                .bind(limit.min(AUDIT_PAGE))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(ChainRow::exported).collect())
     }
 }
 
+/// Chains `row`, written before the chain existed, after `prev`; its hash.
+async fn chain_old_record(
+    transaction: &mut Transaction,
+    row: &ChainRow,
+    prev: ChainHash,
+) -> Result<ChainHash, StorageError> {
+    let committed = audit::commit_addresses(row.detail.as_deref());
+    let commitment = committed
+        .as_ref()
+        .map(|(_, commitment)| commitment.as_slice());
+    let salt = committed.as_ref().map(|(salt, _)| salt.as_slice());
+    let hash = row.hash_after(&prev, commitment);
+    let sql = "UPDATE audit_log SET prev_hash = $1, hash = $2, address_salt = $3, \
+               address_commitment = $4 WHERE id = $5";
+    on_backend!(transaction, |tx| {
+        sqlx::query(sql)
+            .bind(prev.as_slice())
+            .bind(hash.as_slice())
+            .bind(salt)
+            .bind(commitment)
+            .bind(row.seq)
+            .execute(&mut **tx)
+            .await?;
+    });
+    Ok(hash)
+}
+
+/// Removes the audit records up to `up_to`: how many. The delete trigger lets through only
+/// what `audit_pruning` names, in this transaction.
+async fn delete_audit_up_to(
+    transaction: &mut Transaction,
+    up_to: i64,
+) -> Result<u64, StorageError> {
+    let (allow, delete, disallow) = (
+        "INSERT INTO audit_pruning (up_to) VALUES ($1)",
+        "DELETE FROM audit_log WHERE id <= $1",
+        "DELETE FROM audit_pruning",
+    );
+    Ok(on_backend!(transaction, |tx| {
+        sqlx::query(allow).bind(up_to).execute(&mut **tx).await?;
+        let removed = sqlx::query(delete)
+            .bind(up_to)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        sqlx::query(disallow).execute(&mut **tx).await?;
+        removed
+    }))
+}
+
 /// A persistent room as its row keeps it.
-fn kept_room(row: &sqlx::sqlite::SqliteRow) -> Result<PersistentRoom, StorageError> {
-    let settings: String = row.try_get("settings")?;
-    let password: Option<String> = row.try_get("password_hash")?;
+fn kept_room(
+    (settings, password): (String, Option<String>),
+) -> Result<PersistentRoom, StorageError> {
     Ok(PersistentRoom {
         settings: serde_json::from_str(&settings)?,
         password: password.map(StoredPassword::from_phc),
-    })
-}
-
-fn exported_audit_record(
-    row: &sqlx::sqlite::SqliteRow,
-) -> Result<ExportedAuditRecord, StorageError> {
-    let hash: Option<Vec<u8>> = row.try_get("hash")?;
-    Ok(ExportedAuditRecord {
-        seq: row.try_get("id")?,
-        at: row.try_get("at")?,
-        action: row.try_get("action")?,
-        room: row.try_get("room")?,
-        participant: row.try_get("participant")?,
-        detail: row.try_get("detail")?,
-        hash: hash.map(hex::encode),
     })
 }
 
@@ -1404,20 +1449,22 @@ impl Storage {
         provider: &str,
         subject: &str,
     ) -> Result<Option<ExternalAccount>, StorageError> {
-        let row = sqlx::query(
-            "SELECT accounts.id, accounts.username, accounts.org_role FROM external_identities \
-             JOIN accounts ON accounts.id = external_identities.account_id \
-             WHERE provider = ? AND subject = ?",
-        )
-        .bind(provider)
-        .bind(subject)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
+        let sql = "SELECT accounts.id, accounts.username, accounts.org_role \
+                   FROM external_identities \
+                   JOIN accounts ON accounts.id = external_identities.account_id \
+                   WHERE provider = $1 AND subject = $2";
+        let row: Option<(i64, String, String)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql)
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(id, username, role)| {
             Ok(ExternalAccount {
-                id: row.try_get(0)?,
-                username: row.try_get(1)?,
-                org_role: org_role(row.try_get(2)?)?,
+                id,
+                username,
+                org_role: org_role(role)?,
             })
         })
         .transpose()
@@ -1433,36 +1480,18 @@ impl Storage {
         base: &str,
         role: OrgRole,
     ) -> Result<ExternalAccount, StorageError> {
-        let mut transaction = self.pool.begin().await?;
-        let mut made = None;
-        for n in 1..=50u32 {
-            let username = match n {
-                1 => base.to_owned(),
-                _ => format!("{base}-{n}"),
-            };
-            let result = sqlx::query(
-                "INSERT INTO accounts (username, password_hash, org_role) VALUES (?, ?, ?) \
-                 ON CONFLICT (username) DO NOTHING",
-            )
-            .bind(&username)
-            .bind(NO_PASSWORD)
-            .bind(role.as_str())
-            .execute(&mut *transaction)
-            .await?;
-            if result.rows_affected() == 1 {
-                made = Some((result.last_insert_rowid(), username));
-                break;
-            }
-        }
-        let (id, username) = made.ok_or_else(|| StorageError::Corrupt(format!("{base}-N")))?;
-        sqlx::query(
-            "INSERT INTO external_identities (provider, subject, account_id) VALUES (?, ?, ?)",
-        )
-        .bind(provider)
-        .bind(subject)
-        .bind(id)
-        .execute(&mut *transaction)
-        .await?;
+        let mut transaction = self.database.begin().await?;
+        let (id, username) = insert_free_username(&mut transaction, base, role).await?;
+        let sql = "INSERT INTO external_identities (provider, subject, account_id) \
+                   VALUES ($1, $2, $3)";
+        on_backend!(&mut transaction, |tx| {
+            sqlx::query(sql)
+                .bind(provider)
+                .bind(subject)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        });
         transaction.commit().await?;
         Ok(ExternalAccount {
             id,
@@ -1478,12 +1507,15 @@ impl Storage {
         provider: &str,
         id_token: &str,
     ) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO oidc_sessions (token_hash, provider, id_token) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(provider)
-            .bind(id_token)
-            .execute(&self.pool)
-            .await?;
+        let sql = "INSERT INTO oidc_sessions (token_hash, provider, id_token) VALUES ($1, $2, $3)";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(token_hash)
+                .bind(provider)
+                .bind(id_token)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -1493,16 +1525,44 @@ impl Storage {
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<(String, String)>, StorageError> {
-        let row = sqlx::query(
-            "SELECT oidc_sessions.provider, oidc_sessions.id_token FROM oidc_sessions \
-             JOIN sessions ON sessions.token_hash = oidc_sessions.token_hash \
-             WHERE oidc_sessions.token_hash = ? AND sessions.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-            .transpose()
+        let sql = "SELECT oidc_sessions.provider, oidc_sessions.id_token FROM oidc_sessions \
+                   JOIN sessions ON sessions.token_hash = oidc_sessions.token_hash \
+                   WHERE oidc_sessions.token_hash = $1 AND sessions.expires_at > $2";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
+}
+
+/// Makes an account with no usable password named `base`, or `base-2`, `base-3`, … if taken:
+/// its id and name.
+async fn insert_free_username(
+    transaction: &mut Transaction,
+    base: &str,
+    role: OrgRole,
+) -> Result<(i64, String), StorageError> {
+    let sql = "INSERT INTO accounts (username, password_hash, org_role) VALUES ($1, $2, $3) \
+               ON CONFLICT (username) DO NOTHING RETURNING id";
+    for n in 1..=50u32 {
+        let username = match n {
+            1 => base.to_owned(),
+            _ => format!("{base}-{n}"),
+        };
+        let made: Option<i64> = on_backend!(&mut *transaction, |tx| {
+            sqlx::query_scalar(sql)
+                .bind(&username)
+                .bind(NO_PASSWORD)
+                .bind(role.as_str())
+                .fetch_optional(&mut **tx)
+                .await?
+        });
+        if let Some(id) = made {
+            return Ok((id, username));
+        }
+    }
+    Err(StorageError::Corrupt(format!("{base}-N")))
 }

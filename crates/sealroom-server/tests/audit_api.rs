@@ -6,7 +6,6 @@
 mod support;
 
 use sealroom_server::org_roles::OrgRole;
-use sqlx::SqlitePool;
 use support::{Reply, TestServer};
 
 /// An organisation with an auditor and a member, and `mel` refused once on record for a wrong
@@ -130,17 +129,12 @@ async fn verification_through_the_api_names_a_record_edited_behind_the_servers_b
         "{clean}"
     );
 
-    let database = server.data.path().join("sealroom.db");
-    let pool = SqlitePool::connect(&format!("sqlite://{}", database.display()))
-        .await
-        .unwrap();
-    for statement in [
-        "DROP TRIGGER IF EXISTS audit_log_is_append_only_update",
-        "UPDATE audit_log SET detail = 'reason=nothing' WHERE action = 'sign_in_refused'",
-    ] {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+    server
+        .data
+        .tamper_with_audit_log(&[
+            "UPDATE audit_log SET detail = 'reason=nothing' WHERE action = 'sign_in_refused'",
+        ])
+        .await;
     let tampered = get(&server, Some(&audrey), "/api/admin/audit/verify")
         .await
         .json();

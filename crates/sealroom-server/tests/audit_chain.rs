@@ -9,7 +9,6 @@
 mod support;
 
 use std::{
-    path::Path,
     process::{Command, Output},
     time::Instant,
 };
@@ -18,10 +17,9 @@ use sealroom_server::{
     accounts::create_account,
     config::AccountSettings,
     org_roles::OrgRole,
-    storage::{AuditAction, ExportedAuditRecord, NewAuditRecord, Storage},
+    storage::{AuditAction, ExportedAuditRecord, NewAuditRecord},
 };
-use sqlx::{Row, SqlitePool};
-use support::{Member, SETTLE, TestServer};
+use support::{Member, SETTLE, TestData, TestServer};
 
 const ALICE_PASSWORD: &str = "correct horse battery staple";
 /// A record's columns but its number: what moving or copying a record takes along.
@@ -88,8 +86,9 @@ fn sealroom(args: &[&str]) -> Output {
 }
 
 /// `sealroom audit verify`: whether it succeeded, and what it printed (both streams).
-fn verify(data: &Path) -> (bool, String) {
-    let output = sealroom(&["audit", "verify", "--data", data.to_str().unwrap()]);
+fn verify(data: &TestData) -> (bool, String) {
+    let config = data.config_file();
+    let output = sealroom(&["audit", "verify", "--config", config.to_str().unwrap()]);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -99,59 +98,33 @@ fn verify(data: &Path) -> (bool, String) {
 }
 
 /// Asserts that verification fails naming `record` and `problem`.
-fn assert_detected(data: &Path, record: i64, problem: &str) {
+fn assert_detected(data: &TestData, record: i64, problem: &str) {
     let (verified, said) = verify(data);
     assert!(!verified, "tampering is detected: {said}");
     let named = format!("record {record}: {problem}");
     assert!(said.contains(&named), "{named:?} in {said}");
 }
 
-/// The data directory's database, as someone with access to the files opens it: the
-/// triggers that stop mistakes are dropped first, as they would be.
-async fn tamper(data: &Path, statements: &[&str]) {
-    let pool = database(data).await;
-    for statement in [
-        "DROP TRIGGER IF EXISTS audit_log_is_append_only_update",
-        "DROP TRIGGER IF EXISTS audit_log_is_append_only_delete",
-    ]
-    .iter()
-    .chain(statements)
-    {
-        sqlx::query(statement).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+/// The database, as someone with access to it edits it: the triggers that stop mistakes are
+/// dropped first, as they would be.
+async fn tamper(data: &TestData, statements: &[&str]) {
+    data.tamper_with_audit_log(statements).await;
 }
 
-async fn database(data: &Path) -> SqlitePool {
-    SqlitePool::connect(&format!("sqlite://{}", data.join("sealroom.db").display()))
-        .await
-        .unwrap()
-}
-
-async fn record_count(data: &Path) -> i64 {
-    let pool = database(data).await;
-    let count = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    count
+async fn record_count(data: &TestData) -> i64 {
+    data.integer("SELECT COUNT(*) FROM audit_log").await
 }
 
 /// Every record's detail, oldest first.
-async fn details(data: &Path) -> Vec<String> {
-    let pool = database(data).await;
-    let rows = sqlx::query("SELECT COALESCE(detail, '') FROM audit_log ORDER BY id")
-        .fetch_all(&pool)
+async fn details(data: &TestData) -> Vec<String> {
+    data.texts("SELECT COALESCE(detail, '') FROM audit_log ORDER BY id")
         .await
-        .unwrap();
-    pool.close().await;
-    rows.iter().map(|row| row.get(0)).collect()
 }
 
 /// `sealroom audit export` with `args`: its standard output (it must succeed).
-fn export(data: &Path, args: &[&str]) -> String {
-    let mut all = vec!["audit", "export", "--data", data.to_str().unwrap()];
+fn export(data: &TestData, args: &[&str]) -> String {
+    let config = data.config_file();
+    let mut all = vec!["audit", "export", "--config", config.to_str().unwrap()];
     all.extend_from_slice(args);
     let output = sealroom(&all);
     assert!(
@@ -171,7 +144,7 @@ fn jsonl(text: &str) -> Vec<ExportedAuditRecord> {
 #[tokio::test]
 async fn a_clean_log_verifies() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let (verified, said) = verify(data);
     assert!(verified, "{said}");
     let count = record_count(data).await;
@@ -189,7 +162,7 @@ async fn a_clean_log_verifies() {
 #[tokio::test]
 async fn an_edited_record_is_detected() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     tamper(
         data,
         &["UPDATE audit_log SET detail = 'reason=password_wrong username=\"bob\"' WHERE id = 3"],
@@ -201,7 +174,7 @@ async fn an_edited_record_is_detected() {
 #[tokio::test]
 async fn an_address_moved_within_its_prefix_is_detected() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     // The hash covers the address's /24; the salted commitment covers the rest.
     tamper(
         data,
@@ -217,7 +190,7 @@ async fn an_address_moved_within_its_prefix_is_detected() {
 #[tokio::test]
 async fn a_deleted_record_is_detected_in_the_middle_and_at_the_end() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let last = record_count(data).await;
     tamper(data, &[&format!("DELETE FROM audit_log WHERE id = {last}")]).await;
     assert_detected(data, last, "missing");
@@ -230,7 +203,7 @@ async fn a_deleted_record_is_detected_in_the_middle_and_at_the_end() {
 #[tokio::test]
 async fn a_reordered_pair_is_detected() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     // Records 2 and 3 swap places: each keeps its contents and chain columns, not its number.
     let columns = CONTENT_COLUMNS;
     tamper(
@@ -255,8 +228,9 @@ async fn a_reordered_pair_is_detected() {
 #[tokio::test]
 async fn an_inserted_record_is_detected() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
-    // A forged refusal slipped in as record 3, the later ones renumbered after it.
+    let data = &server.data;
+    // A forged refusal slipped in as record 3 (with a hash its contents do not give: record
+    // 1's), the later ones renumbered after it.
     tamper(
         data,
         &[
@@ -264,7 +238,7 @@ async fn an_inserted_record_is_detected() {
             "UPDATE audit_log SET id = id - 999 WHERE id >= 1000",
             "INSERT INTO audit_log (id, at, action, detail, prev_hash, hash) \
              SELECT 3, at, 'sign_in_refused', 'reason=password_wrong username=\"bob\"', hash, \
-             randomblob(32) FROM audit_log WHERE id = 2",
+             (SELECT hash FROM audit_log WHERE id = 1) FROM audit_log WHERE id = 2",
         ],
     )
     .await;
@@ -274,7 +248,7 @@ async fn an_inserted_record_is_detected() {
 #[tokio::test]
 async fn a_replayed_record_is_detected() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let columns = CONTENT_COLUMNS;
     let next = record_count(data).await + 1;
     tamper(
@@ -291,7 +265,7 @@ async fn a_replayed_record_is_detected() {
 #[tokio::test]
 async fn retention_removes_old_records_records_it_and_the_chain_still_verifies() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let storage = &server.server.storage;
     let written = record_count(data).await;
     let removed = storage
@@ -322,13 +296,7 @@ async fn retention_removes_old_records_records_it_and_the_chain_still_verifies()
     // and when it is the anchor.
     sign_in(&server, "alice", ALICE_PASSWORD).await;
     sign_in(&server, "alice", ALICE_PASSWORD).await;
-    let first: i64 = {
-        let pool = database(data).await;
-        sqlx::query_scalar("SELECT MIN(id) FROM audit_log")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-    };
+    let first = data.integer("SELECT MIN(id) FROM audit_log").await;
     let after_prune = first + 1;
     tamper(
         data,
@@ -347,12 +315,12 @@ async fn retention_removes_old_records_records_it_and_the_chain_still_verifies()
 #[tokio::test]
 async fn retention_at_start_prunes_and_truncates_and_the_chain_still_verifies() {
     let (old, _member) = server_with_records().await;
-    let data = old.data.path().to_owned();
+    let data = &old.data;
     old.server.stop();
-    let written = record_count(&data).await;
+    let written = record_count(data).await;
     // Zero days: everything written before this start is old.
     let server = TestServer::start_configured(|config| {
-        config.data_dir = data.clone();
+        data.configure(config);
         config.audit.retention_days = Some(0);
         config.audit.truncate_addresses_after_days = Some(0);
     })
@@ -377,20 +345,20 @@ async fn retention_at_start_prunes_and_truncates_and_the_chain_still_verifies() 
         .unwrap_or_else(|| panic!("{detail}"));
     assert!(removed == written || removed == written + 1, "{detail}");
     assert!(
-        details(&data)
+        details(data)
             .await
             .iter()
             .all(|detail| !detail.contains("127.0.0.1")),
         "no full address is left"
     );
-    let (verified, said) = verify(&data);
+    let (verified, said) = verify(data);
     assert!(verified, "{said}");
 }
 
 #[tokio::test]
 async fn address_truncation_keeps_the_chain_verifying() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let before = details(data).await;
     assert!(
         before
@@ -418,13 +386,9 @@ async fn address_truncation_keeps_the_chain_verifying() {
             .starts_with(&format!("truncated={with_address} ")),
         "the truncation is recorded: {after:?}"
     );
-    let salts: i64 = {
-        let pool = database(data).await;
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE address_salt IS NOT NULL")
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-    };
+    let salts = data
+        .integer("SELECT COUNT(*) FROM audit_log WHERE address_salt IS NOT NULL")
+        .await;
     assert_eq!(
         salts, 0,
         "no salt is kept to test guesses of the full address"
@@ -447,7 +411,7 @@ async fn address_truncation_keeps_the_chain_verifying() {
 #[tokio::test]
 async fn records_written_before_the_chain_are_chained_once_when_opened() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let count = record_count(data).await;
     let unchain = "UPDATE audit_log SET prev_hash = NULL, hash = NULL, address_salt = NULL, \
                    address_commitment = NULL";
@@ -470,12 +434,10 @@ async fn records_written_before_the_chain_are_chained_once_when_opened() {
 
 #[tokio::test]
 async fn concurrent_writers_do_not_fork_the_chain() {
-    let data = tempfile::tempdir().unwrap();
-    // Two handles on one database: as the server and `sealroom account add` at once.
-    let (first, second) = (
-        Storage::open(data.path()).await.unwrap(),
-        Storage::open(data.path()).await.unwrap(),
-    );
+    let data = TestData::new();
+    // Two handles on one database, each with its pool and its lock within the process: as the
+    // server and `sealroom account add` at once, or two servers sharing PostgreSQL.
+    let (first, second) = (data.storage().await, data.storage().await);
     let mut writers = Vec::new();
     for writer in 0..16 {
         let storage = if writer % 2 == 0 { &first } else { &second }.clone();
@@ -494,7 +456,7 @@ async fn concurrent_writers_do_not_fork_the_chain() {
     for writer in writers {
         writer.await.unwrap();
     }
-    assert_eq!(record_count(data.path()).await, 16 * 10 * 2);
+    assert_eq!(record_count(&data).await, 16 * 10 * 2);
     let report = first.verify_audit_chain().await.unwrap();
     assert_eq!(report.fault, None);
     assert_eq!(report.verified, 320);
@@ -503,7 +465,7 @@ async fn concurrent_writers_do_not_fork_the_chain() {
 #[tokio::test]
 async fn export_writes_json_lines_and_quoted_csv_with_filters() {
     let (server, _member) = server_with_records().await;
-    let data = server.data.path();
+    let data = &server.data;
     let all = jsonl(&export(data, &["--format", "jsonl"]));
     assert_eq!(all.len() as i64, record_count(data).await);
     assert!(
@@ -543,11 +505,12 @@ async fn export_writes_json_lines_and_quoted_csv_with_filters() {
         &["--format", "jsonl", "--until", "2000-01-01T00:00:00+02:00"],
     );
     assert_eq!(none, "");
+    let config = data.config_file();
     let bad = sealroom(&[
         "audit",
         "export",
-        "--data",
-        data.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
         "--format",
         "csv",
         "--since",
@@ -578,7 +541,7 @@ async fn a_refused_made_up_username_is_not_stored_verbatim() {
         refused[1].starts_with("reason=no_such_account username_sha256="),
         "{refused:?}"
     );
-    let everything = export(server.data.path(), &["--format", "jsonl"]);
+    let everything = export(&server.data, &["--format", "jsonl"]);
     assert!(
         !everything.contains(PASSWORD_AS_NAME) && !everything.contains("Tr0ub4dor"),
         "the made-up name is nowhere in the log"

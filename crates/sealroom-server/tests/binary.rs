@@ -1,6 +1,8 @@
 //! The `sealroom` binary as a user runs it: `sealroom serve`, three `sealroom join
 //! --synthetic --report json` clients meeting through it, and `sealroom load` against it.
 
+mod support;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
@@ -9,6 +11,7 @@ use std::{
 
 use sealroom_e2ee::LinkSecret;
 use serde_json::Value;
+use support::TestData;
 
 const SEALROOM: &str = env!("CARGO_BIN_EXE_sealroom");
 
@@ -25,8 +28,8 @@ impl Drop for Serve {
     }
 }
 
-/// Starts `sealroom serve` on free ports and returns it with its base URL.
-fn serve(data: &std::path::Path) -> (Serve, String) {
+/// Starts `sealroom serve` on free ports with `data` and returns it with its base URL.
+fn serve(data: &TestData) -> (Serve, String) {
     let mut child = Command::new(SEALROOM)
         .args([
             "serve",
@@ -37,8 +40,8 @@ fn serve(data: &std::path::Path) -> (Serve, String) {
             "--log",
             "warn",
         ])
-        .arg("--data")
-        .arg(data)
+        .arg("--config")
+        .arg(data.config_file())
         .env("SEALROOM_METRICS_TOKEN", METRICS_TOKEN)
         .stdout(Stdio::piped())
         .spawn()
@@ -72,8 +75,8 @@ fn report(child: Child) -> Value {
 
 #[test]
 fn three_joins_through_the_binary_decrypt_each_other() {
-    let data = tempfile::tempdir().unwrap();
-    let (_server, url) = serve(data.path());
+    let data = TestData::new();
+    let (_server, url) = serve(&data);
     let link = format!(
         "{url}/binary-room#k={}",
         LinkSecret::generate().unwrap().to_text()
@@ -138,8 +141,8 @@ fn three_joins_through_the_binary_decrypt_each_other() {
 /// as it founded the group, and Bob, who joins with that link, meets her.
 #[test]
 fn a_typed_room_prints_its_link_and_the_link_lets_the_next_one_in() {
-    let data = tempfile::tempdir().unwrap();
-    let (_server, url) = serve(data.path());
+    let data = TestData::new();
+    let (_server, url) = serve(&data);
     let mut alice = Command::new(SEALROOM)
         .args([
             "join",
@@ -182,8 +185,8 @@ fn a_typed_room_prints_its_link_and_the_link_lets_the_next_one_in() {
 
 #[test]
 fn load_through_the_binary_counts_what_arrives() {
-    let data = tempfile::tempdir().unwrap();
-    let (server, url) = serve(data.path());
+    let data = TestData::new();
+    let (server, url) = serve(&data);
     // Two rooms of three in which one participant publishes; the others only receive.
     let output = Command::new(SEALROOM)
         .args([
@@ -286,13 +289,13 @@ fn plain_http_off_loopback_is_refused_at_start() {
     assert!(stderr.contains("--insecure-http"), "{stderr}");
 }
 
-/// `sealroom <args> --data <dir>` with `stdin` as its input: (success, stdout, stderr).
-fn run_with_input(args: &[&str], data: &std::path::Path, stdin: &str) -> (bool, String, String) {
+/// `sealroom <args> --config <data's>` with `stdin` as its input: (success, stdout, stderr).
+fn run_with_input(args: &[&str], data: &TestData, stdin: &str) -> (bool, String, String) {
     use std::io::Write;
     let mut child = Command::new(SEALROOM)
         .args(args)
-        .arg("--data")
-        .arg(data)
+        .arg("--config")
+        .arg(data.config_file())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -316,20 +319,20 @@ fn run_with_input(args: &[&str], data: &std::path::Path, stdin: &str) -> (bool, 
 /// room signed in with `sealroom join --account`, and a wrong password is refused plainly.
 #[test]
 fn accounts_and_persistent_rooms_from_the_command_line() {
-    let data = tempfile::tempdir().unwrap();
-    let (ok, _, stderr) = run_with_input(&["account", "add", "alice"], data.path(), "password1\n");
+    let data = TestData::new();
+    let (ok, _, stderr) = run_with_input(&["account", "add", "alice"], &data, "password1\n");
     assert!(!ok);
     assert!(stderr.contains("at least 15 characters"), "{stderr}");
     let (ok, stdout, stderr) = run_with_input(
         &["account", "add", "alice"],
-        data.path(),
+        &data,
         "correct horse battery staple\n",
     );
     assert!(ok, "{stderr}");
     assert!(stdout.contains("account alice made"), "{stdout}");
     let (ok, stdout, _) = run_with_input(
         &["account", "add", "bob", "--totp", "--role", "auditor"],
-        data.path(),
+        &data,
         "bob keeps a long passphrase\n",
     );
     assert!(ok);
@@ -337,26 +340,24 @@ fn accounts_and_persistent_rooms_from_the_command_line() {
         stdout.contains("otpauth://totp/Sealroom:bob?secret="),
         "{stdout}"
     );
-    let (ok, _, stderr) = run_with_input(&["room", "add", "team-room", "--lobby"], data.path(), "");
+    let (ok, _, stderr) = run_with_input(&["room", "add", "team-room", "--lobby"], &data, "");
     assert!(ok, "{stderr}");
-    let (_, stdout, _) = run_with_input(&["room", "list"], data.path(), "");
+    let (_, stdout, _) = run_with_input(&["room", "list"], &data, "");
     assert_eq!(stdout.trim(), "team-room");
 
-    let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
+    let (_, stdout, _) = run_with_input(&["account", "list"], &data, "");
     assert_eq!(stdout, "alice member\nbob auditor totp\n");
-    let (ok, _, _) = run_with_input(&["account", "set-role", "alice", "admin"], data.path(), "");
+    let (ok, _, _) = run_with_input(&["account", "set-role", "alice", "admin"], &data, "");
     assert!(ok);
-    let (ok, _, stderr) =
-        run_with_input(&["account", "set-role", "alice", "root"], data.path(), "");
+    let (ok, _, stderr) = run_with_input(&["account", "set-role", "alice", "root"], &data, "");
     assert!(!ok && stderr.contains("unknown role"), "{stderr}");
-    let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
+    let (_, stdout, _) = run_with_input(&["account", "list"], &data, "");
     assert!(stdout.starts_with("alice admin\n"), "{stdout}");
     // As the console's "Disable" does it: the list says so.
     let disable = |disabled: bool| {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let storage = sealroom_server::storage::Storage::open(data.path()).await;
-            let storage = storage.unwrap();
+            let storage = data.storage().await;
             assert!(
                 storage
                     .set_account_disabled("alice", disabled)
@@ -366,15 +367,15 @@ fn accounts_and_persistent_rooms_from_the_command_line() {
         });
     };
     disable(true);
-    let (_, stdout, _) = run_with_input(&["account", "list"], data.path(), "");
+    let (_, stdout, _) = run_with_input(&["account", "list"], &data, "");
     assert!(stdout.starts_with("alice admin disabled\n"), "{stdout}");
     disable(false);
-    let (ok, _, _) = run_with_input(&["account", "remove", "bob"], data.path(), "");
+    let (ok, _, _) = run_with_input(&["account", "remove", "bob"], &data, "");
     assert!(ok);
-    let (ok, _, stderr) = run_with_input(&["account", "remove", "bob"], data.path(), "");
+    let (ok, _, stderr) = run_with_input(&["account", "remove", "bob"], &data, "");
     assert!(!ok && stderr.contains("no account is named"), "{stderr}");
 
-    let (_serve, url) = serve(data.path());
+    let (_serve, url) = serve(&data);
     let sign_in_and_join = |password: &str| {
         Command::new(SEALROOM)
             .args([

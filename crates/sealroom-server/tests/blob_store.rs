@@ -465,7 +465,7 @@ async fn blobs_go_when_the_room_ends_or_their_time_is_up() {
     assert_eq!(blob_files(&server).len(), 1);
     server.server.stop();
     let data = server.data.path().to_owned();
-    let restarted = TestServer::start_configured(|config| config.data_dir = data.clone()).await;
+    let restarted = TestServer::start_configured(|config| server.data.configure(config)).await;
     assert!(
         std::fs::read_dir(blob_dir(&data)).unwrap().next().is_none(),
         "no room outlives the server, nor its files"

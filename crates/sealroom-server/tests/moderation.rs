@@ -129,26 +129,16 @@ async fn locked_room_refuses_new_joiners_until_unlocked() {
     );
 }
 
-/// A slow disk (the test holds the database's write lock) holds the answer to a lock: nobody
-/// hears of it before its audit record is on disk, so a crash cannot lose the record of an
-/// action the room already announced.
+/// A slow disk (the test holds the lock the audit log's writes wait for) holds the answer to a
+/// lock: nobody hears of it before its audit record is on disk, so a crash cannot lose the
+/// record of an action the room already announced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_hears_of_a_lock_before_its_record_is_on_disk() {
-    use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
-
     let server = TestServer::start().await;
     let alice = server.join("ledger", "alice").await;
     let bob = server.join("ledger", "bob").await;
     converge(&[&alice, &bob], &["alice", "bob"]).await;
-    let mut disk = SqliteConnectOptions::new()
-        .filename(server.data.path().join("sealroom.db"))
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut disk)
-        .await
-        .unwrap();
+    let mut disk = server.data.hold_audit_log_lock().await;
 
     alice.lock();
     let early = bob
@@ -158,7 +148,8 @@ async fn nobody_hears_of_a_lock_before_its_record_is_on_disk() {
         early.is_err(),
         "the lock was announced before its record was written"
     );
-    sqlx::query("COMMIT").execute(&mut disk).await.unwrap();
+    disk.execute("COMMIT").await;
+    disk.close().await;
     bob.wait_until(SETTLE, |s| s.room_locked).await.unwrap();
     let records = server.server.storage.audit_log("ledger").await.unwrap();
     assert!(

@@ -224,7 +224,7 @@ async fn an_owner_proves_its_key_lists_downloads_and_decrypts_even_after_a_resta
     server.server.stop();
     let restarted = TestServer::start_configured(|config| {
         small_parts(config);
-        config.data_dir = data.clone();
+        server.data.configure(config);
     })
     .await;
     let stale = list(&restarted, &proof).await;

@@ -7,14 +7,12 @@ mod support;
 
 use std::{
     io::{BufRead, BufReader},
-    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use sealroom_client::session::{JoinOptions, RoomClient};
-use sealroom_server::storage::Storage;
-use support::{SETTLE, client_options, converge, wait_for_media};
+use support::{SETTLE, TestData, client_options, converge, wait_for_media};
 
 const SEALROOM: &str = env!("CARGO_BIN_EXE_sealroom");
 
@@ -27,14 +25,14 @@ impl Drop for Serve {
     }
 }
 
-/// `sealroom serve` on the given ports; returns once it listens.
-fn serve(data: &Path, http: u16, udp: u16) -> Serve {
+/// `sealroom serve` on the given ports with `data`; returns once it listens.
+fn serve(data: &TestData, http: u16, udp: u16) -> Serve {
     let mut child = Command::new(SEALROOM)
         .args(["serve", "--log", "warn"])
         .args(["--listen", &format!("127.0.0.1:{http}")])
         .args(["--media-udp", &format!("127.0.0.1:{udp}")])
-        .arg("--data")
-        .arg(data)
+        .arg("--config")
+        .arg(data.config_file())
         .stdout(Stdio::piped())
         .spawn()
         .expect("sealroom serve starts");
@@ -55,9 +53,9 @@ fn free_ports() -> (u16, u16) {
     )
 }
 
-async fn audit_actions(data: &Path) -> Vec<String> {
-    let storage = Storage::open(data).await.unwrap();
-    storage
+async fn audit_actions(data: &TestData) -> Vec<String> {
+    data.storage()
+        .await
         .audit_log("phoenix")
         .await
         .unwrap()
@@ -68,9 +66,9 @@ async fn audit_actions(data: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_server_restarts_and_the_meeting_reforms_on_its_own() {
-    let data = tempfile::tempdir().unwrap();
+    let data = TestData::new();
     let (http, udp) = free_ports();
-    let server = serve(data.path(), http, udp);
+    let server = serve(&data, http, udp);
     let options = |name: &str| JoinOptions {
         reconnect: true,
         ..client_options(&format!("http://127.0.0.1:{http}"), "phoenix", name)
@@ -86,7 +84,7 @@ async fn killed_server_restarts_and_the_meeting_reforms_on_its_own() {
         .unwrap_or_else(|s| panic!("never locked: {s:#?}"));
     drop(server); // SIGKILL: no goodbye to anyone, no flush.
     let killed_at = Instant::now();
-    let _server = serve(data.path(), http, udp);
+    let _server = serve(&data, http, udp);
     for client in [&alice, &bob] {
         client
             .wait_until(Duration::from_secs(20), |s| !s.rejoined_at_ms.is_empty())
@@ -105,7 +103,7 @@ async fn killed_server_restarts_and_the_meeting_reforms_on_its_own() {
         "a new room: the lock was the old room's"
     );
 
-    let after = audit_actions(data.path()).await;
+    let after = audit_actions(&data).await;
     assert!(
         after.iter().any(|a| a == "room_locked"),
         "the announced lock's record survived the kill: {after:?}"

@@ -136,8 +136,13 @@ async fn past_the_window_the_client_rejoins_as_a_new_member() {
         resume_window_secs: 1,
         ..AccessSettings::default()
     };
+    // The server is kept to the end with its data: `..` would drop it here.
     let Outage {
-        alice, bob, _proxy, ..
+        server: _server,
+        alice,
+        bob,
+        _proxy,
+        ..
     } = meeting_with_an_outage(access, Duration::from_secs(3)).await;
     let old_epoch = bob.status().epoch;
     bob.wait_until(Duration::from_secs(10), |s| s.roster.len() == 1)

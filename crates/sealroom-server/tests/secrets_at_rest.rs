@@ -1,26 +1,15 @@
-//! Secrets at rest, from the side of someone holding a copy of the database: the files of the
-//! data directory but the key hold neither a TOTP seed nor the server's external-sender key; a
-//! database from before sealing is sealed when opened, and still works; with another key, the
-//! server's key does not open and the server says so instead of running as someone else.
+//! Secrets at rest, from the side of someone holding a copy of the database (SQLite's files,
+//! or every value in PostgreSQL's tables) without the key: it holds neither a TOTP seed nor the
+//! server's external-sender key; a database from before sealing is sealed when opened, and
+//! still works; with another key, the server's key does not open and the server says so
+//! instead of running as someone else.
+
+mod support;
 
 use sealroom_server::{
     accounts::create_account, config::AccountSettings, org_roles::OrgRole, secret_box::KEY_FILE,
-    storage::Storage,
 };
-
-/// Every byte of the data directory's files other than the key.
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().is_some_and(|name| name != KEY_FILE))
-        .flat_map(|path| std::fs::read(path).unwrap())
-        .collect()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
+use support::TestData;
 
 /// The seed in an `otpauth://` URI.
 fn seed_of(uri: &str) -> String {
@@ -31,8 +20,8 @@ fn seed_of(uri: &str) -> String {
 
 #[tokio::test]
 async fn the_database_alone_holds_no_totp_seed_and_no_server_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(dir.path()).await.unwrap();
+    let data = TestData::new();
+    let storage = data.storage().await;
     let settings = AccountSettings::default();
     let password = "correct horse battery staple";
     let made = create_account(
@@ -60,43 +49,41 @@ async fn the_database_alone_holds_no_totp_seed_and_no_server_key() {
     );
     drop(storage);
 
-    let bytes = database_bytes(dir.path());
+    assert!(data.holds(b"alice").await, "the search finds what is there");
     assert!(
-        !contains(&bytes, seed.as_bytes()),
+        !data.holds(seed.as_bytes()).await,
         "no TOTP seed in the clear"
     );
-    assert!(!contains(&bytes, &server_key), "no server key in the clear");
+    assert!(!data.holds(&server_key).await, "no server key in the clear");
     assert!(
-        !contains(&bytes, org_key.seed().as_slice()),
+        !data.holds(org_key.seed().as_slice()).await,
         "no organisation key in the clear"
     );
 }
 
 #[tokio::test]
 async fn a_database_from_before_sealing_is_sealed_and_still_works() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(dir.path()).await.unwrap();
+    let data = TestData::new();
+    let storage = data.storage().await;
     let server_key = storage.external_sender_identity().await.unwrap();
     drop(storage);
     // As an older server left it: the key and a seed in the clear.
-    let url = format!("sqlite://{}", dir.path().join("sealroom.db").display());
-    let db = sqlx::SqlitePool::connect(&url).await.unwrap();
     let seed = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
-    sqlx::query("UPDATE server_keys SET secret = ? WHERE name = 'external_sender'")
-        .bind(server_key.to_secret_bytes().as_slice())
-        .execute(&db)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO accounts (username, password_hash, totp_secret) VALUES ('bob', 'x', ?)",
-    )
-    .bind(seed)
-    .execute(&db)
-    .await
-    .unwrap();
-    db.close().await;
+    let clear_key = data.bytes_literal(&server_key.to_secret_bytes());
+    data.execute(&[
+        &format!("UPDATE server_keys SET secret = {clear_key} WHERE name = 'external_sender'"),
+        &format!(
+            "INSERT INTO accounts (username, password_hash, totp_secret) \
+             VALUES ('bob', 'x', '{seed}')"
+        ),
+    ])
+    .await;
+    assert!(
+        data.holds(&server_key.to_secret_bytes()).await,
+        "the search finds the key in the clear"
+    );
 
-    let storage = Storage::open(dir.path()).await.unwrap();
+    let storage = data.storage().await;
     let again = storage.external_sender_identity().await.unwrap();
     assert_eq!(
         again.fingerprint(),
@@ -106,19 +93,18 @@ async fn a_database_from_before_sealing_is_sealed_and_still_works() {
     let bob = storage.account_by_name("bob").await.unwrap().unwrap();
     assert_eq!(bob.totp_secret.as_deref(), Some(seed));
     drop(storage);
-    let bytes = database_bytes(dir.path());
-    assert!(!contains(&bytes, seed.as_bytes()));
-    assert!(!contains(&bytes, &server_key.to_secret_bytes()));
+    assert!(!data.holds(seed.as_bytes()).await);
+    assert!(!data.holds(&server_key.to_secret_bytes()).await);
 }
 
 #[tokio::test]
 async fn with_another_key_the_server_key_does_not_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = Storage::open(dir.path()).await.unwrap();
+    let data = TestData::new();
+    let storage = data.storage().await;
     storage.external_sender_identity().await.unwrap();
     drop(storage);
-    std::fs::write(dir.path().join(KEY_FILE), [7u8; 32]).unwrap();
-    let storage = Storage::open(dir.path()).await.unwrap();
+    std::fs::write(data.path().join(KEY_FILE), [7u8; 32]).unwrap();
+    let storage = data.storage().await;
     let refused = storage.external_sender_identity().await.unwrap_err();
     assert!(
         refused

@@ -1,9 +1,7 @@
 //! Invitations to make an account (`crate::invites`): the account's name and role, who
 //! invited, until when; only the SHA-256 of the link's token.
 
-use sqlx::Row;
-
-use super::{Storage, StorageError, org_role};
+use super::{Storage, StorageError, database::on_backend, org_role};
 use crate::org_roles::OrgRole;
 
 /// An invitation as a listing shows it, and as its link redeems it (never the token).
@@ -33,13 +31,15 @@ const INVITE_COLUMNS: &str = "SELECT invites.id, invites.username, invites.org_r
      accounts.username, invites.expires_at \
      FROM invites JOIN accounts ON accounts.id = invites.created_by";
 
-fn invite(row: &sqlx::sqlite::SqliteRow) -> Result<Invite, StorageError> {
+type InviteRow = (i64, String, String, String, i64);
+
+fn invite((id, username, role, invited_by, expires_at): InviteRow) -> Result<Invite, StorageError> {
     Ok(Invite {
-        id: row.try_get(0)?,
-        username: row.try_get(1)?,
-        role: org_role(row.try_get(2)?)?,
-        invited_by: row.try_get(3)?,
-        expires_at: row.try_get(4)?,
+        id,
+        username,
+        role: org_role(role)?,
+        invited_by,
+        expires_at,
     })
 }
 
@@ -51,30 +51,33 @@ impl Storage {
         new: &NewInvite<'_>,
         now: i64,
     ) -> Result<Option<i64>, StorageError> {
-        sqlx::query("DELETE FROM invites WHERE username = ? AND expires_at <= ?")
-            .bind(new.username)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        let id = sqlx::query_scalar(
-            "INSERT INTO invites (token_hash, username, org_role, created_by, expires_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING id",
-        )
-        .bind(new.token_hash)
-        .bind(new.username)
-        .bind(new.role.as_str())
-        .bind(new.inviter)
-        .bind(new.expires_at)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id)
+        let expired = "DELETE FROM invites WHERE username = $1 AND expires_at <= $2";
+        let insert = "INSERT INTO invites (token_hash, username, org_role, created_by, expires_at) \
+                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING RETURNING id";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query(expired)
+                .bind(new.username)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(insert)
+                .bind(new.token_hash)
+                .bind(new.username)
+                .bind(new.role.as_str())
+                .bind(new.inviter)
+                .bind(new.expires_at)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
-    /// Every invitation not yet accepted or revoked (expired ones too: they say so), by name.
+    /// Every invitation not yet accepted or withdrawn (expired ones too: they say so), by name.
     pub async fn invites(&self) -> Result<Vec<Invite>, StorageError> {
-        let query = format!("{INVITE_COLUMNS} ORDER BY invites.username");
-        let rows = sqlx::query(&query).fetch_all(&self.pool).await?;
-        rows.iter().map(invite).collect()
+        let sql = format!("{INVITE_COLUMNS} ORDER BY invites.username");
+        let rows: Vec<InviteRow> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(&sql).fetch_all(pool).await?
+        });
+        rows.into_iter().map(invite).collect()
     }
 
     /// The unexpired invitation whose token has this hash.
@@ -83,22 +86,28 @@ impl Storage {
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<Invite>, StorageError> {
-        let query =
-            format!("{INVITE_COLUMNS} WHERE invites.token_hash = ? AND invites.expires_at > ?");
-        let row = sqlx::query(&query)
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(invite).transpose()
+        let sql =
+            format!("{INVITE_COLUMNS} WHERE invites.token_hash = $1 AND invites.expires_at > $2");
+        let row: Option<InviteRow> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(&sql)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(invite).transpose()
     }
 
-    /// Takes the invitation away; `false` if it was already gone (accepted or revoked).
+    /// Takes the invitation away; `false` if it was already gone (accepted or withdrawn).
     pub async fn remove_invite(&self, id: i64) -> Result<bool, StorageError> {
-        let result = sqlx::query("DELETE FROM invites WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "DELETE FROM invites WHERE id = $1";
+        let removed = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(removed == 1)
     }
 }

@@ -1,9 +1,7 @@
 //! What second factors keep: the MFA policy, sessions that may only enrol a factor, pending
 //! TOTP seeds (sealed like enrolled ones), recovery codes (SHA-256 only) and passkeys.
 
-use sqlx::Row;
-
-use super::{Storage, StorageError, org_role, totp_purpose};
+use super::{Storage, StorageError, database::on_backend, org_role, totp_purpose};
 use crate::org_roles::OrgRole;
 
 /// What the MFA policy needs to know of an account.
@@ -27,12 +25,20 @@ pub struct SessionRow {
 }
 
 /// A passkey as listed (never its key).
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
 pub struct PasskeyInfo {
     pub id: i64,
     pub name: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+}
+
+/// A passkey as listed, and its credential id.
+#[derive(sqlx::FromRow)]
+struct ListedPasskey {
+    #[sqlx(flatten)]
+    info: PasskeyInfo,
+    credential_id: Vec<u8>,
 }
 
 /// A stored passkey: its row id, its account, and webauthn-rs's JSON of it.
@@ -55,43 +61,40 @@ fn pending_totp_purpose(username: &str) -> String {
 impl Storage {
     /// The MFA policy as stored (`None`: never set).
     pub async fn mfa_policy(&self) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT policy FROM mfa_policy WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| row.try_get(0))
-            .transpose()
-            .map_err(Into::into)
+        let sql = "SELECT policy FROM mfa_policy WHERE id = 1";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql).fetch_optional(pool).await?
+        }))
     }
 
     /// Keeps the MFA policy.
     pub async fn set_mfa_policy(&self, value: &str) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO mfa_policy (id, policy) VALUES (1, ?) \
-             ON CONFLICT (id) DO UPDATE SET policy = excluded.policy",
-        )
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO mfa_policy (id, policy) VALUES (1, $1) \
+                   ON CONFLICT (id) DO UPDATE SET policy = excluded.policy";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql).bind(value).execute(pool).await?;
+        });
         Ok(())
     }
 
     /// An account's role, whether it is external, and whether it has a second factor.
     pub async fn mfa_standing(&self, account: i64) -> Result<Option<MfaStanding>, StorageError> {
-        let row = sqlx::query(
-            "SELECT org_role, \
-             EXISTS (SELECT 1 FROM external_identities WHERE account_id = accounts.id), \
-             totp_secret IS NOT NULL \
-             OR EXISTS (SELECT 1 FROM passkeys WHERE account_id = accounts.id) \
-             FROM accounts WHERE id = ?",
-        )
-        .bind(account)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
+        let sql = "SELECT org_role, \
+                   EXISTS (SELECT 1 FROM external_identities WHERE account_id = accounts.id), \
+                   totp_secret IS NOT NULL \
+                   OR EXISTS (SELECT 1 FROM passkeys WHERE account_id = accounts.id) \
+                   FROM accounts WHERE id = $1";
+        let row: Option<(String, bool, bool)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql)
+                .bind(account)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|(role, external, has_factor)| {
             Ok(MfaStanding {
-                org_role: org_role(row.try_get(0)?)?,
-                external: row.try_get(1)?,
-                has_factor: row.try_get(2)?,
+                org_role: org_role(role)?,
+                external,
+                has_factor,
             })
         })
         .transpose()
@@ -105,16 +108,17 @@ impl Storage {
         expires_at: i64,
         enrolment_only: bool,
     ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, account_id, expires_at, enrolment_only) \
-             VALUES (?, ?, ?, ?)",
-        )
-        .bind(token_hash)
-        .bind(account)
-        .bind(expires_at)
-        .bind(enrolment_only)
-        .execute(&self.pool)
-        .await?;
+        let sql = "INSERT INTO sessions (token_hash, account_id, expires_at, enrolment_only) \
+                   VALUES ($1, $2, $3, $4)";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(token_hash)
+                .bind(account)
+                .bind(expires_at)
+                .bind(enrolment_only)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -124,42 +128,42 @@ impl Storage {
         token_hash: &[u8],
         now: i64,
     ) -> Result<Option<SessionRow>, StorageError> {
-        let row = sqlx::query(
-            "SELECT accounts.id, accounts.username, sessions.enrolment_only FROM sessions \
-             JOIN accounts ON accounts.id = sessions.account_id \
-             WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+        let sql = "SELECT accounts.id, accounts.username, sessions.enrolment_only FROM sessions \
+                   JOIN accounts ON accounts.id = sessions.account_id \
+                   WHERE sessions.token_hash = $1 AND sessions.expires_at > $2";
+        let row: Option<(i64, String, bool)> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql)
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(
+            row.map(|(account_id, username, enrolment_only)| SessionRow {
+                account_id,
+                username,
+                enrolment_only,
+            }),
         )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
-            Ok(SessionRow {
-                account_id: row.try_get(0)?,
-                username: row.try_get(1)?,
-                enrolment_only: row.try_get(2)?,
-            })
-        })
-        .transpose()
     }
 
     /// An account's name by id.
     pub async fn account_name(&self, account: i64) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT username FROM accounts WHERE id = ?")
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| row.try_get(0))
-            .transpose()
-            .map_err(Into::into)
+        let sql = "SELECT username FROM accounts WHERE id = $1";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(account)
+                .fetch_optional(pool)
+                .await?
+        }))
     }
 
     /// The account enrolled a factor: its sessions are full ones.
     pub async fn end_enrolment(&self, account: i64) -> Result<(), StorageError> {
-        sqlx::query("UPDATE sessions SET enrolment_only = 0 WHERE account_id = ?")
-            .bind(account)
-            .execute(&self.pool)
-            .await?;
+        let sql = "UPDATE sessions SET enrolment_only = FALSE WHERE account_id = $1";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql).bind(account).execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -173,11 +177,14 @@ impl Storage {
         let sealed = self
             .secrets
             .seal_text(&pending_totp_purpose(username), seed);
-        sqlx::query("UPDATE accounts SET totp_pending = ? WHERE id = ?")
-            .bind(sealed)
-            .bind(account)
-            .execute(&self.pool)
-            .await?;
+        let sql = "UPDATE accounts SET totp_pending = $1 WHERE id = $2";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(&sealed)
+                .bind(account)
+                .execute(pool)
+                .await?;
+        });
         Ok(())
     }
 
@@ -187,12 +194,15 @@ impl Storage {
         account: i64,
         username: &str,
     ) -> Result<Option<String>, StorageError> {
-        let row = sqlx::query("SELECT totp_pending FROM accounts WHERE id = ?")
-            .bind(account)
-            .fetch_optional(&self.pool)
-            .await?;
-        let sealed: Option<String> = row.map(|row| row.try_get(0)).transpose()?.flatten();
+        let sql = "SELECT totp_pending FROM accounts WHERE id = $1";
+        let sealed: Option<Option<String>> = on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(account)
+                .fetch_optional(pool)
+                .await?
+        });
         sealed
+            .flatten()
             .map(|sealed| {
                 let opened = self
                     .secrets
@@ -212,27 +222,28 @@ impl Storage {
         step: i64,
     ) -> Result<bool, StorageError> {
         let sealed = self.secrets.seal_text(&totp_purpose(username), seed);
-        let result = sqlx::query(
-            "UPDATE accounts SET totp_secret = ?, totp_pending = NULL, totp_last_step = ? \
-             WHERE id = ? AND totp_pending IS NOT NULL AND totp_secret IS NULL",
-        )
-        .bind(sealed)
-        .bind(step)
-        .bind(account)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "UPDATE accounts SET totp_secret = $1, totp_pending = NULL, \
+                   totp_last_step = $2 \
+                   WHERE id = $3 AND totp_pending IS NOT NULL AND totp_secret IS NULL";
+        let confirmed = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(&sealed)
+                .bind(step)
+                .bind(account)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(confirmed == 1)
     }
 
     /// Removes the account's TOTP seed (enrolled and pending).
     pub async fn remove_totp(&self, account: i64) -> Result<(), StorageError> {
-        sqlx::query(
-            "UPDATE accounts SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL \
-             WHERE id = ?",
-        )
-        .bind(account)
-        .execute(&self.pool)
-        .await?;
+        let sql = "UPDATE accounts SET totp_secret = NULL, totp_pending = NULL, \
+                   totp_last_step = NULL WHERE id = $1";
+        on_backend!(&self.database, |pool| {
+            sqlx::query(sql).bind(account).execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -242,18 +253,21 @@ impl Storage {
         account: i64,
         hashes: &[[u8; 32]],
     ) -> Result<(), StorageError> {
-        let mut transaction = self.pool.begin().await?;
-        sqlx::query("DELETE FROM recovery_codes WHERE account_id = ?")
-            .bind(account)
-            .execute(&mut *transaction)
-            .await?;
-        for hash in hashes {
-            sqlx::query("INSERT INTO recovery_codes (account_id, code_hash) VALUES (?, ?)")
-                .bind(account)
-                .bind(&hash[..])
-                .execute(&mut *transaction)
-                .await?;
-        }
+        let (clear, add) = (
+            "DELETE FROM recovery_codes WHERE account_id = $1",
+            "INSERT INTO recovery_codes (account_id, code_hash) VALUES ($1, $2)",
+        );
+        let mut transaction = self.database.begin().await?;
+        on_backend!(&mut transaction, |tx| {
+            sqlx::query(clear).bind(account).execute(&mut **tx).await?;
+            for hash in hashes {
+                sqlx::query(add)
+                    .bind(account)
+                    .bind(&hash[..])
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        });
         transaction.commit().await?;
         Ok(())
     }
@@ -264,22 +278,27 @@ impl Storage {
         account: i64,
         hash: &[u8],
     ) -> Result<bool, StorageError> {
-        let result =
-            sqlx::query("DELETE FROM recovery_codes WHERE account_id = ? AND code_hash = ?")
+        let sql = "DELETE FROM recovery_codes WHERE account_id = $1 AND code_hash = $2";
+        let taken = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
                 .bind(account)
                 .bind(hash)
-                .execute(&self.pool)
-                .await?;
-        Ok(result.rows_affected() == 1)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(taken == 1)
     }
 
     /// How many unused recovery codes the account has.
     pub async fn recovery_codes_left(&self, account: i64) -> Result<i64, StorageError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?")
-            .bind(account)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get(0)?)
+        let sql = "SELECT COUNT(*) FROM recovery_codes WHERE account_id = $1";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(account)
+                .fetch_one(pool)
+                .await?
+        }))
     }
 
     /// Removes every second factor of an account (an administrator's reset): TOTP, recovery
@@ -288,18 +307,17 @@ impl Storage {
         let Some((id, _)) = self.account_role(username).await? else {
             return Ok(false);
         };
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.database.begin().await?;
         for statement in [
             "UPDATE accounts SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL \
-             WHERE id = ?",
-            "DELETE FROM recovery_codes WHERE account_id = ?",
-            "DELETE FROM passkeys WHERE account_id = ?",
-            "DELETE FROM sessions WHERE account_id = ?",
+             WHERE id = $1",
+            "DELETE FROM recovery_codes WHERE account_id = $1",
+            "DELETE FROM passkeys WHERE account_id = $1",
+            "DELETE FROM sessions WHERE account_id = $1",
         ] {
-            sqlx::query(statement)
-                .bind(id)
-                .execute(&mut *transaction)
-                .await?;
+            on_backend!(&mut transaction, |tx| {
+                sqlx::query(statement).bind(id).execute(&mut **tx).await?;
+            });
         }
         transaction.commit().await?;
         Ok(true)
@@ -307,18 +325,22 @@ impl Storage {
 
     /// The account's WebAuthn user handle, made (16 random bytes) if it has none.
     pub async fn webauthn_user_id(&self, account: i64) -> Result<[u8; 16], StorageError> {
-        sqlx::query(
-            "UPDATE accounts SET webauthn_user_id = ? WHERE id = ? AND webauthn_user_id IS NULL",
-        )
-        .bind(&rand::random::<[u8; 16]>()[..])
-        .bind(account)
-        .execute(&self.pool)
-        .await?;
-        let row = sqlx::query("SELECT webauthn_user_id FROM accounts WHERE id = ?")
-            .bind(account)
-            .fetch_one(&self.pool)
-            .await?;
-        let handle: Vec<u8> = row.try_get(0)?;
+        let (make, read) = (
+            "UPDATE accounts SET webauthn_user_id = $1 WHERE id = $2 AND webauthn_user_id IS NULL",
+            "SELECT webauthn_user_id FROM accounts WHERE id = $1",
+        );
+        let fresh = rand::random::<[u8; 16]>();
+        let handle: Vec<u8> = on_backend!(&self.database, |pool| {
+            sqlx::query(make)
+                .bind(&fresh[..])
+                .bind(account)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(read)
+                .bind(account)
+                .fetch_one(pool)
+                .await?
+        });
         handle
             .try_into()
             .map_err(|_| StorageError::Corrupt("webauthn user id".into()))
@@ -332,16 +354,17 @@ impl Storage {
         name: &str,
         json: &str,
     ) -> Result<i64, StorageError> {
-        let result = sqlx::query(
-            "INSERT INTO passkeys (account_id, credential_id, name, passkey) VALUES (?, ?, ?, ?)",
-        )
-        .bind(account)
-        .bind(credential_id)
-        .bind(name)
-        .bind(json)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.last_insert_rowid())
+        let sql = "INSERT INTO passkeys (account_id, credential_id, name, passkey) \
+                   VALUES ($1, $2, $3, $4) RETURNING id";
+        Ok(on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql)
+                .bind(account)
+                .bind(credential_id)
+                .bind(name)
+                .bind(json)
+                .fetch_one(pool)
+                .await?
+        }))
     }
 
     /// The passkey with this credential id, with its account's WebAuthn user handle.
@@ -349,35 +372,36 @@ impl Storage {
         &self,
         credential_id: &[u8],
     ) -> Result<Option<(StoredPasskey, Option<Vec<u8>>)>, StorageError> {
-        let row = sqlx::query(
-            "SELECT passkeys.id, passkeys.account_id, passkeys.passkey, accounts.webauthn_user_id \
-             FROM passkeys JOIN accounts ON accounts.id = passkeys.account_id \
-             WHERE passkeys.credential_id = ?",
-        )
-        .bind(credential_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| {
+        let sql = "SELECT passkeys.id, passkeys.account_id, passkeys.passkey, \
+                   accounts.webauthn_user_id \
+                   FROM passkeys JOIN accounts ON accounts.id = passkeys.account_id \
+                   WHERE passkeys.credential_id = $1";
+        let row: Option<(i64, i64, String, Option<Vec<u8>>)> =
+            on_backend!(&self.database, |pool| {
+                sqlx::query_as(sql)
+                    .bind(credential_id)
+                    .fetch_optional(pool)
+                    .await?
+            });
+        Ok(row.map(|(id, account_id, json, handle)| {
             let passkey = StoredPasskey {
-                id: row.try_get(0)?,
-                account_id: row.try_get(1)?,
-                json: row.try_get(2)?,
+                id,
+                account_id,
+                json,
             };
-            Ok((passkey, row.try_get(3)?))
-        })
-        .transpose()
+            (passkey, handle)
+        }))
     }
 
     /// Keeps a passkey's new state (its counter) after a sign-in.
     pub async fn passkey_used(&self, id: i64, json: &str) -> Result<(), StorageError> {
-        sqlx::query(
-            "UPDATE passkeys SET passkey = ?, \
-             last_used_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?",
-        )
-        .bind(json)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "UPDATE passkeys SET passkey = $1, last_used_at = {} WHERE id = $2",
+            self.database.now()
+        );
+        on_backend!(&self.database, |pool| {
+            sqlx::query(&sql).bind(json).bind(id).execute(pool).await?;
+        });
         Ok(())
     }
 
@@ -386,33 +410,28 @@ impl Storage {
         &self,
         account: i64,
     ) -> Result<Vec<(PasskeyInfo, Vec<u8>)>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT id, name, created_at, last_used_at, credential_id FROM passkeys \
-             WHERE account_id = ? ORDER BY id",
-        )
-        .bind(account)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let info = PasskeyInfo {
-                    id: row.try_get(0)?,
-                    name: row.try_get(1)?,
-                    created_at: row.try_get(2)?,
-                    last_used_at: row.try_get(3)?,
-                };
-                Ok((info, row.try_get(4)?))
-            })
-            .collect()
+        let sql = "SELECT id, name, created_at, last_used_at, credential_id FROM passkeys \
+                   WHERE account_id = $1 ORDER BY id";
+        let rows: Vec<ListedPasskey> = on_backend!(&self.database, |pool| {
+            sqlx::query_as(sql).bind(account).fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.info, row.credential_id))
+            .collect())
     }
 
     /// Removes one of the account's passkeys; `false` if it has none with that id.
     pub async fn remove_passkey(&self, account: i64, id: i64) -> Result<bool, StorageError> {
-        let result = sqlx::query("DELETE FROM passkeys WHERE account_id = ? AND id = ?")
-            .bind(account)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+        let sql = "DELETE FROM passkeys WHERE account_id = $1 AND id = $2";
+        let removed = on_backend!(&self.database, |pool| {
+            sqlx::query(sql)
+                .bind(account)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(removed == 1)
     }
 }

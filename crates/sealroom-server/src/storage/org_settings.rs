@@ -1,16 +1,16 @@
 //! The organisation's settings (`crate::org_settings`), one JSON row.
 
-use super::{Storage, StorageError};
+use super::{Storage, StorageError, database::on_backend};
 use crate::org_settings::OrgSettings;
 
 impl Storage {
     /// The settings last saved over `defaults` (a setting saved before it existed keeps its
     /// default), or the defaults if none were.
     pub async fn org_settings(&self, defaults: OrgSettings) -> Result<OrgSettings, StorageError> {
-        let saved: Option<String> =
-            sqlx::query_scalar("SELECT settings FROM org_settings WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
+        let sql = "SELECT settings FROM org_settings WHERE id = 1";
+        let saved: Option<String> = on_backend!(&self.database, |pool| {
+            sqlx::query_scalar(sql).fetch_optional(pool).await?
+        });
         match saved {
             Some(json) => defaults
                 .overlaid(serde_json::from_str(&json)?)
@@ -21,14 +21,15 @@ impl Storage {
 
     /// Saves `settings` in place of the last.
     pub async fn set_org_settings(&self, settings: &OrgSettings) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO org_settings (id, settings) VALUES (1, ?) ON CONFLICT (id) DO UPDATE \
-             SET settings = excluded.settings, \
-             changed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-        )
-        .bind(serde_json::to_string(settings)?)
-        .execute(&self.pool)
-        .await?;
+        let sql = format!(
+            "INSERT INTO org_settings (id, settings) VALUES (1, $1) ON CONFLICT (id) DO UPDATE \
+             SET settings = excluded.settings, changed_at = {}",
+            self.database.now()
+        );
+        let settings = serde_json::to_string(settings)?;
+        on_backend!(&self.database, |pool| {
+            sqlx::query(&sql).bind(&settings).execute(pool).await?;
+        });
         Ok(())
     }
 }

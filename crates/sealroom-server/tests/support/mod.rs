@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+mod data;
+pub use data::TestData;
+
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -28,7 +31,6 @@ use sealroom_server::{
     config::{AccessSettings, AccountSettings, Config, MediaSettings, MetricsSettings},
     org_roles::OrgRole,
 };
-use tempfile::TempDir;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Long enough for a 2-core machine running several clients; tests measure, not race.
@@ -42,7 +44,7 @@ pub const ACCOUNT_PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestServer {
     pub server: RunningServer,
-    pub data: TempDir,
+    pub data: TestData,
 }
 
 impl TestServer {
@@ -60,12 +62,12 @@ impl TestServer {
         Self::start_configured(|config| config.access = access).await
     }
 
-    /// On loopback ports the OS picks, in a fresh data directory, configured by `adjust`.
+    /// On loopback ports the OS picks, with fresh data (directory and database), configured
+    /// by `adjust`.
     pub async fn start_configured(adjust: impl FnOnce(&mut Config)) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
+        let data = TestData::new();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data.path().to_owned(),
             media: MediaSettings {
                 udp_listen: "127.0.0.1:0".parse().unwrap(),
                 ..MediaSettings::default()
@@ -75,6 +77,7 @@ impl TestServer {
             },
             ..Config::default()
         };
+        data.configure(&mut config);
         adjust(&mut config);
         let server = sealroom_server::start(config).await.expect("server starts");
         Self { server, data }

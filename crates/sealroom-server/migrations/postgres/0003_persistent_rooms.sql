@@ -1,0 +1,12 @@
+-- An organisation's persistent rooms: named by an administrator, kept between meetings with
+-- their settings (lobby, "nobody before a moderator", permissions) and password hash.
+CREATE TABLE persistent_rooms (
+    -- Listed in byte order, as SQLite sorts.
+    name           TEXT COLLATE "C" PRIMARY KEY,
+    -- JSON of `KeptSettings`.
+    settings       TEXT NOT NULL,
+    -- argon2id PHC string of the room password, if it has one.
+    password_hash  TEXT,
+    created_at     TEXT NOT NULL
+                   DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+);
