@@ -181,7 +181,10 @@ export function roomLinkSecret(room) {
  *  the name) or `room` carries its own fragment. */
 export async function openPrejoin(page, serverUrl, room, name, typed = false) {
   const fragment = typed || room.includes('#') ? '' : `#k=${roomLinkSecret(room)}`;
-  await page.goto(`${serverUrl}/${room}${fragment}`);
+  const url = `${serverUrl}/${room}${fragment}`;
+  // Already there (a new meeting's page): a same-document navigation would make the app route
+  // and draw the pre-join screen again while the name is typed.
+  if (page.url() !== url) await page.goto(url);
   await page.getByTestId('display-name-input').fill(name);
   await page.getByTestId('join-button').waitFor({ state: 'visible' });
   await page.waitForFunction(() => !document.querySelector('[data-testid="join-button"]')?.disabled, null, { timeout: 15000 });
