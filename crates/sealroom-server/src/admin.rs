@@ -75,6 +75,21 @@ impl Caller {
         self.permissions.contains(&permission)
     }
 
+    /// The caller's account id, for what it makes (a token, an invitation); `403` if the
+    /// account went meanwhile.
+    async fn account_id(&self, state: &AppState) -> Result<i64, Response> {
+        match state.storage.account_role(&self.account).await {
+            Ok(Some((id, _))) => Ok(id),
+            Ok(None) => Err(api_error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "no such account",
+                None,
+            )),
+            Err(error) => Err(failed(&error)),
+        }
+    }
+
     /// Records what the caller did (`detail`, and the API token if it used one), on disk
     /// before the request is answered.
     async fn record(&self, state: &AppState, action: AuditAction, detail: &str) {
@@ -382,10 +397,9 @@ async fn create_token(
             None,
         );
     }
-    let maker = match state.storage.account_role(&caller.account).await {
-        Ok(Some((id, _))) => id,
-        Ok(None) => return api_error(StatusCode::FORBIDDEN, "forbidden", "no such account", None),
-        Err(error) => return failed(&error),
+    let maker = match caller.account_id(&state).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
     };
     let token = format!(
         "{API_TOKEN_PREFIX}{}",

@@ -110,18 +110,7 @@ async fn store(
     token: &str,
     expires_at: i64,
 ) -> Result<i64, Response> {
-    let inviter = match state.storage.account_role(&caller.account).await {
-        Ok(Some((id, _))) => id,
-        Ok(None) => {
-            return Err(api_error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "no such account",
-                None,
-            ));
-        }
-        Err(error) => return Err(failed(&error)),
-    };
+    let inviter = caller.account_id(state).await?;
     let hash = token_hash(token);
     let new = NewInvite {
         token_hash: &hash,
